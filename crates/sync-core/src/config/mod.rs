@@ -1,0 +1,375 @@
+//! Configuration as data: badge rules, field mappings and identity policies.
+//!
+//! Load a [`SyncConfig`] from TOML or JSON, then [`SyncConfig::validate`] it into a
+//! [`ValidatedConfig`], which is what the planner takes. Validation reports every problem at
+//! once, each naming the key (`badge_rules[1].grant`, `fields[0].owner`).
+//!
+//! ```
+//! use sync_core::config::SyncConfig;
+//! let config = SyncConfig::from_toml_str(r#"
+//!     missing_user = "invite"
+//!     alternate_email_property = "community_email"
+//!
+//!     [[badge_rules]]
+//!     id = "annual"
+//!     grant = "Premium"
+//!     when = { tag = "Pago Anual" }
+//!
+//!     [[fields]]
+//!     community = "name"
+//!     crm = ["firstname", "lastname"]
+//!     rule = "from_crm"
+//!     owner = "crm"
+//!     transforms = ["trim", "name"]
+//! "#)?.validate()?;
+//! assert!(config.is_managed(&"Premium".into()));
+//! # Ok::<(), sync_core::Error>(())
+//! ```
+
+mod fields;
+mod policy;
+mod rules;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use fields::{CrmProperties, FieldMapping, FieldOwner, FieldRule, NullGuard};
+pub use policy::{DuplicatePolicy, MissingUserPolicy};
+pub use rules::{BadgeRule, Condition};
+
+use crate::domain::BadgeId;
+use crate::error::Error;
+use crate::transform::{Transform, TransformContext, has_name, parse_region};
+
+/// The whole sync configuration of one tenant, as written by a person.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SyncConfig {
+    /// Badge rules, evaluated in order (the first rule that grants a badge is its provenance).
+    #[serde(default)]
+    pub badge_rules: Vec<BadgeRule>,
+    /// Field mappings.
+    #[serde(default)]
+    pub fields: Vec<FieldMapping>,
+    /// Which contact wins when several share an email.
+    #[serde(default)]
+    pub duplicates: DuplicatePolicy,
+    /// What to do with a qualifying contact that has no community user.
+    #[serde(default)]
+    pub missing_user: MissingUserPolicy,
+    /// A CRM property holding the address the person uses in the community, for people who
+    /// use different emails on each side (e.g. `community_email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate_email_property: Option<String>,
+    /// Region (ISO 3166-1 alpha-2, e.g. `BR`) for phone numbers written without a country code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_phone_region: Option<String>,
+}
+
+/// One validation problem: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigIssue {
+    /// The offending key, as a path (`fields[2].owner`).
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ConfigIssue {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl SyncConfig {
+    /// Parses TOML. Unknown keys are errors (a typo must not silently disable a rule).
+    pub fn from_toml_str(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::ConfigParse {
+            format: "TOML",
+            message: e.to_string(),
+        })
+    }
+
+    /// Parses JSON. Unknown keys are errors.
+    pub fn from_json_str(text: &str) -> Result<Self, Error> {
+        serde_json::from_str(text).map_err(|e| Error::ConfigParse {
+            format: "JSON",
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads a `.toml` or `.json` file.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::ConfigParse {
+            format: "file",
+            message: format!("cannot read {}: {e}", path.display()),
+        })?;
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Self::from_json_str(&text),
+            _ => Self::from_toml_str(&text),
+        }
+    }
+
+    /// Checks the configuration and compiles it for the planner.
+    pub fn validate(self) -> Result<ValidatedConfig, Error> {
+        let mut issues = Vec::new();
+        let mut rule_ids = HashMap::new();
+        for (i, rule) in self.badge_rules.iter().enumerate() {
+            let key = format!("badge_rules[{i}]");
+            if rule.id.as_str().is_empty() {
+                issues.push(ConfigIssue::new(format!("{key}.id"), "rule id must not be empty"));
+            } else if let Some(first) = rule_ids.insert(rule.id.clone(), i) {
+                issues.push(ConfigIssue::new(
+                    format!("{key}.id"),
+                    format!("rule id {:?} is already used by badge_rules[{first}]", rule.id.as_str()),
+                ));
+            }
+            if rule.grant.as_str().is_empty() {
+                issues.push(ConfigIssue::new(format!("{key}.grant"), "badge must not be empty"));
+            }
+            rule.when.validate(&format!("{key}.when"), &mut issues);
+        }
+
+        let default_region = match &self.default_phone_region {
+            Some(code) => {
+                let region = parse_region(code);
+                if region.is_none() {
+                    issues.push(ConfigIssue::new(
+                        "default_phone_region",
+                        format!("{code:?} is not an ISO 3166-1 alpha-2 region code such as BR or US"),
+                    ));
+                }
+                region
+            }
+            None => None,
+        };
+
+        let mut crm_writers: HashMap<&str, usize> = HashMap::new();
+        let mut community_writers: HashMap<&str, usize> = HashMap::new();
+        for (i, field) in self.fields.iter().enumerate() {
+            validate_field(i, field, &mut issues);
+            if field.writes_crm() {
+                for prop in field.crm.names() {
+                    if let Some(first) = crm_writers.insert(prop, i) {
+                        issues.push(ConfigIssue::new(
+                            format!("fields[{i}].crm"),
+                            format!("CRM property {prop:?} is already written by fields[{first}]"),
+                        ));
+                    }
+                }
+            }
+            if field.writes_community() {
+                if let Some(first) = community_writers.insert(&field.community, i) {
+                    issues.push(ConfigIssue::new(
+                        format!("fields[{i}].community"),
+                        format!("community field {:?} is already written by fields[{first}]", field.community),
+                    ));
+                }
+            }
+        }
+
+        if let DuplicatePolicy::MostAdvancedLifecycleStage(order) = &self.duplicates {
+            if order.is_empty() {
+                issues.push(ConfigIssue::new(
+                    "duplicates.most_advanced_lifecycle_stage",
+                    "list the lifecycle stages from least to most advanced",
+                ));
+            }
+        }
+        if let Some(prop) = &self.alternate_email_property {
+            if prop.trim().is_empty() {
+                issues.push(ConfigIssue::new(
+                    "alternate_email_property",
+                    "must name a CRM property, or be left out",
+                ));
+            }
+        }
+
+        if !issues.is_empty() {
+            return Err(Error::InvalidConfig(issues));
+        }
+        Ok(ValidatedConfig::compile(self, TransformContext { default_region }))
+    }
+}
+
+fn validate_field(i: usize, field: &FieldMapping, issues: &mut Vec<ConfigIssue>) {
+    let key = format!("fields[{i}]");
+    if field.community.trim().is_empty() {
+        issues.push(ConfigIssue::new(format!("{key}.community"), "community field must not be empty"));
+    }
+    let names = field.crm.names();
+    if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
+        issues.push(ConfigIssue::new(format!("{key}.crm"), "CRM property names must not be empty"));
+    }
+    let expected = if has_name(&field.transforms) { 2 } else { 1 };
+    if names.len() != expected {
+        let why = if expected == 2 {
+            "the name transform needs two CRM properties: [first, last]"
+        } else {
+            "map one CRM property (several need the name transform)"
+        };
+        issues.push(ConfigIssue::new(format!("{key}.crm"), why));
+    }
+    if field.transforms.iter().filter(|t| matches!(t, Transform::Name)).count() > 1 {
+        issues.push(ConfigIssue::new(format!("{key}.transforms"), "use the name transform once"));
+    }
+    for (j, t) in field.transforms.iter().enumerate() {
+        if let Transform::ValueMap(map) = t {
+            let mut seen = BTreeSet::new();
+            if field.rule.may_write_community() && map.values().any(|v| !seen.insert(v)) {
+                issues.push(ConfigIssue::new(
+                    format!("{key}.transforms[{j}].value_map"),
+                    "two community values map to the same CRM value, so it cannot be read back: make the map one-to-one or use rule = \"to_crm\"",
+                ));
+            }
+        }
+    }
+    let Some(owner) = &field.owner else {
+        issues.push(ConfigIssue::new(
+            format!("{key}.owner"),
+            "every mapping needs an owner (crm, community, shared, or { external = \"system\" }): a writer writes only fields it owns",
+        ));
+        return;
+    };
+    let conflict = match field.rule {
+        FieldRule::Never => None,
+        FieldRule::ToCrm if !owner.allows_crm_write() => {
+            Some("rule to_crm writes the CRM, so the owner must be community or shared")
+        }
+        FieldRule::FromCrm if !owner.allows_community_write() => {
+            Some("rule from_crm writes the community, so the owner must be crm or shared")
+        }
+        FieldRule::Bidirectional | FieldRule::PreferCrmUnlessBlank | FieldRule::PreferCommunityUnlessBlank
+            if *owner != FieldOwner::Shared =>
+        {
+            Some("this rule writes both sides, so the owner must be shared")
+        }
+        _ => None,
+    };
+    if let Some(message) = conflict {
+        issues.push(ConfigIssue::new(format!("{key}.owner"), message));
+    }
+}
+
+/// A checked configuration, compiled for the planner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidatedConfig {
+    raw: SyncConfig,
+    managed: BTreeSet<BadgeId>,
+    /// Distinct badges in rule order, each with the indices of the rules granting it.
+    badges: Vec<(BadgeId, Vec<usize>)>,
+    #[serde(skip)]
+    transform_ctx: TransformContext,
+}
+
+impl ValidatedConfig {
+    fn compile(raw: SyncConfig, transform_ctx: TransformContext) -> Self {
+        let mut badges: Vec<(BadgeId, Vec<usize>)> = Vec::new();
+        for (i, rule) in raw.badge_rules.iter().enumerate() {
+            match badges.iter_mut().find(|(b, _)| *b == rule.grant) {
+                Some((_, rules)) => rules.push(i),
+                None => badges.push((rule.grant.clone(), vec![i])),
+            }
+        }
+        let managed = badges.iter().map(|(b, _)| b.clone()).collect();
+        Self {
+            raw,
+            managed,
+            badges,
+            transform_ctx,
+        }
+    }
+
+    /// The configuration as written.
+    pub fn raw(&self) -> &SyncConfig {
+        &self.raw
+    }
+
+    /// The badge rules.
+    pub fn rules(&self) -> &[BadgeRule] {
+        &self.raw.badge_rules
+    }
+
+    /// The field mappings.
+    pub fn fields(&self) -> &[FieldMapping] {
+        &self.raw.fields
+    }
+
+    /// The managed-badge set: every badge some rule grants. The sync assigns and removes
+    /// only these, and removes only those it granted itself.
+    pub fn managed_badges(&self) -> &BTreeSet<BadgeId> {
+        &self.managed
+    }
+
+    /// Whether a badge is managed by the sync.
+    pub fn is_managed(&self, badge: &BadgeId) -> bool {
+        self.managed.contains(badge)
+    }
+
+    /// Distinct managed badges in rule order, with the indices of the rules granting each.
+    pub fn badge_rules_by_badge(&self) -> &[(BadgeId, Vec<usize>)] {
+        &self.badges
+    }
+
+    /// The duplicate-email policy.
+    pub fn duplicates(&self) -> &DuplicatePolicy {
+        &self.raw.duplicates
+    }
+
+    /// The missing-user policy.
+    pub fn missing_user(&self) -> MissingUserPolicy {
+        self.raw.missing_user
+    }
+
+    /// The alternate email property, if configured.
+    pub fn alternate_email_property(&self) -> Option<&str> {
+        self.raw.alternate_email_property.as_deref()
+    }
+
+    /// The context transforms run with.
+    pub fn transform_context(&self) -> &TransformContext {
+        &self.transform_ctx
+    }
+
+    /// Every CRM property the configuration reads (rules, fields, alternate email), sorted:
+    /// what a connector must request from the CRM.
+    pub fn crm_properties(&self) -> BTreeSet<String> {
+        fn walk(c: &Condition, out: &mut BTreeSet<String>) {
+            match c {
+                Condition::PropertyEquals { property, .. } | Condition::PropertyOneOf { property, .. } => {
+                    out.insert(property.clone());
+                }
+                Condition::All(inner) | Condition::Any(inner) => inner.iter().for_each(|c| walk(c, out)),
+                _ => {}
+            }
+        }
+        let mut out = BTreeSet::new();
+        for rule in &self.raw.badge_rules {
+            walk(&rule.when, &mut out);
+        }
+        for field in &self.raw.fields {
+            out.extend(field.crm.names().iter().cloned());
+        }
+        if let Some(p) = &self.raw.alternate_email_property {
+            out.insert(p.clone());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

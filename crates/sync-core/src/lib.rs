@@ -1,0 +1,34 @@
+//! # sync-core
+//!
+//! The heart of cativa-crm-sync: the domain model, the configuration, the ports (traits that
+//! CRM connectors, badge sinks and stores implement), the pure planner, and the in-memory
+//! store.
+//!
+//! The flow is **plan, then apply**: the [`planner`] turns CRM contacts plus the store's view
+//! of the mapping table into a [`Plan`] of actions, each with a reason and a deterministic
+//! [`IdempotencyKey`]. A plan prints as a reviewable diff and serializes to JSON, so a dry
+//! run is free; the engine applies it through the sinks.
+//!
+//! Three rules run through everything:
+//! - a badge is removed only when this sync manages it **and** granted it itself
+//!   ([`Provenance::Sync`]);
+//! - a writer writes only the fields it owns, and a blank value never clears the other side;
+//! - removal by absence only after a complete full scan.
+
+pub mod config;
+mod domain;
+mod error;
+mod memory_store;
+pub mod plan;
+pub mod planner;
+pub mod ports;
+pub mod transform;
+
+pub use config::{SyncConfig, ValidatedConfig};
+pub use domain::{
+    BadgeGrant, BadgeId, CativaUserId, CommunityProfile, CommunityUser, CrmContact, CrmKind, CrmRecordId, Cursor, Email,
+    EmailError, MAX_EMAIL_LEN, Mapping, Provenance, RuleId, TenantId, next_checkpoint,
+};
+pub use error::{Error, RemoteError, RemoteErrorKind};
+pub use memory_store::MemoryStore;
+pub use plan::{Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts, PlanMode, Reason};

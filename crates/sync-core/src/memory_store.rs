@@ -1,0 +1,333 @@
+//! An in-memory implementation of every store trait: for tests, examples and small
+//! single-process deployments that can afford to lose state on restart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{CativaUserId, CrmRecordId, Cursor, Email, Mapping, TenantId};
+use crate::error::Error;
+use crate::plan::{Action, IdempotencyKey};
+use crate::planner::StateView;
+use crate::ports::{
+    AuditEntry, AuditLog, CheckpointStore, DeliveryLedger, LeaderLease, MappingStore, Outbox, OutboxCounts, OutboxItem,
+    OutboxStatus,
+};
+
+#[derive(Debug, Default)]
+struct TenantState {
+    mappings: StateView,
+    checkpoints: HashMap<(String, String), Cursor>,
+    deliveries: HashMap<String, DateTime<Utc>>,
+    outbox: BTreeMap<u64, OutboxItem>,
+    outbox_keys: HashMap<IdempotencyKey, u64>,
+    next_seq: u64,
+    audit: Vec<AuditEntry>,
+    leases: HashMap<String, (String, DateTime<Utc>)>,
+}
+
+/// Every store trait over in-process maps behind one mutex (never held across an await).
+///
+/// It has exactly the semantics of the durable stores (the same conformance suite runs
+/// against it), without the durability.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tenants: Mutex<HashMap<TenantId, TenantState>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<TenantId, TenantState>> {
+        // A panic in another thread while holding the lock leaves consistent maps (every
+        // mutation below is a single insert or replace), so poisoning is safe to ignore.
+        self.tenants.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with<R>(&self, tenant: &TenantId, f: impl FnOnce(&mut TenantState) -> R) -> Result<R, Error> {
+        if tenant.as_str().is_empty() {
+            return Err(Error::UnknownTenant(tenant.clone()));
+        }
+        let mut guard = self.lock();
+        Ok(f(guard.entry(tenant.clone()).or_default()))
+    }
+}
+
+fn lease_expired(item: &OutboxItem, now: DateTime<Utc>) -> bool {
+    item.lease_until.is_none_or(|until| until <= now)
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+#[async_trait]
+impl MappingStore for MemoryStore {
+    async fn mapping_by_email(&self, tenant: &TenantId, email: &Email) -> Result<Option<Mapping>, Error> {
+        self.with(tenant, |t| t.mappings.by_email(email).cloned())
+    }
+
+    async fn mapping_by_crm_id(&self, tenant: &TenantId, crm_id: &CrmRecordId) -> Result<Option<Mapping>, Error> {
+        self.with(tenant, |t| t.mappings.by_crm_id(crm_id).cloned())
+    }
+
+    async fn mapping_by_user(&self, tenant: &TenantId, user: &CativaUserId) -> Result<Option<Mapping>, Error> {
+        self.with(tenant, |t| t.mappings.by_user(user).cloned())
+    }
+
+    async fn put_mapping(&self, tenant: &TenantId, mapping: &Mapping) -> Result<(), Error> {
+        self.put_mappings(tenant, std::slice::from_ref(mapping)).await
+    }
+
+    async fn put_mappings(&self, tenant: &TenantId, mappings: &[Mapping]) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            // All or nothing: apply to a copy, swap in on success.
+            let mut next = t.mappings.clone();
+            for m in mappings {
+                if !next.put(m.clone()) {
+                    return Err(Error::UniqueViolation {
+                        tenant: tenant.clone(),
+                        detail: format!(
+                            "email {}, crm id {:?} and user {:?} belong to different mapping rows",
+                            m.email,
+                            m.crm_id.as_ref().map(ToString::to_string),
+                            m.cativa_user_id.as_ref().map(ToString::to_string)
+                        ),
+                    });
+                }
+            }
+            t.mappings = next;
+            Ok(())
+        })?
+    }
+
+    async fn delete_mapping(&self, tenant: &TenantId, email: &Email) -> Result<bool, Error> {
+        self.with(tenant, |t| {
+            let had = t.mappings.by_email(email).is_some();
+            if had {
+                let rows: Vec<Mapping> = t.mappings.rows().filter(|m| m.email != *email).cloned().collect();
+                t.mappings = StateView::new(rows);
+            }
+            had
+        })
+    }
+
+    async fn list_mappings(&self, tenant: &TenantId, after: Option<&Email>, limit: usize) -> Result<Vec<Mapping>, Error> {
+        self.with(tenant, |t| {
+            let mut rows: Vec<&Mapping> = t.mappings.rows().filter(|m| after.is_none_or(|a| m.email > *a)).collect();
+            rows.sort_by(|a, b| a.email.cmp(&b.email));
+            rows.into_iter().take(limit).cloned().collect()
+        })
+    }
+
+    async fn count_mappings(&self, tenant: &TenantId) -> Result<u64, Error> {
+        self.with(tenant, |t| t.mappings.len() as u64)
+    }
+
+    async fn load_full_view(&self, tenant: &TenantId) -> Result<StateView, Error> {
+        self.with(tenant, |t| t.mappings.clone())
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for MemoryStore {
+    async fn checkpoint(&self, tenant: &TenantId, source: &str, stream: &str) -> Result<Option<Cursor>, Error> {
+        self.with(tenant, |t| t.checkpoints.get(&(source.to_owned(), stream.to_owned())).cloned())
+    }
+
+    async fn advance_checkpoint(&self, tenant: &TenantId, source: &str, stream: &str, expected: Option<&Cursor>, next: &Cursor) -> Result<bool, Error> {
+        self.with(tenant, |t| {
+            let key = (source.to_owned(), stream.to_owned());
+            let current = t.checkpoints.get(&key);
+            if current != expected || current.is_some_and(|c| next < c) {
+                return false;
+            }
+            t.checkpoints.insert(key, next.clone());
+            true
+        })
+    }
+}
+
+#[async_trait]
+impl DeliveryLedger for MemoryStore {
+    async fn record_delivery(&self, tenant: &TenantId, delivery_id: &str, received_at: DateTime<Utc>) -> Result<bool, Error> {
+        self.with(tenant, |t| {
+            if t.deliveries.contains_key(delivery_id) {
+                false
+            } else {
+                t.deliveries.insert(delivery_id.to_owned(), received_at);
+                true
+            }
+        })
+    }
+
+    async fn has_delivery(&self, tenant: &TenantId, delivery_id: &str) -> Result<bool, Error> {
+        self.with(tenant, |t| t.deliveries.contains_key(delivery_id))
+    }
+
+    async fn purge_deliveries(&self, tenant: &TenantId, older_than: DateTime<Utc>) -> Result<u64, Error> {
+        self.with(tenant, |t| {
+            let before = t.deliveries.len();
+            t.deliveries.retain(|_, at| *at >= older_than);
+            (before - t.deliveries.len()) as u64
+        })
+    }
+}
+
+#[async_trait]
+impl Outbox for MemoryStore {
+    async fn enqueue(&self, tenant: &TenantId, actions: &[Action], now: DateTime<Utc>) -> Result<u64, Error> {
+        self.with(tenant, |t| {
+            let mut added = 0;
+            for action in actions {
+                if t.outbox_keys.contains_key(&action.key) {
+                    continue;
+                }
+                let seq = t.next_seq;
+                t.next_seq += 1;
+                t.outbox_keys.insert(action.key.clone(), seq);
+                t.outbox.insert(
+                    seq,
+                    OutboxItem {
+                        action: action.clone(),
+                        status: OutboxStatus::Pending,
+                        attempts: 0,
+                        last_error: None,
+                        leased_by: None,
+                        lease_until: None,
+                        not_before: None,
+                        enqueued_at: now,
+                    },
+                );
+                added += 1;
+            }
+            added
+        })
+    }
+
+    async fn claim(&self, tenant: &TenantId, worker: &str, limit: usize, lease: Duration, now: DateTime<Utc>) -> Result<Vec<OutboxItem>, Error> {
+        let until = now + chrono_duration(lease);
+        self.with(tenant, |t| {
+            let mut claimed = Vec::new();
+            for item in t.outbox.values_mut() {
+                if claimed.len() >= limit {
+                    break;
+                }
+                let due = match item.status {
+                    OutboxStatus::Pending => item.not_before.is_none_or(|nb| nb <= now),
+                    OutboxStatus::InFlight => lease_expired(item, now),
+                    OutboxStatus::Done | OutboxStatus::Failed => false,
+                };
+                if due {
+                    item.status = OutboxStatus::InFlight;
+                    item.leased_by = Some(worker.to_owned());
+                    item.lease_until = Some(until);
+                    item.attempts += 1;
+                    claimed.push(item.clone());
+                }
+            }
+            claimed
+        })
+    }
+
+    async fn complete(&self, tenant: &TenantId, key: &IdempotencyKey, worker: &str, _now: DateTime<Utc>) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            let item = t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq));
+            match item {
+                Some(item) if item.status == OutboxStatus::InFlight && item.leased_by.as_deref() == Some(worker) => {
+                    item.status = OutboxStatus::Done;
+                    item.leased_by = None;
+                    item.lease_until = None;
+                    Ok(())
+                }
+                _ => Err(Error::LeaseLost {
+                    key: key.to_string(),
+                    worker: worker.to_owned(),
+                }),
+            }
+        })?
+    }
+
+    async fn fail(&self, tenant: &TenantId, key: &IdempotencyKey, worker: &str, error: &str, retry_at: Option<DateTime<Utc>>, _now: DateTime<Utc>) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            let item = t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq));
+            match item {
+                Some(item) if item.status == OutboxStatus::InFlight && item.leased_by.as_deref() == Some(worker) => {
+                    item.last_error = Some(error.to_owned());
+                    item.leased_by = None;
+                    item.lease_until = None;
+                    match retry_at {
+                        Some(at) => {
+                            item.status = OutboxStatus::Pending;
+                            item.not_before = Some(at);
+                        }
+                        None => item.status = OutboxStatus::Failed,
+                    }
+                    Ok(())
+                }
+                _ => Err(Error::LeaseLost {
+                    key: key.to_string(),
+                    worker: worker.to_owned(),
+                }),
+            }
+        })?
+    }
+
+    async fn outbox_counts(&self, tenant: &TenantId) -> Result<OutboxCounts, Error> {
+        self.with(tenant, |t| {
+            let mut counts = OutboxCounts::default();
+            for item in t.outbox.values() {
+                match item.status {
+                    OutboxStatus::Pending => counts.pending += 1,
+                    OutboxStatus::InFlight => counts.in_flight += 1,
+                    OutboxStatus::Done => counts.done += 1,
+                    OutboxStatus::Failed => counts.failed += 1,
+                }
+            }
+            counts
+        })
+    }
+
+    async fn list_outbox(&self, tenant: &TenantId, status: OutboxStatus, limit: usize) -> Result<Vec<OutboxItem>, Error> {
+        self.with(tenant, |t| t.outbox.values().filter(|i| i.status == status).take(limit).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn append_audit(&self, tenant: &TenantId, entries: &[AuditEntry]) -> Result<(), Error> {
+        self.with(tenant, |t| t.audit.extend_from_slice(entries))
+    }
+
+    async fn recent_audit(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+        self.with(tenant, |t| t.audit.iter().rev().take(limit).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl LeaderLease for MemoryStore {
+    async fn try_acquire_lease(&self, tenant: &TenantId, name: &str, holder: &str, ttl: Duration, now: DateTime<Utc>) -> Result<bool, Error> {
+        let until = now + chrono_duration(ttl);
+        self.with(tenant, |t| match t.leases.get(name) {
+            Some((current, expires)) if current != holder && *expires > now => false,
+            _ => {
+                t.leases.insert(name.to_owned(), (holder.to_owned(), until));
+                true
+            }
+        })
+    }
+
+    async fn release_lease(&self, tenant: &TenantId, name: &str, holder: &str) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            if t.leases.get(name).is_some_and(|(h, _)| h == holder) {
+                t.leases.remove(name);
+            }
+        })
+    }
+}

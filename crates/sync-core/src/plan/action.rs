@@ -1,0 +1,276 @@
+//! Planned actions: what the sync will do, why, and under which idempotency key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::IdempotencyKey;
+use crate::config::FieldRule;
+use crate::domain::{BadgeId, CativaUserId, CrmRecordId, Email, RuleId};
+
+/// One planned change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Action {
+    /// The deterministic idempotency key.
+    pub key: IdempotencyKey,
+    /// What to do.
+    pub kind: ActionKind,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl Action {
+    /// Builds an action.
+    pub fn new(key: IdempotencyKey, kind: ActionKind, reason: Reason) -> Self {
+        Self { key, kind, reason }
+    }
+}
+
+/// What an action does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ActionKind {
+    /// Grant a managed badge to a community user.
+    AssignBadge {
+        /// The user.
+        user: CativaUserId,
+        /// The user's email (for sinks keyed by email and for people reading the plan).
+        email: Email,
+        /// The badge.
+        badge: BadgeId,
+        /// The rule recorded as provenance.
+        rule: RuleId,
+    },
+    /// Take away a badge this sync granted.
+    RemoveBadge {
+        /// The user.
+        user: CativaUserId,
+        /// The user's email.
+        email: Email,
+        /// The badge.
+        badge: BadgeId,
+        /// The rule that had granted it.
+        rule: RuleId,
+    },
+    /// Invite a qualifying contact that has no community user yet.
+    Invite {
+        /// Who to invite.
+        email: Email,
+        /// The CRM record (the invite is linked to it).
+        crm_id: CrmRecordId,
+        /// Badges they will receive once they join.
+        badges: Vec<BadgeId>,
+    },
+    /// Create or update a mapping row (link a CRM record, record a new email, re-point after
+    /// a merge).
+    LinkMapping {
+        /// The email the row will have.
+        email: Email,
+        /// The CRM record it will point to.
+        crm_id: CrmRecordId,
+        /// The community user, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<CativaUserId>,
+        /// The row's email before, when it changes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_email: Option<Email>,
+        /// The row's CRM record before, when it changes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_crm_id: Option<CrmRecordId>,
+    },
+    /// Write CRM properties.
+    UpdateCrmProperties {
+        /// The record.
+        crm_id: CrmRecordId,
+        /// The contact's email.
+        email: Email,
+        /// Property name -> new value (never a blank value).
+        properties: BTreeMap<String, String>,
+    },
+    /// Write community profile fields.
+    UpdateCommunityFields {
+        /// The user.
+        user: CativaUserId,
+        /// The user's email.
+        email: Email,
+        /// Field name -> new value (never a blank value).
+        fields: BTreeMap<String, String>,
+    },
+    /// Find or create the CRM contact for a community user (never a duplicate).
+    ProvisionCrmContact {
+        /// The user.
+        user: CativaUserId,
+        /// The email to find or create by.
+        email: Email,
+        /// Properties to set on the contact.
+        properties: BTreeMap<String, String>,
+    },
+    /// Log a community activity on the CRM record (a HubSpot note, a Salesforce task).
+    LogActivity {
+        /// The record.
+        crm_id: CrmRecordId,
+        /// The user's email.
+        email: Email,
+        /// A short subject.
+        subject: String,
+        /// The body.
+        body: String,
+        /// When it happened in the community.
+        occurred_at: DateTime<Utc>,
+    },
+}
+
+impl ActionKind {
+    /// A short stable name of the kind (`assign_badge`, ...), used in reports and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionKind::AssignBadge { .. } => "assign_badge",
+            ActionKind::RemoveBadge { .. } => "remove_badge",
+            ActionKind::Invite { .. } => "invite",
+            ActionKind::LinkMapping { .. } => "link_mapping",
+            ActionKind::UpdateCrmProperties { .. } => "update_crm_properties",
+            ActionKind::UpdateCommunityFields { .. } => "update_community_fields",
+            ActionKind::ProvisionCrmContact { .. } => "provision_crm_contact",
+            ActionKind::LogActivity { .. } => "log_activity",
+        }
+    }
+
+    /// The email the action concerns.
+    pub fn email(&self) -> &Email {
+        match self {
+            ActionKind::AssignBadge { email, .. }
+            | ActionKind::RemoveBadge { email, .. }
+            | ActionKind::Invite { email, .. }
+            | ActionKind::LinkMapping { email, .. }
+            | ActionKind::UpdateCrmProperties { email, .. }
+            | ActionKind::UpdateCommunityFields { email, .. }
+            | ActionKind::ProvisionCrmContact { email, .. }
+            | ActionKind::LogActivity { email, .. } => email,
+        }
+    }
+
+    /// Ordering rank: mapping changes first (later actions rely on them), then removals
+    /// before grants, then writes.
+    pub(crate) fn rank(&self) -> u8 {
+        match self {
+            ActionKind::LinkMapping { .. } => 0,
+            ActionKind::ProvisionCrmContact { .. } => 1,
+            ActionKind::RemoveBadge { .. } => 2,
+            ActionKind::AssignBadge { .. } => 3,
+            ActionKind::Invite { .. } => 4,
+            ActionKind::UpdateCommunityFields { .. } => 5,
+            ActionKind::UpdateCrmProperties { .. } => 6,
+            ActionKind::LogActivity { .. } => 7,
+        }
+    }
+}
+
+/// Why an action was planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "why", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Reason {
+    /// A badge rule holds for the contact.
+    RuleHolds {
+        /// The rule.
+        rule: RuleId,
+        /// Its condition, described.
+        condition: String,
+    },
+    /// No rule granting the badge holds any more (tag removed, churn).
+    RuleNoLongerHolds {
+        /// The rule that had granted it.
+        rule: RuleId,
+    },
+    /// The contact was archived or deleted in the CRM.
+    ContactArchived,
+    /// The contact was merged into another record.
+    ContactMerged {
+        /// The surviving record.
+        into: CrmRecordId,
+    },
+    /// A complete full scan did not find the contact any more.
+    ContactVanished,
+    /// The contact qualifies for badges but has no community user.
+    NoCommunityUser,
+    /// The contact's email changed in the CRM.
+    EmailChanged {
+        /// The email before.
+        from: Email,
+    },
+    /// The contact was matched to a mapping for the first time.
+    FirstMatch {
+        /// How: `email`, `alternate_email`.
+        by: String,
+    },
+    /// Duplicate contacts share the email and this one is canonical now.
+    CanonicalDuplicate,
+    /// A field mapping produced a new value.
+    Field {
+        /// The community field.
+        field: String,
+        /// The mapping's rule.
+        rule: FieldRule,
+        /// Which side won and why (`crm newer`, `community blank`).
+        detail: String,
+    },
+    /// A community event (webhook) asked for it.
+    CommunityEvent {
+        /// The event type.
+        event: String,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::RuleHolds { condition, .. } => f.write_str(condition),
+            Reason::RuleNoLongerHolds { rule } => write!(f, "rule {rule} no longer holds"),
+            Reason::ContactArchived => f.write_str("contact archived or deleted in the CRM"),
+            Reason::ContactMerged { into } => write!(f, "contact merged into {into}"),
+            Reason::ContactVanished => f.write_str("contact not found by a complete scan"),
+            Reason::NoCommunityUser => f.write_str("qualifies but has no community user"),
+            Reason::EmailChanged { from } => write!(f, "email changed in the CRM (was {from})"),
+            Reason::FirstMatch { by } => write!(f, "first match by {by}"),
+            Reason::CanonicalDuplicate => f.write_str("canonical among contacts sharing the email"),
+            Reason::Field { field, rule, detail } => write!(f, "{field}: {rule:?}, {detail}"),
+            Reason::CommunityEvent { event } => write!(f, "community event {event}"),
+        }
+    }
+}
+
+fn fmt_map(map: &BTreeMap<String, String>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for Action {
+    /// One line a person can review: `+ badge Premium -> jane@example.com (tag "Pago Anual")`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ActionKind::AssignBadge { email, badge, .. } => write!(f, "+ badge {badge} -> {email}"),
+            ActionKind::RemoveBadge { email, badge, .. } => write!(f, "- badge {badge} -> {email}"),
+            ActionKind::Invite { email, badges, .. } => write!(
+                f,
+                "+ invite {email} (for {})",
+                badges.iter().map(BadgeId::as_str).collect::<Vec<_>>().join(", ")
+            ),
+            ActionKind::LinkMapping { email, crm_id, .. } => write!(f, "~ link {email} <-> {crm_id}"),
+            ActionKind::UpdateCrmProperties { email, properties, .. } => {
+                write!(f, "~ crm {email}: {}", fmt_map(properties))
+            }
+            ActionKind::UpdateCommunityFields { email, fields, .. } => {
+                write!(f, "~ community {email}: {}", fmt_map(fields))
+            }
+            ActionKind::ProvisionCrmContact { email, .. } => write!(f, "+ crm contact {email}"),
+            ActionKind::LogActivity { email, subject, .. } => write!(f, "+ activity {email}: {subject}"),
+        }?;
+        write!(f, " ({})", self.reason)
+    }
+}

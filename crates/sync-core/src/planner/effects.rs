@@ -1,0 +1,96 @@
+//! What applying an action does to the mapping table. The engine uses it after a sink
+//! confirms an action; tests and dry-run tools use it to simulate a plan.
+
+use chrono::{DateTime, Utc};
+
+use super::StateView;
+use crate::domain::{BadgeGrant, CommunityProfile, Mapping, Provenance};
+use crate::plan::{Action, ActionKind, Plan};
+
+/// The mapping row after `action` was applied, given the row before (if any). `None` when
+/// the action does not touch the mapping table.
+pub fn apply_to_mapping(action: &Action, before: Option<&Mapping>, now: DateTime<Utc>) -> Option<Mapping> {
+    match &action.kind {
+        ActionKind::AssignBadge { user, email, badge, rule } => {
+            let mut row = before.cloned().unwrap_or_else(|| Mapping::new(email.clone(), now).with_user(user.clone()));
+            row.put_grant(BadgeGrant::new(badge.clone(), Provenance::sync(rule.clone()), now));
+            row.updated_at = now;
+            Some(row)
+        }
+        ActionKind::RemoveBadge { badge, .. } => {
+            let mut row = before?.clone();
+            // Only a grant this sync made is ever dropped, whatever the action says.
+            if row.grant(badge).is_some_and(|g| g.provenance.is_sync()) {
+                row.drop_grant(badge);
+                row.updated_at = now;
+            }
+            Some(row)
+        }
+        ActionKind::Invite { email, crm_id, .. } => {
+            let mut row = before.cloned().unwrap_or_else(|| Mapping::new(email.clone(), now));
+            row.crm_id = Some(crm_id.clone());
+            row.invited_at = Some(now);
+            row.updated_at = now;
+            Some(row)
+        }
+        ActionKind::LinkMapping { email, crm_id, user, .. } => {
+            let mut row = before.cloned().unwrap_or_else(|| Mapping::new(email.clone(), now));
+            row.email = email.clone();
+            row.crm_id = Some(crm_id.clone());
+            if user.is_some() {
+                row.cativa_user_id = user.clone();
+            }
+            row.updated_at = now;
+            Some(row)
+        }
+        ActionKind::UpdateCommunityFields { fields, .. } => {
+            let mut row = before?.clone();
+            let mut profile = row.profile.take().unwrap_or_else(CommunityProfile::new);
+            profile.fields.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+            profile.updated_at = Some(now);
+            row.profile = Some(profile);
+            row.updated_at = now;
+            Some(row)
+        }
+        ActionKind::UpdateCrmProperties { .. } | ActionKind::ProvisionCrmContact { .. } | ActionKind::LogActivity { .. } => None,
+    }
+}
+
+/// The row an action applies to, looked up in a view.
+pub(crate) fn row_for<'v>(action: &Action, view: &'v StateView) -> Option<&'v Mapping> {
+    match &action.kind {
+        ActionKind::AssignBadge { user, email, .. }
+        | ActionKind::RemoveBadge { user, email, .. }
+        | ActionKind::UpdateCommunityFields { user, email, .. } => view.by_user(user).or_else(|| view.by_email(email)),
+        ActionKind::Invite { email, crm_id, .. } => view.by_email(email).or_else(|| view.by_crm_id(crm_id)),
+        ActionKind::LinkMapping {
+            email,
+            crm_id,
+            previous_email,
+            previous_crm_id,
+            ..
+        } => previous_crm_id
+            .as_ref()
+            .and_then(|c| view.by_crm_id(c))
+            .or_else(|| previous_email.as_ref().and_then(|e| view.by_email(e)))
+            .or_else(|| view.by_email(email))
+            .or_else(|| view.by_crm_id(crm_id)),
+        ActionKind::UpdateCrmProperties { .. } | ActionKind::ProvisionCrmContact { .. } | ActionKind::LogActivity { .. } => None,
+    }
+}
+
+/// Applies every mapping-table effect of a plan to a view, in plan order (a simulation of a
+/// fully successful apply). Returns how many actions could not be applied because their
+/// row would break a uniqueness rule.
+pub fn apply_to_view(plan: &Plan, view: &mut StateView, now: DateTime<Utc>) -> usize {
+    let mut refused = 0;
+    for action in &plan.actions {
+        let before = row_for(action, view).cloned();
+        if let Some(after) = apply_to_mapping(action, before.as_ref(), now) {
+            if !view.put(after) {
+                refused += 1;
+            }
+        }
+    }
+    refused
+}

@@ -1,0 +1,478 @@
+//! The planner: a pure function from (tenant, configuration, CRM contacts, the store's view,
+//! `now`, mode) to a [`Plan`].
+//!
+//! It does no I/O and reads no clock: the same input always gives the same plan, whatever the
+//! order of the contacts. It implements the conflict table of DESIGN.md:
+//!
+//! | situation | what the planner does |
+//! |---|---|
+//! | CRM email changed, Cativa unchanged | matches by CRM id first and plans a `LinkMapping` that updates the row's email; the cached Cativa user id is kept |
+//! | CRM contact has no community user | `Invite` (once per email) when the contact qualifies for a badge and the policy says invite; otherwise counted as skipped; never a forced user creation |
+//! | same email on two CRM contacts | the canonical contact by policy is planned; the others are reported as a `DuplicateEmail` conflict |
+//! | tag removed / churn / contact deleted | the badge is removed if this sync granted it (provenance `Sync`) |
+//! | badge granted by another source | never removed, even when in the managed set |
+//! | different emails on the two sides | matched by the configured alternate email property |
+//! | field changed on both sides | per-mapping rule: owner wins (`to_crm`/`from_crm`), newest wins (`bidirectional`), or prefer non-blank |
+//!
+//! Removal by absence happens only in a full reconcile whose scan the caller states was
+//! complete.
+
+mod badges;
+mod effects;
+mod fields;
+mod identity;
+mod view;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+pub use effects::{apply_to_mapping, apply_to_view};
+pub use view::StateView;
+
+use crate::config::{MissingUserPolicy, ValidatedConfig};
+use crate::domain::{CrmContact, CrmKind, CrmRecordId, Email, TenantId};
+use crate::plan::{Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanMode, Reason};
+use identity::{FastMap, MatchedBy, canonical_by_email, dedupe_by_id, fast_map};
+
+/// Everything the planner reads besides the contacts.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// The tenant.
+    pub tenant: &'a TenantId,
+    /// The validated configuration.
+    pub config: &'a ValidatedConfig,
+    /// The store's view of the mapping rows the contacts touch.
+    pub view: &'a StateView,
+    /// The time the plan is made at (recorded on the plan; never read from a clock).
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> PlanInput<'a> {
+    /// Bundles the planner's inputs.
+    pub fn new(tenant: &'a TenantId, config: &'a ValidatedConfig, view: &'a StateView, now: DateTime<Utc>) -> Self {
+        Self {
+            tenant,
+            config,
+            view,
+            now,
+        }
+    }
+}
+
+/// Plans a batch of contacts. In [`PlanMode::FullReconcile`] with `scan_complete: true`, the
+/// contacts are the whole CRM and mapped users whose contact is absent lose the badges this
+/// sync granted them.
+///
+/// ```
+/// use chrono::Utc;
+/// use sync_core::config::{BadgeRule, Condition, SyncConfig};
+/// use sync_core::planner::{PlanInput, StateView, plan};
+/// use sync_core::{BadgeGrant, CrmContact, CrmRecordId, Email, Mapping, PlanMode, Provenance, TenantId};
+///
+/// let mut config = SyncConfig::default();
+/// config.badge_rules.push(BadgeRule::new("annual", "Premium", Condition::Tag("Pago Anual".into())));
+/// let config = config.validate()?;
+/// let now = Utc::now();
+/// let jane: Email = "jane@example.com".parse()?;
+/// let view = StateView::new(vec![Mapping::new(jane.clone(), now).with_user("u-1".into())]);
+/// let contact = CrmContact::new(CrmRecordId::hubspot("101"), Some(jane), now).with_tag("Pago Anual");
+/// let tenant = TenantId::new("acme");
+/// let plan = plan(&PlanInput::new(&tenant, &config, &view, now), &[contact], PlanMode::Delta);
+/// assert_eq!(plan.count_of("assign_badge"), 1);
+/// assert_eq!(plan.count_of("link_mapping"), 1);
+/// println!("{plan}");
+/// # Ok::<(), sync_core::Error>(())
+/// ```
+pub fn plan(input: &PlanInput<'_>, contacts: &[CrmContact], mode: PlanMode) -> Plan {
+    let mut builder = Builder::new(input, mode);
+    builder.contacts(contacts);
+    builder.finish()
+}
+
+/// Plans removals for mapped users whose CRM record (of CRM `crm`) was not seen by a full
+/// scan. Use it when the engine plans a full reconcile page by page: pass the ids seen over
+/// all pages. Returns an empty plan unless `scan_complete` is true: after a failed or partial
+/// scan nothing is removed by absence.
+pub fn plan_absences(input: &PlanInput<'_>, crm: &CrmKind, is_seen: &dyn Fn(&CrmRecordId) -> bool, scan_complete: bool) -> Plan {
+    let mode = PlanMode::FullReconcile { scan_complete };
+    let mut builder = Builder::new(input, mode);
+    if scan_complete {
+        builder.absences(Some(crm), is_seen, &fast_map(0));
+    }
+    builder.finish()
+}
+
+pub(crate) fn millis(t: DateTime<Utc>) -> String {
+    t.timestamp_millis().to_string()
+}
+
+/// What pass 1 decided for a live canonical contact.
+#[derive(Debug, Clone)]
+enum Resolution {
+    /// Matched a row; maybe with a link action to plan.
+    Row { row: usize, by: MatchedBy, link: Option<(ActionKind, Reason)> },
+    /// No row: a person with no community user and no mapping yet.
+    Unmapped,
+}
+
+struct Builder<'a, 'i> {
+    input: &'a PlanInput<'i>,
+    plan: Plan,
+}
+
+impl<'a, 'i> Builder<'a, 'i> {
+    fn new(input: &'a PlanInput<'i>, mode: PlanMode) -> Self {
+        Self {
+            input,
+            plan: Plan::empty(input.tenant.clone(), mode, input.now),
+        }
+    }
+
+    fn key(&self, parts: &[&str]) -> IdempotencyKey {
+        let mut all = Vec::with_capacity(parts.len() + 1);
+        all.push(self.input.tenant.as_str());
+        all.extend_from_slice(parts);
+        IdempotencyKey::derive(&all)
+    }
+
+    fn push(&mut self, kind: ActionKind, reason: Reason, key_parts: &[&str]) {
+        let key = self.key(key_parts);
+        self.plan.actions.push(Action::new(key, kind, reason));
+    }
+
+    fn conflict(&mut self, kind: ConflictKind, email: Option<Email>, crm_ids: Vec<CrmRecordId>, detail: impl Into<String>) {
+        self.plan.conflicts.push(Conflict {
+            kind,
+            email,
+            crm_ids,
+            detail: detail.into(),
+        });
+    }
+
+    fn finish(mut self) -> Plan {
+        self.plan.finish();
+        self.plan
+    }
+
+    fn contacts(&mut self, contacts: &[CrmContact]) {
+        let view = self.input.view;
+        let config = self.input.config;
+        self.plan.counts.contacts += contacts.len() as u64;
+
+        let unique = dedupe_by_id(contacts);
+        let canon = canonical_by_email(contacts, &unique, config.duplicates());
+
+        // Pass 1: resolve live canonical contacts to rows; collect duplicate losers.
+        let mut losers: FastMap<&Email, Vec<u32>> = fast_map(0);
+        let mut resolved: Vec<(u32, Resolution)> = Vec::with_capacity(unique.len());
+        for &i in unique.values() {
+            let c = &contacts[i as usize];
+            if c.archived {
+                continue;
+            }
+            let Some(email) = &c.email else {
+                self.plan.counts.skipped_no_email += 1;
+                self.conflict(ConflictKind::MissingEmail, None, vec![c.id.clone()], "the contact has no valid email, so it cannot be matched");
+                continue;
+            };
+            if canon.get(email) != Some(&i) {
+                losers.entry(email).or_default().push(i);
+                continue;
+            }
+            if let Some(res) = self.resolve(c, email, contacts, &unique, &canon) {
+                resolved.push((i, res));
+            }
+        }
+        for (email, mut idx) in losers {
+            self.plan.counts.skipped_duplicate += idx.len() as u64;
+            idx.sort_by(|a, b| contacts[*a as usize].id.cmp(&contacts[*b as usize].id));
+            let winner = canon.get(email).map(|&w| contacts[w as usize].id.clone());
+            let mut ids: Vec<CrmRecordId> = winner.into_iter().collect();
+            ids.extend(idx.iter().map(|&l| contacts[l as usize].id.clone()));
+            self.conflict(
+                ConflictKind::DuplicateEmail,
+                Some(email.clone()),
+                ids,
+                format!("{} CRM contacts share this email; the first is canonical by the duplicates policy, the others are skipped", idx.len() + 1),
+            );
+        }
+
+        // Two contacts may claim one row (an email match and an alternate-email match): the
+        // better match wins (crm id > email > alternate email, then the smaller record id).
+        let mut claims: FastMap<usize, (MatchedBy, u32)> = fast_map(resolved.len());
+        for (i, res) in &resolved {
+            if let Resolution::Row { row, by, .. } = res {
+                let cand = (*by, *i);
+                claims
+                    .entry(*row)
+                    .and_modify(|cur| {
+                        let better = (cand.0, &contacts[cand.1 as usize].id) < (cur.0, &contacts[cur.1 as usize].id);
+                        if better {
+                            *cur = cand;
+                        }
+                    })
+                    .or_insert(cand);
+            }
+        }
+
+        // Pass 2: plan each live contact.
+        for (i, res) in resolved {
+            let c = &contacts[i as usize];
+            match res {
+                Resolution::Unmapped => self.unmapped(c),
+                Resolution::Row { row, link, .. } => {
+                    if claims.get(&row).map(|(_, w)| *w) != Some(i) {
+                        let other = claims.get(&row).map(|(_, w)| contacts[*w as usize].id.clone());
+                        self.conflict(
+                            ConflictKind::EmailLinkedToOtherRecord,
+                            c.email.clone(),
+                            std::iter::once(c.id.clone()).chain(other).collect(),
+                            "another contact matched the same mapping row better; this one is skipped",
+                        );
+                        continue;
+                    }
+                    let row = view.row(row);
+                    if let Some((kind, reason)) = link {
+                        let parts = link_key_parts(&kind);
+                        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                        self.push(kind, reason, &refs);
+                    }
+                    self.mapped(c, row);
+                }
+            }
+        }
+
+        // Pass 3: archived and deleted contacts not taken over by a live one.
+        for &i in unique.values() {
+            let c = &contacts[i as usize];
+            if !c.archived {
+                continue;
+            }
+            let Some(r) = view.index_of_crm(&c.id) else { continue };
+            if claims.contains_key(&r) {
+                continue;
+            }
+            let row = view.row(r);
+            match &c.merged_into {
+                Some(winner) => self.merged(c, row, winner),
+                None => self.remove_all_sync_badges(row, &Reason::ContactArchived),
+            }
+        }
+
+        if let PlanMode::FullReconcile { scan_complete: true } = self.plan.mode {
+            let seen = |id: &CrmRecordId| unique.get(id).is_some_and(|&i| !contacts[i as usize].archived);
+            let crm = contacts.first().map(|c| c.id.crm.clone());
+            self.absences(crm.as_ref(), &seen, &claims);
+        }
+    }
+
+    /// Pass 1 for one live canonical contact. `None` when it is a conflict (already reported).
+    fn resolve(
+        &mut self,
+        c: &CrmContact,
+        email: &Email,
+        contacts: &[CrmContact],
+        unique: &FastMap<&CrmRecordId, u32>,
+        canon: &FastMap<&Email, u32>,
+    ) -> Option<Resolution> {
+        let view = self.input.view;
+        if let Some(r) = view.index_of_crm(&c.id) {
+            let row = view.row(r);
+            let same = row.email == *email || c.alternate_email.as_ref() == Some(&row.email);
+            if same {
+                return Some(Resolution::Row { row: r, by: MatchedBy::CrmId, link: None });
+            }
+            if let Some(other) = view.index_of_email(email).filter(|&o| o != r) {
+                let holder = view.row(other);
+                self.conflict(
+                    ConflictKind::EmailLinkedToOtherRecord,
+                    Some(email.clone()),
+                    std::iter::once(c.id.clone()).chain(holder.crm_id.clone()).collect(),
+                    format!(
+                        "the contact's new email is already mapped to another row{}; its row keeps the old email {}",
+                        holder.cativa_user_id.as_ref().map(|u| format!(" (user {u})")).unwrap_or_default(),
+                        row.email
+                    ),
+                );
+                return Some(Resolution::Row { row: r, by: MatchedBy::CrmId, link: None });
+            }
+            let kind = ActionKind::LinkMapping {
+                email: email.clone(),
+                crm_id: c.id.clone(),
+                user: row.cativa_user_id.clone(),
+                previous_email: Some(row.email.clone()),
+                previous_crm_id: None,
+            };
+            let reason = Reason::EmailChanged { from: row.email.clone() };
+            return Some(Resolution::Row { row: r, by: MatchedBy::CrmId, link: Some((kind, reason)) });
+        }
+
+        let (r, by) = match view.index_of_email(email) {
+            Some(r) => (r, MatchedBy::Email),
+            None => match c.alternate_email.as_ref().and_then(|alt| view.index_of_email(alt)) {
+                Some(r) => (r, MatchedBy::AlternateEmail),
+                None => return Some(Resolution::Unmapped),
+            },
+        };
+        let row = view.row(r);
+        let (previous_crm_id, reason) = match &row.crm_id {
+            None => (None, Reason::FirstMatch { by: by.label().to_owned() }),
+            Some(other) => {
+                let other_state = unique.get(other).map(|&o| &contacts[o as usize]);
+                let takeover = match other_state {
+                    Some(o) if o.archived => Some(match &o.merged_into {
+                        Some(into) => Reason::ContactMerged { into: into.clone() },
+                        None => Reason::ContactArchived,
+                    }),
+                    Some(o) => {
+                        let o_is_loser = o.email.as_ref().is_some_and(|e| canon.get(e).is_some_and(|&w| contacts[w as usize].id != *other));
+                        o_is_loser.then_some(Reason::CanonicalDuplicate)
+                    }
+                    None if other.crm == c.id.crm && self.plan.mode == (PlanMode::FullReconcile { scan_complete: true }) => {
+                        Some(Reason::ContactVanished)
+                    }
+                    None => None,
+                };
+                match takeover {
+                    Some(reason) => (Some(other.clone()), reason),
+                    None => {
+                        self.conflict(
+                            ConflictKind::EmailLinkedToOtherRecord,
+                            Some(row.email.clone()),
+                            vec![c.id.clone(), other.clone()],
+                            "the email is already linked to another CRM record that may still be live; merge the duplicates in the CRM or run a complete full reconcile",
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        let kind = ActionKind::LinkMapping {
+            email: row.email.clone(),
+            crm_id: c.id.clone(),
+            user: row.cativa_user_id.clone(),
+            previous_email: None,
+            previous_crm_id,
+        };
+        Some(Resolution::Row { row: r, by, link: Some((kind, reason)) })
+    }
+
+    /// A live contact with no mapping row.
+    fn unmapped(&mut self, c: &CrmContact) {
+        let qualifying = badges::qualifying(self.input.config, c);
+        let Some(email) = &c.email else { return };
+        if qualifying.is_empty() || self.input.config.missing_user() == MissingUserPolicy::Skip {
+            self.plan.counts.skipped_no_user += 1;
+            return;
+        }
+        self.invite(c, email, qualifying);
+    }
+
+    fn invite(&mut self, c: &CrmContact, email: &Email, badges: Vec<crate::domain::BadgeId>) {
+        let kind = ActionKind::Invite {
+            email: email.clone(),
+            crm_id: c.id.clone(),
+            badges,
+        };
+        self.push(kind, Reason::NoCommunityUser, &["invite", email.as_str()]);
+    }
+
+    /// A live contact matched to a row.
+    fn mapped(&mut self, c: &CrmContact, row: &crate::domain::Mapping) {
+        let Some(user) = &row.cativa_user_id else {
+            let qualifying = badges::qualifying(self.input.config, c);
+            if !qualifying.is_empty() && self.input.config.missing_user() == MissingUserPolicy::Invite && row.invited_at.is_none() {
+                let email = row.email.clone();
+                self.invite(c, &email, qualifying);
+            } else {
+                self.plan.counts.skipped_no_user += 1;
+            }
+            return;
+        };
+        badges::plan_badges(self, c, row, user);
+        fields::plan_fields(self, c, row, user);
+    }
+
+    /// An archived contact merged into `winner`: re-point the row, never remove badges.
+    fn merged(&mut self, loser: &CrmContact, row: &crate::domain::Mapping, winner: &CrmRecordId) {
+        if let Some(w) = self.input.view.by_crm_id(winner) {
+            if w.email != row.email {
+                self.conflict(
+                    ConflictKind::EmailLinkedToOtherRecord,
+                    Some(row.email.clone()),
+                    vec![winner.clone(), loser.id.clone()],
+                    format!("merged into a record already mapped to {}; both rows are kept, no badge removed", w.email),
+                );
+            }
+            return;
+        }
+        let kind = ActionKind::LinkMapping {
+            email: row.email.clone(),
+            crm_id: winner.clone(),
+            user: row.cativa_user_id.clone(),
+            previous_email: None,
+            previous_crm_id: Some(loser.id.clone()),
+        };
+        let parts = link_key_parts(&kind);
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        self.push(kind, Reason::ContactMerged { into: winner.clone() }, &refs);
+    }
+
+    fn remove_all_sync_badges(&mut self, row: &crate::domain::Mapping, reason: &Reason) {
+        let Some(user) = &row.cativa_user_id else { return };
+        for grant in &row.badges {
+            let crate::domain::Provenance::Sync { rule } = &grant.provenance else { continue };
+            if !self.input.config.is_managed(&grant.badge) {
+                continue;
+            }
+            let kind = ActionKind::RemoveBadge {
+                user: user.clone(),
+                email: row.email.clone(),
+                badge: grant.badge.clone(),
+                rule: rule.clone(),
+            };
+            let at = millis(grant.granted_at);
+            self.push(kind, reason.clone(), &["remove_badge", user.as_str(), grant.badge.as_str(), &at]);
+        }
+    }
+
+    fn absences(&mut self, crm: Option<&CrmKind>, is_seen: &dyn Fn(&CrmRecordId) -> bool, claimed: &FastMap<usize, (MatchedBy, u32)>) {
+        let view = self.input.view;
+        for (r, row) in view.rows().enumerate() {
+            let Some(id) = &row.crm_id else { continue };
+            if crm.is_some_and(|k| *k != id.crm) || row.cativa_user_id.is_none() || claimed.contains_key(&r) {
+                continue;
+            }
+            self.plan.counts.absent_checked += 1;
+            if !is_seen(id) {
+                self.remove_all_sync_badges(row, &Reason::ContactVanished);
+            }
+        }
+    }
+}
+
+fn link_key_parts(kind: &ActionKind) -> Vec<String> {
+    match kind {
+        ActionKind::LinkMapping {
+            email,
+            crm_id,
+            user,
+            previous_email,
+            previous_crm_id,
+        } => vec![
+            "link".to_owned(),
+            email.to_string(),
+            crm_id.to_string(),
+            user.as_ref().map(ToString::to_string).unwrap_or_default(),
+            previous_email.as_ref().map(ToString::to_string).unwrap_or_default(),
+            previous_crm_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+        ],
+        other => vec![other.name().to_owned()],
+    }
+}
+
+pub(crate) type Props = BTreeMap<String, String>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! The ports: async traits (object-safe, via `async-trait`) that connectors and stores
+//! implement and the engine drives as `Arc<dyn Trait>`. Every method takes a [`TenantId`].
+//!
+//! [`TenantId`]: crate::TenantId
+
+mod community;
+mod crm;
+mod store;
+
+pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
+pub use crm::{Activity, ContactDraft, ContactPage, CrmSink, CrmSource, ItemResult, PageToken, PropertyUpdate, Provisioned};
+pub use store::{
+    AuditEntry, AuditLog, AuditOutcome, CheckpointStore, DeliveryLedger, LeaderLease, MappingStore, Outbox, OutboxCounts,
+    OutboxItem, OutboxStatus, Store,
+};

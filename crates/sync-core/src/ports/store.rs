@@ -1,0 +1,284 @@
+//! Store ports: the durable state of the sync, every call scoped by tenant.
+//!
+//! Small focused traits, and one [`Store`] bound the engine takes. Implementations: the
+//! in-memory [`crate::MemoryStore`] here, SQLite and PostgreSQL in the `sync-store` crate.
+//! All of them pass the same conformance suite.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{CativaUserId, CrmRecordId, Cursor, Email, Mapping, TenantId};
+use crate::error::Error;
+use crate::plan::{Action, IdempotencyKey};
+use crate::planner::StateView;
+
+/// The identity mapping table and badge provenance.
+#[async_trait]
+pub trait MappingStore: Send + Sync {
+    /// The row with this email.
+    async fn mapping_by_email(&self, tenant: &TenantId, email: &Email) -> Result<Option<Mapping>, Error>;
+
+    /// The row linked to this CRM record.
+    async fn mapping_by_crm_id(&self, tenant: &TenantId, crm_id: &CrmRecordId) -> Result<Option<Mapping>, Error>;
+
+    /// The row of this community user.
+    async fn mapping_by_user(&self, tenant: &TenantId, user: &CativaUserId) -> Result<Option<Mapping>, Error>;
+
+    /// Inserts or replaces one row, badges and profile included.
+    ///
+    /// The row replaced is the one with the same email, else the same CRM record, else the
+    /// same user (so an email change updates the row in place). If those keys identify
+    /// different rows, nothing is written and [`Error::UniqueViolation`] is returned.
+    async fn put_mapping(&self, tenant: &TenantId, mapping: &Mapping) -> Result<(), Error>;
+
+    /// [`MappingStore::put_mapping`] for many rows in one transaction (all or nothing).
+    async fn put_mappings(&self, tenant: &TenantId, mappings: &[Mapping]) -> Result<(), Error>;
+
+    /// Deletes the row with this email; returns whether there was one.
+    async fn delete_mapping(&self, tenant: &TenantId, email: &Email) -> Result<bool, Error>;
+
+    /// Rows ordered by email, after `after`, at most `limit`: for paging through the table.
+    async fn list_mappings(&self, tenant: &TenantId, after: Option<&Email>, limit: usize) -> Result<Vec<Mapping>, Error>;
+
+    /// Number of rows.
+    async fn count_mappings(&self, tenant: &TenantId) -> Result<u64, Error>;
+
+    /// The planner's view of the rows matching any of these CRM records or emails.
+    async fn load_view(&self, tenant: &TenantId, crm_ids: &[CrmRecordId], emails: &[Email]) -> Result<StateView, Error> {
+        let mut rows = Vec::new();
+        for id in crm_ids {
+            if let Some(m) = self.mapping_by_crm_id(tenant, id).await? {
+                rows.push(m);
+            }
+        }
+        for email in emails {
+            if let Some(m) = self.mapping_by_email(tenant, email).await? {
+                rows.push(m);
+            }
+        }
+        Ok(StateView::new(rows))
+    }
+
+    /// The planner's view of every row (for a full reconcile).
+    async fn load_full_view(&self, tenant: &TenantId) -> Result<StateView, Error> {
+        let mut rows = Vec::new();
+        let mut after: Option<Email> = None;
+        loop {
+            let page = self.list_mappings(tenant, after.as_ref(), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.email.clone());
+            let done = page.len() < 1000;
+            rows.extend(page);
+            if done {
+                break;
+            }
+        }
+        Ok(StateView::new(rows))
+    }
+}
+
+/// Durable delta checkpoints per (tenant, source, stream).
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// The stored cursor.
+    async fn checkpoint(&self, tenant: &TenantId, source: &str, stream: &str) -> Result<Option<Cursor>, Error>;
+
+    /// Compare-and-set: stores `next` only if the stored cursor equals `expected` and `next`
+    /// is not before it. Returns whether it was stored. A checkpoint never moves backwards.
+    async fn advance_checkpoint(&self, tenant: &TenantId, source: &str, stream: &str, expected: Option<&Cursor>, next: &Cursor) -> Result<bool, Error>;
+}
+
+/// The processed-delivery ledger that makes webhook handling idempotent.
+#[async_trait]
+pub trait DeliveryLedger: Send + Sync {
+    /// Records a delivery id; returns `true` if it was new. Insert-if-absent: of two
+    /// receivers racing on the same retry, exactly one gets `true`.
+    async fn record_delivery(&self, tenant: &TenantId, delivery_id: &str, received_at: DateTime<Utc>) -> Result<bool, Error>;
+
+    /// Whether a delivery id is recorded.
+    async fn has_delivery(&self, tenant: &TenantId, delivery_id: &str) -> Result<bool, Error>;
+
+    /// Deletes deliveries received before `older_than` (the retention window); returns how many.
+    async fn purge_deliveries(&self, tenant: &TenantId, older_than: DateTime<Utc>) -> Result<u64, Error>;
+}
+
+/// Where an outbox item stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OutboxStatus {
+    /// Waiting to be claimed (possibly not before a retry time).
+    Pending,
+    /// Claimed by a worker under a lease.
+    InFlight,
+    /// Applied.
+    Done,
+    /// Given up on: attempts exhausted or a permanent error.
+    Failed,
+}
+
+impl OutboxStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::InFlight => "in_flight",
+            OutboxStatus::Done => "done",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "pending" => OutboxStatus::Pending,
+            "in_flight" => OutboxStatus::InFlight,
+            "done" => OutboxStatus::Done,
+            "failed" => OutboxStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One planned action in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OutboxItem {
+    /// The action (its key identifies the item).
+    pub action: Action,
+    /// Status.
+    pub status: OutboxStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// The worker holding the lease.
+    pub leased_by: Option<String>,
+    /// When the lease expires.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Not to be claimed before this time (retry backoff).
+    pub not_before: Option<DateTime<Utc>>,
+    /// When it was enqueued.
+    pub enqueued_at: DateTime<Utc>,
+}
+
+/// Items per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OutboxCounts {
+    /// Pending.
+    pub pending: u64,
+    /// In flight.
+    pub in_flight: u64,
+    /// Done.
+    pub done: u64,
+    /// Failed.
+    pub failed: u64,
+}
+
+/// The durable outbox: a plan is written here before it is applied, so a crash loses nothing.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Enqueues actions; an action whose key is already in the outbox (any status) is left
+    /// as it is. Returns how many were new.
+    async fn enqueue(&self, tenant: &TenantId, actions: &[Action], now: DateTime<Utc>) -> Result<u64, Error>;
+
+    /// Atomically claims up to `limit` items that are pending (and due) or in flight with an
+    /// expired lease, oldest first, leasing them to `worker` until `now + lease`.
+    async fn claim(&self, tenant: &TenantId, worker: &str, limit: usize, lease: Duration, now: DateTime<Utc>) -> Result<Vec<OutboxItem>, Error>;
+
+    /// Marks a claimed item done. Fails with [`Error::LeaseLost`] if `worker` no longer holds it.
+    async fn complete(&self, tenant: &TenantId, key: &IdempotencyKey, worker: &str, now: DateTime<Utc>) -> Result<(), Error>;
+
+    /// Records a failed attempt. With `retry_at`, the item goes back to pending, not to be
+    /// claimed before then; without, it is failed for good.
+    async fn fail(&self, tenant: &TenantId, key: &IdempotencyKey, worker: &str, error: &str, retry_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(), Error>;
+
+    /// Items per status.
+    async fn outbox_counts(&self, tenant: &TenantId) -> Result<OutboxCounts, Error>;
+
+    /// Items with a status, oldest first.
+    async fn list_outbox(&self, tenant: &TenantId, status: OutboxStatus, limit: usize) -> Result<Vec<OutboxItem>, Error>;
+}
+
+/// How an applied action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditOutcome {
+    /// Applied.
+    Applied,
+    /// Rejected by the target as invalid (not retried).
+    Rejected,
+    /// Failed; will be retried.
+    Failed,
+    /// Not applied (already in effect, or superseded).
+    Skipped,
+}
+
+/// One audit row: one per applied (or attempted) action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The action kind name.
+    pub action: String,
+    /// The target (an email, user or record id).
+    pub target: String,
+    /// State before, if known.
+    pub before: Option<serde_json::Value>,
+    /// State after, if known.
+    pub after: Option<serde_json::Value>,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+    /// The action's idempotency key.
+    pub key: IdempotencyKey,
+    /// Error or note.
+    pub detail: Option<String>,
+}
+
+impl AuditEntry {
+    /// Builds an entry.
+    pub fn new(at: DateTime<Utc>, action: impl Into<String>, target: impl Into<String>, outcome: AuditOutcome, key: IdempotencyKey) -> Self {
+        Self {
+            at,
+            action: action.into(),
+            target: target.into(),
+            before: None,
+            after: None,
+            outcome,
+            key,
+            detail: None,
+        }
+    }
+}
+
+/// The append-only audit log.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends entries.
+    async fn append_audit(&self, tenant: &TenantId, entries: &[AuditEntry]) -> Result<(), Error>;
+
+    /// The newest entries first, at most `limit`.
+    async fn recent_audit(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AuditEntry>, Error>;
+}
+
+/// A leader lease, so only one instance runs the scheduled pull worker of a tenant.
+#[async_trait]
+pub trait LeaderLease: Send + Sync {
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`. Returns `false` if
+    /// another holder has an unexpired lease.
+    async fn try_acquire_lease(&self, tenant: &TenantId, name: &str, holder: &str, ttl: Duration, now: DateTime<Utc>) -> Result<bool, Error>;
+
+    /// Gives the lease up (only if `holder` holds it).
+    async fn release_lease(&self, tenant: &TenantId, name: &str, holder: &str) -> Result<(), Error>;
+}
+
+/// Everything the engine needs from a store.
+pub trait Store: MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease {}
+
+impl<T> Store for T where T: MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease {}

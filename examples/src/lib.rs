@@ -1,0 +1,1 @@
+//! Shared helpers for the runnable examples of cativa-crm-sync.

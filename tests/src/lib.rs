@@ -1,0 +1,1 @@
+//! Shared fixtures for the end-to-end tests of cativa-crm-sync (in `tests/tests/`).
