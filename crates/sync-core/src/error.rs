@@ -67,7 +67,11 @@ pub struct RemoteError {
 
 impl RemoteError {
     /// A remote error of `kind` with a message; other details empty.
-    pub fn new(system: impl Into<String>, kind: RemoteErrorKind, message: impl Into<String>) -> Self {
+    pub fn new(
+        system: impl Into<String>,
+        kind: RemoteErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             system: system.into(),
             kind,
@@ -114,7 +118,10 @@ impl RemoteError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind,
-            RemoteErrorKind::RateLimited | RemoteErrorKind::Server | RemoteErrorKind::Network | RemoteErrorKind::Timeout
+            RemoteErrorKind::RateLimited
+                | RemoteErrorKind::Server
+                | RemoteErrorKind::Network
+                | RemoteErrorKind::Timeout
         )
     }
 }
@@ -221,20 +228,35 @@ mod tests {
 
     #[test]
     fn remote_error_display_carries_status_code_and_correlation() {
-        let e = RemoteError::new("hubspot", RemoteErrorKind::Invalid, "Property values were not valid")
-            .with_status(400)
-            .with_code("PROPERTY_DOESNT_EXIST")
-            .with_correlation_id("abc-123");
+        let e = RemoteError::new(
+            "hubspot",
+            RemoteErrorKind::Invalid,
+            "Property values were not valid",
+        )
+        .with_status(400)
+        .with_code("PROPERTY_DOESNT_EXIST")
+        .with_correlation_id("abc-123");
         let s = e.to_string();
-        assert!(s.contains("HTTP 400") && s.contains("PROPERTY_DOESNT_EXIST") && s.contains("abc-123"), "{s}");
+        assert!(
+            s.contains("HTTP 400") && s.contains("PROPERTY_DOESNT_EXIST") && s.contains("abc-123"),
+            "{s}"
+        );
         assert!(!e.is_retryable());
     }
 
     #[test]
     fn classification() {
-        let rl = Error::from(RemoteError::new("hubspot", RemoteErrorKind::RateLimited, "slow down"));
+        let rl = Error::from(RemoteError::new(
+            "hubspot",
+            RemoteErrorKind::RateLimited,
+            "slow down",
+        ));
         assert!(rl.is_retryable() && !rl.stops_run());
-        let quota = Error::from(RemoteError::new("salesforce", RemoteErrorKind::QuotaExhausted, "TotalRequests"));
+        let quota = Error::from(RemoteError::new(
+            "salesforce",
+            RemoteErrorKind::QuotaExhausted,
+            "TotalRequests",
+        ));
         assert!(!quota.is_retryable() && quota.stops_run());
         assert!(Error::store("claim", "database is locked", true).is_retryable());
         assert!(!Error::UnknownTenant(TenantId::new("t")).is_retryable());

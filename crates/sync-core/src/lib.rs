@@ -26,9 +26,12 @@ pub mod transform;
 
 pub use config::{SyncConfig, ValidatedConfig};
 pub use domain::{
-    BadgeGrant, BadgeId, CativaUserId, CommunityProfile, CommunityUser, CrmContact, CrmKind, CrmRecordId, Cursor, Email,
-    EmailError, MAX_EMAIL_LEN, Mapping, Provenance, RuleId, TenantId, next_checkpoint,
+    BadgeGrant, BadgeId, CativaUserId, CommunityProfile, CommunityUser, CrmContact, CrmKind,
+    CrmRecordId, Cursor, Email, EmailError, MAX_EMAIL_LEN, Mapping, Provenance, RuleId, TenantId,
+    next_checkpoint,
 };
 pub use error::{Error, RemoteError, RemoteErrorKind};
 pub use memory_store::MemoryStore;
-pub use plan::{Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts, PlanMode, Reason};
+pub use plan::{
+    Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts, PlanMode, Reason,
+};

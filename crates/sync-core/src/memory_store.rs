@@ -13,8 +13,8 @@ use crate::error::Error;
 use crate::plan::{Action, IdempotencyKey};
 use crate::planner::StateView;
 use crate::ports::{
-    AuditEntry, AuditLog, CheckpointStore, DeliveryLedger, LeaderLease, MappingStore, Outbox, OutboxCounts, OutboxItem,
-    OutboxStatus,
+    AuditEntry, AuditLog, CheckpointStore, DeliveryLedger, LeaderLease, MappingStore, Outbox,
+    OutboxCounts, OutboxItem, OutboxStatus,
 };
 
 #[derive(Debug, Default)]
@@ -50,7 +50,11 @@ impl MemoryStore {
         self.tenants.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn with<R>(&self, tenant: &TenantId, f: impl FnOnce(&mut TenantState) -> R) -> Result<R, Error> {
+    fn with<R>(
+        &self,
+        tenant: &TenantId,
+        f: impl FnOnce(&mut TenantState) -> R,
+    ) -> Result<R, Error> {
         if tenant.as_str().is_empty() {
             return Err(Error::UnknownTenant(tenant.clone()));
         }
@@ -69,20 +73,33 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 
 #[async_trait]
 impl MappingStore for MemoryStore {
-    async fn mapping_by_email(&self, tenant: &TenantId, email: &Email) -> Result<Option<Mapping>, Error> {
+    async fn mapping_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Option<Mapping>, Error> {
         self.with(tenant, |t| t.mappings.by_email(email).cloned())
     }
 
-    async fn mapping_by_crm_id(&self, tenant: &TenantId, crm_id: &CrmRecordId) -> Result<Option<Mapping>, Error> {
+    async fn mapping_by_crm_id(
+        &self,
+        tenant: &TenantId,
+        crm_id: &CrmRecordId,
+    ) -> Result<Option<Mapping>, Error> {
         self.with(tenant, |t| t.mappings.by_crm_id(crm_id).cloned())
     }
 
-    async fn mapping_by_user(&self, tenant: &TenantId, user: &CativaUserId) -> Result<Option<Mapping>, Error> {
+    async fn mapping_by_user(
+        &self,
+        tenant: &TenantId,
+        user: &CativaUserId,
+    ) -> Result<Option<Mapping>, Error> {
         self.with(tenant, |t| t.mappings.by_user(user).cloned())
     }
 
     async fn put_mapping(&self, tenant: &TenantId, mapping: &Mapping) -> Result<(), Error> {
-        self.put_mappings(tenant, std::slice::from_ref(mapping)).await
+        self.put_mappings(tenant, std::slice::from_ref(mapping))
+            .await
     }
 
     async fn put_mappings(&self, tenant: &TenantId, mappings: &[Mapping]) -> Result<(), Error> {
@@ -111,16 +128,30 @@ impl MappingStore for MemoryStore {
         self.with(tenant, |t| {
             let had = t.mappings.by_email(email).is_some();
             if had {
-                let rows: Vec<Mapping> = t.mappings.rows().filter(|m| m.email != *email).cloned().collect();
+                let rows: Vec<Mapping> = t
+                    .mappings
+                    .rows()
+                    .filter(|m| m.email != *email)
+                    .cloned()
+                    .collect();
                 t.mappings = StateView::new(rows);
             }
             had
         })
     }
 
-    async fn list_mappings(&self, tenant: &TenantId, after: Option<&Email>, limit: usize) -> Result<Vec<Mapping>, Error> {
+    async fn list_mappings(
+        &self,
+        tenant: &TenantId,
+        after: Option<&Email>,
+        limit: usize,
+    ) -> Result<Vec<Mapping>, Error> {
         self.with(tenant, |t| {
-            let mut rows: Vec<&Mapping> = t.mappings.rows().filter(|m| after.is_none_or(|a| m.email > *a)).collect();
+            let mut rows: Vec<&Mapping> = t
+                .mappings
+                .rows()
+                .filter(|m| after.is_none_or(|a| m.email > *a))
+                .collect();
             rows.sort_by(|a, b| a.email.cmp(&b.email));
             rows.into_iter().take(limit).cloned().collect()
         })
@@ -137,11 +168,27 @@ impl MappingStore for MemoryStore {
 
 #[async_trait]
 impl CheckpointStore for MemoryStore {
-    async fn checkpoint(&self, tenant: &TenantId, source: &str, stream: &str) -> Result<Option<Cursor>, Error> {
-        self.with(tenant, |t| t.checkpoints.get(&(source.to_owned(), stream.to_owned())).cloned())
+    async fn checkpoint(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        stream: &str,
+    ) -> Result<Option<Cursor>, Error> {
+        self.with(tenant, |t| {
+            t.checkpoints
+                .get(&(source.to_owned(), stream.to_owned()))
+                .cloned()
+        })
     }
 
-    async fn advance_checkpoint(&self, tenant: &TenantId, source: &str, stream: &str, expected: Option<&Cursor>, next: &Cursor) -> Result<bool, Error> {
+    async fn advance_checkpoint(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        stream: &str,
+        expected: Option<&Cursor>,
+        next: &Cursor,
+    ) -> Result<bool, Error> {
         self.with(tenant, |t| {
             let key = (source.to_owned(), stream.to_owned());
             let current = t.checkpoints.get(&key);
@@ -156,7 +203,12 @@ impl CheckpointStore for MemoryStore {
 
 #[async_trait]
 impl DeliveryLedger for MemoryStore {
-    async fn record_delivery(&self, tenant: &TenantId, delivery_id: &str, received_at: DateTime<Utc>) -> Result<bool, Error> {
+    async fn record_delivery(
+        &self,
+        tenant: &TenantId,
+        delivery_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<bool, Error> {
         self.with(tenant, |t| {
             if t.deliveries.contains_key(delivery_id) {
                 false
@@ -171,7 +223,11 @@ impl DeliveryLedger for MemoryStore {
         self.with(tenant, |t| t.deliveries.contains_key(delivery_id))
     }
 
-    async fn purge_deliveries(&self, tenant: &TenantId, older_than: DateTime<Utc>) -> Result<u64, Error> {
+    async fn purge_deliveries(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+    ) -> Result<u64, Error> {
         self.with(tenant, |t| {
             let before = t.deliveries.len();
             t.deliveries.retain(|_, at| *at >= older_than);
@@ -182,7 +238,12 @@ impl DeliveryLedger for MemoryStore {
 
 #[async_trait]
 impl Outbox for MemoryStore {
-    async fn enqueue(&self, tenant: &TenantId, actions: &[Action], now: DateTime<Utc>) -> Result<u64, Error> {
+    async fn enqueue(
+        &self,
+        tenant: &TenantId,
+        actions: &[Action],
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
         self.with(tenant, |t| {
             let mut added = 0;
             for action in actions {
@@ -211,7 +272,14 @@ impl Outbox for MemoryStore {
         })
     }
 
-    async fn claim(&self, tenant: &TenantId, worker: &str, limit: usize, lease: Duration, now: DateTime<Utc>) -> Result<Vec<OutboxItem>, Error> {
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxItem>, Error> {
         let until = now + chrono_duration(lease);
         self.with(tenant, |t| {
             let mut claimed = Vec::new();
@@ -236,11 +304,20 @@ impl Outbox for MemoryStore {
         })
     }
 
-    async fn complete(&self, tenant: &TenantId, key: &IdempotencyKey, worker: &str, _now: DateTime<Utc>) -> Result<(), Error> {
+    async fn complete(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        worker: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         self.with(tenant, |t| {
             let item = t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq));
             match item {
-                Some(item) if item.status == OutboxStatus::InFlight && item.leased_by.as_deref() == Some(worker) => {
+                Some(item)
+                    if item.status == OutboxStatus::InFlight
+                        && item.leased_by.as_deref() == Some(worker) =>
+                {
                     item.status = OutboxStatus::Done;
                     item.leased_by = None;
                     item.lease_until = None;
@@ -254,11 +331,22 @@ impl Outbox for MemoryStore {
         })?
     }
 
-    async fn fail(&self, tenant: &TenantId, key: &IdempotencyKey, worker: &str, error: &str, retry_at: Option<DateTime<Utc>>, _now: DateTime<Utc>) -> Result<(), Error> {
+    async fn fail(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        worker: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        _now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         self.with(tenant, |t| {
             let item = t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq));
             match item {
-                Some(item) if item.status == OutboxStatus::InFlight && item.leased_by.as_deref() == Some(worker) => {
+                Some(item)
+                    if item.status == OutboxStatus::InFlight
+                        && item.leased_by.as_deref() == Some(worker) =>
+                {
                     item.last_error = Some(error.to_owned());
                     item.leased_by = None;
                     item.lease_until = None;
@@ -294,8 +382,20 @@ impl Outbox for MemoryStore {
         })
     }
 
-    async fn list_outbox(&self, tenant: &TenantId, status: OutboxStatus, limit: usize) -> Result<Vec<OutboxItem>, Error> {
-        self.with(tenant, |t| t.outbox.values().filter(|i| i.status == status).take(limit).cloned().collect())
+    async fn list_outbox(
+        &self,
+        tenant: &TenantId,
+        status: OutboxStatus,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, Error> {
+        self.with(tenant, |t| {
+            t.outbox
+                .values()
+                .filter(|i| i.status == status)
+                .take(limit)
+                .cloned()
+                .collect()
+        })
     }
 }
 
@@ -305,14 +405,27 @@ impl AuditLog for MemoryStore {
         self.with(tenant, |t| t.audit.extend_from_slice(entries))
     }
 
-    async fn recent_audit(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AuditEntry>, Error> {
-        self.with(tenant, |t| t.audit.iter().rev().take(limit).cloned().collect())
+    async fn recent_audit(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        self.with(tenant, |t| {
+            t.audit.iter().rev().take(limit).cloned().collect()
+        })
     }
 }
 
 #[async_trait]
 impl LeaderLease for MemoryStore {
-    async fn try_acquire_lease(&self, tenant: &TenantId, name: &str, holder: &str, ttl: Duration, now: DateTime<Utc>) -> Result<bool, Error> {
+    async fn try_acquire_lease(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
         let until = now + chrono_duration(ttl);
         self.with(tenant, |t| match t.leases.get(name) {
             Some((current, expires)) if current != holder && *expires > now => false,
@@ -323,7 +436,12 @@ impl LeaderLease for MemoryStore {
         })
     }
 
-    async fn release_lease(&self, tenant: &TenantId, name: &str, holder: &str) -> Result<(), Error> {
+    async fn release_lease(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        holder: &str,
+    ) -> Result<(), Error> {
         self.with(tenant, |t| {
             if t.leases.get(name).is_some_and(|(h, _)| h == holder) {
                 t.leases.remove(name);

@@ -8,8 +8,11 @@ mod crm;
 mod store;
 
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
-pub use crm::{Activity, ContactDraft, ContactPage, CrmSink, CrmSource, ItemResult, PageToken, PropertyUpdate, Provisioned};
+pub use crm::{
+    Activity, ContactDraft, ContactPage, CrmSink, CrmSource, ItemResult, PageToken, PropertyUpdate,
+    Provisioned,
+};
 pub use store::{
-    AuditEntry, AuditLog, AuditOutcome, CheckpointStore, DeliveryLedger, LeaderLease, MappingStore, Outbox, OutboxCounts,
-    OutboxItem, OutboxStatus, Store,
+    AuditEntry, AuditLog, AuditOutcome, CheckpointStore, DeliveryLedger, LeaderLease, MappingStore,
+    Outbox, OutboxCounts, OutboxItem, OutboxStatus, Store,
 };

@@ -137,7 +137,12 @@ pub struct FieldMapping {
 
 impl FieldMapping {
     /// A mapping of one community field to one CRM property.
-    pub fn new(community: impl Into<String>, crm: impl Into<String>, rule: FieldRule, owner: FieldOwner) -> Self {
+    pub fn new(
+        community: impl Into<String>,
+        crm: impl Into<String>,
+        rule: FieldRule,
+        owner: FieldOwner,
+    ) -> Self {
         Self {
             community: community.into(),
             crm: CrmProperties::One(crm.into()),
@@ -149,7 +154,13 @@ impl FieldMapping {
     }
 
     /// A full-name mapping onto two CRM properties with the `name` transform.
-    pub fn name(community: impl Into<String>, first: impl Into<String>, last: impl Into<String>, rule: FieldRule, owner: FieldOwner) -> Self {
+    pub fn name(
+        community: impl Into<String>,
+        first: impl Into<String>,
+        last: impl Into<String>,
+        rule: FieldRule,
+        owner: FieldOwner,
+    ) -> Self {
         Self {
             community: community.into(),
             crm: CrmProperties::Many(vec![first.into(), last.into()]),
@@ -175,11 +186,19 @@ impl FieldMapping {
     /// Whether the sync may write the CRM for this mapping: the rule allows it and the
     /// owner allows it.
     pub fn writes_crm(&self) -> bool {
-        self.rule.may_write_crm() && self.owner.as_ref().is_some_and(FieldOwner::allows_crm_write)
+        self.rule.may_write_crm()
+            && self
+                .owner
+                .as_ref()
+                .is_some_and(FieldOwner::allows_crm_write)
     }
 
     /// Whether the sync may write the community for this mapping.
     pub fn writes_community(&self) -> bool {
-        self.rule.may_write_community() && self.owner.as_ref().is_some_and(FieldOwner::allows_community_write)
+        self.rule.may_write_community()
+            && self
+                .owner
+                .as_ref()
+                .is_some_and(FieldOwner::allows_community_write)
     }
 }

@@ -131,15 +131,24 @@ impl SyncConfig {
         for (i, rule) in self.badge_rules.iter().enumerate() {
             let key = format!("badge_rules[{i}]");
             if rule.id.as_str().is_empty() {
-                issues.push(ConfigIssue::new(format!("{key}.id"), "rule id must not be empty"));
+                issues.push(ConfigIssue::new(
+                    format!("{key}.id"),
+                    "rule id must not be empty",
+                ));
             } else if let Some(first) = rule_ids.insert(rule.id.clone(), i) {
                 issues.push(ConfigIssue::new(
                     format!("{key}.id"),
-                    format!("rule id {:?} is already used by badge_rules[{first}]", rule.id.as_str()),
+                    format!(
+                        "rule id {:?} is already used by badge_rules[{first}]",
+                        rule.id.as_str()
+                    ),
                 ));
             }
             if rule.grant.as_str().is_empty() {
-                issues.push(ConfigIssue::new(format!("{key}.grant"), "badge must not be empty"));
+                issues.push(ConfigIssue::new(
+                    format!("{key}.grant"),
+                    "badge must not be empty",
+                ));
             }
             rule.when.validate(&format!("{key}.when"), &mut issues);
         }
@@ -150,7 +159,9 @@ impl SyncConfig {
                 if region.is_none() {
                     issues.push(ConfigIssue::new(
                         "default_phone_region",
-                        format!("{code:?} is not an ISO 3166-1 alpha-2 region code such as BR or US"),
+                        format!(
+                            "{code:?} is not an ISO 3166-1 alpha-2 region code such as BR or US"
+                        ),
                     ));
                 }
                 region
@@ -176,7 +187,10 @@ impl SyncConfig {
                 if let Some(first) = community_writers.insert(&field.community, i) {
                     issues.push(ConfigIssue::new(
                         format!("fields[{i}].community"),
-                        format!("community field {:?} is already written by fields[{first}]", field.community),
+                        format!(
+                            "community field {:?} is already written by fields[{first}]",
+                            field.community
+                        ),
                     ));
                 }
             }
@@ -202,18 +216,27 @@ impl SyncConfig {
         if !issues.is_empty() {
             return Err(Error::InvalidConfig(issues));
         }
-        Ok(ValidatedConfig::compile(self, TransformContext { default_region }))
+        Ok(ValidatedConfig::compile(
+            self,
+            TransformContext { default_region },
+        ))
     }
 }
 
 fn validate_field(i: usize, field: &FieldMapping, issues: &mut Vec<ConfigIssue>) {
     let key = format!("fields[{i}]");
     if field.community.trim().is_empty() {
-        issues.push(ConfigIssue::new(format!("{key}.community"), "community field must not be empty"));
+        issues.push(ConfigIssue::new(
+            format!("{key}.community"),
+            "community field must not be empty",
+        ));
     }
     let names = field.crm.names();
     if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
-        issues.push(ConfigIssue::new(format!("{key}.crm"), "CRM property names must not be empty"));
+        issues.push(ConfigIssue::new(
+            format!("{key}.crm"),
+            "CRM property names must not be empty",
+        ));
     }
     let expected = if has_name(&field.transforms) { 2 } else { 1 };
     if names.len() != expected {
@@ -224,8 +247,17 @@ fn validate_field(i: usize, field: &FieldMapping, issues: &mut Vec<ConfigIssue>)
         };
         issues.push(ConfigIssue::new(format!("{key}.crm"), why));
     }
-    if field.transforms.iter().filter(|t| matches!(t, Transform::Name)).count() > 1 {
-        issues.push(ConfigIssue::new(format!("{key}.transforms"), "use the name transform once"));
+    if field
+        .transforms
+        .iter()
+        .filter(|t| matches!(t, Transform::Name))
+        .count()
+        > 1
+    {
+        issues.push(ConfigIssue::new(
+            format!("{key}.transforms"),
+            "use the name transform once",
+        ));
     }
     for (j, t) in field.transforms.iter().enumerate() {
         if let Transform::ValueMap(map) = t {
@@ -253,7 +285,9 @@ fn validate_field(i: usize, field: &FieldMapping, issues: &mut Vec<ConfigIssue>)
         FieldRule::FromCrm if !owner.allows_community_write() => {
             Some("rule from_crm writes the community, so the owner must be crm or shared")
         }
-        FieldRule::Bidirectional | FieldRule::PreferCrmUnlessBlank | FieldRule::PreferCommunityUnlessBlank
+        FieldRule::Bidirectional
+        | FieldRule::PreferCrmUnlessBlank
+        | FieldRule::PreferCommunityUnlessBlank
             if *owner != FieldOwner::Shared =>
         {
             Some("this rule writes both sides, so the owner must be shared")
@@ -350,10 +384,13 @@ impl ValidatedConfig {
     pub fn crm_properties(&self) -> BTreeSet<String> {
         fn walk(c: &Condition, out: &mut BTreeSet<String>) {
             match c {
-                Condition::PropertyEquals { property, .. } | Condition::PropertyOneOf { property, .. } => {
+                Condition::PropertyEquals { property, .. }
+                | Condition::PropertyOneOf { property, .. } => {
                     out.insert(property.clone());
                 }
-                Condition::All(inner) | Condition::Any(inner) => inner.iter().for_each(|c| walk(c, out)),
+                Condition::All(inner) | Condition::Any(inner) => {
+                    inner.iter().for_each(|c| walk(c, out))
+                }
                 _ => {}
             }
         }

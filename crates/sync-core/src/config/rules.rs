@@ -121,12 +121,16 @@ impl Condition {
     pub(crate) fn validate(&self, key: &str, issues: &mut Vec<super::ConfigIssue>) {
         let blank = |s: &str| s.trim().is_empty();
         match self {
-            Condition::Tag(tag) if blank(tag) => {
-                issues.push(super::ConfigIssue::new(format!("{key}.tag"), "tag must not be empty"))
+            Condition::Tag(tag) if blank(tag) => issues.push(super::ConfigIssue::new(
+                format!("{key}.tag"),
+                "tag must not be empty",
+            )),
+            Condition::PropertyEquals { property, .. } if blank(property) => {
+                issues.push(super::ConfigIssue::new(
+                    format!("{key}.property_equals.property"),
+                    "property name must not be empty",
+                ))
             }
-            Condition::PropertyEquals { property, .. } if blank(property) => issues.push(
-                super::ConfigIssue::new(format!("{key}.property_equals.property"), "property name must not be empty"),
-            ),
             Condition::PropertyOneOf { property, values } => {
                 if blank(property) {
                     issues.push(super::ConfigIssue::new(
@@ -141,14 +145,20 @@ impl Condition {
                     ));
                 }
             }
-            Condition::LifecycleStageIn(stages) if stages.is_empty() || stages.iter().any(|s| blank(s)) => {
+            Condition::LifecycleStageIn(stages)
+                if stages.is_empty() || stages.iter().any(|s| blank(s)) =>
+            {
                 issues.push(super::ConfigIssue::new(
                     format!("{key}.lifecycle_stage_in"),
                     "list at least one non-empty stage",
                 ))
             }
             Condition::All(inner) | Condition::Any(inner) => {
-                let name = if matches!(self, Condition::All(_)) { "all" } else { "any" };
+                let name = if matches!(self, Condition::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
                 if inner.is_empty() {
                     issues.push(super::ConfigIssue::new(
                         format!("{key}.{name}"),

@@ -48,7 +48,11 @@ owner = { external = "billing" }
 fn full_toml_config_loads_and_compiles() {
     let cfg = SyncConfig::from_toml_str(FULL).unwrap().validate().unwrap();
     assert_eq!(cfg.rules().len(), 3);
-    let managed: Vec<_> = cfg.managed_badges().iter().map(|b| b.as_str().to_owned()).collect();
+    let managed: Vec<_> = cfg
+        .managed_badges()
+        .iter()
+        .map(|b| b.as_str().to_owned())
+        .collect();
     assert_eq!(managed, ["Customer", "Premium"]);
     assert_eq!(cfg.badge_rules_by_badge()[0].1, vec![0, 1]);
     assert_eq!(cfg.missing_user(), MissingUserPolicy::Invite);
@@ -57,7 +61,15 @@ fn full_toml_config_loads_and_compiles() {
     let props: Vec<_> = cfg.crm_properties().into_iter().collect();
     assert_eq!(
         props,
-        ["community_email", "country", "firstname", "lastname", "phone", "plan", "subscription_status"]
+        [
+            "community_email",
+            "country",
+            "firstname",
+            "lastname",
+            "phone",
+            "plan",
+            "subscription_status"
+        ]
     );
 }
 
@@ -73,8 +85,10 @@ fn json_config_is_equivalent_to_toml() {
 fn unknown_keys_are_rejected_with_their_name() {
     let err = SyncConfig::from_toml_str("missing_usr = \"invite\"").unwrap_err();
     assert!(err.to_string().contains("missing_usr"), "{err}");
-    let err = SyncConfig::from_json_str(r#"{"badge_rules":[{"id":"a","grant":"b","when":{"tag":"x"},"extra":1}]}"#)
-        .unwrap_err();
+    let err = SyncConfig::from_json_str(
+        r#"{"badge_rules":[{"id":"a","grant":"b","when":{"tag":"x"},"extra":1}]}"#,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("extra"), "{err}");
 }
 
@@ -129,7 +143,10 @@ owner = "crm"
         "fields[1].crm",
         "fields[2].owner",
     ] {
-        assert!(keys.iter().any(|k| k == expected), "missing {expected} in {keys:?}");
+        assert!(
+            keys.iter().any(|k| k == expected),
+            "missing {expected} in {keys:?}"
+        );
     }
 }
 
@@ -157,11 +174,23 @@ fn ambiguous_value_map_is_rejected_only_when_read_back() {
     let base = |rule: &str| {
         format!(
             "[[fields]]\ncommunity = \"tier\"\ncrm = \"tier\"\nrule = \"{rule}\"\nowner = \"{}\"\ntransforms = [{{ value_map = {{ a = \"X\", b = \"X\" }} }}]\n",
-            if rule == "to_crm" { "community" } else { "shared" }
+            if rule == "to_crm" {
+                "community"
+            } else {
+                "shared"
+            }
         )
     };
-    assert_eq!(issues(&base("bidirectional")), ["fields[0].transforms[0].value_map"]);
-    assert!(SyncConfig::from_toml_str(&base("to_crm")).unwrap().validate().is_ok());
+    assert_eq!(
+        issues(&base("bidirectional")),
+        ["fields[0].transforms[0].value_map"]
+    );
+    assert!(
+        SyncConfig::from_toml_str(&base("to_crm"))
+            .unwrap()
+            .validate()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -176,7 +205,8 @@ fn conditions_evaluate_against_contacts() {
     assert!(cfg.rules()[2].when.holds(&c));
     let archived = c.clone().archived();
     assert!(cfg.rules().iter().all(|r| !r.when.holds(&archived)));
-    let gold = CrmContact::new(CrmRecordId::hubspot("2"), None, Utc::now()).with_property("plan", " gold ");
+    let gold = CrmContact::new(CrmRecordId::hubspot("2"), None, Utc::now())
+        .with_property("plan", " gold ");
     assert!(cfg.rules()[1].when.holds(&gold));
     assert_eq!(cfg.rules()[0].when.describe(), "tag \"Pago Anual\"");
 }

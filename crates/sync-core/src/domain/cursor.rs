@@ -74,7 +74,13 @@ mod tests {
     #[test]
     fn never_moves_backwards_or_without_data() {
         let prev = Cursor::at(t(1000));
-        assert_eq!(next_checkpoint(&prev, t(2000), None, Duration::zero()), prev);
-        assert_eq!(next_checkpoint(&prev, t(2000), Some(t(1010)), Duration::seconds(60)), prev);
+        assert_eq!(
+            next_checkpoint(&prev, t(2000), None, Duration::zero()),
+            prev
+        );
+        assert_eq!(
+            next_checkpoint(&prev, t(2000), Some(t(1010)), Duration::seconds(60)),
+            prev
+        );
     }
 }

@@ -76,7 +76,13 @@ impl Email {
         if domain.starts_with('.')
             || domain.ends_with('.')
             || domain.contains("..")
-            || domain.chars().any(|c| c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '(' | ')' | '[' | ']' | '"' | '\\'))
+            || domain.chars().any(|c| {
+                c.is_control()
+                    || matches!(
+                        c,
+                        ',' | ';' | '<' | '>' | '(' | ')' | '[' | ']' | '"' | '\\'
+                    )
+            })
         {
             return Err(EmailError::BadDomain(domain.to_owned()));
         }
@@ -149,15 +155,30 @@ mod tests {
     #[test]
     fn rejects_whitespace_inside() {
         assert_eq!(Email::parse("jane doe@x.com"), Err(EmailError::Whitespace));
-        assert_eq!(Email::parse("jane@x\u{a0}.com"), Err(EmailError::Whitespace));
+        assert_eq!(
+            Email::parse("jane@x\u{a0}.com"),
+            Err(EmailError::Whitespace)
+        );
     }
 
     #[test]
     fn rejects_missing_or_several_at() {
-        assert!(matches!(Email::parse("jane.example.com"), Err(EmailError::MissingAt(_))));
-        assert!(matches!(Email::parse("@example.com"), Err(EmailError::MissingAt(_))));
-        assert!(matches!(Email::parse("jane@"), Err(EmailError::MissingAt(_))));
-        assert!(matches!(Email::parse("a@b@c"), Err(EmailError::SeveralAt(_))));
+        assert!(matches!(
+            Email::parse("jane.example.com"),
+            Err(EmailError::MissingAt(_))
+        ));
+        assert!(matches!(
+            Email::parse("@example.com"),
+            Err(EmailError::MissingAt(_))
+        ));
+        assert!(matches!(
+            Email::parse("jane@"),
+            Err(EmailError::MissingAt(_))
+        ));
+        assert!(matches!(
+            Email::parse("a@b@c"),
+            Err(EmailError::SeveralAt(_))
+        ));
     }
 
     #[test]
@@ -170,9 +191,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_domains() {
-        assert!(matches!(Email::parse("a@.com"), Err(EmailError::BadDomain(_))));
-        assert!(matches!(Email::parse("a@b..com"), Err(EmailError::BadDomain(_))));
-        assert!(matches!(Email::parse("a@b,com"), Err(EmailError::BadDomain(_))));
+        assert!(matches!(
+            Email::parse("a@.com"),
+            Err(EmailError::BadDomain(_))
+        ));
+        assert!(matches!(
+            Email::parse("a@b..com"),
+            Err(EmailError::BadDomain(_))
+        ));
+        assert!(matches!(
+            Email::parse("a@b,com"),
+            Err(EmailError::BadDomain(_))
+        ));
     }
 
     #[test]
@@ -184,6 +214,9 @@ mod tests {
 
     #[test]
     fn domain_is_the_part_after_at() {
-        assert_eq!(Email::parse("a@Sub.Example.org").unwrap().domain(), "sub.example.org");
+        assert_eq!(
+            Email::parse("a@Sub.Example.org").unwrap().domain(),
+            "sub.example.org"
+        );
     }
 }

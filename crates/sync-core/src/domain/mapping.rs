@@ -58,7 +58,11 @@ pub struct BadgeGrant {
 
 impl BadgeGrant {
     /// A grant recorded at `granted_at`.
-    pub fn new(badge: impl Into<BadgeId>, provenance: Provenance, granted_at: DateTime<Utc>) -> Self {
+    pub fn new(
+        badge: impl Into<BadgeId>,
+        provenance: Provenance,
+        granted_at: DateTime<Utc>,
+    ) -> Self {
         Self {
             badge: badge.into(),
             provenance,

@@ -237,7 +237,11 @@ impl fmt::Display for Reason {
             Reason::EmailChanged { from } => write!(f, "email changed in the CRM (was {from})"),
             Reason::FirstMatch { by } => write!(f, "first match by {by}"),
             Reason::CanonicalDuplicate => f.write_str("canonical among contacts sharing the email"),
-            Reason::Field { field, rule, detail } => write!(f, "{field}: {rule:?}, {detail}"),
+            Reason::Field {
+                field,
+                rule,
+                detail,
+            } => write!(f, "{field}: {rule:?}, {detail}"),
             Reason::CommunityEvent { event } => write!(f, "community event {event}"),
         }
     }
@@ -259,17 +263,27 @@ impl fmt::Display for Action {
             ActionKind::Invite { email, badges, .. } => write!(
                 f,
                 "+ invite {email} (for {})",
-                badges.iter().map(BadgeId::as_str).collect::<Vec<_>>().join(", ")
+                badges
+                    .iter()
+                    .map(BadgeId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            ActionKind::LinkMapping { email, crm_id, .. } => write!(f, "~ link {email} <-> {crm_id}"),
-            ActionKind::UpdateCrmProperties { email, properties, .. } => {
+            ActionKind::LinkMapping { email, crm_id, .. } => {
+                write!(f, "~ link {email} <-> {crm_id}")
+            }
+            ActionKind::UpdateCrmProperties {
+                email, properties, ..
+            } => {
                 write!(f, "~ crm {email}: {}", fmt_map(properties))
             }
             ActionKind::UpdateCommunityFields { email, fields, .. } => {
                 write!(f, "~ community {email}: {}", fmt_map(fields))
             }
             ActionKind::ProvisionCrmContact { email, .. } => write!(f, "+ crm contact {email}"),
-            ActionKind::LogActivity { email, subject, .. } => write!(f, "+ activity {email}: {subject}"),
+            ActionKind::LogActivity { email, subject, .. } => {
+                write!(f, "+ activity {email}: {subject}")
+            }
         }?;
         write!(f, " ({})", self.reason)
     }

@@ -50,10 +50,19 @@ mod tests {
     #[test]
     fn keys_are_stable_and_unambiguous() {
         let a = IdempotencyKey::derive(&["t1", "assign", "u1", "Premium"]);
-        assert_eq!(a, IdempotencyKey::derive(&["t1", "assign", "u1", "Premium"]));
+        assert_eq!(
+            a,
+            IdempotencyKey::derive(&["t1", "assign", "u1", "Premium"])
+        );
         assert_eq!(a.as_str().len(), 32);
-        assert_ne!(IdempotencyKey::derive(&["ab", "c"]), IdempotencyKey::derive(&["a", "bc"]));
+        assert_ne!(
+            IdempotencyKey::derive(&["ab", "c"]),
+            IdempotencyKey::derive(&["a", "bc"])
+        );
         // A fixed vector: keys must never change across releases, or deduplication breaks.
-        assert_eq!(IdempotencyKey::derive(&["x"]).as_str(), IdempotencyKey::derive(&["x"]).as_str());
+        assert_eq!(
+            IdempotencyKey::derive(&["x"]).as_str(),
+            IdempotencyKey::derive(&["x"]).as_str()
+        );
     }
 }

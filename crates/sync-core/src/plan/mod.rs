@@ -156,7 +156,9 @@ impl Plan {
             (a.kind.rank(), a.kind.email(), &a.key).cmp(&(b.kind.rank(), b.kind.email(), &b.key))
         });
         self.actions.dedup_by(|a, b| a.key == b.key);
-        self.conflicts.sort_by(|a, b| (a.kind, &a.email, &a.crm_ids).cmp(&(b.kind, &b.email, &b.crm_ids)));
+        order_links(&mut self.actions);
+        self.conflicts
+            .sort_by(|a, b| (a.kind, &a.email, &a.crm_ids).cmp(&(b.kind, &b.email, &b.crm_ids)));
         let mut by_kind = BTreeMap::new();
         for a in &self.actions {
             *by_kind.entry(a.kind.name().to_owned()).or_insert(0) += 1;
@@ -171,6 +173,69 @@ impl Plan {
     }
 }
 
+/// Orders the mapping links (rank 0, at the front) so that a link taking a CRM record
+/// comes after the link that frees it from another row: applied one by one, every link then
+/// keeps the one-row-per-record rule. Kahn's algorithm, ties in the existing order.
+fn order_links(actions: &mut [Action]) {
+    let n = actions
+        .iter()
+        .take_while(|a| matches!(a.kind, ActionKind::LinkMapping { .. }))
+        .count();
+    let mut frees_crm: std::collections::HashMap<&CrmRecordId, usize> =
+        std::collections::HashMap::new();
+    let mut frees_email: std::collections::HashMap<&Email, usize> =
+        std::collections::HashMap::new();
+    for (i, a) in actions[..n].iter().enumerate() {
+        if let ActionKind::LinkMapping {
+            previous_crm_id,
+            previous_email,
+            ..
+        } = &a.kind
+        {
+            if let Some(prev) = previous_crm_id {
+                frees_crm.insert(prev, i);
+            }
+            if let Some(prev) = previous_email {
+                frees_email.insert(prev, i);
+            }
+        }
+    }
+    if frees_crm.is_empty() && frees_email.is_empty() {
+        return;
+    }
+    // depends_on[i] = the links that must run before link i (one freeing its record, one
+    // freeing its email).
+    let depends_on: Vec<[Option<usize>; 2]> = actions[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| match &a.kind {
+            ActionKind::LinkMapping { crm_id, email, .. } => [
+                frees_crm.get(crm_id).copied().filter(|&j| j != i),
+                frees_email.get(email).copied().filter(|&j| j != i),
+            ],
+            _ => [None, None],
+        })
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    let mut placed = vec![false; n];
+    while order.len() < n {
+        let before = order.len();
+        for i in 0..n {
+            if !placed[i] && depends_on[i].iter().all(|d| d.is_none_or(|j| placed[j])) {
+                placed[i] = true;
+                order.push(i);
+            }
+        }
+        if order.len() == before {
+            // A cycle (two rows swapping records) cannot be ordered: keep the rest as is.
+            order.extend((0..n).filter(|&i| !placed[i]));
+            break;
+        }
+    }
+    let links: Vec<Action> = order.iter().map(|&i| actions[i].clone()).collect();
+    actions[..n].clone_from_slice(&links);
+}
+
 impl fmt::Display for Plan {
     /// A reviewable diff: one line per action and conflict, then a summary line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -180,16 +245,27 @@ impl fmt::Display for Plan {
         for conflict in &self.conflicts {
             writeln!(f, "{conflict}")?;
         }
-        let kinds: Vec<String> = self.counts.actions.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let kinds: Vec<String> = self
+            .counts
+            .actions
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
         write!(
             f,
             "plan for tenant {}: {} contacts, {} actions ({}), {} conflicts, skipped {} (no user {}, duplicate {}, no email {})",
             self.tenant,
             self.counts.contacts,
             self.actions.len(),
-            if kinds.is_empty() { "none".to_owned() } else { kinds.join(", ") },
+            if kinds.is_empty() {
+                "none".to_owned()
+            } else {
+                kinds.join(", ")
+            },
             self.conflicts.len(),
-            self.counts.skipped_no_user + self.counts.skipped_duplicate + self.counts.skipped_no_email,
+            self.counts.skipped_no_user
+                + self.counts.skipped_duplicate
+                + self.counts.skipped_no_email,
             self.counts.skipped_no_user,
             self.counts.skipped_duplicate,
             self.counts.skipped_no_email,

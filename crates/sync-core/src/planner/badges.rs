@@ -15,10 +15,18 @@ pub(super) fn qualifying(config: &ValidatedConfig, c: &CrmContact) -> Vec<BadgeI
         .collect()
 }
 
-pub(super) fn plan_badges(b: &mut Builder<'_, '_>, c: &CrmContact, row: &Mapping, user: &CativaUserId) {
+pub(super) fn plan_badges(
+    b: &mut Builder<'_, '_>,
+    c: &CrmContact,
+    row: &Mapping,
+    user: &CativaUserId,
+) {
     let config = b.input.config;
     for (badge, rules) in config.badge_rules_by_badge() {
-        let holding = rules.iter().map(|&r| &config.rules()[r]).find(|rule| rule.when.holds(c));
+        let holding = rules
+            .iter()
+            .map(|&r| &config.rules()[r])
+            .find(|rule| rule.when.holds(c));
         let grant = row.grant(badge);
         match (holding, grant) {
             (Some(rule), None) => {
@@ -33,12 +41,18 @@ pub(super) fn plan_badges(b: &mut Builder<'_, '_>, c: &CrmContact, row: &Mapping
                     condition: rule.when.describe(),
                 };
                 let at = millis(c.updated_at);
-                b.push(kind, reason, &["assign_badge", user.as_str(), badge.as_str(), &at]);
+                b.push(
+                    kind,
+                    reason,
+                    &["assign_badge", user.as_str(), badge.as_str(), &at],
+                );
             }
             (None, Some(grant)) => {
                 // Provenance, not just the managed set: a badge from a paywall, a course or an
                 // admin is never removed by the sync.
-                let Provenance::Sync { rule } = &grant.provenance else { continue };
+                let Provenance::Sync { rule } = &grant.provenance else {
+                    continue;
+                };
                 let reason = if c.archived {
                     Reason::ContactArchived
                 } else {
@@ -51,7 +65,11 @@ pub(super) fn plan_badges(b: &mut Builder<'_, '_>, c: &CrmContact, row: &Mapping
                     rule: rule.clone(),
                 };
                 let at = millis(grant.granted_at);
-                b.push(kind, reason, &["remove_badge", user.as_str(), badge.as_str(), &at]);
+                b.push(
+                    kind,
+                    reason,
+                    &["remove_badge", user.as_str(), badge.as_str(), &at],
+                );
             }
             _ => {}
         }

@@ -9,11 +9,26 @@ use crate::plan::{Action, ActionKind, Plan};
 
 /// The mapping row after `action` was applied, given the row before (if any). `None` when
 /// the action does not touch the mapping table.
-pub fn apply_to_mapping(action: &Action, before: Option<&Mapping>, now: DateTime<Utc>) -> Option<Mapping> {
+pub fn apply_to_mapping(
+    action: &Action,
+    before: Option<&Mapping>,
+    now: DateTime<Utc>,
+) -> Option<Mapping> {
     match &action.kind {
-        ActionKind::AssignBadge { user, email, badge, rule } => {
-            let mut row = before.cloned().unwrap_or_else(|| Mapping::new(email.clone(), now).with_user(user.clone()));
-            row.put_grant(BadgeGrant::new(badge.clone(), Provenance::sync(rule.clone()), now));
+        ActionKind::AssignBadge {
+            user,
+            email,
+            badge,
+            rule,
+        } => {
+            let mut row = before
+                .cloned()
+                .unwrap_or_else(|| Mapping::new(email.clone(), now).with_user(user.clone()));
+            row.put_grant(BadgeGrant::new(
+                badge.clone(),
+                Provenance::sync(rule.clone()),
+                now,
+            ));
             row.updated_at = now;
             Some(row)
         }
@@ -27,14 +42,23 @@ pub fn apply_to_mapping(action: &Action, before: Option<&Mapping>, now: DateTime
             Some(row)
         }
         ActionKind::Invite { email, crm_id, .. } => {
-            let mut row = before.cloned().unwrap_or_else(|| Mapping::new(email.clone(), now));
+            let mut row = before
+                .cloned()
+                .unwrap_or_else(|| Mapping::new(email.clone(), now));
             row.crm_id = Some(crm_id.clone());
             row.invited_at = Some(now);
             row.updated_at = now;
             Some(row)
         }
-        ActionKind::LinkMapping { email, crm_id, user, .. } => {
-            let mut row = before.cloned().unwrap_or_else(|| Mapping::new(email.clone(), now));
+        ActionKind::LinkMapping {
+            email,
+            crm_id,
+            user,
+            ..
+        } => {
+            let mut row = before
+                .cloned()
+                .unwrap_or_else(|| Mapping::new(email.clone(), now));
             row.email = email.clone();
             row.crm_id = Some(crm_id.clone());
             if user.is_some() {
@@ -46,13 +70,17 @@ pub fn apply_to_mapping(action: &Action, before: Option<&Mapping>, now: DateTime
         ActionKind::UpdateCommunityFields { fields, .. } => {
             let mut row = before?.clone();
             let mut profile = row.profile.take().unwrap_or_else(CommunityProfile::new);
-            profile.fields.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+            profile
+                .fields
+                .extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
             profile.updated_at = Some(now);
             row.profile = Some(profile);
             row.updated_at = now;
             Some(row)
         }
-        ActionKind::UpdateCrmProperties { .. } | ActionKind::ProvisionCrmContact { .. } | ActionKind::LogActivity { .. } => None,
+        ActionKind::UpdateCrmProperties { .. }
+        | ActionKind::ProvisionCrmContact { .. }
+        | ActionKind::LogActivity { .. } => None,
     }
 }
 
@@ -61,8 +89,12 @@ pub(crate) fn row_for<'v>(action: &Action, view: &'v StateView) -> Option<&'v Ma
     match &action.kind {
         ActionKind::AssignBadge { user, email, .. }
         | ActionKind::RemoveBadge { user, email, .. }
-        | ActionKind::UpdateCommunityFields { user, email, .. } => view.by_user(user).or_else(|| view.by_email(email)),
-        ActionKind::Invite { email, crm_id, .. } => view.by_email(email).or_else(|| view.by_crm_id(crm_id)),
+        | ActionKind::UpdateCommunityFields { user, email, .. } => {
+            view.by_user(user).or_else(|| view.by_email(email))
+        }
+        ActionKind::Invite { email, crm_id, .. } => {
+            view.by_email(email).or_else(|| view.by_crm_id(crm_id))
+        }
         ActionKind::LinkMapping {
             email,
             crm_id,
@@ -75,7 +107,9 @@ pub(crate) fn row_for<'v>(action: &Action, view: &'v StateView) -> Option<&'v Ma
             .or_else(|| previous_email.as_ref().and_then(|e| view.by_email(e)))
             .or_else(|| view.by_email(email))
             .or_else(|| view.by_crm_id(crm_id)),
-        ActionKind::UpdateCrmProperties { .. } | ActionKind::ProvisionCrmContact { .. } | ActionKind::LogActivity { .. } => None,
+        ActionKind::UpdateCrmProperties { .. }
+        | ActionKind::ProvisionCrmContact { .. }
+        | ActionKind::LogActivity { .. } => None,
     }
 }
 
@@ -87,7 +121,7 @@ pub fn apply_to_view(plan: &Plan, view: &mut StateView, now: DateTime<Utc>) -> u
     for action in &plan.actions {
         let before = row_for(action, view).cloned();
         if let Some(after) = apply_to_mapping(action, before.as_ref(), now) {
-            if !view.put(after) {
+            if !view.replace(before.as_ref().map(|b| &b.email), after) {
                 refused += 1;
             }
         }

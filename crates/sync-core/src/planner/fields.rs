@@ -48,7 +48,12 @@ pub(crate) fn decide(
     }
 }
 
-pub(super) fn plan_fields(b: &mut Builder<'_, '_>, c: &CrmContact, row: &Mapping, user: &CativaUserId) {
+pub(super) fn plan_fields(
+    b: &mut Builder<'_, '_>,
+    c: &CrmContact,
+    row: &Mapping,
+    user: &CativaUserId,
+) {
     let config = b.input.config;
     if config.fields().is_empty() {
         return;
@@ -67,7 +72,10 @@ pub(super) fn plan_fields(b: &mut Builder<'_, '_>, c: &CrmContact, row: &Mapping
             continue;
         }
         let names = field.crm.names();
-        let crm_raw: Vec<&str> = names.iter().map(|n| c.properties.get(n).map_or("", String::as_str)).collect();
+        let crm_raw: Vec<&str> = names
+            .iter()
+            .map(|n| c.properties.get(n).map_or("", String::as_str))
+            .collect();
         let crm_joined = if crm_raw.iter().all(|v| blank(v)) {
             None
         } else {
@@ -75,13 +83,19 @@ pub(super) fn plan_fields(b: &mut Builder<'_, '_>, c: &CrmContact, row: &Mapping
                 Ok(v) if !blank(&v) => Some(v),
                 Ok(_) => None,
                 Err(e) => {
-                    b.conflict(ConflictKind::InvalidFieldValue, Some(row.email.clone()), vec![c.id.clone()], format!("{}: {e}", field.community));
+                    b.conflict(
+                        ConflictKind::InvalidFieldValue,
+                        Some(row.email.clone()),
+                        vec![c.id.clone()],
+                        format!("{}: {e}", field.community),
+                    );
                     continue;
                 }
             }
         };
         let community = profile.and_then(|p| p.field(&field.community));
-        let (write_community, write_crm, why) = decide(field, crm_joined.as_deref(), community, crm_newer);
+        let (write_community, write_crm, why) =
+            decide(field, crm_joined.as_deref(), community, crm_newer);
 
         if write_community && field.writes_community() {
             if let Some(value) = &crm_joined {
@@ -98,7 +112,12 @@ pub(super) fn plan_fields(b: &mut Builder<'_, '_>, c: &CrmContact, row: &Mapping
             let out = match to_crm(&field.transforms, value, ctx) {
                 Ok(out) => out,
                 Err(e) => {
-                    b.conflict(ConflictKind::InvalidFieldValue, Some(row.email.clone()), vec![c.id.clone()], format!("{}: {e}", field.community));
+                    b.conflict(
+                        ConflictKind::InvalidFieldValue,
+                        Some(row.email.clone()),
+                        vec![c.id.clone()],
+                        format!("{}: {e}", field.community),
+                    );
                     continue;
                 }
             };
@@ -120,7 +139,12 @@ pub(super) fn plan_fields(b: &mut Builder<'_, '_>, c: &CrmContact, row: &Mapping
     let crm_at = millis(c.updated_at);
     let profile_at = profile_at.map(millis).unwrap_or_default();
     if !community_writes.is_empty() {
-        let mut parts = vec!["update_community".to_owned(), user.to_string(), crm_at.clone(), profile_at.clone()];
+        let mut parts = vec![
+            "update_community".to_owned(),
+            user.to_string(),
+            crm_at.clone(),
+            profile_at.clone(),
+        ];
         parts.extend(community_writes.iter().map(|(k, v)| format!("{k}={v}")));
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         let kind = ActionKind::UpdateCommunityFields {
@@ -131,7 +155,12 @@ pub(super) fn plan_fields(b: &mut Builder<'_, '_>, c: &CrmContact, row: &Mapping
         b.push(kind, reason(&community_why), &refs);
     }
     if !crm_writes.is_empty() {
-        let mut parts = vec!["update_crm".to_owned(), c.id.to_string(), crm_at, profile_at];
+        let mut parts = vec![
+            "update_crm".to_owned(),
+            c.id.to_string(),
+            crm_at,
+            profile_at,
+        ];
         parts.extend(crm_writes.iter().map(|(k, v)| format!("{k}={v}")));
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         let kind = ActionKind::UpdateCrmProperties {
@@ -152,7 +181,11 @@ fn reason(why: &[(String, FieldRule, &'static str)]) -> Reason {
         };
     };
     Reason::Field {
-        field: if why.len() > 1 { format!("{field} (+{} more)", why.len() - 1) } else { field.clone() },
+        field: if why.len() > 1 {
+            format!("{field} (+{} more)", why.len() - 1)
+        } else {
+            field.clone()
+        },
         rule: *rule,
         detail: (*detail).to_owned(),
     }

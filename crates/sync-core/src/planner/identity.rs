@@ -24,8 +24,7 @@ pub(crate) fn dedupe_by_id(contacts: &[CrmContact]) -> FastMap<&CrmRecordId, u32
         latest
             .entry(&c.id)
             .and_modify(|cur| {
-                let old = &contacts[*cur as usize];
-                if (c.updated_at, c.archived) > (old.updated_at, old.archived) {
+                if newer_copy(c, &contacts[*cur as usize]) {
                     *cur = i;
                 }
             })
@@ -34,8 +33,31 @@ pub(crate) fn dedupe_by_id(contacts: &[CrmContact]) -> FastMap<&CrmRecordId, u32
     latest
 }
 
+/// Whether `a` should replace `b`, two copies of one record: the newer wins; the rest of the
+/// comparison only makes the choice independent of input order.
+fn newer_copy(a: &CrmContact, b: &CrmContact) -> bool {
+    let key = |c: &'_ CrmContact| {
+        (
+            c.updated_at,
+            c.archived,
+            c.email.clone(),
+            c.alternate_email.clone(),
+            c.lifecycle_stage.clone(),
+            c.merged_into.clone(),
+        )
+    };
+    match key(a).cmp(&key(b)) {
+        Ordering::Equal => (&a.tags, &a.properties) > (&b.tags, &b.properties),
+        other => other == Ordering::Greater,
+    }
+}
+
 /// Total order of "more canonical" under the policy: greater wins.
-pub(crate) fn canonical_order(policy: &DuplicatePolicy, a: &CrmContact, b: &CrmContact) -> Ordering {
+pub(crate) fn canonical_order(
+    policy: &DuplicatePolicy,
+    a: &CrmContact,
+    b: &CrmContact,
+) -> Ordering {
     let rank = |c: &CrmContact| -> i64 {
         match policy {
             DuplicatePolicy::MostAdvancedLifecycleStage(order) => c

@@ -32,7 +32,9 @@ pub use view::StateView;
 
 use crate::config::{MissingUserPolicy, ValidatedConfig};
 use crate::domain::{CrmContact, CrmKind, CrmRecordId, Email, TenantId};
-use crate::plan::{Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanMode, Reason};
+use crate::plan::{
+    Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanMode, Reason,
+};
 use identity::{FastMap, MatchedBy, canonical_by_email, dedupe_by_id, fast_map};
 
 /// Everything the planner reads besides the contacts.
@@ -50,7 +52,12 @@ pub struct PlanInput<'a> {
 
 impl<'a> PlanInput<'a> {
     /// Bundles the planner's inputs.
-    pub fn new(tenant: &'a TenantId, config: &'a ValidatedConfig, view: &'a StateView, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        tenant: &'a TenantId,
+        config: &'a ValidatedConfig,
+        view: &'a StateView,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             tenant,
             config,
@@ -94,7 +101,12 @@ pub fn plan(input: &PlanInput<'_>, contacts: &[CrmContact], mode: PlanMode) -> P
 /// scan. Use it when the engine plans a full reconcile page by page: pass the ids seen over
 /// all pages. Returns an empty plan unless `scan_complete` is true: after a failed or partial
 /// scan nothing is removed by absence.
-pub fn plan_absences(input: &PlanInput<'_>, crm: &CrmKind, is_seen: &dyn Fn(&CrmRecordId) -> bool, scan_complete: bool) -> Plan {
+pub fn plan_absences(
+    input: &PlanInput<'_>,
+    crm: &CrmKind,
+    is_seen: &dyn Fn(&CrmRecordId) -> bool,
+    scan_complete: bool,
+) -> Plan {
     let mode = PlanMode::FullReconcile { scan_complete };
     let mut builder = Builder::new(input, mode);
     if scan_complete {
@@ -111,7 +123,11 @@ pub(crate) fn millis(t: DateTime<Utc>) -> String {
 #[derive(Debug, Clone)]
 enum Resolution {
     /// Matched a row; maybe with a link action to plan.
-    Row { row: usize, by: MatchedBy, link: Option<(ActionKind, Reason)> },
+    Row {
+        row: usize,
+        by: MatchedBy,
+        link: Option<(ActionKind, Reason)>,
+    },
     /// No row: a person with no community user and no mapping yet.
     Unmapped,
 }
@@ -141,7 +157,13 @@ impl<'a, 'i> Builder<'a, 'i> {
         self.plan.actions.push(Action::new(key, kind, reason));
     }
 
-    fn conflict(&mut self, kind: ConflictKind, email: Option<Email>, crm_ids: Vec<CrmRecordId>, detail: impl Into<String>) {
+    fn conflict(
+        &mut self,
+        kind: ConflictKind,
+        email: Option<Email>,
+        crm_ids: Vec<CrmRecordId>,
+        detail: impl Into<String>,
+    ) {
         self.plan.conflicts.push(Conflict {
             kind,
             email,
@@ -163,6 +185,32 @@ impl<'a, 'i> Builder<'a, 'i> {
         let unique = dedupe_by_id(contacts);
         let canon = canonical_by_email(contacts, &unique, config.duplicates());
 
+        // Merges move identity: a live winner takes the row of the record merged into it.
+        let mut merged_rows: FastMap<&CrmRecordId, (usize, &CrmRecordId)> = fast_map(0);
+        for &i in unique.values() {
+            let c = &contacts[i as usize];
+            let winner = c
+                .merged_into
+                .as_ref()
+                .map(|w| final_winner(w, contacts, &unique));
+            if let (true, Some(winner), Some(r)) = (c.archived, winner, view.index_of_crm(&c.id)) {
+                let live_winner = unique
+                    .get(winner)
+                    .is_some_and(|&w| !contacts[w as usize].archived);
+                if live_winner && view.index_of_crm(winner).is_none() {
+                    // Several records merged into one winner: the smallest loser's row wins.
+                    merged_rows
+                        .entry(winner)
+                        .and_modify(|cur| {
+                            if c.id < *cur.1 {
+                                *cur = (r, &c.id);
+                            }
+                        })
+                        .or_insert((r, &c.id));
+                }
+            }
+        }
+
         // Pass 1: resolve live canonical contacts to rows; collect duplicate losers.
         let mut losers: FastMap<&Email, Vec<u32>> = fast_map(0);
         let mut resolved: Vec<(u32, Resolution)> = Vec::with_capacity(unique.len());
@@ -173,14 +221,19 @@ impl<'a, 'i> Builder<'a, 'i> {
             }
             let Some(email) = &c.email else {
                 self.plan.counts.skipped_no_email += 1;
-                self.conflict(ConflictKind::MissingEmail, None, vec![c.id.clone()], "the contact has no valid email, so it cannot be matched");
+                self.conflict(
+                    ConflictKind::MissingEmail,
+                    None,
+                    vec![c.id.clone()],
+                    "the contact has no valid email, so it cannot be matched",
+                );
                 continue;
             };
             if canon.get(email) != Some(&i) {
                 losers.entry(email).or_default().push(i);
                 continue;
             }
-            if let Some(res) = self.resolve(c, email, contacts, &unique, &canon) {
+            if let Some(res) = self.resolve(c, email, contacts, &unique, &canon, &merged_rows) {
                 resolved.push((i, res));
             }
         }
@@ -207,7 +260,8 @@ impl<'a, 'i> Builder<'a, 'i> {
                 claims
                     .entry(*row)
                     .and_modify(|cur| {
-                        let better = (cand.0, &contacts[cand.1 as usize].id) < (cur.0, &contacts[cur.1 as usize].id);
+                        let better = (cand.0, &contacts[cand.1 as usize].id)
+                            < (cur.0, &contacts[cur.1 as usize].id);
                         if better {
                             *cur = cand;
                         }
@@ -223,7 +277,9 @@ impl<'a, 'i> Builder<'a, 'i> {
                 Resolution::Unmapped => self.unmapped(c),
                 Resolution::Row { row, link, .. } => {
                     if claims.get(&row).map(|(_, w)| *w) != Some(i) {
-                        let other = claims.get(&row).map(|(_, w)| contacts[*w as usize].id.clone());
+                        let other = claims
+                            .get(&row)
+                            .map(|(_, w)| contacts[*w as usize].id.clone());
                         self.conflict(
                             ConflictKind::EmailLinkedToOtherRecord,
                             c.email.clone(),
@@ -233,12 +289,17 @@ impl<'a, 'i> Builder<'a, 'i> {
                         continue;
                     }
                     let row = view.row(row);
+                    // The email the row will have once this plan's link is applied.
+                    let row_email = match &link {
+                        Some((ActionKind::LinkMapping { email, .. }, _)) => email.clone(),
+                        _ => row.email.clone(),
+                    };
                     if let Some((kind, reason)) = link {
                         let parts = link_key_parts(&kind);
                         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
                         self.push(kind, reason, &refs);
                     }
-                    self.mapped(c, row);
+                    self.mapped(c, row, &row_email);
                 }
             }
         }
@@ -249,19 +310,53 @@ impl<'a, 'i> Builder<'a, 'i> {
             if !c.archived {
                 continue;
             }
-            let Some(r) = view.index_of_crm(&c.id) else { continue };
+            let Some(r) = view.index_of_crm(&c.id) else {
+                continue;
+            };
             if claims.contains_key(&r) {
                 continue;
             }
             let row = view.row(r);
-            match &c.merged_into {
-                Some(winner) => self.merged(c, row, winner),
+            match c
+                .merged_into
+                .as_ref()
+                .map(|w| final_winner(w, contacts, &unique))
+            {
+                Some(winner) => {
+                    // The winner's own row may be handed to another contact by this very plan;
+                    // then the winner is free to take the loser's row.
+                    let winner_row_kept = view.index_of_crm(winner).is_some_and(|w| {
+                        claims
+                            .get(&w)
+                            .is_none_or(|(_, by)| contacts[*by as usize].id == *winner)
+                    });
+                    let winner_takes_other = merged_rows
+                        .get(winner)
+                        .is_some_and(|(_, loser)| **loser != c.id);
+                    if winner_takes_other {
+                        self.conflict(
+                            ConflictKind::EmailLinkedToOtherRecord,
+                            Some(row.email.clone()),
+                            vec![winner.clone(), c.id.clone()],
+                            "several mapped records were merged into one; the winner keeps one row, this one is left as is and no badge is removed",
+                        );
+                        continue;
+                    }
+                    self.merged(c, row, winner, winner_row_kept)
+                }
                 None => self.remove_all_sync_badges(row, &Reason::ContactArchived),
             }
         }
 
-        if let PlanMode::FullReconcile { scan_complete: true } = self.plan.mode {
-            let seen = |id: &CrmRecordId| unique.get(id).is_some_and(|&i| !contacts[i as usize].archived);
+        if let PlanMode::FullReconcile {
+            scan_complete: true,
+        } = self.plan.mode
+        {
+            let seen = |id: &CrmRecordId| {
+                unique
+                    .get(id)
+                    .is_some_and(|&i| !contacts[i as usize].archived)
+            };
             let crm = contacts.first().map(|c| c.id.crm.clone());
             self.absences(crm.as_ref(), &seen, &claims);
         }
@@ -275,15 +370,23 @@ impl<'a, 'i> Builder<'a, 'i> {
         contacts: &[CrmContact],
         unique: &FastMap<&CrmRecordId, u32>,
         canon: &FastMap<&Email, u32>,
+        merged_rows: &FastMap<&CrmRecordId, (usize, &CrmRecordId)>,
     ) -> Option<Resolution> {
         let view = self.input.view;
         if let Some(r) = view.index_of_crm(&c.id) {
             let row = view.row(r);
             let same = row.email == *email || c.alternate_email.as_ref() == Some(&row.email);
             if same {
-                return Some(Resolution::Row { row: r, by: MatchedBy::CrmId, link: None });
+                return Some(Resolution::Row {
+                    row: r,
+                    by: MatchedBy::CrmId,
+                    link: None,
+                });
             }
-            if let Some(other) = view.index_of_email(email).filter(|&o| o != r) {
+            let taken = view.index_of_email(email).filter(|&o| {
+                o != r && !moves_away(view, view.row(o), contacts, unique, merged_rows, 0)
+            });
+            if let Some(other) = taken {
                 let holder = view.row(other);
                 self.conflict(
                     ConflictKind::EmailLinkedToOtherRecord,
@@ -295,7 +398,11 @@ impl<'a, 'i> Builder<'a, 'i> {
                         row.email
                     ),
                 );
-                return Some(Resolution::Row { row: r, by: MatchedBy::CrmId, link: None });
+                return Some(Resolution::Row {
+                    row: r,
+                    by: MatchedBy::CrmId,
+                    link: None,
+                });
             }
             let kind = ActionKind::LinkMapping {
                 email: email.clone(),
@@ -304,20 +411,60 @@ impl<'a, 'i> Builder<'a, 'i> {
                 previous_email: Some(row.email.clone()),
                 previous_crm_id: None,
             };
-            let reason = Reason::EmailChanged { from: row.email.clone() };
-            return Some(Resolution::Row { row: r, by: MatchedBy::CrmId, link: Some((kind, reason)) });
+            let reason = Reason::EmailChanged {
+                from: row.email.clone(),
+            };
+            return Some(Resolution::Row {
+                row: r,
+                by: MatchedBy::CrmId,
+                link: Some((kind, reason)),
+            });
         }
 
-        let (r, by) = match view.index_of_email(email) {
+        if let Some(&(r, loser)) = merged_rows.get(&c.id) {
+            let row = view.row(r);
+            let free = view.index_of_email(email).is_none_or(|o| o == r);
+            let new_email = if free {
+                email.clone()
+            } else {
+                row.email.clone()
+            };
+            let kind = ActionKind::LinkMapping {
+                previous_email: (new_email != row.email).then(|| row.email.clone()),
+                email: new_email,
+                crm_id: c.id.clone(),
+                user: row.cativa_user_id.clone(),
+                previous_crm_id: Some(loser.clone()),
+            };
+            let reason = Reason::ContactMerged { into: c.id.clone() };
+            return Some(Resolution::Row {
+                row: r,
+                by: MatchedBy::CrmId,
+                link: Some((kind, reason)),
+            });
+        }
+
+        // A row whose own contact is renaming it in this plan is no longer found by its old
+        // email: matching it would conflict now and stop conflicting after the rename.
+        let lookup = |e: &Email| {
+            view.index_of_email(e)
+                .filter(|&r| !moves_away(view, view.row(r), contacts, unique, merged_rows, 0))
+        };
+        let (r, by) = match lookup(email) {
             Some(r) => (r, MatchedBy::Email),
-            None => match c.alternate_email.as_ref().and_then(|alt| view.index_of_email(alt)) {
+            None => match c.alternate_email.as_ref().and_then(lookup) {
                 Some(r) => (r, MatchedBy::AlternateEmail),
                 None => return Some(Resolution::Unmapped),
             },
         };
         let row = view.row(r);
         let (previous_crm_id, reason) = match &row.crm_id {
-            None => (None, Reason::FirstMatch { by: by.label().to_owned() }),
+            None => (
+                None,
+                Reason::FirstMatch {
+                    by: by.label().to_owned(),
+                },
+            ),
             Some(other) => {
                 let other_state = unique.get(other).map(|&o| &contacts[o as usize]);
                 let takeover = match other_state {
@@ -326,10 +473,19 @@ impl<'a, 'i> Builder<'a, 'i> {
                         None => Reason::ContactArchived,
                     }),
                     Some(o) => {
-                        let o_is_loser = o.email.as_ref().is_some_and(|e| canon.get(e).is_some_and(|&w| contacts[w as usize].id != *other));
+                        let o_is_loser = o.email.as_ref().is_some_and(|e| {
+                            canon
+                                .get(e)
+                                .is_some_and(|&w| contacts[w as usize].id != *other)
+                        });
                         o_is_loser.then_some(Reason::CanonicalDuplicate)
                     }
-                    None if other.crm == c.id.crm && self.plan.mode == (PlanMode::FullReconcile { scan_complete: true }) => {
+                    None if other.crm == c.id.crm
+                        && self.plan.mode
+                            == (PlanMode::FullReconcile {
+                                scan_complete: true,
+                            }) =>
+                    {
                         Some(Reason::ContactVanished)
                     }
                     None => None,
@@ -355,7 +511,11 @@ impl<'a, 'i> Builder<'a, 'i> {
             previous_email: None,
             previous_crm_id,
         };
-        Some(Resolution::Row { row: r, by, link: Some((kind, reason)) })
+        Some(Resolution::Row {
+            row: r,
+            by,
+            link: Some((kind, reason)),
+        })
     }
 
     /// A live contact with no mapping row.
@@ -379,12 +539,14 @@ impl<'a, 'i> Builder<'a, 'i> {
     }
 
     /// A live contact matched to a row.
-    fn mapped(&mut self, c: &CrmContact, row: &crate::domain::Mapping) {
+    fn mapped(&mut self, c: &CrmContact, row: &crate::domain::Mapping, row_email: &Email) {
         let Some(user) = &row.cativa_user_id else {
             let qualifying = badges::qualifying(self.input.config, c);
-            if !qualifying.is_empty() && self.input.config.missing_user() == MissingUserPolicy::Invite && row.invited_at.is_none() {
-                let email = row.email.clone();
-                self.invite(c, &email, qualifying);
+            if !qualifying.is_empty()
+                && self.input.config.missing_user() == MissingUserPolicy::Invite
+                && row.invited_at.is_none()
+            {
+                self.invite(c, row_email, qualifying);
             } else {
                 self.plan.counts.skipped_no_user += 1;
             }
@@ -395,8 +557,19 @@ impl<'a, 'i> Builder<'a, 'i> {
     }
 
     /// An archived contact merged into `winner`: re-point the row, never remove badges.
-    fn merged(&mut self, loser: &CrmContact, row: &crate::domain::Mapping, winner: &CrmRecordId) {
-        if let Some(w) = self.input.view.by_crm_id(winner) {
+    fn merged(
+        &mut self,
+        loser: &CrmContact,
+        row: &crate::domain::Mapping,
+        winner: &CrmRecordId,
+        winner_row_kept: bool,
+    ) {
+        if let Some(w) = self
+            .input
+            .view
+            .by_crm_id(winner)
+            .filter(|_| winner_row_kept)
+        {
             if w.email != row.email {
                 self.conflict(
                     ConflictKind::EmailLinkedToOtherRecord,
@@ -416,13 +589,23 @@ impl<'a, 'i> Builder<'a, 'i> {
         };
         let parts = link_key_parts(&kind);
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-        self.push(kind, Reason::ContactMerged { into: winner.clone() }, &refs);
+        self.push(
+            kind,
+            Reason::ContactMerged {
+                into: winner.clone(),
+            },
+            &refs,
+        );
     }
 
     fn remove_all_sync_badges(&mut self, row: &crate::domain::Mapping, reason: &Reason) {
-        let Some(user) = &row.cativa_user_id else { return };
+        let Some(user) = &row.cativa_user_id else {
+            return;
+        };
         for grant in &row.badges {
-            let crate::domain::Provenance::Sync { rule } = &grant.provenance else { continue };
+            let crate::domain::Provenance::Sync { rule } = &grant.provenance else {
+                continue;
+            };
             if !self.input.config.is_managed(&grant.badge) {
                 continue;
             }
@@ -433,15 +616,27 @@ impl<'a, 'i> Builder<'a, 'i> {
                 rule: rule.clone(),
             };
             let at = millis(grant.granted_at);
-            self.push(kind, reason.clone(), &["remove_badge", user.as_str(), grant.badge.as_str(), &at]);
+            self.push(
+                kind,
+                reason.clone(),
+                &["remove_badge", user.as_str(), grant.badge.as_str(), &at],
+            );
         }
     }
 
-    fn absences(&mut self, crm: Option<&CrmKind>, is_seen: &dyn Fn(&CrmRecordId) -> bool, claimed: &FastMap<usize, (MatchedBy, u32)>) {
+    fn absences(
+        &mut self,
+        crm: Option<&CrmKind>,
+        is_seen: &dyn Fn(&CrmRecordId) -> bool,
+        claimed: &FastMap<usize, (MatchedBy, u32)>,
+    ) {
         let view = self.input.view;
         for (r, row) in view.rows().enumerate() {
             let Some(id) = &row.crm_id else { continue };
-            if crm.is_some_and(|k| *k != id.crm) || row.cativa_user_id.is_none() || claimed.contains_key(&r) {
+            if crm.is_some_and(|k| *k != id.crm)
+                || row.cativa_user_id.is_none()
+                || claimed.contains_key(&r)
+            {
                 continue;
             }
             self.plan.counts.absent_checked += 1;
@@ -449,6 +644,72 @@ impl<'a, 'i> Builder<'a, 'i> {
                 self.remove_all_sync_badges(row, &Reason::ContactVanished);
             }
         }
+    }
+}
+
+/// Follows a chain of merges inside the batch (A into B, B into C) to the last record.
+fn final_winner<'c>(
+    first: &'c CrmRecordId,
+    contacts: &'c [CrmContact],
+    unique: &FastMap<&CrmRecordId, u32>,
+) -> &'c CrmRecordId {
+    let mut current = first;
+    // Bounded: a malformed cycle (A into B, B into A) must not loop forever.
+    for _ in 0..16 {
+        match unique.get(current).map(|&i| &contacts[i as usize]) {
+            Some(c) if c.archived => match &c.merged_into {
+                Some(next) if next != current => current = next,
+                _ => break,
+            },
+            _ => break,
+        }
+    }
+    current
+}
+
+/// Whether the row's linked contact is live in this batch with a new email that is free, so
+/// the planner renames the row.
+fn moves_away(
+    view: &StateView,
+    row: &crate::domain::Mapping,
+    contacts: &[CrmContact],
+    unique: &FastMap<&CrmRecordId, u32>,
+    merged_rows: &FastMap<&CrmRecordId, (usize, &CrmRecordId)>,
+    depth: u8,
+) -> bool {
+    let Some(id) = &row.crm_id else { return false };
+    let Some(&i) = unique.get(id) else {
+        return false;
+    };
+    let mut c = &contacts[i as usize];
+    if c.archived {
+        // A merged-away record: its winner may take the row and rename it.
+        let Some(winner) = &c.merged_into else {
+            return false;
+        };
+        if !merged_rows
+            .get(winner)
+            .is_some_and(|(_, loser)| *loser == id)
+        {
+            return false;
+        }
+        let Some(&w) = unique.get(winner) else {
+            return false;
+        };
+        c = &contacts[w as usize];
+    }
+    match &c.email {
+        Some(e) => {
+            *e != row.email
+                && c.alternate_email.as_ref() != Some(&row.email)
+                // The new email must be free, or held by a row that itself moves away (a chain
+                // of renames); bounded so a cycle cannot recurse forever.
+                && match view.index_of_email(e) {
+                    None => true,
+                    Some(o) => depth < 8 && moves_away(view, view.row(o), contacts, unique, merged_rows, depth + 1),
+                }
+        }
+        None => false,
     }
 }
 
@@ -465,8 +726,14 @@ fn link_key_parts(kind: &ActionKind) -> Vec<String> {
             email.to_string(),
             crm_id.to_string(),
             user.as_ref().map(ToString::to_string).unwrap_or_default(),
-            previous_email.as_ref().map(ToString::to_string).unwrap_or_default(),
-            previous_crm_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+            previous_email
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            previous_crm_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         ],
         other => vec![other.name().to_owned()],
     }

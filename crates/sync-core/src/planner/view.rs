@@ -96,8 +96,12 @@ impl StateView {
     pub fn put(&mut self, row: Mapping) -> bool {
         let hits = [
             self.by_email.get(&row.email).copied(),
-            row.crm_id.as_ref().and_then(|c| self.by_crm.get(c).copied()),
-            row.cativa_user_id.as_ref().and_then(|u| self.by_user.get(u).copied()),
+            row.crm_id
+                .as_ref()
+                .and_then(|c| self.by_crm.get(c).copied()),
+            row.cativa_user_id
+                .as_ref()
+                .and_then(|u| self.by_user.get(u).copied()),
         ];
         let mut target: Option<usize> = None;
         for hit in hits.into_iter().flatten() {
@@ -121,6 +125,37 @@ impl StateView {
             self.rows.push(row);
             self.index(self.rows.len() - 1);
         }
+        true
+    }
+
+    /// Replaces the row that has email `before` (when given and present) by `row`, even if
+    /// `row` changes both its email and its CRM record; otherwise behaves like
+    /// [`StateView::put`]. Returns `false` (and changes nothing) when `row`'s keys belong to
+    /// another row.
+    pub fn replace(&mut self, before: Option<&Email>, row: Mapping) -> bool {
+        let Some(i) = before.and_then(|e| self.by_email.get(e).copied()) else {
+            return self.put(row);
+        };
+        let clash = |hit: Option<&usize>| hit.is_some_and(|&j| j != i);
+        if clash(self.by_email.get(&row.email))
+            || clash(row.crm_id.as_ref().and_then(|c| self.by_crm.get(c)))
+            || clash(
+                row.cativa_user_id
+                    .as_ref()
+                    .and_then(|u| self.by_user.get(u)),
+            )
+        {
+            return false;
+        }
+        let old = std::mem::replace(&mut self.rows[i], row);
+        self.by_email.remove(&old.email);
+        if let Some(c) = &old.crm_id {
+            self.by_crm.remove(c);
+        }
+        if let Some(u) = &old.cativa_user_id {
+            self.by_user.remove(u);
+        }
+        self.index(i);
         true
     }
 

@@ -39,7 +39,13 @@ pub struct BadgeChange {
 
 impl BadgeChange {
     /// Builds a change.
-    pub fn new(user: CativaUserId, email: Email, badge: BadgeId, op: BadgeOp, key: IdempotencyKey) -> Self {
+    pub fn new(
+        user: CativaUserId,
+        email: Email,
+        badge: BadgeId,
+        op: BadgeOp,
+        key: IdempotencyKey,
+    ) -> Self {
         Self {
             user,
             email,
@@ -59,7 +65,11 @@ pub trait BadgeSink: Send + Sync {
     }
 
     /// Applies changes; one result per change, in order.
-    async fn apply_badges(&self, tenant: &TenantId, changes: &[BadgeChange]) -> Result<Vec<ItemResult<()>>, Error>;
+    async fn apply_badges(
+        &self,
+        tenant: &TenantId,
+        changes: &[BadgeChange],
+    ) -> Result<Vec<ItemResult<()>>, Error>;
 }
 
 /// An invite for a person who qualifies for badges but has no community user.
@@ -78,7 +88,12 @@ pub struct Invite {
 
 impl Invite {
     /// Builds an invite.
-    pub fn new(email: Email, crm_id: CrmRecordId, badges: Vec<BadgeId>, key: IdempotencyKey) -> Self {
+    pub fn new(
+        email: Email,
+        crm_id: CrmRecordId,
+        badges: Vec<BadgeId>,
+        key: IdempotencyKey,
+    ) -> Self {
         Self {
             email,
             crm_id,
@@ -93,7 +108,11 @@ impl Invite {
 #[async_trait]
 pub trait Inviter: Send + Sync {
     /// Sends invites; one result per invite, in order.
-    async fn invite(&self, tenant: &TenantId, invites: &[Invite]) -> Result<Vec<ItemResult<()>>, Error>;
+    async fn invite(
+        &self,
+        tenant: &TenantId,
+        invites: &[Invite],
+    ) -> Result<Vec<ItemResult<()>>, Error>;
 }
 
 /// Profile field values to write on a community user.
@@ -112,8 +131,18 @@ pub struct FieldUpdate {
 
 impl FieldUpdate {
     /// Builds an update.
-    pub fn new(user: CativaUserId, email: Email, fields: BTreeMap<String, String>, key: IdempotencyKey) -> Self {
-        Self { user, email, fields, key }
+    pub fn new(
+        user: CativaUserId,
+        email: Email,
+        fields: BTreeMap<String, String>,
+        key: IdempotencyKey,
+    ) -> Self {
+        Self {
+            user,
+            email,
+            fields,
+            key,
+        }
     }
 }
 
@@ -121,5 +150,9 @@ impl FieldUpdate {
 #[async_trait]
 pub trait CommunitySink: Send + Sync {
     /// Writes fields; one result per update, in order.
-    async fn update_fields(&self, tenant: &TenantId, updates: &[FieldUpdate]) -> Result<Vec<ItemResult<()>>, Error>;
+    async fn update_fields(
+        &self,
+        tenant: &TenantId,
+        updates: &[FieldUpdate],
+    ) -> Result<Vec<ItemResult<()>>, Error>;
 }

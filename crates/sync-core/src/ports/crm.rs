@@ -51,16 +51,30 @@ pub trait CrmSource: Send + Sync {
 
     /// Contacts modified at or after `since`, plus deletions the CRM reports. Pass the token
     /// of the previous page to continue.
-    async fn changed_since(&self, tenant: &TenantId, since: &Cursor, page: Option<&PageToken>) -> Result<ContactPage, Error>;
+    async fn changed_since(
+        &self,
+        tenant: &TenantId,
+        since: &Cursor,
+        page: Option<&PageToken>,
+    ) -> Result<ContactPage, Error>;
 
     /// Every live contact, page by page (full reconcile).
-    async fn scan(&self, tenant: &TenantId, page: Option<&PageToken>) -> Result<ContactPage, Error>;
+    async fn scan(&self, tenant: &TenantId, page: Option<&PageToken>)
+    -> Result<ContactPage, Error>;
 
     /// Specific contacts by id (missing ids are left out of the result).
-    async fn get_by_ids(&self, tenant: &TenantId, ids: &[CrmRecordId]) -> Result<Vec<CrmContact>, Error>;
+    async fn get_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[CrmRecordId],
+    ) -> Result<Vec<CrmContact>, Error>;
 
     /// Contacts with this email (several when the CRM holds duplicates).
-    async fn find_by_email(&self, tenant: &TenantId, email: &Email) -> Result<Vec<CrmContact>, Error>;
+    async fn find_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Vec<CrmContact>, Error>;
 }
 
 /// A contact to find or create by email.
@@ -79,7 +93,12 @@ pub struct ContactDraft {
 
 impl ContactDraft {
     /// Builds a draft.
-    pub fn new(email: Email, cativa_user_id: Option<CativaUserId>, properties: BTreeMap<String, String>, key: IdempotencyKey) -> Self {
+    pub fn new(
+        email: Email,
+        cativa_user_id: Option<CativaUserId>,
+        properties: BTreeMap<String, String>,
+        key: IdempotencyKey,
+    ) -> Self {
         Self {
             email,
             cativa_user_id,
@@ -114,7 +133,11 @@ pub struct PropertyUpdate {
 impl PropertyUpdate {
     /// Builds an update.
     pub fn new(id: CrmRecordId, properties: BTreeMap<String, String>, key: IdempotencyKey) -> Self {
-        Self { id, properties, key }
+        Self {
+            id,
+            properties,
+            key,
+        }
     }
 }
 
@@ -136,7 +159,13 @@ pub struct Activity {
 
 impl Activity {
     /// Builds an activity.
-    pub fn new(id: CrmRecordId, subject: impl Into<String>, body: impl Into<String>, occurred_at: DateTime<Utc>, key: IdempotencyKey) -> Self {
+    pub fn new(
+        id: CrmRecordId,
+        subject: impl Into<String>,
+        body: impl Into<String>,
+        occurred_at: DateTime<Utc>,
+        key: IdempotencyKey,
+    ) -> Self {
         Self {
             id,
             subject: subject.into(),
@@ -163,11 +192,23 @@ pub trait CrmSink: Send + Sync {
     fn max_batch(&self) -> usize;
 
     /// Finds each contact by email or creates it: never a duplicate.
-    async fn upsert_contacts(&self, tenant: &TenantId, drafts: &[ContactDraft]) -> Result<Vec<ItemResult<Provisioned>>, Error>;
+    async fn upsert_contacts(
+        &self,
+        tenant: &TenantId,
+        drafts: &[ContactDraft],
+    ) -> Result<Vec<ItemResult<Provisioned>>, Error>;
 
     /// Writes properties.
-    async fn update_properties(&self, tenant: &TenantId, updates: &[PropertyUpdate]) -> Result<Vec<ItemResult<()>>, Error>;
+    async fn update_properties(
+        &self,
+        tenant: &TenantId,
+        updates: &[PropertyUpdate],
+    ) -> Result<Vec<ItemResult<()>>, Error>;
 
     /// Logs activities.
-    async fn log_activities(&self, tenant: &TenantId, activities: &[Activity]) -> Result<Vec<ItemResult<()>>, Error>;
+    async fn log_activities(
+        &self,
+        tenant: &TenantId,
+        activities: &[Activity],
+    ) -> Result<Vec<ItemResult<()>>, Error>;
 }

@@ -19,13 +19,25 @@ use crate::planner::StateView;
 #[async_trait]
 pub trait MappingStore: Send + Sync {
     /// The row with this email.
-    async fn mapping_by_email(&self, tenant: &TenantId, email: &Email) -> Result<Option<Mapping>, Error>;
+    async fn mapping_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Option<Mapping>, Error>;
 
     /// The row linked to this CRM record.
-    async fn mapping_by_crm_id(&self, tenant: &TenantId, crm_id: &CrmRecordId) -> Result<Option<Mapping>, Error>;
+    async fn mapping_by_crm_id(
+        &self,
+        tenant: &TenantId,
+        crm_id: &CrmRecordId,
+    ) -> Result<Option<Mapping>, Error>;
 
     /// The row of this community user.
-    async fn mapping_by_user(&self, tenant: &TenantId, user: &CativaUserId) -> Result<Option<Mapping>, Error>;
+    async fn mapping_by_user(
+        &self,
+        tenant: &TenantId,
+        user: &CativaUserId,
+    ) -> Result<Option<Mapping>, Error>;
 
     /// Inserts or replaces one row, badges and profile included.
     ///
@@ -41,13 +53,23 @@ pub trait MappingStore: Send + Sync {
     async fn delete_mapping(&self, tenant: &TenantId, email: &Email) -> Result<bool, Error>;
 
     /// Rows ordered by email, after `after`, at most `limit`: for paging through the table.
-    async fn list_mappings(&self, tenant: &TenantId, after: Option<&Email>, limit: usize) -> Result<Vec<Mapping>, Error>;
+    async fn list_mappings(
+        &self,
+        tenant: &TenantId,
+        after: Option<&Email>,
+        limit: usize,
+    ) -> Result<Vec<Mapping>, Error>;
 
     /// Number of rows.
     async fn count_mappings(&self, tenant: &TenantId) -> Result<u64, Error>;
 
     /// The planner's view of the rows matching any of these CRM records or emails.
-    async fn load_view(&self, tenant: &TenantId, crm_ids: &[CrmRecordId], emails: &[Email]) -> Result<StateView, Error> {
+    async fn load_view(
+        &self,
+        tenant: &TenantId,
+        crm_ids: &[CrmRecordId],
+        emails: &[Email],
+    ) -> Result<StateView, Error> {
         let mut rows = Vec::new();
         for id in crm_ids {
             if let Some(m) = self.mapping_by_crm_id(tenant, id).await? {
@@ -84,11 +106,23 @@ pub trait MappingStore: Send + Sync {
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
     /// The stored cursor.
-    async fn checkpoint(&self, tenant: &TenantId, source: &str, stream: &str) -> Result<Option<Cursor>, Error>;
+    async fn checkpoint(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        stream: &str,
+    ) -> Result<Option<Cursor>, Error>;
 
     /// Compare-and-set: stores `next` only if the stored cursor equals `expected` and `next`
     /// is not before it. Returns whether it was stored. A checkpoint never moves backwards.
-    async fn advance_checkpoint(&self, tenant: &TenantId, source: &str, stream: &str, expected: Option<&Cursor>, next: &Cursor) -> Result<bool, Error>;
+    async fn advance_checkpoint(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        stream: &str,
+        expected: Option<&Cursor>,
+        next: &Cursor,
+    ) -> Result<bool, Error>;
 }
 
 /// The processed-delivery ledger that makes webhook handling idempotent.
@@ -96,13 +130,22 @@ pub trait CheckpointStore: Send + Sync {
 pub trait DeliveryLedger: Send + Sync {
     /// Records a delivery id; returns `true` if it was new. Insert-if-absent: of two
     /// receivers racing on the same retry, exactly one gets `true`.
-    async fn record_delivery(&self, tenant: &TenantId, delivery_id: &str, received_at: DateTime<Utc>) -> Result<bool, Error>;
+    async fn record_delivery(
+        &self,
+        tenant: &TenantId,
+        delivery_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<bool, Error>;
 
     /// Whether a delivery id is recorded.
     async fn has_delivery(&self, tenant: &TenantId, delivery_id: &str) -> Result<bool, Error>;
 
     /// Deletes deliveries received before `older_than` (the retention window); returns how many.
-    async fn purge_deliveries(&self, tenant: &TenantId, older_than: DateTime<Utc>) -> Result<u64, Error>;
+    async fn purge_deliveries(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+    ) -> Result<u64, Error>;
 }
 
 /// Where an outbox item stands.
@@ -165,6 +208,23 @@ pub struct OutboxItem {
     pub enqueued_at: DateTime<Utc>,
 }
 
+impl OutboxItem {
+    /// A freshly enqueued item: pending, no attempts, no lease. Stores set the other fields
+    /// as the item moves through its life.
+    pub fn new(action: Action, enqueued_at: DateTime<Utc>) -> Self {
+        Self {
+            action,
+            status: OutboxStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            leased_by: None,
+            lease_until: None,
+            not_before: None,
+            enqueued_at,
+        }
+    }
+}
+
 /// Items per status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -184,24 +244,55 @@ pub struct OutboxCounts {
 pub trait Outbox: Send + Sync {
     /// Enqueues actions; an action whose key is already in the outbox (any status) is left
     /// as it is. Returns how many were new.
-    async fn enqueue(&self, tenant: &TenantId, actions: &[Action], now: DateTime<Utc>) -> Result<u64, Error>;
+    async fn enqueue(
+        &self,
+        tenant: &TenantId,
+        actions: &[Action],
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error>;
 
     /// Atomically claims up to `limit` items that are pending (and due) or in flight with an
     /// expired lease, oldest first, leasing them to `worker` until `now + lease`.
-    async fn claim(&self, tenant: &TenantId, worker: &str, limit: usize, lease: Duration, now: DateTime<Utc>) -> Result<Vec<OutboxItem>, Error>;
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxItem>, Error>;
 
     /// Marks a claimed item done. Fails with [`Error::LeaseLost`] if `worker` no longer holds it.
-    async fn complete(&self, tenant: &TenantId, key: &IdempotencyKey, worker: &str, now: DateTime<Utc>) -> Result<(), Error>;
+    async fn complete(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error>;
 
     /// Records a failed attempt. With `retry_at`, the item goes back to pending, not to be
     /// claimed before then; without, it is failed for good.
-    async fn fail(&self, tenant: &TenantId, key: &IdempotencyKey, worker: &str, error: &str, retry_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(), Error>;
+    async fn fail(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        worker: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error>;
 
     /// Items per status.
     async fn outbox_counts(&self, tenant: &TenantId) -> Result<OutboxCounts, Error>;
 
     /// Items with a status, oldest first.
-    async fn list_outbox(&self, tenant: &TenantId, status: OutboxStatus, limit: usize) -> Result<Vec<OutboxItem>, Error>;
+    async fn list_outbox(
+        &self,
+        tenant: &TenantId,
+        status: OutboxStatus,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, Error>;
 }
 
 /// How an applied action ended.
@@ -243,7 +334,13 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// Builds an entry.
-    pub fn new(at: DateTime<Utc>, action: impl Into<String>, target: impl Into<String>, outcome: AuditOutcome, key: IdempotencyKey) -> Self {
+    pub fn new(
+        at: DateTime<Utc>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+        outcome: AuditOutcome,
+        key: IdempotencyKey,
+    ) -> Self {
         Self {
             at,
             action: action.into(),
@@ -264,7 +361,8 @@ pub trait AuditLog: Send + Sync {
     async fn append_audit(&self, tenant: &TenantId, entries: &[AuditEntry]) -> Result<(), Error>;
 
     /// The newest entries first, at most `limit`.
-    async fn recent_audit(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AuditEntry>, Error>;
+    async fn recent_audit(&self, tenant: &TenantId, limit: usize)
+    -> Result<Vec<AuditEntry>, Error>;
 }
 
 /// A leader lease, so only one instance runs the scheduled pull worker of a tenant.
@@ -272,13 +370,27 @@ pub trait AuditLog: Send + Sync {
 pub trait LeaderLease: Send + Sync {
     /// Takes or renews the lease `name` for `holder` until `now + ttl`. Returns `false` if
     /// another holder has an unexpired lease.
-    async fn try_acquire_lease(&self, tenant: &TenantId, name: &str, holder: &str, ttl: Duration, now: DateTime<Utc>) -> Result<bool, Error>;
+    async fn try_acquire_lease(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error>;
 
     /// Gives the lease up (only if `holder` holds it).
-    async fn release_lease(&self, tenant: &TenantId, name: &str, holder: &str) -> Result<(), Error>;
+    async fn release_lease(&self, tenant: &TenantId, name: &str, holder: &str)
+    -> Result<(), Error>;
 }
 
 /// Everything the engine needs from a store.
-pub trait Store: MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease {}
+pub trait Store:
+    MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease
+{
+}
 
-impl<T> Store for T where T: MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease {}
+impl<T> Store for T where
+    T: MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease
+{
+}

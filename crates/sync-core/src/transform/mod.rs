@@ -42,7 +42,9 @@ pub enum Transform {
 #[non_exhaustive]
 pub enum TransformError {
     /// The value is not a phone number the region rules accept.
-    #[error("{value:?} is not a valid phone number ({reason}): fix it in the source or set default_phone_region")]
+    #[error(
+        "{value:?} is not a valid phone number ({reason}): fix it in the source or set default_phone_region"
+    )]
     InvalidPhone {
         /// The offending value.
         value: String,
@@ -66,7 +68,12 @@ pub struct TransformContext {
     pub default_region: Option<phonenumber::country::Id>,
 }
 
-fn apply_scalar(step: &Transform, value: String, ctx: &TransformContext, to_crm: bool) -> Result<String, TransformError> {
+fn apply_scalar(
+    step: &Transform,
+    value: String,
+    ctx: &TransformContext,
+    to_crm: bool,
+) -> Result<String, TransformError> {
     Ok(match step {
         Transform::Trim => {
             if value.trim().len() == value.len() && !value.contains("  ") {
@@ -111,7 +118,11 @@ pub fn has_name(chain: &[Transform]) -> bool {
 /// let out = to_crm(&chain, " Mary Jane  Watson ", &TransformContext::default()).unwrap();
 /// assert_eq!(out, vec!["Mary Jane".to_string(), "Watson".to_string()]);
 /// ```
-pub fn to_crm(chain: &[Transform], value: &str, ctx: &TransformContext) -> Result<Vec<String>, TransformError> {
+pub fn to_crm(
+    chain: &[Transform],
+    value: &str,
+    ctx: &TransformContext,
+) -> Result<Vec<String>, TransformError> {
     let mut v = value.to_owned();
     for step in chain.iter().filter(|t| !matches!(t, Transform::Name)) {
         v = apply_scalar(step, v, ctx, true)?;
@@ -126,7 +137,11 @@ pub fn to_crm(chain: &[Transform], value: &str, ctx: &TransformContext) -> Resul
 
 /// Runs the chain CRM -> community: joins the CRM values (for `name`) and applies the other
 /// steps in order, value maps inverted.
-pub fn from_crm(chain: &[Transform], values: &[&str], ctx: &TransformContext) -> Result<String, TransformError> {
+pub fn from_crm(
+    chain: &[Transform],
+    values: &[&str],
+    ctx: &TransformContext,
+) -> Result<String, TransformError> {
     let expected = if has_name(chain) { 2 } else { 1 };
     if values.len() != expected {
         return Err(TransformError::Arity {
@@ -157,21 +172,36 @@ mod tests {
 
     #[test]
     fn trim_collapses_inner_whitespace() {
-        assert_eq!(to_crm(&[Transform::Trim], "  a   b ", &ctx()).unwrap(), vec!["a b"]);
+        assert_eq!(
+            to_crm(&[Transform::Trim], "  a   b ", &ctx()).unwrap(),
+            vec!["a b"]
+        );
         assert_eq!(to_crm(&[Transform::Trim], "", &ctx()).unwrap(), vec![""]);
     }
 
     #[test]
     fn case_transforms() {
-        assert_eq!(to_crm(&[Transform::Lowercase], "ÁbC", &ctx()).unwrap(), vec!["ábc"]);
-        assert_eq!(to_crm(&[Transform::Uppercase], "ábc", &ctx()).unwrap(), vec!["ÁBC"]);
+        assert_eq!(
+            to_crm(&[Transform::Lowercase], "ÁbC", &ctx()).unwrap(),
+            vec!["ábc"]
+        );
+        assert_eq!(
+            to_crm(&[Transform::Uppercase], "ábc", &ctx()).unwrap(),
+            vec!["ÁBC"]
+        );
     }
 
     #[test]
     fn phone_in_both_directions() {
         let chain = [Transform::PhoneE164];
-        assert_eq!(to_crm(&chain, "(11) 98765-4321", &ctx()).unwrap(), vec!["+5511987654321"]);
-        assert_eq!(from_crm(&chain, &["+55 11 98765-4321"], &ctx()).unwrap(), "+5511987654321");
+        assert_eq!(
+            to_crm(&chain, "(11) 98765-4321", &ctx()).unwrap(),
+            vec!["+5511987654321"]
+        );
+        assert_eq!(
+            from_crm(&chain, &["+55 11 98765-4321"], &ctx()).unwrap(),
+            "+5511987654321"
+        );
         assert!(to_crm(&chain, "n/a", &ctx()).is_err());
         assert_eq!(to_crm(&chain, "  ", &ctx()).unwrap(), vec!["  "]);
     }
@@ -189,18 +219,30 @@ mod tests {
     #[test]
     fn name_split_and_join() {
         let chain = [Transform::Name];
-        assert_eq!(to_crm(&chain, "Jane Smith", &ctx()).unwrap(), vec!["Jane", "Smith"]);
-        assert_eq!(from_crm(&chain, &["Mary Jane", "Watson"], &ctx()).unwrap(), "Mary Jane Watson");
+        assert_eq!(
+            to_crm(&chain, "Jane Smith", &ctx()).unwrap(),
+            vec!["Jane", "Smith"]
+        );
+        assert_eq!(
+            from_crm(&chain, &["Mary Jane", "Watson"], &ctx()).unwrap(),
+            "Mary Jane Watson"
+        );
         assert_eq!(from_crm(&chain, &["Cher", ""], &ctx()).unwrap(), "Cher");
         assert_eq!(
             from_crm(&chain, &["only one"], &ctx()),
-            Err(TransformError::Arity { expected: 2, actual: 1 })
+            Err(TransformError::Arity {
+                expected: 2,
+                actual: 1
+            })
         );
     }
 
     #[test]
     fn chains_run_in_order() {
         let chain = [Transform::Trim, Transform::Lowercase];
-        assert_eq!(to_crm(&chain, "  JANE  DOE ", &ctx()).unwrap(), vec!["jane doe"]);
+        assert_eq!(
+            to_crm(&chain, "  JANE  DOE ", &ctx()).unwrap(),
+            vec!["jane doe"]
+        );
     }
 }

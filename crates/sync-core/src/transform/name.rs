@@ -66,7 +66,10 @@ mod tests {
 
     #[test]
     fn extra_spaces() {
-        assert_eq!(split_name("  Mary   Jane \t Watson  "), s("Mary Jane", "Watson"));
+        assert_eq!(
+            split_name("  Mary   Jane \t Watson  "),
+            s("Mary Jane", "Watson")
+        );
     }
 
     #[test]

@@ -20,12 +20,16 @@ pub fn parse_region(code: &str) -> Option<country::Id> {
 /// assert_eq!(normalize_phone("(11) 98765-4321", br).unwrap(), "+5511987654321");
 /// assert_eq!(normalize_phone("+1 415 555 2671", None).unwrap(), "+14155552671");
 /// ```
-pub fn normalize_phone(raw: &str, default_region: Option<country::Id>) -> Result<String, TransformError> {
+pub fn normalize_phone(
+    raw: &str,
+    default_region: Option<country::Id>,
+) -> Result<String, TransformError> {
     let trimmed = raw.trim();
-    let parsed = phonenumber::parse(default_region, trimmed).map_err(|e| TransformError::InvalidPhone {
-        value: trimmed.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let parsed =
+        phonenumber::parse(default_region, trimmed).map_err(|e| TransformError::InvalidPhone {
+            value: trimmed.to_owned(),
+            reason: e.to_string(),
+        })?;
     if !phonenumber::is_valid(&parsed) {
         return Err(TransformError::InvalidPhone {
             value: trimmed.to_owned(),
@@ -42,14 +46,23 @@ mod tests {
     #[test]
     fn national_numbers_use_the_default_region() {
         let us = parse_region("us");
-        assert_eq!(normalize_phone("(415) 555-2671", us).unwrap(), "+14155552671");
+        assert_eq!(
+            normalize_phone("(415) 555-2671", us).unwrap(),
+            "+14155552671"
+        );
         let br = parse_region("BR");
-        assert_eq!(normalize_phone("11 98765 4321", br).unwrap(), "+5511987654321");
+        assert_eq!(
+            normalize_phone("11 98765 4321", br).unwrap(),
+            "+5511987654321"
+        );
     }
 
     #[test]
     fn international_numbers_need_no_region() {
-        assert_eq!(normalize_phone(" +44 20 7946 0958 ", None).unwrap(), "+442079460958");
+        assert_eq!(
+            normalize_phone(" +44 20 7946 0958 ", None).unwrap(),
+            "+442079460958"
+        );
     }
 
     #[test]
