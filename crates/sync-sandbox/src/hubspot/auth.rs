@@ -1,0 +1,158 @@
+//! Bearer-token checks and the OAuth token endpoint (`POST /oauth/v1/token`,
+//! refresh_token grant), with tokens that expire on the sandbox clock or on demand.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::json;
+
+use super::{Api, HubSpotConfig, errors};
+use crate::lock;
+
+#[derive(Debug)]
+pub(crate) struct TokenStore {
+    static_tokens: BTreeSet<String>,
+    refresh_tokens: BTreeSet<String>,
+    /// Issued access token -> monotonic expiry.
+    issued: BTreeMap<String, Duration>,
+    counter: u64,
+}
+
+pub(crate) enum TokenCheck {
+    Valid,
+    Expired { ago: Duration },
+    Unknown,
+}
+
+impl TokenStore {
+    pub(crate) fn new(config: &HubSpotConfig) -> Self {
+        Self {
+            static_tokens: config.access_tokens.iter().cloned().collect(),
+            refresh_tokens: config.refresh_tokens.iter().cloned().collect(),
+            issued: BTreeMap::new(),
+            counter: 0,
+        }
+    }
+
+    pub(crate) fn check(&self, token: &str, now: Duration) -> TokenCheck {
+        if self.static_tokens.contains(token) {
+            return TokenCheck::Valid;
+        }
+        match self.issued.get(token) {
+            Some(&exp) if now < exp => TokenCheck::Valid,
+            Some(&exp) => TokenCheck::Expired { ago: now - exp },
+            None => TokenCheck::Unknown,
+        }
+    }
+
+    fn issue(&mut self, now: Duration, ttl: Duration) -> String {
+        self.counter += 1;
+        let token = format!("CKS-sandbox-oauth-{:06}", self.counter);
+        self.issued.insert(token.clone(), now + ttl);
+        token
+    }
+
+    pub(crate) fn expire_all(&mut self, now: Duration) {
+        for exp in self.issued.values_mut() {
+            *exp = (*exp).min(now);
+        }
+    }
+
+    pub(crate) fn issued_count(&self) -> u64 {
+        self.counter
+    }
+}
+
+/// Extractor that admits only requests with a valid bearer token.
+pub(crate) struct Authed;
+
+impl FromRequestParts<Arc<Api>> for Authed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Self, Response> {
+        let Some(token) = crate::http::bearer(&parts.headers) else {
+            return Err(errors::unauthorized(&api.core.correlation_id()));
+        };
+        let now = api.core.clock.elapsed();
+        let check = lock(&api.tokens).check(token, now);
+        match check {
+            TokenCheck::Valid => Ok(Self),
+            TokenCheck::Expired { ago } => {
+                Err(errors::expired(&api.core.correlation_id(), ago.as_secs()))
+            }
+            TokenCheck::Unknown => Err(errors::unauthorized(&api.core.correlation_id())),
+        }
+    }
+}
+
+fn oauth_error(api: &Api, status: &str, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"status": status, "message": message, "correlationId": api.core.correlation_id()})),
+    )
+        .into_response()
+}
+
+/// `POST /oauth/v1/token` (form-encoded).
+pub(crate) async fn token(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    match get("grant_type") {
+        "refresh_token" => {}
+        "" => return oauth_error(&api, "BAD_GRANT_TYPE", "missing grant_type"),
+        other => {
+            return oauth_error(
+                &api,
+                "BAD_GRANT_TYPE",
+                &format!("unsupported grant_type {other}"),
+            );
+        }
+    }
+    if get("client_id") != api.config.client_id {
+        return oauth_error(&api, "BAD_CLIENT_ID", "missing or unknown client id");
+    }
+    if get("client_secret") != api.config.client_secret {
+        return oauth_error(
+            &api,
+            "BAD_CLIENT_SECRET",
+            "missing or invalid client secret",
+        );
+    }
+    let refresh = get("refresh_token").to_owned();
+    let now = api.core.clock.elapsed();
+    let ttl = api.config.access_token_ttl;
+    let access = {
+        let mut tokens = lock(&api.tokens);
+        if !tokens.refresh_tokens.contains(&refresh) {
+            drop(tokens);
+            return oauth_error(
+                &api,
+                "BAD_REFRESH_TOKEN",
+                "missing or unknown refresh token",
+            );
+        }
+        tokens.issue(now, ttl)
+    };
+    Json(json!({
+        "access_token": access,
+        "refresh_token": refresh,
+        "expires_in": ttl.as_secs(),
+        "token_type": "bearer",
+        "token_use": "access_token",
+        "hub_id": api.config.portal_id,
+        "user_id": 1,
+        "scopes": ["crm.objects.contacts.read", "crm.objects.contacts.write",
+                   "crm.schemas.contacts.read", "crm.schemas.contacts.write",
+                   "crm.lists.read", "crm.lists.write", "oauth"],
+    }))
+    .into_response()
+}
