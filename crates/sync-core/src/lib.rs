@@ -22,6 +22,7 @@ mod memory_store;
 pub mod plan;
 pub mod planner;
 pub mod ports;
+pub mod suggest;
 pub mod transform;
 
 pub use config::{SyncConfig, ValidatedConfig};

@@ -423,7 +423,9 @@ impl<'a, 'i> Builder<'a, 'i> {
 
         if let Some(&(r, loser)) = merged_rows.get(&c.id) {
             let row = view.row(r);
-            let free = view.index_of_email(email).is_none_or(|o| o == r);
+            let free = view.index_of_email(email).is_none_or(|o| {
+                o == r || moves_away(view, view.row(o), contacts, unique, merged_rows, 0)
+            });
             let new_email = if free {
                 email.clone()
             } else {
