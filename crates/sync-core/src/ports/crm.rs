@@ -118,6 +118,13 @@ pub struct Provisioned {
     pub created: bool,
 }
 
+impl Provisioned {
+    /// A result: the contact's id and whether it was created.
+    pub fn new(id: CrmRecordId, created: bool) -> Self {
+        Self { id, created }
+    }
+}
+
 /// Property values to write on one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
