@@ -50,3 +50,8 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         })
         .filter(|t| !t.is_empty())
 }
+
+/// A header as a string.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}

@@ -38,6 +38,8 @@ pub mod faults;
 pub mod hubspot;
 pub mod inspect;
 pub mod ratelimit;
+pub mod salesforce;
+pub mod soql;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::SandboxError;

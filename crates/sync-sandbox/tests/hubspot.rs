@@ -604,9 +604,15 @@ async fn batch_endpoints_upsert_create_update_read_archive() {
     assert_eq!(body["status"], "COMPLETE");
     let results = body["results"].as_array().unwrap();
     let existing_id = existing.to_string();
-    let old = results.iter().find(|r| r["id"].as_str() == Some(&existing_id)).unwrap();
+    let old = results
+        .iter()
+        .find(|r| r["id"].as_str() == Some(&existing_id))
+        .unwrap();
     assert_eq!(old["new"], false);
-    let fresh = results.iter().find(|r| r["id"].as_str() != Some(&existing_id)).unwrap();
+    let fresh = results
+        .iter()
+        .find(|r| r["id"].as_str() != Some(&existing_id))
+        .unwrap();
     assert_eq!(fresh["new"], true);
     assert_eq!(hs.contacts_by_email("fresh@example.com").len(), 1);
 
