@@ -1,0 +1,136 @@
+//! The JWT bearer assertion (RFC 7523) Salesforce's JWT bearer flow signs with the app's
+//! private key.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::error::SalesforceError;
+
+/// The longest lifetime Salesforce accepts for an assertion: `exp` within 3 minutes.
+pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(180);
+
+/// The claims of a Salesforce JWT bearer assertion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JwtClaims {
+    /// The app's consumer key (client id).
+    pub iss: String,
+    /// The Salesforce username the token is issued for.
+    pub sub: String,
+    /// `https://login.salesforce.com`, `https://test.salesforce.com` or an Experience Cloud
+    /// site URL.
+    pub aud: String,
+    /// Expiry, in seconds since the epoch.
+    pub exp: i64,
+}
+
+/// Everything needed to mint assertions. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct JwtBearer {
+    consumer_key: String,
+    username: String,
+    audience: Option<String>,
+    key: EncodingKey,
+    lifetime: Duration,
+}
+
+impl fmt::Debug for JwtBearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtBearer")
+            .field("consumer_key", &self.consumer_key)
+            .field("username", &self.username)
+            .field("audience", &self.audience)
+            .field("key", &"[redacted]")
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+impl JwtBearer {
+    /// Loads the RSA private key (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY` PEM)
+    /// whose certificate is uploaded to the app. Unless [`JwtBearer::audience`] sets it, the
+    /// audience follows the client's login URL ([`default_audience`](super::default_audience)).
+    pub fn from_pem(
+        consumer_key: impl Into<String>,
+        username: impl Into<String>,
+        private_key_pem: &[u8],
+    ) -> Result<Self, SalesforceError> {
+        let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(SalesforceError::Jwt)?;
+        Ok(Self {
+            consumer_key: consumer_key.into(),
+            username: username.into(),
+            audience: None,
+            key,
+            lifetime: MAX_ASSERTION_LIFETIME,
+        })
+    }
+
+    /// Sets the `aud` claim (`https://test.salesforce.com` for sandboxes).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Sets the audience unless one was set explicitly.
+    pub(crate) fn with_default_audience(mut self, audience: &str) -> Self {
+        if self.audience.is_none() {
+            self.audience = Some(audience.to_owned());
+        }
+        self
+    }
+
+    /// Sets how long each assertion is valid, capped at [`MAX_ASSERTION_LIFETIME`].
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime.min(MAX_ASSERTION_LIFETIME);
+        self
+    }
+
+    /// The audience the assertions carry.
+    pub fn audience_value(&self) -> &str {
+        self.audience
+            .as_deref()
+            .unwrap_or("https://login.salesforce.com")
+    }
+
+    /// The claims of an assertion minted at `now`.
+    pub fn claims(&self, now: DateTime<Utc>) -> JwtClaims {
+        let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(180);
+        JwtClaims {
+            iss: self.consumer_key.clone(),
+            sub: self.username.clone(),
+            aud: self.audience_value().to_owned(),
+            exp: now.timestamp() + lifetime,
+        }
+    }
+
+    /// Signs a fresh assertion (RS256) valid from `now`. Salesforce issues no refresh token
+    /// in this flow, so every renewal mints a new one.
+    pub fn assertion(&self, now: DateTime<Utc>) -> Result<SecretString, SalesforceError> {
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::RS256), &self.claims(now), &self.key)
+                .map_err(SalesforceError::Jwt)?;
+        Ok(SecretString::from(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_a_key_that_is_not_rsa_pem() {
+        let err = JwtBearer::from_pem(
+            "ck",
+            "user@example.com",
+            b"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n",
+        );
+        assert!(matches!(err, Err(SalesforceError::Jwt(_))));
+        let err = JwtBearer::from_pem("ck", "user@example.com", b"not pem at all");
+        assert!(matches!(err, Err(SalesforceError::Jwt(_))));
+    }
+}

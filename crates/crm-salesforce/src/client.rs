@@ -1,0 +1,1037 @@
+//! [`SalesforceClient`]: OAuth, the REST base URL, `Sforce-Limit-Info` tracking, and the
+//! calls the connector needs (queries, change windows, collections and upserts).
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, Method, StatusCode};
+use serde::de::DeserializeOwned;
+use sync_http::{
+    Auth, HttpClient, HttpError, HttpTransport, RateLimit, RateLimiter, RefreshingToken,
+    RequestBuilder, ReqwestSettings, ReqwestTransport, Response, RetryPolicy, TokenProvider,
+};
+use tokio::sync::OnceCell;
+use url::Url;
+
+use crate::auth::{Clock, OAuthFlow, SalesforceTokenSource, default_audience, parse_instance_url};
+use crate::error::{
+    ApiError, ApiErrorKind, SalesforceError, SalesforceErrorDecoder, decode_multiple_matches,
+};
+use crate::limits::{ApiUsage, LIMIT_INFO_HEADER, parse_limit_info};
+use crate::models::{
+    CollectionBody, DeletedResponse, QueryPage, Record, SaveResult, UpdatedResponse, UpsertOutcome,
+};
+use crate::soql::is_identifier;
+
+/// The API version used unless [`SalesforceClientBuilder::api_version`] says otherwise.
+pub const DEFAULT_API_VERSION: &str = "v66.0";
+/// The production login host.
+pub const DEFAULT_LOGIN_URL: &str = "https://login.salesforce.com";
+/// The `client=` value of `Sforce-Call-Options` unless configured.
+pub const DEFAULT_CALL_CLIENT: &str = "cativa-crm-sync";
+/// The most records one sObject Collections call accepts.
+pub const MAX_COLLECTION_RECORDS: usize = 200;
+/// How far back `sobjects/{Object}/updated` serves.
+pub const UPDATED_WINDOW_DAYS: i64 = 30;
+/// How far back `sobjects/{Object}/deleted` serves.
+pub const DELETED_WINDOW_DAYS: i64 = 15;
+
+/// How records that fail with `UNABLE_TO_LOCK_ROW` are resent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockRetry {
+    /// Resends after the first attempt (0 disables).
+    pub max_retries: usize,
+    /// The first wait; doubles each time, with jitter.
+    pub base_delay: Duration,
+    /// The longest single wait.
+    pub max_delay: Duration,
+}
+
+impl Default for LockRetry {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl LockRetry {
+    /// A policy with `max_retries` resends starting at `base_delay`.
+    pub fn new(max_retries: usize, base_delay: Duration) -> Self {
+        Self {
+            max_retries,
+            base_delay,
+            max_delay: base_delay.saturating_mul(16),
+        }
+    }
+
+    fn delays(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.base_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.max_retries)
+            .with_jitter()
+            .build()
+    }
+}
+
+/// Builds a [`SalesforceClient`]. `build` validates everything and never panics.
+pub struct SalesforceClientBuilder {
+    login_url: String,
+    instance_url: Option<String>,
+    api_version: String,
+    flow: Option<OAuthFlow>,
+    call_client: String,
+    retry: RetryPolicy,
+    rate_limit: Option<RateLimit>,
+    transport: Option<Arc<dyn HttpTransport>>,
+    request_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    timeouts: bool,
+    clock: Clock,
+    lock_retry: LockRetry,
+}
+
+impl fmt::Debug for SalesforceClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SalesforceClientBuilder")
+            .field("login_url", &self.login_url)
+            .field("instance_url", &self.instance_url)
+            .field("api_version", &self.api_version)
+            .field("flow", &self.flow)
+            .field("call_client", &self.call_client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SalesforceClientBuilder {
+    fn default() -> Self {
+        Self {
+            login_url: DEFAULT_LOGIN_URL.into(),
+            instance_url: None,
+            api_version: DEFAULT_API_VERSION.into(),
+            flow: None,
+            call_client: DEFAULT_CALL_CLIENT.into(),
+            retry: RetryPolicy::default(),
+            rate_limit: None,
+            transport: None,
+            request_timeout: Some(Duration::from_secs(60)),
+            connect_timeout: Some(Duration::from_secs(10)),
+            timeouts: true,
+            clock: Arc::new(Utc::now),
+            lock_retry: LockRetry::default(),
+        }
+    }
+}
+
+impl SalesforceClientBuilder {
+    /// The login URL: `https://login.salesforce.com` (default), `https://test.salesforce.com`
+    /// for sandboxes, or your My Domain URL (`https://acme.my.salesforce.com`), which the
+    /// client-credentials flow requires.
+    pub fn login_url(mut self, url: impl Into<String>) -> Self {
+        self.login_url = url.into();
+        self
+    }
+
+    /// How to obtain tokens. Required.
+    pub fn flow(mut self, flow: OAuthFlow) -> Self {
+        self.flow = Some(flow);
+        self
+    }
+
+    /// A fixed instance URL. Normally it comes from the token response; set it for a static
+    /// [`OAuthFlow::AccessToken`].
+    pub fn instance_url(mut self, url: impl Into<String>) -> Self {
+        self.instance_url = Some(url.into());
+        self
+    }
+
+    /// The REST API version, `vNN.N` (default [`DEFAULT_API_VERSION`]).
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = version.into();
+        self
+    }
+
+    /// The `client=` value sent in `Sforce-Call-Options` on every write, so change events
+    /// caused by this SDK can be recognised (CDC `changeOrigin`). Default
+    /// [`DEFAULT_CALL_CLIENT`].
+    pub fn call_client(mut self, client: impl Into<String>) -> Self {
+        self.call_client = client.into();
+        self
+    }
+
+    /// The HTTP retry policy (429/5xx/connection errors).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// A client-side rate limit shared by every clone of the client.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// A custom transport (proxy, middleware, test double).
+    pub fn transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The whole-request timeout (default 60 s; `None` disables it).
+    pub fn request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The connect timeout of the default transport (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// No timeouts at all: for tests on tokio's paused clock.
+    pub fn without_timeouts(mut self) -> Self {
+        self.timeouts = false;
+        self
+    }
+
+    /// The clock used for JWT expiry and change windows (tests inject a fixed one).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How records failing with `UNABLE_TO_LOCK_ROW` are resent.
+    pub fn lock_retry(mut self, retry: LockRetry) -> Self {
+        self.lock_retry = retry;
+        self
+    }
+
+    fn http_builder(
+        &self,
+        base: &str,
+        transport: &Arc<dyn HttpTransport>,
+        limiter: Option<&Arc<RateLimiter>>,
+    ) -> sync_http::HttpClientBuilder {
+        let mut b = HttpClient::builder(base)
+            .user_agent("crm-salesforce", env!("CARGO_PKG_VERSION"))
+            .retry_policy(self.retry.clone())
+            .transport(Arc::clone(transport))
+            .error_decoder(Arc::new(SalesforceErrorDecoder));
+        b = if self.timeouts {
+            b.request_timeout(self.request_timeout)
+        } else {
+            b.without_timeouts()
+        };
+        if let Some(l) = limiter {
+            b = b.rate_limiter(Arc::clone(l));
+        }
+        b
+    }
+
+    /// Validates the configuration and builds the client. No network call is made; the
+    /// first request fetches a token.
+    pub fn build(self) -> Result<SalesforceClient, SalesforceError> {
+        let login = Url::parse(&self.login_url).map_err(|e| {
+            SalesforceError::Config(format!("login_url {:?} is not a URL: {e}", self.login_url))
+        })?;
+        if !matches!(login.scheme(), "https" | "http") || login.host_str().is_none() {
+            return Err(SalesforceError::Config(format!(
+                "login_url {:?} must be an https URL such as https://login.salesforce.com",
+                self.login_url
+            )));
+        }
+        if !valid_version(&self.api_version) {
+            return Err(SalesforceError::Config(format!(
+                "api_version {:?} must look like \"v66.0\"",
+                self.api_version
+            )));
+        }
+        if self.call_client.is_empty()
+            || !self
+                .call_client
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
+            return Err(SalesforceError::Config(format!(
+                "call_client {:?} must be non-empty ASCII letters, digits, '-', '_', '.' or '/'",
+                self.call_client
+            )));
+        }
+        let flow = self.flow.clone().ok_or_else(|| {
+            SalesforceError::Config("no OAuth flow: call .flow(OAuthFlow::...)".into())
+        })?;
+        flow.check_login_url(&login)?;
+        let flow = match flow {
+            OAuthFlow::JwtBearer(j) => {
+                OAuthFlow::JwtBearer(j.with_default_audience(default_audience(&login)))
+            }
+            other => other,
+        };
+        let instance = self
+            .instance_url
+            .as_deref()
+            .map(parse_instance_url)
+            .transpose()?;
+        let transport: Arc<dyn HttpTransport> = match &self.transport {
+            Some(t) => Arc::clone(t),
+            None => {
+                let mut settings = ReqwestSettings::default();
+                settings.connect_timeout = if self.timeouts {
+                    self.connect_timeout
+                } else {
+                    None
+                };
+                Arc::new(ReqwestTransport::new(settings).map_err(|e| {
+                    SalesforceError::Config(format!("cannot build the HTTP transport: {e}"))
+                })?)
+            }
+        };
+        let limiter = match self.rate_limit {
+            Some(l) => Some(Arc::new(RateLimiter::new(l).ok_or_else(|| {
+                SalesforceError::Config(
+                    "rate_limit needs at least 1 request per non-zero period".into(),
+                )
+            })?)),
+            None => None,
+        };
+        let (auth, tokens) = match flow {
+            OAuthFlow::AccessToken(token) => {
+                if instance.is_none() {
+                    return Err(SalesforceError::Config(
+                        "a static access token needs .instance_url(...): there is no token response to learn it from".into(),
+                    ));
+                }
+                (Auth::Bearer(token), None)
+            }
+            flow => {
+                let login_http = self
+                    .http_builder(login.as_str(), &transport, None)
+                    .build()?;
+                let source = Arc::new(RefreshingToken::new(SalesforceTokenSource::new(
+                    login_http,
+                    flow,
+                    Arc::clone(&self.clock),
+                )));
+                (
+                    Auth::Provider(Arc::clone(&source) as Arc<dyn TokenProvider>),
+                    Some(source),
+                )
+            }
+        };
+        let inner = Inner {
+            api_version: self.api_version.clone(),
+            call_options: format!("client={}", self.call_client),
+            login,
+            fixed_instance: instance,
+            api: OnceCell::new(),
+            auth,
+            tokens,
+            builder: BuilderParts {
+                transport,
+                limiter,
+                settings: self,
+            },
+            usage: Mutex::new(None),
+        };
+        Ok(SalesforceClient {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+fn valid_version(v: &str) -> bool {
+    v.strip_prefix('v')
+        .and_then(|n| n.split_once('.'))
+        .is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        })
+}
+
+struct BuilderParts {
+    transport: Arc<dyn HttpTransport>,
+    limiter: Option<Arc<RateLimiter>>,
+    settings: SalesforceClientBuilder,
+}
+
+struct Api {
+    http: HttpClient,
+    instance: Url,
+}
+
+struct Inner {
+    api_version: String,
+    call_options: String,
+    login: Url,
+    fixed_instance: Option<Url>,
+    api: OnceCell<Api>,
+    auth: Auth,
+    tokens: Option<Arc<RefreshingToken<SalesforceTokenSource>>>,
+    builder: BuilderParts,
+    usage: Mutex<Option<ApiUsage>>,
+}
+
+/// A Salesforce REST client. Cheap to clone; clones share the token, the connection pool,
+/// the rate limiter and the usage figure.
+///
+/// ```no_run
+/// use crm_salesforce::{JwtBearer, OAuthFlow, SalesforceClient};
+///
+/// # async fn demo() -> Result<(), crm_salesforce::SalesforceError> {
+/// let key = std::fs::read("salesforce-jwt.key").unwrap_or_default();
+/// let client = SalesforceClient::builder()
+///     .login_url("https://acme.my.salesforce.com")
+///     .flow(OAuthFlow::JwtBearer(JwtBearer::from_pem("3MVG9...consumer-key", "integration@acme.com", &key)?))
+///     .build()?;
+/// let page = client.query::<serde_json::Value>("SELECT Id, Email FROM Contact LIMIT 10").await?;
+/// println!("{} contacts; usage {:?}", page.total_size, client.last_api_usage());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SalesforceClient {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for SalesforceClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SalesforceClient")
+            .field("login", &self.inner.login.as_str())
+            .field("api_version", &self.inner.api_version)
+            .field(
+                "instance",
+                &self.inner.api.get().map(|a| a.instance.as_str()),
+            )
+            .field("auth", &self.inner.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SalesforceClient {
+    /// A builder with the defaults (production login host, [`DEFAULT_API_VERSION`]).
+    pub fn builder() -> SalesforceClientBuilder {
+        SalesforceClientBuilder::default()
+    }
+
+    /// The API version in use.
+    pub fn api_version(&self) -> &str {
+        &self.inner.api_version
+    }
+
+    /// The latest `Sforce-Limit-Info` figure seen on any response, for the run report.
+    pub fn last_api_usage(&self) -> Option<ApiUsage> {
+        self.inner.usage.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// How many tokens were fetched from the login host so far.
+    pub fn token_fetches(&self) -> u64 {
+        self.inner
+            .tokens
+            .as_ref()
+            .map_or(0, |t| t.source().fetches())
+    }
+
+    /// The clock the client uses.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        (self.inner.builder.settings.clock)()
+    }
+
+    /// The org's instance URL (fetching a token first if it is not known yet).
+    pub async fn instance_url(&self) -> Result<Url, SalesforceError> {
+        Ok(self.api().await?.instance.clone())
+    }
+
+    async fn api(&self) -> Result<&Api, SalesforceError> {
+        self.inner
+            .api
+            .get_or_try_init(|| async {
+                let instance = match (&self.inner.fixed_instance, &self.inner.tokens) {
+                    (Some(url), _) => url.clone(),
+                    (None, Some(tokens)) => {
+                        // The first token names the instance.
+                        tokens.token().await.map_err(SalesforceError::from_http)?;
+                        tokens
+                            .source()
+                            .instance_url()
+                            .ok_or_else(|| SalesforceError::Decode {
+                                what: "token response",
+                                message: "no instance_url".into(),
+                            })?
+                    }
+                    (None, None) => return Err(SalesforceError::Config("no instance URL".into())),
+                };
+                let b = &self.inner.builder;
+                let http = b
+                    .settings
+                    .http_builder(instance.as_str(), &b.transport, b.limiter.as_ref())
+                    .auth(self.inner.auth.clone())
+                    .build()?;
+                Ok(Api { http, instance })
+            })
+            .await
+    }
+
+    fn record_usage(&self, headers: Option<&HeaderMap>) {
+        let Some(value) = headers
+            .and_then(|h| h.get(LIMIT_INFO_HEADER))
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        if let (Some(usage), Ok(mut slot)) = (parse_limit_info(value), self.inner.usage.lock()) {
+            *slot = Some(usage);
+        }
+    }
+
+    async fn send(&self, rb: RequestBuilder<'_>) -> Result<Response, HttpError> {
+        let result = rb.send().await;
+        match &result {
+            Ok(r) => self.record_usage(Some(r.headers())),
+            Err(e) => self.record_usage(e.headers()),
+        }
+        result
+    }
+
+    fn data_path(&self, rest: &str) -> String {
+        format!("services/data/{}/{}", self.inner.api_version, rest)
+    }
+
+    fn data_url(api: &Api, segments: &[&str], version: &str) -> Result<Url, SalesforceError> {
+        let mut url = api.instance.clone();
+        url.path_segments_mut()
+            .map_err(|()| SalesforceError::Config("the instance URL cannot take a path".into()))?
+            .pop_if_empty()
+            .extend(["services", "data", version])
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Sends a request to `services/data/vXX.X/<segments>` (each segment percent-encoded)
+    /// and returns the raw response. Writes carry `Sforce-Call-Options`.
+    pub async fn request(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, SalesforceError> {
+        let api = self.api().await?;
+        let url = Self::data_url(api, segments, &self.inner.api_version)?;
+        let is_write = method != Method::GET && method != Method::HEAD;
+        let mut rb = api.http.request_url(method, url);
+        if !query.is_empty() {
+            rb = rb.query(query);
+        }
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        if is_write {
+            rb = rb.header("Sforce-Call-Options", &self.inner.call_options);
+        }
+        Ok(self.send(rb).await?)
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        what: &'static str,
+    ) -> Result<T, SalesforceError> {
+        let api = self.api().await?;
+        let resp = self.send(api.http.request_url(Method::GET, url)).await?;
+        decode(&resp, what)
+    }
+
+    /// The first page of a SOQL query (live records only).
+    pub async fn query<T: DeserializeOwned>(
+        &self,
+        soql: &str,
+    ) -> Result<QueryPage<T>, SalesforceError> {
+        self.query_resource("query", soql).await
+    }
+
+    /// The first page of a SOQL query over live **and** deleted or merged records
+    /// (`queryAll`: rows with `IsDeleted = true` included while in the Recycle Bin).
+    pub async fn query_all<T: DeserializeOwned>(
+        &self,
+        soql: &str,
+    ) -> Result<QueryPage<T>, SalesforceError> {
+        self.query_resource("queryAll", soql).await
+    }
+
+    async fn query_resource<T: DeserializeOwned>(
+        &self,
+        resource: &str,
+        soql: &str,
+    ) -> Result<QueryPage<T>, SalesforceError> {
+        let api = self.api().await?;
+        let mut url = Self::data_url(api, &[resource], &self.inner.api_version)?;
+        url.query_pairs_mut().append_pair("q", soql);
+        self.get_json(url, "query page").await
+    }
+
+    /// The page at a `nextRecordsUrl` (a path on the instance).
+    pub async fn query_more<T: DeserializeOwned>(
+        &self,
+        next_records_url: &str,
+    ) -> Result<QueryPage<T>, SalesforceError> {
+        let api = self.api().await?;
+        if !next_records_url.starts_with("/services/data/") {
+            return Err(SalesforceError::Config(format!(
+                "{next_records_url:?} is not a Salesforce nextRecordsUrl"
+            )));
+        }
+        let url = api.instance.join(next_records_url).map_err(|e| {
+            SalesforceError::Config(format!("bad nextRecordsUrl {next_records_url:?}: {e}"))
+        })?;
+        self.get_json(url, "query page").await
+    }
+
+    /// Runs a query and follows `nextRecordsUrl` until `done`, collecting every record.
+    /// Prefer page-by-page reading (the `CrmSource` does) for large results.
+    pub async fn query_to_end<T: DeserializeOwned>(
+        &self,
+        soql: &str,
+        all_rows: bool,
+    ) -> Result<Vec<T>, SalesforceError> {
+        let mut page: QueryPage<T> = if all_rows {
+            self.query_all(soql).await?
+        } else {
+            self.query(soql).await?
+        };
+        let mut records = std::mem::take(&mut page.records);
+        while !page.done {
+            let Some(next) = page.next_records_url.take() else {
+                return Err(SalesforceError::Decode {
+                    what: "query page",
+                    message: "done is false but nextRecordsUrl is missing".into(),
+                });
+            };
+            page = self.query_more(&next).await?;
+            records.append(&mut page.records);
+        }
+        Ok(records)
+    }
+
+    fn check_window(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        days: i64,
+        what: &str,
+    ) -> Result<(), SalesforceError> {
+        let now = self.now();
+        if end <= start {
+            return Err(SalesforceError::Window(format!(
+                "{what}: end {end} is not after start {start}"
+            )));
+        }
+        if start < now - chrono::Duration::days(days) {
+            return Err(SalesforceError::Window(format!(
+                "{what}: start {start} is more than {days} days ago; Salesforce serves only the last {days} days: run a full reconcile instead"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn window<T: DeserializeOwned>(
+        &self,
+        object: &str,
+        kind: &'static str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<T, SalesforceError> {
+        if !is_identifier(object) {
+            return Err(SalesforceError::Config(format!(
+                "{object:?} is not an sObject name"
+            )));
+        }
+        let api = self.api().await?;
+        let mut url = Self::data_url(
+            api,
+            &["sobjects", object, kind, ""],
+            &self.inner.api_version,
+        )?;
+        // Salesforce wants seconds truncated, UTC, with an explicit offset.
+        let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
+        url.query_pairs_mut()
+            .append_pair("start", &fmt(start))
+            .append_pair("end", &fmt(end));
+        self.get_json(url, kind).await
+    }
+
+    /// `sobjects/{object}/updated`: ids created or updated in `[start, end]`, at most 30
+    /// days back.
+    pub async fn get_updated(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<UpdatedResponse, SalesforceError> {
+        self.check_window(start, end, UPDATED_WINDOW_DAYS, "get updated")?;
+        self.window(object, "updated", start, end).await
+    }
+
+    /// `sobjects/{object}/deleted`: records deleted in `[start, end]`, at most 15 days back.
+    /// Compare `earliest_date_available` with your last sync point.
+    pub async fn get_deleted(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<DeletedResponse, SalesforceError> {
+        self.check_window(start, end, DELETED_WINDOW_DAYS, "get deleted")?;
+        self.window(object, "deleted", start, end).await
+    }
+
+    /// sObject Collections create: `POST composite/sobjects`, 200 records per call. Each
+    /// record needs `attributes.type`. Returns one result per record, in input order.
+    pub async fn create_records(
+        &self,
+        records: &[Record],
+        all_or_none: bool,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        self.collections(
+            Method::POST,
+            &["composite", "sobjects"],
+            records,
+            all_or_none,
+            false,
+        )
+        .await
+    }
+
+    /// sObject Collections update: `PATCH composite/sobjects`. Each record carries `id`
+    /// and `attributes.type`.
+    pub async fn update_records(
+        &self,
+        records: &[Record],
+        all_or_none: bool,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        self.collections(
+            Method::PATCH,
+            &["composite", "sobjects"],
+            records,
+            all_or_none,
+            true,
+        )
+        .await
+    }
+
+    /// sObject Collections upsert by external ID: `PATCH composite/sobjects/{object}/{field}`.
+    /// Each record carries `attributes.type` and the external ID field; results add `created`.
+    pub async fn upsert_records(
+        &self,
+        object: &str,
+        external_id_field: &str,
+        records: &[Record],
+        all_or_none: bool,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        for name in [object, external_id_field] {
+            if !is_identifier(name) {
+                return Err(SalesforceError::Config(format!(
+                    "{name:?} is not an API name"
+                )));
+            }
+        }
+        self.collections(
+            Method::PATCH,
+            &["composite", "sobjects", object, external_id_field],
+            records,
+            all_or_none,
+            true,
+        )
+        .await
+    }
+
+    async fn collections(
+        &self,
+        method: Method,
+        segments: &[&str],
+        records: &[Record],
+        all_or_none: bool,
+        idempotent: bool,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        let mut out = Vec::with_capacity(records.len());
+        for chunk in records.chunks(MAX_COLLECTION_RECORDS) {
+            out.extend(
+                self.collection_chunk(&method, segments, chunk, all_or_none, idempotent)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// One call of at most 200 records, resending records that failed only on a row lock
+    /// (or were rolled back with them) with exponential backoff.
+    async fn collection_chunk(
+        &self,
+        method: &Method,
+        segments: &[&str],
+        chunk: &[Record],
+        all_or_none: bool,
+        idempotent: bool,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        let mut results: Vec<Option<SaveResult>> = vec![None; chunk.len()];
+        let mut pending: Vec<usize> = (0..chunk.len()).collect();
+        let mut delays = self.inner.builder.settings.lock_retry.delays();
+        loop {
+            let batch: Vec<Record> = pending.iter().map(|&i| chunk[i].clone()).collect();
+            let outcome = self
+                .collection_call(method, segments, &batch, all_or_none, idempotent)
+                .await;
+            let retry_all = match outcome {
+                Ok(got) => {
+                    if got.len() != batch.len() {
+                        return Err(SalesforceError::Decode {
+                            what: "collections response",
+                            message: format!("{} results for {} records", got.len(), batch.len()),
+                        });
+                    }
+                    let mut again = Vec::new();
+                    let any_lock = got
+                        .iter()
+                        .any(|r| r.errors.iter().any(|e| e.code == "UNABLE_TO_LOCK_ROW"));
+                    for (&i, r) in pending.iter().zip(got) {
+                        if any_lock && r.is_transient_failure() {
+                            again.push(i);
+                        }
+                        results[i] = Some(r);
+                    }
+                    pending = again;
+                    false
+                }
+                Err(e) if e.api_kind() == Some(ApiErrorKind::RowLocked) => true,
+                Err(e) => return Err(e),
+            };
+            if pending.is_empty() {
+                break;
+            }
+            match delays.next() {
+                Some(wait) => {
+                    tracing::warn!(
+                        records = pending.len(),
+                        wait_ms = wait.as_millis() as u64,
+                        "UNABLE_TO_LOCK_ROW: resending"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                None if retry_all => {
+                    return Err(SalesforceError::Api {
+                        status: 400,
+                        kind: ApiErrorKind::RowLocked,
+                        errors: vec![ApiError::new(
+                            "UNABLE_TO_LOCK_ROW",
+                            "records stayed locked after every retry",
+                        )],
+                        correlation_id: None,
+                    });
+                }
+                None => break,
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    SaveResult::failed(vec![ApiError::new("UNABLE_TO_LOCK_ROW", "no result")])
+                })
+            })
+            .collect())
+    }
+
+    async fn collection_call(
+        &self,
+        method: &Method,
+        segments: &[&str],
+        records: &[Record],
+        all_or_none: bool,
+        idempotent: bool,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        let api = self.api().await?;
+        let url = Self::data_url(api, segments, &self.inner.api_version)?;
+        let body = CollectionBody {
+            all_or_none,
+            records,
+        };
+        let rb = api
+            .http
+            .request_url(method.clone(), url)
+            .json(&body)
+            .header("Sforce-Call-Options", &self.inner.call_options)
+            .idempotent(idempotent);
+        let resp = self.send(rb).await?;
+        decode(&resp, "collections response")
+    }
+
+    /// Upserts one record by external ID: `PATCH sobjects/{object}/{field}/{value}`.
+    /// 201 = created, 200 or 204 = updated, 300 = several records match (an error: nothing
+    /// was written). `record` must not contain `Id` or the external ID field.
+    pub async fn upsert_by_external_id(
+        &self,
+        object: &str,
+        external_id_field: &str,
+        value: &str,
+        record: &Record,
+    ) -> Result<UpsertOutcome, SalesforceError> {
+        for name in [object, external_id_field] {
+            if !is_identifier(name) {
+                return Err(SalesforceError::Config(format!(
+                    "{name:?} is not an API name"
+                )));
+            }
+        }
+        if record.contains_key(external_id_field)
+            || record.keys().any(|k| k.eq_ignore_ascii_case("Id"))
+        {
+            return Err(SalesforceError::Config(format!(
+                "an upsert body must not contain Id or {external_id_field}: Salesforce rejects it"
+            )));
+        }
+        let body = serde_json::Value::Object(record.clone());
+        let resp = match self
+            .request(
+                Method::PATCH,
+                &["sobjects", object, external_id_field, value],
+                &[],
+                Some(&body),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(SalesforceError::Http(e)) if e.status() == Some(StatusCode::MULTIPLE_CHOICES) => {
+                return Err(SalesforceError::MultipleMatches {
+                    object: object.to_owned(),
+                    field: external_id_field.to_owned(),
+                    candidates: e.body().map(decode_multiple_matches).unwrap_or_default(),
+                });
+            }
+            Err(SalesforceError::Api { status: 300, .. }) => {
+                return Err(SalesforceError::MultipleMatches {
+                    object: object.to_owned(),
+                    field: external_id_field.to_owned(),
+                    candidates: Vec::new(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        match resp.status().as_u16() {
+            204 => Ok(UpsertOutcome {
+                id: None,
+                created: false,
+            }),
+            status => {
+                let r: SaveResult = decode(&resp, "upsert response")?;
+                if !r.success {
+                    return Err(SalesforceError::Api {
+                        status,
+                        kind: r
+                            .errors
+                            .first()
+                            .map_or(ApiErrorKind::Invalid, |e| e.kind(Some(status))),
+                        errors: r.errors,
+                        correlation_id: None,
+                    });
+                }
+                Ok(UpsertOutcome {
+                    id: r.id,
+                    created: r.created.unwrap_or(status == 201),
+                })
+            }
+        }
+    }
+
+    /// The path of a REST resource under this client's version (for logs and tests).
+    pub fn resource_path(&self, rest: &str) -> String {
+        format!("/{}", self.data_path(rest))
+    }
+}
+
+fn decode<T: DeserializeOwned>(resp: &Response, what: &'static str) -> Result<T, SalesforceError> {
+    serde_json::from_slice(resp.bytes()).map_err(|e| SalesforceError::Decode {
+        what,
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(valid_version("v66.0") && valid_version("v59.0"));
+        assert!(
+            !valid_version("66.0")
+                && !valid_version("v66")
+                && !valid_version("v6x.0")
+                && !valid_version("v.0")
+        );
+    }
+
+    #[test]
+    fn builder_validates() {
+        let flow = OAuthFlow::refresh_token("ck", None, SecretString::from("rt"));
+        let err = SalesforceClient::builder()
+            .flow(flow.clone())
+            .api_version("66")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("api_version"));
+        let err = SalesforceClient::builder()
+            .flow(flow.clone())
+            .login_url("ftp://x")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("https"));
+        let err = SalesforceClient::builder().build().unwrap_err();
+        assert!(err.to_string().contains("flow"));
+        let err = SalesforceClient::builder()
+            .flow(OAuthFlow::client_credentials(
+                "ck",
+                SecretString::from("cs"),
+            ))
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, SalesforceError::MyDomainRequired { .. }));
+        let err = SalesforceClient::builder()
+            .flow(OAuthFlow::AccessToken(SecretString::from("t")))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("instance_url"));
+        let err = SalesforceClient::builder()
+            .flow(flow.clone())
+            .call_client("a b")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("call_client"));
+        let ok = SalesforceClient::builder().flow(flow).build().unwrap();
+        assert_eq!(ok.api_version(), DEFAULT_API_VERSION);
+        assert_eq!(ok.resource_path("query"), "/services/data/v66.0/query");
+    }
+
+    #[test]
+    fn lock_retry_delays_are_bounded() {
+        let d: Vec<_> = LockRetry::new(3, Duration::from_millis(100))
+            .delays()
+            .collect();
+        assert_eq!(d.len(), 3);
+        assert!(d.iter().all(|w| *w <= Duration::from_millis(1600) * 2));
+        assert_eq!(
+            LockRetry::new(0, Duration::from_millis(100))
+                .delays()
+                .count(),
+            0
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! Typed shapes of the Salesforce REST responses and request bodies this crate uses.
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// A record as returned by SOQL: its fields by API name (plus `attributes`).
+pub type Record = Map<String, Value>;
+
+/// One page of a `query` / `queryAll` result.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct QueryPage<T> {
+    /// Records matching the query in total (across pages).
+    pub total_size: u64,
+    /// `true` on the last page.
+    pub done: bool,
+    /// The path of the next page (`/services/data/v66.0/query/01g...-2000`) while `done` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_records_url: Option<String>,
+    /// The records of this page.
+    pub records: Vec<T>,
+}
+
+/// The `attributes` of a record: its type and REST URL.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct Attributes {
+    /// The sObject type (`Contact`).
+    #[serde(rename = "type")]
+    pub sobject_type: String,
+    /// The record URL, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// The answer of `sobjects/{Object}/updated`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UpdatedResponse {
+    /// Ids of records created or updated in the window.
+    pub ids: Vec<String>,
+    /// Start the next window here.
+    #[serde(with = "sf_datetime")]
+    pub latest_date_covered: DateTime<Utc>,
+}
+
+/// One entry of `deletedRecords`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct DeletedRecord {
+    /// The record id.
+    pub id: String,
+    /// When it was deleted.
+    #[serde(with = "sf_datetime")]
+    pub deleted_date: DateTime<Utc>,
+}
+
+/// The answer of `sobjects/{Object}/deleted`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct DeletedResponse {
+    /// Records deleted in the window.
+    pub deleted_records: Vec<DeletedRecord>,
+    /// The oldest deletion Salesforce still knows about. If it is after your last sync
+    /// point, deletions may have been missed: run a full reconcile.
+    #[serde(with = "sf_datetime")]
+    pub earliest_date_available: DateTime<Utc>,
+    /// Start the next window here.
+    #[serde(with = "sf_datetime")]
+    pub latest_date_covered: DateTime<Utc>,
+}
+
+/// The result for one record of a collections call (or a single create / upsert).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct SaveResult {
+    /// The record id (absent on failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Whether this record was written.
+    pub success: bool,
+    /// Why not (`statusCode`, `message`, `fields`).
+    #[serde(default)]
+    pub errors: Vec<ApiError>,
+    /// Upserts: whether the record was created (`false`: an existing one was updated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
+}
+
+impl SaveResult {
+    /// A failed result with these errors (used when a whole call failed).
+    pub fn failed(errors: Vec<ApiError>) -> Self {
+        Self {
+            id: None,
+            success: false,
+            errors,
+            created: None,
+        }
+    }
+
+    /// Whether this record failed only because another transaction held a lock, or because
+    /// an all-or-none call rolled it back: worth resending as is.
+    pub fn is_transient_failure(&self) -> bool {
+        !self.success
+            && !self.errors.is_empty()
+            && self.errors.iter().all(|e| {
+                e.code == "UNABLE_TO_LOCK_ROW" || e.code == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+            })
+    }
+}
+
+/// The outcome of a single upsert by external ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UpsertOutcome {
+    /// The record id (`None` for a 204 from an old API version, which names no id).
+    pub id: Option<String>,
+    /// Whether the record was created (201) or updated (200 / 204).
+    pub created: bool,
+}
+
+/// The body of a collections create / update / upsert call.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CollectionBody<'a> {
+    pub(crate) all_or_none: bool,
+    pub(crate) records: &'a [Record],
+}
+
+/// Serde for Salesforce date-times: `2013-05-08T21:20:00.000+0000` (also RFC 3339).
+pub mod sf_datetime {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    /// Parses `2013-05-08T21:20:00.000+0000`, `...Z`, or RFC 3339 with a colon offset.
+    pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+        DateTime::<FixedOffset>::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+            .or_else(|_| DateTime::parse_from_rfc3339(s))
+            .map(|d| d.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
+                    .ok()
+                    .map(|n| n.and_utc())
+            })
+    }
+
+    /// Formats as Salesforce does: `2013-05-08T21:20:00.000+0000`.
+    pub fn format(at: &DateTime<Utc>) -> String {
+        at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+    }
+
+    /// Serde `serialize_with`.
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(at))
+    }
+
+    /// Serde `deserialize_with`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid Salesforce date-time {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn parses_salesforce_datetimes() {
+        let want = Utc.with_ymd_and_hms(2013, 5, 8, 21, 20, 0).unwrap();
+        assert_eq!(
+            sf_datetime::parse("2013-05-08T21:20:00.000+0000"),
+            Some(want)
+        );
+        assert_eq!(sf_datetime::parse("2013-05-08T21:20:00Z"), Some(want));
+        assert_eq!(
+            sf_datetime::parse("2013-05-08T23:20:00.000+02:00"),
+            Some(want)
+        );
+        assert_eq!(sf_datetime::parse("yesterday"), None);
+        assert_eq!(sf_datetime::format(&want), "2013-05-08T21:20:00.000+0000");
+    }
+
+    #[test]
+    fn decodes_deleted_and_updated_windows() {
+        let d: DeletedResponse = serde_json::from_str(
+            r#"{"deletedRecords":[{"id":"003A","deletedDate":"2013-05-07T22:07:19.000+0000"}],
+                "earliestDateAvailable":"2013-05-03T15:57:00.000+0000","latestDateCovered":"2013-05-08T21:20:00.000+0000"}"#,
+        )
+        .unwrap();
+        assert_eq!(d.deleted_records[0].id, "003A");
+        let u: UpdatedResponse = serde_json::from_str(
+            r#"{"ids":["003A","003B"],"latestDateCovered":"2013-05-08T21:20:00.000+0000"}"#,
+        )
+        .unwrap();
+        assert_eq!(u.ids.len(), 2);
+    }
+
+    #[test]
+    fn save_results_with_status_code_errors() {
+        let r: Vec<SaveResult> = serde_json::from_str(
+            r#"[{"id":"001A","success":true,"errors":[]},
+                {"success":false,"errors":[{"statusCode":"UNABLE_TO_LOCK_ROW","message":"unable to obtain exclusive access to this record","fields":[]}]},
+                {"success":false,"errors":[{"statusCode":"MALFORMED_ID","message":"bad id","fields":["Id"]}]}]"#,
+        )
+        .unwrap();
+        assert!(r[0].success && r[0].id.as_deref() == Some("001A"));
+        assert!(r[1].is_transient_failure());
+        assert!(!r[2].is_transient_failure());
+        assert_eq!(r[2].errors[0].fields, vec!["Id"]);
+    }
+}

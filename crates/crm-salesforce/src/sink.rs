@@ -1,0 +1,424 @@
+//! [`SalesforceSink`]: the [`CrmSink`] port over Contact (or Lead).
+//!
+//! **Find or create by email, never a duplicate.** For a batch of drafts the sink first
+//! queries the object for the batch's emails (`Email IN (...)`, most recently modified
+//! first, so with duplicates the freshest record wins). Found records are updated by id
+//! (their External ID set to the Cativa user id when configured). New records are upserted
+//! on the External ID field when the schema has one and the draft names its user (a
+//! retried batch then updates instead of duplicating), otherwise created. Drafts sharing an
+//! email share one record. A create refused with `DUPLICATE_VALUE ... with id: X` links to
+//! `X`: the unique value already lives there.
+//!
+//! Every write goes through sObject Collections, 200 records per call, results mapped back
+//! to the drafts in order. Activities become completed `Task` records on the contact
+//! (`WhoId`), upserted on the Task key field when configured so a retry creates one Task.
+
+// `ItemResult<T>` is sync-core's port type; its error is as large as sync-core makes it.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use sync_core::ports::{Activity, ContactDraft, CrmSink, ItemResult, PropertyUpdate, Provisioned};
+use sync_core::{CrmKind, CrmRecordId, Error, RemoteError, RemoteErrorKind, TenantId};
+
+use crate::client::{MAX_COLLECTION_RECORDS, SalesforceClient};
+use crate::contact::{ContactSchema, MODSTAMP_FIELD};
+use crate::error::{SYSTEM, SalesforceError, record_error};
+use crate::models::{Record, SaveResult};
+use crate::soql::{Condition, Order, Soql};
+
+/// Longest Task `Subject` Salesforce accepts.
+const SUBJECT_MAX: usize = 255;
+/// Longest Task `Description`.
+const DESCRIPTION_MAX: usize = 32_000;
+
+/// Writes contacts, properties and activities to one Salesforce org.
+#[derive(Debug, Clone)]
+pub struct SalesforceSink {
+    client: SalesforceClient,
+    schema: ContactSchema,
+    all_or_none: bool,
+}
+
+impl SalesforceSink {
+    /// A sink over `schema.object`, with `allOrNone: false` (each record stands alone).
+    pub fn new(client: SalesforceClient, schema: ContactSchema) -> Result<Self, SalesforceError> {
+        schema.validate()?;
+        Ok(Self {
+            client,
+            schema,
+            all_or_none: false,
+        })
+    }
+
+    /// Sets `allOrNone` on every collections call: one bad record fails its whole call.
+    pub fn all_or_none(mut self, all_or_none: bool) -> Self {
+        self.all_or_none = all_or_none;
+        self
+    }
+
+    /// The client.
+    pub fn client(&self) -> &SalesforceClient {
+        &self.client
+    }
+
+    fn base_record(object: &str) -> Record {
+        let mut r = Record::new();
+        r.insert("attributes".into(), json!({ "type": object }));
+        r
+    }
+
+    fn with_properties(mut r: Record, props: &BTreeMap<String, String>) -> Record {
+        for (k, v) in props {
+            r.insert(k.clone(), Value::String(v.clone()));
+        }
+        r
+    }
+
+    /// Existing records by lowercased email (the most recently modified one per email).
+    async fn existing_by_email(
+        &self,
+        emails: &[&str],
+    ) -> Result<BTreeMap<String, String>, SalesforceError> {
+        let mut found = BTreeMap::new();
+        for chunk in emails.chunks(MAX_COLLECTION_RECORDS) {
+            let soql = Soql::select(["Id", self.schema.email_field.as_str(), MODSTAMP_FIELD])
+                .from(self.schema.object.clone())
+                .filter(Condition::in_list(
+                    self.schema.email_field.clone(),
+                    chunk.iter().copied(),
+                ))
+                .order_by(MODSTAMP_FIELD, Order::Desc)
+                .build()?;
+            let records: Vec<Record> = self.client.query_to_end(&soql, false).await?;
+            for r in records {
+                let (Some(id), Some(email)) = (
+                    r.get("Id").and_then(Value::as_str),
+                    r.get(&self.schema.email_field).and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                found
+                    .entry(email.trim().to_lowercase())
+                    .or_insert_with(|| id.to_owned());
+            }
+        }
+        Ok(found)
+    }
+
+    async fn upsert(
+        &self,
+        drafts: &[ContactDraft],
+    ) -> Result<Vec<ItemResult<Provisioned>>, SalesforceError> {
+        // One record per distinct email; drafts with the same email share it.
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, d) in drafts.iter().enumerate() {
+            groups.entry(d.email.as_str()).or_default().push(i);
+        }
+        let emails: Vec<&str> = groups.keys().copied().collect();
+        let existing = self.existing_by_email(&emails).await?;
+        let object = self.schema.object.as_str();
+        let ext = self.schema.external_id_field.as_deref();
+
+        enum Route {
+            Update,
+            Upsert,
+            Create,
+        }
+        let mut updates: Vec<(Record, &str)> = Vec::new();
+        let mut upserts: Vec<(Record, &str)> = Vec::new();
+        let mut creates: Vec<(Record, &str)> = Vec::new();
+        for (&email, idx) in &groups {
+            let draft = &drafts[idx[0]];
+            let user = idx.iter().find_map(|&i| drafts[i].cativa_user_id.as_ref());
+            let mut props = BTreeMap::new();
+            for &i in idx {
+                props.extend(
+                    drafts[i]
+                        .properties
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
+            }
+            let mut r = Self::with_properties(Self::base_record(object), &props);
+            let route = match existing.get(email) {
+                Some(id) => {
+                    r.insert("Id".into(), Value::String(id.clone()));
+                    Route::Update
+                }
+                None => {
+                    r.insert(
+                        self.schema.email_field.clone(),
+                        Value::String(draft.email.as_str().to_owned()),
+                    );
+                    for (k, v) in &self.schema.create_defaults {
+                        if r.get(k)
+                            .and_then(Value::as_str)
+                            .is_none_or(|s| s.trim().is_empty())
+                        {
+                            r.insert(k.clone(), Value::String(v.clone()));
+                        }
+                    }
+                    if ext.is_some() && user.is_some() {
+                        Route::Upsert
+                    } else {
+                        Route::Create
+                    }
+                }
+            };
+            if let (Some(field), Some(user)) = (ext, user) {
+                r.insert(field.to_owned(), Value::String(user.as_str().to_owned()));
+            }
+            match route {
+                Route::Update => updates.push((r, email)),
+                Route::Upsert => upserts.push((r, email)),
+                Route::Create => creates.push((r, email)),
+            }
+        }
+
+        let mut by_email: BTreeMap<&str, ItemResult<Provisioned>> = BTreeMap::new();
+        if !updates.is_empty() {
+            let (records, keys): (Vec<Record>, Vec<&str>) = updates.into_iter().unzip();
+            let results = self
+                .client
+                .update_records(&records, self.all_or_none)
+                .await?;
+            for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
+                let id = rec
+                    .get("Id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                by_email.insert(key, provisioned(res, Some(id), false));
+            }
+        }
+        if let (Some(field), false) = (ext, upserts.is_empty()) {
+            let (records, keys): (Vec<Record>, Vec<&str>) = upserts.into_iter().unzip();
+            let results = self
+                .client
+                .upsert_records(object, field, &records, self.all_or_none)
+                .await?;
+            for (key, res) in keys.into_iter().zip(results) {
+                let created = res.created.unwrap_or(false);
+                by_email.insert(key, provisioned(res, None, created));
+            }
+        }
+        if !creates.is_empty() {
+            let (records, keys): (Vec<Record>, Vec<&str>) = creates.into_iter().unzip();
+            let results = self
+                .client
+                .create_records(&records, self.all_or_none)
+                .await?;
+            for (key, res) in keys.into_iter().zip(results) {
+                by_email.insert(key, provisioned(res, None, true));
+            }
+        }
+        Ok(drafts
+            .iter()
+            .map(|d| match by_email.get(d.email.as_str()) {
+                Some(Ok(p)) => Ok(p.clone()),
+                Some(Err(e)) => Err(clone_error(e)),
+                None => Err(missing_result()),
+            })
+            .collect())
+    }
+
+    async fn update(
+        &self,
+        updates: &[PropertyUpdate],
+    ) -> Result<Vec<ItemResult<()>>, SalesforceError> {
+        let mut out: Vec<Option<ItemResult<()>>> = Vec::with_capacity(updates.len());
+        let mut records = Vec::new();
+        let mut slots = Vec::new();
+        for (i, u) in updates.iter().enumerate() {
+            if u.id.crm != CrmKind::Salesforce {
+                out.push(Some(Err(foreign_id(&u.id))));
+                continue;
+            }
+            if u.properties.is_empty() {
+                out.push(Some(Ok(())));
+                continue;
+            }
+            out.push(None);
+            let mut r =
+                Self::with_properties(Self::base_record(&self.schema.object), &u.properties);
+            r.insert("Id".into(), Value::String(u.id.id.clone()));
+            records.push(r);
+            slots.push(i);
+        }
+        if !records.is_empty() {
+            let results = self
+                .client
+                .update_records(&records, self.all_or_none)
+                .await?;
+            for (i, res) in slots.into_iter().zip(results) {
+                out[i] = Some(if res.success {
+                    Ok(())
+                } else {
+                    Err(record_error(&res.errors))
+                });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(missing_result())))
+            .collect())
+    }
+
+    async fn log(&self, activities: &[Activity]) -> Result<Vec<ItemResult<()>>, SalesforceError> {
+        let mut out: Vec<Option<ItemResult<()>>> = Vec::with_capacity(activities.len());
+        let mut records = Vec::new();
+        let mut slots = Vec::new();
+        for (i, a) in activities.iter().enumerate() {
+            if a.id.crm != CrmKind::Salesforce {
+                out.push(Some(Err(foreign_id(&a.id))));
+                continue;
+            }
+            out.push(None);
+            let mut r = Self::base_record("Task");
+            r.insert("WhoId".into(), Value::String(a.id.id.clone()));
+            r.insert(
+                "Subject".into(),
+                Value::String(truncate(&a.subject, SUBJECT_MAX)),
+            );
+            r.insert(
+                "Description".into(),
+                Value::String(truncate(&a.body, DESCRIPTION_MAX)),
+            );
+            r.insert(
+                "ActivityDate".into(),
+                Value::String(a.occurred_at.format("%Y-%m-%d").to_string()),
+            );
+            r.insert("Status".into(), Value::String("Completed".into()));
+            if let Some(key_field) = &self.schema.task_key_field {
+                r.insert(key_field.clone(), Value::String(a.key.as_str().to_owned()));
+            }
+            records.push(r);
+            slots.push(i);
+        }
+        if !records.is_empty() {
+            let results = match &self.schema.task_key_field {
+                Some(field) => {
+                    self.client
+                        .upsert_records("Task", field, &records, self.all_or_none)
+                        .await?
+                }
+                None => {
+                    self.client
+                        .create_records(&records, self.all_or_none)
+                        .await?
+                }
+            };
+            for (i, res) in slots.into_iter().zip(results) {
+                out[i] = Some(if res.success {
+                    Ok(())
+                } else {
+                    Err(record_error(&res.errors))
+                });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(missing_result())))
+            .collect())
+    }
+}
+
+fn provisioned(
+    res: SaveResult,
+    known_id: Option<String>,
+    created: bool,
+) -> ItemResult<Provisioned> {
+    if res.success {
+        let id = res.id.or(known_id).ok_or_else(|| {
+            Error::from(RemoteError::new(
+                SYSTEM,
+                RemoteErrorKind::Decode,
+                "a successful save result has no id",
+            ))
+        })?;
+        return Ok(Provisioned::new(
+            CrmRecordId::salesforce(id),
+            res.created.unwrap_or(created),
+        ));
+    }
+    // The unique value already lives on another record: that record is the contact.
+    if let Some(dup) = res
+        .errors
+        .iter()
+        .find(|e| e.code == "DUPLICATE_VALUE")
+        .and_then(|e| e.duplicate_id())
+    {
+        return Ok(Provisioned::new(CrmRecordId::salesforce(dup), false));
+    }
+    Err(record_error(&res.errors))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    s.chars().take(max).collect()
+}
+
+fn foreign_id(id: &CrmRecordId) -> Error {
+    RemoteError::new(
+        SYSTEM,
+        RemoteErrorKind::Invalid,
+        format!("{id} is not a Salesforce record id"),
+    )
+    .into()
+}
+
+fn missing_result() -> Error {
+    RemoteError::new(
+        SYSTEM,
+        RemoteErrorKind::Decode,
+        "Salesforce returned no result for this record",
+    )
+    .into()
+}
+
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Remote(r) => Error::Remote(r.clone()),
+        other => RemoteError::new(SYSTEM, RemoteErrorKind::Invalid, other.to_string()).into(),
+    }
+}
+
+#[async_trait]
+impl CrmSink for SalesforceSink {
+    fn crm(&self) -> CrmKind {
+        CrmKind::Salesforce
+    }
+
+    fn max_batch(&self) -> usize {
+        MAX_COLLECTION_RECORDS
+    }
+
+    async fn upsert_contacts(
+        &self,
+        _tenant: &TenantId,
+        drafts: &[ContactDraft],
+    ) -> Result<Vec<ItemResult<Provisioned>>, Error> {
+        Ok(self.upsert(drafts).await?)
+    }
+
+    async fn update_properties(
+        &self,
+        _tenant: &TenantId,
+        updates: &[PropertyUpdate],
+    ) -> Result<Vec<ItemResult<()>>, Error> {
+        Ok(self.update(updates).await?)
+    }
+
+    async fn log_activities(
+        &self,
+        _tenant: &TenantId,
+        activities: &[Activity],
+    ) -> Result<Vec<ItemResult<()>>, Error> {
+        Ok(self.log(activities).await?)
+    }
+}

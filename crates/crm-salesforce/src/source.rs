@@ -1,0 +1,284 @@
+//! [`SalesforceSource`]: the [`CrmSource`] port over Contact (or Lead).
+//!
+//! **Delta.** One `queryAll` ordered by `SystemModstamp, Id` from the cursor:
+//! `SystemModstamp > X OR (SystemModstamp = X AND Id > 'last')` when the cursor names the
+//! last id processed at a whole second, else `SystemModstamp >= X` (SOQL literals have no
+//! sub-second part, so the boundary second is re-read; re-read records are deduplicated by
+//! id and re-planning them is a no-op). `queryAll` returns live rows and deleted rows
+//! (`IsDeleted = true`, with `MasterRecordId` for merges) in the same order, so deletions
+//! and merges arrive as archived contacts, `merged_into` set for merges. Pages follow
+//! `nextRecordsUrl` (the page token) until `done`.
+//!
+//! **Missed deletions.** On the first page the source asks `sobjects/{Object}/deleted` for
+//! `earliestDateAvailable`: when it is after the cursor, or the cursor is older than the 15
+//! days Salesforce keeps, deleted rows may have been purged before this run saw them and the
+//! page says [`ContactPage::full_reconcile_advised`].
+//!
+//! **Scan.** A `query` of live rows (the schema's filter applied), paged the same way.
+//!
+//! One source reads one org: build one per tenant; the `tenant` arguments are not sent.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use sync_core::ports::{ContactPage, CrmSource, PageToken};
+use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, Error, TenantId};
+
+use crate::client::{DELETED_WINDOW_DAYS, SalesforceClient};
+use crate::contact::{ContactSchema, MODSTAMP_FIELD, decode_contact};
+use crate::error::SalesforceError;
+use crate::models::{QueryPage, Record};
+use crate::soql::{Condition, Op, Order, Soql, Value};
+
+/// Ids per `Id IN (...)` query, to keep the query URL short.
+const IDS_PER_QUERY: usize = 200;
+
+/// Reads contacts from one Salesforce org.
+#[derive(Debug, Clone)]
+pub struct SalesforceSource {
+    client: SalesforceClient,
+    schema: ContactSchema,
+}
+
+impl SalesforceSource {
+    /// A source over `schema.object`. Fails if the schema names an invalid field.
+    pub fn new(client: SalesforceClient, schema: ContactSchema) -> Result<Self, SalesforceError> {
+        schema.validate()?;
+        Ok(Self { client, schema })
+    }
+
+    /// The client.
+    pub fn client(&self) -> &SalesforceClient {
+        &self.client
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &ContactSchema {
+        &self.schema
+    }
+
+    fn base_query(&self) -> Soql {
+        let q = Soql::select(self.schema.select_fields()).from(self.schema.object.clone());
+        match &self.schema.filter {
+            Some(f) => q.filter(Condition::Raw(f.clone())),
+            None => q,
+        }
+    }
+
+    /// The delta query for `since` (see the module docs for the cursor rule).
+    pub fn delta_soql(&self, since: &Cursor) -> Result<String, SalesforceError> {
+        let at = since.modified_at;
+        let whole_second = at.timestamp_subsec_nanos() == 0;
+        let cursor = match (&since.last_id, whole_second) {
+            (Some(last), true) => Condition::Or(vec![
+                Condition::cmp(MODSTAMP_FIELD, Op::Gt, at),
+                Condition::And(vec![
+                    Condition::cmp(MODSTAMP_FIELD, Op::Eq, at),
+                    Condition::cmp("Id", Op::Gt, Value::String(last.clone())),
+                ]),
+            ]),
+            _ => {
+                let floor = at.duration_trunc(Duration::seconds(1)).unwrap_or(at);
+                Condition::cmp(MODSTAMP_FIELD, Op::Ge, floor)
+            }
+        };
+        Ok(self
+            .base_query()
+            .filter(cursor)
+            .order_by(MODSTAMP_FIELD, Order::Asc)
+            .order_by("Id", Order::Asc)
+            .build()?)
+    }
+
+    /// The full-scan query.
+    pub fn scan_soql(&self) -> Result<String, SalesforceError> {
+        Ok(self.base_query().build()?)
+    }
+
+    async fn decode_page(&self, page: QueryPage<Record>) -> Result<ContactPage, SalesforceError> {
+        let mut contacts = page
+            .records
+            .iter()
+            .map(|r| decode_contact(&self.schema, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.add_predicate_tags(&mut contacts).await?;
+        let next = if page.done {
+            None
+        } else {
+            Some(PageToken(page.next_records_url.ok_or_else(|| {
+                SalesforceError::Decode {
+                    what: "query page",
+                    message: "done is false but nextRecordsUrl is missing".into(),
+                }
+            })?))
+        };
+        Ok(ContactPage::new(contacts, next))
+    }
+
+    /// Tags from predicates: one `Id IN (...) AND (predicate)` query per 200 live contacts.
+    async fn add_predicate_tags(&self, contacts: &mut [CrmContact]) -> Result<(), SalesforceError> {
+        let predicates: Vec<(String, String)> = self
+            .schema
+            .predicates()
+            .map(|(t, p)| (t.to_owned(), p.to_owned()))
+            .collect();
+        if predicates.is_empty() {
+            return Ok(());
+        }
+        let live: Vec<String> = contacts
+            .iter()
+            .filter(|c| !c.archived)
+            .map(|c| c.id.id.clone())
+            .collect();
+        for (tag, predicate) in &predicates {
+            for ids in live.chunks(IDS_PER_QUERY) {
+                let soql = Soql::select(["Id"])
+                    .from(self.schema.object.clone())
+                    .filter(Condition::in_list("Id", ids.iter().map(String::as_str)))
+                    .filter(Condition::Raw(predicate.clone()))
+                    .build()?;
+                let matched: Vec<Record> = self.client.query_to_end(&soql, false).await?;
+                for m in matched {
+                    if let Some(id) = m.get("Id").and_then(|v| v.as_str())
+                        && let Some(c) = contacts.iter_mut().find(|c| c.id.id == id)
+                    {
+                        c.tags.insert(tag.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether deletions since `since` may have been purged before this run could read them.
+    pub async fn deletions_may_be_missed(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<bool, SalesforceError> {
+        if since <= DateTime::<Utc>::UNIX_EPOCH {
+            // A first run reads everything; there is nothing to have missed.
+            return Ok(false);
+        }
+        let now = self.client.now();
+        if since >= now {
+            return Ok(false);
+        }
+        if since < now - Duration::days(DELETED_WINDOW_DAYS) + Duration::minutes(1) {
+            return Ok(true);
+        }
+        let window = self
+            .client
+            .get_deleted(&self.schema.object, since, now)
+            .await?;
+        Ok(window.earliest_date_available > since)
+    }
+
+    async fn changed(
+        &self,
+        since: &Cursor,
+        page: Option<&PageToken>,
+    ) -> Result<ContactPage, SalesforceError> {
+        match page {
+            Some(token) => {
+                let p = self.client.query_more(&token.0).await?;
+                self.decode_page(p).await
+            }
+            None => {
+                let advised = self.deletions_may_be_missed(since.modified_at).await?;
+                let p = self.client.query_all(&self.delta_soql(since)?).await?;
+                let mut out = self.decode_page(p).await?;
+                out.full_reconcile_advised = advised;
+                Ok(out)
+            }
+        }
+    }
+
+    async fn scan_page(&self, page: Option<&PageToken>) -> Result<ContactPage, SalesforceError> {
+        let p = match page {
+            Some(token) => self.client.query_more(&token.0).await?,
+            None => self.client.query(&self.scan_soql()?).await?,
+        };
+        self.decode_page(p).await
+    }
+
+    async fn by_ids(&self, ids: &[CrmRecordId]) -> Result<Vec<CrmContact>, SalesforceError> {
+        let ids: Vec<&str> = ids
+            .iter()
+            .filter(|i| i.crm == CrmKind::Salesforce)
+            .map(|i| i.id.as_str())
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let soql = self
+                .base_query()
+                .filter(Condition::in_list("Id", chunk.iter().copied()))
+                .build()?;
+            let records: Vec<Record> = self.client.query_to_end(&soql, false).await?;
+            let mut contacts = records
+                .iter()
+                .map(|r| decode_contact(&self.schema, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.add_predicate_tags(&mut contacts).await?;
+            out.extend(contacts);
+        }
+        Ok(out)
+    }
+
+    async fn by_email(&self, email: &Email) -> Result<Vec<CrmContact>, SalesforceError> {
+        let mut cond = Condition::eq(self.schema.email_field.clone(), email.as_str());
+        if let Some(alt) = &self.schema.alternate_email_field {
+            cond = Condition::Or(vec![cond, Condition::eq(alt.clone(), email.as_str())]);
+        }
+        let soql = self
+            .base_query()
+            .filter(cond)
+            .order_by(MODSTAMP_FIELD, Order::Desc)
+            .build()?;
+        let records: Vec<Record> = self.client.query_to_end(&soql, false).await?;
+        let mut contacts = records
+            .iter()
+            .map(|r| decode_contact(&self.schema, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.add_predicate_tags(&mut contacts).await?;
+        Ok(contacts)
+    }
+}
+
+#[async_trait]
+impl CrmSource for SalesforceSource {
+    fn crm(&self) -> CrmKind {
+        CrmKind::Salesforce
+    }
+
+    async fn changed_since(
+        &self,
+        _tenant: &TenantId,
+        since: &Cursor,
+        page: Option<&PageToken>,
+    ) -> Result<ContactPage, Error> {
+        Ok(self.changed(since, page).await?)
+    }
+
+    async fn scan(
+        &self,
+        _tenant: &TenantId,
+        page: Option<&PageToken>,
+    ) -> Result<ContactPage, Error> {
+        Ok(self.scan_page(page).await?)
+    }
+
+    async fn get_by_ids(
+        &self,
+        _tenant: &TenantId,
+        ids: &[CrmRecordId],
+    ) -> Result<Vec<CrmContact>, Error> {
+        Ok(self.by_ids(ids).await?)
+    }
+
+    async fn find_by_email(
+        &self,
+        _tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Vec<CrmContact>, Error> {
+        Ok(self.by_email(email).await?)
+    }
+}
