@@ -67,8 +67,13 @@ fn lease_expired(item: &OutboxItem, now: DateTime<Utc>) -> bool {
     item.lease_until.is_none_or(|until| until <= now)
 }
 
-fn chrono_duration(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+/// `now + d`, saturating at the latest representable time (a lease "forever" must not
+/// overflow).
+fn deadline(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 #[async_trait]
@@ -280,7 +285,7 @@ impl Outbox for MemoryStore {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxItem>, Error> {
-        let until = now + chrono_duration(lease);
+        let until = deadline(now, lease);
         self.with(tenant, |t| {
             let mut claimed = Vec::new();
             for item in t.outbox.values_mut() {
@@ -426,7 +431,7 @@ impl LeaderLease for MemoryStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let until = now + chrono_duration(ttl);
+        let until = deadline(now, ttl);
         self.with(tenant, |t| match t.leases.get(name) {
             Some((current, expires)) if current != holder && *expires > now => false,
             _ => {

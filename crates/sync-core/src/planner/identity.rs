@@ -52,6 +52,17 @@ fn newer_copy(a: &CrmContact, b: &CrmContact) -> bool {
     }
 }
 
+/// Indices of the copies kept by [`dedupe_by_id`], in input order (sequential access keeps
+/// the contacts in cache; iterating the map would visit them at random).
+pub(crate) fn kept<'a>(
+    contacts: &'a [CrmContact],
+    unique: &'a FastMap<&CrmRecordId, u32>,
+) -> impl Iterator<Item = u32> + 'a {
+    let all_unique = unique.len() == contacts.len();
+    (0..contacts.len() as u32)
+        .filter(move |&i| all_unique || unique.get(&contacts[i as usize].id) == Some(&i))
+}
+
 /// Total order of "more canonical" under the policy: greater wins.
 pub(crate) fn canonical_order(
     policy: &DuplicatePolicy,
@@ -82,7 +93,7 @@ pub(crate) fn canonical_by_email<'c>(
     policy: &DuplicatePolicy,
 ) -> FastMap<&'c Email, u32> {
     let mut canon: FastMap<&Email, u32> = fast_map(unique.len());
-    for &i in unique.values() {
+    for i in kept(contacts, unique) {
         let c = &contacts[i as usize];
         if c.archived {
             continue;
@@ -104,6 +115,7 @@ pub(crate) fn canonical_by_email<'c>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum MatchedBy {
     CrmId,
+    Merge,
     Email,
     AlternateEmail,
 }
@@ -112,6 +124,7 @@ impl MatchedBy {
     pub(crate) fn label(self) -> &'static str {
         match self {
             MatchedBy::CrmId => "crm_id",
+            MatchedBy::Merge => "merge",
             MatchedBy::Email => "email",
             MatchedBy::AlternateEmail => "alternate_email",
         }

@@ -110,7 +110,7 @@ pub fn plan_absences(
     let mode = PlanMode::FullReconcile { scan_complete };
     let mut builder = Builder::new(input, mode);
     if scan_complete {
-        builder.absences(Some(crm), is_seen, &fast_map(0));
+        builder.absences(Some(crm), is_seen, &|_| false);
     }
     builder.finish()
 }
@@ -124,9 +124,10 @@ pub(crate) fn millis(t: DateTime<Utc>) -> String {
 enum Resolution {
     /// Matched a row; maybe with a link action to plan.
     Row {
-        row: usize,
+        row: u32,
         by: MatchedBy,
-        link: Option<(ActionKind, Reason)>,
+        // Boxed: most contacts match without a link, and a million of these are held at once.
+        link: Option<Box<(ActionKind, Reason)>>,
     },
     /// No row: a person with no community user and no mapping yet.
     Unmapped,
@@ -187,8 +188,11 @@ impl<'a, 'i> Builder<'a, 'i> {
 
         // Merges move identity: a live winner takes the row of the record merged into it.
         let mut merged_rows: FastMap<&CrmRecordId, (usize, &CrmRecordId)> = fast_map(0);
-        for &i in unique.values() {
+        for i in identity::kept(contacts, &unique) {
             let c = &contacts[i as usize];
+            if !c.archived || c.merged_into.is_none() {
+                continue;
+            }
             let winner = c
                 .merged_into
                 .as_ref()
@@ -211,10 +215,17 @@ impl<'a, 'i> Builder<'a, 'i> {
             }
         }
 
+        // Flags instead of map lookups in the hot loops below.
+        let mut is_canonical = vec![false; contacts.len()];
+        for &i in canon.values() {
+            is_canonical[i as usize] = true;
+        }
+        let mut row_taken = vec![false; view.len()];
+
         // Pass 1: resolve live canonical contacts to rows; collect duplicate losers.
         let mut losers: FastMap<&Email, Vec<u32>> = fast_map(0);
         let mut resolved: Vec<(u32, Resolution)> = Vec::with_capacity(unique.len());
-        for &i in unique.values() {
+        for i in identity::kept(contacts, &unique) {
             let c = &contacts[i as usize];
             if c.archived {
                 continue;
@@ -229,7 +240,7 @@ impl<'a, 'i> Builder<'a, 'i> {
                 );
                 continue;
             };
-            if canon.get(email) != Some(&i) {
+            if !is_canonical[i as usize] {
                 losers.entry(email).or_default().push(i);
                 continue;
             }
@@ -253,12 +264,17 @@ impl<'a, 'i> Builder<'a, 'i> {
 
         // Two contacts may claim one row (an email match and an alternate-email match): the
         // better match wins (crm id > email > alternate email, then the smaller record id).
-        let mut claims: FastMap<usize, (MatchedBy, u32)> = fast_map(resolved.len());
+        // A match by CRM id cannot collide (one record, one row), so only the others are
+        // tracked, which keeps this map small.
+        let mut claims: FastMap<usize, (MatchedBy, u32)> = fast_map(0);
         for (i, res) in &resolved {
             if let Resolution::Row { row, by, .. } = res {
+                if *by == MatchedBy::CrmId {
+                    continue;
+                }
                 let cand = (*by, *i);
                 claims
-                    .entry(*row)
+                    .entry(*row as usize)
                     .and_modify(|cur| {
                         let better = (cand.0, &contacts[cand.1 as usize].id)
                             < (cur.0, &contacts[cur.1 as usize].id);
@@ -275,8 +291,10 @@ impl<'a, 'i> Builder<'a, 'i> {
             let c = &contacts[i as usize];
             match res {
                 Resolution::Unmapped => self.unmapped(c),
-                Resolution::Row { row, link, .. } => {
-                    if claims.get(&row).map(|(_, w)| *w) != Some(i) {
+                Resolution::Row { row, link, by } => {
+                    let row = row as usize;
+                    row_taken[row] = true;
+                    if by != MatchedBy::CrmId && claims.get(&row).map(|(_, w)| *w) != Some(i) {
                         let other = claims
                             .get(&row)
                             .map(|(_, w)| contacts[*w as usize].id.clone());
@@ -290,11 +308,12 @@ impl<'a, 'i> Builder<'a, 'i> {
                     }
                     let row = view.row(row);
                     // The email the row will have once this plan's link is applied.
-                    let row_email = match &link {
+                    let row_email = match link.as_deref() {
                         Some((ActionKind::LinkMapping { email, .. }, _)) => email.clone(),
                         _ => row.email.clone(),
                     };
-                    if let Some((kind, reason)) = link {
+                    if let Some(link) = link {
+                        let (kind, reason) = *link;
                         let parts = link_key_parts(&kind);
                         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
                         self.push(kind, reason, &refs);
@@ -305,7 +324,7 @@ impl<'a, 'i> Builder<'a, 'i> {
         }
 
         // Pass 3: archived and deleted contacts not taken over by a live one.
-        for &i in unique.values() {
+        for i in identity::kept(contacts, &unique) {
             let c = &contacts[i as usize];
             if !c.archived {
                 continue;
@@ -358,7 +377,7 @@ impl<'a, 'i> Builder<'a, 'i> {
                     .is_some_and(|&i| !contacts[i as usize].archived)
             };
             let crm = contacts.first().map(|c| c.id.crm.clone());
-            self.absences(crm.as_ref(), &seen, &claims);
+            self.absences(crm.as_ref(), &seen, &|r| row_taken[r] || claims.contains_key(&r));
         }
     }
 
@@ -378,7 +397,7 @@ impl<'a, 'i> Builder<'a, 'i> {
             let same = row.email == *email || c.alternate_email.as_ref() == Some(&row.email);
             if same {
                 return Some(Resolution::Row {
-                    row: r,
+                    row: r as u32,
                     by: MatchedBy::CrmId,
                     link: None,
                 });
@@ -399,7 +418,7 @@ impl<'a, 'i> Builder<'a, 'i> {
                     ),
                 );
                 return Some(Resolution::Row {
-                    row: r,
+                    row: r as u32,
                     by: MatchedBy::CrmId,
                     link: None,
                 });
@@ -415,9 +434,9 @@ impl<'a, 'i> Builder<'a, 'i> {
                 from: row.email.clone(),
             };
             return Some(Resolution::Row {
-                row: r,
+                row: r as u32,
                 by: MatchedBy::CrmId,
-                link: Some((kind, reason)),
+                link: Some(Box::new((kind, reason))),
             });
         }
 
@@ -440,9 +459,9 @@ impl<'a, 'i> Builder<'a, 'i> {
             };
             let reason = Reason::ContactMerged { into: c.id.clone() };
             return Some(Resolution::Row {
-                row: r,
-                by: MatchedBy::CrmId,
-                link: Some((kind, reason)),
+                row: r as u32,
+                by: MatchedBy::Merge,
+                link: Some(Box::new((kind, reason))),
             });
         }
 
@@ -514,9 +533,9 @@ impl<'a, 'i> Builder<'a, 'i> {
             previous_crm_id,
         };
         Some(Resolution::Row {
-            row: r,
+            row: r as u32,
             by,
-            link: Some((kind, reason)),
+            link: Some(Box::new((kind, reason))),
         })
     }
 
@@ -626,18 +645,13 @@ impl<'a, 'i> Builder<'a, 'i> {
         }
     }
 
-    fn absences(
-        &mut self,
-        crm: Option<&CrmKind>,
-        is_seen: &dyn Fn(&CrmRecordId) -> bool,
-        claimed: &FastMap<usize, (MatchedBy, u32)>,
-    ) {
+    fn absences(&mut self, crm: Option<&CrmKind>, is_seen: &dyn Fn(&CrmRecordId) -> bool, taken: &dyn Fn(usize) -> bool) {
         let view = self.input.view;
         for (r, row) in view.rows().enumerate() {
             let Some(id) = &row.crm_id else { continue };
             if crm.is_some_and(|k| *k != id.crm)
                 || row.cativa_user_id.is_none()
-                || claimed.contains_key(&r)
+                || taken(r)
             {
                 continue;
             }
