@@ -1,0 +1,301 @@
+//! Receiving Cativa webhooks end to end: headers, signature, size limit, typed events,
+//! tenant routing and duplicate recognition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cativa_client::webhook::{
+    CativaEvent, CustomerId, EventType, SignatureVerifier, TenantRouter, WebhookError,
+    WebhookReceiver, sign,
+};
+use chrono::Utc;
+use http::HeaderMap;
+use secrecy::SecretString;
+use serde_json::json;
+use sync_core::ports::DeliveryLedger;
+use sync_core::{MemoryStore, TenantId};
+
+const NOW: i64 = 1_763_900_000;
+const CUSTOMER: &str = "8c1f0b7e-1111-2222-3333-444455556666";
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s)
+}
+
+fn body() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "CustomerId": CUSTOMER,
+        "UserId": "u-1",
+        "Email": "jane@example.com",
+        "FirstName": "Jane",
+        "User": {"Id": "u-1", "Email": "jane@example.com", "FirstName": "Jane", "BadgeId": null, "Badges": []}
+    }))
+    .unwrap()
+}
+
+fn headers(signature: Option<&str>, exec: Option<&str>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some(s) = signature {
+        h.insert("x-cativa-signature", s.parse().unwrap());
+    }
+    if let Some(e) = exec {
+        h.insert("x-cativa-execution-id", e.parse().unwrap());
+    }
+    h.insert("x-cativa-automation-id", "auto-7".parse().unwrap());
+    h
+}
+
+fn receiver() -> WebhookReceiver {
+    WebhookReceiver::new(SignatureVerifier::new(secret("whsec_live")).unwrap())
+        .with_event_type(EventType::UserCreated)
+}
+
+#[test]
+fn valid_delivery_is_parsed_with_ids() {
+    let b = body();
+    let sig = sign(&secret("whsec_live"), NOW, &b);
+    let d = receiver()
+        .receive(&headers(Some(&sig), Some("exec-1")), &b, NOW)
+        .unwrap();
+    assert_eq!(d.execution_id.as_str(), "exec-1");
+    assert_eq!(d.automation_id.as_ref().unwrap().as_str(), "auto-7");
+    assert_eq!(d.signed_at, NOW);
+    assert_eq!(d.customer_id(), Some(CustomerId::new(CUSTOMER)));
+    let CativaEvent::UserCreated(e) = d.event else {
+        panic!("wrong variant")
+    };
+    assert_eq!(e.user.email.as_str(), "jane@example.com");
+}
+
+#[test]
+fn tampered_body_wrong_secret_stale_and_future_are_refused() {
+    let b = body();
+    let sig = sign(&secret("whsec_live"), NOW, &b);
+    let h = headers(Some(&sig), Some("exec-1"));
+    let mut tampered = b.clone();
+    tampered[10] ^= 1;
+    let r = receiver();
+    assert_eq!(
+        r.receive(&h, &tampered, NOW).unwrap_err(),
+        WebhookError::BadSignature
+    );
+    let wrong = sign(&secret("whsec_other"), NOW, &b);
+    assert_eq!(
+        r.receive(&headers(Some(&wrong), Some("e")), &b, NOW)
+            .unwrap_err(),
+        WebhookError::BadSignature
+    );
+    assert!(matches!(
+        r.receive(&h, &b, NOW + 301),
+        Err(WebhookError::StaleTimestamp { .. })
+    ));
+    assert!(matches!(
+        r.receive(&h, &b, NOW - 301),
+        Err(WebhookError::FutureTimestamp { .. })
+    ));
+    for e in [
+        r.receive(&h, &tampered, NOW).unwrap_err(),
+        r.receive(&h, &b, NOW + 301).unwrap_err(),
+        r.receive(&h, &b, NOW - 301).unwrap_err(),
+    ] {
+        assert_eq!(e.http_status(), 401);
+    }
+}
+
+#[test]
+fn missing_and_garbage_headers_are_refused() {
+    let b = body();
+    let r = receiver();
+    assert_eq!(
+        r.receive(&headers(None, Some("e")), &b, NOW).unwrap_err(),
+        WebhookError::MissingHeader("X-Cativa-Signature")
+    );
+    assert_eq!(
+        r.receive(&headers(None, Some("e")), &b, NOW)
+            .unwrap_err()
+            .http_status(),
+        401
+    );
+    assert!(matches!(
+        r.receive(&headers(Some("complete garbage"), Some("e")), &b, NOW),
+        Err(WebhookError::MalformedHeader(_))
+    ));
+    let sig = sign(&secret("whsec_live"), NOW, &b);
+    let err = r.receive(&headers(Some(&sig), None), &b, NOW).unwrap_err();
+    assert_eq!(err, WebhookError::MissingHeader("X-Cativa-Execution-Id"));
+    assert_eq!(err.http_status(), 400);
+    assert!(matches!(
+        r.receive(&headers(Some(&sig), Some("  ")), &b, NOW),
+        Err(WebhookError::MissingHeader(_))
+    ));
+}
+
+#[test]
+fn two_v1_values_and_two_secrets() {
+    let b = body();
+    let good = sign(&secret("whsec_live"), NOW, &b);
+    let good_hex = good.split("v1=").nth(1).unwrap();
+    let old = sign(&secret("whsec_retired"), NOW, &b);
+    let old_hex = old.split("v1=").nth(1).unwrap();
+    let both = format!("t={NOW},v1={old_hex},v1={good_hex}");
+    receiver()
+        .receive(&headers(Some(&both), Some("e")), &b, NOW)
+        .unwrap();
+
+    // Our side rotates: the receiver holds the new and the old secret.
+    let rotating = WebhookReceiver::new(
+        SignatureVerifier::new(secret("whsec_next"))
+            .unwrap()
+            .with_secret(secret("whsec_live"))
+            .unwrap(),
+    );
+    rotating
+        .receive(&headers(Some(&good), Some("e")), &b, NOW)
+        .unwrap();
+    let next = sign(&secret("whsec_next"), NOW, &b);
+    rotating
+        .receive(&headers(Some(&next), Some("e")), &b, NOW)
+        .unwrap();
+}
+
+#[test]
+fn oversized_bodies_are_refused_before_parsing() {
+    let r = receiver().with_max_body_bytes(64);
+    let big = vec![b'{'; 65]; // not even JSON: the size check comes first
+    let sig = sign(&secret("whsec_live"), NOW, &big);
+    let e = r
+        .receive(&headers(Some(&sig), Some("e")), &big, NOW)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        WebhookError::BodyTooLarge {
+            size: 65,
+            limit: 64
+        }
+    );
+    assert_eq!(e.http_status(), 413);
+    // Default limit: 1 MiB.
+    let huge = vec![b' '; 1024 * 1024 + 1];
+    assert!(matches!(
+        receiver().receive(&headers(None, None), &huge, NOW),
+        Err(WebhookError::BodyTooLarge { .. })
+    ));
+}
+
+#[test]
+fn malformed_signed_body_names_the_field_and_is_a_400() {
+    let b = serde_json::to_vec(
+        &json!({"CustomerId": CUSTOMER, "User": {"Id": "u-1", "Email": "not-an-email"}}),
+    )
+    .unwrap();
+    let sig = sign(&secret("whsec_live"), NOW, &b);
+    let e = receiver()
+        .receive(&headers(Some(&sig), Some("e")), &b, NOW)
+        .unwrap_err();
+    assert!(
+        matches!(&e, WebhookError::MalformedBody { field, .. } if field == "User.Email"),
+        "{e:?}"
+    );
+    assert_eq!(e.http_status(), 400);
+}
+
+#[test]
+fn event_type_from_the_automation_id_or_unknown() {
+    let b = body();
+    let sig = sign(&secret("whsec_live"), NOW, &b);
+    let plain = WebhookReceiver::new(SignatureVerifier::new(secret("whsec_live")).unwrap());
+    let d = plain
+        .receive(&headers(Some(&sig), Some("e")), &b, NOW)
+        .unwrap();
+    assert!(matches!(
+        d.event,
+        CativaEvent::Unknown {
+            event_type: None,
+            ..
+        }
+    ));
+    let mapped = plain.with_automation("auto-7", EventType::UserCreated);
+    let d = mapped
+        .receive(&headers(Some(&sig), Some("e")), &b, NOW)
+        .unwrap();
+    assert_eq!(d.event.event_type(), Some(EventType::UserCreated));
+}
+
+#[tokio::test]
+async fn a_duplicated_delivery_is_recognized_by_execution_id() {
+    let store = MemoryStore::new();
+    let tenant = TenantId::new("t1");
+    let b = body();
+    let r = receiver();
+    let mut fresh = 0;
+    // Cativa retries: same execution id, re-signed later.
+    for (t, exec) in [(NOW, "exec-1"), (NOW + 60, "exec-1"), (NOW + 61, "exec-2")] {
+        let sig = sign(&secret("whsec_live"), t, &b);
+        let d = r.receive(&headers(Some(&sig), Some(exec)), &b, t).unwrap();
+        if store
+            .record_delivery(&tenant, d.execution_id.as_str(), Utc::now())
+            .await
+            .unwrap()
+        {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 2);
+}
+
+#[test]
+fn tenant_router_uses_each_customers_own_secret() {
+    let router = TenantRouter::new()
+        .route(
+            CustomerId::new("cust-a"),
+            TenantId::new("tenant-a"),
+            WebhookReceiver::new(SignatureVerifier::new(secret("whsec_a")).unwrap())
+                .with_event_type(EventType::UserCreated),
+        )
+        .route(
+            CustomerId::new("cust-b"),
+            TenantId::new("tenant-b"),
+            WebhookReceiver::new(SignatureVerifier::new(secret("whsec_b")).unwrap())
+                .with_event_type(EventType::UserCreated),
+        );
+    let body_a = serde_json::to_vec(
+        &json!({"CustomerId": "cust-a", "User": {"Id": "u", "Email": "x@y.io"}}),
+    )
+    .unwrap();
+    let ok = sign(&secret("whsec_a"), NOW, &body_a);
+    let (tenant, d) = router
+        .receive(&headers(Some(&ok), Some("e")), &body_a, NOW)
+        .unwrap();
+    assert_eq!(tenant, TenantId::new("tenant-a"));
+    assert_eq!(d.customer_id(), Some(CustomerId::new("cust-a")));
+    assert_eq!(
+        router.tenant_for(&CustomerId::new("cust-b")),
+        Some(&TenantId::new("tenant-b"))
+    );
+
+    // Claims tenant A but is signed with tenant B's secret.
+    let forged = sign(&secret("whsec_b"), NOW, &body_a);
+    assert_eq!(
+        router
+            .receive(&headers(Some(&forged), Some("e")), &body_a, NOW)
+            .unwrap_err(),
+        WebhookError::BadSignature
+    );
+    let body_c = serde_json::to_vec(&json!({"CustomerId": "cust-c"})).unwrap();
+    let sig = sign(&secret("whsec_a"), NOW, &body_c);
+    assert!(matches!(
+        router.receive(&headers(Some(&sig), Some("e")), &body_c, NOW),
+        Err(WebhookError::UnknownCustomer(c)) if c == "cust-c"
+    ));
+}
+
+#[test]
+fn debug_of_receivers_shows_no_secret() {
+    let r = WebhookReceiver::new(
+        SignatureVerifier::new(secret("whsec_top_secret_1"))
+            .unwrap()
+            .with_secret(secret("whsec_top_secret_2"))
+            .unwrap(),
+    );
+    let router = TenantRouter::new().route(CustomerId::new("c"), TenantId::new("t"), r.clone());
+    let shown = format!("{r:?} {router:?}");
+    assert!(!shown.contains("top_secret"), "{shown}");
+}
