@@ -1,0 +1,95 @@
+//! Lists v3 memberships (MANUAL and SNAPSHOT lists only).
+
+use http::Method;
+
+use super::{HubSpotClient, Req};
+use crate::error::Error;
+use crate::model::{ListMember, MembershipChange, Page, RecordMembership};
+
+/// Largest page of list memberships.
+pub const MAX_MEMBERSHIP_PAGE: u32 = 250;
+
+impl HubSpotClient {
+    /// Adds records to a list (`PUT /crm/v3/lists/{listId}/memberships/add`).
+    pub async fn add_to_list(
+        &self,
+        list_id: &str,
+        record_ids: &[String],
+    ) -> Result<MembershipChange, Error> {
+        let req = Req::new(
+            Method::PUT,
+            &self.paths.lists,
+            &[list_id, "memberships", "add"],
+        )
+        .json(record_ids)?;
+        self.send_json(&req).await
+    }
+
+    /// Removes records from a list (`PUT /crm/v3/lists/{listId}/memberships/remove`).
+    pub async fn remove_from_list(
+        &self,
+        list_id: &str,
+        record_ids: &[String],
+    ) -> Result<MembershipChange, Error> {
+        let req = Req::new(
+            Method::PUT,
+            &self.paths.lists,
+            &[list_id, "memberships", "remove"],
+        )
+        .json(record_ids)?;
+        self.send_json(&req).await
+    }
+
+    /// One page of a list's members (`GET /crm/v3/lists/{listId}/memberships`, max 250).
+    pub async fn list_memberships(
+        &self,
+        list_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<ListMember>, Error> {
+        let mut req = Req::new(Method::GET, &self.paths.lists, &[list_id, "memberships"])
+            .query("limit", limit.clamp(1, MAX_MEMBERSHIP_PAGE).to_string());
+        if let Some(a) = after {
+            req = req.query("after", a);
+        }
+        self.send_json(&req).await
+    }
+
+    /// Every member id of a list, following the paging to the end.
+    pub async fn all_list_members(&self, list_id: &str) -> Result<Vec<String>, Error> {
+        let mut after: Option<String> = None;
+        let mut ids = Vec::new();
+        loop {
+            let page = self
+                .list_memberships(list_id, after.as_deref(), MAX_MEMBERSHIP_PAGE)
+                .await?;
+            let next = page.next_after().map(str::to_owned);
+            ids.extend(page.results.into_iter().map(|m| m.record_id));
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// The lists a contact belongs to (`GET /crm/v3/lists/records/0-1/{id}/memberships`).
+    pub async fn contact_list_memberships(
+        &self,
+        contact_id: &str,
+    ) -> Result<Vec<RecordMembership>, Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Shape {
+            Bare(Vec<RecordMembership>),
+            Wrapped { results: Vec<RecordMembership> },
+        }
+        let req = Req::new(
+            Method::GET,
+            &self.paths.lists,
+            &["records", "0-1", contact_id, "memberships"],
+        );
+        Ok(match self.send_json::<Shape>(&req).await? {
+            Shape::Bare(v) | Shape::Wrapped { results: v } => v,
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! The Properties API: describe contact properties, create the SDK's own, add options.
+
+use http::Method;
+
+use super::{HubSpotClient, Req};
+use crate::error::Error;
+use crate::model::{Page, Property, PropertyCreate, PropertyOption, PropertyOptionsUpdate};
+
+impl HubSpotClient {
+    /// Every contact property with its type and options (`GET /crm/v3/properties/contacts`).
+    pub async fn list_contact_properties(&self) -> Result<Vec<Property>, Error> {
+        let req = Req::new(Method::GET, &self.paths.properties, &["contacts"]);
+        let page: Page<Property> = self.send_json(&req).await?;
+        Ok(page.results)
+    }
+
+    /// One contact property; `None` when it does not exist.
+    pub async fn get_contact_property(&self, name: &str) -> Result<Option<Property>, Error> {
+        let req = Req::new(Method::GET, &self.paths.properties, &["contacts", name]);
+        match self.send_json(&req).await {
+            Ok(p) => Ok(Some(p)),
+            Err(Error::Api(e)) if e.status == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a contact property (`POST /crm/v3/properties/contacts`).
+    pub async fn create_contact_property(
+        &self,
+        property: &PropertyCreate,
+    ) -> Result<Property, Error> {
+        let req = Req::new(Method::POST, &self.paths.properties, &["contacts"]).json(property)?;
+        self.send_json(&req).await
+    }
+
+    /// Replaces the option list of an enumeration property (`PATCH
+    /// /crm/v3/properties/contacts/{name}` with the full list: whether HubSpot merges or
+    /// replaces is undocumented, so the caller sends all options).
+    pub async fn set_contact_property_options(
+        &self,
+        name: &str,
+        options: Vec<PropertyOption>,
+    ) -> Result<Property, Error> {
+        let req = Req::new(Method::PATCH, &self.paths.properties, &["contacts", name])
+            .json(&PropertyOptionsUpdate { options })?
+            .idempotent();
+        self.send_json(&req).await
+    }
+
+    /// Adds the options `values` lacks to an enumeration property, keeping the existing
+    /// ones. Returns the property as it now is (unchanged and no call when none is missing).
+    pub async fn add_contact_property_options(
+        &self,
+        property: &Property,
+        values: &[String],
+    ) -> Result<Property, Error> {
+        let mut options = property.options.clone();
+        let mut added = false;
+        for v in values {
+            if !options.iter().any(|o| &o.value == v) {
+                let mut o = PropertyOption::new(v.clone());
+                o.display_order = i32::try_from(options.len()).ok();
+                options.push(o);
+                added = true;
+            }
+        }
+        if !added {
+            return Ok(property.clone());
+        }
+        self.set_contact_property_options(&property.name, options)
+            .await
+    }
+
+    /// Creates each of `wanted` that does not exist yet; returns the names created.
+    pub async fn ensure_contact_properties(
+        &self,
+        wanted: &[PropertyCreate],
+    ) -> Result<Vec<String>, Error> {
+        let existing = self.list_contact_properties().await?;
+        let mut created = Vec::new();
+        for p in wanted {
+            if existing.iter().any(|e| e.name == p.name) {
+                continue;
+            }
+            self.create_contact_property(p).await?;
+            created.push(p.name.clone());
+        }
+        Ok(created)
+    }
+}

@@ -1,0 +1,527 @@
+//! [`HubSpotSource`]: HubSpot contacts as a [`CrmSource`].
+//!
+//! - Delta: search on `lastmodifieddate >= cursor`, ascending, 200 a page. HubSpot stops a
+//!   query at 10,000 results, so before paging past it the window restarts from the newest
+//!   modification time seen, skipping the ids already returned at that instant. When a
+//!   whole window shares one instant, that instant is read by `hs_object_id` in its own
+//!   windows. Search never returns archived contacts: after the search, the archived list
+//!   (`GET …/contacts?archived=true`) is read and contacts archived since the cursor are
+//!   returned with `archived = true`.
+//! - Full scan: the list endpoint, 100 a page, following `paging.next.after`.
+//! - Tags from a multiple-checkboxes property, list memberships or property predicates
+//!   ([`ContactMapping`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::ports::{ContactPage, CrmSource, PageToken};
+use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, TenantId};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::client::{HubSpotClient, ListOptions};
+use crate::convert::{ContactMapping, ListTags};
+use crate::error::Error;
+use crate::model::{
+    Direction, Filter, FilterGroup, HubSpotObject, MAX_BATCH_INPUTS, MAX_SEARCH_PAGE, Operator,
+    SEARCH_RESULT_CAP, SearchRequest,
+};
+
+/// Settings of a [`HubSpotSource`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct SourceConfig {
+    /// How properties become contacts (email, tags, lifecycle, extra properties).
+    pub mapping: ContactMapping,
+    /// Search page size for deltas (max 200).
+    pub search_page_size: u32,
+    /// List page size for full scans (max 100).
+    pub list_page_size: u32,
+    /// Read archived contacts after the delta search (default true): how removals by
+    /// archiving reach the planner when webhooks are not used.
+    pub include_archived: bool,
+    /// Emit archived tombstones (`merged_into` the survivor) for ids in
+    /// `hs_merged_object_ids` (default true).
+    pub merge_tombstones: bool,
+    /// How long list memberships (for list tags) are cached, in seconds; they are always
+    /// reloaded at the start of a scan or delta.
+    pub list_cache_secs: u64,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            mapping: ContactMapping::default(),
+            search_page_size: MAX_SEARCH_PAGE,
+            list_page_size: 100,
+            include_archived: true,
+            merge_tombstones: true,
+            list_cache_secs: 600,
+        }
+    }
+}
+
+impl SourceConfig {
+    /// Settings with this mapping and the defaults.
+    pub fn new(mapping: ContactMapping) -> Self {
+        Self {
+            mapping,
+            ..Self::default()
+        }
+    }
+}
+
+/// The delta position, carried in the opaque page token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "p")]
+enum DeltaState {
+    /// Searching `lastmodifieddate >= start` (or `> start` when `strict`).
+    #[serde(rename = "s")]
+    Search {
+        start: i64,
+        #[serde(default)]
+        strict: bool,
+        after: u32,
+        /// Ids already returned whose modification time is `newest` (skipped when the
+        /// window restarts at `newest`).
+        newest: i64,
+        seen: Vec<String>,
+    },
+    /// Reading the records modified exactly at `at`, by `hs_object_id` above `above`.
+    #[serde(rename = "t")]
+    Tie {
+        at: i64,
+        above: String,
+        after: u32,
+        seen: Vec<String>,
+    },
+    /// Reading archived contacts.
+    #[serde(rename = "a")]
+    Archived { after: Option<String> },
+}
+
+fn encode(state: &DeltaState) -> PageToken {
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    PageToken(format!(
+        "hsd1.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    ))
+}
+
+fn decode(token: &PageToken) -> Result<DeltaState, Error> {
+    let bad = || {
+        Error::Config(format!(
+            "page token {:?} is not a HubSpot delta token from this source",
+            token.0
+        ))
+    };
+    let raw = token.0.strip_prefix("hsd1.").ok_or_else(bad)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
+}
+
+/// Reads HubSpot contacts for the sync engine. One source serves one HubSpot account: the
+/// tenant argument of the port is not sent to HubSpot.
+#[derive(Debug)]
+pub struct HubSpotSource {
+    client: HubSpotClient,
+    config: SourceConfig,
+    properties: Vec<String>,
+    lists: Mutex<Option<(Instant, Arc<ListTags>)>>,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Numeric comparison of HubSpot ids (numeric strings), falling back to text.
+fn id_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+impl HubSpotSource {
+    /// A source over `client`.
+    pub fn new(client: HubSpotClient, config: SourceConfig) -> Self {
+        let properties = config.mapping.properties_to_request();
+        Self {
+            client,
+            config,
+            properties,
+            lists: Mutex::new(None),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &HubSpotClient {
+        &self.client
+    }
+
+    /// The list-membership tags, loading them when `reload`, absent or stale.
+    async fn list_tags(&self, reload: bool) -> Result<Option<Arc<ListTags>>, Error> {
+        if !self.config.mapping.uses_lists() {
+            return Ok(None);
+        }
+        let mut slot = self.lists.lock().await;
+        let ttl = Duration::from_secs(self.config.list_cache_secs);
+        if !reload
+            && let Some((at, tags)) = slot.as_ref()
+            && at.elapsed() < ttl
+        {
+            return Ok(Some(Arc::clone(tags)));
+        }
+        let mut tags = ListTags::new();
+        let lists: BTreeMap<String, String> = self
+            .config
+            .mapping
+            .list_tags()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (list_id, tag) in &lists {
+            for id in self.client.all_list_members(list_id).await? {
+                tags.entry(id)
+                    .or_default()
+                    .insert(tag.clone());
+            }
+        }
+        let tags = Arc::new(tags);
+        *slot = Some((Instant::now(), Arc::clone(&tags)));
+        Ok(Some(tags))
+    }
+
+    fn convert(&self, objects: Vec<HubSpotObject>, lists: Option<&ListTags>) -> Vec<CrmContact> {
+        let mut out = Vec::with_capacity(objects.len());
+        for o in objects {
+            if self.config.merge_tombstones {
+                out.extend(self.config.mapping.merge_tombstones(&o));
+            }
+            out.push(self.config.mapping.to_contact(o, lists));
+        }
+        out
+    }
+
+    fn search_request(&self, filters: Vec<Filter>, sort_by: &str, after: u32) -> SearchRequest {
+        let mut r = SearchRequest::new(
+            vec![FilterGroup::new(filters)],
+            self.config.search_page_size,
+        )
+        .sorted_by(sort_by, Direction::Ascending)
+        .with_properties(self.properties.clone());
+        if after > 0 {
+            r.after = Some(after.to_string());
+        }
+        r
+    }
+
+    /// Whether the page after `next_offset` still ends within the 10,000-result cap.
+    fn within_cap(&self, next_offset: u32) -> bool {
+        u64::from(next_offset) + u64::from(self.config.search_page_size.min(MAX_SEARCH_PAGE))
+            <= SEARCH_RESULT_CAP
+    }
+
+    async fn delta_page(
+        &self,
+        since: &Cursor,
+        state: DeltaState,
+        lists: Option<&ListTags>,
+    ) -> Result<ContactPage, Error> {
+        let modified = self.config.mapping.modified_property.clone();
+        match state {
+            DeltaState::Search {
+                start,
+                strict,
+                after,
+                mut newest,
+                mut seen,
+            } => {
+                let op = if strict { Operator::Gt } else { Operator::Gte };
+                let req = self.search_request(
+                    vec![Filter::new(&modified, op, start.to_string())],
+                    &modified,
+                    after,
+                );
+                let page = self.client.search_contacts(&req).await?;
+                let next_offset = page.next_after().and_then(|a| a.parse::<u32>().ok());
+                let skip: BTreeSet<String> = if newest == start {
+                    seen.iter().cloned().collect()
+                } else {
+                    BTreeSet::new()
+                };
+                let mut kept = Vec::with_capacity(page.results.len());
+                for o in page.results {
+                    let t = ms(self.config.mapping.modified_at(&o));
+                    if (t == start && skip.contains(&o.id)) || self.before_cursor(since, t, &o.id) {
+                        continue;
+                    }
+                    if t > newest {
+                        newest = t;
+                        seen.clear();
+                    }
+                    if t == newest {
+                        seen.push(o.id.clone());
+                    }
+                    kept.push(o);
+                }
+                let next = match next_offset {
+                    Some(n) if self.within_cap(n) => Some(DeltaState::Search {
+                        start,
+                        strict,
+                        after: n,
+                        newest,
+                        seen,
+                    }),
+                    // Paging on would pass 10,000 results: restart the window.
+                    Some(_) if newest > start => Some(DeltaState::Search {
+                        start: newest,
+                        strict: false,
+                        after: 0,
+                        newest,
+                        seen,
+                    }),
+                    Some(_) => Some(DeltaState::Tie {
+                        at: start,
+                        above: "0".into(),
+                        after: 0,
+                        seen,
+                    }),
+                    None => self
+                        .config
+                        .include_archived
+                        .then_some(DeltaState::Archived { after: None }),
+                };
+                Ok(self.page(kept, next, lists))
+            }
+            DeltaState::Tie {
+                at,
+                above,
+                after,
+                mut seen,
+            } => {
+                let filters = vec![
+                    Filter::new(&modified, Operator::Eq, at.to_string()),
+                    Filter::new("hs_object_id", Operator::Gt, above.clone()),
+                ];
+                let req = self.search_request(filters, "hs_object_id", after);
+                let page = self.client.search_contacts(&req).await?;
+                let next_offset = page.next_after().and_then(|a| a.parse::<u32>().ok());
+                let skip: BTreeSet<String> = seen.iter().cloned().collect();
+                let mut last = above.clone();
+                let mut kept = Vec::new();
+                for o in page.results {
+                    if id_cmp(&o.id, &last).is_gt() {
+                        last.clone_from(&o.id);
+                    }
+                    if skip.contains(&o.id) || self.before_cursor(since, at, &o.id) {
+                        continue;
+                    }
+                    seen.push(o.id.clone());
+                    kept.push(o);
+                }
+                let next = match next_offset {
+                    Some(n) if self.within_cap(n) => Some(DeltaState::Tie {
+                        at,
+                        above,
+                        after: n,
+                        seen,
+                    }),
+                    Some(_) => Some(DeltaState::Tie {
+                        at,
+                        above: last,
+                        after: 0,
+                        seen,
+                    }),
+                    // This instant is done: continue strictly after it.
+                    None => Some(DeltaState::Search {
+                        start: at,
+                        strict: true,
+                        after: 0,
+                        newest: at,
+                        seen: Vec::new(),
+                    }),
+                };
+                Ok(self.page(kept, next, lists))
+            }
+            DeltaState::Archived { after } => {
+                let opts = ListOptions::new(self.config.list_page_size, self.properties.clone())
+                    .after(after)
+                    .archived(true);
+                let page = self.client.list_contacts(&opts).await?;
+                let next = page.next_after().map(|a| DeltaState::Archived {
+                    after: Some(a.to_owned()),
+                });
+                let since_ms = ms(since.modified_at);
+                let kept: Vec<HubSpotObject> = page
+                    .results
+                    .into_iter()
+                    .filter(|o| {
+                        let at = o
+                            .archived_at
+                            .as_deref()
+                            .and_then(crate::convert::parse_time)
+                            .unwrap_or_else(|| self.config.mapping.modified_at(o));
+                        ms(at) >= since_ms
+                    })
+                    .map(|mut o| {
+                        o.archived = true;
+                        o
+                    })
+                    .collect();
+                Ok(self.page(kept, next, lists))
+            }
+        }
+    }
+
+    /// Records at the cursor instant with an id at or below the cursor's were processed.
+    fn before_cursor(&self, since: &Cursor, t: i64, id: &str) -> bool {
+        t == ms(since.modified_at)
+            && since
+                .last_id
+                .as_deref()
+                .is_some_and(|last| id_cmp(id, last).is_le())
+    }
+
+    fn page(
+        &self,
+        objects: Vec<HubSpotObject>,
+        next: Option<DeltaState>,
+        lists: Option<&ListTags>,
+    ) -> ContactPage {
+        ContactPage::new(self.convert(objects, lists), next.as_ref().map(encode))
+    }
+}
+
+#[async_trait]
+impl CrmSource for HubSpotSource {
+    fn crm(&self) -> CrmKind {
+        CrmKind::Hubspot
+    }
+
+    async fn changed_since(
+        &self,
+        _tenant: &TenantId,
+        since: &Cursor,
+        page: Option<&PageToken>,
+    ) -> Result<ContactPage, sync_core::Error> {
+        let state = match page {
+            Some(t) => decode(t)?,
+            None => {
+                let start = ms(since.modified_at);
+                DeltaState::Search {
+                    start,
+                    strict: false,
+                    after: 0,
+                    newest: start,
+                    seen: Vec::new(),
+                }
+            }
+        };
+        let lists = self.list_tags(page.is_none()).await?;
+        Ok(self.delta_page(since, state, lists.as_deref()).await?)
+    }
+
+    async fn scan(
+        &self,
+        _tenant: &TenantId,
+        page: Option<&PageToken>,
+    ) -> Result<ContactPage, sync_core::Error> {
+        let lists = self.list_tags(page.is_none()).await?;
+        let opts = ListOptions::new(self.config.list_page_size, self.properties.clone())
+            .after(page.map(|p| p.0.clone()));
+        let result = self.client.list_contacts(&opts).await?;
+        let next = result.next_after().map(|a| PageToken(a.to_owned()));
+        Ok(ContactPage::new(
+            self.convert(result.results, lists.as_deref()),
+            next,
+        ))
+    }
+
+    async fn get_by_ids(
+        &self,
+        _tenant: &TenantId,
+        ids: &[CrmRecordId],
+    ) -> Result<Vec<CrmContact>, sync_core::Error> {
+        let lists = self.list_tags(false).await?;
+        let ids: Vec<String> = ids
+            .iter()
+            .filter(|i| i.crm == CrmKind::Hubspot)
+            .map(|i| i.id.clone())
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_BATCH_INPUTS) {
+            let outcome = self
+                .client
+                .batch_read_contacts(chunk, &self.properties, None, false)
+                .await?;
+            out.extend(self.convert(outcome.results, lists.as_deref()));
+        }
+        Ok(out)
+    }
+
+    async fn find_by_email(
+        &self,
+        _tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Vec<CrmContact>, sync_core::Error> {
+        let lists = self.list_tags(false).await?;
+        let mapping = &self.config.mapping;
+        let mut groups = vec![FilterGroup::new(vec![Filter::new(
+            &mapping.email_property,
+            Operator::Eq,
+            email.as_str(),
+        )])];
+        if let Some(alt) = &mapping.alternate_email_property {
+            groups.push(FilterGroup::new(vec![Filter::new(
+                alt,
+                Operator::Eq,
+                email.as_str(),
+            )]));
+        }
+        let mut req = SearchRequest::new(groups, 100).with_properties(self.properties.clone());
+        req = req.sorted_by(&mapping.modified_property, Direction::Descending);
+        let page = self.client.search_contacts(&req).await?;
+        Ok(self
+            .convert(page.results, lists.as_deref())
+            .into_iter()
+            .filter(|c| {
+                !c.archived
+                    && (c.email.as_ref() == Some(email)
+                        || c.alternate_email.as_ref() == Some(email))
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_foreign_ones() {
+        let s = DeltaState::Search {
+            start: 5,
+            strict: false,
+            after: 200,
+            newest: 9,
+            seen: vec!["1".into()],
+        };
+        assert_eq!(decode(&encode(&s)).unwrap(), s);
+        assert!(decode(&PageToken("12345".into())).is_err());
+        assert!(decode(&PageToken("hsd1.!!!".into())).is_err());
+    }
+
+    #[test]
+    fn ids_compare_numerically() {
+        assert!(id_cmp("9", "10").is_lt());
+        assert!(id_cmp("abc", "abd").is_lt());
+    }
+}
