@@ -1,0 +1,1660 @@
+//! The store conformance suite: one set of behavioural checks that every implementation of
+//! [`Store`] must pass. It runs against [`sync_core::MemoryStore`], [`crate::SqliteStore`] and
+//! [`crate::PostgresStore`] in this crate's tests, and partners can run it against their own
+//! store.
+//!
+//! Each case is a public `async fn(Arc<dyn Store>)` that panics on a violation. Give each
+//! case a fresh, empty store. Two ways to run them:
+//!
+//! - [`conformance_tests!`](crate::conformance_tests) generates one `#[tokio::test]` per case
+//!   from an async factory returning `Option<Arc<dyn Store>>` (`None` skips the case, e.g.
+//!   when no database is configured);
+//! - [`run_all`] runs every case in turn, each on a store from the factory.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sync_core::ports::Store;
+//!
+//! async fn fresh_store() -> Option<Arc<dyn Store>> {
+//!     Some(Arc::new(sync_core::MemoryStore::new()))
+//! }
+//!
+//! sync_store::conformance_tests!(fresh_store);
+//! # fn main() {}
+//! ```
+//!
+//! The cases never read the clock: every time is derived from a fixed instant with
+//! nanosecond precision, so a store that rounds timestamps fails.
+
+// This module is a test suite shipped as library code: a failed expectation must panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures::future::BoxFuture;
+use sync_core::ports::{AuditEntry, AuditOutcome, OutboxItem, OutboxStatus, Store};
+use sync_core::{
+    Action, ActionKind, BadgeGrant, BadgeId, CativaUserId, CommunityProfile, CrmRecordId, Cursor,
+    Email, Error, IdempotencyKey, Mapping, Provenance, Reason, RuleId, TenantId,
+};
+use tokio::sync::Barrier;
+
+/// The future a [`Case`] returns.
+pub type CaseFuture = BoxFuture<'static, ()>;
+
+/// A conformance case: takes a fresh store, panics on a violation.
+pub type Case = fn(Arc<dyn Store>) -> CaseFuture;
+
+/// Calls `$callback!($($args)*; case, case, ...)` with the name of every case.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_conformance_cases {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback! { $($args)*;
+            mapping_round_trip,
+            put_mapping_replaces_the_row_with_the_same_email,
+            put_mapping_moves_email_by_crm_id_or_user,
+            put_mapping_refuses_keys_of_different_rows,
+            put_mappings_is_all_or_nothing,
+            put_mappings_applies_rows_in_order,
+            delete_mapping_removes_row_and_grants,
+            list_mappings_pages_in_email_order,
+            load_view_returns_rows_matching_crm_ids_or_emails,
+            checkpoint_compare_and_set,
+            checkpoint_cas_has_one_winner_under_contention,
+            delivery_ledger_records_once,
+            delivery_recording_is_idempotent_under_16_tasks,
+            purge_deliveries_respects_the_window,
+            outbox_enqueue_is_idempotent_by_key,
+            outbox_claim_leases_and_counts_attempts,
+            outbox_fail_retries_later_or_gives_up,
+            outbox_eight_workers_process_each_item_once,
+            outbox_huge_lease_does_not_panic,
+            audit_log_appends_and_reads_newest_first,
+            leader_lease_is_exclusive,
+            leader_lease_has_one_winner_under_contention,
+            tenant_isolation,
+            empty_tenant_is_rejected,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_table {
+    ($(;)? $($case:ident),* $(,)?) => {
+        vec![$((
+            stringify!($case),
+            (|s| -> $crate::conformance::CaseFuture { Box::pin($crate::conformance::$case(s)) }) as $crate::conformance::Case,
+        )),*]
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let make = $make;
+                if let Some(store) = make().await {
+                    $crate::conformance::$case(store).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Generates one `#[tokio::test]` per conformance case, named after the case.
+///
+/// The argument is a path to (or expression giving) an async function of no arguments
+/// returning `Option<Arc<dyn Store>>`, called once per case; `None` skips the case (print why
+/// before returning it). The calling crate needs `tokio` (features `macros`,
+/// `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::__with_conformance_cases!(__conformance_tests!($make));
+    };
+}
+
+/// Every case with its name, in a stable order.
+pub fn cases() -> Vec<(&'static str, Case)> {
+    crate::__with_conformance_cases!(__conformance_table!())
+}
+
+/// Runs every case, each on a fresh store from `make`, stopping at the first failure (which
+/// panics with the case's message).
+pub async fn run_all<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    for (name, case) in cases() {
+        tracing::info!(case = name, "store conformance case");
+        case(make().await).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+/// The fixed instant every case counts from (with nanoseconds, to catch rounding).
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 15, 9, 26).unwrap()
+        + chrono::Duration::nanoseconds(535_897_932)
+}
+
+fn secs(n: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::seconds(n)
+}
+
+fn tenant(name: &str) -> TenantId {
+    TenantId::new(name)
+}
+
+fn email(s: &str) -> Email {
+    Email::parse(s).unwrap()
+}
+
+fn hs(id: &str) -> CrmRecordId {
+    CrmRecordId::hubspot(id)
+}
+
+fn user(id: &str) -> CativaUserId {
+    CativaUserId::new(id)
+}
+
+/// A row with every field set: user, CRM record, three grants (sync and external) in a
+/// non-sorted order, a profile and an invite time.
+fn full_mapping(address: &str, crm: &str, uid: &str) -> Mapping {
+    let mut m = Mapping::new(email(address), secs(5))
+        .with_user(user(uid))
+        .with_crm(hs(crm))
+        .with_badge(BadgeGrant::new(
+            "Premium",
+            Provenance::sync("rule-premium"),
+            secs(1),
+        ))
+        .with_badge(BadgeGrant::new(
+            "Alumni",
+            Provenance::external("paywall"),
+            secs(2),
+        ))
+        .with_badge(BadgeGrant::new(
+            "Annual",
+            Provenance::sync(RuleId::new("rule-annual")),
+            secs(3),
+        ))
+        .with_profile(
+            CommunityProfile::new()
+                .with_field("firstName", "Mary Jane")
+                .with_field("phone", "+14155550100")
+                .updated(secs(4)),
+        );
+    m.invited_at = Some(secs(-60));
+    m
+}
+
+fn action(n: usize) -> Action {
+    let mut properties = BTreeMap::new();
+    properties.insert("cativa_badges".to_owned(), format!("Premium;Level {n}"));
+    let kind = if n.is_multiple_of(2) {
+        ActionKind::AssignBadge {
+            user: user(&format!("u{n}")),
+            email: email(&format!("user{n}@example.com")),
+            badge: BadgeId::new("Premium"),
+            rule: RuleId::new("rule-premium"),
+        }
+    } else {
+        ActionKind::UpdateCrmProperties {
+            crm_id: hs(&n.to_string()),
+            email: email(&format!("user{n}@example.com")),
+            properties,
+        }
+    };
+    Action::new(
+        IdempotencyKey::derive(&["conformance", &n.to_string()]),
+        kind,
+        Reason::RuleHolds {
+            rule: RuleId::new("rule-premium"),
+            condition: "tag \"Pago Anual\"".to_owned(),
+        },
+    )
+}
+
+fn actions(range: std::ops::Range<usize>) -> Vec<Action> {
+    range.map(action).collect()
+}
+
+fn keys(items: &[OutboxItem]) -> Vec<IdempotencyKey> {
+    items.iter().map(|i| i.action.key.clone()).collect()
+}
+
+fn is_unique_violation(r: &Result<(), Error>) -> bool {
+    matches!(r, Err(Error::UniqueViolation { .. }))
+}
+
+async fn all_rows(store: &Arc<dyn Store>, t: &TenantId) -> Vec<Mapping> {
+    store.list_mappings(t, None, usize::MAX).await.unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Mappings
+
+/// A row reads back identically by email, CRM record and user; absent keys give `None`.
+pub async fn mapping_round_trip(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let full = full_mapping("Jane.Doe@Example.com", "101", "u-1");
+    let bare = Mapping::new(email("bare@example.com"), secs(9));
+    store.put_mapping(&t, &full).await.expect("put full row");
+    store.put_mapping(&t, &bare).await.expect("put bare row");
+
+    assert_eq!(
+        store
+            .mapping_by_email(&t, &full.email)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&full)
+    );
+    assert_eq!(
+        store
+            .mapping_by_crm_id(&t, &hs("101"))
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&full)
+    );
+    assert_eq!(
+        store
+            .mapping_by_user(&t, &user("u-1"))
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&full)
+    );
+    assert_eq!(
+        store
+            .mapping_by_email(&t, &bare.email)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&bare)
+    );
+    assert_eq!(store.count_mappings(&t).await.unwrap(), 2);
+
+    assert_eq!(
+        store
+            .mapping_by_email(&t, &email("nobody@example.com"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.mapping_by_crm_id(&t, &hs("999")).await.unwrap(), None);
+    assert_eq!(
+        store
+            .mapping_by_crm_id(&t, &CrmRecordId::salesforce("101"))
+            .await
+            .unwrap(),
+        None,
+        "the CRM kind is part of the key"
+    );
+    assert_eq!(
+        store.mapping_by_user(&t, &user("u-404")).await.unwrap(),
+        None
+    );
+}
+
+/// Putting a row with an existing email replaces that row whole (keys, badges, profile).
+pub async fn put_mapping_replaces_the_row_with_the_same_email(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    store
+        .put_mapping(&t, &full_mapping("a@example.com", "1", "u1"))
+        .await
+        .unwrap();
+    let replacement = Mapping::new(email("a@example.com"), secs(10))
+        .with_crm(hs("2"))
+        .with_user(user("u9"));
+    store.put_mapping(&t, &replacement).await.unwrap();
+
+    assert_eq!(store.count_mappings(&t).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .mapping_by_email(&t, &email("a@example.com"))
+            .await
+            .unwrap(),
+        Some(replacement.clone())
+    );
+    assert_eq!(
+        store.mapping_by_crm_id(&t, &hs("1")).await.unwrap(),
+        None,
+        "the old CRM key is released"
+    );
+    assert_eq!(
+        store.mapping_by_user(&t, &user("u1")).await.unwrap(),
+        None,
+        "the old user key is released"
+    );
+    assert_eq!(
+        store.mapping_by_crm_id(&t, &hs("2")).await.unwrap(),
+        Some(replacement)
+    );
+    // The released keys can be used by another row.
+    store
+        .put_mapping(
+            &t,
+            &Mapping::new(email("b@example.com"), secs(11))
+                .with_crm(hs("1"))
+                .with_user(user("u1")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.count_mappings(&t).await.unwrap(), 2);
+}
+
+/// A new email with a known CRM record (or user) updates that row in place.
+pub async fn put_mapping_moves_email_by_crm_id_or_user(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    store
+        .put_mapping(&t, &full_mapping("old@example.com", "1", "u1"))
+        .await
+        .unwrap();
+    let moved = Mapping::new(email("new@example.com"), secs(20)).with_crm(hs("1"));
+    store.put_mapping(&t, &moved).await.unwrap();
+    assert_eq!(store.count_mappings(&t).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .mapping_by_email(&t, &email("old@example.com"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.mapping_by_crm_id(&t, &hs("1")).await.unwrap(),
+        Some(moved.clone())
+    );
+    assert_eq!(
+        store.mapping_by_user(&t, &user("u1")).await.unwrap(),
+        None,
+        "the replacement has no user"
+    );
+
+    store
+        .put_mapping(
+            &t,
+            &Mapping::new(email("c@example.com"), secs(21)).with_user(user("u7")),
+        )
+        .await
+        .unwrap();
+    let by_user = Mapping::new(email("d@example.com"), secs(22)).with_user(user("u7"));
+    store.put_mapping(&t, &by_user).await.unwrap();
+    assert_eq!(store.count_mappings(&t).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .mapping_by_email(&t, &email("c@example.com"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.mapping_by_user(&t, &user("u7")).await.unwrap(),
+        Some(by_user)
+    );
+}
+
+/// Keys that identify different rows are a `UniqueViolation` and change nothing.
+pub async fn put_mapping_refuses_keys_of_different_rows(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let a = full_mapping("a@example.com", "1", "ua");
+    let b = Mapping::new(email("b@example.com"), secs(1))
+        .with_user(user("ub"))
+        .with_crm(hs("2"));
+    store
+        .put_mappings(&t, &[a.clone(), b.clone()])
+        .await
+        .unwrap();
+
+    let cases = [
+        Mapping::new(email("a@example.com"), secs(2)).with_user(user("ub")),
+        Mapping::new(email("b@example.com"), secs(2)).with_crm(hs("1")),
+        Mapping::new(email("c@example.com"), secs(2))
+            .with_crm(hs("1"))
+            .with_user(user("ub")),
+        Mapping::new(email("a@example.com"), secs(2)).with_crm(hs("2")),
+    ];
+    for bad in &cases {
+        let r = store.put_mapping(&t, bad).await;
+        assert!(
+            is_unique_violation(&r),
+            "expected UniqueViolation for {bad:?}, got {r:?}"
+        );
+    }
+    assert_eq!(
+        all_rows(&store, &t).await,
+        vec![a, b],
+        "a refused put changes nothing"
+    );
+}
+
+/// A batch with one bad row writes nothing.
+pub async fn put_mappings_is_all_or_nothing(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let a = Mapping::new(email("a@example.com"), secs(1)).with_crm(hs("1"));
+    let b = Mapping::new(email("b@example.com"), secs(1)).with_user(user("ub"));
+    store
+        .put_mappings(&t, &[a.clone(), b.clone()])
+        .await
+        .unwrap();
+
+    let batch = [
+        full_mapping("c@example.com", "3", "uc"),
+        Mapping::new(email("a@example.com"), secs(2))
+            .with_crm(hs("1"))
+            .with_user(user("new")),
+        Mapping::new(email("a@example.com"), secs(3)).with_user(user("ub")),
+    ];
+    let r = store.put_mappings(&t, &batch).await;
+    assert!(
+        is_unique_violation(&r),
+        "expected UniqueViolation, got {r:?}"
+    );
+    assert_eq!(all_rows(&store, &t).await, vec![a, b]);
+    assert_eq!(store.mapping_by_crm_id(&t, &hs("3")).await.unwrap(), None);
+    store
+        .put_mappings(&t, &[])
+        .await
+        .expect("an empty batch is fine");
+}
+
+/// Rows of a batch apply one after the other: a later row sees the earlier ones, and rows may
+/// trade keys within one batch.
+pub async fn put_mappings_applies_rows_in_order(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let a = full_mapping("a@example.com", "1", "ua");
+    let b = Mapping::new(email("b@example.com"), secs(1)).with_crm(hs("2"));
+    store.put_mappings(&t, &[a, b]).await.unwrap();
+
+    let batch = [
+        // Row of CRM 1 moves from a@ to x@, freeing a@ ...
+        Mapping::new(email("x@example.com"), secs(5))
+            .with_crm(hs("1"))
+            .with_user(user("ua")),
+        // ... which the row of CRM 2 takes.
+        Mapping::new(email("a@example.com"), secs(5)).with_crm(hs("2")),
+        // Two puts of one new row by user: the second replaces the first.
+        Mapping::new(email("y@example.com"), secs(6)).with_user(user("uy")),
+        full_mapping("z@example.com", "9", "uy"),
+    ];
+    store
+        .put_mappings(&t, &batch)
+        .await
+        .expect("in-order batch");
+    assert_eq!(store.count_mappings(&t).await.unwrap(), 3);
+    assert_eq!(
+        store.mapping_by_crm_id(&t, &hs("1")).await.unwrap(),
+        Some(batch[0].clone())
+    );
+    assert_eq!(
+        store.mapping_by_crm_id(&t, &hs("2")).await.unwrap(),
+        Some(batch[1].clone())
+    );
+    assert_eq!(
+        store
+            .mapping_by_email(&t, &email("b@example.com"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .mapping_by_email(&t, &email("y@example.com"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.mapping_by_user(&t, &user("uy")).await.unwrap(),
+        Some(batch[3].clone())
+    );
+}
+
+/// Deleting removes the row and its grants; deleting again reports nothing deleted.
+pub async fn delete_mapping_removes_row_and_grants(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let a = full_mapping("a@example.com", "1", "ua");
+    let b = Mapping::new(email("b@example.com"), secs(1));
+    store
+        .put_mappings(&t, &[a.clone(), b.clone()])
+        .await
+        .unwrap();
+
+    assert!(store.delete_mapping(&t, &a.email).await.unwrap());
+    assert!(
+        !store.delete_mapping(&t, &a.email).await.unwrap(),
+        "second delete finds nothing"
+    );
+    assert!(
+        !store
+            .delete_mapping(&t, &email("never@example.com"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.mapping_by_email(&t, &a.email).await.unwrap(), None);
+    assert_eq!(store.mapping_by_crm_id(&t, &hs("1")).await.unwrap(), None);
+    assert_eq!(store.mapping_by_user(&t, &user("ua")).await.unwrap(), None);
+    assert_eq!(store.count_mappings(&t).await.unwrap(), 1);
+
+    let again = Mapping::new(a.email.clone(), secs(30)).with_crm(hs("1"));
+    store.put_mapping(&t, &again).await.unwrap();
+    assert_eq!(
+        store.mapping_by_email(&t, &a.email).await.unwrap(),
+        Some(again),
+        "no grants survive a delete"
+    );
+    assert_eq!(store.mapping_by_email(&t, &b.email).await.unwrap(), Some(b));
+}
+
+/// Paging returns rows in email (byte) order after the given email, `limit` at a time.
+pub async fn list_mappings_pages_in_email_order(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    // Written out of order; includes characters whose order differs between byte order
+    // and locale collations ('_' vs letters, digits, '.').
+    let names = [
+        "zed", "a_b", "ab", "a.c", "b9", "b10", "aa", "Mike", "x_1", "x1", "x-1", "0day", "q", "p",
+        "o", "n", "m2", "l", "k", "j", "i", "h", "g", "f", "e",
+    ];
+    let mut expected = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let mut m = Mapping::new(email(&format!("{n}@example.com")), secs(i as i64));
+        if i % 3 == 0 {
+            m = full_mapping(
+                &format!("{n}@example.com"),
+                &i.to_string(),
+                &format!("u{i}"),
+            );
+        }
+        store.put_mapping(&t, &m).await.unwrap();
+        expected.push(m);
+    }
+    expected.sort_by(|a, b| a.email.cmp(&b.email));
+
+    let mut seen = Vec::new();
+    let mut after: Option<Email> = None;
+    loop {
+        let page = store.list_mappings(&t, after.as_ref(), 10).await.unwrap();
+        assert!(page.len() <= 10);
+        let Some(last) = page.last() else { break };
+        after = Some(last.email.clone());
+        seen.extend(page);
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(store.count_mappings(&t).await.unwrap(), names.len() as u64);
+    assert!(store.list_mappings(&t, None, 0).await.unwrap().is_empty());
+    let tail = store
+        .list_mappings(&t, Some(&email("zed@example.com")), 100)
+        .await
+        .unwrap();
+    assert!(
+        tail.is_empty(),
+        "nothing sorts after the last email: {tail:?}"
+    );
+}
+
+/// `load_view` returns exactly the rows matching a CRM id or an email; `load_full_view`
+/// returns every row; both with full content.
+pub async fn load_view_returns_rows_matching_crm_ids_or_emails(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let rows: Vec<Mapping> = (0..12)
+        .map(|i| {
+            if i % 2 == 0 {
+                full_mapping(
+                    &format!("p{i}@example.com"),
+                    &i.to_string(),
+                    &format!("u{i}"),
+                )
+            } else {
+                Mapping::new(email(&format!("p{i}@example.com")), secs(i))
+                    .with_crm(hs(&i.to_string()))
+            }
+        })
+        .collect();
+    store.put_mappings(&t, &rows).await.unwrap();
+
+    let view = store
+        .load_view(
+            &t,
+            &[hs("0"), hs("3"), hs("404"), CrmRecordId::salesforce("5")],
+            &[
+                email("p3@example.com"),
+                email("p6@example.com"),
+                email("ghost@example.com"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.len(), 3, "rows 0, 3 and 6, each once");
+    for i in [0usize, 3, 6] {
+        assert_eq!(view.by_email(&rows[i].email), Some(&rows[i]));
+        assert_eq!(view.by_crm_id(&hs(&i.to_string())), Some(&rows[i]));
+    }
+    assert_eq!(view.by_user(&user("u0")), Some(&rows[0]));
+    assert!(view.by_email(&rows[5].email).is_none());
+    assert!(store.load_view(&t, &[], &[]).await.unwrap().is_empty());
+
+    let full = store.load_full_view(&t).await.unwrap();
+    assert_eq!(full.len(), rows.len());
+    for row in &rows {
+        assert_eq!(full.by_email(&row.email), Some(row));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkpoints
+
+/// Compare-and-set: stores only over the expected cursor, never backwards.
+pub async fn checkpoint_compare_and_set(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let (src, stream) = ("hubspot", "contacts");
+    let c1 = Cursor::at(secs(100));
+    let c2 = Cursor {
+        modified_at: secs(200),
+        last_id: Some("42".to_owned()),
+    };
+    assert_eq!(store.checkpoint(&t, src, stream).await.unwrap(), None);
+    assert!(
+        store
+            .advance_checkpoint(&t, src, stream, None, &c1)
+            .await
+            .unwrap(),
+        "first write"
+    );
+    assert!(
+        !store
+            .advance_checkpoint(&t, src, stream, None, &c2)
+            .await
+            .unwrap(),
+        "expected None but one is stored"
+    );
+    assert_eq!(
+        store.checkpoint(&t, src, stream).await.unwrap(),
+        Some(c1.clone())
+    );
+
+    assert!(
+        store
+            .advance_checkpoint(&t, src, stream, Some(&c1), &c2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .advance_checkpoint(&t, src, stream, Some(&c1), &Cursor::at(secs(300)))
+            .await
+            .unwrap(),
+        "stale expectation"
+    );
+    assert!(
+        !store
+            .advance_checkpoint(&t, src, stream, Some(&c2), &c1)
+            .await
+            .unwrap(),
+        "never backwards"
+    );
+    let same_time_lower_id = Cursor {
+        modified_at: secs(200),
+        last_id: Some("41".to_owned()),
+    };
+    assert!(
+        !store
+            .advance_checkpoint(&t, src, stream, Some(&c2), &same_time_lower_id)
+            .await
+            .unwrap(),
+        "tie-break id counts"
+    );
+    assert!(
+        store
+            .advance_checkpoint(&t, src, stream, Some(&c2), &c2)
+            .await
+            .unwrap(),
+        "equal is not backwards"
+    );
+    let c3 = Cursor {
+        modified_at: secs(200),
+        last_id: Some("43".to_owned()),
+    };
+    assert!(
+        store
+            .advance_checkpoint(&t, src, stream, Some(&c2), &c3)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.checkpoint(&t, src, stream).await.unwrap(), Some(c3));
+
+    assert_eq!(
+        store.checkpoint(&t, src, "deals").await.unwrap(),
+        None,
+        "streams are independent"
+    );
+    assert_eq!(
+        store.checkpoint(&t, "salesforce", stream).await.unwrap(),
+        None,
+        "sources are independent"
+    );
+}
+
+/// Of 16 concurrent advances from the same expected cursor, exactly one wins.
+pub async fn checkpoint_cas_has_one_winner_under_contention(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let start = Cursor::at(secs(0));
+    assert!(
+        store
+            .advance_checkpoint(&t, "hubspot", "contacts", None, &start)
+            .await
+            .unwrap()
+    );
+    let barrier = Arc::new(Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16i64 {
+        let (store, t, start, barrier) = (store.clone(), t.clone(), start.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let next = Cursor::at(secs(10 + i));
+            store
+                .advance_checkpoint(&t, "hubspot", "contacts", Some(&start), &next)
+                .await
+                .unwrap()
+                .then_some(next)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1, "exactly one advance wins: {winners:?}");
+    assert_eq!(
+        store.checkpoint(&t, "hubspot", "contacts").await.unwrap(),
+        winners.pop()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Delivery ledger
+
+/// Recording is insert-if-absent.
+pub async fn delivery_ledger_records_once(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    assert!(!store.has_delivery(&t, "exec-1").await.unwrap());
+    assert!(
+        store.record_delivery(&t, "exec-1", secs(0)).await.unwrap(),
+        "new"
+    );
+    assert!(
+        !store.record_delivery(&t, "exec-1", secs(5)).await.unwrap(),
+        "duplicate"
+    );
+    assert!(store.has_delivery(&t, "exec-1").await.unwrap());
+    assert!(!store.has_delivery(&t, "exec-2").await.unwrap());
+}
+
+/// Sixteen receivers racing on the same delivery: exactly one is told it is new.
+pub async fn delivery_recording_is_idempotent_under_16_tasks(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    for round in 0..5 {
+        let id = format!("exec-race-{round}");
+        let barrier = Arc::new(Barrier::new(16));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (store, t, id, barrier) = (store.clone(), t.clone(), id.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store.record_delivery(&t, &id, secs(round)).await.unwrap()
+            }));
+        }
+        let mut new = 0;
+        for task in tasks {
+            new += usize::from(task.await.unwrap());
+        }
+        assert_eq!(new, 1, "round {round}: exactly one receiver proceeds");
+    }
+}
+
+/// Purging deletes deliveries received before the cutoff, and only those.
+pub async fn purge_deliveries_respects_the_window(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    store.record_delivery(&t, "old", secs(0)).await.unwrap();
+    store.record_delivery(&t, "edge", secs(3600)).await.unwrap();
+    store.record_delivery(&t, "new", secs(7200)).await.unwrap();
+    assert_eq!(store.purge_deliveries(&t, secs(3600)).await.unwrap(), 1);
+    assert!(!store.has_delivery(&t, "old").await.unwrap());
+    assert!(
+        store.has_delivery(&t, "edge").await.unwrap(),
+        "received exactly at the cutoff: kept"
+    );
+    assert!(store.has_delivery(&t, "new").await.unwrap());
+    assert_eq!(store.purge_deliveries(&t, secs(3600)).await.unwrap(), 0);
+    assert!(
+        store.record_delivery(&t, "old", secs(8000)).await.unwrap(),
+        "a purged id is new again"
+    );
+    assert_eq!(store.purge_deliveries(&t, secs(100_000)).await.unwrap(), 3);
+}
+
+// ---------------------------------------------------------------------------------------
+// Outbox
+
+/// Enqueueing skips keys already present (any status) and reports how many were new.
+pub async fn outbox_enqueue_is_idempotent_by_key(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    assert_eq!(store.enqueue(&t, &actions(0..3), secs(0)).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .enqueue(&t, &[action(1), action(3)], secs(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .enqueue(&t, &[action(4), action(4)], secs(2))
+            .await
+            .unwrap(),
+        1,
+        "duplicates within a call"
+    );
+    assert_eq!(store.enqueue(&t, &[], secs(3)).await.unwrap(), 0);
+
+    let pending = store
+        .list_outbox(&t, OutboxStatus::Pending, 100)
+        .await
+        .unwrap();
+    assert_eq!(keys(&pending), keys_of(&actions(0..5)), "oldest first");
+    let first = &pending[0];
+    assert_eq!(first.action, action(0), "the action round-trips");
+    assert_eq!(
+        (first.status, first.attempts, first.enqueued_at),
+        (OutboxStatus::Pending, 0, secs(0))
+    );
+    assert_eq!(
+        (
+            &first.last_error,
+            &first.leased_by,
+            first.lease_until,
+            first.not_before
+        ),
+        (&None, &None, None, None)
+    );
+    assert_eq!(pending[3].enqueued_at, secs(1));
+    assert_eq!(
+        store
+            .list_outbox(&t, OutboxStatus::Pending, 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // A done item's key stays taken.
+    let claimed = store
+        .claim(&t, "w", 1, Duration::from_secs(60), secs(5))
+        .await
+        .unwrap();
+    store
+        .complete(&t, &claimed[0].action.key, "w", secs(6))
+        .await
+        .unwrap();
+    assert_eq!(store.enqueue(&t, &[action(0)], secs(7)).await.unwrap(), 0);
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.in_flight, counts.done, counts.failed),
+        (4, 0, 1, 0)
+    );
+}
+
+fn keys_of(actions: &[Action]) -> Vec<IdempotencyKey> {
+    actions.iter().map(|a| a.key.clone()).collect()
+}
+
+/// Claims lease items oldest first and count attempts; expired leases are claimable again;
+/// only the current holder can complete.
+pub async fn outbox_claim_leases_and_counts_attempts(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let lease = Duration::from_secs(60);
+    store.enqueue(&t, &actions(0..5), secs(0)).await.unwrap();
+
+    let w1 = store.claim(&t, "w1", 2, lease, secs(0)).await.unwrap();
+    assert_eq!(keys(&w1), keys_of(&actions(0..2)));
+    for item in &w1 {
+        assert_eq!(item.status, OutboxStatus::InFlight);
+        assert_eq!(item.leased_by.as_deref(), Some("w1"));
+        assert_eq!(item.lease_until, Some(secs(60)));
+        assert_eq!(item.attempts, 1);
+    }
+    let w2 = store.claim(&t, "w2", 10, lease, secs(10)).await.unwrap();
+    assert_eq!(keys(&w2), keys_of(&actions(2..5)));
+    assert!(
+        store
+            .claim(&t, "w3", 10, lease, secs(59))
+            .await
+            .unwrap()
+            .is_empty(),
+        "every lease is live"
+    );
+    assert!(
+        store
+            .claim(&t, "w3", 0, lease, secs(100))
+            .await
+            .unwrap()
+            .is_empty(),
+        "limit 0"
+    );
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!((counts.pending, counts.in_flight), (0, 5));
+    assert_eq!(
+        store
+            .list_outbox(&t, OutboxStatus::InFlight, 10)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+
+    // w1's lease expires at 60: w3 takes its items over, w2's (until 70) stay.
+    let w3 = store.claim(&t, "w3", 10, lease, secs(60)).await.unwrap();
+    assert_eq!(keys(&w3), keys_of(&actions(0..2)));
+    assert!(
+        w3.iter()
+            .all(|i| i.attempts == 2 && i.leased_by.as_deref() == Some("w3"))
+    );
+    let lost = store.complete(&t, &action(0).key, "w1", secs(61)).await;
+    assert!(matches!(lost, Err(Error::LeaseLost { .. })), "{lost:?}");
+    store
+        .complete(&t, &action(0).key, "w3", secs(61))
+        .await
+        .expect("holder completes");
+    let again = store.complete(&t, &action(0).key, "w3", secs(62)).await;
+    assert!(
+        matches!(again, Err(Error::LeaseLost { .. })),
+        "a done item cannot be completed twice: {again:?}"
+    );
+    let unknown = store
+        .complete(&t, &IdempotencyKey::from_raw("nope"), "w3", secs(62))
+        .await;
+    assert!(
+        matches!(unknown, Err(Error::LeaseLost { .. })),
+        "{unknown:?}"
+    );
+
+    // A holder may complete after its lease expired, as long as nobody took the item over.
+    store
+        .complete(&t, &action(2).key, "w2", secs(500))
+        .await
+        .expect("expired but not re-claimed");
+    let done = store.list_outbox(&t, OutboxStatus::Done, 10).await.unwrap();
+    assert_eq!(keys(&done), vec![action(0).key, action(2).key]);
+    assert!(
+        done.iter()
+            .all(|i| i.leased_by.is_none() && i.lease_until.is_none())
+    );
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.in_flight, counts.done, counts.failed),
+        (0, 3, 2, 0)
+    );
+}
+
+/// A failure with a retry time goes back to pending, not claimable before then; without one
+/// it fails for good.
+pub async fn outbox_fail_retries_later_or_gives_up(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let lease = Duration::from_secs(1000);
+    store.enqueue(&t, &actions(0..2), secs(0)).await.unwrap();
+    store.claim(&t, "w", 2, lease, secs(0)).await.unwrap();
+
+    let wrong = store
+        .fail(&t, &action(0).key, "intruder", "boom", None, secs(1))
+        .await;
+    assert!(matches!(wrong, Err(Error::LeaseLost { .. })), "{wrong:?}");
+    store
+        .fail(
+            &t,
+            &action(0).key,
+            "w",
+            "HTTP 503",
+            Some(secs(100)),
+            secs(1),
+        )
+        .await
+        .unwrap();
+    let pending = store
+        .list_outbox(&t, OutboxStatus::Pending, 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(pending[0].not_before, Some(secs(100)));
+    assert_eq!(
+        (pending[0].leased_by.as_deref(), pending[0].lease_until),
+        (None, None)
+    );
+    let twice = store
+        .fail(&t, &action(0).key, "w", "again", None, secs(2))
+        .await;
+    assert!(
+        matches!(twice, Err(Error::LeaseLost { .. })),
+        "a pending item is not held: {twice:?}"
+    );
+    let complete_pending = store.complete(&t, &action(0).key, "w", secs(2)).await;
+    assert!(
+        matches!(complete_pending, Err(Error::LeaseLost { .. })),
+        "{complete_pending:?}"
+    );
+
+    assert!(
+        store
+            .claim(&t, "w", 10, lease, secs(99))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before its retry time"
+    );
+    let retry = store.claim(&t, "w2", 10, lease, secs(100)).await.unwrap();
+    assert_eq!(keys(&retry), vec![action(0).key]);
+    assert_eq!(retry[0].attempts, 2);
+    assert_eq!(
+        retry[0].last_error.as_deref(),
+        Some("HTTP 503"),
+        "the last error is kept until the next one"
+    );
+
+    store
+        .fail(
+            &t,
+            &action(0).key,
+            "w2",
+            "HTTP 400: invalid",
+            None,
+            secs(101),
+        )
+        .await
+        .unwrap();
+    store
+        .fail(&t, &action(1).key, "w", "permanent", None, secs(200))
+        .await
+        .unwrap();
+    let failed = store
+        .list_outbox(&t, OutboxStatus::Failed, 10)
+        .await
+        .unwrap();
+    assert_eq!(keys(&failed), keys_of(&actions(0..2)));
+    assert_eq!(failed[0].last_error.as_deref(), Some("HTTP 400: invalid"));
+    assert!(
+        store
+            .claim(&t, "w", 10, lease, secs(10_000))
+            .await
+            .unwrap()
+            .is_empty(),
+        "failed items are never claimed"
+    );
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.in_flight, counts.done, counts.failed),
+        (0, 0, 0, 2)
+    );
+}
+
+/// Eight concurrent workers drain the outbox: every item is processed exactly once; the
+/// items of a worker that crashed are re-claimed once their lease expires, and the crashed
+/// worker can no longer complete them.
+pub async fn outbox_eight_workers_process_each_item_once(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let lease = Duration::from_secs(60);
+    let total = 240;
+    store
+        .enqueue(&t, &actions(0..total), secs(0))
+        .await
+        .unwrap();
+
+    // A worker claims 10 items, then "crashes" without completing them.
+    let crashed = store
+        .claim(&t, "crashed", 10, lease, secs(0))
+        .await
+        .unwrap();
+    assert_eq!(crashed.len(), 10);
+
+    let processed: Arc<Mutex<HashMap<IdempotencyKey, usize>>> = Arc::default();
+    let drain = |now: DateTime<Utc>, round: &'static str| {
+        let barrier = Arc::new(Barrier::new(8));
+        let tasks: Vec<_> = (0..8)
+            .map(|w| {
+                let (store, t, processed, barrier) =
+                    (store.clone(), t.clone(), processed.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let worker = format!("{round}-worker-{w}");
+                    barrier.wait().await;
+                    loop {
+                        let batch = store.claim(&t, &worker, 7, lease, now).await.unwrap();
+                        if batch.is_empty() {
+                            break;
+                        }
+                        for item in batch {
+                            assert_eq!(item.leased_by.as_deref(), Some(worker.as_str()));
+                            *processed
+                                .lock()
+                                .unwrap()
+                                .entry(item.action.key.clone())
+                                .or_default() += 1;
+                            tokio::task::yield_now().await;
+                            store
+                                .complete(&t, &item.action.key, &worker, now)
+                                .await
+                                .unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        async move {
+            for task in tasks {
+                task.await.unwrap();
+            }
+        }
+    };
+
+    drain(secs(1), "live").await;
+    assert_eq!(
+        processed.lock().unwrap().len(),
+        total - 10,
+        "live leases are not taken over"
+    );
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!((counts.in_flight, counts.done), (10, (total - 10) as u64));
+
+    drain(secs(60), "after-expiry").await;
+    let processed = processed.lock().unwrap().clone();
+    assert_eq!(processed.len(), total, "every item processed");
+    assert!(processed.values().all(|&n| n == 1), "exactly once each");
+    for item in &crashed {
+        let r = store
+            .complete(&t, &item.action.key, "crashed", secs(61))
+            .await;
+        assert!(matches!(r, Err(Error::LeaseLost { .. })), "{r:?}");
+    }
+    let done = store
+        .list_outbox(&t, OutboxStatus::Done, total)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), total);
+    let reclaimed: Vec<u32> = done
+        .iter()
+        .filter(|i| crashed.iter().any(|c| c.action.key == i.action.key))
+        .map(|i| i.attempts)
+        .collect();
+    assert_eq!(
+        reclaimed,
+        vec![2; 10],
+        "re-claimed items count their second attempt"
+    );
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.in_flight, counts.done, counts.failed),
+        (0, 0, total as u64, 0)
+    );
+}
+
+/// An absurdly long lease is accepted (capped, never an overflow panic) and holds.
+pub async fn outbox_huge_lease_does_not_panic(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    store.enqueue(&t, &actions(0..1), secs(0)).await.unwrap();
+    let claimed = store
+        .claim(&t, "w", 1, Duration::MAX, secs(0))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let century = secs(100 * 365 * 24 * 3600);
+    assert!(
+        store
+            .claim(&t, "w2", 1, Duration::from_secs(1), century)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .try_acquire_lease(&t, "pull", "a", Duration::MAX, secs(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_acquire_lease(&t, "pull", "b", Duration::from_secs(1), century)
+            .await
+            .unwrap()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit log
+
+/// Entries read back newest first, whole.
+pub async fn audit_log_appends_and_reads_newest_first(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let mut first = AuditEntry::new(
+        secs(1),
+        "assign_badge",
+        "jane@example.com",
+        AuditOutcome::Applied,
+        action(0).key,
+    );
+    first.before = Some(serde_json::json!({"badges": []}));
+    first.after =
+        Some(serde_json::json!({"badges": ["Premium"], "n": 1, "nested": {"ok": true, "x": null}}));
+    let mut second = AuditEntry::new(
+        secs(2),
+        "update_crm_properties",
+        "hubspot:1",
+        AuditOutcome::Rejected,
+        action(1).key,
+    );
+    second.detail = Some("PROPERTY_DOESNT_EXIST".to_owned());
+    let third = AuditEntry::new(
+        secs(2),
+        "remove_badge",
+        "u-1",
+        AuditOutcome::Failed,
+        action(2).key,
+    );
+    let fourth = AuditEntry::new(
+        secs(3),
+        "invite",
+        "new@example.com",
+        AuditOutcome::Skipped,
+        action(3).key,
+    );
+
+    store
+        .append_audit(&t, &[first.clone(), second.clone()])
+        .await
+        .unwrap();
+    store.append_audit(&t, &[]).await.unwrap();
+    store
+        .append_audit(&t, &[third.clone(), fourth.clone()])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.recent_audit(&t, 10).await.unwrap(),
+        vec![fourth.clone(), third, second, first]
+    );
+    assert_eq!(store.recent_audit(&t, 1).await.unwrap(), vec![fourth]);
+    assert!(store.recent_audit(&t, 0).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Leader lease
+
+/// One holder at a time; renewal by the holder; takeover after expiry; release by the
+/// holder only.
+pub async fn leader_lease_is_exclusive(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let ttl = Duration::from_secs(30);
+    assert!(
+        store
+            .try_acquire_lease(&t, "pull", "a", ttl, secs(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_acquire_lease(&t, "pull", "b", ttl, secs(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_acquire_lease(&t, "pull", "a", ttl, secs(10))
+            .await
+            .unwrap(),
+        "renewal"
+    );
+    assert!(
+        !store
+            .try_acquire_lease(&t, "pull", "b", ttl, secs(39))
+            .await
+            .unwrap(),
+        "renewed until 40"
+    );
+    assert!(
+        store
+            .try_acquire_lease(&t, "push", "b", ttl, secs(39))
+            .await
+            .unwrap(),
+        "names are independent"
+    );
+    assert!(
+        store
+            .try_acquire_lease(&t, "pull", "b", ttl, secs(40))
+            .await
+            .unwrap(),
+        "expired: taken over"
+    );
+    assert!(
+        !store
+            .try_acquire_lease(&t, "pull", "a", ttl, secs(41))
+            .await
+            .unwrap()
+    );
+
+    store.release_lease(&t, "pull", "a").await.unwrap();
+    assert!(
+        !store
+            .try_acquire_lease(&t, "pull", "a", ttl, secs(42))
+            .await
+            .unwrap(),
+        "a non-holder cannot release"
+    );
+    store.release_lease(&t, "pull", "b").await.unwrap();
+    assert!(
+        store
+            .try_acquire_lease(&t, "pull", "a", ttl, secs(43))
+            .await
+            .unwrap(),
+        "released"
+    );
+    store
+        .release_lease(&t, "never-taken", "a")
+        .await
+        .expect("releasing nothing is fine");
+}
+
+/// Sixteen instances racing for the same lease: exactly one gets it.
+pub async fn leader_lease_has_one_winner_under_contention(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    for round in 0..3i64 {
+        let name = format!("pull-{round}");
+        let barrier = Arc::new(Barrier::new(16));
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let (store, t, name, barrier) =
+                (store.clone(), t.clone(), name.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .try_acquire_lease(
+                        &t,
+                        &name,
+                        &format!("instance-{i}"),
+                        Duration::from_secs(30),
+                        secs(round),
+                    )
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for task in tasks {
+            winners += usize::from(task.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tenants
+
+/// Tenant B never sees nor changes tenant A's rows, through any method.
+pub async fn tenant_isolation(store: Arc<dyn Store>) {
+    let a = tenant("tenant-a");
+    let b = tenant("tenant-b");
+    let ttl = Duration::from_secs(30);
+    let row = full_mapping("shared@example.com", "1", "u1");
+    let cursor = Cursor::at(secs(100));
+    let mut audit = AuditEntry::new(
+        secs(1),
+        "assign_badge",
+        "shared@example.com",
+        AuditOutcome::Applied,
+        action(0).key,
+    );
+    audit.detail = Some("a's".to_owned());
+
+    store.put_mapping(&a, &row).await.unwrap();
+    assert!(
+        store
+            .advance_checkpoint(&a, "hubspot", "contacts", None, &cursor)
+            .await
+            .unwrap()
+    );
+    assert!(store.record_delivery(&a, "exec-1", secs(0)).await.unwrap());
+    assert_eq!(store.enqueue(&a, &actions(0..3), secs(0)).await.unwrap(), 3);
+    store
+        .append_audit(&a, std::slice::from_ref(&audit))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .try_acquire_lease(&a, "pull", "a-instance", ttl, secs(0))
+            .await
+            .unwrap()
+    );
+
+    // B sees nothing of A.
+    assert_eq!(store.mapping_by_email(&b, &row.email).await.unwrap(), None);
+    assert_eq!(store.mapping_by_crm_id(&b, &hs("1")).await.unwrap(), None);
+    assert_eq!(store.mapping_by_user(&b, &user("u1")).await.unwrap(), None);
+    assert!(store.list_mappings(&b, None, 100).await.unwrap().is_empty());
+    assert_eq!(store.count_mappings(&b).await.unwrap(), 0);
+    assert!(
+        store
+            .load_view(&b, &[hs("1")], std::slice::from_ref(&row.email))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.load_full_view(&b).await.unwrap().is_empty());
+    assert_eq!(
+        store.checkpoint(&b, "hubspot", "contacts").await.unwrap(),
+        None
+    );
+    assert!(!store.has_delivery(&b, "exec-1").await.unwrap());
+    assert_eq!(store.outbox_counts(&b).await.unwrap(), Default::default());
+    assert!(
+        store
+            .list_outbox(&b, OutboxStatus::Pending, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim(&b, "b-worker", 100, ttl, secs(0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.recent_audit(&b, 100).await.unwrap().is_empty());
+
+    // B cannot change A's rows.
+    assert!(!store.delete_mapping(&b, &row.email).await.unwrap());
+    assert_eq!(
+        store.purge_deliveries(&b, secs(1_000_000)).await.unwrap(),
+        0
+    );
+    let a_claim = store.claim(&a, "a-worker", 1, ttl, secs(0)).await.unwrap();
+    let stolen = store
+        .complete(&b, &a_claim[0].action.key, "a-worker", secs(1))
+        .await;
+    assert!(matches!(stolen, Err(Error::LeaseLost { .. })), "{stolen:?}");
+    let stolen = store
+        .fail(&b, &a_claim[0].action.key, "a-worker", "x", None, secs(1))
+        .await;
+    assert!(matches!(stolen, Err(Error::LeaseLost { .. })), "{stolen:?}");
+    store.release_lease(&b, "pull", "a-instance").await.unwrap();
+
+    // B's own rows with the same keys live side by side.
+    let b_row = Mapping::new(row.email.clone(), secs(7))
+        .with_crm(hs("1"))
+        .with_user(user("u1"));
+    store
+        .put_mapping(&b, &b_row)
+        .await
+        .expect("same keys in another tenant");
+    assert!(
+        store
+            .advance_checkpoint(&b, "hubspot", "contacts", None, &Cursor::at(secs(5)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.record_delivery(&b, "exec-1", secs(0)).await.unwrap(),
+        "the same delivery id is new for B"
+    );
+    assert_eq!(
+        store.enqueue(&b, &actions(0..1), secs(0)).await.unwrap(),
+        1,
+        "the same key is new for B"
+    );
+    assert!(
+        store
+            .try_acquire_lease(&b, "pull", "b-instance", ttl, secs(1))
+            .await
+            .unwrap()
+    );
+    let b_claim = store
+        .claim(&b, "b-worker", 100, ttl, secs(1))
+        .await
+        .unwrap();
+    assert_eq!(keys(&b_claim), vec![action(0).key]);
+    store
+        .complete(&b, &action(0).key, "b-worker", secs(2))
+        .await
+        .unwrap();
+    assert!(store.delete_mapping(&b, &row.email).await.unwrap());
+    assert_eq!(
+        store.purge_deliveries(&b, secs(1_000_000)).await.unwrap(),
+        1
+    );
+
+    // A is untouched.
+    assert_eq!(
+        store.mapping_by_email(&a, &row.email).await.unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(
+        store.mapping_by_crm_id(&a, &hs("1")).await.unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(store.load_full_view(&a).await.unwrap().len(), 1);
+    assert_eq!(
+        store.checkpoint(&a, "hubspot", "contacts").await.unwrap(),
+        Some(cursor)
+    );
+    assert!(store.has_delivery(&a, "exec-1").await.unwrap());
+    let counts = store.outbox_counts(&a).await.unwrap();
+    assert_eq!((counts.pending, counts.in_flight, counts.done), (2, 1, 0));
+    store
+        .complete(&a, &a_claim[0].action.key, "a-worker", secs(3))
+        .await
+        .expect("A's lease survived B's attempts");
+    assert_eq!(store.recent_audit(&a, 10).await.unwrap(), vec![audit]);
+    assert!(
+        !store
+            .try_acquire_lease(&a, "pull", "someone-else", ttl, secs(2))
+            .await
+            .unwrap(),
+        "A's lease still held"
+    );
+}
+
+/// The empty tenant id is refused by every method with `UnknownTenant`.
+pub async fn empty_tenant_is_rejected(store: Arc<dyn Store>) {
+    let t = TenantId::new("");
+    let e = email("a@example.com");
+    let m = Mapping::new(e.clone(), secs(0));
+    let key = action(0).key;
+    let d = Duration::from_secs(1);
+    let unknown = |name: &str, r: Result<(), Error>| {
+        assert!(
+            matches!(r, Err(Error::UnknownTenant(_))),
+            "{name}: expected UnknownTenant, got {r:?}"
+        );
+    };
+    unknown(
+        "mapping_by_email",
+        store.mapping_by_email(&t, &e).await.map(drop),
+    );
+    unknown(
+        "mapping_by_crm_id",
+        store.mapping_by_crm_id(&t, &hs("1")).await.map(drop),
+    );
+    unknown(
+        "mapping_by_user",
+        store.mapping_by_user(&t, &user("u")).await.map(drop),
+    );
+    unknown("put_mapping", store.put_mapping(&t, &m).await);
+    unknown(
+        "put_mappings",
+        store.put_mappings(&t, std::slice::from_ref(&m)).await,
+    );
+    unknown(
+        "delete_mapping",
+        store.delete_mapping(&t, &e).await.map(drop),
+    );
+    unknown(
+        "list_mappings",
+        store.list_mappings(&t, None, 10).await.map(drop),
+    );
+    unknown("count_mappings", store.count_mappings(&t).await.map(drop));
+    unknown(
+        "load_view",
+        store.load_view(&t, &[hs("1")], &[]).await.map(drop),
+    );
+    unknown("load_full_view", store.load_full_view(&t).await.map(drop));
+    unknown("checkpoint", store.checkpoint(&t, "s", "x").await.map(drop));
+    unknown(
+        "advance_checkpoint",
+        store
+            .advance_checkpoint(&t, "s", "x", None, &Cursor::at(secs(0)))
+            .await
+            .map(drop),
+    );
+    unknown(
+        "record_delivery",
+        store.record_delivery(&t, "d", secs(0)).await.map(drop),
+    );
+    unknown("has_delivery", store.has_delivery(&t, "d").await.map(drop));
+    unknown(
+        "purge_deliveries",
+        store.purge_deliveries(&t, secs(0)).await.map(drop),
+    );
+    unknown(
+        "enqueue",
+        store.enqueue(&t, &actions(0..1), secs(0)).await.map(drop),
+    );
+    unknown("claim", store.claim(&t, "w", 1, d, secs(0)).await.map(drop));
+    unknown("complete", store.complete(&t, &key, "w", secs(0)).await);
+    unknown("fail", store.fail(&t, &key, "w", "e", None, secs(0)).await);
+    unknown("outbox_counts", store.outbox_counts(&t).await.map(drop));
+    unknown(
+        "list_outbox",
+        store
+            .list_outbox(&t, OutboxStatus::Pending, 1)
+            .await
+            .map(drop),
+    );
+    unknown("append_audit", store.append_audit(&t, &[]).await);
+    unknown("recent_audit", store.recent_audit(&t, 1).await.map(drop));
+    unknown(
+        "try_acquire_lease",
+        store
+            .try_acquire_lease(&t, "l", "h", d, secs(0))
+            .await
+            .map(drop),
+    );
+    unknown("release_lease", store.release_lease(&t, "l", "h").await);
+}

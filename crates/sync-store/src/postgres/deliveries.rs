@@ -1,0 +1,61 @@
+//! `DeliveryLedger` on PostgreSQL: `INSERT ... ON CONFLICT DO NOTHING` decides which of
+//! several racing receivers is first.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sync_core::ports::DeliveryLedger;
+use sync_core::{Error, TenantId};
+
+use super::{PostgresStore, db};
+use crate::rows::check_tenant;
+use crate::time::to_ns;
+
+#[async_trait]
+impl DeliveryLedger for PostgresStore {
+    async fn record_delivery(
+        &self,
+        tenant: &TenantId,
+        delivery_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        check_tenant(tenant)?;
+        let done = sqlx::query(
+            "INSERT INTO deliveries (tenant, delivery_id, received_at_ns) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant, delivery_id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(delivery_id)
+        .bind(to_ns(received_at, "delivery time")?)
+        .execute(&self.pool)
+        .await
+        .map_err(db("record delivery", tenant))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn has_delivery(&self, tenant: &TenantId, delivery_id: &str) -> Result<bool, Error> {
+        check_tenant(tenant)?;
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE tenant = $1 AND delivery_id = $2)",
+        )
+        .bind(tenant.as_str())
+        .bind(delivery_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("read delivery", tenant))
+    }
+
+    async fn purge_deliveries(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        check_tenant(tenant)?;
+        let done = sqlx::query("DELETE FROM deliveries WHERE tenant = $1 AND received_at_ns < $2")
+            .bind(tenant.as_str())
+            .bind(to_ns(older_than, "purge cutoff")?)
+            .execute(&self.pool)
+            .await
+            .map_err(db("purge deliveries", tenant))?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,303 @@
+//! `MappingStore` on SQLite.
+
+use async_trait::async_trait;
+use sync_core::planner::StateView;
+use sync_core::ports::MappingStore;
+use sync_core::{CativaUserId, CrmRecordId, Email, Error, Mapping, TenantId};
+
+use super::{SqliteStore, db};
+use crate::rows::{KeyRow, MappingRow, assemble_mappings, check_tenant, to_json};
+use crate::time::sql_limit;
+use crate::upsert::{Lookup, UpsertPlan, grants_payload, inserts_payload, updates_payload};
+
+/// Selects mapping rows `m` joined with their grants `g`; append the `FROM`.
+macro_rules! select_mappings {
+    ($rest:literal) => {
+        concat!(
+            "SELECT m.id, m.email, m.cativa_user_id, m.crm_kind, m.crm_id, m.profile, m.invited_at_ns, m.updated_at_ns, \
+             g.badge AS g_badge, g.provenance AS g_provenance, g.rule_id AS g_rule, g.source AS g_source, \
+             g.granted_at_ns AS g_granted_at_ns ",
+            $rest
+        )
+    };
+}
+
+const BY_EMAIL: &str = select_mappings!(
+    "FROM mappings m LEFT JOIN badge_grants g ON g.mapping_id = m.id \
+     WHERE m.tenant = ?1 AND m.email = ?2 ORDER BY g.position"
+);
+const BY_CRM: &str = select_mappings!(
+    "FROM mappings m LEFT JOIN badge_grants g ON g.mapping_id = m.id \
+     WHERE m.tenant = ?1 AND m.crm_kind = ?2 AND m.crm_id = ?3 ORDER BY g.position"
+);
+const BY_USER: &str = select_mappings!(
+    "FROM mappings m LEFT JOIN badge_grants g ON g.mapping_id = m.id \
+     WHERE m.tenant = ?1 AND m.cativa_user_id = ?2 ORDER BY g.position"
+);
+const PAGE: &str = select_mappings!(
+    "FROM (SELECT * FROM mappings WHERE tenant = ?1 AND (?2 IS NULL OR email > ?2) ORDER BY email LIMIT ?3) m \
+     LEFT JOIN badge_grants g ON g.mapping_id = m.id ORDER BY m.email, g.position"
+);
+const VIEW: &str = select_mappings!(
+    "FROM (SELECT id FROM mappings WHERE tenant = ?1 AND email IN (SELECT value FROM json_each(?2)) \
+           UNION SELECT id FROM mappings WHERE tenant = ?1 \
+             AND (crm_kind, crm_id) IN (SELECT value ->> '$[0]', value ->> '$[1]' FROM json_each(?3))) hit \
+     JOIN mappings m ON m.id = hit.id LEFT JOIN badge_grants g ON g.mapping_id = m.id ORDER BY m.id, g.position"
+);
+const FULL_VIEW: &str = select_mappings!(
+    "FROM mappings m LEFT JOIN badge_grants g ON g.mapping_id = m.id WHERE m.tenant = ?1 ORDER BY m.id, g.position"
+);
+
+const KEYS: &str = "\
+    SELECT id, email, cativa_user_id, crm_kind, crm_id FROM mappings \
+      WHERE tenant = ?1 AND email IN (SELECT value FROM json_each(?2)) \
+    UNION SELECT id, email, cativa_user_id, crm_kind, crm_id FROM mappings \
+      WHERE tenant = ?1 AND (crm_kind, crm_id) IN (SELECT value ->> '$[0]', value ->> '$[1]' FROM json_each(?3)) \
+    UNION SELECT id, email, cativa_user_id, crm_kind, crm_id FROM mappings \
+      WHERE tenant = ?1 AND cativa_user_id IN (SELECT value FROM json_each(?4))";
+
+// A parked email contains spaces, which no `Email` does, so it cannot collide.
+const PARK: &str = "\
+    UPDATE mappings SET email = ' parked ' || id, cativa_user_id = NULL, crm_kind = NULL, crm_id = NULL \
+    WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))";
+
+const UPDATE: &str = "\
+    UPDATE mappings SET email = j.email, cativa_user_id = j.user, crm_kind = j.crm_kind, crm_id = j.crm_id, \
+        profile = j.profile, invited_at_ns = j.invited, updated_at_ns = j.updated \
+    FROM (SELECT value ->> '$.id' AS id, value ->> '$.email' AS email, value ->> '$.user' AS user, \
+            value ->> '$.crm_kind' AS crm_kind, value ->> '$.crm_id' AS crm_id, value ->> '$.profile' AS profile, \
+            value ->> '$.invited' AS invited, value ->> '$.updated' AS updated FROM json_each(?2)) AS j \
+    WHERE mappings.tenant = ?1 AND mappings.id = j.id";
+
+const DELETE_GRANTS: &str = "DELETE FROM badge_grants WHERE tenant = ?1 AND mapping_id IN (SELECT value FROM json_each(?2))";
+
+const INSERT: &str = "\
+    INSERT INTO mappings (tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns) \
+    SELECT ?1, value ->> '$.email', value ->> '$.user', value ->> '$.crm_kind', value ->> '$.crm_id', \
+        value ->> '$.profile', value ->> '$.invited', value ->> '$.updated' FROM json_each(?2) \
+    RETURNING id, email";
+
+const INSERT_GRANTS: &str = "\
+    INSERT INTO badge_grants (mapping_id, tenant, position, badge, provenance, rule_id, source, granted_at_ns) \
+    SELECT value ->> '$.m', ?1, value ->> '$.p', value ->> '$.b', value ->> '$.k', value ->> '$.r', value ->> '$.s', \
+        value ->> '$.g' FROM json_each(?2)";
+
+impl SqliteStore {
+    async fn fetch_one_mapping<'q>(
+        &self,
+        tenant: &TenantId,
+        query: sqlx::query::QueryAs<
+            'q,
+            sqlx::Sqlite,
+            MappingRow,
+            sqlx::sqlite::SqliteArguments<'q>,
+        >,
+    ) -> Result<Option<Mapping>, Error> {
+        let rows = query
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("read mapping", tenant))?;
+        Ok(assemble_mappings(&rows)?.into_iter().next())
+    }
+}
+
+#[async_trait]
+impl MappingStore for SqliteStore {
+    async fn mapping_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Option<Mapping>, Error> {
+        check_tenant(tenant)?;
+        let q = sqlx::query_as(BY_EMAIL)
+            .bind(tenant.as_str())
+            .bind(email.as_str());
+        self.fetch_one_mapping(tenant, q).await
+    }
+
+    async fn mapping_by_crm_id(
+        &self,
+        tenant: &TenantId,
+        crm_id: &CrmRecordId,
+    ) -> Result<Option<Mapping>, Error> {
+        check_tenant(tenant)?;
+        let q = sqlx::query_as(BY_CRM)
+            .bind(tenant.as_str())
+            .bind(crm_id.crm.as_str())
+            .bind(crm_id.id.as_str());
+        self.fetch_one_mapping(tenant, q).await
+    }
+
+    async fn mapping_by_user(
+        &self,
+        tenant: &TenantId,
+        user: &CativaUserId,
+    ) -> Result<Option<Mapping>, Error> {
+        check_tenant(tenant)?;
+        let q = sqlx::query_as(BY_USER)
+            .bind(tenant.as_str())
+            .bind(user.as_str());
+        self.fetch_one_mapping(tenant, q).await
+    }
+
+    async fn put_mapping(&self, tenant: &TenantId, mapping: &Mapping) -> Result<(), Error> {
+        self.put_mappings(tenant, std::slice::from_ref(mapping))
+            .await
+    }
+
+    async fn put_mappings(&self, tenant: &TenantId, mappings: &[Mapping]) -> Result<(), Error> {
+        check_tenant(tenant)?;
+        if mappings.is_empty() {
+            return Ok(());
+        }
+        let lookup = Lookup::of(mappings)?;
+        let t = tenant.as_str();
+        let mut tx = self.begin_write("put mappings", tenant).await?;
+        let existing: Vec<KeyRow> = sqlx::query_as(KEYS)
+            .bind(t)
+            .bind(&lookup.emails)
+            .bind(&lookup.crm_ids)
+            .bind(&lookup.users)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("put mappings: look up keys", tenant))?;
+        let plan = UpsertPlan::resolve(tenant, &existing, mappings)?;
+        let mut written: Vec<(i64, &Mapping)> = Vec::with_capacity(mappings.len());
+        if !plan.park.is_empty() {
+            sqlx::query(PARK)
+                .bind(t)
+                .bind(to_json(&plan.park, "parked ids")?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("put mappings: park keys", tenant))?;
+        }
+        if !plan.updates.is_empty() {
+            sqlx::query(UPDATE)
+                .bind(t)
+                .bind(updates_payload(&plan, mappings)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("put mappings: update rows", tenant))?;
+            let ids: Vec<i64> = plan.updates.iter().map(|&(id, _)| id).collect();
+            sqlx::query(DELETE_GRANTS)
+                .bind(t)
+                .bind(to_json(&ids, "updated ids")?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("put mappings: replace badge grants", tenant))?;
+            written.extend(plan.updates.iter().map(|&(id, i)| (id, &mappings[i])));
+        }
+        if !plan.inserts.is_empty() {
+            let ids: Vec<(i64, String)> = sqlx::query_as(INSERT)
+                .bind(t)
+                .bind(inserts_payload(&plan, mappings)?)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("put mappings: insert rows", tenant))?;
+            let by_email: std::collections::HashMap<&str, i64> =
+                ids.iter().map(|(id, e)| (e.as_str(), *id)).collect();
+            for &i in &plan.inserts {
+                let m = &mappings[i];
+                let id = by_email.get(m.email.as_str()).copied().ok_or_else(|| {
+                    Error::store(
+                        "put mappings",
+                        format!("inserted row for {} not returned", m.email),
+                        true,
+                    )
+                })?;
+                written.push((id, m));
+            }
+        }
+        if written.iter().any(|(_, m)| !m.badges.is_empty()) {
+            sqlx::query(INSERT_GRANTS)
+                .bind(t)
+                .bind(grants_payload(written.into_iter())?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("put mappings: insert badge grants", tenant))?;
+        }
+        tx.commit()
+            .await
+            .map_err(db("put mappings: commit", tenant))
+    }
+
+    async fn delete_mapping(&self, tenant: &TenantId, email: &Email) -> Result<bool, Error> {
+        check_tenant(tenant)?;
+        let mut tx = self.begin_write("delete mapping", tenant).await?;
+        sqlx::query("DELETE FROM badge_grants WHERE mapping_id IN (SELECT id FROM mappings WHERE tenant = ?1 AND email = ?2)")
+            .bind(tenant.as_str())
+            .bind(email.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("delete mapping grants", tenant))?;
+        let done = sqlx::query("DELETE FROM mappings WHERE tenant = ?1 AND email = ?2")
+            .bind(tenant.as_str())
+            .bind(email.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("delete mapping", tenant))?;
+        tx.commit()
+            .await
+            .map_err(db("delete mapping: commit", tenant))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_mappings(
+        &self,
+        tenant: &TenantId,
+        after: Option<&Email>,
+        limit: usize,
+    ) -> Result<Vec<Mapping>, Error> {
+        check_tenant(tenant)?;
+        let rows: Vec<MappingRow> = sqlx::query_as(PAGE)
+            .bind(tenant.as_str())
+            .bind(after.map(Email::as_str))
+            .bind(sql_limit(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("list mappings", tenant))?;
+        assemble_mappings(&rows)
+    }
+
+    async fn count_mappings(&self, tenant: &TenantId) -> Result<u64, Error> {
+        check_tenant(tenant)?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mappings WHERE tenant = ?1")
+            .bind(tenant.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db("count mappings", tenant))?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn load_view(
+        &self,
+        tenant: &TenantId,
+        crm_ids: &[CrmRecordId],
+        emails: &[Email],
+    ) -> Result<StateView, Error> {
+        check_tenant(tenant)?;
+        let emails: Vec<&str> = emails.iter().map(Email::as_str).collect();
+        let crm_ids: Vec<[&str; 2]> = crm_ids
+            .iter()
+            .map(|c| [c.crm.as_str(), c.id.as_str()])
+            .collect();
+        let rows: Vec<MappingRow> = sqlx::query_as(VIEW)
+            .bind(tenant.as_str())
+            .bind(to_json(&emails, "view emails")?)
+            .bind(to_json(&crm_ids, "view crm ids")?)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("load view", tenant))?;
+        Ok(StateView::new(assemble_mappings(&rows)?))
+    }
+
+    async fn load_full_view(&self, tenant: &TenantId) -> Result<StateView, Error> {
+        check_tenant(tenant)?;
+        let rows: Vec<MappingRow> = sqlx::query_as(FULL_VIEW)
+            .bind(tenant.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("load full view", tenant))?;
+        Ok(StateView::new(assemble_mappings(&rows)?))
+    }
+}

@@ -1,0 +1,91 @@
+//! The conformance suite against PostgreSQL, when `SYNC_TEST_POSTGRES_URL` is set (run under
+//! `scripts/with-postgres.sh`). Each case gets its own fresh schema, so runs never collide.
+//! Without the variable every case prints that it was skipped and passes, unless
+//! `SYNC_TEST_POSTGRES_REQUIRED=1` (set by CI), which turns a skip into a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sync_core::ports::Store;
+use sync_store::{PostgresOptions, PostgresStore};
+
+fn database_url() -> Option<String> {
+    match std::env::var("SYNC_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("SYNC_TEST_POSTGRES_REQUIRED").as_deref() != Ok("1"),
+                "SYNC_TEST_POSTGRES_REQUIRED=1 but SYNC_TEST_POSTGRES_URL is not set: run under scripts/with-postgres.sh"
+            );
+            println!("skipped: SYNC_TEST_POSTGRES_URL not set");
+            None
+        }
+    }
+}
+
+/// A schema name unique to this process and call.
+fn fresh_schema() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "sync_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+async fn fresh() -> Option<Arc<dyn Store>> {
+    let url = database_url()?;
+    let options = PostgresOptions::new(url)
+        .schema(fresh_schema())
+        .max_connections(20);
+    Some(Arc::new(
+        PostgresStore::connect(options)
+            .await
+            .expect("connect to SYNC_TEST_POSTGRES_URL"),
+    ))
+}
+
+sync_store::conformance_tests!(fresh);
+
+/// Two stores on one schema (two service instances) see each other's writes, and migrating
+/// again is a no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_schema() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let (a, b) = tokio::join!(
+        PostgresStore::connect(PostgresOptions::new(url.clone()).schema(schema.clone())),
+        PostgresStore::connect(PostgresOptions::new(url).schema(schema)),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    b.migrate().await.unwrap();
+    let t = sync_core::TenantId::new("t");
+    use sync_core::ports::DeliveryLedger;
+    assert!(
+        a.record_delivery(&t, "exec-1", chrono::DateTime::UNIX_EPOCH)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.record_delivery(&t, "exec-1", chrono::DateTime::UNIX_EPOCH)
+            .await
+            .unwrap()
+    );
+}
+
+/// A URL that does not parse is a typed error that does not echo the URL (password).
+#[tokio::test]
+async fn bad_url_is_a_typed_error_without_the_password() {
+    let err = PostgresStore::connect(PostgresOptions::new("postgres://u:s3cret-pw@[bad"))
+        .await
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("s3cret-pw"), "{shown}");
+    assert!(!err.is_retryable());
+}
