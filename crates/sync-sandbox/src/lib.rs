@@ -6,6 +6,25 @@
 //! realistic seed data, and let tests inspect what happened (request counts per
 //! endpoint, resulting state) and change state behind the client's back.
 //!
+//! | What | Where |
+//! |---|---|
+//! | HubSpot contacts, search, batch, properties, notes, lists, OAuth | [`hubspot`] |
+//! | Salesforce OAuth, SOQL query/queryAll, updated/deleted, collections, upsert, Task | [`salesforce`] |
+//! | Cativa auth/me, admin lookup, preview badge/user writes, signed webhooks | [`cativa`] |
+//! | All three at once, one clock | [`SandboxServer`] |
+//! | Rolling-window and daily limits | [`ratelimit`] |
+//! | Seeded 429/5xx/slow/dropped/truncated faults | [`faults`] |
+//! | Realistic seed data | [`datagen`] |
+//! | Request counts per endpoint | [`inspect`] |
+//! | The SOQL subset | [`soql`] |
+//! | Moving time by hand | [`ManualClock`] |
+//!
+//! Every server listens on 127.0.0.1 only (port 0 by default), counts requests per
+//! `"<METHOD> <route template>"`, and serves `GET /__sandbox/requests`,
+//! `POST /__sandbox/requests/reset` and `GET /__sandbox/state` (never counted, limited
+//! or faulted). Run `cargo run -p sync-sandbox --bin sync-sandbox -- --contacts 1000`
+//! to get all three on your machine.
+//!
 //! This crate depends on no other crate of the workspace: it speaks HTTP only, so it
 //! cannot share a bug with the clients it tests. It even signs webhooks with its own
 //! HMAC code.
@@ -31,8 +50,10 @@
 mod clock;
 mod error;
 mod http;
+mod sandbox;
 mod server;
 
+pub mod cativa;
 pub mod datagen;
 pub mod faults;
 pub mod hubspot;
@@ -43,6 +64,7 @@ pub mod soql;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::SandboxError;
+pub use sandbox::{SandboxConfig, SandboxServer};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
