@@ -258,6 +258,13 @@ async fn pipeline(State(core): State<Arc<Core>>, req: Request, next: Next) -> Re
         core.flavor
             .decorate(&template, resp.headers_mut(), &limit_info);
     }
+    tracing::debug!(
+        endpoint = %key,
+        status = resp.status().as_u16(),
+        fault = ?decision.fault,
+        dropped,
+        "sandbox request"
+    );
     core.log.record(
         &key,
         (!dropped).then(|| resp.status().as_u16()),

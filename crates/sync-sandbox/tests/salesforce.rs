@@ -694,8 +694,13 @@ async fn single_upsert_by_external_id_201_200_300() {
 #[tokio::test]
 async fn limit_info_on_every_response_and_daily_budget() {
     let (sf, c) = start(SalesforceConfig::default().with_daily_budget(3)).await;
+    let (_, limits, _) = get(&c, format!("{}/services/data/{V}/limits", sf.base_url())).await;
+    assert_eq!(
+        limits["DailyApiRequests"],
+        json!({"Max": 3, "Remaining": 2})
+    );
     let q = query_url(sf.base_url(), "SELECT Id FROM Contact");
-    for n in 1..=3 {
+    for n in 2..=3 {
         let (s, _, h) = get(&c, q.clone()).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(h["sforce-limit-info"], format!("api-usage={n}/3").as_str());
@@ -708,6 +713,21 @@ async fn limit_info_on_every_response_and_daily_budget() {
     );
     assert_eq!(h["sforce-limit-info"], "api-usage=3/3");
     assert_eq!(sf.api_usage(), (3, Some(3)));
+    let versions: Value = c
+        .get(format!("{}/services/data/", sf.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["url"] == "/services/data/v66.0")
+    );
     // The token endpoint is outside the API budget.
     let r = c
         .post(format!("{}/services/oauth2/token", sf.base_url()))

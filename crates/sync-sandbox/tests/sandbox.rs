@@ -157,3 +157,28 @@ fn binary_prints_its_urls_and_serves() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn debug_output_shows_no_credentials() {
+    let config = SandboxConfig::default();
+    let sandbox = SandboxServer::start(config.clone()).await.unwrap();
+    let text = format!(
+        "{config:?} {sandbox:?} {:?} {:?} {:?}",
+        sandbox.hubspot(),
+        sandbox.salesforce(),
+        sandbox.cativa()
+    );
+    for secret in [
+        sync_sandbox::hubspot::DEFAULT_ACCESS_TOKEN,
+        sync_sandbox::hubspot::DEFAULT_CLIENT_SECRET,
+        sync_sandbox::hubspot::DEFAULT_REFRESH_TOKEN,
+        sync_sandbox::salesforce::DEFAULT_ACCESS_TOKEN,
+        sync_sandbox::salesforce::DEFAULT_CLIENT_SECRET,
+        sync_sandbox::salesforce::DEFAULT_REFRESH_TOKEN,
+        sync_sandbox::cativa::DEFAULT_API_KEY,
+        sync_sandbox::cativa::DEFAULT_WEBHOOK_SECRET,
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked in {text}");
+    }
+    assert!(text.contains("127.0.0.1"));
+}

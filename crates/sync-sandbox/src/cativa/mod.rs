@@ -57,7 +57,7 @@ pub const DEFAULT_BADGES: [(&str, &str); 4] = [
 ];
 
 /// Settings of a Cativa sandbox.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct CativaConfig {
     /// Port on 127.0.0.1 (0: any free port).
@@ -141,7 +141,6 @@ impl CativaConfig {
     }
 }
 
-#[derive(Debug)]
 pub(crate) struct Api {
     pub(crate) core: Arc<Core>,
     pub(crate) state: Mutex<CativaState>,
@@ -292,7 +291,6 @@ fn router(api: Arc<Api>) -> Router {
 }
 
 /// A running Cativa sandbox. Dropping it stops the server.
-#[derive(Debug)]
 pub struct CativaSandbox {
     api: Arc<Api>,
     listener: Listener,
@@ -503,5 +501,33 @@ impl CativaSandbox {
     /// Deliveries attempted so far.
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         lock(&self.api.deliveries).clone()
+    }
+}
+
+impl std::fmt::Debug for CativaSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only the URL: state and credentials stay out of logs.
+        f.debug_struct("CativaSandbox")
+            .field("base_url", &self.api.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for CativaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CativaConfig")
+            .field("port", &self.port)
+            .field("api_keys", &"[REDACTED]")
+            .field("customer_id", &self.customer_id)
+            .field("key_owner_id", &self.key_owner_id)
+            .field("key_owner_email", &self.key_owner_email)
+            .field("admin_lookup_allowed", &self.admin_lookup_allowed)
+            .field("webhook_secret", &self.webhook_secret)
+            .field("automation_id", &self.automation_id)
+            .field("webhook_target", &self.webhook_target)
+            .field("badges", &self.badges)
+            .field("rate_limits", &self.rate_limits)
+            .field("faults", &self.faults)
+            .finish()
     }
 }

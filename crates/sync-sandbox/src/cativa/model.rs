@@ -142,6 +142,8 @@ pub(crate) struct Stored {
 #[derive(Debug, Default)]
 pub(crate) struct CativaState {
     pub(crate) users: BTreeMap<String, CativaUser>,
+    /// Lowercased email -> user id (emails do not change through this API).
+    by_email: std::collections::HashMap<String, String>,
     counter: u64,
     pub(crate) effects: Vec<Effect>,
     pub(crate) idempotency: BTreeMap<String, Stored>,
@@ -196,6 +198,9 @@ impl CativaState {
             badges: Vec::new(),
             created_via_api: via_api,
         };
+        self.by_email
+            .entry(user.email.to_lowercase())
+            .or_insert_with(|| id.clone());
         self.users.insert(id.clone(), user.clone());
         if via_api {
             self.effects.push(Effect::UserCreated { user_id: id });

@@ -16,7 +16,6 @@ use serde_json::json;
 use super::{Api, HubSpotConfig, errors};
 use crate::lock;
 
-#[derive(Debug)]
 pub(crate) struct TokenStore {
     static_tokens: BTreeSet<String>,
     refresh_tokens: BTreeSet<String>,

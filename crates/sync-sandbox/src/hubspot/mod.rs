@@ -62,7 +62,7 @@ pub const DEFAULT_CLIENT_SECRET: &str = "sandbox-client-secret";
 pub const DEFAULT_REFRESH_TOKEN: &str = "sandbox-refresh-token";
 
 /// Settings of a HubSpot sandbox.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct HubSpotConfig {
     /// Port on 127.0.0.1 (0: any free port).
@@ -141,7 +141,6 @@ impl HubSpotConfig {
 }
 
 /// Shared state of the HubSpot handlers.
-#[derive(Debug)]
 pub(crate) struct Api {
     pub(crate) core: Arc<Core>,
     pub(crate) state: Mutex<HubSpotState>,
@@ -276,7 +275,6 @@ fn router(api: Arc<Api>) -> Router {
 }
 
 /// A running HubSpot sandbox. Dropping it stops the server.
-#[derive(Debug)]
 pub struct HubSpotSandbox {
     api: Arc<Api>,
     listener: Listener,
@@ -523,5 +521,32 @@ impl HubSpotSandbox {
     /// How many access tokens the token endpoint has issued.
     pub fn tokens_issued(&self) -> u64 {
         lock(&self.api.tokens).issued_count()
+    }
+}
+
+impl std::fmt::Debug for HubSpotSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only the URL: state and credentials stay out of logs.
+        f.debug_struct("HubSpotSandbox")
+            .field("base_url", &self.api.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for HubSpotConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubSpotConfig")
+            .field("port", &self.port)
+            .field("portal_id", &self.portal_id)
+            .field("access_tokens", &"[REDACTED]")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("refresh_tokens", &"[REDACTED]")
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("tags_property", &self.tags_property)
+            .field("tag_options", &self.tag_options)
+            .field("rate_limits", &self.rate_limits)
+            .field("faults", &self.faults)
+            .finish()
     }
 }

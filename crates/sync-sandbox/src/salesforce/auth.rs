@@ -25,7 +25,6 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 /// The JWT bearer grant type.
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-#[derive(Debug)]
 pub(crate) struct Sessions {
     static_tokens: BTreeSet<String>,
     /// Issued token -> still valid.

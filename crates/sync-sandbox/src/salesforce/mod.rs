@@ -18,6 +18,7 @@
 mod auth;
 mod errors;
 mod inspect_routes;
+mod meta;
 mod model;
 mod query;
 mod sobjects;
@@ -59,7 +60,7 @@ pub const DEFAULT_USERNAME: &str = "integration@sandbox.example.com";
 pub const DEFAULT_ACCESS_TOKEN: &str = "00DSB0000000001AAA!AQsandbox.static.session";
 
 /// Settings of a Salesforce sandbox.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct SalesforceConfig {
     /// Port on 127.0.0.1 (0: any free port).
@@ -138,7 +139,6 @@ impl SalesforceConfig {
     }
 }
 
-#[derive(Debug)]
 pub(crate) struct Api {
     pub(crate) core: Arc<Core>,
     pub(crate) state: Mutex<SfState>,
@@ -182,11 +182,11 @@ impl Flavor for SalesforceFlavor {
     }
 
     fn exempt_from_limits(&self, template: &str) -> bool {
-        !template.starts_with("/services/data/")
+        !counts_as_api_call(template)
     }
 
     fn decorate(&self, template: &str, headers: &mut HeaderMap, info: &LimitInfo) {
-        if !template.starts_with("/services/data/") {
+        if !counts_as_api_call(template) {
             return;
         }
         let limit = info.daily.unwrap_or(100_000);
@@ -196,10 +196,19 @@ impl Flavor for SalesforceFlavor {
     }
 }
 
+/// REST calls under a version count against the daily budget and carry
+/// `Sforce-Limit-Info`; the token endpoint and the versions list do not.
+fn counts_as_api_call(template: &str) -> bool {
+    template.starts_with("/services/data/{version}")
+}
+
 fn router(api: Arc<Api>) -> Router {
     let d = "/services/data/{version}";
     Router::new()
         .route("/services/oauth2/token", post(auth::token))
+        .route("/services/data/", get(meta::versions))
+        .route("/services/data", get(meta::versions))
+        .route(&format!("{d}/limits"), get(meta::limits))
         .route(&format!("{d}/query"), get(query::query))
         .route(&format!("{d}/query/"), get(query::query))
         .route(&format!("{d}/queryAll"), get(query::query_all))
@@ -246,7 +255,6 @@ fn router(api: Arc<Api>) -> Router {
 }
 
 /// A running Salesforce sandbox. Dropping it stops the server.
-#[derive(Debug)]
 pub struct SalesforceSandbox {
     api: Arc<Api>,
     listener: Listener,
@@ -524,5 +532,32 @@ impl SalesforceSandbox {
     /// Moves `earliestDateAvailable` of `deleted/` (simulates a purged recycle bin).
     pub fn set_earliest_deleted_available(&self, at: DateTime<Utc>) {
         lock(&self.api.state).earliest_deleted = at;
+    }
+}
+
+impl std::fmt::Debug for SalesforceSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only the URL: state and credentials stay out of logs.
+        f.debug_struct("SalesforceSandbox")
+            .field("base_url", &self.api.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SalesforceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SalesforceConfig")
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("username", &self.username)
+            .field("refresh_tokens", &"[REDACTED]")
+            .field("access_tokens", &"[REDACTED]")
+            .field("jwt_public_key_pem", &self.jwt_public_key_pem)
+            .field("query_batch_size", &self.query_batch_size)
+            .field("tags_field", &self.tags_field)
+            .field("rate_limits", &self.rate_limits)
+            .field("faults", &self.faults)
+            .finish()
     }
 }
