@@ -131,6 +131,16 @@ fn render(template: &str, user: Option<&str>, badge: Option<&str>) -> Vec<String
         .collect()
 }
 
+fn endpoint_missing(e: &sync_http::HttpError) -> bool {
+    match e.status().map(|s| s.as_u16()) {
+        Some(405 | 501) => true,
+        Some(404) => e
+            .body()
+            .is_none_or(|b| b.iter().all(u8::is_ascii_whitespace)),
+        _ => false,
+    }
+}
+
 /// The Cativa API client. Cheap to clone.
 ///
 /// ```no_run
@@ -347,16 +357,13 @@ impl CativaClient {
         }
         match req.send().await {
             Ok(r) => Ok(r),
-            Err(e)
-                if matches!(e.status().map(|s| s.as_u16()), Some(404 | 405 | 501))
-                    && e.code().is_none() =>
-            {
-                Err(CativaError::PreviewUnavailable {
-                    method: method.to_string(),
-                    path: template.to_owned(),
-                    status: e.status().map(|s| s.as_u16()).unwrap_or_default(),
-                })
-            }
+            // A route that does not exist answers 405/501, or 404 with an empty body; a 404
+            // with a body is the API saying the user or badge does not exist.
+            Err(e) if endpoint_missing(&e) => Err(CativaError::PreviewUnavailable {
+                method: method.to_string(),
+                path: template.to_owned(),
+                status: e.status().map(|s| s.as_u16()).unwrap_or_default(),
+            }),
             Err(e) => Err(e.into()),
         }
     }
@@ -365,8 +372,9 @@ impl CativaClient {
     /// `Idempotency-Key` header, so a retried call has one effect.
     ///
     /// # Errors
-    /// [`CativaError::PreviewUnavailable`] when the endpoint is not there (404/405 without
-    /// an API error code); otherwise [`CativaError::Http`].
+    /// [`CativaError::PreviewUnavailable`] when the endpoint is not there (405/501, or 404
+    /// with an empty body); otherwise [`CativaError::Http`] (`NotFound` for an unknown user
+    /// or badge).
     pub async fn assign_badge(
         &self,
         user: &CativaUserId,

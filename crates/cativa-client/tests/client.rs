@@ -213,6 +213,26 @@ async fn a_missing_preview_endpoint_says_so() {
 }
 
 #[tokio::test]
+async fn a_404_with_a_body_is_an_unknown_user_not_a_missing_endpoint() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"title": "Not Found", "detail": "No user u-x.", "traceId": "t-9"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let e = client(&server)
+        .assign_badge(&CativaUserId::new("u-x"), &BadgeId::new("b"), "k")
+        .await
+        .unwrap_err();
+    let h = e.http().expect("an HTTP error");
+    assert_eq!(h.kind(), ErrorKind::NotFound);
+    assert_eq!(h.message(), "No user u-x.");
+    assert_eq!(h.correlation_id(), Some("t-9"));
+}
+
+#[tokio::test]
 async fn create_user_posts_pascal_case_and_decodes_the_user() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -85,6 +85,30 @@ fn looks_like_code(s: &str) -> bool {
         && !s.contains(' ')
 }
 
+fn validation_details(errors: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Value::Object(_) => str_field(v, &["message", "detail"]).map(str::to_owned),
+        _ => None,
+    };
+    match errors {
+        Value::Object(map) => map
+            .iter()
+            .filter_map(|(field, v)| text(v).map(|t| format!("{field}: {t}")))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Value::Array(items) => items.iter().filter_map(text).collect::<Vec<_>>().join("; "),
+        _ => String::new(),
+    }
+}
+
 impl JsonErrorDecoder {
     fn from_object(v: &Value, info: &mut ApiErrorInfo) {
         let nested = v.get("error").filter(|e| e.is_object());
@@ -124,6 +148,21 @@ impl JsonErrorDecoder {
             {
                 info.code = Some(n.to_string());
             }
+        }
+        // Validation details: ASP.NET problem `errors: {"Email": ["..."]}`, or a list of
+        // `{message}` / strings. Appended so the message says which field is wrong.
+        if let Some(details) = v
+            .get("errors")
+            .map(validation_details)
+            .filter(|d| !d.is_empty())
+        {
+            let base = info.message.take().unwrap_or_default();
+            let joined = if base.is_empty() {
+                details
+            } else {
+                format!("{base} ({details})")
+            };
+            info.message = Some(truncate(&joined));
         }
         // OAuth style: {"error": "invalid_grant", "error_description": "..."}
         if let Some(e) = v.get("error").and_then(Value::as_str) {
@@ -215,6 +254,27 @@ mod tests {
         assert_eq!(i.code.as_deref(), Some("forbidden"));
         assert_eq!(i.message.as_deref(), Some("nope"));
         assert_eq!(i.correlation_id.as_deref(), Some("r-9"));
+    }
+
+    #[test]
+    fn problem_details_with_validation_errors() {
+        let i = decode(
+            r#"{"type":"https://httpstatuses.io/400","title":"Bad Request","status":400,"detail":"One or more validation errors occurred.","traceId":"t-1","errors":{"Email":["The Email field is not a valid e-mail address."]}}"#,
+        );
+        assert_eq!(
+            i.message.as_deref(),
+            Some(
+                "One or more validation errors occurred. (Email: The Email field is not a valid e-mail address.)"
+            )
+        );
+        assert_eq!(i.correlation_id.as_deref(), Some("t-1"));
+        let i = decode(
+            r#"{"message":"Invalid input","errors":[{"message":"Property \"x\" does not exist","code":"PROPERTY_DOESNT_EXIST"}]}"#,
+        );
+        assert_eq!(
+            i.message.as_deref(),
+            Some(r#"Invalid input (Property "x" does not exist)"#)
+        );
     }
 
     #[test]
