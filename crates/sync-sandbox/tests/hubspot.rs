@@ -1237,3 +1237,146 @@ async fn shutdown_stops_the_listener() {
     assert!(fresh.get(&url).bearer_auth(TOKEN).send().await.is_err());
     let _ = Arc::new(());
 }
+
+#[tokio::test]
+async fn merge_moves_identity_to_the_primary() {
+    let (hs, c) = start(unlimited()).await;
+    let a = hs
+        .insert_contact(props(&[("email", "a@example.com"), ("firstname", "Ann")]))
+        .unwrap();
+    let b = hs
+        .insert_contact(props(&[("email", "b@example.com"), ("jobtitle", "CTO")]))
+        .unwrap();
+    let (s, body) = post(
+        &c,
+        format!("{}/crm/v3/objects/contacts/merge", hs.base_url()),
+        json!({"primaryObjectId": a.to_string(), "objectIdToMerge": b.to_string()}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["id"], a.to_string());
+    let primary = hs.contact(a).unwrap();
+    assert_eq!(primary.property("jobtitle"), Some("CTO"));
+    assert_eq!(
+        primary.property("hs_merged_object_ids"),
+        Some(b.to_string().as_str())
+    );
+    assert_eq!(
+        primary.property("hs_additional_emails"),
+        Some("b@example.com")
+    );
+    let loser = hs.contact(b).unwrap();
+    assert!(loser.archived);
+    assert_eq!(loser.merged_into, Some(a));
+    // The merged-away id answers with the survivor.
+    let (s, body) = get(&c, format!("{}/crm/v3/objects/contacts/{b}", hs.base_url())).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["id"], a.to_string());
+    let (s, _) = post(
+        &c,
+        format!("{}/crm/v3/objects/contacts/merge", hs.base_url()),
+        json!({"primaryObjectId": a.to_string(), "objectIdToMerge": a.to_string()}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn writes_are_recorded_as_webhook_events_and_delivered_signed() {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    use sha2::Digest;
+
+    let (hs, c) = start(unlimited()).await;
+    hs.seed_generated(&DataGenConfig::default().with_contacts(5))
+        .unwrap();
+    assert!(hs.webhook_events().is_empty(), "seeding records no events");
+    let (_, created) = post(
+        &c,
+        format!("{}/crm/v3/objects/contacts", hs.base_url()),
+        json!({"properties": {"email": "w@example.com"}}),
+    )
+    .await;
+    let id: u64 = created["id"].as_str().unwrap().parse().unwrap();
+    send(
+        &c,
+        reqwest::Method::PATCH,
+        format!("{}/crm/v3/objects/contacts/{id}", hs.base_url()),
+        json!({"properties": {"firstname": "W"}}),
+    )
+    .await;
+    hs.add_tag(id, "VIP").unwrap();
+    hs.archive_contact(id).unwrap();
+    let events = hs.webhook_events();
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.subscription_type.as_str(), e.change_source.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("contact.creation", "API"),
+            ("contact.propertyChange", "API"),
+            ("contact.propertyChange", "CRM"),
+            ("contact.deletion", "CRM"),
+        ]
+    );
+    assert_eq!(events[1].property_name.as_deref(), Some("firstname"));
+    assert_eq!(events[2].property_value.as_deref(), Some("VIP"));
+
+    // 150 events go out as two signed batches (100 + 50).
+    for i in 0..146 {
+        hs.insert_contact(props(&[("email", &format!("e{i}@example.com"))]))
+            .unwrap();
+    }
+    let events = hs.take_webhook_events();
+    assert_eq!(events.len(), 150);
+    assert!(hs.webhook_events().is_empty());
+
+    let got: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/webhooks/hubspot",
+        axum::routing::post(move |h: axum::http::HeaderMap, body: String| {
+            let store = store.clone();
+            async move {
+                store.lock().unwrap().push((h, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/hubspot", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let secret = "app-client-secret";
+    let out = hs
+        .deliver_webhooks(&url, secret, &events, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.iter().map(|r| r.events).collect::<Vec<_>>(),
+        vec![100, 50]
+    );
+    assert!(out.iter().all(|r| r.status == 200));
+    let got = got.lock().unwrap().clone();
+    let (h, body) = &got[0];
+    let batch: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(batch.as_array().unwrap().len(), 100);
+    assert_eq!(batch[0]["subscriptionType"], "contact.creation");
+    assert_eq!(batch[0]["changeFlag"], "NEW");
+    assert!(batch[0]["objectId"].is_u64() && batch[0]["occurredAt"].is_i64());
+    let ts = h["x-hubspot-request-timestamp"].to_str().unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("POST{url}{body}{ts}").as_bytes());
+    let expected_v3 = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(h["x-hubspot-signature-v3"].to_str().unwrap(), expected_v3);
+    let expected_v1 = hex::encode(sha2::Sha256::digest(format!("{secret}{body}").as_bytes()));
+    assert_eq!(h["x-hubspot-signature"].to_str().unwrap(), expected_v1);
+    assert_eq!(h["x-hubspot-signature-version"], "v1");
+
+    let bad = hs
+        .deliver_webhooks(&url, secret, &events[..1], false)
+        .await
+        .unwrap();
+    assert_eq!(bad.len(), 1);
+}

@@ -179,3 +179,48 @@ pub(crate) async fn archive(
     }
     StatusCode::NO_CONTENT.into_response()
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MergeBody {
+    primary_object_id: Value,
+    object_id_to_merge: Value,
+}
+
+fn as_id(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// `POST /crm/v3/objects/contacts/merge` -> 200 with the surviving contact.
+pub(crate) async fn merge(_: Authed, State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let b: MergeBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return api.bad_json(&e),
+    };
+    let (Some(primary), Some(secondary)) =
+        (as_id(&b.primary_object_id), as_id(&b.object_id_to_merge))
+    else {
+        return api.error(ApiError::validation(
+            "primaryObjectId and objectIdToMerge must be record ids",
+        ));
+    };
+    let now = api.now();
+    let mut state = lock(&api.state);
+    match state.merge(primary, secondary, now) {
+        Ok(()) => {
+            let c = state
+                .contacts
+                .get(&primary)
+                .map(|c| c.to_json(&[], Some(&portal_url(&api))));
+            Json(c.unwrap_or(Value::Null)).into_response()
+        }
+        Err(e) => {
+            drop(state);
+            api.error(e)
+        }
+    }
+}

@@ -110,7 +110,9 @@ async fn seed(State(api): State<Arc<Api>>, body: Bytes) -> Response {
                 }
             }
         }
-        match state.create(&c.hubspot_properties(&prop), Uniqueness::Ignore, now) {
+        match state.with_source(None, |s| {
+            s.create(&c.hubspot_properties(&prop), Uniqueness::Ignore, now)
+        }) {
             Ok(id) => ids.push(id),
             Err(e) => {
                 return (StatusCode::BAD_REQUEST, Json(json!({"error": e.message})))
@@ -126,7 +128,7 @@ async fn archive(
     Path(path): Path<HashMap<String, String>>,
 ) -> Response {
     let now = api.now();
-    let ok = lock(&api.state).archive(id_of(&path), now);
+    let ok = lock(&api.state).with_source(Some("CRM"), |s| s.archive(id_of(&path), now));
     outcome(ok, "live contact")
 }
 
@@ -136,7 +138,9 @@ async fn add_tag(
 ) -> Response {
     let now = api.now();
     let tag = path.get("tag").cloned().unwrap_or_default();
-    let ok = lock(&api.state).add_tag(id_of(&path), &api.config.tags_property, &tag, now);
+    let ok = lock(&api.state).with_source(Some("CRM"), |s| {
+        s.add_tag(id_of(&path), &api.config.tags_property, &tag, now)
+    });
     outcome(ok, "contact")
 }
 
@@ -146,7 +150,9 @@ async fn remove_tag(
 ) -> Response {
     let now = api.now();
     let tag = path.get("tag").cloned().unwrap_or_default();
-    let ok = lock(&api.state).remove_tag(id_of(&path), &api.config.tags_property, &tag, now);
+    let ok = lock(&api.state).with_source(Some("CRM"), |s| {
+        s.remove_tag(id_of(&path), &api.config.tags_property, &tag, now)
+    });
     outcome(ok, "contact")
 }
 
@@ -159,7 +165,7 @@ async fn set_property(
     let value = String::from_utf8_lossy(&body).into_owned();
     let now = api.now();
     let props = BTreeMap::from([(name, value)]);
-    let result = lock(&api.state).update(id_of(&path), &props, now);
+    let result = lock(&api.state).with_source(Some("CRM"), |s| s.update(id_of(&path), &props, now));
     match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => (e.status, Json(json!({"error": e.message}))).into_response(),

@@ -26,6 +26,7 @@ mod inspect_routes;
 mod model;
 mod properties;
 mod search;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -38,8 +39,10 @@ use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 
 pub use model::{
-    HubSpotContact, HubSpotList, HubSpotNote, LIFECYCLE_STAGES, PropertyDef, PropertyOption,
+    HubSpotContact, HubSpotEvent, HubSpotList, HubSpotNote, LIFECYCLE_STAGES, PropertyDef,
+    PropertyOption,
 };
+pub use webhooks::{EVENTS_PER_DELIVERY, WebhookResponse, sign_v1, sign_v3};
 
 use crate::SandboxError;
 use crate::clock::{Clock, SystemClock};
@@ -60,6 +63,9 @@ pub const DEFAULT_CLIENT_ID: &str = "sandbox-client-id";
 pub const DEFAULT_CLIENT_SECRET: &str = "sandbox-client-secret";
 /// A refresh token the sandbox's token endpoint accepts by default.
 pub const DEFAULT_REFRESH_TOKEN: &str = "sandbox-refresh-token";
+
+/// `appId` put in webhook events.
+pub const HUBSPOT_APP_ID: u64 = 54_321;
 
 /// Settings of a HubSpot sandbox.
 #[derive(Clone)]
@@ -147,6 +153,7 @@ pub(crate) struct Api {
     pub(crate) tokens: Mutex<TokenStore>,
     pub(crate) config: HubSpotConfig,
     pub(crate) base_url: String,
+    client: reqwest::Client,
 }
 
 impl Api {
@@ -222,6 +229,7 @@ fn object_routes(prefix: &str) -> Router<Arc<Api>> {
                 .delete(contacts::archive),
         )
         .route(&format!("{c}/search"), post(search::search))
+        .route(&format!("{c}/merge"), post(contacts::merge))
         .route(&format!("{c}/batch/read"), post(batch::read))
         .route(&format!("{c}/batch/create"), post(batch::create))
         .route(&format!("{c}/batch/update"), post(batch::update))
@@ -299,7 +307,12 @@ impl HubSpotSandbox {
             config.faults.clone(),
             config.rate_limits.clone(),
         ));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| SandboxError::InvalidConfig(format!("webhook HTTP client: {e}")))?;
         let api = Arc::new(Api {
+            client,
             core: core.clone(),
             state: Mutex::new(HubSpotState::new(
                 config.portal_id,
@@ -387,7 +400,9 @@ impl HubSpotSandbox {
     ) -> Result<u64, SandboxError> {
         let now = self.api.now();
         lock(&self.api.state)
-            .create(&properties, Uniqueness::Ignore, now)
+            .with_source(Some("CRM"), |s| {
+                s.create(&properties, Uniqueness::Ignore, now)
+            })
             .map_err(|e| SandboxError::InvalidConfig(e.message))
     }
 
@@ -406,18 +421,21 @@ impl HubSpotSandbox {
                 }
             }
         }
-        contacts
-            .iter()
-            .map(|c| {
-                state
-                    .create(
-                        &c.hubspot_properties(&tags_property),
-                        Uniqueness::Ignore,
-                        now,
-                    )
-                    .map_err(|e| SandboxError::InvalidConfig(e.message))
-            })
-            .collect()
+        // Seeded data is there before the story starts: no webhook events.
+        state.with_source(None, |state| {
+            contacts
+                .iter()
+                .map(|c| {
+                    state
+                        .create(
+                            &c.hubspot_properties(&tags_property),
+                            Uniqueness::Ignore,
+                            now,
+                        )
+                        .map_err(|e| SandboxError::InvalidConfig(e.message))
+                })
+                .collect()
+        })
     }
 
     /// Generates contacts with `config` and inserts them.
@@ -436,7 +454,7 @@ impl HubSpotSandbox {
         let now = self.api.now();
         let prop = self.api.config.tags_property.clone();
         lock(&self.api.state)
-            .add_tag(id, &prop, tag, now)
+            .with_source(Some("CRM"), |s| s.add_tag(id, &prop, tag, now))
             .then_some(())
             .ok_or_else(|| SandboxError::NotFound(format!("HubSpot contact {id}")))
     }
@@ -446,7 +464,7 @@ impl HubSpotSandbox {
         let now = self.api.now();
         let prop = self.api.config.tags_property.clone();
         lock(&self.api.state)
-            .remove_tag(id, &prop, tag, now)
+            .with_source(Some("CRM"), |s| s.remove_tag(id, &prop, tag, now))
             .then_some(())
             .ok_or_else(|| SandboxError::NotFound(format!("HubSpot contact {id}")))
     }
@@ -456,7 +474,7 @@ impl HubSpotSandbox {
         let now = self.api.now();
         let props = BTreeMap::from([(name.to_owned(), value.to_owned())]);
         lock(&self.api.state)
-            .update(id, &props, now)
+            .with_source(Some("CRM"), |s| s.update(id, &props, now))
             .map_err(|e| SandboxError::InvalidConfig(e.message))
     }
 
@@ -469,9 +487,18 @@ impl HubSpotSandbox {
     pub fn archive_contact(&self, id: u64) -> Result<(), SandboxError> {
         let now = self.api.now();
         lock(&self.api.state)
-            .archive(id, now)
+            .with_source(Some("CRM"), |s| s.archive(id, now))
             .then_some(())
             .ok_or_else(|| SandboxError::NotFound(format!("live HubSpot contact {id}")))
+    }
+
+    /// Merges `secondary` into `primary` as a CRM user would (see
+    /// `POST /crm/v3/objects/contacts/merge`).
+    pub fn merge_contacts(&self, primary: u64, secondary: u64) -> Result<(), SandboxError> {
+        let now = self.api.now();
+        lock(&self.api.state)
+            .with_source(Some("CRM"), |s| s.merge(primary, secondary, now))
+            .map_err(|e| SandboxError::NotFound(e.message))
     }
 
     /// The contact property catalogue.
@@ -516,6 +543,49 @@ impl HubSpotSandbox {
     pub fn expire_tokens(&self) {
         let now = self.api.core.clock.elapsed();
         lock(&self.api.tokens).expire_all(now);
+    }
+
+    /// Changes recorded so far, as HubSpot would deliver them to webhook subscriptions
+    /// (`changeSource` `API` for API writes, `CRM` for the mutation methods of this
+    /// handle; seeding records none).
+    pub fn webhook_events(&self) -> Vec<HubSpotEvent> {
+        lock(&self.api.state).events.clone()
+    }
+
+    /// Returns and forgets the recorded changes.
+    pub fn take_webhook_events(&self) -> Vec<HubSpotEvent> {
+        std::mem::take(&mut lock(&self.api.state).events)
+    }
+
+    /// POSTs `events` to `url` in batches of at most 100, signed with `client_secret`
+    /// (v1 and v3 headers; `url` is the URI signed, as HubSpot signs the URL it calls).
+    /// `valid_signature: false` signs with another secret.
+    pub async fn deliver_webhooks(
+        &self,
+        url: &str,
+        client_secret: &str,
+        events: &[HubSpotEvent],
+        valid_signature: bool,
+    ) -> Result<Vec<WebhookResponse>, SandboxError> {
+        let mut out = Vec::new();
+        for batch in webhooks::batches(events, self.api.config.portal_id, HUBSPOT_APP_ID) {
+            let ts = self.api.now().timestamp_millis();
+            let r = webhooks::post(
+                &self.api.client,
+                url,
+                client_secret,
+                &batch,
+                ts,
+                valid_signature,
+            )
+            .await
+            .map_err(|source| SandboxError::WebhookDelivery {
+                url: url.to_owned(),
+                source,
+            })?;
+            out.push(r);
+        }
+        Ok(out)
     }
 
     /// How many access tokens the token endpoint has issued.

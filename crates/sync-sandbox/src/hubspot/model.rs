@@ -33,6 +33,8 @@ pub struct HubSpotContact {
     pub archived: bool,
     /// When it was archived.
     pub archived_at: Option<DateTime<Utc>>,
+    /// The contact this one was merged into (it is then archived).
+    pub merged_into: Option<u64>,
 }
 
 impl HubSpotContact {
@@ -244,6 +246,18 @@ pub(crate) fn default_catalogue(
         ro("hs_object_id", "Record ID", "number", "number"),
         ro("createdate", "Create Date", "datetime", "date"),
         ro("lastmodifieddate", "Last Modified Date", "datetime", "date"),
+        ro(
+            "hs_merged_object_ids",
+            "Merged Contact IDs",
+            "enumeration",
+            "checkbox",
+        ),
+        ro(
+            "hs_additional_emails",
+            "Additional email addresses",
+            "enumeration",
+            "checkbox",
+        ),
         PropertyDef::new("email", "Email", "string", "text"),
         PropertyDef::new("firstname", "First Name", "string", "text"),
         PropertyDef::new("lastname", "Last Name", "string", "text"),
@@ -284,6 +298,66 @@ pub(crate) fn default_catalogue(
         "text",
     ));
     defs.into_iter().map(|p| (p.name.clone(), p)).collect()
+}
+
+/// A change as HubSpot would deliver it to a webhook subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct HubSpotEvent {
+    /// `eventId` (HubSpot does not promise it is unique; here it is).
+    pub event_id: u64,
+    /// `contact.creation`, `contact.propertyChange`, `contact.deletion`, `contact.merge`.
+    pub subscription_type: String,
+    /// The contact.
+    pub object_id: u64,
+    /// When it happened (`occurredAt`, epoch ms on the wire).
+    pub occurred_at: DateTime<Utc>,
+    /// `API` for writes through the API, `CRM` for changes a person made.
+    pub change_source: String,
+    /// propertyChange only.
+    pub property_name: Option<String>,
+    /// propertyChange only: the new value.
+    pub property_value: Option<String>,
+    /// merge only.
+    pub primary_object_id: Option<u64>,
+    /// merge only: the ids that were merged (the primary included).
+    pub merged_object_ids: Vec<u64>,
+}
+
+impl HubSpotEvent {
+    /// The JSON element of a webhook batch.
+    pub fn to_json(&self, portal_id: u64, app_id: u64) -> Value {
+        let mut v = json!({
+            "eventId": self.event_id,
+            "subscriptionId": match self.subscription_type.as_str() {
+                "contact.creation" => 1001,
+                "contact.propertyChange" => 1002,
+                "contact.deletion" => 1003,
+                _ => 1004,
+            },
+            "portalId": portal_id,
+            "appId": app_id,
+            "occurredAt": self.occurred_at.timestamp_millis(),
+            "subscriptionType": self.subscription_type,
+            "attemptNumber": 0,
+            "objectId": self.object_id,
+            "changeSource": self.change_source,
+        });
+        if self.subscription_type == "contact.creation" {
+            v["changeFlag"] = json!("NEW");
+        }
+        if let Some(p) = &self.property_name {
+            v["propertyName"] = json!(p);
+            v["propertyValue"] = json!(self.property_value.clone().unwrap_or_default());
+        }
+        if let Some(p) = self.primary_object_id {
+            v["primaryObjectId"] = json!(p);
+            v["mergedObjectIds"] = json!(self.merged_object_ids);
+            v["newObjectId"] = json!(p);
+            v["numberOfPropertiesMoved"] = json!(0);
+        }
+        v
+    }
 }
 
 /// A note (engagement) logged against contacts.
@@ -337,6 +411,12 @@ pub(crate) struct HubSpotState {
     next_note_id: u64,
     pub(crate) lists: BTreeMap<u64, HubSpotList>,
     next_list_id: u64,
+    /// Change log for webhook deliveries.
+    pub(crate) events: Vec<HubSpotEvent>,
+    next_event_id: u64,
+    /// `changeSource` of the writes being made (`API` for requests, `CRM` for changes
+    /// made "in the UI" by tests, `None` while seeding: no events).
+    pub(crate) source: Option<&'static str>,
 }
 
 /// How a write treats the email uniqueness rule.
@@ -359,6 +439,9 @@ impl HubSpotState {
             next_note_id: 9_000_001,
             lists: BTreeMap::new(),
             next_list_id: 1,
+            events: Vec::new(),
+            next_event_id: 1,
+            source: Some("API"),
         }
     }
 
@@ -388,10 +471,19 @@ impl HubSpotState {
         archived: bool,
     ) -> Option<u64> {
         match id_property {
-            None | Some("hs_object_id") => id
-                .parse::<u64>()
-                .ok()
-                .filter(|n| self.contacts.get(n).is_some_and(|c| c.archived == archived)),
+            None | Some("hs_object_id") => {
+                let n = id.parse::<u64>().ok()?;
+                // A merged-away id answers with the contact it was merged into.
+                let n = self
+                    .contacts
+                    .get(&n)
+                    .and_then(|c| c.merged_into)
+                    .unwrap_or(n);
+                self.contacts
+                    .get(&n)
+                    .filter(|c| c.archived == archived)
+                    .map(|c| c.id)
+            }
             Some(prop) if !archived => self.find_by(prop, id),
             Some(_) => None,
         }
@@ -529,20 +621,68 @@ impl HubSpotState {
                 updated_at: now,
                 archived: false,
                 archived_at: None,
+                merged_into: None,
             },
         );
+        self.event("contact.creation", id, now, |_| {});
         id
+    }
+
+    /// Runs `f` with writes attributed to `source` (`None`: record no events).
+    pub(crate) fn with_source<T>(
+        &mut self,
+        source: Option<&'static str>,
+        f: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        let before = std::mem::replace(&mut self.source, source);
+        let out = f(self);
+        self.source = before;
+        out
+    }
+
+    fn event(
+        &mut self,
+        kind: &str,
+        object_id: u64,
+        at: DateTime<Utc>,
+        fill: impl FnOnce(&mut HubSpotEvent),
+    ) {
+        let Some(source) = self.source else { return };
+        let mut e = HubSpotEvent {
+            event_id: self.next_event_id,
+            subscription_type: kind.to_owned(),
+            object_id,
+            occurred_at: at,
+            change_source: source.to_owned(),
+            property_name: None,
+            property_value: None,
+            primary_object_id: None,
+            merged_object_ids: Vec::new(),
+        };
+        self.next_event_id += 1;
+        fill(&mut e);
+        self.events.push(e);
     }
 
     /// Applies validated properties to an existing contact.
     pub(crate) fn apply(&mut self, id: u64, props: BTreeMap<String, String>, now: DateTime<Utc>) {
+        let mut changed = Vec::new();
         if let Some(c) = self.contacts.get_mut(&id) {
             for (k, v) in props {
                 let v = if k == "email" { v.trim().to_owned() } else { v };
+                if c.properties.get(&k) != Some(&v) {
+                    changed.push((k.clone(), v.clone()));
+                }
                 c.properties.insert(k, v);
             }
             c.properties.insert("lastmodifieddate".into(), iso(now));
             c.updated_at = now;
+        }
+        for (name, value) in changed {
+            self.event("contact.propertyChange", id, now, |e| {
+                e.property_name = Some(name);
+                e.property_value = Some(value);
+            });
         }
     }
 
@@ -583,6 +723,14 @@ impl HubSpotState {
     }
 
     pub(crate) fn archive(&mut self, id: u64, now: DateTime<Utc>) -> bool {
+        let done = self.archive_quietly(id, now);
+        if done {
+            self.event("contact.deletion", id, now, |_| {});
+        }
+        done
+    }
+
+    fn archive_quietly(&mut self, id: u64, now: DateTime<Utc>) -> bool {
         match self.contacts.get_mut(&id) {
             Some(c) if !c.archived => {
                 c.archived = true;
@@ -595,6 +743,57 @@ impl HubSpotState {
             }
             _ => false,
         }
+    }
+
+    /// Merges `secondary` into `primary`: the primary keeps its values and takes the
+    /// secondary's where it has none; the secondary's email becomes an additional
+    /// email; the secondary is archived and points at the primary.
+    pub(crate) fn merge(
+        &mut self,
+        primary: u64,
+        secondary: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        if primary == secondary {
+            return Err(ApiError::validation("Cannot merge a contact with itself"));
+        }
+        let live = |id: u64| self.contacts.get(&id).filter(|c| !c.archived).cloned();
+        let p = live(primary).ok_or_else(|| ApiError::not_found(&primary.to_string()))?;
+        let s = live(secondary).ok_or_else(|| ApiError::not_found(&secondary.to_string()))?;
+        let mut props = BTreeMap::new();
+        for (k, v) in &s.properties {
+            let system = matches!(
+                k.as_str(),
+                "hs_object_id" | "createdate" | "lastmodifieddate" | "email"
+            );
+            if !system && !v.is_empty() && p.property(k).is_none() {
+                props.insert(k.clone(), v.clone());
+            }
+        }
+        let mut merged_ids: Vec<String> = p
+            .property("hs_merged_object_ids")
+            .map(|v| v.split(';').map(str::to_owned).collect())
+            .unwrap_or_default();
+        merged_ids.push(secondary.to_string());
+        props.insert("hs_merged_object_ids".into(), merged_ids.join(";"));
+        if let Some(e) = s.email() {
+            let mut extra: Vec<String> = p
+                .property("hs_additional_emails")
+                .map(|v| v.split(';').map(str::to_owned).collect())
+                .unwrap_or_default();
+            extra.push(e.to_owned());
+            props.insert("hs_additional_emails".into(), extra.join(";"));
+        }
+        self.archive_quietly(secondary, now);
+        if let Some(c) = self.contacts.get_mut(&secondary) {
+            c.merged_into = Some(primary);
+        }
+        self.apply(primary, props, now);
+        self.event("contact.merge", primary, now, |e| {
+            e.primary_object_id = Some(primary);
+            e.merged_object_ids = vec![primary, secondary];
+        });
+        Ok(())
     }
 
     pub(crate) fn add_note(
