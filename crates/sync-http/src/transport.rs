@@ -120,6 +120,9 @@ pub struct ReqwestSettings {
     pub connect_timeout: Option<Duration>,
     /// How long an idle pooled connection is kept.
     pub pool_idle_timeout: Option<Duration>,
+    /// The largest response body read; a longer one fails with a network error instead of
+    /// exhausting memory (default 64 MiB).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ReqwestSettings {
@@ -127,6 +130,7 @@ impl Default for ReqwestSettings {
         Self {
             connect_timeout: Some(Duration::from_secs(10)),
             pool_idle_timeout: Some(Duration::from_secs(90)),
+            max_response_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -136,6 +140,13 @@ impl ReqwestSettings {
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the response body limit.
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -152,12 +163,16 @@ impl ReqwestSettings {
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
+    max_response_bytes: usize,
 }
 
 impl ReqwestTransport {
     /// Wraps an existing `reqwest` client (its own settings apply).
     pub fn from_client(client: reqwest::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            max_response_bytes: ReqwestSettings::default().max_response_bytes,
+        }
     }
 
     /// Builds a client with `settings`.
@@ -171,7 +186,10 @@ impl ReqwestTransport {
         let client = b
             .build()
             .map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            max_response_bytes: settings.max_response_bytes,
+        })
     }
 }
 
@@ -198,16 +216,34 @@ impl HttpTransport for ReqwestTransport {
         if let Some(t) = request.timeout {
             b = b.timeout(t);
         }
-        let resp = b
+        let mut resp = b
             .send()
             .await
             .map_err(|e| TransportError::new(classify(&e), e.without_url()))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
+        let limit = self.max_response_bytes;
+        let too_big = || {
+            TransportError::new(
+                TransportErrorKind::Network,
+                format!("the response body exceeds the {limit}-byte limit"),
+            )
+        };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_big());
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| TransportError::new(classify(&e), e.without_url()))?;
+            .map_err(|e| TransportError::new(classify(&e), e.without_url()))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
         Ok(TransportResponse {
             status,
             headers,

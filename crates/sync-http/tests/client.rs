@@ -606,3 +606,42 @@ async fn segments_are_percent_encoded_on_the_wire() {
     let requests: Vec<Request> = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1);
 }
+
+#[tokio::test]
+async fn oversized_responses_are_refused_and_requests_debug_without_the_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(2048)))
+        .mount(&server)
+        .await;
+    #[derive(Debug)]
+    struct Spy {
+        inner: ReqwestTransport,
+        seen: Mutex<Vec<String>>,
+    }
+    #[async_trait]
+    impl HttpTransport for Spy {
+        async fn send(
+            &self,
+            request: TransportRequest,
+        ) -> Result<TransportResponse, TransportError> {
+            self.seen.lock().unwrap().push(format!("{request:?}"));
+            self.inner.send(request).await
+        }
+    }
+    let spy = Arc::new(Spy {
+        inner: ReqwestTransport::new(ReqwestSettings::default().with_max_response_bytes(1024))
+            .unwrap(),
+        seen: Mutex::new(Vec::new()),
+    });
+    let c = builder(&server)
+        .transport(spy.clone())
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let e = c.get("/big").send().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Network);
+    let seen = spy.seen.lock().unwrap().join("\n");
+    assert!(seen.contains("authorization"), "{seen}");
+    assert!(!seen.contains(KEY), "{seen}");
+}

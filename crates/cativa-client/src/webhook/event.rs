@@ -782,6 +782,21 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
+        let depth = 100_000;
+        let mut body = String::from(r#"{"CustomerId":"c","User":"#);
+        body.push_str(&"[".repeat(depth));
+        body.push_str(&"]".repeat(depth));
+        body.push('}');
+        for hint in [Some(EventType::UserCreated), None] {
+            assert!(matches!(
+                parse_event(body.as_bytes(), hint),
+                Err(WebhookError::MalformedBody { .. })
+            ));
+        }
+    }
+
+    #[test]
     fn dotnet_times_without_offset_read_as_utc() {
         assert_eq!(
             parse_time("2026-11-20T10:00:00.123").unwrap().to_rfc3339(),
