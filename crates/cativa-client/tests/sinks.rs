@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use cativa_client::CativaClient;
 use cativa_client::sink::{
     ApiBadgeSink, ApiCommunitySink, CsvBadgeSink, InviteOutput, SignupInviter,
@@ -17,9 +18,12 @@ use sync_core::ports::{
     BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter,
 };
 use sync_core::{BadgeId, CativaUserId, CrmRecordId, Email, Error, IdempotencyKey, TenantId};
-use sync_http::RetryPolicy;
+use sync_http::{
+    HttpTransport, ReqwestSettings, ReqwestTransport, RetryPolicy, TransportError,
+    TransportRequest, TransportResponse,
+};
 use wiremock::matchers::{body_json, header, method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn client(server: &MockServer) -> CativaClient {
     CativaClient::builder(SecretString::from("key-1"))
@@ -96,43 +100,52 @@ async fn api_badge_sink_refuses_a_tenant_it_has_no_key_for() {
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
-/// Counts requests in flight and records the maximum.
+/// Counts requests in flight on the client side and records the maximum.
+#[derive(Debug)]
 struct Gauge {
-    now: Arc<AtomicUsize>,
-    max: Arc<AtomicUsize>,
+    inner: ReqwestTransport,
+    now: AtomicUsize,
+    max: AtomicUsize,
 }
 
-impl Respond for Gauge {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
+#[async_trait]
+impl HttpTransport for Gauge {
+    async fn send(&self, request: TransportRequest) -> Result<TransportResponse, TransportError> {
         let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.max.fetch_max(n, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(30));
+        let r = self.inner.send(request).await;
         self.now.fetch_sub(1, Ordering::SeqCst);
-        ResponseTemplate::new(204)
+        r
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn api_badge_sink_bounds_parallelism() {
     let server = MockServer::start().await;
-    let max = Arc::new(AtomicUsize::new(0));
     Mock::given(path_regex("^/social/v1/users/.*/badges/.*$"))
-        .respond_with(Gauge {
-            now: Arc::new(AtomicUsize::new(0)),
-            max: Arc::clone(&max),
-        })
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_millis(50)))
         .expect(12)
         .mount(&server)
         .await;
+    let gauge = Arc::new(Gauge {
+        inner: ReqwestTransport::new(ReqwestSettings::default()).unwrap(),
+        now: AtomicUsize::new(0),
+        max: AtomicUsize::new(0),
+    });
+    let c = CativaClient::builder(SecretString::from("key-1"))
+        .base_url(server.uri())
+        .transport(gauge.clone())
+        .build()
+        .unwrap();
     let tenant = TenantId::new("t1");
-    let sink = ApiBadgeSink::new(tenant.clone(), client(&server)).with_concurrency(3);
+    let sink = ApiBadgeSink::new(tenant.clone(), c).with_concurrency(3);
     let changes: Vec<_> = (0..12)
         .map(|i| change(&format!("u{i}"), "b", BadgeOp::Assign))
         .collect();
     let results = sink.apply_badges(&tenant, &changes).await.unwrap();
     assert!(results.iter().all(Result::is_ok));
-    let seen = max.load(Ordering::SeqCst);
-    assert!((1..=3).contains(&seen), "max in flight {seen}");
+    // Each call waits 50 ms at the server, so the sink keeps exactly 3 in flight.
+    assert_eq!(gauge.max.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
