@@ -1380,3 +1380,51 @@ async fn writes_are_recorded_as_webhook_events_and_delivered_signed() {
         .unwrap();
     assert_eq!(bad.len(), 1);
 }
+
+#[tokio::test]
+async fn email_lookups_follow_changes_and_archiving() {
+    let (hs, c) = start(unlimited()).await;
+    let url = format!("{}/crm/v3/objects/contacts", hs.base_url());
+    let (_, created) = post(
+        &c,
+        url.clone(),
+        json!({"properties": {"email": "Old@Example.com"}}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    send(
+        &c,
+        reqwest::Method::PATCH,
+        format!("{url}/{id}"),
+        json!({"properties": {"email": "New@Example.com"}}),
+    )
+    .await;
+    let (s, _) = get(&c, format!("{url}/old@example.com?idProperty=email")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = get(&c, format!("{url}/NEW@example.com?idProperty=email")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["id"], id.as_str());
+    // The old address is free again; archiving frees the new one too.
+    let (s, _) = post(
+        &c,
+        url.clone(),
+        json!({"properties": {"email": "old@example.com"}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let r = c
+        .delete(format!("{url}/{id}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (s, again) = post(
+        &c,
+        url.clone(),
+        json!({"properties": {"email": "new@example.com"}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_ne!(again["id"], id.as_str());
+}

@@ -1,7 +1,7 @@
 //! HubSpot state: contacts, the contact property catalogue, notes and lists, with the
 //! validation rules the real API applies on writes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -411,6 +411,8 @@ pub(crate) struct HubSpotState {
     next_note_id: u64,
     pub(crate) lists: BTreeMap<u64, HubSpotList>,
     next_list_id: u64,
+    /// Live contacts by trimmed, lowercased email (several when seeded duplicates).
+    emails: HashMap<String, BTreeSet<u64>>,
     /// Change log for webhook deliveries.
     pub(crate) events: Vec<HubSpotEvent>,
     next_event_id: u64,
@@ -439,6 +441,7 @@ impl HubSpotState {
             next_note_id: 9_000_001,
             lists: BTreeMap::new(),
             next_list_id: 1,
+            emails: HashMap::new(),
             events: Vec::new(),
             next_event_id: 1,
             source: Some("API"),
@@ -448,6 +451,12 @@ impl HubSpotState {
     /// Live (non-archived) contact holding `value` in `property` (email: case-insensitive).
     pub(crate) fn find_by(&self, property: &str, value: &str) -> Option<u64> {
         let value = value.trim();
+        if property == "email" {
+            return self
+                .emails
+                .get(&value.to_lowercase())
+                .and_then(|ids| ids.first().copied());
+        }
         self.contacts
             .values()
             .filter(|c| !c.archived)
@@ -611,6 +620,9 @@ impl HubSpotState {
         properties.insert("lastmodifieddate".into(), iso(now));
         if let Some(e) = properties.get_mut("email") {
             *e = e.trim().to_owned();
+            if !e.is_empty() {
+                self.emails.entry(e.to_lowercase()).or_default().insert(id);
+            }
         }
         self.contacts.insert(
             id,
@@ -672,6 +684,15 @@ impl HubSpotState {
                 let v = if k == "email" { v.trim().to_owned() } else { v };
                 if c.properties.get(&k) != Some(&v) {
                     changed.push((k.clone(), v.clone()));
+                    if k == "email" && !c.archived {
+                        let old = c.properties.get(&k).map(|o| o.to_lowercase());
+                        if let Some(set) = old.and_then(|o| self.emails.get_mut(&o)) {
+                            set.remove(&id);
+                        }
+                        if !v.is_empty() {
+                            self.emails.entry(v.to_lowercase()).or_default().insert(id);
+                        }
+                    }
                 }
                 c.properties.insert(k, v);
             }
@@ -736,6 +757,12 @@ impl HubSpotState {
                 c.archived = true;
                 c.archived_at = Some(now);
                 c.updated_at = now;
+                if let Some(set) = c
+                    .email()
+                    .and_then(|e| self.emails.get_mut(&e.to_lowercase()))
+                {
+                    set.remove(&id);
+                }
                 for list in self.lists.values_mut() {
                     list.members.remove(&id);
                 }

@@ -135,6 +135,21 @@ fn wildcard_match(pattern: &str, value: &str) -> bool {
     true
 }
 
+/// A contact's sort/compare key for `name`; system timestamps and ids come from the
+/// record itself instead of being parsed back from text.
+fn contact_key(def: Option<&PropertyDef>, name: &str, c: &HubSpotContact) -> Option<Key> {
+    match name {
+        "lastmodifieddate" => Some(Key::Num(c.updated_at.timestamp_millis() as f64)),
+        "createdate" => Some(Key::Num(c.created_at.timestamp_millis() as f64)),
+        "hs_object_id" | "id" => Some(Key::Num(c.id as f64)),
+        _ => c
+            .properties
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .and_then(|v| key(def, name, v)),
+    }
+}
+
 /// Whether `contact` passes one filter.
 pub(crate) fn matches(
     filter: &Filter,
@@ -174,7 +189,14 @@ pub(crate) fn matches(
             ApiError::validation(format!("Filter on {name} with operator {op} needs a value"))
         })
     };
+    let system = matches!(
+        name,
+        "lastmodifieddate" | "createdate" | "hs_object_id" | "id"
+    );
     let any = |pred: &dyn Fn(&Key) -> bool| {
+        if system {
+            return contact_key(def, name, contact).is_some_and(|k| pred(&k));
+        }
         candidates
             .iter()
             .filter_map(|c| key(def, name, c))
@@ -329,12 +351,15 @@ fn run(api: &Api, req: &SearchBody) -> Result<Value, ApiError> {
             .direction
             .as_deref()
             .is_some_and(|d| d.eq_ignore_ascii_case("DESCENDING"));
-        hits.sort_by(|a, b| {
-            let ka = a.properties.get(name).and_then(|v| key(def, name, v));
-            let kb = b.properties.get(name).and_then(|v| key(def, name, v));
+        // Keys computed once per contact, not once per comparison.
+        let mut keyed: Vec<(Option<Key>, &HubSpotContact)> = hits
+            .into_iter()
+            .map(|c| (contact_key(def, name, c), c))
+            .collect();
+        keyed.sort_by(|(ka, a), (kb, b)| {
             let ord = match (ka, kb) {
                 (Some(x), Some(y)) => {
-                    let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+                    let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
                     if desc { o.reverse() } else { o }
                 }
                 (Some(_), None) => Ordering::Less,
@@ -343,6 +368,7 @@ fn run(api: &Api, req: &SearchBody) -> Result<Value, ApiError> {
             };
             ord.then(a.id.cmp(&b.id))
         });
+        hits = keyed.into_iter().map(|(_, c)| c).collect();
     }
     let total = hits.len();
     let props: Vec<String> = if req.properties.is_empty() {
