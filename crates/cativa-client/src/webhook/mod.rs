@@ -28,6 +28,50 @@
 //! assert_eq!(event.user.email.as_str(), "jane@example.com");
 //! # Ok::<(), cativa_client::webhook::WebhookError>(())
 //! ```
+//!
+//! # The signature scheme
+//!
+//! Stripe's scheme: the signed payload is `"{t}.{raw body}"`; `v1` is the lowercase hex
+//! HMAC-SHA256 of it keyed with the whole secret string as UTF-8 (any `whsec_` prefix
+//! included, nothing base64-decoded). A header may carry several `v1` values and a
+//! [`SignatureVerifier`] may hold several secrets (rotation on either side): any match
+//! verifies, compared in constant time. The timestamp must satisfy `|now - t| <= 300 s` by
+//! default: unlike Stripe's libraries, a far-future timestamp is refused too. [`sign`]
+//! produces headers for tests, sandboxes and load generators.
+//!
+//! # Several tenants
+//!
+//! [`TenantRouter`] maps each `CustomerId` to a tenant and that tenant's own secrets: a
+//! delivery claiming tenant A but signed with tenant B's secret is refused.
+//!
+//! # How the event type is found
+//!
+//! Cativa does not document a field naming the event type in the body: a Console listener
+//! (`X-Cativa-Automation-Id`) is subscribed to one event, and the documented `user_created`
+//! payload has no type field. So the type comes from, in order:
+//!
+//! 1. an `Event`, `EventType` or `Type` field in the body, if present (it describes the data
+//!    itself, so it wins; a disagreeing hint is logged at `warn`);
+//! 2. the hint the receiver was given for the call (one route per event type, e.g.
+//!    `POST /webhooks/cativa/user_created`), or configured for the delivery's automation id;
+//! 3. otherwise the event is [`CativaEvent::Unknown`], keeping the raw JSON: a new or
+//!    unexpected event never breaks a receiver.
+//!
+//! Names are matched ignoring case and `_`/`-`/`.`/spaces (`user_created`, `UserCreated`).
+//!
+//! # `user_created`: top-level fields versus the nested `User`
+//!
+//! The payload carries both (parity with v1 of the platform). The nested `User` is
+//! authoritative. When both are present: a disagreement on identity (`UserId` vs `User.Id`,
+//! `Email` vs `User.Email`, compared as normalized emails) is a typed error,
+//! [`WebhookError::InconsistentPayload`], because the receiver cannot know which user the
+//! event is about; a disagreement on any other field (names, phone, `CreatedAt`) keeps the
+//! nested value and adds a [`PayloadWarning`] to the event. A payload with only the
+//! top-level fields is accepted and the user built from them.
+//!
+//! The shapes of `user_received_badge` and `user_joined_group` beyond the shared nested
+//! `User` are not published; this crate reads `BadgeId`/`BadgeName` (or a nested
+//! `Badge { Id, Name }`) and `GroupId`/`GroupName` (or `Group { Id, Name }`).
 
 mod event;
 mod signature;
