@@ -29,6 +29,11 @@ pub enum SandboxError {
     /// email, and that the record was seeded on this server.
     #[error("not found in the sandbox: {0}")]
     NotFound(String),
+    /// A direct change to sandbox state was refused by the same validation the API
+    /// applies (unknown property, bad option, missing required field); the message
+    /// is the API's.
+    #[error("the sandbox refused the change: {0}")]
+    Rejected(String),
     /// A configuration value is out of range; the message names it.
     #[error("invalid sandbox configuration: {0}")]
     InvalidConfig(String),

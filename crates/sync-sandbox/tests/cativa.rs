@@ -538,3 +538,34 @@ async fn emit_endpoint_for_manual_runs() {
     );
     assert!(!cv.deliveries()[0].validly_signed);
 }
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_have_one_effect() {
+    let (cv, c) = start(CativaConfig::default()).await;
+    let u = cv.sign_up("race@example.com", "R", "Ace");
+    let url = format!(
+        "{}/social/v1/users/{}/badges/{PREMIUM}",
+        cv.base_url(),
+        u.id
+    );
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                c.post(&url)
+                    .bearer_auth(DEFAULT_API_KEY)
+                    .header("Idempotency-Key", "race-1")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+    }
+    assert_eq!(cv.effects().len(), 1);
+    assert_eq!(cv.idempotency_keys_seen().len(), 20);
+}

@@ -15,7 +15,13 @@
 //!   invalid input; with them, it answers 207 with per-input errors;
 //! - upserts by `email` never partially succeed (one bad input fails the batch); by a
 //!   unique custom property they can;
-//! - multi-checkbox values are `a;b;c`; a value starting with `;` appends.
+//! - multi-checkbox values are `a;b;c`; a value starting with `;` appends;
+//! - a merge (`POST .../contacts/merge` or [`HubSpotSandbox::merge_contacts`]) archives
+//!   the secondary, points it at the primary (a GET of its id answers with the
+//!   primary) and fills `hs_merged_object_ids` / `hs_additional_emails`;
+//! - every write is recorded as a webhook event (`contact.creation`,
+//!   `.propertyChange`, `.deletion`, `.merge`; `changeSource` `API` or `CRM`) that
+//!   [`HubSpotSandbox::deliver_webhooks`] sends in signed batches of 100.
 
 mod auth;
 mod batch;
@@ -403,7 +409,7 @@ impl HubSpotSandbox {
             .with_source(Some("CRM"), |s| {
                 s.create(&properties, Uniqueness::Ignore, now)
             })
-            .map_err(|e| SandboxError::InvalidConfig(e.message))
+            .map_err(|e| SandboxError::Rejected(e.message))
     }
 
     /// Inserts generated contacts (see [`crate::datagen`]); returns their ids in order.
@@ -432,7 +438,7 @@ impl HubSpotSandbox {
                             Uniqueness::Ignore,
                             now,
                         )
-                        .map_err(|e| SandboxError::InvalidConfig(e.message))
+                        .map_err(|e| SandboxError::Rejected(e.message))
                 })
                 .collect()
         })
@@ -475,7 +481,7 @@ impl HubSpotSandbox {
         let props = BTreeMap::from([(name.to_owned(), value.to_owned())]);
         lock(&self.api.state)
             .with_source(Some("CRM"), |s| s.update(id, &props, now))
-            .map_err(|e| SandboxError::InvalidConfig(e.message))
+            .map_err(|e| SandboxError::Rejected(e.message))
     }
 
     /// Changes a contact's email.
@@ -498,7 +504,13 @@ impl HubSpotSandbox {
         let now = self.api.now();
         lock(&self.api.state)
             .with_source(Some("CRM"), |s| s.merge(primary, secondary, now))
-            .map_err(|e| SandboxError::NotFound(e.message))
+            .map_err(|e| {
+                if e.status == StatusCode::NOT_FOUND {
+                    SandboxError::NotFound(e.message)
+                } else {
+                    SandboxError::Rejected(e.message)
+                }
+            })
     }
 
     /// The contact property catalogue.

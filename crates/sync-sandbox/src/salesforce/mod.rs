@@ -375,7 +375,7 @@ impl SalesforceSandbox {
         let now = self.api.now();
         lock(&self.api.state)
             .create(object, &fields, None, now)
-            .map_err(|e| SandboxError::InvalidConfig(format!("{}: {}", e.code, e.message)))
+            .map_err(|e| SandboxError::Rejected(format!("{}: {}", e.code, e.message)))
     }
 
     /// Inserts generated people as `object` records (`Contact` or `Lead`), duplicates
@@ -412,7 +412,7 @@ impl SalesforceSandbox {
                 }
                 state
                     .insert_raw(object, f, now)
-                    .ok_or_else(|| SandboxError::InvalidConfig(format!("unknown sObject {object}")))
+                    .ok_or_else(|| SandboxError::Rejected(format!("unknown sObject {object}")))
             })
             .collect()
     }
@@ -436,7 +436,7 @@ impl SalesforceSandbox {
         lock(&self.api.state)
             .update(id, &m, None, now)
             .map(|_| ())
-            .map_err(|e| SandboxError::InvalidConfig(format!("{}: {}", e.code, e.message)))
+            .map_err(|e| SandboxError::Rejected(format!("{}: {}", e.code, e.message)))
     }
 
     /// Adds a tag to the tags picklist of a record.
