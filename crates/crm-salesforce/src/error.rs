@@ -170,27 +170,26 @@ impl fmt::Display for ApiError {
 /// Decodes an error body: the documented array, a single object, or an OAuth error
 /// (`{"error","error_description"}`). Returns an empty list for anything else.
 pub fn decode_error_body(body: &[u8]) -> Vec<ApiError> {
-    #[derive(Deserialize)]
-    struct OAuthError {
-        error: String,
-        #[serde(default)]
-        error_description: String,
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let from_object = |v: &serde_json::Value| -> Option<ApiError> {
+        let o = v.as_object()?;
+        if let Some(error) = o.get("error").and_then(|e| e.as_str()) {
+            // OAuth: {"error": "invalid_grant", "error_description": "..."}
+            let description = o
+                .get("error_description")
+                .and_then(|d| d.as_str())
+                .unwrap_or_default();
+            return Some(ApiError::new(error, description));
+        }
+        let e: ApiError = serde_json::from_value(v.clone()).ok()?;
+        (!e.code.is_empty() || !e.message.is_empty()).then_some(e)
+    };
+    match &value {
+        serde_json::Value::Array(items) => items.iter().filter_map(from_object).collect(),
+        other => from_object(other).into_iter().collect(),
     }
-    if let Ok(list) = serde_json::from_slice::<Vec<ApiError>>(body) {
-        return list
-            .into_iter()
-            .filter(|e| !e.code.is_empty() || !e.message.is_empty())
-            .collect();
-    }
-    if let Ok(one) = serde_json::from_slice::<ApiError>(body)
-        && !one.code.is_empty()
-    {
-        return vec![one];
-    }
-    if let Ok(oauth) = serde_json::from_slice::<OAuthError>(body) {
-        return vec![ApiError::new(oauth.error, oauth.error_description)];
-    }
-    Vec::new()
 }
 
 /// For an HTTP 300 upsert response: the ids of the matching records. Salesforce lists them
@@ -407,7 +406,7 @@ impl SalesforceError {
     /// Builds the error for a failed HTTP call: decodes the Salesforce body when there is
     /// one (a 300 becomes [`SalesforceError::MultipleMatches`] via the caller).
     pub fn from_http(e: HttpError) -> Self {
-        let Some(status) = e.status() else {
+        let Some(status) = e.status().filter(|s| s.as_u16() != 300) else {
             // A token-endpoint refusal reaches us wrapped by the HTTP client's token provider.
             let oauth =
                 std::error::Error::source(&e).and_then(|s| s.downcast_ref::<SalesforceError>());

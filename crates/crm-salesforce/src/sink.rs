@@ -145,7 +145,7 @@ impl SalesforceSink {
             let mut r = Self::with_properties(Self::base_record(object), &props);
             let route = match existing.get(email) {
                 Some(id) => {
-                    r.insert("Id".into(), Value::String(id.clone()));
+                    r.insert("id".into(), Value::String(id.clone()));
                     Route::Update
                 }
                 None => {
@@ -244,7 +244,7 @@ impl SalesforceSink {
             out.push(None);
             let mut r =
                 Self::with_properties(Self::base_record(&self.schema.object), &u.properties);
-            r.insert("Id".into(), Value::String(u.id.id.clone()));
+            r.insert("id".into(), Value::String(u.id.id.clone()));
             records.push(r);
             slots.push(i);
         }
