@@ -451,6 +451,34 @@ mod tests {
         verifier().verify(Some(&h), BODY, T).unwrap();
     }
 
+    proptest::proptest! {
+        #[test]
+        fn sign_then_verify_and_any_change_breaks_it(
+            secret_text in "[ -~]{1,40}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            t in 0i64..4_000_000_000,
+            flip in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let s = secret(&secret_text);
+            let v = SignatureVerifier::new(s.clone()).unwrap();
+            let header = sign(&s, t, &body);
+            proptest::prop_assert!(v.verify(Some(&header), &body, t).is_ok());
+            if !body.is_empty() {
+                let mut tampered = body.clone();
+                let i = flip.index(tampered.len());
+                tampered[i] ^= 0x01;
+                proptest::prop_assert_eq!(v.verify(Some(&header), &tampered, t), Err(WebhookError::BadSignature));
+            }
+            let other = SignatureVerifier::new(secret(&format!("{secret_text}x"))).unwrap();
+            proptest::prop_assert_eq!(other.verify(Some(&header), &body, t), Err(WebhookError::BadSignature));
+        }
+
+        #[test]
+        fn header_parsing_never_panics(header in "\\PC{0,200}") {
+            let _ = SignatureHeader::parse(&header);
+        }
+    }
+
     #[test]
     fn empty_secret_is_refused_and_debug_hides_secrets() {
         assert!(matches!(
