@@ -34,7 +34,6 @@ CREATE TABLE badge_grants (
     CHECK ((provenance = 'sync') = (rule_id IS NOT NULL)),
     CHECK ((provenance = 'external') = (source IS NOT NULL))
 );
-CREATE INDEX badge_grants_tenant_badge ON badge_grants (tenant, badge);
 
 -- Delta checkpoints per (tenant, source, stream).
 CREATE TABLE checkpoints (

@@ -33,8 +33,14 @@ const BY_USER: &str = select_mappings!(
     "FROM mappings m LEFT JOIN badge_grants g ON g.mapping_id = m.id \
      WHERE m.tenant = $1 AND m.cativa_user_id = $2 ORDER BY g.position"
 );
-const PAGE: &str = select_mappings!(
-    "FROM (SELECT * FROM mappings WHERE tenant = $1 AND ($2::text IS NULL OR email > $2) ORDER BY email LIMIT $3) m \
+// Two queries rather than `($3 IS NULL OR email > $3)`, so that every page is an index range
+// scan starting at `after`.
+const FIRST_PAGE: &str = select_mappings!(
+    "FROM (SELECT * FROM mappings WHERE tenant = $1 ORDER BY email LIMIT $2) m \
+     LEFT JOIN badge_grants g ON g.mapping_id = m.id ORDER BY m.email, g.position"
+);
+const NEXT_PAGE: &str = select_mappings!(
+    "FROM (SELECT * FROM mappings WHERE tenant = $1 AND email > $3 ORDER BY email LIMIT $2) m \
      LEFT JOIN badge_grants g ON g.mapping_id = m.id ORDER BY m.email, g.position"
 );
 const VIEW: &str = select_mappings!(
@@ -260,10 +266,18 @@ impl MappingStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Mapping>, Error> {
         check_tenant(tenant)?;
-        let rows: Vec<MappingRow> = sqlx::query_as(PAGE)
-            .bind(tenant.as_str())
-            .bind(after.map(Email::as_str))
-            .bind(sql_limit(limit))
+        let query = sqlx::query_as(if after.is_some() {
+            NEXT_PAGE
+        } else {
+            FIRST_PAGE
+        })
+        .bind(tenant.as_str())
+        .bind(sql_limit(limit));
+        let query = match after {
+            Some(after) => query.bind(after.as_str()),
+            None => query,
+        };
+        let rows: Vec<MappingRow> = query
             .fetch_all(&self.pool)
             .await
             .map_err(db("list mappings", tenant))?;

@@ -23,7 +23,7 @@ macro_rules! returning {
 
 const CLAIM: &str = concat!(
     "WITH picked AS (SELECT seq FROM outbox WHERE tenant = $1 AND \
-         ((status = 'pending' AND (not_before_ns IS NULL OR not_before_ns <= $4)) \
+         status IN ('pending', 'in_flight') AND ((status = 'pending' AND (not_before_ns IS NULL OR not_before_ns <= $4)) \
           OR (status = 'in_flight' AND (lease_until_ns IS NULL OR lease_until_ns <= $4))) \
          ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
      UPDATE outbox o SET status = 'in_flight', leased_by = $2, lease_until_ns = $3, attempts = o.attempts + 1 \

@@ -34,8 +34,14 @@ const BY_USER: &str = select_mappings!(
     "FROM mappings m LEFT JOIN badge_grants g ON g.mapping_id = m.id \
      WHERE m.tenant = ?1 AND m.cativa_user_id = ?2 ORDER BY g.position"
 );
-const PAGE: &str = select_mappings!(
-    "FROM (SELECT * FROM mappings WHERE tenant = ?1 AND (?2 IS NULL OR email > ?2) ORDER BY email LIMIT ?3) m \
+// Two queries rather than `(?2 IS NULL OR email > ?2)`, so that every page is an index range
+// scan starting at `after` (the OR form rescans the tenant's rows from the start).
+const FIRST_PAGE: &str = select_mappings!(
+    "FROM (SELECT * FROM mappings WHERE tenant = ?1 ORDER BY email LIMIT ?2) m \
+     LEFT JOIN badge_grants g ON g.mapping_id = m.id ORDER BY m.email, g.position"
+);
+const NEXT_PAGE: &str = select_mappings!(
+    "FROM (SELECT * FROM mappings WHERE tenant = ?1 AND email > ?3 ORDER BY email LIMIT ?2) m \
      LEFT JOIN badge_grants g ON g.mapping_id = m.id ORDER BY m.email, g.position"
 );
 const VIEW: &str = select_mappings!(
@@ -56,20 +62,26 @@ const KEYS: &str = "\
     UNION SELECT id, email, cativa_user_id, crm_kind, crm_id FROM mappings \
       WHERE tenant = ?1 AND cativa_user_id IN (SELECT value FROM json_each(?4))";
 
-// A parked email contains spaces, which no `Email` does, so it cannot collide.
+// A parked email contains spaces, which no `Email` does, so it cannot collide. The ids come
+// from the tenant-scoped key lookup of the same transaction; `+tenant` keeps SQLite from
+// scanning the tenant's index instead of looking the ids up.
 const PARK: &str = "\
     UPDATE mappings SET email = ' parked ' || id, cativa_user_id = NULL, crm_kind = NULL, crm_id = NULL \
-    WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))";
+    WHERE +tenant = ?1 AND id IN (SELECT value FROM json_each(?2))";
 
+// An upsert on the primary key: one key lookup per row (SQLite plans `UPDATE ... FROM
+// json_each` as a scan of the table per row of the batch).
 const UPDATE: &str = "\
-    UPDATE mappings SET email = j.email, cativa_user_id = j.user, crm_kind = j.crm_kind, crm_id = j.crm_id, \
-        profile = j.profile, invited_at_ns = j.invited, updated_at_ns = j.updated \
-    FROM (SELECT value ->> '$.id' AS id, value ->> '$.email' AS email, value ->> '$.user' AS user, \
-            value ->> '$.crm_kind' AS crm_kind, value ->> '$.crm_id' AS crm_id, value ->> '$.profile' AS profile, \
-            value ->> '$.invited' AS invited, value ->> '$.updated' AS updated FROM json_each(?2)) AS j \
-    WHERE mappings.tenant = ?1 AND mappings.id = j.id";
+    INSERT INTO mappings (id, tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns) \
+    SELECT value ->> '$.id', ?1, value ->> '$.email', value ->> '$.user', value ->> '$.crm_kind', \
+        value ->> '$.crm_id', value ->> '$.profile', value ->> '$.invited', value ->> '$.updated' \
+    FROM json_each(?2) WHERE true \
+    ON CONFLICT (id) DO UPDATE SET email = excluded.email, cativa_user_id = excluded.cativa_user_id, \
+        crm_kind = excluded.crm_kind, crm_id = excluded.crm_id, profile = excluded.profile, \
+        invited_at_ns = excluded.invited_at_ns, updated_at_ns = excluded.updated_at_ns \
+    WHERE mappings.tenant = excluded.tenant";
 
-const DELETE_GRANTS: &str = "DELETE FROM badge_grants WHERE tenant = ?1 AND mapping_id IN (SELECT value FROM json_each(?2))";
+const DELETE_GRANTS: &str = "DELETE FROM badge_grants WHERE +tenant = ?1 AND mapping_id IN (SELECT value FROM json_each(?2))";
 
 const INSERT: &str = "\
     INSERT INTO mappings (tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns) \
@@ -249,10 +261,18 @@ impl MappingStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Mapping>, Error> {
         check_tenant(tenant)?;
-        let rows: Vec<MappingRow> = sqlx::query_as(PAGE)
-            .bind(tenant.as_str())
-            .bind(after.map(Email::as_str))
-            .bind(sql_limit(limit))
+        let query = sqlx::query_as(if after.is_some() {
+            NEXT_PAGE
+        } else {
+            FIRST_PAGE
+        })
+        .bind(tenant.as_str())
+        .bind(sql_limit(limit));
+        let query = match after {
+            Some(after) => query.bind(after.as_str()),
+            None => query,
+        };
+        let rows: Vec<MappingRow> = query
             .fetch_all(&self.reader)
             .await
             .map_err(db("list mappings", tenant))?;

@@ -54,7 +54,7 @@ impl Outbox for SqliteStore {
         let rows: Vec<OutboxRow> = sqlx::query_as(&format!(
             "UPDATE outbox SET status = 'in_flight', leased_by = ?2, lease_until_ns = ?3, attempts = attempts + 1 \
              WHERE seq IN (SELECT seq FROM outbox WHERE tenant = ?1 AND \
-                 ((status = 'pending' AND (not_before_ns IS NULL OR not_before_ns <= ?4)) \
+                 status IN ('pending', 'in_flight') AND ((status = 'pending' AND (not_before_ns IS NULL OR not_before_ns <= ?4)) \
                   OR (status = 'in_flight' AND (lease_until_ns IS NULL OR lease_until_ns <= ?4))) \
                  ORDER BY seq LIMIT ?5) \
              RETURNING {COLUMNS}"
