@@ -1428,3 +1428,51 @@ async fn email_lookups_follow_changes_and_archiving() {
     assert_eq!(s, StatusCode::CREATED);
     assert_ne!(again["id"], id.as_str());
 }
+
+#[tokio::test]
+async fn batch_notes_and_record_list_memberships() {
+    let (hs, c) = start(unlimited()).await;
+    let base = hs.base_url().to_owned();
+    let id = hs
+        .insert_contact(props(&[("email", "bn@example.com")]))
+        .unwrap();
+    let note = |body: &str| {
+        json!({"properties": {"hs_timestamp": "2026-05-01T12:00:00Z", "hs_note_body": body},
+               "associations": [{"to": {"id": id.to_string()}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}]})
+    };
+    let (s, body) = post(
+        &c,
+        format!("{base}/crm/v3/objects/notes/batch/create"),
+        json!({"inputs": [note("one"), note("two")]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(body["results"].as_array().unwrap().len(), 2);
+    assert_eq!(hs.notes().len(), 2);
+    let (s, _) = post(
+        &c,
+        format!("{base}/crm/v3/objects/notes/batch/create"),
+        json!({"inputs": [note("three"), {"properties": {}}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(hs.notes().len(), 2, "all or nothing");
+
+    let vip = hs.create_list("VIP");
+    let beta = hs.create_list("Beta");
+    hs.add_to_list(vip, id).unwrap();
+    hs.add_to_list(beta, id).unwrap();
+    let (s, body) = get(
+        &c,
+        format!("{base}/crm/v3/lists/records/0-1/{id}/memberships"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let ids: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["listId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![vip.to_string(), beta.to_string()]);
+}

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Api;
 use super::auth::Authed;
 use super::errors::ApiError;
-use super::model::{iso, string_props};
+use super::model::{HubSpotNote, HubSpotState, iso, string_props};
 use crate::http::QueryPairs;
 use crate::lock;
 
@@ -45,15 +45,14 @@ struct AssociationType {
     association_type_id: u32,
 }
 
-/// `POST /crm/v3/objects/notes` -> 201; `hs_timestamp` is required.
-pub(crate) async fn create_note(_: Authed, State(api): State<Arc<Api>>, body: Bytes) -> Response {
-    let b: NoteBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return api.bad_json(&e),
-    };
+/// A note's properties and its (contact id, association type id) pairs.
+type CheckedNote = (BTreeMap<String, String>, Vec<(u64, u32)>);
+
+/// Checks a note and resolves its contact associations.
+fn check_note(state: &HubSpotState, b: &NoteBody) -> Result<CheckedNote, ApiError> {
     let props: BTreeMap<String, String> = string_props(&b.properties);
     if props.get("hs_timestamp").is_none_or(|t| t.is_empty()) {
-        return api.error(ApiError::invalid_properties(&[
+        return Err(ApiError::invalid_properties(&[
             super::errors::PropertyError::invalid(
                 "hs_timestamp",
                 "REQUIRED_PROPERTY",
@@ -61,8 +60,6 @@ pub(crate) async fn create_note(_: Authed, State(api): State<Arc<Api>>, body: By
             ),
         ]));
     }
-    let now = api.now();
-    let mut state = lock(&api.state);
     let mut assoc = Vec::new();
     for a in &b.associations {
         let id = match &a.to.id {
@@ -71,8 +68,7 @@ pub(crate) async fn create_note(_: Authed, State(api): State<Arc<Api>>, body: By
             _ => None,
         };
         let Some(id) = id.filter(|id| state.contacts.get(id).is_some_and(|c| !c.archived)) else {
-            drop(state);
-            return api.error(ApiError::validation(format!(
+            return Err(ApiError::validation(format!(
                 "One or more associations are invalid: object {} does not exist",
                 a.to.id
             )));
@@ -81,15 +77,114 @@ pub(crate) async fn create_note(_: Authed, State(api): State<Arc<Api>>, body: By
             assoc.push((id, t.association_type_id));
         }
     }
-    let note = state.add_note(props, assoc, now);
-    let body = json!({
+    Ok((props, assoc))
+}
+
+fn note_json(note: &HubSpotNote) -> Value {
+    json!({
         "id": note.id.to_string(),
         "properties": note.properties,
         "createdAt": iso(note.created_at),
         "updatedAt": iso(note.created_at),
         "archived": false,
+    })
+}
+
+/// `POST /crm/v3/objects/notes` -> 201; `hs_timestamp` is required.
+pub(crate) async fn create_note(_: Authed, State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let b: NoteBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return api.bad_json(&e),
+    };
+    let now = api.now();
+    let mut state = lock(&api.state);
+    match check_note(&state, &b) {
+        Ok((props, assoc)) => {
+            let note = state.add_note(props, assoc, now);
+            (StatusCode::CREATED, Json(note_json(&note))).into_response()
+        }
+        Err(e) => {
+            drop(state);
+            api.error(e)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NoteInputs {
+    inputs: Vec<NoteBody>,
+}
+
+/// `POST /crm/v3/objects/notes/batch/create` (at most 100): all or nothing.
+pub(crate) async fn batch_create_notes(
+    _: Authed,
+    State(api): State<Arc<Api>>,
+    body: Bytes,
+) -> Response {
+    let b: NoteInputs = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return api.bad_json(&e),
+    };
+    if b.inputs.len() > super::batch::BATCH_MAX {
+        return api.error(ApiError::validation(format!(
+            "Too many inputs: {}. The maximum number of inputs in a batch request is {}.",
+            b.inputs.len(),
+            super::batch::BATCH_MAX
+        )));
+    }
+    let now = api.now();
+    let mut state = lock(&api.state);
+    let checked: Result<Vec<_>, ApiError> =
+        b.inputs.iter().map(|n| check_note(&state, n)).collect();
+    let checked = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            drop(state);
+            return api.error(e);
+        }
+    };
+    let results: Vec<Value> = checked
+        .into_iter()
+        .map(|(props, assoc)| note_json(&state.add_note(props, assoc, now)))
+        .collect();
+    let body = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "requestedAt": iso(now),
+        "startedAt": iso(now),
+        "completedAt": iso(now),
     });
     (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// `GET /crm/v3/lists/records/{objectTypeId}/{recordId}/memberships`: the lists a
+/// record is in (a bare array, as the spec shows).
+pub(crate) async fn record_memberships(
+    _: Authed,
+    State(api): State<Arc<Api>>,
+    Path(path): Path<HashMap<String, String>>,
+) -> Response {
+    let record = path
+        .get("recordId")
+        .and_then(|r| r.parse::<u64>().ok())
+        .unwrap_or(0);
+    let state = lock(&api.state);
+    let lists: Vec<Value> = state
+        .lists
+        .values()
+        .filter_map(|l| {
+            l.members.get(&record).map(|at| {
+                json!({
+                    "listId": l.list_id.to_string(),
+                    "listVersion": 1,
+                    "firstAddedTimestamp": iso(*at),
+                    "lastAddedTimestamp": iso(*at),
+                    "isPublicList": false,
+                })
+            })
+        })
+        .collect();
+    Json(lists).into_response()
 }
 
 fn list_id(api: &Api, path: &HashMap<String, String>) -> Result<u64, Response> {

@@ -242,6 +242,10 @@ fn object_routes(prefix: &str) -> Router<Arc<Api>> {
         .route(&format!("{c}/batch/upsert"), post(batch::upsert))
         .route(&format!("{c}/batch/archive"), post(batch::archive))
         .route(&format!("{prefix}/notes"), post(engagements::create_note))
+        .route(
+            &format!("{prefix}/notes/batch/create"),
+            post(engagements::batch_create_notes),
+        )
 }
 
 fn property_routes(prefix: &str) -> Router<Arc<Api>> {
@@ -264,6 +268,10 @@ fn list_routes(prefix: &str) -> Router<Arc<Api>> {
         .route(
             &format!("{prefix}/{{listId}}/memberships"),
             get(engagements::memberships),
+        )
+        .route(
+            &format!("{prefix}/records/{{objectTypeId}}/{{recordId}}/memberships"),
+            get(engagements::record_memberships),
         )
         .route(
             &format!("{prefix}/{{listId}}/memberships/add"),
