@@ -774,3 +774,37 @@ async fn tags_and_state_endpoint() {
     );
     assert!(sf.record(&id).unwrap().is_deleted());
 }
+
+#[tokio::test]
+async fn custom_fields_can_be_added_to_the_schema() {
+    use sync_sandbox::salesforce::FieldType;
+    let config = SalesforceConfig::default()
+        .with_field("Contact", "Stage__c", FieldType::Text)
+        .with_field("Contact", "Annual__c", FieldType::Boolean)
+        .with_field("Contact", "NumberOfEmployees__c", FieldType::Number);
+    let (sf, c) = start(config).await;
+    let big = sf
+        .insert_record("Contact", fields(json!({"LastName": "Big", "Stage__c": "customer", "Annual__c": true, "NumberOfEmployees__c": 42})))
+        .unwrap();
+    sf.insert_record(
+        "Contact",
+        fields(json!({"LastName": "Small", "Annual__c": false, "NumberOfEmployees__c": 3})),
+    )
+    .unwrap();
+    let (s, body, _) = get(
+        &c,
+        query_url(sf.base_url(), "SELECT Id, Stage__c, NumberOfEmployees__c FROM Contact WHERE Annual__c = true AND NumberOfEmployees__c >= 10"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["totalSize"], 1);
+    assert_eq!(body["records"][0]["Id"], big.as_str());
+    assert_eq!(body["records"][0]["NumberOfEmployees__c"], 42);
+    assert!(
+        sf.insert_record(
+            "Contact",
+            fields(json!({"LastName": "X", "Annual__c": "yes"}))
+        )
+        .is_err()
+    );
+}

@@ -83,6 +83,9 @@ pub struct SalesforceConfig {
     pub query_batch_size: usize,
     /// The multi-select picklist holding tags.
     pub tags_field: String,
+    /// Custom fields added to the default schemas: `(object, field, type)`, e.g.
+    /// `("Contact", "Stage__c", FieldType::Text)`.
+    pub extra_fields: Vec<(String, String, FieldType)>,
     /// Limits; `daily` is the org's API budget (default 100,000).
     pub rate_limits: RateLimits,
     /// Fault injection.
@@ -101,6 +104,7 @@ impl Default for SalesforceConfig {
             jwt_public_key_pem: None,
             query_batch_size: 2000,
             tags_field: "Cativa_Tags__c".into(),
+            extra_fields: Vec::new(),
             rate_limits: RateLimits::unlimited().with_daily(Some(100_000)),
             faults: FaultConfig::default(),
         }
@@ -108,6 +112,23 @@ impl Default for SalesforceConfig {
 }
 
 impl SalesforceConfig {
+    /// Adds a custom field to an object's schema (`Contact`, `Lead`, `Task`).
+    pub fn with_field(
+        mut self,
+        object: impl Into<String>,
+        field: impl Into<String>,
+        kind: FieldType,
+    ) -> Self {
+        self.extra_fields.push((object.into(), field.into(), kind));
+        self
+    }
+
+    /// Sets the multi-select picklist that holds tags.
+    pub fn with_tags_field(mut self, field: impl Into<String>) -> Self {
+        self.tags_field = field.into();
+        self
+    }
+
     /// Sets the daily API budget.
     pub fn with_daily_budget(mut self, budget: u64) -> Self {
         self.rate_limits = self.rate_limits.with_daily(Some(budget));
@@ -287,7 +308,7 @@ impl SalesforceSandbox {
         ));
         let api = Arc::new(Api {
             core: core.clone(),
-            state: Mutex::new(SfState::new(&config.tags_field, now)),
+            state: Mutex::new(SfState::new(&config.tags_field, &config.extra_fields, now)),
             sessions: Mutex::new(auth::Sessions::new(&config)),
             base_url: format!("http://{addr}"),
             config,
@@ -556,6 +577,7 @@ impl std::fmt::Debug for SalesforceConfig {
             .field("jwt_public_key_pem", &self.jwt_public_key_pem)
             .field("query_batch_size", &self.query_batch_size)
             .field("tags_field", &self.tags_field)
+            .field("extra_fields", &self.extra_fields)
             .field("rate_limits", &self.rate_limits)
             .field("faults", &self.faults)
             .finish()

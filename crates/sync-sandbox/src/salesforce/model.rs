@@ -27,6 +27,8 @@ pub enum FieldType {
     Date,
     /// Lookup to another record.
     Reference,
+    /// Number (also currency, percent).
+    Number,
 }
 
 /// A field definition.
@@ -252,9 +254,22 @@ pub(crate) struct SfState {
 pub(crate) type WriteResult = Result<String, SfError>;
 
 impl SfState {
-    pub(crate) fn new(tags_field: &str, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(
+        tags_field: &str,
+        extra: &[(String, String, FieldType)],
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut schemas = default_schemas(tags_field);
+        for (object, name, kind) in extra {
+            if let Some(schema) = schemas
+                .values_mut()
+                .find(|s| s.name.eq_ignore_ascii_case(object))
+            {
+                schema.fields.insert(name.clone(), f(name, *kind));
+            }
+        }
         Self {
-            schemas: default_schemas(tags_field),
+            schemas,
             records: BTreeMap::new(),
             counter: 0,
             cursors: BTreeMap::new(),
@@ -340,7 +355,7 @@ impl SfState {
                         || DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").is_ok()
                 }
                 (_, Value::String(_)) => true,
-                (FieldType::Text, Value::Number(_)) => true,
+                (FieldType::Text | FieldType::Number, Value::Number(_)) => true,
                 _ => false,
             };
             if !ok {
