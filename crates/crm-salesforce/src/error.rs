@@ -45,6 +45,10 @@ pub enum ApiErrorKind {
     /// `REQUEST_LIMIT_EXCEEDED`: the org's 24-hour API allowance is spent; stop the run and
     /// resume when usage falls (see `Sforce-Limit-Info`).
     RequestLimitExceeded,
+    /// `REQUEST_LIMIT_EXCEEDED` for too many concurrent long-running requests
+    /// (`ConcurrentPerOrgLongTxn Limit exceeded`), or HTTP 429 / 420: slow down and retry
+    /// in seconds, the daily allowance is not spent.
+    ConcurrencyLimited,
     /// `DUPLICATE_VALUE` / `DUPLICATES_DETECTED`: a unique field or a duplicate rule
     /// matched an existing record (see [`ApiError::duplicate_id`]).
     Duplicate,
@@ -101,6 +105,7 @@ impl ApiErrorKind {
             }
             _ => match status {
                 Some(300) => Self::MultipleMatches,
+                Some(420 | 429) => Self::ConcurrencyLimited,
                 Some(401) => Self::SessionExpired,
                 Some(403) => Self::Forbidden,
                 Some(404) => Self::NotFound,
@@ -112,7 +117,10 @@ impl ApiErrorKind {
 
     /// Whether the same call may succeed later without changing it.
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::RowLocked | Self::Server | Self::RolledBack)
+        matches!(
+            self,
+            Self::RowLocked | Self::Server | Self::RolledBack | Self::ConcurrencyLimited
+        )
     }
 
     /// The system-neutral kind the sync engine acts on.
@@ -120,6 +128,7 @@ impl ApiErrorKind {
         match self {
             Self::SessionExpired => RemoteErrorKind::Auth,
             Self::RequestLimitExceeded => RemoteErrorKind::QuotaExhausted,
+            Self::ConcurrencyLimited => RemoteErrorKind::RateLimited,
             Self::Duplicate | Self::MultipleMatches => RemoteErrorKind::Conflict,
             // Lock contention and rollbacks are transient: the engine retries retryable kinds.
             Self::RowLocked | Self::Server | Self::RolledBack => RemoteErrorKind::Server,
@@ -142,7 +151,14 @@ impl ApiError {
 
     /// Classifies this error (`status` is the HTTP status of the call, if any).
     pub fn kind(&self, status: Option<u16>) -> ApiErrorKind {
-        ApiErrorKind::classify(&self.code, status)
+        match ApiErrorKind::classify(&self.code, status) {
+            // The same code covers the daily allowance and the concurrent-request cap; only
+            // the message tells them apart.
+            ApiErrorKind::RequestLimitExceeded if self.message.contains("Concurrent") => {
+                ApiErrorKind::ConcurrencyLimited
+            }
+            kind => kind,
+        }
     }
 
     /// For `DUPLICATE_VALUE`: the id of the record that already holds the value, taken from
@@ -246,7 +262,11 @@ impl ErrorDecoder for SalesforceErrorDecoder {
             info.message = Some(first.message.clone());
             let kind = first.kind(status_code);
             match kind {
-                ApiErrorKind::RowLocked | ApiErrorKind::Server => info.retryable = Some(true),
+                ApiErrorKind::RowLocked
+                | ApiErrorKind::Server
+                | ApiErrorKind::ConcurrencyLimited => {
+                    info.retryable = Some(true);
+                }
                 ApiErrorKind::RequestLimitExceeded => info.retryable = Some(false),
                 ApiErrorKind::Duplicate => info.kind = Some(HttpErrorKind::Conflict),
                 ApiErrorKind::EntityDeleted => info.kind = Some(HttpErrorKind::NotFound),
@@ -557,6 +577,22 @@ mod tests {
         };
         let core: sync_core::Error = e.into();
         assert!(core.stops_run());
+    }
+
+    #[test]
+    fn concurrent_request_limit_is_a_short_rate_limit_not_the_daily_quota() {
+        let e = ApiError::new(
+            "REQUEST_LIMIT_EXCEEDED",
+            "ConcurrentPerOrgLongTxn Limit exceeded.",
+        );
+        let kind = e.kind(Some(403));
+        assert_eq!(kind, ApiErrorKind::ConcurrencyLimited);
+        assert!(kind.is_retryable());
+        assert_eq!(kind.remote_kind(), RemoteErrorKind::RateLimited);
+        assert_eq!(
+            ApiErrorKind::classify("", Some(429)),
+            ApiErrorKind::ConcurrencyLimited
+        );
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl SalesforceSink {
         emails: &[&str],
     ) -> Result<BTreeMap<String, String>, SalesforceError> {
         let mut found = BTreeMap::new();
-        for chunk in emails.chunks(MAX_COLLECTION_RECORDS) {
+        for chunk in lookup_chunks(emails) {
             let soql = Soql::select(["Id", self.schema.email_field.as_str(), MODSTAMP_FIELD])
                 .from(self.schema.object.clone())
                 .filter(Condition::in_list(
@@ -326,6 +326,34 @@ impl SalesforceSink {
     }
 }
 
+/// Characters of email literals per lookup query: the query travels in the URL, and
+/// Salesforce refuses request lines over 16 KB.
+const LOOKUP_CHARS: usize = 10_000;
+
+/// Splits emails into lookups of at most 200 addresses and [`LOOKUP_CHARS`] characters.
+fn lookup_cost(email: &str) -> usize {
+    crate::soql::escape_string(email).len() + 4
+}
+
+fn lookup_chunks<'a>(emails: &'a [&'a str]) -> Vec<&'a [&'a str]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut chars) = (0, 0);
+    for (i, e) in emails.iter().enumerate() {
+        // The escaped literal, its quotes and the separator.
+        let cost = lookup_cost(e);
+        if i > start && (i - start == MAX_COLLECTION_RECORDS || chars + cost > LOOKUP_CHARS) {
+            chunks.push(&emails[start..i]);
+            start = i;
+            chars = 0;
+        }
+        chars += cost;
+    }
+    if start < emails.len() {
+        chunks.push(&emails[start..]);
+    }
+    chunks
+}
+
 fn provisioned(
     res: SaveResult,
     known_id: Option<String>,
@@ -420,5 +448,31 @@ impl CrmSink for SalesforceSink {
         activities: &[Activity],
     ) -> Result<Vec<ItemResult<()>>, Error> {
         Ok(self.log(activities).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_split_by_count_and_length() {
+        let short: Vec<String> = (0..450).map(|i| format!("m{i}@x.io")).collect();
+        let short: Vec<&str> = short.iter().map(String::as_str).collect();
+        let sizes: Vec<usize> = lookup_chunks(&short).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![200, 200, 50]);
+        let long: Vec<String> = (0..200)
+            .map(|i| format!("{}{i}@example.com", "a".repeat(60)))
+            .collect();
+        let long: Vec<&str> = long.iter().map(String::as_str).collect();
+        let chunks = lookup_chunks(&long);
+        assert!(
+            chunks.len() > 1
+                && chunks
+                    .iter()
+                    .all(|c| c.iter().map(|e| lookup_cost(e)).sum::<usize>() <= LOOKUP_CHARS)
+        );
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 200);
+        assert!(lookup_chunks(&[]).is_empty());
     }
 }

@@ -96,7 +96,7 @@ pub fn string_literal(raw: &str) -> String {
 /// A SOQL dateTime literal in UTC, unquoted, to the second: `2026-01-01T00:00:00Z`.
 ///
 /// Sub-second parts are truncated; callers that need "at or after" semantics must compare
-/// with `>=` on the truncated value (see [`crate::source`]).
+/// with `>=` on the truncated value (as [`SalesforceSource::delta_soql`](crate::SalesforceSource::delta_soql) does).
 pub fn datetime_literal(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
