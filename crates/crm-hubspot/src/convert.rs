@@ -244,12 +244,23 @@ impl ContactMapping {
         c.lifecycle_stage = lifecycle;
         c.tags = tags;
         c.archived = obj.archived;
-        c.properties = obj
-            .properties
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
+        c.properties = obj.properties;
         c
+    }
+
+    /// Decodes a list or search response body into contacts plus the next `after` cursor.
+    ///
+    /// ```
+    /// let body = br#"{"results":[{"id":"1","properties":{"email":"A@x.io"}}],"paging":{"next":{"after":"2"}}}"#;
+    /// let (contacts, next) = crm_hubspot::ContactMapping::default().decode_page(body, None)?;
+    /// assert_eq!(contacts[0].email.as_ref().map(|e| e.as_str()), Some("a@x.io"));
+    /// assert_eq!(next.as_deref(), Some("2"));
+    /// # Ok::<(), crm_hubspot::Error>(())
+    /// ```
+    pub fn decode_page(&self, body: &[u8], lists: Option<&ListTags>) -> Result<(Vec<CrmContact>, Option<String>), crate::Error> {
+        let page: crate::model::Page<HubSpotObject> = serde_json::from_slice(body).map_err(|e| crate::Error::decode("contacts page", e))?;
+        let next = page.next_after().map(str::to_owned);
+        Ok((page.results.into_iter().map(|o| self.to_contact(o, lists)).collect(), next))
     }
 
     /// Tombstones for the records merged into `obj` (from `hs_merged_object_ids`): archived

@@ -102,7 +102,9 @@ pub struct HubSpotSink {
 /// A contact resolved by find-or-create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Found {
-    Created(String),
+    /// Written by this call (created, or updated in place by an upsert).
+    Written { id: String, created: bool },
+    /// An existing contact that still needs the draft's properties.
     Existing(String),
 }
 
@@ -380,13 +382,16 @@ impl HubSpotSink {
             .iter()
             .zip(per)
             .map(|(w, r)| match r {
-                Some(Ok(o)) => Ok(Found::Created(o.id)),
+                Some(Ok(o)) => Ok(Found::Written { id: o.id, created: true }),
                 Some(Err(e)) => match existing_holder(&e.problem) {
                     Some(id) => Ok(Found::Existing(id.to_owned())),
                     None => Err(item_error(&e)),
                 },
                 None => by_property(&outcome, "email", &w.key)
-                    .map(|o| Found::Created(o.id.clone()))
+                    .map(|o| Found::Written {
+                        id: o.id.clone(),
+                        created: true,
+                    })
                     .ok_or_else(|| missing_result("create")),
             })
             .collect())
@@ -497,10 +502,10 @@ impl HubSpotSink {
         let mut follow_up: Vec<Write> = Vec::new();
         for (w, f) in writes.iter().zip(found) {
             match f {
-                Ok(Found::Created(id)) => {
+                Ok(Found::Written { id, created }) => {
                     self.record_echo(&id, &w.properties);
                     for &i in &w.inputs {
-                        results[i] = Some(Ok(provisioned(&id, true)));
+                        results[i] = Some(Ok(provisioned(&id, created)));
                     }
                 }
                 Ok(Found::Existing(id)) => follow_up.push(Write {
@@ -552,11 +557,11 @@ impl HubSpotSink {
     }
 }
 
+/// An upsert result: its properties are written whether it was created or not.
 fn found(o: &HubSpotObject) -> Found {
-    if o.new == Some(true) {
-        Found::Created(o.id.clone())
-    } else {
-        Found::Existing(o.id.clone())
+    Found::Written {
+        id: o.id.clone(),
+        created: o.new == Some(true),
     }
 }
 
