@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use cativa_crm_sync_benches::CountingAlloc;
+use cativa_crm_sync_benches::{CountingAlloc, thread_cpu_time};
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sync_core::config::{BadgeRule, Condition, SyncConfig};
@@ -76,9 +76,11 @@ fn bench(c: &mut Criterion) {
     let mode = PlanMode::FullReconcile { scan_complete: true };
 
     let baseline = ALLOC.reset_peak();
+    let cpu_before = thread_cpu_time();
     let started = Instant::now();
     let p = plan(&input, &contacts, mode);
     let elapsed = started.elapsed();
+    let cpu = cpu_before.and_then(|b| thread_cpu_time().map(|a| a - b));
     let extra = ALLOC.peak().saturating_sub(baseline);
     assert_eq!(p.actions.len(), N / 10, "every changed contact plans exactly one badge action");
     println!(
@@ -89,6 +91,13 @@ fn bench(c: &mut Criterion) {
         extra,
         extra as f64 / N as f64
     );
+    if let Some(cpu) = cpu {
+        println!(
+            "planner: cpu time {:.3} s = {:.0} contacts/s per core",
+            cpu.as_secs_f64(),
+            N as f64 / cpu.as_secs_f64().max(0.001)
+        );
+    }
     drop(p);
 
     let mut group = c.benchmark_group("planner");

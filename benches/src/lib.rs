@@ -7,6 +7,20 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// CPU time this thread has used (user + system), read from `/proc/thread-self/stat`.
+///
+/// On a shared 2-core machine wall time includes waiting for a core; CPU time is what "on
+/// one core" means. Returns `None` off Linux. Resolution is one scheduler tick (10 ms).
+pub fn thread_cpu_time() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(std::time::Duration::from_millis((utime + stime) * 10))
+}
+
 /// A global allocator that counts live bytes and their high-water mark, so a bench can report
 /// the extra heap an operation needs. Install it in a bench binary with
 /// `#[global_allocator] static A: CountingAlloc = CountingAlloc::new();`.

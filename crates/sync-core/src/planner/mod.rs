@@ -224,7 +224,7 @@ impl<'a, 'i> Builder<'a, 'i> {
 
         // Pass 1: resolve live canonical contacts to rows; collect duplicate losers.
         let mut losers: FastMap<&Email, Vec<u32>> = fast_map(0);
-        let mut resolved: Vec<(u32, Resolution)> = Vec::with_capacity(unique.len());
+        let mut resolved: Vec<(u32, Resolution)> = Vec::new();
         for i in identity::kept(contacts, &unique) {
             let c = &contacts[i as usize];
             if c.archived {
@@ -244,8 +244,20 @@ impl<'a, 'i> Builder<'a, 'i> {
                 losers.entry(email).or_default().push(i);
                 continue;
             }
-            if let Some(res) = self.resolve(c, email, contacts, &unique, &canon, &merged_rows) {
-                resolved.push((i, res));
+            match self.resolve(c, email, contacts, &unique, &canon, &merged_rows) {
+                // The common case (matched by CRM id, nothing to relink) cannot collide with
+                // another claim: plan it now, while the contact and its row are in cache.
+                Some(Resolution::Row {
+                    row,
+                    by: MatchedBy::CrmId,
+                    link: None,
+                }) => {
+                    row_taken[row as usize] = true;
+                    let row = view.row(row as usize);
+                    self.mapped(c, row, &row.email);
+                }
+                Some(res) => resolved.push((i, res)),
+                None => {}
             }
         }
         for (email, mut idx) in losers {
@@ -307,10 +319,11 @@ impl<'a, 'i> Builder<'a, 'i> {
                         continue;
                     }
                     let row = view.row(row);
-                    // The email the row will have once this plan's link is applied.
-                    let row_email = match link.as_deref() {
-                        Some((ActionKind::LinkMapping { email, .. }, _)) => email.clone(),
-                        _ => row.email.clone(),
+                    // The email the row will have once this plan's link is applied (cloned
+                    // only when a link renames it: this loop runs once per contact).
+                    let renamed = match link.as_deref() {
+                        Some((ActionKind::LinkMapping { email, .. }, _)) if *email != row.email => Some(email.clone()),
+                        _ => None,
                     };
                     if let Some(link) = link {
                         let (kind, reason) = *link;
@@ -318,7 +331,7 @@ impl<'a, 'i> Builder<'a, 'i> {
                         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
                         self.push(kind, reason, &refs);
                     }
-                    self.mapped(c, row, &row_email);
+                    self.mapped(c, row, renamed.as_ref().unwrap_or(&row.email));
                 }
             }
         }
