@@ -28,8 +28,10 @@ pub struct FaultRates {
     pub unavailable: f64,
     /// 504 Gateway Timeout (an HTML gateway page).
     pub gateway_timeout: f64,
-    /// The connection is closed without any response.
+    /// The connection is closed without any response (the client reads EOF).
     pub drop_connection: f64,
+    /// The connection is reset (TCP RST) without any response.
+    pub reset_connection: f64,
     /// A 2xx response whose JSON body is cut in half.
     pub truncated_body: f64,
     /// The request is answered normally but only after
@@ -41,7 +43,7 @@ pub struct FaultRates {
 impl FaultRates {
     /// `share` of requests faulted, spread evenly over every kind of fault.
     pub fn mixed(share: f64) -> Self {
-        let each = share / 8.0;
+        let each = share / 9.0;
         Self {
             too_many_requests: each,
             internal_error: each,
@@ -49,6 +51,7 @@ impl FaultRates {
             unavailable: each,
             gateway_timeout: each,
             drop_connection: each,
+            reset_connection: each,
             truncated_body: each,
             slow: each,
         }
@@ -69,6 +72,7 @@ impl FaultRates {
             Fault::Status(504) => self.gateway_timeout = share,
             Fault::Status(_) => {}
             Fault::DropConnection => self.drop_connection = share,
+            Fault::ResetConnection => self.reset_connection = share,
             Fault::TruncatedBody => self.truncated_body = share,
             Fault::Slow => self.slow = share,
         }
@@ -82,11 +86,12 @@ impl FaultRates {
             + self.unavailable
             + self.gateway_timeout
             + self.drop_connection
+            + self.reset_connection
             + self.truncated_body
             + self.slow
     }
 
-    fn ordered(&self) -> [(f64, Fault); 8] {
+    fn ordered(&self) -> [(f64, Fault); 9] {
         [
             (self.too_many_requests, Fault::TooManyRequests),
             (self.internal_error, Fault::Status(500)),
@@ -94,6 +99,7 @@ impl FaultRates {
             (self.unavailable, Fault::Status(503)),
             (self.gateway_timeout, Fault::Status(504)),
             (self.drop_connection, Fault::DropConnection),
+            (self.reset_connection, Fault::ResetConnection),
             (self.truncated_body, Fault::TruncatedBody),
             (self.slow, Fault::Slow),
         ]
@@ -232,6 +238,8 @@ pub enum Fault {
     Status(u16),
     /// Connection closed without a response.
     DropConnection,
+    /// Connection reset (RST) without a response.
+    ResetConnection,
     /// JSON body cut short.
     TruncatedBody,
     /// Response delayed.

@@ -26,7 +26,8 @@ pub struct EndpointStats {
     pub by_status: BTreeMap<u16, u64>,
     /// Requests refused by the rate limiter or the daily budget.
     pub rate_limited: u64,
-    /// Faults injected, by kind (`"429"`, `"500"`, `"drop"`, `"truncated"`, `"slow"`).
+    /// Faults injected, by kind (`"429"`, `"500"`, `"drop"`, `"reset"`, `"truncated"`,
+    /// `"slow"`).
     pub faults: BTreeMap<String, u64>,
 }
 
@@ -72,6 +73,7 @@ fn fault_name(f: Fault) -> String {
         Fault::TooManyRequests => "429".into(),
         Fault::Status(s) => s.to_string(),
         Fault::DropConnection => "drop".into(),
+        Fault::ResetConnection => "reset".into(),
         Fault::TruncatedBody => "truncated".into(),
         Fault::Slow => "slow".into(),
     }

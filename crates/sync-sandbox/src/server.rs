@@ -3,7 +3,7 @@
 //! injected fault can close a connection without answering.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,9 +68,12 @@ pub(crate) trait Flavor: Send + Sync + 'static {
     fn decorate(&self, _template: &str, _headers: &mut HeaderMap, _info: &LimitInfo) {}
 }
 
-/// Marker on a response telling the connection loop to drop the connection instead.
+/// Marker on a response telling the connection loop to drop the connection instead
+/// (with a TCP reset when `reset`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DropConnection;
+pub(crate) struct DropConnection {
+    reset: bool,
+}
 
 /// Error the connection service returns to make hyper close the connection unanswered.
 #[derive(Debug, thiserror::Error)]
@@ -295,9 +298,11 @@ fn injected(core: &Core, fault: Fault, config: &FaultConfig) -> Response {
             }
             r
         }
-        Fault::DropConnection => {
+        Fault::DropConnection | Fault::ResetConnection => {
             let mut r = Response::new(Body::empty());
-            r.extensions_mut().insert(DropConnection);
+            r.extensions_mut().insert(DropConnection {
+                reset: fault == Fault::ResetConnection,
+            });
             r
         }
         // Truncation needs the real response; slow is handled by the caller.
@@ -414,26 +419,84 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stop: watch::Rec
     connections.abort_all();
 }
 
+/// A TCP stream that is reset (zero linger, so the close sends RST) instead of closed
+/// when a fault asked for it.
+struct ResettableStream {
+    inner: tokio::net::TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for ResettableStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for ResettableStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ResettableStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     router: Router,
     mut stop: watch::Receiver<bool>,
 ) {
+    let reset = Arc::new(AtomicBool::new(false));
+    let flag = reset.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let router = router.clone();
+        let flag = flag.clone();
         async move {
             let resp: Response = match router.oneshot(req).await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
-            if resp.extensions().get::<DropConnection>().is_some() {
+            if let Some(drop) = resp.extensions().get::<DropConnection>() {
+                if drop.reset {
+                    flag.store(true, Ordering::SeqCst);
+                }
                 return Err(DroppedByFault);
             }
             Ok::<_, DroppedByFault>(resp)
         }
     });
-    let conn =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let io = TokioIo::new(ResettableStream {
+        inner: stream,
+        reset,
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

@@ -182,3 +182,50 @@ async fn debug_output_shows_no_credentials() {
     }
     assert!(text.contains("127.0.0.1"));
 }
+
+fn is_reset(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionReset
+        {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+#[tokio::test]
+async fn reset_faults_send_a_tcp_reset_and_drops_close_cleanly() {
+    let sandbox = SandboxServer::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let hs = sandbox.hubspot();
+    let url = format!("{}/crm/v3/objects/contacts", hs.base_url());
+    hs.set_faults(FaultConfig::seeded(1).with_rates(FaultRates::only(Fault::ResetConnection, 1.0)))
+        .unwrap();
+    let err = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(DEFAULT_ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(is_reset(&err), "{err:?}");
+    hs.set_faults(FaultConfig::seeded(1).with_rates(FaultRates::only(Fault::DropConnection, 1.0)))
+        .unwrap();
+    let err = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(DEFAULT_ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(!is_reset(&err), "{err:?}");
+    let stats = hs.requests();
+    let s = stats.get("GET /crm/v3/objects/contacts").unwrap();
+    assert_eq!(
+        (s.faults.get("reset"), s.faults.get("drop")),
+        (Some(&1), Some(&1))
+    );
+    assert!(s.by_status.is_empty(), "no response was sent");
+}
