@@ -257,10 +257,21 @@ impl ContactMapping {
     /// assert_eq!(next.as_deref(), Some("2"));
     /// # Ok::<(), crm_hubspot::Error>(())
     /// ```
-    pub fn decode_page(&self, body: &[u8], lists: Option<&ListTags>) -> Result<(Vec<CrmContact>, Option<String>), crate::Error> {
-        let page: crate::model::Page<HubSpotObject> = serde_json::from_slice(body).map_err(|e| crate::Error::decode("contacts page", e))?;
+    pub fn decode_page(
+        &self,
+        body: &[u8],
+        lists: Option<&ListTags>,
+    ) -> Result<(Vec<CrmContact>, Option<String>), crate::Error> {
+        let page: crate::model::Page<HubSpotObject> =
+            serde_json::from_slice(body).map_err(|e| crate::Error::decode("contacts page", e))?;
         let next = page.next_after().map(str::to_owned);
-        Ok((page.results.into_iter().map(|o| self.to_contact(o, lists)).collect(), next))
+        Ok((
+            page.results
+                .into_iter()
+                .map(|o| self.to_contact(o, lists))
+                .collect(),
+            next,
+        ))
     }
 
     /// Tombstones for the records merged into `obj` (from `hs_merged_object_ids`): archived

@@ -74,6 +74,14 @@ pub enum Error {
         "HubSpot signature does not match: check the client secret and the configured public URL"
     )]
     BadSignature,
+    /// The delivery body is larger than the receiver accepts (answer 413).
+    #[error("HubSpot webhook body of {size} bytes exceeds the {limit}-byte limit")]
+    PayloadTooLarge {
+        /// The body size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The delivery body is not a JSON array of at most 100 events.
     #[error("malformed HubSpot webhook batch: {0}")]
     MalformedBatch(String),
@@ -209,6 +217,7 @@ impl From<Error> for sync_core::Error {
             | Error::MalformedSignature(_)
             | Error::StaleTimestamp { .. }
             | Error::BadSignature
+            | Error::PayloadTooLarge { .. }
             | Error::MalformedBatch(_)
             | Error::MalformedEvent { .. } => return sync_core::Error::Delivery(e.to_string()),
             Error::Config(_) => {

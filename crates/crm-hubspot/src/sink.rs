@@ -382,7 +382,10 @@ impl HubSpotSink {
             .iter()
             .zip(per)
             .map(|(w, r)| match r {
-                Some(Ok(o)) => Ok(Found::Written { id: o.id, created: true }),
+                Some(Ok(o)) => Ok(Found::Written {
+                    id: o.id,
+                    created: true,
+                }),
                 Some(Err(e)) => match existing_holder(&e.problem) {
                     Some(id) => Ok(Found::Existing(id.to_owned())),
                     None => Err(item_error(&e)),

@@ -189,9 +189,7 @@ impl HubSpotSource {
             .collect();
         for (list_id, tag) in &lists {
             for id in self.client.all_list_members(list_id).await? {
-                tags.entry(id)
-                    .or_default()
-                    .insert(tag.clone());
+                tags.entry(id).or_default().insert(tag.clone());
             }
         }
         let tags = Arc::new(tags);

@@ -20,9 +20,20 @@ struct Recorder(Mutex<Vec<(Instant, String)>>);
 #[async_trait]
 impl HttpTransport for Recorder {
     async fn send(&self, request: TransportRequest) -> Result<TransportResponse, TransportError> {
-        self.0.lock().unwrap().push((Instant::now(), request.url.path().to_owned()));
-        let body = if request.url.path().ends_with("/search") { r#"{"total":0,"results":[]}"# } else { r#"{"id":"1","properties":{}}"# };
-        Ok(TransportResponse::new(StatusCode::OK, HeaderMap::new(), body.into()))
+        self.0
+            .lock()
+            .unwrap()
+            .push((Instant::now(), request.url.path().to_owned()));
+        let body = if request.url.path().ends_with("/search") {
+            r#"{"total":0,"results":[]}"#
+        } else {
+            r#"{"id":"1","properties":{}}"#
+        };
+        Ok(TransportResponse::new(
+            StatusCode::OK,
+            HeaderMap::new(),
+            body.into(),
+        ))
     }
 }
 
@@ -95,7 +106,13 @@ async fn professional_tier_allows_190_per_10_seconds() {
 async fn search_has_its_own_5_per_second_budget() {
     let t = Arc::new(Recorder::default());
     let c = client(&t, RateLimitTier::ProfessionalEnterprise);
-    let req = SearchRequest::new(vec![FilterGroup::new(vec![Filter::unary("email", Operator::HasProperty)])], 200);
+    let req = SearchRequest::new(
+        vec![FilterGroup::new(vec![Filter::unary(
+            "email",
+            Operator::HasProperty,
+        )])],
+        200,
+    );
     let tasks: Vec<_> = (0..60)
         .map(|_| {
             let c = c.clone();

@@ -97,9 +97,15 @@ async fn upserting_1000_contacts_takes_exactly_10_batch_calls() {
         .respond_with(UpsertAll(Arc::clone(&sizes)))
         .mount(&server)
         .await;
-    let sink = HubSpotSink::new(client(&server), SinkConfig::default().with_member_id_property("cativa_member_id"));
+    let sink = HubSpotSink::new(
+        client(&server),
+        SinkConfig::default().with_member_id_property("cativa_member_id"),
+    );
     let drafts: Vec<ContactDraft> = (0..1000).map(|i| draft(i, true)).collect();
-    let out = sink.upsert_contacts(&TenantId::new("t"), &drafts).await.unwrap();
+    let out = sink
+        .upsert_contacts(&TenantId::new("t"), &drafts)
+        .await
+        .unwrap();
     assert_eq!(out.len(), 1000);
     for (i, r) in out.iter().enumerate() {
         let p = r.as_ref().unwrap();
@@ -108,7 +114,12 @@ async fn upserting_1000_contacts_takes_exactly_10_batch_calls() {
     }
     assert_eq!(*sizes.lock().unwrap(), vec![100; 10], "ten calls of 100");
     let reqs = server.received_requests().await.unwrap();
-    assert_eq!(reqs.iter().filter(|r| r.url.path().ends_with("/batch/upsert")).count(), 10);
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.url.path().ends_with("/batch/upsert"))
+            .count(),
+        10
+    );
     assert_eq!(reqs.len(), 11, "plus one schema read");
     let first = inputs(&reqs[1])[0].clone();
     assert_eq!(first["idProperty"], "cativa_member_id");
@@ -137,8 +148,14 @@ async fn upsert_collision_with_an_existing_email_links_to_it() {
         .expect(1)
         .mount(&server)
         .await;
-    let sink = HubSpotSink::new(client(&server), SinkConfig::default().with_member_id_property("cativa_member_id"));
-    let out = sink.upsert_contacts(&TenantId::new("t"), &[draft(0, true), draft(1, true)]).await.unwrap();
+    let sink = HubSpotSink::new(
+        client(&server),
+        SinkConfig::default().with_member_id_property("cativa_member_id"),
+    );
+    let out = sink
+        .upsert_contacts(&TenantId::new("t"), &[draft(0, true), draft(1, true)])
+        .await
+        .unwrap();
     let a = out[0].as_ref().unwrap();
     let b = out[1].as_ref().unwrap();
     assert_eq!((a.id.id.as_str(), a.created), ("500", false));
@@ -183,15 +200,30 @@ async fn by_email_reads_then_creates_and_recovers_from_409() {
     let mut dup = draft(0, false);
     dup.properties.insert("firstname".into(), "Again".into());
     let drafts = vec![draft(0, false), draft(1, false), draft(2, false), dup];
-    let out = sink.upsert_contacts(&TenantId::new("t"), &drafts).await.unwrap();
-    let got: Vec<(String, bool)> = out.iter().map(|r| r.as_ref().map(|p| (p.id.id.clone(), p.created)).unwrap()).collect();
+    let out = sink
+        .upsert_contacts(&TenantId::new("t"), &drafts)
+        .await
+        .unwrap();
+    let got: Vec<(String, bool)> = out
+        .iter()
+        .map(|r| r.as_ref().map(|p| (p.id.id.clone(), p.created)).unwrap())
+        .collect();
     assert_eq!(
         got,
-        vec![("100".into(), false), ("201".into(), true), ("202".into(), false), ("100".into(), false)]
+        vec![
+            ("100".into(), false),
+            ("201".into(), true),
+            ("202".into(), false),
+            ("100".into(), false)
+        ]
     );
     let mut updated = updates.lock().unwrap().clone();
     updated.sort();
-    assert_eq!(updated, vec!["100".to_owned(), "202".to_owned()], "existing contacts get the draft's properties");
+    assert_eq!(
+        updated,
+        vec!["100".to_owned(), "202".to_owned()],
+        "existing contacts get the draft's properties"
+    );
 }
 
 #[tokio::test]
@@ -206,8 +238,15 @@ async fn invalid_values_cost_no_call_and_are_reported_per_item() {
         .mount(&server)
         .await;
     let echo = Arc::new(EchoFilter::new());
-    let sink = HubSpotSink::new(client(&server), SinkConfig::default()).with_echo_filter(Arc::clone(&echo));
-    let up = |id: &str, k: &str, v: &str| PropertyUpdate::new(CrmRecordId::hubspot(id), BTreeMap::from([(k.to_owned(), v.to_owned())]), key(id));
+    let sink = HubSpotSink::new(client(&server), SinkConfig::default())
+        .with_echo_filter(Arc::clone(&echo));
+    let up = |id: &str, k: &str, v: &str| {
+        PropertyUpdate::new(
+            CrmRecordId::hubspot(id),
+            BTreeMap::from([(k.to_owned(), v.to_owned())]),
+            key(id),
+        )
+    };
     let out = sink
         .update_properties(
             &TenantId::new("t"),
@@ -222,11 +261,19 @@ async fn invalid_values_cost_no_call_and_are_reported_per_item() {
         .unwrap();
     assert!(out[0].is_ok());
     for (i, needle) in [(1, "no_such_property"), (2, "Monthly"), (3, "gold")] {
-        let Err(sync_core::Error::Remote(r)) = &out[i] else { panic!("{:?}", out[i]) };
+        let Err(sync_core::Error::Remote(r)) = &out[i] else {
+            panic!("{:?}", out[i])
+        };
         assert_eq!(r.kind, RemoteErrorKind::Invalid);
         assert!(r.message.contains(needle), "{}", r.message);
     }
-    let batch_calls = server.received_requests().await.unwrap().iter().filter(|r| r.url.path().contains("batch")).count();
+    let batch_calls = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().contains("batch"))
+        .count();
     assert_eq!(batch_calls, 1, "only the valid update was sent");
     let ev = parse_batch(
         br#"[{"portalId":1,"occurredAt":4102444800000,"subscriptionType":"contact.propertyChange","objectId":1,
@@ -236,7 +283,10 @@ async fn invalid_values_cost_no_call_and_are_reported_per_item() {
     let now = Utc::now().timestamp_millis();
     let mut e = ev[0].clone();
     e.occurred_at = now;
-    assert!(echo.is_echo(&e), "the sink's write is recognised when it comes back");
+    assert!(
+        echo.is_echo(&e),
+        "the sink's write is recognised when it comes back"
+    );
 }
 
 #[tokio::test]
@@ -257,9 +307,19 @@ async fn missing_checkbox_options_are_added_only_when_configured() {
         .expect(1)
         .mount(&server)
         .await;
-    let sink = HubSpotSink::new(client(&server), SinkConfig::default().adding_options_to("cativa_badges"));
-    let up = PropertyUpdate::new(CrmRecordId::hubspot("1"), BTreeMap::from([("cativa_badges".to_owned(), "vip;gold".to_owned())]), key("a"));
-    let out = sink.update_properties(&TenantId::new("t"), &[up]).await.unwrap();
+    let sink = HubSpotSink::new(
+        client(&server),
+        SinkConfig::default().adding_options_to("cativa_badges"),
+    );
+    let up = PropertyUpdate::new(
+        CrmRecordId::hubspot("1"),
+        BTreeMap::from([("cativa_badges".to_owned(), "vip;gold".to_owned())]),
+        key("a"),
+    );
+    let out = sink
+        .update_properties(&TenantId::new("t"), &[up])
+        .await
+        .unwrap();
     assert!(out[0].is_ok(), "{:?}", out[0]);
 }
 
@@ -294,13 +354,24 @@ async fn a_rejected_batch_is_split_in_halves_to_isolate_the_bad_input() {
     let ids = ["1", "2", "3", "4", "5", "666", "7", "8"];
     let updates: Vec<PropertyUpdate> = ids
         .iter()
-        .map(|id| PropertyUpdate::new(CrmRecordId::hubspot(*id), BTreeMap::from([("firstname".to_owned(), "X".to_owned())]), key(id)))
+        .map(|id| {
+            PropertyUpdate::new(
+                CrmRecordId::hubspot(*id),
+                BTreeMap::from([("firstname".to_owned(), "X".to_owned())]),
+                key(id),
+            )
+        })
         .collect();
-    let out = sink.update_properties(&TenantId::new("t"), &updates).await.unwrap();
+    let out = sink
+        .update_properties(&TenantId::new("t"), &updates)
+        .await
+        .unwrap();
     for (id, r) in ids.iter().zip(&out) {
         assert_eq!(r.is_err(), *id == "666", "{id}: {r:?}");
     }
-    let Err(sync_core::Error::Remote(r)) = &out[5] else { panic!() };
+    let Err(sync_core::Error::Remote(r)) = &out[5] else {
+        panic!()
+    };
     assert_eq!(r.status, Some(400));
     assert_eq!(r.correlation_id.as_deref(), Some("c"));
     // 8 -> 4 ok + 4 -> 2 ok + 2 -> 1 ok + 1 bad.
@@ -313,7 +384,10 @@ async fn server_errors_fail_the_call_not_the_items() {
     mount_schema(&server).await;
     Mock::given(method("POST"))
         .and(path("/crm/v3/objects/contacts/batch/update"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"status": "error", "message": "internal"})))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"status": "error", "message": "internal"})),
+        )
         .mount(&server)
         .await;
     let c = HubSpotClient::builder()
@@ -324,8 +398,15 @@ async fn server_errors_fail_the_call_not_the_items() {
         .build()
         .unwrap();
     let sink = HubSpotSink::new(c, SinkConfig::default());
-    let up = PropertyUpdate::new(CrmRecordId::hubspot("1"), BTreeMap::from([("firstname".to_owned(), "X".to_owned())]), key("a"));
-    let e = sink.update_properties(&TenantId::new("t"), &[up]).await.unwrap_err();
+    let up = PropertyUpdate::new(
+        CrmRecordId::hubspot("1"),
+        BTreeMap::from([("firstname".to_owned(), "X".to_owned())]),
+        key("a"),
+    );
+    let e = sink
+        .update_properties(&TenantId::new("t"), &[up])
+        .await
+        .unwrap_err();
     assert!(e.is_retryable(), "{e}");
 }
 
@@ -345,10 +426,19 @@ async fn activities_become_notes_associated_with_type_202() {
     let sink = HubSpotSink::new(client(&server), SinkConfig::default());
     let at = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
     let acts = [
-        Activity::new(CrmRecordId::hubspot("123"), "Posted in #general", "a <b> c\nd", at, key("a1")),
+        Activity::new(
+            CrmRecordId::hubspot("123"),
+            "Posted in #general",
+            "a <b> c\nd",
+            at,
+            key("a1"),
+        ),
         Activity::new(CrmRecordId::salesforce("003"), "x", "y", at, key("a2")),
     ];
-    let out = sink.log_activities(&TenantId::new("t"), &acts).await.unwrap();
+    let out = sink
+        .log_activities(&TenantId::new("t"), &acts)
+        .await
+        .unwrap();
     assert!(out[0].is_ok());
     assert!(out[1].is_err(), "a Salesforce id is refused");
     let _ = Duration::ZERO;

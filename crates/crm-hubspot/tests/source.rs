@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use crm_hubspot::{ContactMapping, HubSpotClient, HubSpotSource, SourceConfig, TagMatch, TagSource};
+use crm_hubspot::{
+    ContactMapping, HubSpotClient, HubSpotSource, SourceConfig, TagMatch, TagSource,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sync_core::ports::CrmSource;
@@ -33,7 +35,9 @@ fn client(server: &MockServer) -> HubSpotClient {
 }
 
 fn iso(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    Utc.timestamp_millis_opt(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A search endpoint over a fixed dataset that behaves like HubSpot's: filters on
@@ -79,7 +83,9 @@ impl Respond for SearchServer {
         assert_eq!(body["sorts"].as_array().unwrap().len(), 1);
         match body["sorts"][0]["propertyName"].as_str().unwrap() {
             // HubSpot orders equal timestamps arbitrarily: emulate with a scrambled tie order.
-            "lastmodifieddate" => hits.sort_by_key(|(id, ts)| (*ts, id.wrapping_mul(2_654_435_761) % 1000, *id)),
+            "lastmodifieddate" => {
+                hits.sort_by_key(|(id, ts)| (*ts, id.wrapping_mul(2_654_435_761) % 1000, *id))
+            }
             "hs_object_id" => hits.sort_by_key(|(id, _)| *id),
             other => panic!("unexpected sort {other}"),
         }
@@ -99,7 +105,10 @@ impl Respond for SearchServer {
     }
 }
 
-async fn mount_search(server: &MockServer, records: Vec<(u64, i64)>) -> Arc<Mutex<Vec<(u32, u32)>>> {
+async fn mount_search(
+    server: &MockServer,
+    records: Vec<(u64, i64)>,
+) -> Arc<Mutex<Vec<(u32, u32)>>> {
     let log = Arc::new(Mutex::new(Vec::new()));
     Mock::given(method("POST"))
         .and(path("/crm/v3/objects/contacts/search"))
@@ -126,7 +135,10 @@ async fn run_delta(source: &HubSpotSource, since: &Cursor) -> Vec<sync_core::Crm
     let mut all = Vec::new();
     let mut token = None;
     loop {
-        let page = source.changed_since(&tenant, since, token.as_ref()).await.unwrap();
+        let page = source
+            .changed_since(&tenant, since, token.as_ref())
+            .await
+            .unwrap();
         all.extend(page.contacts);
         match page.next {
             Some(t) => token = Some(t),
@@ -147,17 +159,32 @@ fn assert_each_once(contacts: &[sync_core::CrmContact], expected: usize) {
 async fn delta_restarts_the_window_at_10000_and_misses_nothing() {
     let server = MockServer::start().await;
     // 10,450 contacts, three per millisecond: the restart lands inside a run of equal times.
-    let records: Vec<(u64, i64)> = (0..10_450u64).map(|i| (1000 + i, BASE_MS + (i as i64) / 3)).collect();
+    let records: Vec<(u64, i64)> = (0..10_450u64)
+        .map(|i| (1000 + i, BASE_MS + (i as i64) / 3))
+        .collect();
     let log = mount_search(&server, records).await;
     mount_archived(&server, json!([])).await;
     let source = HubSpotSource::new(client(&server), SourceConfig::default());
-    let got = run_delta(&source, &Cursor::at(Utc.timestamp_millis_opt(BASE_MS).unwrap())).await;
+    let got = run_delta(
+        &source,
+        &Cursor::at(Utc.timestamp_millis_opt(BASE_MS).unwrap()),
+    )
+    .await;
     assert_each_once(&got, 10_450);
-    assert!(got.windows(2).all(|w| w[0].updated_at <= w[1].updated_at), "modification order");
+    assert!(
+        got.windows(2).all(|w| w[0].updated_at <= w[1].updated_at),
+        "modification order"
+    );
     let log = log.lock().unwrap();
-    assert!(log.iter().all(|(after, limit)| after + limit <= 10_000), "never pages past the cap");
+    assert!(
+        log.iter().all(|(after, limit)| after + limit <= 10_000),
+        "never pages past the cap"
+    );
     assert!(log.iter().all(|(_, limit)| *limit == 200));
-    assert!(log.iter().filter(|(after, _)| *after == 0).count() >= 2, "the window restarted");
+    assert!(
+        log.iter().filter(|(after, _)| *after == 0).count() >= 2,
+        "the window restarted"
+    );
 }
 
 #[tokio::test]
@@ -168,7 +195,11 @@ async fn a_window_of_equal_timestamps_is_read_by_object_id() {
     let log = mount_search(&server, records).await;
     mount_archived(&server, json!([])).await;
     let source = HubSpotSource::new(client(&server), SourceConfig::default());
-    let got = run_delta(&source, &Cursor::at(Utc.timestamp_millis_opt(BASE_MS).unwrap())).await;
+    let got = run_delta(
+        &source,
+        &Cursor::at(Utc.timestamp_millis_opt(BASE_MS).unwrap()),
+    )
+    .await;
     assert_each_once(&got, 10_150);
     assert!(log.lock().unwrap().iter().all(|(a, l)| a + l <= 10_000));
 }
@@ -176,7 +207,16 @@ async fn a_window_of_equal_timestamps_is_read_by_object_id() {
 #[tokio::test]
 async fn delta_skips_ids_at_or_below_the_cursor_tie_break() {
     let server = MockServer::start().await;
-    mount_search(&server, vec![(10, BASE_MS), (11, BASE_MS), (12, BASE_MS), (13, BASE_MS + 1)]).await;
+    mount_search(
+        &server,
+        vec![
+            (10, BASE_MS),
+            (11, BASE_MS),
+            (12, BASE_MS),
+            (13, BASE_MS + 1),
+        ],
+    )
+    .await;
     mount_archived(&server, json!([])).await;
     let source = HubSpotSource::new(client(&server), SourceConfig::default());
     let mut since = Cursor::at(Utc.timestamp_millis_opt(BASE_MS).unwrap());
@@ -199,7 +239,11 @@ async fn archived_contacts_since_the_cursor_come_last_as_archived() {
     )
     .await;
     let source = HubSpotSource::new(client(&server), SourceConfig::default());
-    let got = run_delta(&source, &Cursor::at(Utc.timestamp_millis_opt(BASE_MS).unwrap())).await;
+    let got = run_delta(
+        &source,
+        &Cursor::at(Utc.timestamp_millis_opt(BASE_MS).unwrap()),
+    )
+    .await;
     assert_eq!(got.len(), 2);
     assert!(!got[0].archived);
     assert_eq!(got[1].id, CrmRecordId::hubspot("7"));
@@ -230,13 +274,18 @@ async fn full_scan_pages_the_list_with_tags_from_checkbox_lists_and_predicates()
         .await;
     Mock::given(method("GET"))
         .and(path("/crm/v3/lists/42/memberships"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [{"recordId": "2"}]})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"results": [{"recordId": "2"}]})),
+        )
         .expect(1)
         .mount(&server)
         .await;
     let mapping = ContactMapping::default()
         .with_tags(TagSource::CheckboxProperty("cativa_tags".into()))
-        .with_tags(TagSource::Lists(BTreeMap::from([("42".to_owned(), "Beta".to_owned())])))
+        .with_tags(TagSource::Lists(BTreeMap::from([(
+            "42".to_owned(),
+            "Beta".to_owned(),
+        )])))
         .with_tags(TagSource::Predicate {
             tag: "Annual".into(),
             property: "plan".into(),
@@ -246,7 +295,10 @@ async fn full_scan_pages_the_list_with_tags_from_checkbox_lists_and_predicates()
     let tenant = TenantId::new("t");
     let p1 = source.scan(&tenant, None).await.unwrap();
     assert_eq!(p1.contacts[0].email.as_ref().unwrap().as_str(), "a@x.com");
-    assert_eq!(p1.contacts[0].tags.iter().cloned().collect::<Vec<_>>(), vec!["Pago Anual".to_owned(), "vip".to_owned()]);
+    assert_eq!(
+        p1.contacts[0].tags.iter().cloned().collect::<Vec<_>>(),
+        vec!["Pago Anual".to_owned(), "vip".to_owned()]
+    );
     assert_eq!(p1.contacts[0].lifecycle_stage.as_deref(), Some("customer"));
     let p2 = source.scan(&tenant, p1.next.as_ref()).await.unwrap();
     assert!(p2.next.is_none());
@@ -254,8 +306,14 @@ async fn full_scan_pages_the_list_with_tags_from_checkbox_lists_and_predicates()
     assert_eq!(p2.contacts[0].id, CrmRecordId::hubspot("5"));
     assert_eq!(p2.contacts[0].merged_into, Some(CrmRecordId::hubspot("2")));
     let c2 = &p2.contacts[1];
-    assert!(c2.email.is_none(), "an invalid email is None, the contact is kept");
-    assert_eq!(c2.tags.iter().cloned().collect::<Vec<_>>(), vec!["Annual".to_owned(), "Beta".to_owned()]);
+    assert!(
+        c2.email.is_none(),
+        "an invalid email is None, the contact is kept"
+    );
+    assert_eq!(
+        c2.tags.iter().cloned().collect::<Vec<_>>(),
+        vec!["Annual".to_owned(), "Beta".to_owned()]
+    );
 }
 
 #[tokio::test]
@@ -281,10 +339,25 @@ async fn find_by_email_searches_primary_and_alternate_and_get_by_ids_batches() {
         .expect(1)
         .mount(&server)
         .await;
-    let source = HubSpotSource::new(client(&server), SourceConfig::new(ContactMapping::default().with_alternate_email("community_email")));
+    let source = HubSpotSource::new(
+        client(&server),
+        SourceConfig::new(ContactMapping::default().with_alternate_email("community_email")),
+    );
     let tenant = TenantId::new("t");
-    let found = source.find_by_email(&tenant, &Email::parse("jane@example.com").unwrap()).await.unwrap();
-    assert_eq!(found.iter().map(|c| c.id.id.as_str()).collect::<Vec<_>>(), vec!["1", "2"]);
-    let got = source.get_by_ids(&tenant, &[CrmRecordId::hubspot("1"), CrmRecordId::hubspot("99")]).await.unwrap();
+    let found = source
+        .find_by_email(&tenant, &Email::parse("jane@example.com").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|c| c.id.id.as_str()).collect::<Vec<_>>(),
+        vec!["1", "2"]
+    );
+    let got = source
+        .get_by_ids(
+            &tenant,
+            &[CrmRecordId::hubspot("1"), CrmRecordId::hubspot("99")],
+        )
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
 }

@@ -130,7 +130,9 @@ impl<'de> Deserialize<'de> for Lenient {
     }
 }
 
-fn non_null_properties<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+fn non_null_properties<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
         type Value = BTreeMap<String, String>;
@@ -159,7 +161,10 @@ mod tests {
 
     #[test]
     fn nulls_dropped_scalars_kept_as_text() {
-        let o: HubSpotObject = serde_json::from_str(r#"{"id":"1","properties":{"a":"x","b":null,"c":5,"d":true,"e":1.5},"url":"u"}"#).unwrap();
+        let o: HubSpotObject = serde_json::from_str(
+            r#"{"id":"1","properties":{"a":"x","b":null,"c":5,"d":true,"e":1.5},"url":"u"}"#,
+        )
+        .unwrap();
         assert_eq!(o.property("a"), Some("x"));
         assert_eq!(o.property("b"), None);
         assert_eq!(o.property("c"), Some("5"));

@@ -8,6 +8,7 @@
 mod batch;
 mod echo;
 mod event;
+mod receiver;
 mod signature;
 
 pub use batch::{ObjectEvents, dedupe, group_by_object};
@@ -16,6 +17,7 @@ pub use event::{
     CONTACT_TYPE_ID, EventKey, EventKind, MAX_EVENTS_PER_DELIVERY, WebhookEvent, parse_batch,
     parse_event,
 };
+pub use receiver::{ContactSignals, DEFAULT_MAX_BODY, Delivery, WebhookReceiver, contact_signals};
 pub use signature::{
     DEFAULT_TOLERANCE, SIGNATURE_HEADER, SIGNATURE_V3_HEADER, SIGNATURE_VERSION_HEADER,
     SignatureVerifier, SignatureVersion, TIMESTAMP_HEADER, decode_uri_for_v3, v1_signature,
