@@ -417,6 +417,7 @@ pub fn preview_mapping(
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
     use crate::transform::Transform;

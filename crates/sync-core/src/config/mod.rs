@@ -183,34 +183,34 @@ impl SyncConfig {
                     }
                 }
             }
-            if field.writes_community() {
-                if let Some(first) = community_writers.insert(&field.community, i) {
-                    issues.push(ConfigIssue::new(
-                        format!("fields[{i}].community"),
-                        format!(
-                            "community field {:?} is already written by fields[{first}]",
-                            field.community
-                        ),
-                    ));
-                }
+            if field.writes_community()
+                && let Some(first) = community_writers.insert(&field.community, i)
+            {
+                issues.push(ConfigIssue::new(
+                    format!("fields[{i}].community"),
+                    format!(
+                        "community field {:?} is already written by fields[{first}]",
+                        field.community
+                    ),
+                ));
             }
         }
 
-        if let DuplicatePolicy::MostAdvancedLifecycleStage(order) = &self.duplicates {
-            if order.is_empty() {
-                issues.push(ConfigIssue::new(
-                    "duplicates.most_advanced_lifecycle_stage",
-                    "list the lifecycle stages from least to most advanced",
-                ));
-            }
+        if let DuplicatePolicy::MostAdvancedLifecycleStage(order) = &self.duplicates
+            && order.is_empty()
+        {
+            issues.push(ConfigIssue::new(
+                "duplicates.most_advanced_lifecycle_stage",
+                "list the lifecycle stages from least to most advanced",
+            ));
         }
-        if let Some(prop) = &self.alternate_email_property {
-            if prop.trim().is_empty() {
-                issues.push(ConfigIssue::new(
-                    "alternate_email_property",
-                    "must name a CRM property, or be left out",
-                ));
-            }
+        if let Some(prop) = &self.alternate_email_property
+            && prop.trim().is_empty()
+        {
+            issues.push(ConfigIssue::new(
+                "alternate_email_property",
+                "must name a CRM property, or be left out",
+            ));
         }
 
         if !issues.is_empty() {

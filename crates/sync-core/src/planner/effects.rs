@@ -120,10 +120,10 @@ pub fn apply_to_view(plan: &Plan, view: &mut StateView, now: DateTime<Utc>) -> u
     let mut refused = 0;
     for action in &plan.actions {
         let before = row_for(action, view).cloned();
-        if let Some(after) = apply_to_mapping(action, before.as_ref(), now) {
-            if !view.replace(before.as_ref().map(|b| &b.email), after) {
-                refused += 1;
-            }
+        if let Some(after) = apply_to_mapping(action, before.as_ref(), now)
+            && !view.replace(before.as_ref().map(|b| &b.email), after)
+        {
+            refused += 1;
         }
     }
     refused

@@ -97,14 +97,15 @@ pub(super) fn plan_fields(
         let (write_community, write_crm, why) =
             decide(field, crm_joined.as_deref(), community, crm_newer);
 
-        if write_community && field.writes_community() {
-            if let Some(value) = &crm_joined {
-                let current = community.unwrap_or("");
-                let allowed = field.null_guard != NullGuard::SetOnlyIfEmpty || blank(current);
-                if allowed && current != value {
-                    community_writes.insert(field.community.clone(), value.clone());
-                    community_why.push((field.community.clone(), field.rule, why));
-                }
+        if write_community
+            && field.writes_community()
+            && let Some(value) = &crm_joined
+        {
+            let current = community.unwrap_or("");
+            let allowed = field.null_guard != NullGuard::SetOnlyIfEmpty || blank(current);
+            if allowed && current != value {
+                community_writes.insert(field.community.clone(), value.clone());
+                community_why.push((field.community.clone(), field.rule, why));
             }
         }
         if write_crm && field.writes_crm() {

@@ -322,7 +322,9 @@ impl<'a, 'i> Builder<'a, 'i> {
                     // The email the row will have once this plan's link is applied (cloned
                     // only when a link renames it: this loop runs once per contact).
                     let renamed = match link.as_deref() {
-                        Some((ActionKind::LinkMapping { email, .. }, _)) if *email != row.email => Some(email.clone()),
+                        Some((ActionKind::LinkMapping { email, .. }, _)) if *email != row.email => {
+                            Some(email.clone())
+                        }
                         _ => None,
                     };
                     if let Some(link) = link {
@@ -390,7 +392,9 @@ impl<'a, 'i> Builder<'a, 'i> {
                     .is_some_and(|&i| !contacts[i as usize].archived)
             };
             let crm = contacts.first().map(|c| c.id.crm.clone());
-            self.absences(crm.as_ref(), &seen, &|r| row_taken[r] || claims.contains_key(&r));
+            self.absences(crm.as_ref(), &seen, &|r| {
+                row_taken[r] || claims.contains_key(&r)
+            });
         }
     }
 
@@ -658,14 +662,16 @@ impl<'a, 'i> Builder<'a, 'i> {
         }
     }
 
-    fn absences(&mut self, crm: Option<&CrmKind>, is_seen: &dyn Fn(&CrmRecordId) -> bool, taken: &dyn Fn(usize) -> bool) {
+    fn absences(
+        &mut self,
+        crm: Option<&CrmKind>,
+        is_seen: &dyn Fn(&CrmRecordId) -> bool,
+        taken: &dyn Fn(usize) -> bool,
+    ) {
         let view = self.input.view;
         for (r, row) in view.rows().enumerate() {
             let Some(id) = &row.crm_id else { continue };
-            if crm.is_some_and(|k| *k != id.crm)
-                || row.cativa_user_id.is_none()
-                || taken(r)
-            {
+            if crm.is_some_and(|k| *k != id.crm) || row.cativa_user_id.is_none() || taken(r) {
                 continue;
             }
             self.plan.counts.absent_checked += 1;
@@ -716,9 +722,9 @@ fn moves_away(
         let Some(winner) = &c.merged_into else {
             return false;
         };
-        if !merged_rows
+        if merged_rows
             .get(winner)
-            .is_some_and(|(_, loser)| *loser == id)
+            .is_none_or(|(_, loser)| *loser != id)
         {
             return false;
         }
