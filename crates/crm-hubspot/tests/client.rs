@@ -788,6 +788,38 @@ async fn oauth_refreshes_proactively_before_expiry() {
     );
 }
 
+#[tokio::test]
+async fn tokens_echoed_in_error_messages_are_redacted() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"status":"error","category":"VALIDATION_ERROR",
+            "message": format!("bad header Authorization: Bearer {TOKEN} (token {TOKEN})"),
+            "errors": [{"message": format!("{TOKEN} invalid")}]}),
+        ))
+        .mount(&server)
+        .await;
+    let e = client(&server).get_contact("1", &[]).await.unwrap_err();
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("00000000-test"), "{shown}");
+    let core: sync_core::Error = e.into();
+    assert!(!core.to_string().contains("00000000-test"));
+}
+
+#[test]
+fn oauth_credentials_debug_hides_secrets() {
+    let c = crm_hubspot::OAuthCredentials::new(
+        "app",
+        SecretString::from("client-secret-x"),
+        SecretString::from("refresh-secret-y"),
+    );
+    let d = format!("{c:?}");
+    assert!(
+        d.contains("app") && !d.contains("secret-x") && !d.contains("secret-y"),
+        "{d}"
+    );
+}
+
 #[test]
 fn builder_reports_bad_settings_without_panicking() {
     assert!(matches!(

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, StatusCode};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sync_http::{
@@ -60,6 +60,19 @@ impl Default for ApiPaths {
             lists: "/crm/v3/lists".into(),
             oauth_token: "/oauth/v1/token".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_private_app_tokens;
+
+    #[test]
+    fn private_app_tokens_are_redacted() {
+        assert_eq!(
+            redact_private_app_tokens("token pat-na1-11111111-2222-3333 rejected; pat-x ok"),
+            "token pat-[redacted] rejected; pat-x ok"
+        );
     }
 }
 
@@ -270,8 +283,13 @@ impl HubSpotClientBuilder {
             }
         };
         let http = b.build().map_err(config)?;
+        let static_token = match &self.credentials {
+            Credentials::Token(t) => Some(t.clone()),
+            _ => None,
+        };
         Ok(HubSpotClient {
             http,
+            static_token,
             paths: Arc::new(self.paths),
             search_limiter,
             max_rate_limit_retries: self.max_rate_limit_retries,
@@ -309,7 +327,7 @@ fn hubspot_error_info(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> A
 ///
 /// ```no_run
 /// use crm_hubspot::{HubSpotClient, RateLimitTier};
-/// use secrecy::SecretString;
+/// use secrecy::{ExposeSecret, SecretString};
 ///
 /// # async fn demo() -> Result<(), crm_hubspot::Error> {
 /// let client = HubSpotClient::builder()
@@ -323,6 +341,8 @@ fn hubspot_error_info(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> A
 #[derive(Clone)]
 pub struct HubSpotClient {
     http: HttpClient,
+    /// Kept only to redact it from error messages.
+    static_token: Option<SecretString>,
     paths: Arc<ApiPaths>,
     search_limiter: Arc<RateLimiter>,
     max_rate_limit_retries: u32,
@@ -479,11 +499,27 @@ impl HubSpotClient {
     fn to_error(&self, e: sync_http::HttpError) -> Error {
         match (e.status(), e.body(), e.headers()) {
             (Some(status), Some(body), Some(headers)) => {
-                let api = decode_error(status.as_u16(), headers, body);
+                let mut api = decode_error(status.as_u16(), headers, body);
+                // API messages are kept for the operator, credentials never.
+                api.body.message = api.body.message.as_deref().map(|m| self.redact(m));
+                for e in &mut api.body.errors {
+                    e.message = e.message.as_deref().map(|m| self.redact(m));
+                }
                 Error::Api(Box::new(api))
             }
             _ => Error::Http(e),
         }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let mut t = sync_http::redact_secrets(text);
+        if let Some(tok) = &self.static_token {
+            let tok = tok.expose_secret();
+            if !tok.is_empty() {
+                t = t.replace(tok, "[redacted]");
+            }
+        }
+        redact_private_app_tokens(&t)
     }
 
     async fn finish_error(&self, err: Error) -> Error {
@@ -531,6 +567,27 @@ impl HubSpotClient {
             .filter_map(|u| u.resets_at.as_deref())
             .find_map(crate::convert::parse_time)
     }
+}
+
+/// Replaces private-app tokens (`pat-na1-…`, `pat-eu1-…`) in `text`.
+fn redact_private_app_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("pat-") {
+        let (before, tail) = rest.split_at(i);
+        out.push_str(before);
+        let len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(tail.len());
+        if len > 12 {
+            out.push_str("pat-[redacted]");
+        } else {
+            out.push_str(&tail[..len]);
+        }
+        rest = &tail[len.max(4)..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl ApiError {
