@@ -428,6 +428,18 @@ fn bad_signature_modes_do_not_verify() {
 async fn api_user_creation_emits_user_created_to_the_target() {
     let (url, got, _task) = receiver().await;
     let (cv, c) = start(CativaConfig::default().with_webhook_target(url)).await;
+    let wait_for = |n: usize| {
+        let got = got.clone();
+        async move {
+            for _ in 0..300 {
+                if got.lock().unwrap().len() >= n {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            got.lock().unwrap().clone()
+        }
+    };
     let r = c
         .post(format!("{}/social/v1/users", cv.base_url()))
         .bearer_auth(DEFAULT_API_KEY)
@@ -436,16 +448,40 @@ async fn api_user_creation_emits_user_created_to_the_target() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    for _ in 0..200 {
-        if !got.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let got = got.lock().unwrap().clone();
-    assert_eq!(got.len(), 1);
-    let v: Value = serde_json::from_str(&got[0].1).unwrap();
+    let user: Value = r.json().await.unwrap();
+    let id = user["Id"].as_str().unwrap().to_owned();
+    let seen = wait_for(1).await;
+    let v: Value = serde_json::from_str(&seen[0].1).unwrap();
+    assert_eq!(v["Event"], "user_created");
     assert_eq!(v["Email"], "auto@example.com");
+
+    // A new grant through the API fires user_received_badge; a repeat does not.
+    let grant = format!("{}/social/v1/users/{id}/badges/{PREMIUM}", cv.base_url());
+    for _ in 0..2 {
+        c.post(&grant)
+            .bearer_auth(DEFAULT_API_KEY)
+            .send()
+            .await
+            .unwrap();
+    }
+    // So does a badge granted elsewhere (a purchase).
+    cv.grant_badge_elsewhere(&id, "speaker").unwrap();
+    let seen = wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(got.lock().unwrap().len(), 3);
+    let events: Vec<(String, String)> = seen
+        .iter()
+        .map(|(_, b)| {
+            let v: Value = serde_json::from_str(b).unwrap();
+            (
+                v["Event"].as_str().unwrap().to_owned(),
+                v["BadgeId"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(events.contains(&("user_received_badge".to_owned(), PREMIUM.to_owned())));
+    assert!(events.contains(&("user_received_badge".to_owned(), "speaker".to_owned())));
+    assert_eq!(cv.deliveries().len(), 3);
 }
 
 #[tokio::test]

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::Api;
 use super::model::{BadgeSource, CativaState, Stored, iso};
+use super::{Api, Event};
 use crate::lock;
 
 /// An RFC 7807 problem response.
@@ -215,7 +215,8 @@ pub(crate) async fn grant_badge(
     let badge = path.get("badge_id").cloned().unwrap_or_default();
     let now = api.now();
     let p = format!("/social/v1/users/{user}/badges/{badge}");
-    idempotent(
+    let mut granted = false;
+    let resp = idempotent(
         &api,
         &headers,
         &method,
@@ -227,18 +228,28 @@ pub(crate) async fn grant_badge(
                 &format!("User {user} not found."),
                 trace,
             ),
-            Some(new) => (
-                if new {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                Some(
-                    json!({"UserId": user, "BadgeId": badge, "GrantedAt": iso(now), "Created": new}),
-                ),
-            ),
+            Some(new) => {
+                granted = new;
+                (
+                    if new {
+                        StatusCode::CREATED
+                    } else {
+                        StatusCode::OK
+                    },
+                    Some(
+                        json!({"UserId": user, "BadgeId": badge, "GrantedAt": iso(now), "Created": new}),
+                    ),
+                )
+            }
         },
-    )
+    );
+    if granted {
+        api.emit(Event::UserReceivedBadge {
+            user_id: user,
+            badge_id: badge,
+        });
+    }
+    resp
 }
 
 /// `DELETE /social/v1/users/{user_id}/badges/{badge_id}` -> 204 (also when not held).
@@ -288,10 +299,6 @@ pub(crate) async fn create_user(
     let now = api.now();
     let parsed: Result<NewUser, _> = serde_json::from_slice(&body);
     let customer = api.config.customer_id.clone();
-    let emit = {
-        let state = lock(&api.webhook_target);
-        state.clone()
-    };
     let mut created: Option<String> = None;
     let resp = idempotent(
         &api,
@@ -345,15 +352,8 @@ pub(crate) async fn create_user(
         },
     );
     // A user created through the API fires user_created like any other channel.
-    if let (Some(user_id), Some(target)) = (created, emit) {
-        let api = api.clone();
-        tokio::spawn(async move {
-            if let Ok(d) = api.user_created_delivery(&user_id) {
-                api.send(&target, &d, &super::webhook::SignatureMode::Valid)
-                    .await
-                    .ok();
-            }
-        });
+    if let Some(user_id) = created {
+        api.emit(Event::UserCreated { user_id });
     }
     resp
 }

@@ -76,8 +76,9 @@ pub struct CativaConfig {
     pub webhook_secret: SecretString,
     /// `X-Cativa-Automation-Id` of deliveries.
     pub automation_id: String,
-    /// Where to send `user_created` automatically when a user is created through the
-    /// API (`None`: only explicit deliveries).
+    /// Where the sandbox sends webhooks by itself (`None`: only explicit deliveries):
+    /// `user_created` when the API creates a user, `user_received_badge` when a badge
+    /// is newly granted (through the API or elsewhere). Sent in the background.
     pub webhook_target: Option<String>,
     /// Known badges `(id, name)`.
     pub badges: Vec<(String, String)>,
@@ -122,7 +123,7 @@ impl CativaConfig {
         self
     }
 
-    /// Sends `user_created` to `url` when the API creates a user.
+    /// Sends webhooks to `url` by itself (see [`CativaConfig::webhook_target`]).
     pub fn with_webhook_target(mut self, url: impl Into<String>) -> Self {
         self.webhook_target = Some(url.into());
         self
@@ -258,6 +259,39 @@ impl Api {
     }
 }
 
+/// An event the sandbox emits by itself to the configured webhook target.
+#[derive(Debug, Clone)]
+pub(crate) enum Event {
+    UserCreated { user_id: String },
+    UserReceivedBadge { user_id: String, badge_id: String },
+}
+
+impl Api {
+    /// Sends `event` to the webhook target, if one is set, in the background (as
+    /// Cativa delivers asynchronously). Outside a tokio runtime nothing is sent.
+    pub(crate) fn emit(self: &Arc<Self>, event: Event) {
+        let Some(target) = lock(&self.webhook_target).clone() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let api = self.clone();
+        rt.spawn(async move {
+            let delivery = match &event {
+                Event::UserCreated { user_id } => api.user_created_delivery(user_id),
+                Event::UserReceivedBadge { user_id, badge_id } => {
+                    api.user_received_badge_delivery(user_id, badge_id)
+                }
+            };
+            if let Ok(d) = delivery {
+                // The outcome is recorded in `deliveries()`.
+                let _ = api.send(&target, &d, &SignatureMode::Valid).await;
+            }
+        });
+    }
+}
+
 struct CativaFlavor;
 
 impl Flavor for CativaFlavor {
@@ -384,7 +418,7 @@ impl CativaSandbox {
         *lock(&self.api.admin_lookup_allowed) = allowed;
     }
 
-    /// Sets (or clears) where `user_created` goes when the API creates a user.
+    /// Sets (or clears) where the sandbox sends webhooks by itself.
     pub fn set_webhook_target(&self, url: Option<String>) {
         *lock(&self.api.webhook_target) = url;
     }
@@ -436,10 +470,16 @@ impl CativaSandbox {
     /// sync must never remove it.
     pub fn grant_badge_elsewhere(&self, user_id: &str, badge_id: &str) -> Result<(), SandboxError> {
         let now = self.api.now();
-        lock(&self.api.state)
+        let granted = lock(&self.api.state)
             .grant(user_id, badge_id, BadgeSource::Elsewhere, now)
-            .map(|_| ())
-            .ok_or_else(|| SandboxError::NotFound(format!("Cativa user {user_id}")))
+            .ok_or_else(|| SandboxError::NotFound(format!("Cativa user {user_id}")))?;
+        if granted {
+            self.api.emit(Event::UserReceivedBadge {
+                user_id: user_id.to_owned(),
+                badge_id: badge_id.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// Removes a badge outside the API (an admin in the Console).
