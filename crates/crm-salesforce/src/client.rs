@@ -1,6 +1,7 @@
 //! [`SalesforceClient`]: OAuth, the REST base URL, `Sforce-Limit-Info` tracking, and the
 //! calls the connector needs (queries, change windows, collections and upserts).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +23,8 @@ use crate::error::{
 };
 use crate::limits::{ApiUsage, LIMIT_INFO_HEADER, parse_limit_info};
 use crate::models::{
-    CollectionBody, DeletedResponse, QueryPage, Record, SaveResult, UpdatedResponse, UpsertOutcome,
+    CollectionBody, DeletedResponse, OrgLimit, QueryPage, Record, SaveResult, UpdatedResponse,
+    UpsertOutcome,
 };
 use crate::soql::is_identifier;
 
@@ -36,6 +38,8 @@ pub const DEFAULT_CALL_CLIENT: &str = "cativa-crm-sync";
 pub const MAX_COLLECTION_RECORDS: usize = 200;
 /// How far back `sobjects/{Object}/updated` serves.
 pub const UPDATED_WINDOW_DAYS: i64 = 30;
+/// The usage share above which the client logs a warning.
+const USAGE_WARNING: f64 = 0.9;
 /// How far back `sobjects/{Object}/deleted` serves.
 pub const DELETED_WINDOW_DAYS: i64 = 15;
 
@@ -96,6 +100,7 @@ pub struct SalesforceClientBuilder {
     timeouts: bool,
     clock: Clock,
     lock_retry: LockRetry,
+    query_batch_size: Option<u16>,
 }
 
 impl fmt::Debug for SalesforceClientBuilder {
@@ -126,6 +131,7 @@ impl Default for SalesforceClientBuilder {
             timeouts: true,
             clock: Arc::new(Utc::now),
             lock_retry: LockRetry::default(),
+            query_batch_size: None,
         }
     }
 }
@@ -208,6 +214,13 @@ impl SalesforceClientBuilder {
         self
     }
 
+    /// Records per query page, 200..=2000, sent as `Sforce-Query-Options: batchSize=N`
+    /// (a hint: Salesforce may return fewer). Default: Salesforce's own (2,000).
+    pub fn query_batch_size(mut self, size: u16) -> Self {
+        self.query_batch_size = Some(size);
+        self
+    }
+
     /// How records failing with `UNABLE_TO_LOCK_ROW` are resent.
     pub fn lock_retry(mut self, retry: LockRetry) -> Self {
         self.lock_retry = retry;
@@ -263,6 +276,13 @@ impl SalesforceClientBuilder {
             return Err(SalesforceError::Config(format!(
                 "call_client {:?} must be non-empty ASCII letters, digits, '-', '_', '.' or '/'",
                 self.call_client
+            )));
+        }
+        if let Some(n) = self.query_batch_size
+            && !(200..=2000).contains(&n)
+        {
+            return Err(SalesforceError::Config(format!(
+                "query_batch_size {n} must be within 200..=2000"
             )));
         }
         let flow = self.flow.clone().ok_or_else(|| {
@@ -329,6 +349,7 @@ impl SalesforceClientBuilder {
         let inner = Inner {
             api_version: self.api_version.clone(),
             call_options: format!("client={}", self.call_client),
+            query_options: self.query_batch_size.map(|n| format!("batchSize={n}")),
             login,
             fixed_instance: instance,
             api: OnceCell::new(),
@@ -372,6 +393,7 @@ struct Api {
 struct Inner {
     api_version: String,
     call_options: String,
+    query_options: Option<String>,
     login: Url,
     fixed_instance: Option<Url>,
     api: OnceCell<Api>,
@@ -488,6 +510,16 @@ impl SalesforceClient {
             return;
         };
         if let (Some(usage), Ok(mut slot)) = (parse_limit_info(value), self.inner.usage.lock()) {
+            let was_high = slot
+                .as_ref()
+                .is_some_and(|u| u.fraction_used() >= USAGE_WARNING);
+            if usage.fraction_used() >= USAGE_WARNING && !was_high {
+                tracing::warn!(
+                    used = usage.used,
+                    limit = usage.limit,
+                    "Salesforce daily API usage passed 90%: REQUEST_LIMIT_EXCEEDED will stop syncs until it falls"
+                );
+            }
             *slot = Some(usage);
         }
     }
@@ -575,7 +607,20 @@ impl SalesforceClient {
         let api = self.api().await?;
         let mut url = Self::data_url(api, &[resource], &self.inner.api_version)?;
         url.query_pairs_mut().append_pair("q", soql);
-        self.get_json(url, "query page").await
+        self.get_query_page(url).await
+    }
+
+    async fn get_query_page<T: DeserializeOwned>(
+        &self,
+        url: Url,
+    ) -> Result<QueryPage<T>, SalesforceError> {
+        let api = self.api().await?;
+        let mut rb = api.http.request_url(Method::GET, url);
+        if let Some(options) = &self.inner.query_options {
+            rb = rb.header("Sforce-Query-Options", options);
+        }
+        let resp = self.send(rb).await?;
+        decode(&resp, "query page")
     }
 
     /// The page at a `nextRecordsUrl` (a path on the instance).
@@ -592,7 +637,7 @@ impl SalesforceClient {
         let url = api.instance.join(next_records_url).map_err(|e| {
             SalesforceError::Config(format!("bad nextRecordsUrl {next_records_url:?}: {e}"))
         })?;
-        self.get_json(url, "query page").await
+        self.get_query_page(url).await
     }
 
     /// Runs a query and follows `nextRecordsUrl` until `done`, collecting every record.
@@ -666,6 +711,14 @@ impl SalesforceClient {
             .append_pair("start", &fmt(start))
             .append_pair("end", &fmt(end));
         self.get_json(url, kind).await
+    }
+
+    /// `GET limits`: the org's allowances (`DailyApiRequests`, `DailyBulkApiBatches`, ...)
+    /// with their maximum and remaining values; a preflight before a large run.
+    pub async fn limits(&self) -> Result<BTreeMap<String, OrgLimit>, SalesforceError> {
+        let api = self.api().await?;
+        let url = Self::data_url(api, &["limits"], &self.inner.api_version)?;
+        self.get_json(url, "limits").await
     }
 
     /// `sobjects/{object}/updated`: ids created or updated in `[start, end]`, at most 30

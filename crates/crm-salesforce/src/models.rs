@@ -126,6 +126,17 @@ pub struct UpsertOutcome {
     pub created: bool,
 }
 
+/// One entry of the `limits` resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct OrgLimit {
+    /// The allowance.
+    pub max: i64,
+    /// What is left of it.
+    pub remaining: i64,
+}
+
 /// The body of a collections create / update / upsert call.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

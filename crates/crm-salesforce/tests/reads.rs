@@ -174,3 +174,119 @@ async fn exceeded_id_limit_is_an_invalid_request() {
     assert_eq!(err.code(), Some("EXCEEDED_ID_LIMIT"));
     assert_eq!(err.remote_kind(), sync_core::RemoteErrorKind::Invalid);
 }
+
+#[tokio::test]
+async fn query_batch_size_travels_in_sforce_query_options_on_every_page() {
+    let server = wiremock::MockServer::start().await;
+    mount_tokens(&server).await;
+    let client = builder(&server).query_batch_size(500).build().unwrap();
+    let next = format!("{V}/query/01gXX-500");
+    Mock::given(method("GET"))
+        .and(path(format!("{V}/query")))
+        .and(wiremock::matchers::header(
+            "sforce-query-options",
+            "batchSize=500",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(query_page(vec![json!({"Id": "003A"})], Some(&next))),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(next.as_str()))
+        .and(wiremock::matchers::header(
+            "sforce-query-options",
+            "batchSize=500",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(query_page(vec![json!({"Id": "003B"})], None)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_eq!(
+        client
+            .query_to_end::<Value>("SELECT Id FROM Contact", false)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    for bad in [100, 2001] {
+        assert!(matches!(
+            builder(&server).query_batch_size(bad).build(),
+            Err(SalesforceError::Config(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn org_limits() {
+    let (server, client) = setup().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V}/limits")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "DailyApiRequests": {"Max": 15000, "Remaining": 14998, "Cativa Sync": {"Max": 0, "Remaining": 0}},
+            "DataStorageMB": {"Max": 5, "Remaining": 5}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let limits = client.limits().await.unwrap();
+    let daily = limits["DailyApiRequests"];
+    assert_eq!((daily.max, daily.remaining), (15000, 14998));
+}
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn crossing_90_percent_of_the_daily_allowance_logs_one_warning() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (server, client) = setup().await;
+    for (i, used) in [8_000, 9_100, 9_200].iter().enumerate() {
+        Mock::given(method("GET"))
+            .and(path(format!("{V}/query")))
+            .and(query_param(
+                "q",
+                format!("SELECT Id FROM Contact LIMIT {}", i + 1),
+            ))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("Sforce-Limit-Info", format!("api-usage={used}/10000"))
+                    .set_body_json(query_page(vec![], None)),
+            )
+            .mount(&server)
+            .await;
+        client
+            .query::<Value>(&format!("SELECT Id FROM Contact LIMIT {}", i + 1))
+            .await
+            .unwrap();
+    }
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        text.matches("daily API usage passed 90%").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("used=9100"), "{text}");
+}
