@@ -1,5 +1,6 @@
 //! Fault injection: a configurable share of requests answered with 429 / 500 / 502 /
-//! 503 / 504, delayed, dropped without a response, or given a truncated JSON body.
+//! 503 / 504, delayed (timeouts), closed or reset (TCP RST) without a response, or
+//! given a truncated JSON body.
 //!
 //! Decisions are reproducible: each request is identified by a hash of its method,
 //! path, query and body, and the n-th time a given request arrives its fate is drawn

@@ -125,3 +125,79 @@ impl RequestCounts {
         self.0.get(key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_matching_and_writes() {
+        let log = RequestLog::default();
+        log.record(
+            "POST /crm/v3/objects/contacts/batch/upsert",
+            Some(200),
+            false,
+            None,
+        );
+        log.record(
+            "POST /crm/v3/objects/contacts/batch/upsert",
+            Some(500),
+            false,
+            Some(Fault::Status(500)),
+        );
+        log.record(
+            "POST /crm/objects/{version}/contacts/batch/upsert",
+            Some(200),
+            false,
+            None,
+        );
+        log.record(
+            "POST /crm/v3/objects/contacts/search",
+            Some(429),
+            true,
+            None,
+        );
+        log.record(
+            "POST /crm/v3/objects/contacts/batch/read",
+            Some(200),
+            false,
+            None,
+        );
+        log.record("POST /oauth/v1/token", Some(200), false, None);
+        log.record(
+            "GET /crm/v3/objects/contacts",
+            None,
+            false,
+            Some(Fault::DropConnection),
+        );
+        log.record(
+            "PUT /crm/v3/lists/{listId}/memberships/add",
+            Some(200),
+            false,
+            None,
+        );
+        let c = RequestCounts(log.snapshot());
+        assert_eq!(c.count("POST /crm/v3/objects/contacts/batch/upsert"), 2);
+        assert_eq!(c.count("GET /nowhere"), 0);
+        assert_eq!(c.count_matching("batch/upsert"), 3);
+        assert_eq!(
+            c.writes(),
+            4,
+            "upserts and the list change; not search, reads or tokens"
+        );
+        assert_eq!(c.total(), 8);
+        let up = c.get("POST /crm/v3/objects/contacts/batch/upsert").unwrap();
+        assert_eq!(up.by_status.get(&500), Some(&1));
+        assert_eq!(up.faults.get("500"), Some(&1));
+        let dropped = c.get("GET /crm/v3/objects/contacts").unwrap();
+        assert!(dropped.by_status.is_empty());
+        assert_eq!(
+            c.get("POST /crm/v3/objects/contacts/search")
+                .unwrap()
+                .rate_limited,
+            1
+        );
+        log.reset();
+        assert!(log.snapshot().is_empty());
+    }
+}

@@ -114,6 +114,14 @@ impl SandboxServer {
         Ok(people)
     }
 
+    /// Forgets the request counts of the three servers (e.g. after seeding through the
+    /// APIs, before the run under test).
+    pub fn reset_requests(&self) {
+        self.hubspot.reset_requests();
+        self.salesforce.reset_requests();
+        self.cativa.reset_requests();
+    }
+
     /// Stops the three servers gracefully.
     pub async fn shutdown(self) {
         self.hubspot.shutdown().await;

@@ -41,6 +41,24 @@ async fn seed_people_everywhere_with_one_clock() {
         sandbox.cativa().base_url(),
     ];
     assert!(urls.iter().all(|u| u.starts_with("http://127.0.0.1:")));
+    let c = reqwest::Client::new();
+    for u in urls {
+        c.get(format!("{u}/nowhere")).send().await.unwrap();
+    }
+    assert_eq!(
+        sandbox
+            .cativa()
+            .requests()
+            .count("GET /nowhere (unmatched)"),
+        1
+    );
+    sandbox.reset_requests();
+    assert_eq!(
+        sandbox.hubspot().requests().total()
+            + sandbox.salesforce().requests().total()
+            + sandbox.cativa().requests().total(),
+        0
+    );
     sandbox.shutdown().await;
 }
 
