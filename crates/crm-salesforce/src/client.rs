@@ -816,11 +816,58 @@ impl SalesforceClient {
         let mut out = Vec::with_capacity(records.len());
         for chunk in records.chunks(MAX_COLLECTION_RECORDS) {
             out.extend(
-                self.collection_chunk(&method, segments, chunk, all_or_none, idempotent)
+                self.isolating(&method, segments, chunk, all_or_none, idempotent)
                     .await?,
             );
         }
         Ok(out)
+    }
+
+    /// Sends a chunk; when Salesforce rejects the call as a whole as invalid (one record
+    /// names a field that does not exist, say), splits it in halves until the bad record
+    /// stands alone, reports it as that record's failure, and writes the rest. Nothing of a
+    /// rejected call was written, so resending its halves is safe.
+    fn isolating<'a>(
+        &'a self,
+        method: &'a Method,
+        segments: &'a [&'a str],
+        chunk: &'a [Record],
+        all_or_none: bool,
+        idempotent: bool,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<SaveResult>, SalesforceError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            match self
+                .collection_chunk(method, segments, chunk, all_or_none, idempotent)
+                .await
+            {
+                Err(SalesforceError::Api {
+                    status: 400,
+                    kind: ApiErrorKind::Invalid | ApiErrorKind::MalformedQuery,
+                    errors,
+                    ..
+                }) if !all_or_none => {
+                    if chunk.len() == 1 {
+                        return Ok(vec![SaveResult::failed(errors)]);
+                    }
+                    tracing::debug!(
+                        records = chunk.len(),
+                        "collection rejected as a whole; splitting to isolate the bad record"
+                    );
+                    let (left, right) = chunk.split_at(chunk.len() / 2);
+                    let mut out = self
+                        .isolating(method, segments, left, all_or_none, idempotent)
+                        .await?;
+                    out.extend(
+                        self.isolating(method, segments, right, all_or_none, idempotent)
+                            .await?,
+                    );
+                    Ok(out)
+                }
+                other => other,
+            }
+        })
     }
 
     /// One call of at most 200 records, resending records that failed only on a row lock

@@ -436,3 +436,72 @@ async fn duplicate_value_and_entity_deleted_on_single_calls() {
         RemoteErrorKind::NotFound
     );
 }
+
+/// Rejects the whole call (400 INVALID_FIELD) when any record names `Bad__c`, like
+/// Salesforce does for an unknown field; otherwise one success per record.
+struct RejectUnknownField(AtomicUsize);
+
+impl Respond for RejectUnknownField {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let recs = body["records"].as_array().unwrap();
+        if recs.iter().any(|r| r.get("Bad__c").is_some()) {
+            return ResponseTemplate::new(400).set_body_json(json!([{
+                "message": "No such column 'Bad__c' on sobject of type Contact", "errorCode": "INVALID_FIELD", "fields": ["Bad__c"]
+            }]));
+        }
+        let results: Vec<Value> = recs
+            .iter()
+            .map(|r| json!({"id": r["id"], "success": true, "errors": []}))
+            .collect();
+        ResponseTemplate::new(200).set_body_json(results)
+    }
+}
+
+#[tokio::test]
+async fn a_batch_rejected_as_a_whole_is_halved_until_the_bad_record_stands_alone() {
+    let (server, client) = setup().await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{V}/composite/sobjects")))
+        .respond_with(RejectUnknownField(AtomicUsize::new(0)))
+        .mount(&server)
+        .await;
+    let records: Vec<Record> = (0..8)
+        .map(|i| {
+            let mut r = record(
+                json!({"attributes": {"type": "Contact"}, "id": format!("003{i}"), "Title": "x"}),
+            );
+            if i == 5 {
+                r.insert("Bad__c".into(), json!("y"));
+            }
+            r
+        })
+        .collect();
+    let results = client.update_records(&records, false).await.unwrap();
+    assert_eq!(results.len(), 8);
+    for (i, r) in results.iter().enumerate() {
+        if i == 5 {
+            assert!(!r.success);
+            assert_eq!(r.errors[0].code, "INVALID_FIELD");
+        } else {
+            assert!(r.success, "{i}: {r:?}");
+            assert_eq!(
+                r.id.as_deref(),
+                Some(format!("003{i}").as_str()),
+                "results stay in input order"
+            );
+        }
+    }
+    // 8 -> 4+4 -> (4 ok) 2+2 -> (2 ok) 1+1: 1 + 2 + 2 + 2 calls.
+    assert_eq!(
+        requests_to(&server, "PATCH", &format!("{V}/composite/sobjects"))
+            .await
+            .len(),
+        7
+    );
+
+    // With allOrNone the caller asked for all or nothing: the rejection stands.
+    let err = client.update_records(&records, true).await.unwrap_err();
+    assert_eq!(err.code(), Some("INVALID_FIELD"));
+}
