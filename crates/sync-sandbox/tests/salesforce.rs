@@ -808,3 +808,71 @@ async fn custom_fields_can_be_added_to_the_schema() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn jwt_signatures_are_verified_with_the_configured_public_key() {
+    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use aws_lc_rs::signature::KeyPair as _;
+
+    let pem = |label: &str, der: &[u8]| {
+        let b64 = STANDARD.encode(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    };
+    let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let private: Pkcs8V1Der<'static> = key.as_der().unwrap();
+    let public: PublicKeyX509Der<'static> = key.public_key().as_der().unwrap();
+    let other = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let other_private: Pkcs8V1Der<'static> = other.as_der().unwrap();
+
+    let (sf, c) = start(
+        SalesforceConfig::default().with_jwt_public_key_pem(pem("PUBLIC KEY", public.as_ref())),
+    )
+    .await;
+    let claims = json!({"iss": DEFAULT_CLIENT_ID, "sub": DEFAULT_USERNAME, "aud": "https://login.salesforce.com",
+                        "exp": chrono::Utc::now().timestamp() + 120});
+    let sign = |der: &[u8]| {
+        let k =
+            jsonwebtoken::EncodingKey::from_rsa_pem(pem("PRIVATE KEY", der).as_bytes()).unwrap();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &k,
+        )
+        .unwrap()
+    };
+    let url = format!("{}/services/oauth2/token", sf.base_url());
+    let r = c
+        .post(&url)
+        .form(&[
+            ("grant_type", JWT_BEARER_GRANT),
+            ("assertion", &sign(private.as_ref())),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .post(&url)
+        .form(&[
+            ("grant_type", JWT_BEARER_GRANT),
+            ("assertion", &sign(other_private.as_ref())),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["error_description"],
+        "invalid assertion: bad signature"
+    );
+}
