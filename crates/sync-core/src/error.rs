@@ -127,7 +127,7 @@ impl RemoteError {
 }
 
 /// The error type of sync-core and its ports.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An email failed validation.

@@ -17,6 +17,7 @@
 
 pub mod config;
 mod domain;
+pub mod engine;
 mod error;
 mod memory_store;
 pub mod plan;
@@ -31,6 +32,7 @@ pub use domain::{
     CrmRecordId, Cursor, Email, EmailError, MAX_EMAIL_LEN, Mapping, Provenance, RuleId, TenantId,
     next_checkpoint,
 };
+pub use engine::{CommunityEvent, DeliveryOutcome, EngineOptions, RunReport, SyncEngine};
 pub use error::{Error, RemoteError, RemoteErrorKind};
 pub use memory_store::MemoryStore;
 pub use plan::{

@@ -70,6 +70,12 @@ pub trait BadgeSink: Send + Sync {
         tenant: &TenantId,
         changes: &[BadgeChange],
     ) -> Result<Vec<ItemResult<()>>, Error>;
+
+    /// API calls made so far, by endpoint (cumulative, for run reports: the engine reports
+    /// the difference over a run). The default reports nothing.
+    fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        std::collections::BTreeMap::new()
+    }
 }
 
 /// An invite for a person who qualifies for badges but has no community user.

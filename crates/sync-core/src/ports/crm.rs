@@ -75,6 +75,12 @@ pub trait CrmSource: Send + Sync {
         tenant: &TenantId,
         email: &Email,
     ) -> Result<Vec<CrmContact>, Error>;
+
+    /// API calls made so far, by endpoint (cumulative, for run reports: the engine reports
+    /// the difference over a run). The default reports nothing.
+    fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        std::collections::BTreeMap::new()
+    }
 }
 
 /// A contact to find or create by email.
@@ -218,4 +224,10 @@ pub trait CrmSink: Send + Sync {
         tenant: &TenantId,
         activities: &[Activity],
     ) -> Result<Vec<ItemResult<()>>, Error>;
+
+    /// API calls made so far, by endpoint (cumulative, for run reports: the engine reports
+    /// the difference over a run). The default reports nothing.
+    fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        std::collections::BTreeMap::new()
+    }
 }

@@ -1,0 +1,524 @@
+//! Apply: drain the outbox through the sinks, with batching, bounded parallelism, retries and
+//! an audit row per action.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::{FailureSample, RunReport, SyncEngine};
+use crate::domain::{Mapping, TenantId};
+use crate::error::Error;
+use crate::plan::{Action, ActionKind};
+use crate::planner::apply_to_mapping;
+use crate::ports::{
+    Activity, AuditEntry, AuditOutcome, BadgeChange, BadgeOp, ContactDraft, FieldUpdate, Invite,
+    ItemResult, OutboxItem, PropertyUpdate,
+};
+
+/// Which sink an action goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Lane {
+    Store,
+    Provision,
+    Badges,
+    Invites,
+    CommunityFields,
+    CrmProperties,
+    Activities,
+}
+
+fn lane(kind: &ActionKind) -> Lane {
+    match kind {
+        ActionKind::LinkMapping { .. } => Lane::Store,
+        ActionKind::ProvisionCrmContact { .. } => Lane::Provision,
+        ActionKind::AssignBadge { .. } | ActionKind::RemoveBadge { .. } => Lane::Badges,
+        ActionKind::Invite { .. } => Lane::Invites,
+        ActionKind::UpdateCommunityFields { .. } => Lane::CommunityFields,
+        ActionKind::UpdateCrmProperties { .. } => Lane::CrmProperties,
+        ActionKind::LogActivity { .. } => Lane::Activities,
+    }
+}
+
+/// The result of one item, with what a successful provision learned.
+type Outcome = (OutboxItem, ItemResult<Option<crate::domain::CrmRecordId>>);
+
+impl SyncEngine {
+    /// Applies every due item of the outbox (pending, or leased by a worker whose lease
+    /// expired), then returns what happened. Safe to run from several workers at once.
+    pub async fn drain_outbox(&self, tenant: &TenantId) -> Result<RunReport, Error> {
+        let span = info_span!("sync.run", kind = "drain", tenant = %tenant);
+        async {
+            let before = self.api_calls();
+            let mut report = self.drain_outbox_inner(tenant).await?;
+            self.finish_report(&mut report, &before);
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub(super) async fn drain_outbox_inner(&self, tenant: &TenantId) -> Result<RunReport, Error> {
+        let mut report = RunReport::new("drain", tenant, self.clock.now());
+        loop {
+            let now = self.clock.now();
+            let items = self
+                .store
+                .claim(
+                    tenant,
+                    &self.options.worker_id,
+                    self.options.claim_batch,
+                    self.options.lease,
+                    now,
+                )
+                .await?;
+            if items.is_empty() {
+                break;
+            }
+            let stop = self.apply_items(tenant, items, &mut report).await?;
+            if stop {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Applies one claimed round. Returns whether the run must stop (quota, credentials).
+    async fn apply_items(
+        &self,
+        tenant: &TenantId,
+        items: Vec<OutboxItem>,
+        report: &mut RunReport,
+    ) -> Result<bool, Error> {
+        let mut lanes: BTreeMap<Lane, Vec<OutboxItem>> = BTreeMap::new();
+        for item in items {
+            lanes.entry(lane(&item.action.kind)).or_default().push(item);
+        }
+        let mut stopped = false;
+        // Mapping links first (later actions look rows up by what they set), then the sinks.
+        for (lane, items) in lanes {
+            let outcomes = if stopped {
+                // Give the rest back untouched: a stopped run must not burn attempts.
+                let e = Error::Delivery(report.stopped.clone().unwrap_or_default());
+                items.into_iter().map(|i| (i, Err(e.clone()))).collect()
+            } else {
+                self.run_lane(tenant, lane, items).await
+            };
+            for (item, result) in outcomes {
+                stopped |= self.settle(tenant, item, result, stopped, report).await?;
+            }
+        }
+        Ok(stopped)
+    }
+
+    async fn run_lane(
+        &self,
+        tenant: &TenantId,
+        lane: Lane,
+        items: Vec<OutboxItem>,
+    ) -> Vec<Outcome> {
+        if lane == Lane::Store {
+            return items.into_iter().map(|i| (i, Ok(None))).collect();
+        }
+        let max = match lane {
+            Lane::Badges => self.badge_sink.as_ref().map_or(100, |s| s.max_batch()),
+            Lane::Provision | Lane::CrmProperties | Lane::Activities => {
+                self.crm_sink.as_ref().map_or(100, |s| s.max_batch())
+            }
+            _ => 100,
+        }
+        .max(1);
+        let chunks: Vec<Vec<OutboxItem>> = items.chunks(max).map(<[OutboxItem]>::to_vec).collect();
+        let results: Vec<Vec<Outcome>> = stream::iter(chunks)
+            .map(|chunk| self.run_chunk(tenant, lane, chunk))
+            .buffer_unordered(self.options.parallelism.max(1))
+            .collect()
+            .await;
+        results.into_iter().flatten().collect()
+    }
+
+    async fn run_chunk(
+        &self,
+        tenant: &TenantId,
+        lane: Lane,
+        chunk: Vec<OutboxItem>,
+    ) -> Vec<Outcome> {
+        let missing = |what: &str| {
+            Error::Delivery(format!(
+                "no {what} configured: the action cannot be applied"
+            ))
+        };
+        let results: Result<Vec<ItemResult<Option<crate::domain::CrmRecordId>>>, Error> = match lane
+        {
+            Lane::Store => Ok(chunk.iter().map(|_| Ok(None)).collect()),
+            Lane::Badges => match &self.badge_sink {
+                None => Err(missing("badge sink")),
+                Some(sink) => {
+                    let changes: Vec<BadgeChange> = chunk
+                        .iter()
+                        .filter_map(|i| badge_change(&i.action))
+                        .collect();
+                    unit(sink.apply_badges(tenant, &changes).await)
+                }
+            },
+            Lane::Invites => match &self.inviter {
+                None => Err(missing("inviter")),
+                Some(inviter) => {
+                    let invites: Vec<Invite> = chunk
+                        .iter()
+                        .filter_map(|i| match &i.action.kind {
+                            ActionKind::Invite {
+                                email,
+                                crm_id,
+                                badges,
+                            } => Some(Invite::new(
+                                email.clone(),
+                                crm_id.clone(),
+                                badges.clone(),
+                                i.action.key.clone(),
+                            )),
+                            _ => None,
+                        })
+                        .collect();
+                    unit(inviter.invite(tenant, &invites).await)
+                }
+            },
+            Lane::CommunityFields => match &self.community_sink {
+                None => Err(missing("community sink")),
+                Some(sink) => {
+                    let updates: Vec<FieldUpdate> = chunk
+                        .iter()
+                        .filter_map(|i| match &i.action.kind {
+                            ActionKind::UpdateCommunityFields {
+                                user,
+                                email,
+                                fields,
+                            } => Some(FieldUpdate::new(
+                                user.clone(),
+                                email.clone(),
+                                fields.clone(),
+                                i.action.key.clone(),
+                            )),
+                            _ => None,
+                        })
+                        .collect();
+                    unit(sink.update_fields(tenant, &updates).await)
+                }
+            },
+            Lane::CrmProperties => match &self.crm_sink {
+                None => Err(missing("CRM sink")),
+                Some(sink) => {
+                    let updates: Vec<PropertyUpdate> = chunk
+                        .iter()
+                        .filter_map(|i| match &i.action.kind {
+                            ActionKind::UpdateCrmProperties {
+                                crm_id, properties, ..
+                            } => Some(PropertyUpdate::new(
+                                crm_id.clone(),
+                                properties.clone(),
+                                i.action.key.clone(),
+                            )),
+                            _ => None,
+                        })
+                        .collect();
+                    unit(sink.update_properties(tenant, &updates).await)
+                }
+            },
+            Lane::Activities => match &self.crm_sink {
+                None => Err(missing("CRM sink")),
+                Some(sink) => {
+                    let activities: Vec<Activity> = chunk
+                        .iter()
+                        .filter_map(|i| match &i.action.kind {
+                            ActionKind::LogActivity {
+                                crm_id,
+                                subject,
+                                body,
+                                occurred_at,
+                                ..
+                            } => Some(Activity::new(
+                                crm_id.clone(),
+                                subject.clone(),
+                                body.clone(),
+                                *occurred_at,
+                                i.action.key.clone(),
+                            )),
+                            _ => None,
+                        })
+                        .collect();
+                    unit(sink.log_activities(tenant, &activities).await)
+                }
+            },
+            Lane::Provision => match &self.crm_sink {
+                None => Err(missing("CRM sink")),
+                Some(sink) => {
+                    let drafts: Vec<ContactDraft> = chunk
+                        .iter()
+                        .filter_map(|i| match &i.action.kind {
+                            ActionKind::ProvisionCrmContact {
+                                user,
+                                email,
+                                properties,
+                            } => Some(ContactDraft::new(
+                                email.clone(),
+                                Some(user.clone()),
+                                properties.clone(),
+                                i.action.key.clone(),
+                            )),
+                            _ => None,
+                        })
+                        .collect();
+                    sink.upsert_contacts(tenant, &drafts)
+                        .await
+                        .map(|rs| rs.into_iter().map(|r| r.map(|p| Some(p.id))).collect())
+                }
+            },
+        };
+        match results {
+            Ok(results) if results.len() == chunk.len() => chunk.into_iter().zip(results).collect(),
+            Ok(results) => {
+                let e = Error::Delivery(format!(
+                    "sink returned {} results for {} items",
+                    results.len(),
+                    chunk.len()
+                ));
+                chunk.into_iter().map(|i| (i, Err(e.clone()))).collect()
+            }
+            Err(e) => chunk.into_iter().map(|i| (i, Err(e.clone()))).collect(),
+        }
+    }
+
+    /// Records the outcome of one item: store effect, audit row, outbox status. Returns
+    /// whether the error stops the run.
+    async fn settle(
+        &self,
+        tenant: &TenantId,
+        item: OutboxItem,
+        result: ItemResult<Option<crate::domain::CrmRecordId>>,
+        already_stopped: bool,
+        report: &mut RunReport,
+    ) -> Result<bool, Error> {
+        let now = self.clock.now();
+        let action = &item.action;
+        let worker = &self.options.worker_id;
+        let target = action.kind.email().to_string();
+        match result {
+            Ok(provisioned) => {
+                let (before, after) = self.apply_effect(tenant, action, provisioned, now).await?;
+                let mut entry = AuditEntry::new(
+                    now,
+                    action.kind.name(),
+                    target,
+                    AuditOutcome::Applied,
+                    action.key.clone(),
+                );
+                entry.before = before.and_then(|m| serde_json::to_value(m).ok());
+                entry.after = after.and_then(|m| serde_json::to_value(m).ok());
+                self.store.append_audit(tenant, &[entry]).await?;
+                match self.store.complete(tenant, &action.key, worker, now).await {
+                    Ok(()) => {
+                        *report
+                            .applied
+                            .entry(action.kind.name().to_owned())
+                            .or_insert(0) += 1;
+                    }
+                    // Another worker took the item after our lease expired: its apply is
+                    // idempotent by key, so this is only worth a log line.
+                    Err(Error::LeaseLost { .. }) => {
+                        debug!(key = %action.key, "lease lost after apply")
+                    }
+                    Err(e) => return Err(e),
+                }
+                Ok(false)
+            }
+            Err(e) => {
+                let stops = e.stops_run() || already_stopped;
+                let retryable = stops
+                    || e.is_retryable()
+                    || matches!(
+                        e,
+                        Error::Store {
+                            retryable: true,
+                            ..
+                        }
+                    );
+                let out_of_attempts = item.attempts >= self.options.max_attempts;
+                let retry_at: Option<DateTime<Utc>> = if retryable && !out_of_attempts {
+                    let resets = match &e {
+                        Error::Remote(r) => r.resets_at.or_else(|| {
+                            r.retry_after
+                                .and_then(|d| chrono::Duration::from_std(d).ok())
+                                .map(|d| now + d)
+                        }),
+                        _ => None,
+                    };
+                    let backoff =
+                        chrono::Duration::from_std(self.options.retry_delay(item.attempts))
+                            .unwrap_or(chrono::Duration::hours(1));
+                    Some(resets.unwrap_or(now + backoff))
+                } else {
+                    None
+                };
+                let message = e.to_string();
+                if !already_stopped {
+                    warn!(key = %action.key, action = action.kind.name(), error = %message, retry = retry_at.is_some(), "action failed");
+                }
+                let outcome = if retry_at.is_some() {
+                    AuditOutcome::Failed
+                } else {
+                    AuditOutcome::Rejected
+                };
+                let mut entry = AuditEntry::new(
+                    now,
+                    action.kind.name(),
+                    target.clone(),
+                    outcome,
+                    action.key.clone(),
+                );
+                entry.detail = Some(message.clone());
+                self.store.append_audit(tenant, &[entry]).await?;
+                match self
+                    .store
+                    .fail(tenant, &action.key, worker, &message, retry_at, now)
+                    .await
+                {
+                    Ok(()) | Err(Error::LeaseLost { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                report.failure(FailureSample {
+                    key: action.key.to_string(),
+                    action: action.kind.name().to_owned(),
+                    target,
+                    error: message.clone(),
+                    retryable: retry_at.is_some(),
+                });
+                if stops && report.stopped.is_none() {
+                    report.stopped = Some(message);
+                    if let Error::Remote(r) = &e {
+                        report.resume_after = r.resets_at;
+                    }
+                }
+                Ok(stops)
+            }
+        }
+    }
+
+    /// Writes what an applied action changes in the mapping table. Returns the row before and
+    /// after, for the audit log.
+    async fn apply_effect(
+        &self,
+        tenant: &TenantId,
+        action: &Action,
+        provisioned: Option<crate::domain::CrmRecordId>,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<Mapping>, Option<Mapping>), Error> {
+        let before = self.row_for(tenant, action).await?;
+        let after = match (&action.kind, provisioned) {
+            (ActionKind::ProvisionCrmContact { user, email, .. }, Some(id)) => {
+                let mut row = before
+                    .clone()
+                    .unwrap_or_else(|| Mapping::new(email.clone(), now).with_user(user.clone()));
+                row.crm_id = Some(id);
+                row.cativa_user_id = Some(user.clone());
+                row.updated_at = now;
+                Some(row)
+            }
+            _ => apply_to_mapping(action, before.as_ref(), now),
+        };
+        let Some(after) = after else {
+            return Ok((before, None));
+        };
+        match self.store.put_mapping(tenant, &after).await {
+            Ok(()) => {}
+            // The row changes both its email and its CRM record (a merge that renames): the
+            // replacement rule cannot find it, so replace it explicitly.
+            Err(Error::UniqueViolation { .. })
+                if before.as_ref().is_some_and(|b| b.email != after.email) =>
+            {
+                if let Some(b) = &before {
+                    self.store.delete_mapping(tenant, &b.email).await?;
+                }
+                self.store.put_mapping(tenant, &after).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok((before, Some(after)))
+    }
+
+    async fn row_for(&self, tenant: &TenantId, action: &Action) -> Result<Option<Mapping>, Error> {
+        let store = &self.store;
+        Ok(match &action.kind {
+            ActionKind::AssignBadge { user, email, .. }
+            | ActionKind::RemoveBadge { user, email, .. }
+            | ActionKind::UpdateCommunityFields { user, email, .. }
+            | ActionKind::ProvisionCrmContact { user, email, .. } => {
+                match store.mapping_by_user(tenant, user).await? {
+                    Some(m) => Some(m),
+                    None => store.mapping_by_email(tenant, email).await?,
+                }
+            }
+            ActionKind::Invite { email, crm_id, .. } => {
+                match store.mapping_by_email(tenant, email).await? {
+                    Some(m) => Some(m),
+                    None => store.mapping_by_crm_id(tenant, crm_id).await?,
+                }
+            }
+            ActionKind::LinkMapping {
+                email,
+                crm_id,
+                previous_email,
+                previous_crm_id,
+                ..
+            } => {
+                let mut found = None;
+                if let Some(prev) = previous_crm_id {
+                    found = store.mapping_by_crm_id(tenant, prev).await?;
+                }
+                if found.is_none() {
+                    if let Some(prev) = previous_email {
+                        found = store.mapping_by_email(tenant, prev).await?;
+                    }
+                }
+                if found.is_none() {
+                    found = store.mapping_by_email(tenant, email).await?;
+                }
+                if found.is_none() {
+                    found = store.mapping_by_crm_id(tenant, crm_id).await?;
+                }
+                found
+            }
+            ActionKind::UpdateCrmProperties { .. } | ActionKind::LogActivity { .. } => None,
+        })
+    }
+}
+
+fn badge_change(action: &Action) -> Option<BadgeChange> {
+    match &action.kind {
+        ActionKind::AssignBadge {
+            user, email, badge, ..
+        } => Some(BadgeChange::new(
+            user.clone(),
+            email.clone(),
+            badge.clone(),
+            BadgeOp::Assign,
+            action.key.clone(),
+        )),
+        ActionKind::RemoveBadge {
+            user, email, badge, ..
+        } => Some(BadgeChange::new(
+            user.clone(),
+            email.clone(),
+            badge.clone(),
+            BadgeOp::Remove,
+            action.key.clone(),
+        )),
+        _ => None,
+    }
+}
+
+fn unit(
+    r: Result<Vec<ItemResult<()>>, Error>,
+) -> Result<Vec<ItemResult<Option<crate::domain::CrmRecordId>>>, Error> {
+    r.map(|rs| rs.into_iter().map(|x| x.map(|()| None)).collect())
+}

@@ -1,0 +1,268 @@
+//! The sync engine: runs pull (delta, full reconcile), push (webhook events) and hybrid sync
+//! over any source, sinks and store, through the durable outbox.
+//!
+//! Every run is **plan, then apply**: contacts are planned by the pure planner, the actions
+//! are written to the store's outbox (durable), the checkpoint advances only past work that
+//! is durable, and the outbox is drained through the sinks with batching, bounded
+//! parallelism, retries with backoff and an audit row per action. A crash at any point loses
+//! nothing: the next run or drain picks up pending and lease-expired items, and idempotency
+//! keys make a repeated apply harmless.
+//!
+//! The engine is runtime-agnostic: it uses `futures` only, so it runs on tokio, async-std or
+//! anything else; time comes from a [`Clock`].
+
+mod apply;
+mod events;
+mod pull;
+mod report;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use events::{CommunityEvent, DeliveryOutcome};
+pub use report::{FailureSample, MAX_SAMPLES, RunReport};
+
+use crate::config::ValidatedConfig;
+use crate::error::Error;
+use crate::ports::{BadgeSink, CommunitySink, CrmSink, CrmSource, Inviter, Store};
+
+/// Where the engine reads the time. Inject a fixed or manual clock in tests.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Tuning of the engine. The defaults suit a CRM with HubSpot-like limits.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineOptions {
+    /// The stream name of the contact checkpoint.
+    pub stream: String,
+    /// How far before the newest change seen the checkpoint is set (re-read on purpose).
+    pub overlap: chrono::Duration,
+    /// This worker's id, recorded on outbox leases.
+    pub worker_id: String,
+    /// Outbox items claimed per round.
+    pub claim_batch: usize,
+    /// How long a claim is leased before another worker may take it.
+    pub lease: Duration,
+    /// Sink batches in flight at once.
+    pub parallelism: usize,
+    /// Attempts before an action is failed for good.
+    pub max_attempts: u32,
+    /// First retry delay of a failed action (doubles each attempt).
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Apply (drain the outbox) at the end of each page or event. `false` only enqueues.
+    pub apply: bool,
+    /// A CRM property that mirrors the user's badges (`;`-joined, e.g. `cativa_badges`),
+    /// written on badge events. `None` to skip.
+    pub crm_badges_property: Option<String>,
+    /// Log community events (badges, groups) as CRM activities.
+    pub log_activities: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            stream: "contacts".to_owned(),
+            overlap: chrono::Duration::minutes(5),
+            worker_id: format!("worker-{}", std::process::id()),
+            claim_batch: 500,
+            lease: Duration::from_secs(300),
+            parallelism: 4,
+            max_attempts: 8,
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            apply: true,
+            crm_badges_property: None,
+            log_activities: true,
+        }
+    }
+}
+
+impl EngineOptions {
+    /// The delay before retry number `attempts` (1-based), exponential and capped.
+    pub fn retry_delay(&self, attempts: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
+        self.retry_base.saturating_mul(factor).min(self.retry_max)
+    }
+}
+
+/// The sync engine. Build it with [`SyncEngine::builder`]; clone the `Arc`s it holds freely.
+#[derive(Clone)]
+pub struct SyncEngine {
+    config: Arc<ValidatedConfig>,
+    store: Arc<dyn Store>,
+    source: Option<Arc<dyn CrmSource>>,
+    crm_sink: Option<Arc<dyn CrmSink>>,
+    badge_sink: Option<Arc<dyn BadgeSink>>,
+    inviter: Option<Arc<dyn Inviter>>,
+    community_sink: Option<Arc<dyn CommunitySink>>,
+    clock: Arc<dyn Clock>,
+    options: EngineOptions,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine")
+            .field("source", &self.source.as_ref().map(|s| s.crm()))
+            .field("crm_sink", &self.crm_sink.is_some())
+            .field("badge_sink", &self.badge_sink.is_some())
+            .field("inviter", &self.inviter.is_some())
+            .field("community_sink", &self.community_sink.is_some())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SyncEngine`].
+#[derive(Clone)]
+pub struct SyncEngineBuilder {
+    engine: SyncEngine,
+}
+
+impl SyncEngine {
+    /// Starts a builder with the two things every engine needs.
+    pub fn builder(config: ValidatedConfig, store: Arc<dyn Store>) -> SyncEngineBuilder {
+        SyncEngineBuilder {
+            engine: SyncEngine {
+                config: Arc::new(config),
+                store,
+                source: None,
+                crm_sink: None,
+                badge_sink: None,
+                inviter: None,
+                community_sink: None,
+                clock: Arc::new(SystemClock),
+                options: EngineOptions::default(),
+            },
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ValidatedConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    fn source(&self) -> Result<&Arc<dyn CrmSource>, Error> {
+        self.source.as_ref().ok_or_else(|| {
+            Error::Delivery("no CRM source configured: call SyncEngineBuilder::source".to_owned())
+        })
+    }
+
+    fn source_name(&self) -> String {
+        self.source
+            .as_ref()
+            .map_or_else(|| "crm".to_owned(), |s| s.crm().as_str().to_owned())
+    }
+
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        let mut all = BTreeMap::new();
+        let mut add = |m: BTreeMap<String, u64>| {
+            for (k, v) in m {
+                *all.entry(k).or_insert(0) += v;
+            }
+        };
+        if let Some(s) = &self.source {
+            add(s.api_calls());
+        }
+        if let Some(s) = &self.crm_sink {
+            add(s.api_calls());
+        }
+        if let Some(s) = &self.badge_sink {
+            add(s.api_calls());
+        }
+        all
+    }
+}
+
+fn diff_calls(
+    after: BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .into_iter()
+        .map(|(k, v)| {
+            let d = v.saturating_sub(before.get(&k).copied().unwrap_or(0));
+            (k, d)
+        })
+        .filter(|(_, d)| *d > 0)
+        .collect()
+}
+
+impl SyncEngineBuilder {
+    /// The CRM to read.
+    pub fn source(mut self, source: Arc<dyn CrmSource>) -> Self {
+        self.engine.source = Some(source);
+        self
+    }
+
+    /// The CRM to write (provisioning, properties, activities).
+    pub fn crm_sink(mut self, sink: Arc<dyn CrmSink>) -> Self {
+        self.engine.crm_sink = Some(sink);
+        self
+    }
+
+    /// Where badge changes go.
+    pub fn badge_sink(mut self, sink: Arc<dyn BadgeSink>) -> Self {
+        self.engine.badge_sink = Some(sink);
+        self
+    }
+
+    /// Who sends invites.
+    pub fn inviter(mut self, inviter: Arc<dyn Inviter>) -> Self {
+        self.engine.inviter = Some(inviter);
+        self
+    }
+
+    /// Where community field updates go.
+    pub fn community_sink(mut self, sink: Arc<dyn CommunitySink>) -> Self {
+        self.engine.community_sink = Some(sink);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.engine.clock = clock;
+        self
+    }
+
+    /// Tuning.
+    pub fn options(mut self, options: EngineOptions) -> Self {
+        self.engine.options = options;
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> SyncEngine {
+        self.engine
+    }
+}
+
+#[cfg(test)]
+mod tests;

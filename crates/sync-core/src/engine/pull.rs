@@ -1,0 +1,288 @@
+//! Pull: delta since a durable checkpoint, full reconcile, and dry runs.
+
+use std::collections::HashSet;
+
+use tracing::{Instrument, info, info_span, warn};
+
+use super::{RunReport, SyncEngine, diff_calls};
+use crate::domain::{CrmContact, Cursor, Email, TenantId, next_checkpoint};
+use crate::error::Error;
+use crate::plan::{Plan, PlanMode};
+use crate::planner::{PlanInput, StateView, plan, plan_absences};
+use crate::ports::PageToken;
+
+/// What a run does with its plans.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Only plan (dry run): nothing is written.
+    DryRun,
+    /// Enqueue, checkpoint, and apply per the options.
+    Write,
+}
+
+impl SyncEngine {
+    async fn view_for(
+        &self,
+        tenant: &TenantId,
+        contacts: &[CrmContact],
+    ) -> Result<StateView, Error> {
+        let ids: Vec<_> = contacts.iter().map(|c| c.id.clone()).collect();
+        let mut emails: Vec<Email> = contacts.iter().filter_map(|c| c.email.clone()).collect();
+        emails.extend(contacts.iter().filter_map(|c| c.alternate_email.clone()));
+        // Merge winners: their rows are looked up by the winner's id.
+        let mut ids = ids;
+        ids.extend(contacts.iter().filter_map(|c| c.merged_into.clone()));
+        self.store.load_view(tenant, &ids, &emails).await
+    }
+
+    /// Plans what a run of `mode` would do, reading the CRM and the store but writing
+    /// nothing: a dry run. A delta plan starts at the stored checkpoint.
+    pub async fn plan(&self, tenant: &TenantId, mode: PlanMode) -> Result<Plan, Error> {
+        let mut report = RunReport::new("dry_run", tenant, self.clock.now());
+        let plan = match mode {
+            PlanMode::Delta => self.delta(tenant, Effect::DryRun, &mut report).await?,
+            PlanMode::FullReconcile { .. } => {
+                self.full(tenant, Effect::DryRun, &mut report).await?
+            }
+        };
+        Ok(plan)
+    }
+
+    /// Runs one delta: reads the contacts changed since the checkpoint (minus the overlap),
+    /// page by page; plans each page, writes it to the outbox, advances the checkpoint, and
+    /// applies. Per-record failures are recorded and retried later; a quota or credential
+    /// error stops the run cleanly with the checkpoint at the last durable page.
+    pub async fn run_delta(&self, tenant: &TenantId) -> Result<RunReport, Error> {
+        let span = info_span!("sync.run", kind = "delta", tenant = %tenant);
+        async {
+            let before = self.api_calls();
+            let mut report = RunReport::new("delta", tenant, self.clock.now());
+            self.delta(tenant, Effect::Write, &mut report).await?;
+            self.finish_report(&mut report, &before);
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs a full reconcile: scans every contact, plans against the whole mapping table,
+    /// and, only if the scan was complete, removes the badges this sync granted to users
+    /// whose contact is gone.
+    pub async fn run_full_reconcile(&self, tenant: &TenantId) -> Result<RunReport, Error> {
+        let span = info_span!("sync.run", kind = "full_reconcile", tenant = %tenant);
+        async {
+            let before = self.api_calls();
+            let mut report = RunReport::new("full_reconcile", tenant, self.clock.now());
+            self.full(tenant, Effect::Write, &mut report).await?;
+            self.finish_report(&mut report, &before);
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub(super) fn finish_report(
+        &self,
+        report: &mut RunReport,
+        calls_before: &std::collections::BTreeMap<String, u64>,
+    ) {
+        let now = self.clock.now();
+        report.api_calls = diff_calls(self.api_calls(), calls_before);
+        report.finish(now);
+        let source = self.source_name();
+        metrics::counter!("cativa_sync_records_read_total", "source" => source.clone())
+            .increment(report.read);
+        metrics::counter!("cativa_sync_actions_applied_total", "source" => source.clone())
+            .increment(report.applied_total());
+        metrics::counter!("cativa_sync_actions_failed_total", "source" => source.clone())
+            .increment(report.failed);
+        metrics::counter!("cativa_sync_actions_retrying_total", "source" => source.clone())
+            .increment(report.retrying);
+        metrics::histogram!("cativa_sync_run_duration_seconds", "kind" => report.kind.clone())
+            .record(report.duration_ms as f64 / 1000.0);
+        if let Some(lag) = report.lag_ms {
+            metrics::gauge!("cativa_sync_lag_seconds", "source" => source.clone())
+                .set(lag as f64 / 1000.0);
+        }
+        if report.stopped.is_none() {
+            metrics::gauge!("cativa_sync_last_success_timestamp_seconds", "tenant" => report.tenant.to_string(), "source" => source)
+                .set(now.timestamp() as f64);
+        }
+        info!(
+            read = report.read,
+            planned = report.planned_total(),
+            applied = report.applied_total(),
+            failed = report.failed,
+            "run finished"
+        );
+    }
+
+    async fn delta(
+        &self,
+        tenant: &TenantId,
+        effect: Effect,
+        report: &mut RunReport,
+    ) -> Result<Plan, Error> {
+        let source = self.source()?.clone();
+        let name = self.source_name();
+        let stream = self.options.stream.clone();
+        let started = self.clock.now();
+        let stored = self.store.checkpoint(tenant, &name, &stream).await?;
+        let mut current = stored.clone().unwrap_or_else(Cursor::beginning);
+        let mut expected = stored;
+        let mut newest = None;
+        let mut token: Option<PageToken> = None;
+        let mut whole = Plan::empty(tenant.clone(), PlanMode::Delta, started);
+        let since = current.clone();
+        loop {
+            let page = match source.changed_since(tenant, &since, token.as_ref()).await {
+                Ok(page) => page,
+                Err(e) => {
+                    warn!(error = %e, "delta page failed; checkpoint stays at the last durable page");
+                    stop(report, &e);
+                    break;
+                }
+            };
+            report.read += page.contacts.len() as u64;
+            report.full_reconcile_advised |= page.full_reconcile_advised;
+            let page_newest = page.contacts.iter().map(|c| c.updated_at).max();
+            newest = newest.max(page_newest);
+            let view = self.view_for(tenant, &page.contacts).await?;
+            let now = self.clock.now();
+            let p = plan(
+                &PlanInput::new(tenant, &self.config, &view, now),
+                &page.contacts,
+                PlanMode::Delta,
+            );
+            report.absorb_plan(&p);
+            if effect == Effect::Write {
+                report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
+                // The plan is durable: the checkpoint may move past this page.
+                let next = next_checkpoint(&current, started, newest, self.options.overlap);
+                if next != current {
+                    if self
+                        .store
+                        .advance_checkpoint(tenant, &name, &stream, expected.as_ref(), &next)
+                        .await?
+                    {
+                        current = next.clone();
+                        expected = Some(next);
+                    } else {
+                        warn!(
+                            "checkpoint moved by another worker; this run keeps its own position"
+                        );
+                    }
+                }
+                if self.options.apply {
+                    let drained = self.drain_outbox_inner(tenant).await?;
+                    report.absorb_drain(drained);
+                    if report.stopped.is_some() {
+                        break;
+                    }
+                }
+            }
+            whole.merge(p);
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        report.checkpoint = Some(current);
+        if let Some(newest) = newest {
+            report.lag_ms = Some((self.clock.now() - newest).num_milliseconds().max(0));
+        }
+        Ok(whole)
+    }
+
+    async fn full(
+        &self,
+        tenant: &TenantId,
+        effect: Effect,
+        report: &mut RunReport,
+    ) -> Result<Plan, Error> {
+        let source = self.source()?.clone();
+        let started = self.clock.now();
+        let view = self.store.load_full_view(tenant).await?;
+        let mut seen = HashSet::new();
+        let mut token: Option<PageToken> = None;
+        let mut complete = true;
+        let mut newest = None;
+        let mut whole = Plan::empty(
+            tenant.clone(),
+            PlanMode::FullReconcile {
+                scan_complete: false,
+            },
+            started,
+        );
+        loop {
+            let page = match source.scan(tenant, token.as_ref()).await {
+                Ok(page) => page,
+                Err(e) => {
+                    warn!(error = %e, "full scan page failed; nothing will be removed by absence");
+                    complete = false;
+                    stop(report, &e);
+                    break;
+                }
+            };
+            report.read += page.contacts.len() as u64;
+            newest = newest.max(page.contacts.iter().map(|c| c.updated_at).max());
+            seen.extend(
+                page.contacts
+                    .iter()
+                    .filter(|c| !c.archived)
+                    .map(|c| c.id.clone()),
+            );
+            let now = self.clock.now();
+            let p = plan(
+                &PlanInput::new(tenant, &self.config, &view, now),
+                &page.contacts,
+                PlanMode::FullReconcile {
+                    scan_complete: false,
+                },
+            );
+            report.absorb_plan(&p);
+            if effect == Effect::Write {
+                report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
+            }
+            whole.merge(p);
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        report.scan_complete = Some(complete);
+        if complete {
+            let now = self.clock.now();
+            let crm = source.crm();
+            let p = plan_absences(
+                &PlanInput::new(tenant, &self.config, &view, now),
+                &crm,
+                &|id| seen.contains(id),
+                true,
+            );
+            report.absorb_plan(&p);
+            if effect == Effect::Write {
+                report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
+            }
+            whole.merge(p);
+            whole.mode = PlanMode::FullReconcile {
+                scan_complete: true,
+            };
+        }
+        if effect == Effect::Write && self.options.apply {
+            let drained = self.drain_outbox_inner(tenant).await?;
+            report.absorb_drain(drained);
+        }
+        if let Some(newest) = newest {
+            report.lag_ms = Some((self.clock.now() - newest).num_milliseconds().max(0));
+        }
+        Ok(whole)
+    }
+}
+
+fn stop(report: &mut RunReport, e: &Error) {
+    report.stopped = Some(e.to_string());
+    if let Error::Remote(r) = e {
+        report.resume_after = r.resets_at;
+    }
+}

@@ -1,0 +1,255 @@
+//! The run report: what a run read, planned, applied, skipped and failed, and why.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Cursor, TenantId};
+use crate::plan::{Conflict, Plan};
+
+/// How many failure and conflict samples a report keeps.
+pub const MAX_SAMPLES: usize = 20;
+
+/// One failed action, kept as a sample in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FailureSample {
+    /// The action's idempotency key.
+    pub key: String,
+    /// The action kind.
+    pub action: String,
+    /// Its target (email).
+    pub target: String,
+    /// The error.
+    pub error: String,
+    /// Whether it will be retried.
+    pub retryable: bool,
+}
+
+/// The report of one run (delta, full reconcile, drain, or one webhook delivery).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// `delta`, `full_reconcile`, `drain`, `dry_run`, `community_event`, `crm_event`.
+    pub kind: String,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished.
+    pub finished_at: DateTime<Utc>,
+    /// Duration in milliseconds.
+    pub duration_ms: i64,
+    /// Contacts read from the CRM.
+    pub read: u64,
+    /// Actions planned, by kind.
+    pub planned: BTreeMap<String, u64>,
+    /// Actions newly written to the outbox (an action already there is not counted).
+    pub enqueued: u64,
+    /// Actions applied, by kind.
+    pub applied: BTreeMap<String, u64>,
+    /// Contacts skipped (no user under a skip policy, duplicates, no email).
+    pub skipped: u64,
+    /// Actions that failed and will be retried.
+    pub retrying: u64,
+    /// Actions that failed for good (rejected as invalid, or out of attempts).
+    pub failed: u64,
+    /// Samples of failures.
+    pub failures: Vec<FailureSample>,
+    /// Conflicts reported by the planner.
+    pub conflicts: u64,
+    /// Samples of conflicts.
+    pub conflict_samples: Vec<Conflict>,
+    /// API calls by endpoint, as counted by the connectors.
+    pub api_calls: BTreeMap<String, u64>,
+    /// Milliseconds from the newest CRM change read to the end of the run.
+    pub lag_ms: Option<i64>,
+    /// For a full reconcile: whether every page was read.
+    pub scan_complete: Option<bool>,
+    /// A delta source could not vouch for every deletion since the checkpoint: run a full
+    /// reconcile.
+    pub full_reconcile_advised: bool,
+    /// Why the run stopped early, if it did (quota exhausted, credentials rejected, a page
+    /// that could not be read). The checkpoint covers only durable work.
+    pub stopped: Option<String>,
+    /// When to run again, when the stop reason says (a quota reset).
+    pub resume_after: Option<DateTime<Utc>>,
+    /// The checkpoint after the run.
+    pub checkpoint: Option<Cursor>,
+}
+
+impl RunReport {
+    /// An empty report.
+    pub fn new(kind: &str, tenant: &TenantId, started_at: DateTime<Utc>) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            tenant: tenant.clone(),
+            started_at,
+            finished_at: started_at,
+            duration_ms: 0,
+            read: 0,
+            planned: BTreeMap::new(),
+            enqueued: 0,
+            applied: BTreeMap::new(),
+            skipped: 0,
+            retrying: 0,
+            failed: 0,
+            failures: Vec::new(),
+            conflicts: 0,
+            conflict_samples: Vec::new(),
+            api_calls: BTreeMap::new(),
+            lag_ms: None,
+            scan_complete: None,
+            full_reconcile_advised: false,
+            stopped: None,
+            resume_after: None,
+            checkpoint: None,
+        }
+    }
+
+    /// Total actions applied.
+    pub fn applied_total(&self) -> u64 {
+        self.applied.values().sum()
+    }
+
+    /// Total actions planned.
+    pub fn planned_total(&self) -> u64 {
+        self.planned.values().sum()
+    }
+
+    pub(crate) fn absorb_plan(&mut self, plan: &Plan) {
+        for (kind, n) in &plan.counts.actions {
+            *self.planned.entry(kind.clone()).or_insert(0) += n;
+        }
+        self.skipped += plan.counts.skipped_no_user
+            + plan.counts.skipped_duplicate
+            + plan.counts.skipped_no_email;
+        self.conflicts += plan.conflicts.len() as u64;
+        for c in &plan.conflicts {
+            if self.conflict_samples.len() >= MAX_SAMPLES {
+                break;
+            }
+            self.conflict_samples.push(c.clone());
+        }
+    }
+
+    pub(crate) fn absorb_drain(&mut self, drain: RunReport) {
+        for (kind, n) in drain.applied {
+            *self.applied.entry(kind).or_insert(0) += n;
+        }
+        self.retrying += drain.retrying;
+        self.failed += drain.failed;
+        for f in drain.failures {
+            if self.failures.len() < MAX_SAMPLES {
+                self.failures.push(f);
+            }
+        }
+        if self.stopped.is_none() {
+            self.stopped = drain.stopped;
+            self.resume_after = drain.resume_after;
+        }
+    }
+
+    pub(crate) fn failure(&mut self, sample: FailureSample) {
+        if sample.retryable {
+            self.retrying += 1;
+        } else {
+            self.failed += 1;
+        }
+        if self.failures.len() < MAX_SAMPLES {
+            self.failures.push(sample);
+        }
+    }
+
+    pub(crate) fn finish(&mut self, at: DateTime<Utc>) {
+        self.finished_at = at;
+        self.duration_ms = (at - self.started_at).num_milliseconds();
+    }
+
+    /// The report as one line of JSON (for cron and CI logs).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds = |m: &BTreeMap<String, u64>| {
+            if m.is_empty() {
+                "none".to_owned()
+            } else {
+                m.iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        writeln!(
+            f,
+            "{} run for tenant {} in {} ms",
+            self.kind, self.tenant, self.duration_ms
+        )?;
+        writeln!(f, "  read      {}", self.read)?;
+        writeln!(
+            f,
+            "  planned   {} ({})",
+            self.planned_total(),
+            kinds(&self.planned)
+        )?;
+        writeln!(
+            f,
+            "  applied   {} ({})",
+            self.applied_total(),
+            kinds(&self.applied)
+        )?;
+        writeln!(f, "  skipped   {}", self.skipped)?;
+        writeln!(f, "  retrying  {}", self.retrying)?;
+        writeln!(f, "  failed    {}", self.failed)?;
+        writeln!(f, "  conflicts {}", self.conflicts)?;
+        writeln!(f, "  api calls {}", kinds(&self.api_calls))?;
+        if let Some(lag) = self.lag_ms {
+            writeln!(f, "  lag       {lag} ms")?;
+        }
+        if let Some(complete) = self.scan_complete {
+            writeln!(
+                f,
+                "  scan      {}",
+                if complete {
+                    "complete"
+                } else {
+                    "partial: nothing removed by absence"
+                }
+            )?;
+        }
+        if self.full_reconcile_advised {
+            writeln!(
+                f,
+                "  advice    run a full reconcile: the CRM may have dropped deletions"
+            )?;
+        }
+        for sample in &self.failures {
+            writeln!(
+                f,
+                "  ! {} {} ({}): {}",
+                sample.action,
+                sample.target,
+                if sample.retryable {
+                    "will retry"
+                } else {
+                    "gave up"
+                },
+                sample.error
+            )?;
+        }
+        if let Some(reason) = &self.stopped {
+            write!(f, "  stopped: {reason}")?;
+            if let Some(at) = self.resume_after {
+                write!(f, " (run again after {at})")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
