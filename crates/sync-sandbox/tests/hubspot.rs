@@ -1476,3 +1476,32 @@ async fn batch_notes_and_record_list_memberships() {
         .collect();
     assert_eq!(ids, vec![vip.to_string(), beta.to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upserts_by_email_never_duplicate() {
+    let (hs, c) = start(unlimited()).await;
+    let url = format!("{}/crm/v3/objects/contacts/batch/upsert", hs.base_url());
+    let tasks: Vec<_> = (0..20)
+        .map(|t| {
+            let c = c.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                // Every task upserts the same 50 people, with its own casing.
+                let inputs: Vec<Value> = (0..50)
+                    .map(|i| {
+                        let email = if t % 2 == 0 { format!("p{i}@example.com") } else { format!("P{i}@Example.COM") };
+                        json!({"id": email, "idProperty": "email", "properties": {"jobtitle": format!("t{t}")}})
+                    })
+                    .collect();
+                c.post(&url).bearer_auth(TOKEN).json(&json!({ "inputs": inputs })).send().await.unwrap().status()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(hs.contacts().len(), 50);
+    for i in 0..50 {
+        assert_eq!(hs.contacts_by_email(&format!("p{i}@example.com")).len(), 1);
+    }
+}
