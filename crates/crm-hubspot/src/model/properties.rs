@@ -209,3 +209,23 @@ pub struct PropertyOptionsUpdate {
     /// The full list (HubSpot does not document whether PATCH merges, so send all).
     pub options: Vec<PropertyOption>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdk_properties_shapes() {
+        let p = PropertyCreate::sdk_properties("contactinformation", &["vip".into()]);
+        let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["cativa_user_id", "cativa_member_id", "cativa_badges"]
+        );
+        assert!(p[1].has_unique_value && !p[0].has_unique_value);
+        let json = serde_json::to_value(&p[2]).unwrap();
+        assert_eq!(json["type"], "enumeration");
+        assert_eq!(json["fieldType"], "checkbox");
+        assert_eq!(json["options"][0]["value"], "vip");
+    }
+}
