@@ -123,6 +123,48 @@ impl ApiErrorKind {
         )
     }
 
+    /// What to do about an error of this kind.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::SessionExpired => {
+                "the session expired or was revoked and renewing it did not help; check the app's OAuth policies and the user's access"
+            }
+            Self::RequestLimitExceeded => {
+                "the org's 24-hour API allowance is spent; the run stops with its checkpoint saved, resume when usage falls (Sforce-Limit-Info)"
+            }
+            Self::ConcurrencyLimited => {
+                "too many concurrent long-running requests; retry in a few seconds with fewer workers"
+            }
+            Self::Duplicate => {
+                "the value already exists on another record (see its id); link to that record or fix the duplicate"
+            }
+            Self::RowLocked => {
+                "another transaction holds the record or its parent; retry later, in smaller batches"
+            }
+            Self::EntityDeleted => "the record is in the Recycle Bin; treat it as gone",
+            Self::MalformedQuery => {
+                "a field or object name is wrong or not visible to the integration user; check the schema and field-level security"
+            }
+            Self::MultipleMatches => {
+                "several records share the external ID; deduplicate them or use a unique External ID field"
+            }
+            Self::NotFound => {
+                "the record, object or field does not exist or is not shared with the integration user"
+            }
+            Self::Forbidden => {
+                "the integration user lacks a permission (API Enabled, object or field access); grant it in a permission set"
+            }
+            Self::RolledBack => {
+                "rolled back with another record of an all-or-none call; resend it once the bad record is fixed or removed"
+            }
+            Self::TooManyIds => "the change window holds too many ids; use a shorter window",
+            Self::Server => "Salesforce failed on its side; retry later",
+            Self::Invalid => {
+                "Salesforce rejected the data (validation rule, required field, bad value); fix the record, retrying will not help"
+            }
+        }
+    }
+
     /// The system-neutral kind the sync engine acts on.
     pub fn remote_kind(self) -> RemoteErrorKind {
         match self {
@@ -311,7 +353,7 @@ pub enum SalesforceError {
         message: String,
     },
     /// Salesforce rejected the request with an error body.
-    #[error("Salesforce {kind:?} error (HTTP {status}): {}{}", first_error(errors), correlation_id.as_ref().map(|c| format!(" [request id {c}]")).unwrap_or_default())]
+    #[error("Salesforce {kind:?} error (HTTP {status}): {}{}: {}", first_error(errors), correlation_id.as_ref().map(|c| format!(" [request id {c}]")).unwrap_or_default(), kind.advice())]
     Api {
         /// HTTP status.
         status: u16,

@@ -428,3 +428,25 @@ async fn static_access_token_needs_and_uses_the_instance_url() {
     assert!(!format!("{client:?}").contains("static-token"));
     assert_eq!(client.token_fetches(), 0);
 }
+
+#[test]
+fn debug_of_builders_clients_and_errors_never_shows_secrets() {
+    let flows = [
+        OAuthFlow::client_credentials("ck", SecretString::from("cs-TOP-SECRET")),
+        OAuthFlow::refresh_token(
+            "ck",
+            Some(SecretString::from("cs-TOP-SECRET")),
+            SecretString::from("rt-TOP-SECRET"),
+        ),
+        OAuthFlow::AccessToken(SecretString::from("at-TOP-SECRET")),
+    ];
+    for flow in flows {
+        let builder = SalesforceClient::builder()
+            .login_url("https://acme.my.salesforce.com")
+            .instance_url("https://acme.my.salesforce.com")
+            .flow(flow);
+        assert!(!format!("{builder:?}").contains("TOP-SECRET"));
+        let client = builder.build().unwrap();
+        assert!(!format!("{client:?}").contains("TOP-SECRET"), "{client:?}");
+    }
+}
