@@ -172,16 +172,43 @@ impl PropertyCreate {
 
     /// `cativa_badges`: a multiple-checkboxes property with one option per badge.
     pub fn cativa_badges(group: &str, badges: &[String]) -> Self {
+        Self::multi_checkbox(
+            "cativa_badges",
+            "Cativa badges",
+            group,
+            "Badges the member holds in the Cativa community (written by cativa-crm-sync).",
+            badges,
+        )
+    }
+
+    /// The properties the SDK writes: `cativa_user_id`, the unique `cativa_member_id` and
+    /// `cativa_badges` (with these badges as options). Create them with
+    /// [`HubSpotClient::ensure_contact_properties`](crate::HubSpotClient::ensure_contact_properties).
+    pub fn sdk_properties(group: &str, badges: &[String]) -> Vec<Self> {
+        vec![
+            Self::cativa_user_id(group),
+            Self::cativa_member_id(group),
+            Self::cativa_badges(group, badges),
+        ]
+    }
+
+    /// A multiple-checkboxes property (e.g. `cativa_tags` for tags); values are written
+    /// `;`-joined.
+    pub fn multi_checkbox(
+        name: &str,
+        label: &str,
+        group: &str,
+        description: &str,
+        values: &[String],
+    ) -> Self {
         Self {
-            name: "cativa_badges".into(),
-            label: "Cativa badges".into(),
+            name: name.into(),
+            label: label.into(),
             kind: "enumeration".into(),
             field_type: "checkbox".into(),
             group_name: group.into(),
-            description:
-                "Badges the member holds in the Cativa community (written by cativa-crm-sync)."
-                    .into(),
-            options: badges.iter().map(PropertyOption::new).collect(),
+            description: description.into(),
+            options: values.iter().map(PropertyOption::new).collect(),
             has_unique_value: false,
             form_field: false,
         }
