@@ -73,6 +73,7 @@
 //! `User` are not published; this crate reads `BadgeId`/`BadgeName` (or a nested
 //! `Badge { Id, Name }`) and `GroupId`/`GroupName` (or `Group { Id, Name }`).
 
+mod community;
 mod event;
 mod signature;
 
