@@ -559,6 +559,7 @@ impl SalesforceClient {
         let api = self.api().await?;
         let url = Self::data_url(api, segments, &self.inner.api_version)?;
         let is_write = method != Method::GET && method != Method::HEAD;
+        let is_post = method == Method::POST;
         let mut rb = api.http.request_url(method, url);
         if !query.is_empty() {
             rb = rb.query(query);
@@ -567,7 +568,11 @@ impl SalesforceClient {
             rb = rb.json(b);
         }
         if is_write {
-            rb = rb.header("Sforce-Call-Options", &self.inner.call_options);
+            // PATCH (update, upsert by key) and DELETE have one effect however often they
+            // are sent; a POST (create) might create twice, so it is not resent.
+            rb = rb
+                .header("Sforce-Call-Options", &self.inner.call_options)
+                .idempotent(!is_post);
         }
         Ok(self.send(rb).await?)
     }

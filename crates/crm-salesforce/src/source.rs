@@ -18,6 +18,8 @@
 //!
 //! One source reads one org: build one per tenant; the `tenant` arguments are not sent.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sync_core::ports::{ContactPage, CrmSource, PageToken};
@@ -129,6 +131,11 @@ impl SalesforceSource {
             .filter(|c| !c.archived)
             .map(|c| c.id.id.clone())
             .collect();
+        let index: HashMap<String, usize> = contacts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.id.clone(), i))
+            .collect();
         for (tag, predicate) in &predicates {
             for ids in live.chunks(IDS_PER_QUERY) {
                 let soql = Soql::select(["Id"])
@@ -139,9 +146,9 @@ impl SalesforceSource {
                 let matched: Vec<Record> = self.client.query_to_end(&soql, false).await?;
                 for m in matched {
                     if let Some(id) = m.get("Id").and_then(|v| v.as_str())
-                        && let Some(c) = contacts.iter_mut().find(|c| c.id.id == id)
+                        && let Some(&i) = index.get(id)
                     {
-                        c.tags.insert(tag.clone());
+                        contacts[i].tags.insert(tag.clone());
                     }
                 }
             }
@@ -165,9 +172,11 @@ impl SalesforceSource {
         if since < now - Duration::days(DELETED_WINDOW_DAYS) + Duration::minutes(1) {
             return Ok(true);
         }
+        // Salesforce truncates the window to whole minutes: keep it a few minutes wide.
+        let start = since.min(now - Duration::minutes(5));
         let window = self
             .client
-            .get_deleted(&self.schema.object, since, now)
+            .get_deleted(&self.schema.object, start, now)
             .await?;
         Ok(window.earliest_date_available > since)
     }

@@ -505,3 +505,79 @@ async fn a_batch_rejected_as_a_whole_is_halved_until_the_bad_record_stands_alone
     let err = client.update_records(&records, true).await.unwrap_err();
     assert_eq!(err.code(), Some("INVALID_FIELD"));
 }
+
+#[tokio::test]
+async fn an_upsert_by_key_is_resent_after_a_503_but_a_create_is_not() {
+    let (server, client) = setup().await;
+    let unavailable = || {
+        ResponseTemplate::new(503).set_body_json(
+            json!([{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}]),
+        )
+    };
+    Mock::given(method("PATCH"))
+        .and(path(format!(
+            "{V}/sobjects/Contact/Cativa_Member_Id__c/m-1"
+        )))
+        .respond_with(unavailable())
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!(
+            "{V}/sobjects/Contact/Cativa_Member_Id__c/m-1"
+        )))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(
+                json!({"id": "003N", "success": true, "errors": [], "created": true}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    let out = client
+        .upsert_by_external_id(
+            "Contact",
+            "Cativa_Member_Id__c",
+            "m-1",
+            &record(json!({"LastName": "Doe"})),
+        )
+        .await
+        .unwrap();
+    assert!(out.created);
+    assert_eq!(
+        requests_to(
+            &server,
+            "PATCH",
+            &format!("{V}/sobjects/Contact/Cativa_Member_Id__c/m-1")
+        )
+        .await
+        .len(),
+        2
+    );
+
+    Mock::given(method("POST"))
+        .and(path(format!("{V}/composite/sobjects")))
+        .respond_with(unavailable())
+        .mount(&server)
+        .await;
+    let err = client
+        .create_records(
+            &[record(
+                json!({"attributes": {"type": "Contact"}, "LastName": "Doe"}),
+            )],
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_retryable(),
+        "the engine may retry later, knowing the risk"
+    );
+    assert_eq!(
+        requests_to(&server, "POST", &format!("{V}/composite/sobjects"))
+            .await
+            .len(),
+        1,
+        "a create is never resent in-process"
+    );
+}
