@@ -10,6 +10,7 @@ mod echo;
 mod event;
 mod receiver;
 mod signature;
+mod to_engine;
 
 pub use batch::{ObjectEvents, dedupe, group_by_object};
 pub use echo::{DEFAULT_ECHO_SOURCES, EchoFilter};
