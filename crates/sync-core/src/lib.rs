@@ -24,6 +24,7 @@ pub mod plan;
 pub mod planner;
 pub mod ports;
 pub mod suggest;
+pub mod testkit;
 pub mod transform;
 
 pub use config::{SyncConfig, ValidatedConfig};

@@ -475,10 +475,10 @@ impl SyncEngine {
                 if let Some(prev) = previous_crm_id {
                     found = store.mapping_by_crm_id(tenant, prev).await?;
                 }
-                if found.is_none() {
-                    if let Some(prev) = previous_email {
-                        found = store.mapping_by_email(tenant, prev).await?;
-                    }
+                if found.is_none()
+                    && let Some(prev) = previous_email
+                {
+                    found = store.mapping_by_email(tenant, prev).await?;
                 }
                 if found.is_none() {
                     found = store.mapping_by_email(tenant, email).await?;
