@@ -144,6 +144,47 @@ pub enum Problem {
     Other,
 }
 
+impl Problem {
+    /// What to do about it.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Self::DuplicateContact { .. } => {
+                "a contact with this email exists: link to the existing id instead of creating"
+            }
+            Self::ValueAlreadyHeld { .. } => {
+                "another record already holds this unique value: link to it or clear the value there"
+            }
+            Self::UnknownProperty { .. } => {
+                "the property does not exist in this account: create it or fix the field mapping"
+            }
+            Self::InvalidOption { .. } => {
+                "the value is not an option of the property: add the option in HubSpot or map the value"
+            }
+            Self::Validation => {
+                "HubSpot rejected the values: fix the record; retrying will not help"
+            }
+            Self::MissingScopes { .. } => {
+                "grant the listed scopes to the app, then reinstall or regenerate the token"
+            }
+            Self::InvalidAuthentication => {
+                "the token is missing, invalid or expired: check the private-app token or the OAuth refresh token"
+            }
+            Self::Forbidden => {
+                "the token may not do this: check the app's scopes and the account's permissions"
+            }
+            Self::NotFound => "the record does not exist (deleted or merged): re-read it by email",
+            Self::Conflict => "the request conflicts with the record's state: re-read it and retry",
+            Self::Locked => "too much volume too fast: wait at least 2 seconds between requests",
+            Self::RateLimited { .. } => {
+                "the rate limit was reached: wait for the window, or lower the client's tier"
+            }
+            Self::DailyLimit => "the daily API quota is spent: stop and run again after the reset",
+            Self::Server => "HubSpot failed on its side: retry later",
+            Self::Other => "see HubSpot's message and correlation id",
+        }
+    }
+}
+
 /// A decoded HubSpot error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -204,7 +245,7 @@ impl std::fmt::Display for ApiError {
         if let Some(id) = self.correlation_id() {
             write!(f, " (correlation id {id})")?;
         }
-        Ok(())
+        write!(f, ": {}", self.problem.advice())
     }
 }
 
