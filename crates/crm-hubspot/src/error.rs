@@ -141,13 +141,14 @@ fn remote_kind(problem: &Problem, status: u16) -> RemoteErrorKind {
 }
 
 fn api_to_remote(e: &ApiError) -> RemoteError {
-    let mut message = e.message().to_owned();
-    if let Problem::MissingScopes { required } = &e.problem {
-        message = format!(
-            "{message} (grant the app these scopes: {})",
+    let message = match &e.problem {
+        Problem::MissingScopes { required } => format!(
+            "{} (grant the app these scopes: {})",
+            e.message(),
             required.join(", ")
-        );
-    }
+        ),
+        p => format!("{}: {}", e.message(), p.advice()),
+    };
     let mut r = RemoteError::new("hubspot", remote_kind(&e.problem, e.status), message)
         .with_status(e.status);
     if let Some(c) = e.code() {
