@@ -443,3 +443,78 @@ async fn activities_become_notes_associated_with_type_202() {
     assert!(out[1].is_err(), "a Salesforce id is refused");
     let _ = Duration::ZERO;
 }
+
+/// Batch read by email: finds every other address; batch create: creates the rest. Records
+/// every batch size.
+struct EmailWorld(Arc<Mutex<Vec<(String, usize)>>>);
+
+impl Respond for EmailWorld {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let ins = inputs(req);
+        let p = req.url.path().to_owned();
+        self.0.lock().unwrap().push((p.clone(), ins.len()));
+        if p.ends_with("/batch/read") {
+            let results: Vec<Value> = ins
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned())
+                .filter(|e| e.trim_start_matches("user").split('@').next().unwrap().parse::<u32>().unwrap() % 2 == 0)
+                .map(|e| json!({"id": format!("1{}", e.trim_start_matches("user").split('@').next().unwrap()), "properties": {"email": e}}))
+                .collect();
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({"status": "COMPLETE", "results": results}));
+        }
+        let results: Vec<Value> = ins
+            .iter()
+            .map(|i| {
+                let e = i["properties"]["email"].as_str().unwrap_or_else(|| i["id"].as_str().unwrap());
+                json!({"id": i["id"].as_str().map_or_else(|| format!("2{}", e.trim_start_matches("user").split('@').next().unwrap()), str::to_owned),
+                       "properties": {"email": e}, "objectWriteTraceId": i["objectWriteTraceId"]})
+            })
+            .collect();
+        ResponseTemplate::new(if p.ends_with("/create") { 201 } else { 200 })
+            .set_body_json(json!({"status": "COMPLETE", "results": results}))
+    }
+}
+
+#[tokio::test]
+async fn find_or_create_by_email_never_exceeds_100_per_batch() {
+    let server = MockServer::start().await;
+    mount_schema(&server).await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex(
+            r"^/crm/v3/objects/contacts/batch/(read|create|update)$",
+        ))
+        .respond_with(EmailWorld(Arc::clone(&log)))
+        .mount(&server)
+        .await;
+    let sink = HubSpotSink::new(client(&server), SinkConfig::default());
+    let drafts: Vec<ContactDraft> = (0..250).map(|i| draft(i, false)).collect();
+    let out = sink
+        .upsert_contacts(&TenantId::new("t"), &drafts)
+        .await
+        .unwrap();
+    for (i, r) in out.iter().enumerate() {
+        let p = r.as_ref().unwrap();
+        if i % 2 == 0 {
+            assert_eq!((p.id.id.clone(), p.created), (format!("1{i}"), false));
+        } else {
+            assert_eq!((p.id.id.clone(), p.created), (format!("2{i}"), true));
+        }
+    }
+    let log = log.lock().unwrap();
+    assert!(log.iter().all(|(_, n)| *n <= 100), "{log:?}");
+    let count = |suffix: &str| {
+        log.iter()
+            .filter(|(p, _)| p.ends_with(suffix))
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(count("/read"), vec![100, 100, 50]);
+    assert_eq!(count("/create"), vec![100, 25]);
+    assert_eq!(
+        count("/update"),
+        vec![100, 25],
+        "found contacts get the draft's other properties"
+    );
+}
