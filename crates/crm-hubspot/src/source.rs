@@ -7,6 +7,9 @@
 //!   windows. Search never returns archived contacts: after the search, the archived list
 //!   (`GET …/contacts?archived=true`) is read and contacts archived since the cursor are
 //!   returned with `archived = true`.
+//! - Records modified exactly at the cursor are always re-read, whatever the cursor's
+//!   `last_id`: HubSpot orders equal timestamps arbitrarily, so skipping by id could miss a
+//!   record, while re-reading one costs nothing (planning it again is a no-op).
 //! - Full scan: the list endpoint, 100 a page, following `paging.next.after`.
 //! - Tags from a multiple-checkboxes property, list memberships or property predicates
 //!   ([`ContactMapping`]).
@@ -258,7 +261,7 @@ impl HubSpotSource {
                 let mut kept = Vec::with_capacity(page.results.len());
                 for o in page.results {
                     let t = ms(self.config.mapping.modified_at(&o));
-                    if (t == start && skip.contains(&o.id)) || self.before_cursor(since, t, &o.id) {
+                    if t == start && skip.contains(&o.id) {
                         continue;
                     }
                     if t > newest {
@@ -319,7 +322,7 @@ impl HubSpotSource {
                     if id_cmp(&o.id, &last).is_gt() {
                         last.clone_from(&o.id);
                     }
-                    if skip.contains(&o.id) || self.before_cursor(since, at, &o.id) {
+                    if skip.contains(&o.id) {
                         continue;
                     }
                     seen.push(o.id.clone());
@@ -377,15 +380,6 @@ impl HubSpotSource {
                 Ok(self.page(kept, next, lists))
             }
         }
-    }
-
-    /// Records at the cursor instant with an id at or below the cursor's were processed.
-    fn before_cursor(&self, since: &Cursor, t: i64, id: &str) -> bool {
-        t == ms(since.modified_at)
-            && since
-                .last_id
-                .as_deref()
-                .is_some_and(|last| id_cmp(id, last).is_le())
     }
 
     fn page(
