@@ -14,6 +14,8 @@
 #
 # The cluster runs with fsync off (it is thrown away); set SYNC_PG_FSYNC=on to keep it.
 set -euo pipefail
+# useradd and runuser live in sbin, which a non-login shell's PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 if [ "$#" -eq 0 ]; then
     echo "usage: $0 <command> [args...]" >&2
