@@ -363,6 +363,7 @@ impl SalesforceClientBuilder {
             usage: Mutex::new(None),
         };
         Ok(SalesforceClient {
+            calls: Arc::default(),
             inner: Arc::new(inner),
         })
     }
@@ -422,6 +423,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct SalesforceClient {
     inner: Arc<Inner>,
+    calls: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 impl fmt::Debug for SalesforceClient {
@@ -524,11 +526,40 @@ impl SalesforceClient {
         }
     }
 
-    async fn send(&self, rb: RequestBuilder<'_>) -> Result<Response, HttpError> {
+    /// API requests made through this handle (and its clones), by endpoint:
+    /// `"GET /services/data/{version}/query"`, `"PATCH /services/data/{version}/composite/sobjects/{object}/{field}"`,
+    /// ... Retries count: each is a request against the org's allowance.
+    pub fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// A clone that shares everything (token, connection pool, limiter, usage figure) but
+    /// counts its API calls apart. [`SalesforceSource`](crate::SalesforceSource) and
+    /// [`SalesforceSink`](crate::SalesforceSink) take one each, so a run report that adds
+    /// their counts never counts a call twice.
+    pub fn with_own_call_counts(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            calls: Arc::default(),
+        }
+    }
+
+    async fn send(&self, rb: RequestBuilder<'_>, endpoint: &str) -> Result<Response, HttpError> {
         let result = rb.send().await;
-        match &result {
-            Ok(r) => self.record_usage(Some(r.headers())),
-            Err(e) => self.record_usage(e.headers()),
+        let attempts = match &result {
+            Ok(r) => {
+                self.record_usage(Some(r.headers()));
+                r.attempts()
+            }
+            Err(e) => {
+                self.record_usage(e.headers());
+                e.attempts()
+            }
+        };
+        if attempts > 0
+            && let Ok(mut calls) = self.calls.lock()
+        {
+            *calls.entry(endpoint.to_owned()).or_insert(0) += u64::from(attempts);
         }
         result
     }
@@ -560,6 +591,7 @@ impl SalesforceClient {
         let url = Self::data_url(api, segments, &self.inner.api_version)?;
         let is_write = method != Method::GET && method != Method::HEAD;
         let is_post = method == Method::POST;
+        let endpoint = format!("{method} {VERSIONED}/{}", segments_template(segments));
         let mut rb = api.http.request_url(method, url);
         if !query.is_empty() {
             rb = rb.query(query);
@@ -574,16 +606,19 @@ impl SalesforceClient {
                 .header("Sforce-Call-Options", &self.inner.call_options)
                 .idempotent(!is_post);
         }
-        Ok(self.send(rb).await?)
+        Ok(self.send(rb, &endpoint).await?)
     }
 
     async fn get_json<T: DeserializeOwned>(
         &self,
         url: Url,
         what: &'static str,
+        endpoint: &str,
     ) -> Result<T, SalesforceError> {
         let api = self.api().await?;
-        let resp = self.send(api.http.request_url(Method::GET, url)).await?;
+        let resp = self
+            .send(api.http.request_url(Method::GET, url), endpoint)
+            .await?;
         decode(&resp, what)
     }
 
@@ -612,19 +647,21 @@ impl SalesforceClient {
         let api = self.api().await?;
         let mut url = Self::data_url(api, &[resource], &self.inner.api_version)?;
         url.query_pairs_mut().append_pair("q", soql);
-        self.get_query_page(url).await
+        self.get_query_page(url, &format!("GET {VERSIONED}/{resource}"))
+            .await
     }
 
     async fn get_query_page<T: DeserializeOwned>(
         &self,
         url: Url,
+        endpoint: &str,
     ) -> Result<QueryPage<T>, SalesforceError> {
         let api = self.api().await?;
         let mut rb = api.http.request_url(Method::GET, url);
         if let Some(options) = &self.inner.query_options {
             rb = rb.header("Sforce-Query-Options", options);
         }
-        let resp = self.send(rb).await?;
+        let resp = self.send(rb, endpoint).await?;
         decode(&resp, "query page")
     }
 
@@ -642,7 +679,13 @@ impl SalesforceClient {
         let url = api.instance.join(next_records_url).map_err(|e| {
             SalesforceError::Config(format!("bad nextRecordsUrl {next_records_url:?}: {e}"))
         })?;
-        self.get_query_page(url).await
+        let resource = if next_records_url.contains("/queryAll/") {
+            "queryAll"
+        } else {
+            "query"
+        };
+        self.get_query_page(url, &format!("GET {VERSIONED}/{resource}/{{locator}}"))
+            .await
     }
 
     /// Runs a query and follows `nextRecordsUrl` until `done`, collecting every record.
@@ -715,7 +758,12 @@ impl SalesforceClient {
         url.query_pairs_mut()
             .append_pair("start", &fmt(start))
             .append_pair("end", &fmt(end));
-        self.get_json(url, kind).await
+        self.get_json(
+            url,
+            kind,
+            &format!("GET {VERSIONED}/sobjects/{{object}}/{kind}/"),
+        )
+        .await
     }
 
     /// `GET limits`: the org's allowances (`DailyApiRequests`, `DailyBulkApiBatches`, ...)
@@ -723,7 +771,8 @@ impl SalesforceClient {
     pub async fn limits(&self) -> Result<BTreeMap<String, OrgLimit>, SalesforceError> {
         let api = self.api().await?;
         let url = Self::data_url(api, &["limits"], &self.inner.api_version)?;
-        self.get_json(url, "limits").await
+        self.get_json(url, "limits", &format!("GET {VERSIONED}/limits"))
+            .await
     }
 
     /// `sobjects/{object}/updated`: ids created or updated in `[start, end]`, at most 30
@@ -973,7 +1022,8 @@ impl SalesforceClient {
             .json(&body)
             .header("Sforce-Call-Options", &self.inner.call_options)
             .idempotent(idempotent);
-        let resp = self.send(rb).await?;
+        let endpoint = format!("{method} {VERSIONED}/{}", segments_template(segments));
+        let resp = self.send(rb, &endpoint).await?;
         decode(&resp, "collections response")
     }
 
@@ -1060,6 +1110,24 @@ impl SalesforceClient {
     }
 }
 
+/// The versioned REST prefix as it appears in endpoint names.
+const VERSIONED: &str = "/services/data/{version}";
+
+/// An endpoint template for a path under the version: data (ids, emails, external ID
+/// values) replaced by placeholders, so counts group by endpoint and hold no personal data.
+fn segments_template(segments: &[&str]) -> String {
+    match segments {
+        ["composite", "sobjects"] => "composite/sobjects".into(),
+        ["composite", "sobjects", _, _] => "composite/sobjects/{object}/{field}".into(),
+        ["sobjects", _] => "sobjects/{object}".into(),
+        ["sobjects", _, _] => "sobjects/{object}/{id}".into(),
+        ["sobjects", _, _, _] => "sobjects/{object}/{field}/{value}".into(),
+        [first] => (*first).to_owned(),
+        [first, ..] => format!("{first}/..."),
+        [] => String::new(),
+    }
+}
+
 fn decode<T: DeserializeOwned>(resp: &Response, what: &'static str) -> Result<T, SalesforceError> {
     serde_json::from_slice(resp.bytes()).map_err(|e| SalesforceError::Decode {
         what,
@@ -1072,6 +1140,28 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
+
+    #[test]
+    fn endpoint_templates_hold_no_data() {
+        assert_eq!(
+            segments_template(&["sobjects", "Contact", "Email", "jane@x.com"]),
+            "sobjects/{object}/{field}/{value}"
+        );
+        assert_eq!(
+            segments_template(&["sobjects", "Contact", "003A"]),
+            "sobjects/{object}/{id}"
+        );
+        assert_eq!(
+            segments_template(&["composite", "sobjects", "Contact", "Ext__c"]),
+            "composite/sobjects/{object}/{field}"
+        );
+        assert_eq!(
+            segments_template(&["composite", "sobjects"]),
+            "composite/sobjects"
+        );
+        assert_eq!(segments_template(&["limits"]), "limits");
+        assert_eq!(segments_template(&["tooling", "query"]), "tooling/...");
+    }
 
     #[test]
     fn versions() {

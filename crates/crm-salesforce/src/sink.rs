@@ -47,7 +47,7 @@ impl SalesforceSink {
     pub fn new(client: SalesforceClient, schema: ContactSchema) -> Result<Self, SalesforceError> {
         schema.validate()?;
         Ok(Self {
-            client,
+            client: client.with_own_call_counts(),
             schema,
             all_or_none: false,
         })
@@ -420,6 +420,10 @@ fn clone_error(e: &Error) -> Error {
 impl CrmSink for SalesforceSink {
     fn crm(&self) -> CrmKind {
         CrmKind::Salesforce
+    }
+
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.client.api_calls()
     }
 
     fn max_batch(&self) -> usize {

@@ -18,7 +18,7 @@
 //!
 //! One source reads one org: build one per tenant; the `tenant` arguments are not sent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -45,7 +45,10 @@ impl SalesforceSource {
     /// A source over `schema.object`. Fails if the schema names an invalid field.
     pub fn new(client: SalesforceClient, schema: ContactSchema) -> Result<Self, SalesforceError> {
         schema.validate()?;
-        Ok(Self { client, schema })
+        Ok(Self {
+            client: client.with_own_call_counts(),
+            schema,
+        })
     }
 
     /// The client.
@@ -256,6 +259,10 @@ impl SalesforceSource {
 impl CrmSource for SalesforceSource {
     fn crm(&self) -> CrmKind {
         CrmKind::Salesforce
+    }
+
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.client.api_calls()
     }
 
     async fn changed_since(

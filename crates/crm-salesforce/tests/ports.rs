@@ -464,6 +464,14 @@ async fn upserting_1000_new_contacts_takes_exactly_5_collection_calls() {
         .filter(|r| r.url.path() == format!("{V}/query"))
         .count();
     assert_eq!(lookups, 5, "emails looked up 200 at a time");
+    // The sink reports its own calls by endpoint, for the run report.
+    let calls = sink.api_calls();
+    assert_eq!(calls.get("GET /services/data/{version}/query"), Some(&5));
+    assert_eq!(
+        calls.get("PATCH /services/data/{version}/composite/sobjects/{object}/{field}"),
+        Some(&5)
+    );
+    assert_eq!(calls.len(), 2);
     // Each draft got the id of its own record.
     let calls = requests_to(
         &server,

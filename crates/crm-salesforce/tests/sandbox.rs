@@ -115,6 +115,25 @@ async fn scan_delta_merges_and_deletes_against_the_sandbox() {
             .last_api_usage()
             .is_some_and(|u| u.used >= 3)
     );
+    // Our per-endpoint counts agree with what the sandbox saw.
+    let calls = source.api_calls();
+    assert_eq!(calls.get("GET /services/data/{version}/query"), Some(&1));
+    assert_eq!(
+        calls.get("GET /services/data/{version}/query/{locator}"),
+        Some(&2)
+    );
+    assert_eq!(
+        sandbox
+            .requests()
+            .count("GET /services/data/{version}/query"),
+        1
+    );
+    assert_eq!(
+        sandbox
+            .requests()
+            .count("GET /services/data/{version}/query/{locator}"),
+        2
+    );
 
     // Changes after a cursor: a tag, a merge and a delete.
     clock.advance(Duration::from_secs(60));
