@@ -68,6 +68,16 @@ pub enum Error {
         /// The window.
         tolerance: Duration,
     },
+    /// The v3 timestamp is further in the future than the window allows.
+    #[error(
+        "HubSpot request timestamp is {ahead:?} in the future, beyond the {tolerance:?} window: refuse it or check the server clock"
+    )]
+    FutureTimestamp {
+        /// How far ahead.
+        ahead: Duration,
+        /// The window.
+        tolerance: Duration,
+    },
     /// The signature does not match: wrong client secret, wrong public URL, or a forged or
     /// altered request.
     #[error(
@@ -217,6 +227,7 @@ impl From<Error> for sync_core::Error {
             Error::MissingSignature { .. }
             | Error::MalformedSignature(_)
             | Error::StaleTimestamp { .. }
+            | Error::FutureTimestamp { .. }
             | Error::BadSignature
             | Error::PayloadTooLarge { .. }
             | Error::MalformedBatch(_)

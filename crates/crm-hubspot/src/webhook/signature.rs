@@ -4,7 +4,7 @@
 //! - v2: `hex(SHA-256(client_secret + METHOD + URI + body))` (workflow actions, CRM cards).
 //! - v3: `base64(HMAC-SHA256(client_secret, METHOD + decoded URI + body + timestamp))` in
 //!   `X-HubSpot-Signature-v3`, with `X-HubSpot-Request-Timestamp` in epoch milliseconds and
-//!   a five-minute window.
+//!   a five-minute window (either way: far-future timestamps are refused too).
 //!
 //! HubSpot signs the public URL it called (`https://host/path?query`), not the path a proxy
 //! forwards, so the verifier is configured with that URL.
@@ -349,6 +349,14 @@ impl SignatureVerifier {
                 tolerance: self.tolerance,
             });
         }
+        // HubSpot's SDKs accept any future timestamp; a far-future one would make a captured
+        // request replayable for that long, so beyond the same window it is refused too.
+        if age_ms < -tolerance_ms {
+            return Err(Error::FutureTimestamp {
+                ahead: Duration::from_millis(age_ms.unsigned_abs()),
+                tolerance: self.tolerance,
+            });
+        }
         let given = base64::engine::general_purpose::STANDARD
             .decode(signature.trim())
             .map_err(|_| {
@@ -529,7 +537,7 @@ mod tests {
     }
 
     #[test]
-    fn v3_stale_timestamp_refused_future_accepted() {
+    fn v3_stale_and_far_future_timestamps_refused() {
         let ts = "1693657560000";
         let sig = v3_signature(SECRET, "POST", URL, SQ_BODY.as_bytes(), ts);
         let h = headers(&[(SIGNATURE_V3_HEADER, &sig), (TIMESTAMP_HEADER, ts)]);
@@ -544,11 +552,22 @@ mod tests {
             matches!(stale, Err(Error::StaleTimestamp { .. })),
             "{stale:?}"
         );
-        // HubSpot's SDKs do not reject future timestamps; neither do we.
+        // Clock skew within the window is fine; a far-future timestamp is refused.
         assert!(
             verifier()
-                .verify("POST", None, &h, SQ_BODY.as_bytes(), 1_693_657_000_000)
+                .verify(
+                    "POST",
+                    None,
+                    &h,
+                    SQ_BODY.as_bytes(),
+                    1_693_657_560_000 - 299_000
+                )
                 .is_ok()
+        );
+        let future = verifier().verify("POST", None, &h, SQ_BODY.as_bytes(), 1_693_657_000_000);
+        assert!(
+            matches!(future, Err(Error::FutureTimestamp { .. })),
+            "{future:?}"
         );
     }
 
