@@ -3,6 +3,10 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use foldhash::fast::RandomState;
 
@@ -15,22 +19,56 @@ pub(crate) fn fast_map<K, V>(capacity: usize) -> FastMap<K, V> {
     HashMap::with_capacity_and_hasher(capacity, RandomState::default())
 }
 
-/// Keeps one contact per record id: the newest (an archived copy wins a tie, since deletion
-/// is the later event). Returns the map id -> index into `contacts`.
-pub(crate) fn dedupe_by_id(contacts: &[CrmContact]) -> FastMap<&CrmRecordId, u32> {
-    let mut latest: FastMap<&CrmRecordId, u32> = fast_map(contacts.len());
+/// Contacts by record id: one copy per id, the newest (an archived copy wins a tie, since
+/// deletion is the later event). The table holds 4-byte indices into the contacts, so a
+/// million-contact batch stays cache-friendly.
+pub(crate) struct ById<'c> {
+    contacts: &'c [CrmContact],
+    hasher: RandomState,
+    table: HashTable<u32>,
+}
+
+impl ById<'_> {
+    /// The kept copy of a record.
+    pub(crate) fn get(&self, id: &CrmRecordId) -> Option<&u32> {
+        self.table.find(self.hasher.hash_one(id), |&j| {
+            self.contacts[j as usize].id == *id
+        })
+    }
+
+    /// Number of distinct records.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+/// Keeps one contact per record id.
+pub(crate) fn dedupe_by_id(contacts: &[CrmContact]) -> ById<'_> {
+    let hasher = RandomState::default();
+    let mut table: HashTable<u32> = HashTable::with_capacity(contacts.len());
     for (i, c) in contacts.iter().enumerate() {
         let i = i as u32;
-        latest
-            .entry(&c.id)
-            .and_modify(|cur| {
-                if newer_copy(c, &contacts[*cur as usize]) {
-                    *cur = i;
+        let h = hasher.hash_one(&c.id);
+        match table.entry(
+            h,
+            |&j| contacts[j as usize].id == c.id,
+            |&j| hasher.hash_one(&contacts[j as usize].id),
+        ) {
+            Entry::Occupied(mut e) => {
+                if newer_copy(c, &contacts[*e.get() as usize]) {
+                    *e.get_mut() = i;
                 }
-            })
-            .or_insert(i);
+            }
+            Entry::Vacant(v) => {
+                v.insert(i);
+            }
+        }
     }
-    latest
+    ById {
+        contacts,
+        hasher,
+        table,
+    }
 }
 
 /// Whether `a` should replace `b`, two copies of one record: the newer wins; the rest of the
@@ -53,10 +91,10 @@ fn newer_copy(a: &CrmContact, b: &CrmContact) -> bool {
 }
 
 /// Indices of the copies kept by [`dedupe_by_id`], in input order (sequential access keeps
-/// the contacts in cache; iterating the map would visit them at random).
+/// the contacts in cache; iterating the table would visit them at random).
 pub(crate) fn kept<'a>(
     contacts: &'a [CrmContact],
-    unique: &'a FastMap<&CrmRecordId, u32>,
+    unique: &'a ById<'_>,
 ) -> impl Iterator<Item = u32> + 'a {
     let all_unique = unique.len() == contacts.len();
     (0..contacts.len() as u32)
@@ -86,29 +124,67 @@ pub(crate) fn canonical_order(
         .then_with(|| b.id.cmp(&a.id))
 }
 
+/// The canonical live contact of every email.
+pub(crate) struct ByEmail<'c> {
+    contacts: &'c [CrmContact],
+    hasher: RandomState,
+    table: HashTable<u32>,
+}
+
+impl ByEmail<'_> {
+    /// The canonical contact with this email.
+    pub(crate) fn get(&self, email: &Email) -> Option<&u32> {
+        self.table.find(self.hasher.hash_one(email), |&j| {
+            self.contacts[j as usize].email.as_ref() == Some(email)
+        })
+    }
+
+    /// Every canonical contact.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &u32> {
+        self.table.iter()
+    }
+}
+
 /// For every email shared by live contacts, the canonical contact's index.
 pub(crate) fn canonical_by_email<'c>(
     contacts: &'c [CrmContact],
-    unique: &FastMap<&'c CrmRecordId, u32>,
+    unique: &ById<'_>,
     policy: &DuplicatePolicy,
-) -> FastMap<&'c Email, u32> {
-    let mut canon: FastMap<&Email, u32> = fast_map(unique.len());
+) -> ByEmail<'c> {
+    let hasher = RandomState::default();
+    let mut table: HashTable<u32> = HashTable::with_capacity(unique.len());
+    let email_hash = |j: u32| {
+        contacts[j as usize]
+            .email
+            .as_ref()
+            .map_or(0, |e| hasher.hash_one(e))
+    };
     for i in kept(contacts, unique) {
         let c = &contacts[i as usize];
         if c.archived {
             continue;
         }
         let Some(email) = &c.email else { continue };
-        canon
-            .entry(email)
-            .and_modify(|cur| {
-                if canonical_order(policy, c, &contacts[*cur as usize]) == Ordering::Greater {
-                    *cur = i;
+        match table.entry(
+            hasher.hash_one(email),
+            |&j| contacts[j as usize].email.as_ref() == Some(email),
+            |&j| email_hash(j),
+        ) {
+            Entry::Occupied(mut e) => {
+                if canonical_order(policy, c, &contacts[*e.get() as usize]) == Ordering::Greater {
+                    *e.get_mut() = i;
                 }
-            })
-            .or_insert(i);
+            }
+            Entry::Vacant(v) => {
+                v.insert(i);
+            }
+        }
     }
-    canon
+    ByEmail {
+        contacts,
+        hasher,
+        table,
+    }
 }
 
 /// How a live contact was matched to a mapping row.

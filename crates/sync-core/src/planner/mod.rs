@@ -376,7 +376,15 @@ impl<'a, 'i> Builder<'a, 'i> {
                         );
                         continue;
                     }
-                    self.merged(c, row, winner, winner_row_kept)
+                    let relinked = self.merged(c, row, winner, winner_row_kept);
+                    // Merged into a record that is itself deleted in this batch: the person's
+                    // CRM record is gone, so the badges this sync granted go too.
+                    let winner_deleted = unique
+                        .get(winner)
+                        .is_some_and(|&w| contacts[w as usize].archived);
+                    if relinked && winner_deleted {
+                        self.remove_all_sync_badges(row, &Reason::ContactArchived);
+                    }
                 }
                 None => self.remove_all_sync_badges(row, &Reason::ContactArchived),
             }
@@ -404,8 +412,8 @@ impl<'a, 'i> Builder<'a, 'i> {
         c: &CrmContact,
         email: &Email,
         contacts: &[CrmContact],
-        unique: &FastMap<&CrmRecordId, u32>,
-        canon: &FastMap<&Email, u32>,
+        unique: &identity::ById<'_>,
+        canon: &identity::ByEmail<'_>,
         merged_rows: &FastMap<&CrmRecordId, (usize, &CrmRecordId)>,
     ) -> Option<Resolution> {
         let view = self.input.view;
@@ -601,7 +609,7 @@ impl<'a, 'i> Builder<'a, 'i> {
         row: &crate::domain::Mapping,
         winner: &CrmRecordId,
         winner_row_kept: bool,
-    ) {
+    ) -> bool {
         if let Some(w) = self
             .input
             .view
@@ -616,7 +624,7 @@ impl<'a, 'i> Builder<'a, 'i> {
                     format!("merged into a record already mapped to {}; both rows are kept, no badge removed", w.email),
                 );
             }
-            return;
+            return false;
         }
         let kind = ActionKind::LinkMapping {
             email: row.email.clone(),
@@ -634,6 +642,7 @@ impl<'a, 'i> Builder<'a, 'i> {
             },
             &refs,
         );
+        true
     }
 
     fn remove_all_sync_badges(&mut self, row: &crate::domain::Mapping, reason: &Reason) {
@@ -686,7 +695,7 @@ impl<'a, 'i> Builder<'a, 'i> {
 fn final_winner<'c>(
     first: &'c CrmRecordId,
     contacts: &'c [CrmContact],
-    unique: &FastMap<&CrmRecordId, u32>,
+    unique: &identity::ById<'_>,
 ) -> &'c CrmRecordId {
     let mut current = first;
     // Bounded: a malformed cycle (A into B, B into A) must not loop forever.
@@ -708,7 +717,7 @@ fn moves_away(
     view: &StateView,
     row: &crate::domain::Mapping,
     contacts: &[CrmContact],
-    unique: &FastMap<&CrmRecordId, u32>,
+    unique: &identity::ById<'_>,
     merged_rows: &FastMap<&CrmRecordId, (usize, &CrmRecordId)>,
     depth: u8,
 ) -> bool {

@@ -1,8 +1,9 @@
 //! The planner's read-only snapshot of the mapping table.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{CativaUserId, CrmRecordId, Email, Mapping};
@@ -10,15 +11,17 @@ use crate::domain::{CativaUserId, CrmRecordId, Email, Mapping};
 /// A snapshot of mapping rows with lookups by email, CRM record and user.
 ///
 /// Stores build it for the rows a page of contacts touches (or all rows, for a full
-/// reconcile); the planner only reads it. The lookup maps use a fast non-cryptographic hash
-/// (`foldhash`), randomly seeded per view.
+/// reconcile); the planner only reads it. Each lookup table holds only 4-byte row indices
+/// (the keys live in the rows), so a million-row view's tables stay small enough for the
+/// cache; hashing is `foldhash`, randomly seeded per view.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "Vec<Mapping>", into = "Vec<Mapping>")]
 pub struct StateView {
     rows: Vec<Mapping>,
-    by_email: HashMap<Email, usize, RandomState>,
-    by_crm: HashMap<CrmRecordId, usize, RandomState>,
-    by_user: HashMap<CativaUserId, usize, RandomState>,
+    hasher: RandomState,
+    by_email: HashTable<u32>,
+    by_crm: HashTable<u32>,
+    by_user: HashTable<u32>,
 }
 
 impl From<Vec<Mapping>> for StateView {
@@ -38,9 +41,10 @@ impl StateView {
     pub fn new(rows: Vec<Mapping>) -> Self {
         let mut view = Self {
             rows: Vec::with_capacity(rows.len()),
-            by_email: HashMap::with_capacity_and_hasher(rows.len(), RandomState::default()),
-            by_crm: HashMap::with_capacity_and_hasher(rows.len(), RandomState::default()),
-            by_user: HashMap::with_capacity_and_hasher(rows.len(), RandomState::default()),
+            hasher: RandomState::default(),
+            by_email: HashTable::with_capacity(rows.len()),
+            by_crm: HashTable::with_capacity(rows.len()),
+            by_user: HashTable::with_capacity(rows.len()),
         };
         for row in rows {
             view.put(row);
@@ -60,17 +64,22 @@ impl StateView {
 
     /// The row with this email.
     pub fn by_email(&self, email: &Email) -> Option<&Mapping> {
-        self.by_email.get(email).map(|&i| &self.rows[i])
+        self.index_of_email(email).map(|i| &self.rows[i])
     }
 
     /// The row linked to this CRM record.
     pub fn by_crm_id(&self, id: &CrmRecordId) -> Option<&Mapping> {
-        self.by_crm.get(id).map(|&i| &self.rows[i])
+        self.index_of_crm(id).map(|i| &self.rows[i])
     }
 
     /// The row of this user.
     pub fn by_user(&self, user: &CativaUserId) -> Option<&Mapping> {
-        self.by_user.get(user).map(|&i| &self.rows[i])
+        let h = self.hasher.hash_one(user);
+        self.by_user
+            .find(h, |&i| {
+                self.rows[i as usize].cativa_user_id.as_ref() == Some(user)
+            })
+            .map(|&i| &self.rows[i as usize])
     }
 
     /// Every row, in insertion order.
@@ -79,11 +88,26 @@ impl StateView {
     }
 
     pub(crate) fn index_of_email(&self, email: &Email) -> Option<usize> {
-        self.by_email.get(email).copied()
+        let h = self.hasher.hash_one(email);
+        self.by_email
+            .find(h, |&i| self.rows[i as usize].email == *email)
+            .map(|&i| i as usize)
     }
 
     pub(crate) fn index_of_crm(&self, id: &CrmRecordId) -> Option<usize> {
-        self.by_crm.get(id).copied()
+        let h = self.hasher.hash_one(id);
+        self.by_crm
+            .find(h, |&i| self.rows[i as usize].crm_id.as_ref() == Some(id))
+            .map(|&i| i as usize)
+    }
+
+    fn index_of_user(&self, user: &CativaUserId) -> Option<usize> {
+        let h = self.hasher.hash_one(user);
+        self.by_user
+            .find(h, |&i| {
+                self.rows[i as usize].cativa_user_id.as_ref() == Some(user)
+            })
+            .map(|&i| i as usize)
     }
 
     pub(crate) fn row(&self, index: usize) -> &Mapping {
@@ -95,13 +119,11 @@ impl StateView {
     /// when those keys point at different rows.
     pub fn put(&mut self, row: Mapping) -> bool {
         let hits = [
-            self.by_email.get(&row.email).copied(),
-            row.crm_id
-                .as_ref()
-                .and_then(|c| self.by_crm.get(c).copied()),
+            self.index_of_email(&row.email),
+            row.crm_id.as_ref().and_then(|c| self.index_of_crm(c)),
             row.cativa_user_id
                 .as_ref()
-                .and_then(|u| self.by_user.get(u).copied()),
+                .and_then(|u| self.index_of_user(u)),
         ];
         let mut target: Option<usize> = None;
         for hit in hits.into_iter().flatten() {
@@ -111,19 +133,12 @@ impl StateView {
                 Some(_) => {}
             }
         }
-        if let Some(i) = target {
-            let old = std::mem::replace(&mut self.rows[i], row);
-            self.by_email.remove(&old.email);
-            if let Some(c) = &old.crm_id {
-                self.by_crm.remove(c);
+        match target {
+            Some(i) => self.replace_at(i, row),
+            None => {
+                self.rows.push(row);
+                self.index(self.rows.len() - 1);
             }
-            if let Some(u) = &old.cativa_user_id {
-                self.by_user.remove(u);
-            }
-            self.index(i);
-        } else {
-            self.rows.push(row);
-            self.index(self.rows.len() - 1);
         }
         true
     }
@@ -133,40 +148,137 @@ impl StateView {
     /// [`StateView::put`]. Returns `false` (and changes nothing) when `row`'s keys belong to
     /// another row.
     pub fn replace(&mut self, before: Option<&Email>, row: Mapping) -> bool {
-        let Some(i) = before.and_then(|e| self.by_email.get(e).copied()) else {
+        let Some(i) = before.and_then(|e| self.index_of_email(e)) else {
             return self.put(row);
         };
-        let clash = |hit: Option<&usize>| hit.is_some_and(|&j| j != i);
-        if clash(self.by_email.get(&row.email))
-            || clash(row.crm_id.as_ref().and_then(|c| self.by_crm.get(c)))
+        let clash = |hit: Option<usize>| hit.is_some_and(|j| j != i);
+        if clash(self.index_of_email(&row.email))
+            || clash(row.crm_id.as_ref().and_then(|c| self.index_of_crm(c)))
             || clash(
                 row.cativa_user_id
                     .as_ref()
-                    .and_then(|u| self.by_user.get(u)),
+                    .and_then(|u| self.index_of_user(u)),
             )
         {
             return false;
         }
-        let old = std::mem::replace(&mut self.rows[i], row);
-        self.by_email.remove(&old.email);
-        if let Some(c) = &old.crm_id {
-            self.by_crm.remove(c);
-        }
-        if let Some(u) = &old.cativa_user_id {
-            self.by_user.remove(u);
-        }
-        self.index(i);
+        self.replace_at(i, row);
         true
     }
 
+    fn replace_at(&mut self, i: usize, row: Mapping) {
+        self.unindex(i);
+        self.rows[i] = row;
+        self.index(i);
+    }
+
+    fn unindex(&mut self, i: usize) {
+        let Self {
+            rows,
+            hasher,
+            by_email,
+            by_crm,
+            by_user,
+        } = self;
+        let row = &rows[i];
+        let idx = i as u32;
+        if let Ok(e) = by_email.find_entry(hasher.hash_one(&row.email), |&j| j == idx) {
+            e.remove();
+        }
+        if let Some(c) = &row.crm_id
+            && let Ok(e) = by_crm.find_entry(hasher.hash_one(c), |&j| j == idx)
+        {
+            e.remove();
+        }
+        if let Some(u) = &row.cativa_user_id
+            && let Ok(e) = by_user.find_entry(hasher.hash_one(u), |&j| j == idx)
+        {
+            e.remove();
+        }
+    }
+
     fn index(&mut self, i: usize) {
-        let row = &self.rows[i];
-        self.by_email.insert(row.email.clone(), i);
+        let Self {
+            rows,
+            hasher,
+            by_email,
+            by_crm,
+            by_user,
+        } = self;
+        let row = &rows[i];
+        let idx = i as u32;
+        by_email.insert_unique(hasher.hash_one(&row.email), idx, |&j| {
+            hasher.hash_one(&rows[j as usize].email)
+        });
         if let Some(c) = &row.crm_id {
-            self.by_crm.insert(c.clone(), i);
+            // Entries of this table always have a CRM id: rehash by it.
+            by_crm.insert_unique(hasher.hash_one(c), idx, |&j| {
+                rows[j as usize]
+                    .crm_id
+                    .as_ref()
+                    .map_or(0, |c| hasher.hash_one(c))
+            });
         }
         if let Some(u) = &row.cativa_user_id {
-            self.by_user.insert(u.clone(), i);
+            by_user.insert_unique(hasher.hash_one(u), idx, |&j| {
+                rows[j as usize]
+                    .cativa_user_id
+                    .as_ref()
+                    .map_or(0, |u| hasher.hash_one(u))
+            });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    #[test]
+    fn lookups_put_and_replace_keep_the_indexes_consistent() {
+        let now = Utc::now();
+        let a = Email::parse("a@x.io").unwrap();
+        let b = Email::parse("b@x.io").unwrap();
+        let mut view = StateView::new(vec![
+            Mapping::new(a.clone(), now)
+                .with_user("u1".into())
+                .with_crm(CrmRecordId::hubspot("1")),
+            Mapping::new(b.clone(), now),
+        ]);
+        assert_eq!(view.by_user(&"u1".into()).map(|m| &m.email), Some(&a));
+        assert!(view.by_crm_id(&CrmRecordId::hubspot("1")).is_some());
+        // Rename a@ to c@ through its CRM id.
+        let c = Email::parse("c@x.io").unwrap();
+        assert!(
+            view.put(
+                Mapping::new(c.clone(), now)
+                    .with_user("u1".into())
+                    .with_crm(CrmRecordId::hubspot("1"))
+            )
+        );
+        assert!(view.by_email(&a).is_none());
+        assert_eq!(view.by_user(&"u1".into()).map(|m| &m.email), Some(&c));
+        assert_eq!(view.len(), 2);
+        // A row whose keys hit two different rows is refused.
+        assert!(!view.put(Mapping::new(b.clone(), now).with_user("u1".into())));
+        // Replace changes email and CRM record at once.
+        assert!(
+            view.replace(
+                Some(&c),
+                Mapping::new(a.clone(), now)
+                    .with_user("u1".into())
+                    .with_crm(CrmRecordId::hubspot("2"))
+            )
+        );
+        assert!(view.by_crm_id(&CrmRecordId::hubspot("1")).is_none());
+        assert_eq!(
+            view.by_crm_id(&CrmRecordId::hubspot("2")).map(|m| &m.email),
+            Some(&a)
+        );
+        // Serde round trip rebuilds the indexes.
+        let json = serde_json::to_string(&view).unwrap();
+        let back: StateView = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.by_user(&"u1".into()).map(|m| &m.email), Some(&a));
     }
 }
