@@ -61,6 +61,7 @@ macro_rules! __with_conformance_cases {
             put_mapping_refuses_keys_of_different_rows,
             put_mappings_is_all_or_nothing,
             put_mappings_applies_rows_in_order,
+            cancelled_batches_are_all_or_nothing,
             delete_mapping_removes_row_and_grants,
             list_mappings_pages_in_email_order,
             load_view_returns_rows_matching_crm_ids_or_emails,
@@ -521,6 +522,56 @@ pub async fn put_mappings_applies_rows_in_order(store: Arc<dyn Store>) {
     assert_eq!(
         store.mapping_by_user(&t, &user("uy")).await.unwrap(),
         Some(batch[3].clone())
+    );
+}
+
+/// Batches whose caller gives up mid-write (a cancelled request, a timed-out handler) are
+/// written whole or not at all, and the store keeps working afterwards.
+pub async fn cancelled_batches_are_all_or_nothing(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let batch_rows = |batch: usize| -> Vec<Mapping> {
+        (batch * 100..(batch + 1) * 100)
+            .map(|n| {
+                full_mapping(
+                    &format!("c{n}@example.com"),
+                    &n.to_string(),
+                    &format!("u{n}"),
+                )
+            })
+            .collect()
+    };
+    for batch in 0..30usize {
+        let (writer, t2, rows) = (store.clone(), t.clone(), batch_rows(batch));
+        let task = tokio::spawn(async move { writer.put_mappings(&t2, &rows).await });
+        // Cancel at varying points: before, during and after the write.
+        tokio::time::sleep(Duration::from_micros(200 * (batch % 10) as u64)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    let view = store.load_full_view(&t).await.unwrap();
+    for batch in 0..30usize {
+        let rows = batch_rows(batch);
+        let present = rows
+            .iter()
+            .filter(|m| view.by_email(&m.email) == Some(*m))
+            .count();
+        assert!(
+            present == 0 || present == rows.len(),
+            "batch {batch}: {present} of {} rows",
+            rows.len()
+        );
+    }
+    let after = Mapping::new(email("after@example.com"), secs(1));
+    store
+        .put_mapping(&t, &after)
+        .await
+        .expect("the store works after cancellations");
+    assert!(store.delete_mapping(&t, &after.email).await.unwrap());
+    assert!(
+        store
+            .record_delivery(&t, "after-cancel", secs(1))
+            .await
+            .unwrap()
     );
 }
 

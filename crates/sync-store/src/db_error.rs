@@ -61,6 +61,25 @@ pub(crate) fn db<'a>(
     move |e| classify(operation, Some(tenant), e)
 }
 
+/// Runs a multi-statement write on its own task, so that it runs to completion (commit or
+/// rollback) even when the caller's future is dropped: a cancelled request or a timed-out
+/// handler never leaves a connection inside an open transaction, and a write either happened
+/// whole or not at all.
+pub(crate) async fn run_to_completion<T, F>(operation: &'static str, write: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    match tokio::spawn(write).await {
+        Ok(result) => result,
+        Err(e) => Err(Error::store(
+            operation,
+            format!("the write task failed: {e}"),
+            false,
+        )),
+    }
+}
+
 /// SQLite extended result codes (numeric) and PostgreSQL SQLSTATEs worth retrying.
 fn retryable_code(code: &str) -> bool {
     // PostgreSQL: serialization failure, deadlock, lock not available, too many connections,

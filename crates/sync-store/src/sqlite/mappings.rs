@@ -6,6 +6,7 @@ use sync_core::ports::MappingStore;
 use sync_core::{CativaUserId, CrmRecordId, Email, Error, Mapping, TenantId};
 
 use super::{SqliteStore, db};
+use crate::db_error::run_to_completion;
 use crate::rows::{KeyRow, MappingRow, assemble_mappings, check_tenant, to_json};
 use crate::time::sql_limit;
 use crate::upsert::{Lookup, UpsertPlan, grants_payload, inserts_payload, updates_payload};
@@ -111,57 +112,9 @@ impl SqliteStore {
             .map_err(db("read mapping", tenant))?;
         Ok(assemble_mappings(&rows)?.into_iter().next())
     }
-}
 
-#[async_trait]
-impl MappingStore for SqliteStore {
-    async fn mapping_by_email(
-        &self,
-        tenant: &TenantId,
-        email: &Email,
-    ) -> Result<Option<Mapping>, Error> {
-        check_tenant(tenant)?;
-        let q = sqlx::query_as(BY_EMAIL)
-            .bind(tenant.as_str())
-            .bind(email.as_str());
-        self.fetch_one_mapping(tenant, q).await
-    }
-
-    async fn mapping_by_crm_id(
-        &self,
-        tenant: &TenantId,
-        crm_id: &CrmRecordId,
-    ) -> Result<Option<Mapping>, Error> {
-        check_tenant(tenant)?;
-        let q = sqlx::query_as(BY_CRM)
-            .bind(tenant.as_str())
-            .bind(crm_id.crm.as_str())
-            .bind(crm_id.id.as_str());
-        self.fetch_one_mapping(tenant, q).await
-    }
-
-    async fn mapping_by_user(
-        &self,
-        tenant: &TenantId,
-        user: &CativaUserId,
-    ) -> Result<Option<Mapping>, Error> {
-        check_tenant(tenant)?;
-        let q = sqlx::query_as(BY_USER)
-            .bind(tenant.as_str())
-            .bind(user.as_str());
-        self.fetch_one_mapping(tenant, q).await
-    }
-
-    async fn put_mapping(&self, tenant: &TenantId, mapping: &Mapping) -> Result<(), Error> {
-        self.put_mappings(tenant, std::slice::from_ref(mapping))
-            .await
-    }
-
-    async fn put_mappings(&self, tenant: &TenantId, mappings: &[Mapping]) -> Result<(), Error> {
-        check_tenant(tenant)?;
-        if mappings.is_empty() {
-            return Ok(());
-        }
+    /// The body of `put_mappings`, run to completion on its own task.
+    async fn write_mappings(&self, tenant: &TenantId, mappings: &[Mapping]) -> Result<(), Error> {
         let lookup = Lookup::of(mappings)?;
         let t = tenant.as_str();
         let mut tx = self.begin_write("put mappings", tenant).await?;
@@ -233,8 +186,8 @@ impl MappingStore for SqliteStore {
             .map_err(db("put mappings: commit", tenant))
     }
 
-    async fn delete_mapping(&self, tenant: &TenantId, email: &Email) -> Result<bool, Error> {
-        check_tenant(tenant)?;
+    /// The body of `delete_mapping`, run to completion on its own task.
+    async fn remove_mapping(&self, tenant: &TenantId, email: &Email) -> Result<bool, Error> {
         let mut tx = self.begin_write("delete mapping", tenant).await?;
         sqlx::query("DELETE FROM badge_grants WHERE mapping_id IN (SELECT id FROM mappings WHERE tenant = ?1 AND email = ?2)")
             .bind(tenant.as_str())
@@ -252,6 +205,72 @@ impl MappingStore for SqliteStore {
             .await
             .map_err(db("delete mapping: commit", tenant))?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl MappingStore for SqliteStore {
+    async fn mapping_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Option<Mapping>, Error> {
+        check_tenant(tenant)?;
+        let q = sqlx::query_as(BY_EMAIL)
+            .bind(tenant.as_str())
+            .bind(email.as_str());
+        self.fetch_one_mapping(tenant, q).await
+    }
+
+    async fn mapping_by_crm_id(
+        &self,
+        tenant: &TenantId,
+        crm_id: &CrmRecordId,
+    ) -> Result<Option<Mapping>, Error> {
+        check_tenant(tenant)?;
+        let q = sqlx::query_as(BY_CRM)
+            .bind(tenant.as_str())
+            .bind(crm_id.crm.as_str())
+            .bind(crm_id.id.as_str());
+        self.fetch_one_mapping(tenant, q).await
+    }
+
+    async fn mapping_by_user(
+        &self,
+        tenant: &TenantId,
+        user: &CativaUserId,
+    ) -> Result<Option<Mapping>, Error> {
+        check_tenant(tenant)?;
+        let q = sqlx::query_as(BY_USER)
+            .bind(tenant.as_str())
+            .bind(user.as_str());
+        self.fetch_one_mapping(tenant, q).await
+    }
+
+    async fn put_mapping(&self, tenant: &TenantId, mapping: &Mapping) -> Result<(), Error> {
+        self.put_mappings(tenant, std::slice::from_ref(mapping))
+            .await
+    }
+
+    async fn put_mappings(&self, tenant: &TenantId, mappings: &[Mapping]) -> Result<(), Error> {
+        check_tenant(tenant)?;
+        if mappings.is_empty() {
+            return Ok(());
+        }
+        let (store, tenant, mappings) = (self.clone(), tenant.clone(), mappings.to_vec());
+        run_to_completion("put mappings", async move {
+            store.write_mappings(&tenant, &mappings).await
+        })
+        .await
+    }
+
+    async fn delete_mapping(&self, tenant: &TenantId, email: &Email) -> Result<bool, Error> {
+        check_tenant(tenant)?;
+        let (store, tenant, email) = (self.clone(), tenant.clone(), email.clone());
+        run_to_completion("delete mapping", async move {
+            store.remove_mapping(&tenant, &email).await
+        })
+        .await
     }
 
     async fn list_mappings(
