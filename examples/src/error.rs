@@ -1,0 +1,39 @@
+//! The one error type of the examples.
+
+/// Why an example could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExampleError {
+    /// An environment variable is missing or invalid.
+    #[error("environment variable {var} {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A command-line argument is invalid.
+    #[error("invalid arguments: {0}; see the example's header comment for usage")]
+    Usage(String),
+    /// The in-process sandbox could not start or be seeded.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] sync_sandbox::SandboxError),
+    /// The sync engine, the store or a connector failed.
+    #[error("sync: {0}")]
+    Sync(#[from] sync_core::Error),
+    /// The HubSpot client could not be built.
+    #[error("HubSpot: {0}")]
+    HubSpot(#[from] crm_hubspot::Error),
+    /// The Salesforce client could not be built.
+    #[error("Salesforce: {0}")]
+    Salesforce(#[from] crm_salesforce::SalesforceError),
+    /// The Cativa client could not be built.
+    #[error("Cativa: {0}")]
+    Cativa(#[from] cativa_client::CativaError),
+    /// A webhook could not be verified.
+    #[error("Cativa webhook: {0}")]
+    CativaWebhook(#[from] cativa_client::webhook::WebhookError),
+    /// Reading a file, binding a port or writing output failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,252 @@
+//! The webhook receiver: an axum router with `POST /webhooks/cativa` and
+//! `POST /webhooks/hubspot`, verifying each delivery on its raw body and handing it to the
+//! engine.
+//!
+//! Answers:
+//!
+//! | Status | Body | When |
+//! |---|---|---|
+//! | 200 | `{"status":"accepted"}` | verified and processed (or an event type this version ignores) |
+//! | 200 | `{"status":"duplicate"}` | verified, already processed (a retry) |
+//! | 401 | `{"error":"..."}` | missing, bad or stale signature |
+//! | 400 | `{"error":"..."}` | malformed body or headers |
+//! | 413 | `{"error":"..."}` | body over [`MAX_BODY_BYTES`] |
+//! | 500 | `{"error":"..."}` | the engine failed: the sender retries later |
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use crm_hubspot::HubSpotSource;
+use serde_json::json;
+use sync_core::{DeliveryOutcome, SyncEngine, TenantId};
+use tracing::{info, warn};
+
+/// The largest body accepted on either route (1 MiB; HubSpot sends at most 100 events).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the routes need.
+pub struct ReceiverState {
+    /// The engine (with a CRM source and sink for `user_created` provisioning).
+    pub engine: SyncEngine,
+    /// The tenant deliveries belong to.
+    pub tenant: TenantId,
+    /// Verifies Cativa deliveries (`CATIVA_WEBHOOK_SECRET`).
+    pub cativa: cativa_client::webhook::WebhookReceiver,
+    /// Verifies HubSpot deliveries (`HUBSPOT_CLIENT_SECRET`, signed over
+    /// `WEBHOOK_PUBLIC_URL`) and reads the contacts they name. `None`: the route answers 404.
+    pub hubspot: Option<(crm_hubspot::webhook::WebhookReceiver, Arc<HubSpotSource>)>,
+}
+
+impl std::fmt::Debug for ReceiverState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverState")
+            .field("tenant", &self.tenant)
+            .field("hubspot", &self.hubspot.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The two routes, with the body limit applied.
+pub fn router(state: Arc<ReceiverState>) -> Router {
+    let mut router = Router::new().route("/webhooks/cativa", post(cativa));
+    if state.hubspot.is_some() {
+        router = router.route("/webhooks/hubspot", post(hubspot));
+    }
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn status(outcome: &DeliveryOutcome) -> Response {
+    let status = match outcome {
+        DeliveryOutcome::Duplicate => "duplicate",
+        _ => "accepted",
+    };
+    (StatusCode::OK, axum::Json(json!({ "status": status }))).into_response()
+}
+
+fn accepted() -> Response {
+    (StatusCode::OK, axum::Json(json!({ "status": "accepted" }))).into_response()
+}
+
+fn body_error(e: &BytesRejection) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body exceeds the {MAX_BODY_BYTES}-byte limit"),
+        )
+    } else {
+        error(
+            e.status(),
+            format!("cannot read the body: {}", e.body_text()),
+        )
+    }
+}
+
+fn engine_error(e: &sync_core::Error) -> Response {
+    warn!(error = %e, "delivery failed; the sender will retry");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("processing failed, retry later: {e}"),
+    )
+}
+
+async fn cativa(
+    State(state): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_error(&e),
+    };
+    let delivery = match state.cativa.receive_now(&headers, &body) {
+        Ok(d) => d,
+        Err(e) => {
+            let code = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return error(code, e.to_string());
+        }
+    };
+    let Some(event) = delivery.to_community_event() else {
+        info!(execution_id = %delivery.execution_id, "event type not handled; acknowledged");
+        return accepted();
+    };
+    match state
+        .engine
+        .handle_community_event(&state.tenant, delivery.execution_id.as_str(), event)
+        .await
+    {
+        Ok(outcome) => status(&outcome),
+        Err(e) => engine_error(&e),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn hubspot_status(e: &crm_hubspot::Error) -> StatusCode {
+    use crm_hubspot::Error as E;
+    match e {
+        E::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        E::MissingSignature { .. }
+        | E::MalformedSignature(_)
+        | E::StaleTimestamp { .. }
+        | E::BadSignature => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+async fn hubspot(
+    State(state): State<Arc<ReceiverState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some((receiver, source)) = &state.hubspot else {
+        return error(StatusCode::NOT_FOUND, "HubSpot webhooks are not configured");
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_error(&e),
+    };
+    let delivery = match receiver.receive(method.as_str(), uri.query(), &headers, &body, now_ms()) {
+        Ok(d) => d,
+        Err(e) => return error(hubspot_status(&e), e.to_string()),
+    };
+    if delivery.events.is_empty() {
+        // Only echoes of the SDK's own writes, or nothing at all.
+        return accepted();
+    }
+    let contacts = match source
+        .contacts_for(&state.tenant, &delivery.contact_signals())
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return engine_error(&e),
+    };
+    match state
+        .engine
+        .handle_crm_contacts(&state.tenant, &delivery.ledger_ids(), contacts)
+        .await
+    {
+        Ok(outcome) => status(&outcome),
+        Err(e) => engine_error(&e),
+    }
+}
+
+/// The listen address: `--listen ADDR` in `args` (without the program name), else
+/// `LISTEN_ADDR` through `lookup`, else `default` (e.g. `127.0.0.1:8080`).
+///
+/// # Errors
+/// [`ExampleError::Usage`] for another argument or a bad address.
+pub fn listen_addr(
+    args: impl IntoIterator<Item = String>,
+    lookup: impl Fn(&str) -> Option<String>,
+    default: &str,
+) -> Result<std::net::SocketAddr, crate::ExampleError> {
+    let mut args = args.into_iter();
+    let mut listen = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--listen" => listen = args.next(),
+            other => match other.strip_prefix("--listen=") {
+                Some(v) => listen = Some(v.to_owned()),
+                None => {
+                    return Err(crate::ExampleError::Usage(format!(
+                        "unknown argument {other:?} (expected --listen ADDR)"
+                    )));
+                }
+            },
+        }
+    }
+    let raw = listen
+        .or_else(|| lookup("LISTEN_ADDR").filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| default.to_owned());
+    raw.trim().parse().map_err(|_| {
+        crate::ExampleError::Usage(format!(
+            "listen address {raw:?} is not host:port, e.g. 0.0.0.0:8080"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_wins_over_the_environment() {
+        const D: &str = "127.0.0.1:8080";
+        let env = |v: &str| (v == "LISTEN_ADDR").then(|| "0.0.0.0:9000".to_owned());
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            listen_addr(args(&["--listen", "127.0.0.1:7000"]), env, D).unwrap(),
+            "127.0.0.1:7000".parse().unwrap()
+        );
+        assert_eq!(
+            listen_addr(args(&[]), env, D).unwrap(),
+            "0.0.0.0:9000".parse().unwrap()
+        );
+        assert_eq!(
+            listen_addr(args(&[]), |_| None, D).unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert!(listen_addr(args(&["--listen", "nowhere"]), |_| None, D).is_err());
+        assert!(listen_addr(args(&["--port"]), |_| None, D).is_err());
+    }
+}
