@@ -29,7 +29,8 @@ use crate::api_error::Problem;
 use crate::client::{BatchOutcome, HubSpotClient};
 use crate::error::{Error, item_error};
 use crate::model::{
-    CreateInput, HubSpotObject, MAX_BATCH_INPUTS, NoteCreate, UpdateInput, escape_html,
+    CreateInput, HubSpotObject, MAX_BATCH_INPUTS, NoteCreate, PropertyCreate, UpdateInput,
+    escape_html,
 };
 use crate::schema::{Schema, ValueIssue};
 use crate::webhook::EchoFilter;
@@ -235,6 +236,23 @@ impl HubSpotSink {
         let s = Arc::new(Schema::new(self.client.list_contact_properties().await?));
         *slot = Some((Instant::now(), Arc::clone(&s)));
         Ok(s)
+    }
+
+    /// Creates the properties the sink writes (`cativa_user_id`, the unique
+    /// `cativa_member_id`, `cativa_badges` with `badges` as options) where missing, in
+    /// property group `group` (`contactinformation` exists in every account). Needs the
+    /// `crm.schemas.contacts.write` scope. Returns the names created.
+    pub async fn ensure_sdk_properties(
+        &self,
+        group: &str,
+        badges: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let created = self
+            .client
+            .ensure_contact_properties(&PropertyCreate::sdk_properties(group, badges))
+            .await?;
+        self.invalidate_schema().await;
+        Ok(created)
     }
 
     /// Forgets the cached schema (after creating properties outside the sink).

@@ -137,14 +137,23 @@ async fn delta_sees_changes_and_archives_since_the_cursor() {
 #[tokio::test]
 async fn sink_upserts_by_member_id_without_duplicates_and_links_existing_emails() {
     let hs = sandbox(0).await;
-    let c = client(&hs);
-    c.ensure_contact_properties(&PropertyCreate::sdk_properties("contactinformation", &[]))
-        .await
-        .unwrap();
     let sink = HubSpotSink::new(
-        c,
+        client(&hs),
         SinkConfig::default().with_member_id_property("cativa_member_id"),
     );
+    let created = sink
+        .ensure_sdk_properties("contactinformation", &["vip".into()])
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 3);
+    assert!(
+        sink.ensure_sdk_properties("contactinformation", &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "idempotent"
+    );
+    assert!(PropertyCreate::cativa_member_id("g").has_unique_value);
     let tenant = TenantId::new("t");
     let drafts: Vec<ContactDraft> = (0..150)
         .map(|i| {
