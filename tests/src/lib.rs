@@ -1,1 +1,310 @@
 //! Shared fixtures for the end-to-end tests of cativa-crm-sync (in `tests/tests/`).
+//!
+//! A [`World`] is the sandbox (HubSpot, Salesforce and Cativa fakes on 127.0.0.1) seeded
+//! with generated people, a SQLite store in a temporary directory, and clients pointed at
+//! the sandbox. Expected outcomes are computed here **from the sandbox's own state**
+//! ([`World::expected_premium`]), independently of the planner, so a test compares what
+//! the engine did with what the rules imply.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cativa_client::CativaClient;
+use cativa_client::sink::ApiBadgeSink;
+use cativa_crm_sync_examples::seed::{DeliveryTally, deliver_user_created};
+use cativa_crm_sync_examples::setup::hubspot_source;
+use crm_hubspot::{HubSpotClient, HubSpotSource, RateLimitTier};
+use secrecy::SecretString;
+use sync_core::ports::Store;
+use sync_core::{EngineOptions, Error, SyncEngine, TenantId, ValidatedConfig};
+use sync_sandbox::cativa::BadgeSource;
+use sync_sandbox::datagen::{DataGenConfig, GeneratedContact};
+use sync_sandbox::{SandboxConfig, SandboxServer};
+
+pub use cativa_crm_sync_examples::settings::SANDBOX_PREMIUM_BADGE as PREMIUM;
+
+/// The tag that grants [`PREMIUM`].
+pub const TAG: &str = "Pago Anual";
+
+/// The rule under test: tag `Pago Anual` grants Premium.
+///
+/// # Errors
+/// Never in practice: the TOML is fixed.
+pub fn config() -> Result<ValidatedConfig, Error> {
+    sync_core::SyncConfig::from_toml_str(cativa_crm_sync_examples::settings::DEFAULT_CONFIG)?
+        .validate()
+}
+
+/// Engine options for tests: failed actions become due again after milliseconds instead
+/// of the production 30 s, so a test can drain them again at once.
+pub fn fast_options() -> EngineOptions {
+    let mut o = EngineOptions::default();
+    o.retry_base = Duration::from_millis(5);
+    o.retry_max = Duration::from_millis(50);
+    o.worker_id = "e2e".to_owned();
+    o
+}
+
+/// A HubSpot client for the sandbox, with client-side budgets far above the sandbox's (the
+/// tests that check rate limiting set their own).
+///
+/// # Errors
+/// A bad base URL.
+pub fn hubspot_client(base_url: &str) -> Result<HubSpotClient, crm_hubspot::Error> {
+    HubSpotClient::builder()
+        .base_url(base_url)
+        .access_token(SecretString::from(
+            sync_sandbox::hubspot::DEFAULT_ACCESS_TOKEN,
+        ))
+        .tier(RateLimitTier::Custom {
+            requests: 100_000,
+            window_ms: 1_000,
+        })
+        .search_limit(sync_http::RateLimit::new(100_000, Duration::from_secs(1)))
+        .build()
+}
+
+/// A Cativa client for the sandbox.
+///
+/// # Errors
+/// A bad base URL.
+pub fn cativa_client(base_url: &str) -> Result<CativaClient, cativa_client::CativaError> {
+    CativaClient::builder(SecretString::from(sync_sandbox::cativa::DEFAULT_API_KEY))
+        .base_url(base_url)
+        .build()
+}
+
+/// Sandbox configuration with every rate limit off (the default HubSpot limits would make
+/// a 10,000-contact test take minutes; `rate_limit.rs` tests limits on purpose).
+pub fn unlimited_sandbox() -> SandboxConfig {
+    let mut c = SandboxConfig::default();
+    c.hubspot.rate_limits = sync_sandbox::ratelimit::RateLimits::unlimited();
+    c
+}
+
+/// The sandbox, the store and clients of one test.
+pub struct World {
+    /// The three fake APIs.
+    pub sandbox: SandboxServer,
+    /// The people seeded.
+    pub people: Vec<GeneratedContact>,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// A SQLite store in [`World::dir`].
+    pub store: Arc<dyn Store>,
+    /// A HubSpot client for the sandbox.
+    pub hubspot: HubSpotClient,
+    /// A Cativa client for the sandbox.
+    pub cativa: CativaClient,
+    dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("people", &self.people.len())
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A failure building a [`World`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl World {
+    /// Starts the sandbox with `config`, seeds `contacts` people (seed `seed`), opens a SQLite
+    /// store in a temporary directory.
+    ///
+    /// # Errors
+    /// The sandbox or the store could not start.
+    pub async fn start(
+        config: SandboxConfig,
+        contacts: usize,
+        seed: u64,
+    ) -> Result<Self, BoxError> {
+        Self::start_with(
+            config,
+            DataGenConfig::default()
+                .with_contacts(contacts)
+                .with_seed(seed),
+        )
+        .await
+    }
+
+    /// [`World::start`] with full control of the generated data.
+    ///
+    /// # Errors
+    /// The sandbox or the store could not start.
+    pub async fn start_with(config: SandboxConfig, data: DataGenConfig) -> Result<Self, BoxError> {
+        let sandbox = SandboxServer::start(config).await?;
+        let people = sandbox.seed_people(&data)?;
+        let dir = tempfile::tempdir()?;
+        let store = sync_store::connect(&dir.path().join("sync.db").to_string_lossy()).await?;
+        let hubspot = hubspot_client(sandbox.hubspot().base_url())?;
+        let cativa = cativa_client(sandbox.cativa().base_url())?;
+        Ok(Self {
+            sandbox,
+            people,
+            tenant: TenantId::new("e2e"),
+            store,
+            hubspot,
+            cativa,
+            dir,
+        })
+    }
+
+    /// The temporary directory holding the store.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// A HubSpot source over the tags property of the sandbox.
+    pub fn source(&self) -> Arc<HubSpotSource> {
+        Arc::new(hubspot_source(
+            self.hubspot.clone(),
+            self.sandbox.hubspot().tags_property(),
+        ))
+    }
+
+    /// An engine reading HubSpot and writing badges to Cativa, with [`fast_options`].
+    ///
+    /// # Errors
+    /// The rule does not validate.
+    pub fn engine(&self) -> Result<SyncEngine, Error> {
+        Ok(SyncEngine::builder(config()?, self.store.clone())
+            .source(self.source())
+            .badge_sink(Arc::new(ApiBadgeSink::new(
+                self.tenant.clone(),
+                self.cativa.clone(),
+            )))
+            .options(fast_options())
+            .build())
+    }
+
+    /// Records every Cativa user in the store from a signed `user_created` delivery, as a
+    /// live receiver would (an engine without a CRM source: the reconcile that follows
+    /// links contacts by email).
+    ///
+    /// # Errors
+    /// A delivery failed verification or the engine failed.
+    pub async fn record_users(&self) -> Result<DeliveryTally, BoxError> {
+        let community = SyncEngine::builder(config()?, self.store.clone())
+            .options(fast_options())
+            .build();
+        let secret = self.sandbox.cativa().webhook_secret().clone();
+        Ok(deliver_user_created(&self.sandbox, &community, &self.tenant, &secret, 8).await?)
+    }
+
+    /// Cativa user id by normalized email.
+    pub fn users_by_email(&self) -> BTreeMap<String, String> {
+        self.sandbox
+            .cativa()
+            .users()
+            .into_iter()
+            .map(|u| (u.email.trim().to_lowercase(), u.id))
+            .collect()
+    }
+
+    /// The users the rule says should hold Premium, computed from the sandbox's HubSpot
+    /// contacts without the planner: per email, the live contact updated last wins (ties:
+    /// the smaller id, the documented default duplicate policy); it qualifies when its tags
+    /// include [`TAG`] and a Cativa user has its email.
+    pub fn expected_premium(&self) -> BTreeSet<String> {
+        let tags_property = self.sandbox.hubspot().tags_property().to_owned();
+        let mut winners: BTreeMap<String, sync_sandbox::hubspot::HubSpotContact> = BTreeMap::new();
+        for c in self.sandbox.hubspot().contacts() {
+            if c.archived {
+                continue;
+            }
+            let Some(email) = c.email().map(|e| e.trim().to_lowercase()) else {
+                continue;
+            };
+            let better = winners.get(&email).is_none_or(|w| {
+                c.updated_at > w.updated_at || (c.updated_at == w.updated_at && c.id < w.id)
+            });
+            if better {
+                winners.insert(email, c);
+            }
+        }
+        let users = self.users_by_email();
+        winners
+            .into_iter()
+            .filter(|(_, c)| {
+                c.property(&tags_property)
+                    .is_some_and(|t| t.split(';').any(|x| x.trim() == TAG))
+            })
+            .filter_map(|(email, _)| users.get(&email).cloned())
+            .collect()
+    }
+
+    /// Users holding Premium in the Cativa sandbox, whatever granted it.
+    pub fn premium_holders(&self) -> BTreeSet<String> {
+        self.holders(|_| true)
+    }
+
+    /// Users holding Premium granted "elsewhere" (not through the API).
+    pub fn premium_elsewhere(&self) -> BTreeSet<String> {
+        self.holders(|s| *s == BadgeSource::Elsewhere)
+    }
+
+    fn holders(&self, keep: impl Fn(&BadgeSource) -> bool) -> BTreeSet<String> {
+        self.sandbox
+            .cativa()
+            .badges_by_user()
+            .into_iter()
+            .filter(|(_, grants)| {
+                grants
+                    .iter()
+                    .any(|g| g.badge_id == PREMIUM && keep(&g.source))
+            })
+            .map(|(user, _)| user)
+            .collect()
+    }
+
+    /// Drains the outbox until nothing is pending or in flight (retries included), at most
+    /// `rounds` times with a short pause between; returns the outbox counts at the end.
+    ///
+    /// # Errors
+    /// The engine or the store failed.
+    pub async fn settle(
+        &self,
+        engine: &SyncEngine,
+        rounds: usize,
+    ) -> Result<sync_core::ports::OutboxCounts, Error> {
+        for _ in 0..rounds {
+            let counts = self.store.outbox_counts(&self.tenant).await?;
+            if counts.pending == 0 && counts.in_flight == 0 {
+                return Ok(counts);
+            }
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            engine.drain_outbox(&self.tenant).await?;
+        }
+        self.store.outbox_counts(&self.tenant).await
+    }
+
+    /// Stops the sandbox.
+    pub async fn shutdown(self) {
+        self.sandbox.shutdown().await;
+    }
+}
+
+/// Compares two sets of user ids and panics with a short diff (counts and a few samples)
+/// instead of printing thousands of ids.
+///
+/// # Panics
+/// When the sets differ.
+pub fn assert_same_users(what: &str, actual: &BTreeSet<String>, expected: &BTreeSet<String>) {
+    let missing: Vec<&String> = expected.difference(actual).collect();
+    let extra: Vec<&String> = actual.difference(expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: {} expected, {} actual; {} missing (e.g. {:?}), {} unexpected (e.g. {:?})",
+        expected.len(),
+        actual.len(),
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        extra.len(),
+        extra.iter().take(5).collect::<Vec<_>>(),
+    );
+}
