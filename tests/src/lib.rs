@@ -308,3 +308,62 @@ pub fn assert_same_users(what: &str, actual: &BTreeSet<String>, expected: &BTree
         extra.iter().take(5).collect::<Vec<_>>(),
     );
 }
+
+/// Serves `router` on 127.0.0.1 (any free port); returns its base URL and the server task
+/// (abort it, or let the test end).
+///
+/// # Errors
+/// The port could not be bound.
+pub async fn serve(
+    router: axum::Router,
+) -> Result<(String, tokio::task::JoinHandle<()>), BoxError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((url, task))
+}
+
+/// A badge sink that records the size of every batch the engine hands it, then delegates.
+pub struct RecordingBadgeSink<S> {
+    inner: S,
+    batches: std::sync::Mutex<Vec<usize>>,
+}
+
+impl<S> RecordingBadgeSink<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            batches: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The batch sizes seen so far, in order.
+    pub fn batches(&self) -> Vec<usize> {
+        self.batches
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: sync_core::ports::BadgeSink> sync_core::ports::BadgeSink for RecordingBadgeSink<S> {
+    fn max_batch(&self) -> usize {
+        self.inner.max_batch()
+    }
+
+    async fn apply_badges(
+        &self,
+        tenant: &TenantId,
+        changes: &[sync_core::ports::BadgeChange],
+    ) -> Result<Vec<sync_core::ports::ItemResult<()>>, Error> {
+        match self.batches.lock() {
+            Ok(mut b) => b.push(changes.len()),
+            Err(p) => p.into_inner().push(changes.len()),
+        }
+        self.inner.apply_badges(tenant, changes).await
+    }
+}
