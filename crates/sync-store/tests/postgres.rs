@@ -89,3 +89,14 @@ async fn bad_url_is_a_typed_error_without_the_password() {
     assert!(!shown.contains("s3cret-pw"), "{shown}");
     assert!(!err.is_retryable());
 }
+
+/// A database that does not answer is a retryable error (runs without PostgreSQL: nothing
+/// listens on the port).
+#[tokio::test]
+async fn unreachable_database_is_a_retryable_error() {
+    let options = PostgresOptions::new("postgres://sync:pw@127.0.0.1:1/sync")
+        .acquire_timeout(std::time::Duration::from_secs(2));
+    let err = PostgresStore::connect(options).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(!format!("{err:?}").contains("pw@"), "{err:?}");
+}

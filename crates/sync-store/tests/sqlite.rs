@@ -311,4 +311,43 @@ mod behaviour {
         let store = SqliteStore::open_in_memory().await.unwrap();
         assert!(format!("{store:?}").contains(":memory:"));
     }
+
+    /// Another process holding the write lock past the busy timeout gives a retryable store
+    /// error, and the next attempt after it lets go succeeds.
+    #[tokio::test]
+    async fn a_locked_database_is_a_retryable_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.db");
+        let store = SqliteStore::connect(
+            SqliteOptions::file(&path).busy_timeout(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap();
+        let t = TenantId::new("acme");
+        let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+
+        let err = store.record_delivery(&t, "exec-1", t0()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Store {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = store.put_mapping(&t, &row(1)).await.unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        assert!(store.record_delivery(&t, "exec-1", t0()).await.unwrap());
+        store.put_mapping(&t, &row(1)).await.unwrap();
+    }
 }
