@@ -16,7 +16,9 @@ use crate::model::HubSpotObject;
 pub enum TagSource {
     /// Every option set on a multiple-checkboxes property (`"vip;speaker"` -> `vip`, `speaker`).
     CheckboxProperty(String),
-    /// Membership of MANUAL or SNAPSHOT lists: list id -> tag.
+    /// Membership of lists: list id -> tag. Joining or leaving a list does not change a
+    /// contact's `lastmodifieddate`, so deltas see list changes only when the contact also
+    /// changed: run full reconciles to pick them up.
     Lists(BTreeMap<String, String>),
     /// A tag set when a property matches.
     Predicate {
