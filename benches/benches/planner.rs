@@ -12,7 +12,9 @@ use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sync_core::config::{BadgeRule, Condition, SyncConfig};
 use sync_core::planner::{PlanInput, StateView, plan};
-use sync_core::{BadgeGrant, CrmContact, CrmRecordId, Email, Mapping, PlanMode, Provenance, TenantId};
+use sync_core::{
+    BadgeGrant, CrmContact, CrmRecordId, Email, Mapping, PlanMode, Provenance, TenantId,
+};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -23,7 +25,11 @@ fn world() -> (Vec<CrmContact>, StateView, sync_core::ValidatedConfig) {
     let mut raw = SyncConfig::default();
     raw.badge_rules = vec![
         BadgeRule::new("annual", "Premium", Condition::Tag("Pago Anual".into())),
-        BadgeRule::new("customers", "Customer", Condition::LifecycleStageIn(vec!["customer".into()])),
+        BadgeRule::new(
+            "customers",
+            "Customer",
+            Condition::LifecycleStageIn(vec!["customer".into()]),
+        ),
     ];
     let config = raw.validate().expect("valid config");
     let t0 = Utc.timestamp_opt(1_700_000_000, 0).single().expect("time");
@@ -48,18 +54,25 @@ fn world() -> (Vec<CrmContact>, StateView, sync_core::ValidatedConfig) {
         } else {
             c = c.with_lifecycle_stage("lead");
         }
-        let mut row = Mapping::new(email, t0).with_user(format!("u-{i}").into()).with_crm(id);
+        let mut row = Mapping::new(email, t0)
+            .with_user(format!("u-{i}").into())
+            .with_crm(id);
         if annual {
             row = row.with_badge(BadgeGrant::new("Premium", Provenance::sync("annual"), t0));
         }
         if customer {
-            row = row.with_badge(BadgeGrant::new("Customer", Provenance::sync("customers"), t0));
+            row = row.with_badge(BadgeGrant::new(
+                "Customer",
+                Provenance::sync("customers"),
+                t0,
+            ));
         }
         // 10% changed since the last sync: half lost the tag, half gained it.
         if i % 10 == 0 {
             c.tags.remove("Pago Anual");
             c.tags.remove("Pago Mensal");
-            c.tags.insert(if annual { "Pago Mensal" } else { "Pago Anual" }.to_owned());
+            c.tags
+                .insert(if annual { "Pago Mensal" } else { "Pago Anual" }.to_owned());
             c.updated_at = t0 + chrono::Duration::seconds(60);
         }
         contacts.push(c);
@@ -73,7 +86,9 @@ fn bench(c: &mut Criterion) {
     let tenant = TenantId::new("bench");
     let now = Utc.timestamp_opt(1_800_000_000, 0).single().expect("time");
     let input = PlanInput::new(&tenant, &config, &view, now);
-    let mode = PlanMode::FullReconcile { scan_complete: true };
+    let mode = PlanMode::FullReconcile {
+        scan_complete: true,
+    };
 
     let baseline = ALLOC.reset_peak();
     let cpu_before = thread_cpu_time();
@@ -82,7 +97,11 @@ fn bench(c: &mut Criterion) {
     let elapsed = started.elapsed();
     let cpu = cpu_before.and_then(|b| thread_cpu_time().map(|a| a - b));
     let extra = ALLOC.peak().saturating_sub(baseline);
-    assert_eq!(p.actions.len(), N / 10, "every changed contact plans exactly one badge action");
+    assert_eq!(
+        p.actions.len(),
+        N / 10,
+        "every changed contact plans exactly one badge action"
+    );
     println!(
         "planner: {} contacts in {:.3} s = {:.0} contacts/s (single run); peak extra heap {} bytes = {:.1} bytes/contact",
         N,
@@ -103,7 +122,9 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("planner");
     group.sample_size(10);
     group.throughput(Throughput::Elements(N as u64));
-    group.bench_function("full_reconcile_1m_contacts", |b| b.iter_with_large_drop(|| plan(&input, black_box(&contacts), mode)));
+    group.bench_function("full_reconcile_1m_contacts", |b| {
+        b.iter_with_large_drop(|| plan(&input, black_box(&contacts), mode))
+    });
     group.finish();
 }
 

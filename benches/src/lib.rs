@@ -87,10 +87,15 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if new_size >= layout.size() {
-                let now = self.live.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                let now = self
+                    .live
+                    .fetch_add(new_size - layout.size(), Ordering::Relaxed)
+                    + new_size
+                    - layout.size();
                 self.peak.fetch_max(now, Ordering::Relaxed);
             } else {
-                self.live.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+                self.live
+                    .fetch_sub(layout.size() - new_size, Ordering::Relaxed);
             }
         }
         p
