@@ -83,8 +83,12 @@ pub fn fast_retries() -> RetryPolicy {
 }
 
 pub fn hubspot_client(w: &World) -> HubSpotClient {
+    hubspot_client_at(w.hubspot.base_url())
+}
+
+pub fn hubspot_client_at(url: &str) -> HubSpotClient {
     HubSpotClient::builder()
-        .base_url(w.hubspot.base_url())
+        .base_url(url)
         .access_token(SecretString::from(DEFAULT_ACCESS_TOKEN))
         .tier(RateLimitTier::Custom {
             requests: 100_000,
@@ -97,17 +101,24 @@ pub fn hubspot_client(w: &World) -> HubSpotClient {
 }
 
 pub fn cativa_client(w: &World) -> CativaClient {
+    cativa_client_at(w.cativa.base_url())
+}
+
+pub fn cativa_client_at(url: &str) -> CativaClient {
     CativaClient::builder(SecretString::from(DEFAULT_API_KEY))
-        .base_url(w.cativa.base_url())
+        .base_url(url)
         .retry_policy(fast_retries())
         .build()
         .unwrap()
 }
 
 pub fn source(w: &World, client: HubSpotClient) -> HubSpotSource {
-    let mapping = ContactMapping::default().with_tags(TagSource::CheckboxProperty(
-        w.hubspot.tags_property().to_owned(),
-    ));
+    source_with(w.hubspot.tags_property(), client)
+}
+
+pub fn source_with(tags_property: &str, client: HubSpotClient) -> HubSpotSource {
+    let mapping =
+        ContactMapping::default().with_tags(TagSource::CheckboxProperty(tags_property.to_owned()));
     HubSpotSource::new(client, SourceConfig::new(mapping))
 }
 
