@@ -351,7 +351,7 @@ async fn a_sync_killed_at_50_random_points_ends_exactly_right() {
         }
         assert_effects_alternate(&h.w);
         assert_effects_within_keys(&h, &label);
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             assert_checkpoint_covered_by_durable_work(&h, &db, &label).await;
         }
         // New work: flip the tag of a few contacts not flipped before.
