@@ -40,8 +40,14 @@ fuzz_target!(|data: &[u8]| {
     let ts = now_ms.to_string();
     let genuine = v3_signature("fuzz-client-secret", "POST", &uri, body, &ts);
     let mut ok = HeaderMap::new();
-    ok.insert("x-hubspot-signature-v3", HeaderValue::from_str(&genuine).unwrap());
-    ok.insert("x-hubspot-request-timestamp", HeaderValue::from_str(&ts).unwrap());
+    ok.insert(
+        "x-hubspot-signature-v3",
+        HeaderValue::from_str(&genuine).unwrap(),
+    );
+    ok.insert(
+        "x-hubspot-request-timestamp",
+        HeaderValue::from_str(&ts).unwrap(),
+    );
     let verified = verifier.verify("POST", query, &ok, body, now_ms);
     assert!(verified.is_ok(), "{verified:?}");
     let mut other = body.to_vec();
