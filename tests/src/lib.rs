@@ -367,3 +367,125 @@ impl<S: sync_core::ports::BadgeSink> sync_core::ports::BadgeSink for RecordingBa
         self.inner.apply_badges(tenant, changes).await
     }
 }
+
+/// The outcome of [`sustained_hubspot_run`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateRun {
+    /// Requests HubSpot received.
+    pub requests: u64,
+    /// Of which refused with 429.
+    pub rate_limited: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// The sandbox's limit, requests per second.
+    pub limit_per_sec: u32,
+}
+
+impl RateRun {
+    /// The share of the budget used: requests / (limit × seconds).
+    pub fn utilization(&self) -> f64 {
+        let budget = f64::from(self.limit_per_sec) * self.elapsed.as_secs_f64();
+        if budget == 0.0 {
+            0.0
+        } else {
+            self.requests as f64 / budget
+        }
+    }
+}
+
+/// How the HubSpot client paces itself in [`sustained_hubspot_run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Pacing {
+    /// `RateLimitTier::Custom` with the sandbox's limit: what a partner configures
+    /// (the client keeps a tenth of each window as burst, see `crm_hubspot::window_safe`).
+    Tier,
+    /// A shared limiter of `limit - 1` per second with a burst of 1: one request of margin.
+    Tight,
+}
+
+/// A sustained read of HubSpot against a sandbox limited to `limit_per_sec` requests per
+/// rolling second: every one of `contacts` contacts read again by id, 10 per batch read,
+/// 8 reads in flight through one client (a webhook receiver refetching contacts during a
+/// burst of deliveries). The run is all HubSpot calls, so the client's pacing decides its
+/// pace, not the round-trip time.
+///
+/// # Errors
+/// The sandbox, the client or the source failed.
+pub async fn sustained_hubspot_run(
+    limit_per_sec: u32,
+    contacts: usize,
+    pacing: Pacing,
+) -> Result<RateRun, BoxError> {
+    use futures::StreamExt;
+    use sync_core::ports::CrmSource;
+
+    let mut sandbox = SandboxConfig::default();
+    sandbox.hubspot.rate_limits =
+        sync_sandbox::ratelimit::RateLimits::unlimited().with_general(Some(
+            sync_sandbox::ratelimit::RateLimit::per_second(limit_per_sec),
+        ));
+    let data = DataGenConfig::default()
+        .with_contacts(contacts)
+        .with_seed(60)
+        .with_duplicate_email_share(0.0);
+    let world = World::start_with(sandbox, data).await?;
+    let builder = HubSpotClient::builder()
+        .base_url(world.sandbox.hubspot().base_url())
+        .access_token(SecretString::from(
+            sync_sandbox::hubspot::DEFAULT_ACCESS_TOKEN,
+        ));
+    let client = match pacing {
+        Pacing::Tier => builder
+            .tier(RateLimitTier::Custom {
+                requests: limit_per_sec,
+                window_ms: 1_000,
+            })
+            .build()?,
+        Pacing::Tight => {
+            let limit = sync_http::RateLimit::new(
+                limit_per_sec.saturating_sub(1).max(1),
+                Duration::from_secs(1),
+            )
+            .with_burst(1);
+            let limiter = sync_http::RateLimiter::new(limit).ok_or("invalid rate limit")?;
+            builder.shared_limiter(Arc::new(limiter)).build()?
+        }
+    };
+    let source = hubspot_source(client, world.sandbox.hubspot().tags_property());
+    let ids: Vec<sync_core::CrmRecordId> = world
+        .sandbox
+        .hubspot()
+        .contacts()
+        .iter()
+        .map(|c| sync_core::CrmRecordId::hubspot(c.id.to_string()))
+        .collect();
+    world.sandbox.reset_requests();
+    let started = std::time::Instant::now();
+    let read: Vec<Result<usize, Error>> = futures::stream::iter(ids.chunks(10))
+        .map(|chunk| {
+            let source = &source;
+            let tenant = &world.tenant;
+            async move { source.get_by_ids(tenant, chunk).await.map(|c| c.len()) }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let mut total = 0;
+    for r in read {
+        total += r?;
+    }
+    if total != contacts {
+        return Err(format!("read {total} of {contacts} contacts").into());
+    }
+    let counts = world.sandbox.hubspot().requests();
+    let run = RateRun {
+        requests: counts.total(),
+        rate_limited: counts.0.values().map(|s| s.rate_limited).sum(),
+        elapsed,
+        limit_per_sec,
+    };
+    world.shutdown().await;
+    Ok(run)
+}
