@@ -15,11 +15,13 @@ use cativa_crm_sync_tests::{World, config, fast_options, serve, unlimited_sandbo
 use crm_hubspot::{HubSpotSink, SinkConfig};
 use futures::StreamExt;
 use sync_core::SyncEngine;
-use sync_core::ports::{DeliveryLedger, MappingStore};
 use sync_sandbox::cativa::SignatureMode;
 use sync_sandbox::datagen::DataGenConfig;
 
 const DELIVERIES: usize = 1_000;
+
+/// A delivery's index, execution id, and the two answers it got.
+type Answers = (usize, String, Vec<(u16, String)>);
 
 fn bad_mode(i: usize) -> SignatureMode {
     match i % 5 {
@@ -95,7 +97,7 @@ async fn signed_user_created_deliveries_are_applied_once_and_forgeries_refused()
     // Every tenth delivery is forged or broken in one of five ways.
     let bad = |i: usize| i % 10 == 7;
 
-    let results: Vec<(usize, String, Vec<(u16, String)>)> = futures::stream::iter(users.iter())
+    let results: Vec<Answers> = futures::stream::iter(users.iter())
         .map(|(i, user)| {
             let sandbox = &world.sandbox;
             let url = &url;
