@@ -70,7 +70,6 @@ async fn full_sync_of_10000_contacts_matches_the_rules_and_is_idempotent() {
 /// last wins, ties to the smaller record id (`DuplicatePolicy::MostRecentlyUpdated`), and
 /// only the winner's tags count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: a full reconcile resolves duplicate emails per page, not across pages (the last page's contact wins)"]
 async fn duplicate_emails_across_pages_follow_the_duplicate_policy() {
     let data = DataGenConfig::default()
         .with_contacts(2_000)

@@ -1,14 +1,14 @@
 //! Pull: delta since a durable checkpoint, full reconcile, and dry runs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tracing::{Instrument, info, info_span, warn};
 
 use super::{RunReport, SyncEngine, diff_calls};
-use crate::domain::{CrmContact, Cursor, Email, TenantId, next_checkpoint};
+use crate::domain::{CrmContact, CrmRecordId, Cursor, Email, TenantId, next_checkpoint};
 use crate::error::Error;
 use crate::plan::{Plan, PlanMode};
-use crate::planner::{PlanInput, StateView, plan, plan_absences};
+use crate::planner::{PlanInput, StateView, apply_to_view, plan, plan_absences};
 use crate::ports::PageToken;
 
 /// What a run does with its plans.
@@ -202,8 +202,11 @@ impl SyncEngine {
     ) -> Result<Plan, Error> {
         let source = self.source()?.clone();
         let started = self.clock.now();
-        let view = self.store.load_full_view(tenant).await?;
+        let mut view = self.store.load_full_view(tenant).await?;
         let mut seen = HashSet::new();
+        // The duplicate policy must hold across pages: remember which record each email
+        // came from, and bring earlier records back into a page that repeats their email.
+        let mut first_seen: HashMap<Email, CrmRecordId> = HashMap::new();
         let mut token: Option<PageToken> = None;
         let mut complete = true;
         let mut newest = None;
@@ -232,14 +235,44 @@ impl SyncEngine {
                     .filter(|c| !c.archived)
                     .map(|c| c.id.clone()),
             );
+            let mut contacts = page.contacts;
+            let earlier: HashSet<CrmRecordId> = contacts
+                .iter()
+                .filter(|c| !c.archived)
+                .filter_map(|c| {
+                    let email = c.email.as_ref()?;
+                    match first_seen.get(email) {
+                        Some(id) if *id != c.id => Some(id.clone()),
+                        Some(_) => None,
+                        None => {
+                            first_seen.insert(email.clone(), c.id.clone());
+                            None
+                        }
+                    }
+                })
+                .collect();
+            if !earlier.is_empty() {
+                let earlier: Vec<CrmRecordId> = earlier.into_iter().collect();
+                match source.get_by_ids(tenant, &earlier).await {
+                    Ok(again) => contacts.extend(again),
+                    Err(e) => {
+                        warn!(error = %e, "could not re-read earlier duplicates; nothing will be removed by absence");
+                        complete = false;
+                        stop(report, &e);
+                        break;
+                    }
+                }
+            }
             let now = self.clock.now();
             let p = plan(
                 &PlanInput::new(tenant, &self.config, &view, now),
-                &page.contacts,
+                &contacts,
                 PlanMode::FullReconcile {
                     scan_complete: false,
                 },
             );
+            // Later pages must see this page's links and grants (the outbox applies them).
+            apply_to_view(&p, &mut view, now);
             report.absorb_plan(&p);
             if effect == Effect::Write {
                 report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;

@@ -459,6 +459,36 @@ async fn a_crashed_worker_loses_nothing() {
     assert_eq!((counts.pending, counts.in_flight), (0, 0));
 }
 
+#[tokio::test]
+async fn full_reconcile_applies_the_duplicate_policy_across_pages() {
+    let w = world(20, MissingUserPolicy::Skip);
+    add_users(&w, 0..20).await;
+    // A newer contact, on a later page, shares user 0's email and has no tag: it is canonical
+    // (most recently updated), so user 0 must not get Premium from the older tagged contact.
+    w.crm.put(CrmContact::new(
+        CrmRecordId::hubspot("dup"),
+        Some(email(0)),
+        t(5_000),
+    ));
+    let report = w.engine.run_full_reconcile(&w.tenant).await.unwrap();
+    assert!(
+        !w.badges.badges_of(&user(0)).contains(&"Premium".into()),
+        "{report}"
+    );
+    assert!(w.badges.badges_of(&user(2)).contains(&"Premium".into()));
+    let row = w
+        .store
+        .mapping_by_user(&w.tenant, &user(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.crm_id, Some(CrmRecordId::hubspot("dup")));
+    assert!(report.conflicts >= 1);
+    // And it is stable: a second reconcile changes nothing.
+    let again = w.engine.run_full_reconcile(&w.tenant).await.unwrap();
+    assert_eq!(again.applied_total(), 0, "{again}");
+}
+
 #[test]
 fn retry_delay_doubles_and_caps() {
     let o = EngineOptions::default();
