@@ -3,7 +3,10 @@
 //! [`group_by_object`]) and echo detection ([`EchoFilter`]).
 //!
 //! A receiver verifies first (on the raw body, before parsing), answers 2xx quickly, then
-//! parses, dedupes, drops echoes and hands each object's events, oldest first, to the engine.
+//! parses, dedupes, drops echoes and hands each object's events, oldest first, to the engine:
+//! [`HubSpotSource::contacts_for`](crate::HubSpotSource::contacts_for) reads the contacts a
+//! delivery names and [`Delivery::ledger_ids`] gives its ledger ids, the two inputs of
+//! [`SyncEngine::handle_crm_contacts`](sync_core::SyncEngine::handle_crm_contacts).
 
 mod batch;
 mod echo;
