@@ -228,6 +228,181 @@ pub fn listen_addr(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use http::Request;
+    use secrecy::SecretString;
+    use sync_core::MemoryStore;
+    use tower::ServiceExt;
+
+    const SECRET: &str = "whsec_test";
+    const HUBSPOT_URL: &str = "https://hooks.example.com/webhooks/hubspot";
+
+    fn app() -> Router {
+        let config = sync_core::SyncConfig::from_toml_str(crate::settings::DEFAULT_CONFIG)
+            .unwrap()
+            .validate()
+            .unwrap();
+        let engine = SyncEngine::builder(config, Arc::new(MemoryStore::new())).build();
+        // Never called: every request here is refused before a contact is read.
+        let client =
+            crate::setup::hubspot_client("http://127.0.0.1:9", SecretString::from("t")).unwrap();
+        router(Arc::new(ReceiverState {
+            engine,
+            tenant: TenantId::new("t"),
+            cativa: cativa_client::webhook::WebhookReceiver::new(
+                cativa_client::webhook::SignatureVerifier::new(SecretString::from(SECRET)).unwrap(),
+            ),
+            hubspot: Some((
+                crm_hubspot::webhook::WebhookReceiver::new(
+                    crm_hubspot::webhook::SignatureVerifier::new(SecretString::from(SECRET))
+                        .with_public_url(HUBSPOT_URL),
+                ),
+                Arc::new(crate::setup::hubspot_source(client, "cativa_tags")),
+            )),
+        }))
+    }
+
+    async fn post(
+        app: &Router,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::post(path);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    fn now() -> i64 {
+        now_ms() / 1000
+    }
+
+    fn cativa_signed(body: &[u8], t: i64) -> Vec<(&'static str, String)> {
+        let secret = SecretString::from(SECRET);
+        vec![
+            (
+                "x-cativa-signature",
+                cativa_client::webhook::sign(&secret, t, body),
+            ),
+            ("x-cativa-execution-id", "exec-1".to_owned()),
+        ]
+    }
+
+    #[tokio::test]
+    async fn cativa_route_answers_each_failure_with_its_status_and_a_json_error() {
+        let app = app();
+        let user = br#"{"Event":"user_created","CustomerId":"c","User":{"Id":"u-1","Email":"jane@example.com"}}"#;
+        let (s, b) = post(
+            &app,
+            "/webhooks/cativa",
+            &cativa_signed(user, now()),
+            user.to_vec(),
+        )
+        .await;
+        assert_eq!((s, b), (StatusCode::OK, json!({"status": "accepted"})));
+        let (s, b) = post(
+            &app,
+            "/webhooks/cativa",
+            &cativa_signed(user, now()),
+            user.to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (s, b),
+            (StatusCode::OK, json!({"status": "duplicate"})),
+            "same execution id"
+        );
+
+        let (s, b) = post(
+            &app,
+            "/webhooks/cativa",
+            &cativa_signed(user, now() - 3_600),
+            user.to_vec(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert!(b["error"].as_str().unwrap().contains("stale"), "{b}");
+        let (s, b) = post(&app, "/webhooks/cativa", &[], user.to_vec()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+
+        let broken = br#"{"Event":"user_created","CustomerId":"c","User":{"Id":"u-2","Email":"not an email"}}"#;
+        let (s, b) = post(
+            &app,
+            "/webhooks/cativa",
+            &cativa_signed(broken, now()),
+            broken.to_vec(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(b["error"].as_str().unwrap().contains("User.Email"), "{b}");
+
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        let (s, b) = post(
+            &app,
+            "/webhooks/cativa",
+            &cativa_signed(&big, now()),
+            big.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(b["error"].as_str().unwrap().contains("limit"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn hubspot_route_checks_the_v3_signature_over_the_public_url() {
+        let app = app();
+        let body = br#"[{"portalId":1,"occurredAt":1,"subscriptionType":"contact.creation","objectId":7}]"#;
+        let ts = now_ms().to_string();
+        let signed = |url: &str, body: &[u8]| {
+            vec![
+                (
+                    "x-hubspot-signature-v3",
+                    crm_hubspot::webhook::v3_signature(SECRET, "POST", url, body, &ts),
+                ),
+                ("x-hubspot-request-timestamp", ts.clone()),
+            ]
+        };
+        let (s, b) = post(
+            &app,
+            "/webhooks/hubspot",
+            &signed("http://internal:8080/webhooks/hubspot", body),
+            body.to_vec(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "signed over another URL: {b}");
+        let (s, b) = post(&app, "/webhooks/hubspot", &[], body.to_vec()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+        let junk = b"{not json";
+        let (s, b) = post(
+            &app,
+            "/webhooks/hubspot",
+            &signed(HUBSPOT_URL, junk),
+            junk.to_vec(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert!(b["error"].is_string());
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        let (s, _) = post(
+            &app,
+            "/webhooks/hubspot",
+            &signed(HUBSPOT_URL, &big),
+            big.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    }
 
     #[test]
     fn the_flag_wins_over_the_environment() {
