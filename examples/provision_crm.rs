@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use cativa_client::NewUser;
 use cativa_client::webhook::{SignatureVerifier, WebhookReceiver};
-use cativa_crm_sync_examples::receiver::{ReceiverState, listen_addr, router};
+use cativa_crm_sync_examples::receiver::{ReceiverState, listen_addr, router, serve_until};
 use cativa_crm_sync_examples::settings::Settings;
 use cativa_crm_sync_examples::setup::{Crm, Endpoints, StoreFallback, hubspot_source, open_store};
 use cativa_crm_sync_examples::worker::shutdown_signal;
@@ -96,11 +96,7 @@ async fn main() -> Result<(), ExampleError> {
             }
         }
     };
-    let server = tokio::spawn(
-        axum::serve(listener, router(Arc::new(state)))
-            .with_graceful_shutdown(stop)
-            .into_future(),
-    );
+    let server = tokio::spawn(serve_until(listener, router(Arc::new(state)), stop));
 
     if let Some(sandbox) = &endpoints.sandbox {
         sandbox

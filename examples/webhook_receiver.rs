@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use cativa_client::sink::ApiBadgeSink;
 use cativa_client::webhook::SignatureVerifier as CativaVerifier;
-use cativa_crm_sync_examples::receiver::{ReceiverState, listen_addr, router};
+use cativa_crm_sync_examples::receiver::{ReceiverState, listen_addr, router, serve_until};
 use cativa_crm_sync_examples::settings::Settings;
 use cativa_crm_sync_examples::setup::{Crm, Endpoints, StoreFallback, hubspot_source, open_store};
 use cativa_crm_sync_examples::worker::shutdown_signal;
@@ -106,9 +106,7 @@ async fn main() -> Result<(), ExampleError> {
     println!(
         "Listening on http://{local}: POST /webhooks/cativa, POST /webhooks/hubspot (HubSpot signs {public_url})."
     );
-    axum::serve(listener, router(Arc::new(state)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve_until(listener, router(Arc::new(state)), shutdown_signal()).await?;
     println!("Stopped: in-flight deliveries finished.");
     endpoints.shutdown().await;
     Ok(())

@@ -190,6 +190,21 @@ async fn hubspot(
     }
 }
 
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting connections and
+/// waits for the requests in flight (deliveries being processed) to finish before returning.
+///
+/// # Errors
+/// Accepting connections failed.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// The listen address: `--listen ADDR` in `args` (without the program name), else
 /// `LISTEN_ADDR` through `lookup`, else `default` (e.g. `127.0.0.1:8080`).
 ///
@@ -357,6 +372,40 @@ mod tests {
         .await;
         assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(b["error"].as_str().unwrap().contains("limit"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_the_delivery_in_flight_finish() {
+        let app = Router::new().route(
+            "/slow",
+            axum::routing::post(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                "done"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_until(listener, app, async {
+            let _ = stopped.await;
+        }));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(b"POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        stop.send(()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("done"), "{response}");
+        server.await.unwrap().unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "no longer accepting"
+        );
     }
 
     #[tokio::test]
