@@ -236,6 +236,7 @@ impl SyncEngine {
                     .map(|c| c.id.clone()),
             );
             let mut contacts = page.contacts;
+            let page_len = contacts.len() as u64;
             let earlier: HashSet<CrmRecordId> = contacts
                 .iter()
                 .filter(|c| !c.archived)
@@ -264,13 +265,15 @@ impl SyncEngine {
                 }
             }
             let now = self.clock.now();
-            let p = plan(
+            let mut p = plan(
                 &PlanInput::new(tenant, &self.config, &view, now),
                 &contacts,
                 PlanMode::FullReconcile {
                     scan_complete: false,
                 },
             );
+            // Re-read duplicates were counted on their own page already.
+            p.counts.contacts = page_len;
             // Later pages must see this page's links and grants (the outbox applies them).
             apply_to_view(&p, &mut view, now);
             report.absorb_plan(&p);
