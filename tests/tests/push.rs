@@ -198,3 +198,96 @@ async fn signed_user_created_deliveries_are_applied_once_and_forgeries_refused()
     server.abort();
     world.shutdown().await;
 }
+
+/// A delivery whose processing fails (HubSpot down) is answered 500 so Cativa retries it;
+/// the retry must be processed, not acknowledged as a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "engine bug: the delivery id is recorded in the ledger before processing, so the retry of a failed delivery is answered `duplicate` and the user is never provisioned"]
+async fn a_delivery_that_failed_is_processed_when_retried() {
+    use sync_sandbox::faults::{Fault, FaultConfig, FaultRates};
+
+    let world = World::start_with(
+        unlimited_sandbox(),
+        DataGenConfig::default().with_contacts(10),
+    )
+    .await
+    .unwrap();
+    let sink = HubSpotSink::new(world.hubspot.clone(), SinkConfig::default());
+    sink.ensure_sdk_properties("contactinformation", &[])
+        .await
+        .unwrap();
+    let hubspot = crm_hubspot::HubSpotClient::builder()
+        .base_url(world.sandbox.hubspot().base_url())
+        .access_token(secrecy::SecretString::from(
+            sync_sandbox::hubspot::DEFAULT_ACCESS_TOKEN,
+        ))
+        .retry_policy(sync_http::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let engine = SyncEngine::builder(config().unwrap(), world.store.clone())
+        .source(Arc::new(cativa_crm_sync_examples::setup::hubspot_source(
+            hubspot,
+            world.sandbox.hubspot().tags_property(),
+        )))
+        .crm_sink(Arc::new(sink))
+        .options(fast_options())
+        .build();
+    let state = ReceiverState {
+        engine,
+        tenant: world.tenant.clone(),
+        cativa: WebhookReceiver::new(
+            SignatureVerifier::new(world.sandbox.cativa().webhook_secret().clone()).unwrap(),
+        ),
+        hubspot: None,
+    };
+    let (base, server) = serve(router(Arc::new(state))).await.unwrap();
+    let url = format!("{base}/webhooks/cativa");
+    let user = world
+        .sandbox
+        .cativa()
+        .sign_up("late@push.example.net", "Late", "Comer");
+    let delivery = world
+        .sandbox
+        .cativa()
+        .user_created_delivery(&user.id)
+        .unwrap();
+
+    world
+        .sandbox
+        .hubspot()
+        .set_faults(FaultConfig::seeded(1).with_rates(FaultRates::only(Fault::Status(503), 1.0)))
+        .unwrap();
+    let first = world
+        .sandbox
+        .cativa()
+        .deliver(&url, &delivery, SignatureMode::Valid)
+        .await
+        .unwrap();
+    assert_eq!(first.status, 500, "{}", first.body);
+
+    world
+        .sandbox
+        .hubspot()
+        .set_faults(FaultConfig::default())
+        .unwrap();
+    let retry = world
+        .sandbox
+        .cativa()
+        .deliver(&url, &delivery, SignatureMode::Valid)
+        .await
+        .unwrap();
+    assert_eq!(
+        (retry.status, retry.body.as_str()),
+        (200, r#"{"status":"accepted"}"#)
+    );
+    assert_eq!(
+        world
+            .sandbox
+            .hubspot()
+            .contacts_by_email("late@push.example.net")
+            .len(),
+        1
+    );
+    server.abort();
+    world.shutdown().await;
+}
