@@ -198,3 +198,79 @@ fn hostile_emails_are_refused_or_normalized() {
     let e = Email::parse("  Jane.Doe@Example.COM ").unwrap();
     assert_eq!(Email::parse(e.as_str()).unwrap(), e);
 }
+
+/// The same guarantees over HTTP, through the `webhook_receiver` example's router: 413
+/// before parsing, 400 for nesting, 401 for stale, future or forged signatures, each with a
+/// JSON error that says what was wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_receiver_answers_hostile_requests_over_http() {
+    use cativa_crm_sync_examples::receiver::{MAX_BODY_BYTES, ReceiverState, router};
+    use std::sync::Arc;
+    let secret = SecretString::from("whsec_live");
+    let engine = sync_core::SyncEngine::builder(
+        SyncConfig::default().validate().unwrap(),
+        Arc::new(sync_core::MemoryStore::new()),
+    )
+    .build();
+    let state = Arc::new(ReceiverState {
+        engine,
+        tenant: sync_core::TenantId::new("acme"),
+        cativa: WebhookReceiver::new(SignatureVerifier::new(secret.clone()).unwrap())
+            .with_event_type(EventType::UserCreated),
+        hubspot: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/cativa", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.unwrap();
+    });
+    let client = reqwest::Client::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let post = |body: Vec<u8>, signed_at: i64, key: &SecretString| {
+        let signature = sign(key, signed_at, &body);
+        client
+            .post(&url)
+            .header("x-cativa-signature", signature)
+            .header(
+                "x-cativa-execution-id",
+                format!("e-{signed_at}-{}", body.len()),
+            )
+            .body(body)
+            .send()
+    };
+    let error_of = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap();
+        (status, v["error"].as_str().unwrap_or_default().to_owned())
+    };
+
+    let (status, e) = error_of(
+        post(vec![b'{'; MAX_BODY_BYTES + 1], now, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 413, "{e}");
+    assert!(e.contains("limit"), "{e}");
+
+    let deep = nested(100_000, "[", "]").into_bytes();
+    let (status, e) = error_of(post(deep, now, &secret).await.unwrap()).await;
+    assert_eq!(status, 400, "{e}");
+
+    let good = br#"{"CustomerId":"c","User":{"Id":"u-1","Email":"u1@example.com"}}"#.to_vec();
+    for (signed_at, key) in [
+        (now - 3_600, &secret),
+        (now + 3_600, &secret),
+        (now, &SecretString::from("whsec_someone_else")),
+    ] {
+        let (status, e) = error_of(post(good.clone(), signed_at, key).await.unwrap()).await;
+        assert_eq!(status, 401, "t={signed_at}: {e}");
+        assert!(!e.is_empty());
+    }
+    let r = post(good, now, &secret).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    server.abort();
+}
