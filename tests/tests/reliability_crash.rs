@@ -215,7 +215,7 @@ impl Harness {
 
 /// After a crash: the work the checkpoint claims is durable. A worker that only drains the
 /// outbox must bring every contact last changed before the checkpoint to its right state.
-async fn assert_checkpoint_covered_by_durable_work(h: &Harness, db: &Path, label: &str) {
+async fn assert_checkpoint_covered_by_durable_work(h: &Harness, db: &Path, label: &str) -> usize {
     let (engine, store) = h.restart(db).await;
     h.kill.disarm();
     let drained = engine.drain_outbox(&h.w.tenant).await.unwrap();
@@ -225,7 +225,7 @@ async fn assert_checkpoint_covered_by_durable_work(h: &Harness, db: &Path, label
         .await
         .unwrap()
     else {
-        return;
+        return 0;
     };
     let expected = expected(&h.w);
     let actual = actual(&h.w);
@@ -257,8 +257,8 @@ async fn assert_checkpoint_covered_by_durable_work(h: &Harness, db: &Path, label
             cp.modified_at
         );
     }
-    let _ = checked;
     assert_effects_alternate(&h.w);
+    checked
 }
 
 fn assert_effects_within_keys(h: &Harness, label: &str) {
@@ -308,6 +308,8 @@ async fn a_sync_killed_at_50_random_points_ends_exactly_right() {
     // work to die in.
     let mut flippable: Vec<u64> = h.w.ids.clone();
     let (mut kills, mut op_kills, mut completed) = (0, 0, 0);
+    // Contacts checked against the checkpoint, over all checks.
+    let mut checked = 0;
     // Kill points are drawn within the length of the last complete run (in operations and
     // in time), so each lands inside a run rather than after it.
     let mut run_ops = 40u64;
@@ -352,7 +354,7 @@ async fn a_sync_killed_at_50_random_points_ends_exactly_right() {
         assert_effects_alternate(&h.w);
         assert_effects_within_keys(&h, &label);
         if i.is_multiple_of(3) {
-            assert_checkpoint_covered_by_durable_work(&h, &db, &label).await;
+            checked += assert_checkpoint_covered_by_durable_work(&h, &db, &label).await;
         }
         // New work: flip the tag of a few contacts not flipped before.
         for _ in 0..10 {
@@ -377,6 +379,7 @@ async fn a_sync_killed_at_50_random_points_ends_exactly_right() {
         "{kills} kills ({op_kills} at an operation), {completed} runs completed, {effects_before_last} effects before the last restart"
     );
     assert!(effects_before_last > 0, "killed runs made progress");
+    assert!(checked > 0, "the checkpoint checks covered contacts");
     assert!(
         op_kills > 0 && op_kills < kills,
         "both kinds of kill happened: {op_kills} of {kills} at an operation"
