@@ -1,9 +1,10 @@
 //! [`HttpClient`]: base URL, auth, user agent, rate limiting, retries and error decoding
 //! around a [`HttpTransport`].
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use backon::{ConstantBuilder, Retryable};
@@ -30,8 +31,8 @@ use crate::transport::{
 /// The user agent every request carries unless the client names its own product.
 pub const DEFAULT_USER_AGENT: &str = concat!("sync-http/", env!("CARGO_PKG_VERSION"));
 
-/// An HTTP client for one API: cheap to clone (clones share the connection pool and the
-/// rate limiter).
+/// An HTTP client for one API: cheap to clone (clones share the connection pool, the
+/// rate limiter and the request counts; see [`request_counts`](Self::request_counts)).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), sync_http::HttpError> {
@@ -50,7 +51,11 @@ pub const DEFAULT_USER_AGENT: &str = concat!("sync-http/", env!("CARGO_PKG_VERSI
 #[derive(Clone)]
 pub struct HttpClient {
     inner: Arc<Inner>,
+    counts: RequestCounts,
 }
+
+/// Requests sent, by `"METHOD <template>"`; shared by the clones that share it.
+type RequestCounts = Arc<Mutex<BTreeMap<String, u64>>>;
 
 struct Inner {
     base: Url,
@@ -143,6 +148,44 @@ impl HttpClient {
     /// The client-wide limiter, if one is configured.
     pub fn rate_limiter(&self) -> Option<&Arc<RateLimiter>> {
         self.inner.limiter.as_ref()
+    }
+
+    /// HTTP requests sent so far through this client and the clones that share its
+    /// counts, by endpoint: `"METHOD <template>"`, where the template is the request's
+    /// [`log_path`](RequestBuilder::log_path) when set (so ids and emails in paths do not
+    /// make new keys), else the URL path without its query string.
+    ///
+    /// Every attempt that went out on the wire counts: retries, and the resend after a
+    /// token refresh, each count once, because each is a call against the API's quota.
+    /// An attempt that never left (connection refused, request not buildable) does not
+    /// count; one that timed out or lost its connection does (the server may have seen it).
+    ///
+    /// ```
+    /// let client = sync_http::HttpClient::builder("http://127.0.0.1:8080").build()?;
+    /// assert!(client.request_counts().is_empty());
+    /// # Ok::<(), sync_http::HttpError>(())
+    /// ```
+    pub fn request_counts(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A clone that shares everything (connection pool, auth, rate limiter) but counts its
+    /// requests apart, starting from zero. Give one to each component that reports its own
+    /// calls (a CRM source and a CRM sink built from one client), so that adding their
+    /// counts never counts a request twice. Clones of the result share its new counts.
+    pub fn with_own_request_counts(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            counts: RequestCounts::default(),
+        }
+    }
+
+    fn count_request(&self, method: &Method, template: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        *counts.entry(format!("{method} {template}")).or_insert(0) += 1;
     }
 
     /// The absolute URL of `path` (relative to the base; may carry a query string).
@@ -418,6 +461,7 @@ impl HttpClientBuilder {
                 limiter,
                 decoder: self.decoder,
             }),
+            counts: RequestCounts::default(),
         })
     }
 }
@@ -770,11 +814,18 @@ impl Call<'_> {
         req.headers = headers;
         req.body = self.body.clone();
         req.timeout = self.options.timeout.unwrap_or(inner.request_timeout);
-        inner
-            .transport
-            .send(req)
-            .await
-            .map_err(|e| self.transport_error(e))
+        let result = inner.transport.send(req).await;
+        let sent = match &result {
+            Ok(_) => true,
+            Err(e) => matches!(
+                e.kind,
+                TransportErrorKind::Timeout | TransportErrorKind::Network
+            ),
+        };
+        if sent {
+            self.client.count_request(&self.method, &self.log_path);
+        }
+        result.map_err(|e| self.transport_error(e))
     }
 
     fn transport_error(&self, e: TransportError) -> HttpError {

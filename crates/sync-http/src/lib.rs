@@ -19,6 +19,9 @@
 //!   `backoff`: the latter is unmaintained, RUSTSEC-2025-0012.)
 //! - Client-side rate limiting: [`RateLimiter`] (a `governor` token bucket on tokio's
 //!   clock), shared across clones of a client; a request can add its own extra limiter.
+//! - Request counts for run reports: [`HttpClient::request_counts`] by `"METHOD <path
+//!   template>"` (every attempt sent, retries included), shared across clones;
+//!   [`HttpClient::with_own_request_counts`] gives a component counts of its own.
 //! - Errors: [`HttpError`] keeps the status, the API's code, category, message and
 //!   correlation id, the response headers and body, and an [`ErrorKind`] with
 //!   [`HttpError::is_retryable`]. Each API crate decodes its own error body shape with an
