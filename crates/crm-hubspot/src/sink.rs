@@ -202,10 +202,11 @@ fn merge_by_key(writes: Vec<Write>) -> Vec<Write> {
 }
 
 impl HubSpotSink {
-    /// A sink over `client`.
+    /// A sink over `client`, counting its API calls apart from other users of the client
+    /// (see [`HubSpotClient::with_own_call_counts`]).
     pub fn new(client: HubSpotClient, config: SinkConfig) -> Self {
         Self {
-            client,
+            client: client.with_own_call_counts(),
             config,
             schema: Mutex::new(None),
             echo: None,
@@ -625,6 +626,10 @@ fn hubspot_id(id: &CrmRecordId) -> Result<&str, sync_core::Error> {
 impl CrmSink for HubSpotSink {
     fn crm(&self) -> CrmKind {
         CrmKind::Hubspot
+    }
+
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.client.api_calls()
     }
 
     fn max_batch(&self) -> usize {

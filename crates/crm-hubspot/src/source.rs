@@ -154,11 +154,12 @@ fn id_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 impl HubSpotSource {
-    /// A source over `client`.
+    /// A source over `client`, counting its API calls apart from other users of the client
+    /// (see [`HubSpotClient::with_own_call_counts`]).
     pub fn new(client: HubSpotClient, config: SourceConfig) -> Self {
         let properties = config.mapping.properties_to_request();
         Self {
-            client,
+            client: client.with_own_call_counts(),
             config,
             properties,
             lists: Mutex::new(None),
@@ -396,6 +397,10 @@ impl HubSpotSource {
 impl CrmSource for HubSpotSource {
     fn crm(&self) -> CrmKind {
         CrmKind::Hubspot
+    }
+
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.client.api_calls()
     }
 
     async fn changed_since(

@@ -83,6 +83,11 @@ impl HubSpotClient {
         Req::new(method, &self.paths.objects, &all)
     }
 
+    /// `…/contacts/{contactId}`: the path logged and counted for one contact.
+    fn contact_template(&self) -> String {
+        super::path_template(&self.paths.objects, "contacts/{contactId}")
+    }
+
     /// One page of contacts (`GET …/contacts?limit&after&properties&archived`).
     pub async fn list_contacts(&self, opts: &ListOptions) -> Result<Page<HubSpotObject>, Error> {
         let mut req = self
@@ -121,7 +126,9 @@ impl HubSpotClient {
         id: &str,
         properties: &[String],
     ) -> Result<Option<HubSpotObject>, Error> {
-        let mut req = self.contacts(&[id], Method::GET);
+        let mut req = self
+            .contacts(&[id], Method::GET)
+            .log_path(self.contact_template());
         if !properties.is_empty() {
             req = req.query("properties", properties.join(","));
         }
@@ -134,7 +141,7 @@ impl HubSpotClient {
         email: &str,
         properties: &[String],
     ) -> Result<Option<HubSpotObject>, Error> {
-        let log = format!("{}/contacts/{{email}}", self.paths.objects);
+        let log = super::path_template(&self.paths.objects, "contacts/{email}");
         let mut req = self
             .contacts(&[email], Method::GET)
             .query("idProperty", "email")
@@ -183,6 +190,7 @@ impl HubSpotClient {
         let body = serde_json::json!({ "properties": properties });
         let req = self
             .contacts(&[id], Method::PATCH)
+            .log_path(self.contact_template())
             .json(&body)?
             .idempotent();
         self.send_json(&req).await
@@ -190,9 +198,10 @@ impl HubSpotClient {
 
     /// Archives one contact (`DELETE …/contacts/{id}`, restorable for 90 days).
     pub async fn archive_contact(&self, id: &str) -> Result<(), Error> {
-        self.send(&self.contacts(&[id], Method::DELETE))
-            .await
-            .map(|_| ())
+        let req = self
+            .contacts(&[id], Method::DELETE)
+            .log_path(self.contact_template());
+        self.send(&req).await.map(|_| ())
     }
 
     /// Merges `to_merge` into `primary` (`POST …/contacts/merge`); returns the survivor.

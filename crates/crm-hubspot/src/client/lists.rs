@@ -2,7 +2,7 @@
 
 use http::Method;
 
-use super::{HubSpotClient, Req};
+use super::{HubSpotClient, Req, path_template};
 use crate::error::Error;
 use crate::model::{ListMember, MembershipChange, Page, RecordMembership};
 
@@ -21,6 +21,7 @@ impl HubSpotClient {
             &self.paths.lists,
             &[list_id, "memberships", "add"],
         )
+        .log_path(path_template(&self.paths.lists, "{listId}/memberships/add"))
         .json(record_ids)?;
         self.send_json(&req).await
     }
@@ -36,6 +37,10 @@ impl HubSpotClient {
             &self.paths.lists,
             &[list_id, "memberships", "remove"],
         )
+        .log_path(path_template(
+            &self.paths.lists,
+            "{listId}/memberships/remove",
+        ))
         .json(record_ids)?;
         self.send_json(&req).await
     }
@@ -48,6 +53,7 @@ impl HubSpotClient {
         limit: u32,
     ) -> Result<Page<ListMember>, Error> {
         let mut req = Req::new(Method::GET, &self.paths.lists, &[list_id, "memberships"])
+            .log_path(path_template(&self.paths.lists, "{listId}/memberships"))
             .query("limit", limit.clamp(1, MAX_MEMBERSHIP_PAGE).to_string());
         if let Some(a) = after {
             req = req.query("after", a);
@@ -87,7 +93,11 @@ impl HubSpotClient {
             Method::GET,
             &self.paths.lists,
             &["records", "0-1", contact_id, "memberships"],
-        );
+        )
+        .log_path(path_template(
+            &self.paths.lists,
+            "records/0-1/{contactId}/memberships",
+        ));
         Ok(match self.send_json::<Shape>(&req).await? {
             Shape::Bare(v) | Shape::Wrapped { results: v } => v,
         })

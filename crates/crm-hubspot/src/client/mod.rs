@@ -80,6 +80,14 @@ fn segments(prefix: &str) -> Vec<&str> {
     prefix.split('/').filter(|s| !s.is_empty()).collect()
 }
 
+/// `base` + `rest` shaped like a [`Req`]'s path (`/a/b/rest`), for logging and call counts:
+/// `rest` names the variable parts (`{contactId}`) instead of carrying them.
+pub(crate) fn path_template(base: &str, rest: &str) -> String {
+    let mut all = segments(base);
+    all.extend(segments(rest));
+    format!("/{}", all.join("/"))
+}
+
 /// How the client authenticates.
 enum Credentials {
     None,
@@ -323,7 +331,8 @@ fn hubspot_error_info(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> A
     info
 }
 
-/// A HubSpot CRM client. Cheap to clone; clones share the rate limiters and the token.
+/// A HubSpot CRM client. Cheap to clone; clones share the rate limiters, the token and
+/// the API call counts ([`api_calls`](Self::api_calls)).
 ///
 /// ```no_run
 /// use crm_hubspot::{HubSpotClient, RateLimitTier};
@@ -409,7 +418,8 @@ impl Req {
         self
     }
 
-    /// Logs this path instead of the real one (keeps emails out of logs).
+    /// Logs (and counts calls under) this path template instead of the real path, to keep
+    /// emails out of logs and ids out of the per-endpoint call counts.
     pub(crate) fn log_path(mut self, p: impl Into<String>) -> Self {
         self.log_path = p.into();
         self
@@ -443,6 +453,27 @@ impl HubSpotClient {
     /// The client-wide limiter (share it with other clients of the same app).
     pub fn rate_limiter(&self) -> Option<&Arc<RateLimiter>> {
         self.http.rate_limiter()
+    }
+
+    /// API requests made through this handle (and its clones), by endpoint template:
+    /// `"POST /crm/v3/objects/contacts/search"`, `"GET /crm/v3/objects/contacts/{contactId}"`,
+    /// ... Ids and emails in paths never make new keys. Every attempt sent counts, retries
+    /// and rate-limit resends included: each is a request against the app's quota.
+    /// OAuth token requests are not counted (they go to the token endpoint, not the CRM).
+    pub fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        self.http.request_counts()
+    }
+
+    /// A clone that shares everything (token, connection pool, limiters) but counts its API
+    /// calls apart, from zero. [`HubSpotSource`](crate::HubSpotSource) and
+    /// [`HubSpotSink`](crate::HubSpotSink) take one each, so a run report that adds their
+    /// counts never counts a call twice.
+    #[must_use]
+    pub fn with_own_call_counts(&self) -> Self {
+        Self {
+            http: self.http.with_own_request_counts(),
+            ..self.clone()
+        }
     }
 
     /// Sends a request: rate limits, auth and 5xx retries by sync-http; 429/423 waited out

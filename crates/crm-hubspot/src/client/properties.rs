@@ -2,11 +2,16 @@
 
 use http::Method;
 
-use super::{HubSpotClient, Req};
+use super::{HubSpotClient, Req, path_template};
 use crate::error::Error;
 use crate::model::{Page, Property, PropertyCreate, PropertyOption, PropertyOptionsUpdate};
 
 impl HubSpotClient {
+    /// `…/contacts/{propertyName}`: the path logged and counted for one property.
+    fn property_template(&self) -> String {
+        path_template(&self.paths.properties, "contacts/{propertyName}")
+    }
+
     /// Every contact property with its type and options (`GET /crm/v3/properties/contacts`).
     pub async fn list_contact_properties(&self) -> Result<Vec<Property>, Error> {
         let req = Req::new(Method::GET, &self.paths.properties, &["contacts"]);
@@ -16,7 +21,8 @@ impl HubSpotClient {
 
     /// One contact property; `None` when it does not exist.
     pub async fn get_contact_property(&self, name: &str) -> Result<Option<Property>, Error> {
-        let req = Req::new(Method::GET, &self.paths.properties, &["contacts", name]);
+        let req = Req::new(Method::GET, &self.paths.properties, &["contacts", name])
+            .log_path(self.property_template());
         match self.send_json(&req).await {
             Ok(p) => Ok(Some(p)),
             Err(Error::Api(e)) if e.status == 404 => Ok(None),
@@ -42,6 +48,7 @@ impl HubSpotClient {
         options: Vec<PropertyOption>,
     ) -> Result<Property, Error> {
         let req = Req::new(Method::PATCH, &self.paths.properties, &["contacts", name])
+            .log_path(self.property_template())
             .json(&PropertyOptionsUpdate { options })?
             .idempotent();
         self.send_json(&req).await
