@@ -293,6 +293,25 @@ impl CativaClient {
         &self.paths
     }
 
+    /// API requests made through this handle (and its clones), by endpoint template:
+    /// `"POST /social/v1/users/{user_id}/badges/{badge_id}"`, `"GET /social/v1/auth/me"`,
+    /// ... User ids, badge ids and emails never make new keys. Every attempt sent counts,
+    /// retries included.
+    pub fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        self.http.request_counts()
+    }
+
+    /// A clone that shares everything (key, connection pool, rate limiter) but counts its
+    /// API calls apart, from zero. [`ApiBadgeSink`](crate::sink::ApiBadgeSink) takes one, so its
+    /// report never includes calls other components made with the same client.
+    #[must_use]
+    pub fn with_own_call_counts(&self) -> Self {
+        Self {
+            http: self.http.with_own_request_counts(),
+            paths: Arc::clone(&self.paths),
+        }
+    }
+
     /// `GET /social/v1/auth/me`: the user owning the key and its tenant. Use it to check a
     /// credential and to discover the `CustomerId` webhooks will carry.
     ///

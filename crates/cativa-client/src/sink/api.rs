@@ -4,7 +4,7 @@
 // sync-core's `Error` is the ports' error type; its size is not ours to change here.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -40,10 +40,11 @@ pub struct ApiBadgeSink {
 }
 
 impl ApiBadgeSink {
-    /// A sink for one tenant.
+    /// A sink for one tenant. It counts its API calls apart from other users of `client`
+    /// (see [`CativaClient::with_own_call_counts`]).
     pub fn new(tenant: TenantId, client: CativaClient) -> Self {
         Self {
-            clients: Clients(HashMap::from([(tenant, client)])),
+            clients: Clients(HashMap::from([(tenant, client.with_own_call_counts())])),
             concurrency: DEFAULT_CONCURRENCY,
         }
     }
@@ -51,7 +52,7 @@ impl ApiBadgeSink {
     /// Adds another tenant with its own client (its own API key).
     #[must_use]
     pub fn with_tenant(mut self, tenant: TenantId, client: CativaClient) -> Self {
-        self.clients.0.insert(tenant, client);
+        self.clients.0.insert(tenant, client.with_own_call_counts());
         self
     }
 
@@ -102,6 +103,17 @@ impl BadgeSink for ApiBadgeSink {
             })
             .collect();
         Ok(in_order(futs, self.concurrency).await)
+    }
+
+    /// The calls of every tenant's client, added up by endpoint.
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        let mut total = BTreeMap::new();
+        for client in self.clients.0.values() {
+            for (endpoint, n) in client.api_calls() {
+                *total.entry(endpoint).or_insert(0) += n;
+            }
+        }
+        total
     }
 }
 
