@@ -202,7 +202,6 @@ async fn signed_user_created_deliveries_are_applied_once_and_forgeries_refused()
 /// A delivery whose processing fails (HubSpot down) is answered 500 so Cativa retries it;
 /// the retry must be processed, not acknowledged as a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: the delivery id is recorded in the ledger before processing, so the retry of a failed delivery is answered `duplicate` and the user is never provisioned"]
 async fn a_delivery_that_failed_is_processed_when_retried() {
     use sync_sandbox::faults::{Fault, FaultConfig, FaultRates};
 

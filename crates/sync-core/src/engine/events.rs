@@ -67,10 +67,12 @@ pub enum DeliveryOutcome {
 }
 
 impl SyncEngine {
-    /// Handles one community event delivery: records the delivery id in the ledger (a
-    /// duplicate is acknowledged and ignored), updates the mapping table, plans what follows
-    /// (find or create the CRM contact, grant the badges the CRM implies, log activities) and
-    /// applies it.
+    /// Handles one community event delivery: a delivery id already in the ledger is
+    /// acknowledged and ignored; otherwise the mapping table is updated, what follows is
+    /// planned (find or create the CRM contact, grant the badges the CRM implies, log
+    /// activities) and written to the outbox, the delivery id is recorded, and the outbox is
+    /// applied. An error before the outbox write leaves the delivery unrecorded, so the
+    /// sender's retry is processed.
     pub async fn handle_community_event(
         &self,
         tenant: &TenantId,
@@ -80,7 +82,7 @@ impl SyncEngine {
         let span = info_span!("sync.delivery", source = "cativa", tenant = %tenant, delivery_id);
         async {
             let now = self.clock.now();
-            if !self.store.record_delivery(tenant, delivery_id, now).await? {
+            if self.store.has_delivery(tenant, delivery_id).await? {
                 metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "cativa")
                     .increment(1);
                 return Ok(DeliveryOutcome::Duplicate);
@@ -119,6 +121,15 @@ impl SyncEngine {
             for a in &actions {
                 *report.planned.entry(a.kind.name().to_owned()).or_insert(0) += 1;
             }
+            // Recorded only once the work is durable in the outbox: a failure before this
+            // point leaves the delivery unrecorded, so the sender's retry processes it. Two
+            // receivers racing on one retry both get here with the same idempotency keys
+            // (one effect); the ledger tells exactly one of them the delivery was new.
+            if !self.store.record_delivery(tenant, delivery_id, now).await? {
+                metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "cativa")
+                    .increment(1);
+                return Ok(DeliveryOutcome::Duplicate);
+            }
             if self.options.apply {
                 let drained = self.drain_outbox_inner(tenant).await?;
                 report.absorb_drain(drained);
@@ -146,11 +157,11 @@ impl SyncEngine {
         let span = info_span!("sync.delivery", source = "crm", tenant = %tenant, deliveries = delivery_ids.len());
         async {
             let now = self.clock.now();
-            let mut fresh = delivery_ids.is_empty();
+            let mut seen_all = !delivery_ids.is_empty();
             for id in delivery_ids {
-                fresh |= self.store.record_delivery(tenant, id, now).await?;
+                seen_all &= self.store.has_delivery(tenant, id).await?;
             }
-            if !fresh {
+            if seen_all {
                 metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "crm")
                     .increment(1);
                 return Ok(DeliveryOutcome::Duplicate);
@@ -160,6 +171,16 @@ impl SyncEngine {
             report.read = contacts.len() as u64;
             self.plan_and_enqueue(tenant, &contacts, &mut report)
                 .await?;
+            // As for community events: recorded once the plan is durable.
+            let mut fresh = delivery_ids.is_empty();
+            for id in delivery_ids {
+                fresh |= self.store.record_delivery(tenant, id, now).await?;
+            }
+            if !fresh {
+                metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "crm")
+                    .increment(1);
+                return Ok(DeliveryOutcome::Duplicate);
+            }
             if self.options.apply {
                 let drained = self.drain_outbox_inner(tenant).await?;
                 report.absorb_drain(drained);
@@ -280,6 +301,35 @@ impl SyncEngine {
             ));
         } else {
             self.plan_and_enqueue(tenant, &contacts, report).await?;
+            // Both sides hold both ids: stamp the user id on the contact, when it is the one
+            // live contact with this email (duplicates are reported by the planner instead).
+            let live: Vec<&CrmContact> = contacts.iter().filter(|c| !c.archived).collect();
+            if let (Some(prop), [contact], true) = (
+                &self.options.crm_user_id_property,
+                live.as_slice(),
+                self.crm_sink.is_some(),
+            ) && contact.properties.get(prop).map(String::as_str) != Some(user.id.as_str())
+            {
+                let key = IdempotencyKey::derive(&[
+                    tenant.as_str(),
+                    "stamp_user",
+                    &contact.id.to_string(),
+                    user.id.as_str(),
+                ]);
+                let mut properties = BTreeMap::new();
+                properties.insert(prop.clone(), user.id.to_string());
+                actions.push(Action::new(
+                    key,
+                    ActionKind::UpdateCrmProperties {
+                        crm_id: contact.id.clone(),
+                        email: user.email.clone(),
+                        properties,
+                    },
+                    Reason::CommunityEvent {
+                        event: "user_created".to_owned(),
+                    },
+                ));
+            }
         }
         Ok(actions)
     }

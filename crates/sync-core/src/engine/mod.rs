@@ -74,6 +74,11 @@ pub struct EngineOptions {
     pub crm_badges_property: Option<String>,
     /// Log community events (badges, groups) as CRM activities.
     pub log_activities: bool,
+    /// The CRM property that stores the Cativa user id on the contact (`cativa_user_id` on
+    /// HubSpot; on Salesforce use your external ID field, e.g. `Cativa_Member_Id__c`).
+    /// `user_created` writes it on an existing contact so both sides hold both ids. `None`
+    /// to skip.
+    pub crm_user_id_property: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -91,6 +96,7 @@ impl Default for EngineOptions {
             apply: true,
             crm_badges_property: None,
             log_activities: true,
+            crm_user_id_property: Some("cativa_user_id".to_owned()),
         }
     }
 }

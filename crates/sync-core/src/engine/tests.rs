@@ -327,6 +327,12 @@ async fn invites_then_user_created_grants_the_badge() {
     };
     assert_eq!(report.applied.get("assign_badge"), Some(&1), "{report}");
     assert!(w.badges.badges_of(&user(2)).contains(&"Premium".into()));
+    // Both sides hold both ids: the existing contact got the user id.
+    let contact = w.crm.get(&CrmRecordId::hubspot("2")).unwrap();
+    assert_eq!(
+        contact.properties.get("cativa_user_id").map(String::as_str),
+        Some("u2")
+    );
     // The same delivery again is a duplicate.
     let again = w
         .engine
@@ -338,6 +344,50 @@ async fn invites_then_user_created_grants_the_badge() {
         .await
         .unwrap();
     assert_eq!(again, DeliveryOutcome::Duplicate);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_not_recorded_so_its_retry_is_processed() {
+    let w = world(4, MissingUserPolicy::Skip);
+    let joined = CommunityUser::new(user(2), email(2));
+    w.crm.fail_next_reads(1);
+    let first = w
+        .engine
+        .handle_community_event(
+            &w.tenant,
+            "exec-x",
+            CommunityEvent::UserCreated {
+                user: joined.clone(),
+            },
+        )
+        .await;
+    assert!(first.is_err(), "the CRM lookup failed");
+    let retry = w
+        .engine
+        .handle_community_event(
+            &w.tenant,
+            "exec-x",
+            CommunityEvent::UserCreated {
+                user: joined.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(retry, DeliveryOutcome::Accepted { .. }),
+        "{retry:?}"
+    );
+    assert!(w.badges.badges_of(&user(2)).contains(&"Premium".into()));
+    let third = w
+        .engine
+        .handle_community_event(
+            &w.tenant,
+            "exec-x",
+            CommunityEvent::UserCreated { user: joined },
+        )
+        .await
+        .unwrap();
+    assert_eq!(third, DeliveryOutcome::Duplicate);
 }
 
 #[tokio::test]

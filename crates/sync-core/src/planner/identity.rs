@@ -10,6 +10,7 @@ use hashbrown::hash_table::Entry;
 
 use foldhash::fast::RandomState;
 
+use super::StateView;
 use crate::config::DuplicatePolicy;
 use crate::domain::{CrmContact, CrmRecordId, Email};
 
@@ -19,18 +20,37 @@ pub(crate) fn fast_map<K, V>(capacity: usize) -> FastMap<K, V> {
     HashMap::with_capacity_and_hasher(capacity, RandomState::default())
 }
 
+/// No contact owns the row.
+const NONE: u32 = u32::MAX;
+
 /// Contacts by record id: one copy per id, the newest (an archived copy wins a tie, since
-/// deletion is the later event). The table holds 4-byte indices into the contacts, so a
-/// million-contact batch stays cache-friendly.
-pub(crate) struct ById<'c> {
+/// deletion is the later event).
+///
+/// Most contacts of a batch are already linked rows with an unchanged email: the *fast*
+/// ones. They cannot be duplicates of anything (one row per email, one row per record), so
+/// they are indexed by the view's own row table (`owner`), and only the others go through a
+/// hash table of their own. The tables hold 4-byte indices, so a million-contact batch stays
+/// cache-friendly.
+pub(crate) struct ById<'c, 'v> {
     contacts: &'c [CrmContact],
+    view: &'v StateView,
+    /// Per view row: the fast contact that owns it, or `NONE`.
+    owner: Vec<u32>,
+    fast: Vec<bool>,
+    fast_count: usize,
     hasher: RandomState,
     table: HashTable<u32>,
 }
 
-impl ById<'_> {
+impl ById<'_, '_> {
     /// The kept copy of a record.
     pub(crate) fn get(&self, id: &CrmRecordId) -> Option<&u32> {
+        if let Some(r) = self.view.index_of_crm(id) {
+            let o = &self.owner[r];
+            if *o != NONE {
+                return Some(o);
+            }
+        }
         self.table.find(self.hasher.hash_one(id), |&j| {
             self.contacts[j as usize].id == *id
         })
@@ -38,15 +58,78 @@ impl ById<'_> {
 
     /// Number of distinct records.
     pub(crate) fn len(&self) -> usize {
-        self.table.len()
+        self.fast_count + self.table.len()
+    }
+
+    /// Whether the contact takes the fast path; then its row is `row_of_fast`.
+    pub(crate) fn is_fast(&self, i: u32) -> bool {
+        self.fast[i as usize]
     }
 }
 
-/// Keeps one contact per record id.
-pub(crate) fn dedupe_by_id(contacts: &[CrmContact]) -> ById<'_> {
-    let hasher = RandomState::default();
-    let mut table: HashTable<u32> = HashTable::with_capacity(contacts.len());
+/// Keeps one contact per record id (see [`ById`]).
+pub(crate) fn dedupe_by_id<'c, 'v>(
+    contacts: &'c [CrmContact],
+    view: &'v StateView,
+) -> ById<'c, 'v> {
+    const CONTESTED: u32 = u32::MAX - 1;
+    let mut owner = vec![NONE; view.len()];
+    let mut fast = vec![false; contacts.len()];
     for (i, c) in contacts.iter().enumerate() {
+        let (false, Some(email)) = (c.archived, &c.email) else {
+            continue;
+        };
+        let Some(r) = view.index_of_crm(&c.id) else {
+            continue;
+        };
+        if view.row(r).email != *email {
+            continue;
+        }
+        match owner[r] {
+            NONE => {
+                owner[r] = i as u32;
+                fast[i] = true;
+            }
+            CONTESTED => {}
+            j => {
+                // The same record twice (a re-read): both go the slow way.
+                fast[j as usize] = false;
+                owner[r] = CONTESTED;
+            }
+        }
+    }
+    for o in &mut owner {
+        if *o == CONTESTED {
+            *o = NONE;
+        }
+    }
+    // A slow contact sharing a fast one's record id or email makes it slow too: then the
+    // duplicate rules (newest copy, duplicates policy) decide between them.
+    for (i, c) in contacts.iter().enumerate() {
+        if fast[i] {
+            continue;
+        }
+        let by_id = view.index_of_crm(&c.id);
+        let by_email = if c.archived {
+            None
+        } else {
+            c.email.as_ref().and_then(|e| view.index_of_email(e))
+        };
+        for r in [by_id, by_email].into_iter().flatten() {
+            let j = owner[r];
+            if j != NONE && j as usize != i {
+                fast[j as usize] = false;
+                owner[r] = NONE;
+            }
+        }
+    }
+    let fast_count = fast.iter().filter(|&&f| f).count();
+    let hasher = RandomState::default();
+    let mut table: HashTable<u32> = HashTable::with_capacity(contacts.len() - fast_count);
+    for (i, c) in contacts.iter().enumerate() {
+        if fast[i] {
+            continue;
+        }
         let i = i as u32;
         let h = hasher.hash_one(&c.id);
         match table.entry(
@@ -66,6 +149,10 @@ pub(crate) fn dedupe_by_id(contacts: &[CrmContact]) -> ById<'_> {
     }
     ById {
         contacts,
+        view,
+        owner,
+        fast,
+        fast_count,
         hasher,
         table,
     }
@@ -94,7 +181,7 @@ fn newer_copy(a: &CrmContact, b: &CrmContact) -> bool {
 /// the contacts in cache; iterating the table would visit them at random).
 pub(crate) fn kept<'a>(
     contacts: &'a [CrmContact],
-    unique: &'a ById<'_>,
+    unique: &'a ById<'_, '_>,
 ) -> impl Iterator<Item = u32> + 'a {
     let all_unique = unique.len() == contacts.len();
     (0..contacts.len() as u32)
@@ -148,7 +235,7 @@ impl ByEmail<'_> {
 /// For every email shared by live contacts, the canonical contact's index.
 pub(crate) fn canonical_by_email<'c>(
     contacts: &'c [CrmContact],
-    unique: &ById<'_>,
+    unique: &ById<'_, '_>,
     policy: &DuplicatePolicy,
 ) -> ByEmail<'c> {
     let hasher = RandomState::default();
@@ -161,7 +248,7 @@ pub(crate) fn canonical_by_email<'c>(
     };
     for i in kept(contacts, unique) {
         let c = &contacts[i as usize];
-        if c.archived {
+        if c.archived || unique.is_fast(i) {
             continue;
         }
         let Some(email) = &c.email else { continue };

@@ -183,7 +183,7 @@ impl<'a, 'i> Builder<'a, 'i> {
         let config = self.input.config;
         self.plan.counts.contacts += contacts.len() as u64;
 
-        let unique = dedupe_by_id(contacts);
+        let unique = dedupe_by_id(contacts, view);
         let canon = canonical_by_email(contacts, &unique, config.duplicates());
 
         // Merges move identity: a live winner takes the row of the record merged into it.
@@ -220,6 +220,9 @@ impl<'a, 'i> Builder<'a, 'i> {
         for &i in canon.values() {
             is_canonical[i as usize] = true;
         }
+        for (i, flag) in is_canonical.iter_mut().enumerate() {
+            *flag |= unique.is_fast(i as u32);
+        }
         let mut row_taken = vec![false; view.len()];
 
         // Pass 1: resolve live canonical contacts to rows; collect duplicate losers.
@@ -240,6 +243,16 @@ impl<'a, 'i> Builder<'a, 'i> {
                 );
                 continue;
             };
+            if unique.is_fast(i) {
+                // Linked, same email, no duplicate: what resolve() would find, without the
+                // batch-wide tables.
+                if let Some(r) = view.index_of_crm(&c.id) {
+                    row_taken[r] = true;
+                    let row = view.row(r);
+                    self.mapped(c, row, &row.email);
+                }
+                continue;
+            }
             if !is_canonical[i as usize] {
                 losers.entry(email).or_default().push(i);
                 continue;
@@ -412,7 +425,7 @@ impl<'a, 'i> Builder<'a, 'i> {
         c: &CrmContact,
         email: &Email,
         contacts: &[CrmContact],
-        unique: &identity::ById<'_>,
+        unique: &identity::ById<'_, '_>,
         canon: &identity::ByEmail<'_>,
         merged_rows: &FastMap<&CrmRecordId, (usize, &CrmRecordId)>,
     ) -> Option<Resolution> {
@@ -695,7 +708,7 @@ impl<'a, 'i> Builder<'a, 'i> {
 fn final_winner<'c>(
     first: &'c CrmRecordId,
     contacts: &'c [CrmContact],
-    unique: &identity::ById<'_>,
+    unique: &identity::ById<'_, '_>,
 ) -> &'c CrmRecordId {
     let mut current = first;
     // Bounded: a malformed cycle (A into B, B into A) must not loop forever.
@@ -717,7 +730,7 @@ fn moves_away(
     view: &StateView,
     row: &crate::domain::Mapping,
     contacts: &[CrmContact],
-    unique: &identity::ById<'_>,
+    unique: &identity::ById<'_, '_>,
     merged_rows: &FastMap<&CrmRecordId, (usize, &CrmRecordId)>,
     depth: u8,
 ) -> bool {

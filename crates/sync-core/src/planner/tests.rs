@@ -985,7 +985,10 @@ fn apply_to_contacts(plan: &Plan, contacts: &mut Vec<CrmContact>, now: DateTime<
             crm_id, properties, ..
         } = &action.kind
         {
-            let latest = identity::dedupe_by_id(contacts).get(crm_id).copied();
+            let empty = StateView::default();
+            let latest = identity::dedupe_by_id(contacts, &empty)
+                .get(crm_id)
+                .copied();
             if let Some(i) = latest {
                 let mut next = contacts[i as usize].clone();
                 next.properties.extend(properties.clone());
