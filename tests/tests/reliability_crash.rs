@@ -85,11 +85,11 @@ impl KillSwitch {
     }
 }
 
-/// The Cativa API badge sink behind kill points; counts successful applies per key.
+/// The Cativa API badge sink behind kill points; counts sends per idempotency key.
 struct KillableSink {
     inner: ApiBadgeSink,
     kill: Arc<KillSwitch>,
-    applied: Mutex<HashMap<String, u32>>,
+    sent: Mutex<HashMap<String, u32>>,
 }
 
 #[async_trait]
@@ -103,15 +103,14 @@ impl BadgeSink for KillableSink {
         changes: &[BadgeChange],
     ) -> Result<Vec<ItemResult<()>>, Error> {
         self.kill.point().await;
-        let results = self.inner.apply_badges(tenant, changes).await?;
+        // Counted before sending: a run dropped mid-request may still have had its effect.
         {
-            let mut applied = self.applied.lock().unwrap();
-            for (c, r) in changes.iter().zip(&results) {
-                if r.is_ok() {
-                    *applied.entry(c.key.as_str().to_owned()).or_default() += 1;
-                }
+            let mut sent = self.sent.lock().unwrap();
+            for c in changes {
+                *sent.entry(c.key.as_str().to_owned()).or_default() += 1;
             }
         }
+        let results = self.inner.apply_badges(tenant, changes).await?;
         // The effect is on the sandbox; dying here loses only the record of it.
         self.kill.point().await;
         Ok(results)
@@ -122,13 +121,13 @@ impl BadgeSink for KillableSink {
 }
 
 /// The HubSpot source behind kill points.
-struct KillableSource<S> {
-    inner: S,
+struct KillableSource<S: ?Sized> {
+    inner: Arc<S>,
     kill: Arc<KillSwitch>,
 }
 
 #[async_trait]
-impl<S: CrmSource> CrmSource for KillableSource<S> {
+impl<S: CrmSource + ?Sized> CrmSource for KillableSource<S> {
     fn crm(&self) -> CrmKind {
         self.inner.crm()
     }
@@ -156,6 +155,7 @@ impl<S: CrmSource> CrmSource for KillableSource<S> {
         tenant: &TenantId,
         ids: &[CrmRecordId],
     ) -> Result<Vec<CrmContact>, Error> {
+        self.kill.point().await;
         self.inner.get_by_ids(tenant, ids).await
     }
     async fn find_by_email(
@@ -163,6 +163,7 @@ impl<S: CrmSource> CrmSource for KillableSource<S> {
         tenant: &TenantId,
         email: &Email,
     ) -> Result<Vec<CrmContact>, Error> {
+        self.kill.point().await;
         self.inner.find_by_email(tenant, email).await
     }
 }
@@ -197,12 +198,15 @@ impl Harness {
         self.clock.advance(chrono::Duration::minutes(10));
         let store = sqlite(db).await;
         let source = Arc::new(KillableSource {
-            inner: source(&self.w, hubspot_client(&self.w)),
+            inner: Arc::new(source(&self.w, hubspot_client(&self.w))),
             kill: self.kill.clone(),
         });
         let mut options = options();
         options.lease = Duration::from_secs(300);
         options.claim_batch = 200;
+        // No overlap: the checkpoint sits right at the newest change it covers, so the
+        // check below has contacts behind it even when all were seeded within a second.
+        options.overlap = chrono::Duration::zero();
         let engine = SyncEngine::builder(config(), store.clone() as Arc<dyn Store>)
             .source(source)
             .badge_sink(self.sink.clone())
@@ -270,7 +274,7 @@ fn assert_effects_within_keys(h: &Harness, label: &str) {
             .into_iter()
             .filter(|e| !matches!(e, sync_sandbox::cativa::Effect::UserCreated { .. }))
             .count();
-    let keys = h.sink.applied.lock().unwrap().len();
+    let keys = h.sink.sent.lock().unwrap().len();
     assert!(
         effects <= keys,
         "{label}: {effects} effects from {keys} distinct keys"
@@ -290,7 +294,7 @@ async fn a_sync_killed_at_50_random_points_ends_exactly_right() {
     let sink = Arc::new(KillableSink {
         inner: ApiBadgeSink::new(w.tenant.clone(), cativa_client(&w)),
         kill: kill.clone(),
-        applied: Mutex::new(HashMap::new()),
+        sent: Mutex::new(HashMap::new()),
     });
     let h = Harness {
         w,
@@ -303,6 +307,16 @@ async fn a_sync_killed_at_50_random_points_ends_exactly_right() {
         seed_mappings(&h.w, store.as_ref()).await;
     }
     assert!(expected(&h.w).values().filter(|b| !b.is_empty()).count() > contacts / 20);
+    // Seeding stamps every contact with one instant; spread them over 50 instants so the
+    // checkpoint moves page by page (and the checks below have contacts behind it).
+    for chunk in h.w.ids.chunks(contacts.div_ceil(50).max(1)) {
+        for id in chunk {
+            h.w.hubspot
+                .set_property(*id, "firstname", &format!("Member {id}"))
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
 
     // Contacts whose tag is flipped between crashes (each once), so every restart has new
     // work to die in.
@@ -517,4 +531,55 @@ async fn sigkill_child_process_then_restart() {
         .filter(|e| matches!(e, sync_sandbox::cativa::Effect::BadgeGranted { .. }))
         .count();
     assert_eq!(grant_effects, grants, "one grant per user, none twice");
+}
+
+/// A crash while a webhook delivery is being handled (after the ledger write, before the
+/// outbox write) must not lose it: the sender's retry of the same delivery id is processed.
+#[tokio::test]
+async fn a_delivery_killed_mid_handling_is_processed_when_redelivered() {
+    use sync_core::testkit::MemoryCrm;
+    use sync_core::{CativaUserId, CommunityEvent, CommunityUser, DeliveryOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let tenant = TenantId::new("acme");
+    let crm = Arc::new(MemoryCrm::new(CrmKind::Hubspot, 10));
+    let kill = Arc::new(KillSwitch::default());
+    let event = || CommunityEvent::UserCreated {
+        user: CommunityUser::new(
+            CativaUserId::new("u-1"),
+            Email::parse("new.member@example.com").unwrap(),
+        ),
+    };
+    let engine = |store: Arc<sync_store::SqliteStore>| {
+        SyncEngine::builder(config(), store as Arc<dyn Store>)
+            .source(Arc::new(KillableSource {
+                inner: crm.clone(),
+                kill: kill.clone(),
+            }))
+            .crm_sink(crm.clone())
+            .options(options())
+            .build()
+    };
+
+    // The CRM lookup of the first attempt never returns: the process dies there.
+    kill.arm(1);
+    let first = engine(sqlite(&db).await);
+    let killed = tokio::select! {
+        r = first.handle_community_event(&tenant, "exec-1", event()) => { r.unwrap(); false }
+        () = kill.tripped() => true,
+    };
+    assert!(killed);
+    drop(first);
+
+    // Restarted; Cativa retries the delivery.
+    kill.disarm();
+    let second = engine(sqlite(&db).await);
+    let outcome = second
+        .handle_community_event(&tenant, "exec-1", event())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, DeliveryOutcome::Accepted { .. }),
+        "the retried delivery was dropped as {outcome:?}"
+    );
 }
