@@ -306,6 +306,8 @@ pub struct ValidatedConfig {
     managed: BTreeSet<BadgeId>,
     /// Distinct badges in rule order, each with the indices of the rules granting it.
     badges: Vec<(BadgeId, Vec<usize>)>,
+    /// Each rule's condition, described once (plans quote it on every grant).
+    descriptions: Vec<String>,
     #[serde(skip)]
     transform_ctx: TransformContext,
 }
@@ -320,10 +322,12 @@ impl ValidatedConfig {
             }
         }
         let managed = badges.iter().map(|(b, _)| b.clone()).collect();
+        let descriptions = raw.badge_rules.iter().map(|r| r.when.describe()).collect();
         Self {
             raw,
             managed,
             badges,
+            descriptions,
             transform_ctx,
         }
     }
@@ -336,6 +340,11 @@ impl ValidatedConfig {
     /// The badge rules.
     pub fn rules(&self) -> &[BadgeRule] {
         &self.raw.badge_rules
+    }
+
+    /// The description of rule `index`'s condition (`tag "Pago Anual"`).
+    pub fn rule_description(&self, index: usize) -> &str {
+        self.descriptions.get(index).map_or("", String::as_str)
     }
 
     /// The field mappings.

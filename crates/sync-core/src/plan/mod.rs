@@ -152,7 +152,8 @@ impl Plan {
     /// Sorts actions and conflicts into their canonical order and recomputes the counts
     /// derived from them. Called by the planner; callers who build plans by hand call it too.
     pub fn finish(&mut self) {
-        self.actions.sort_by(|a, b| {
+        // Keys are unique per action, so an unstable sort is still deterministic.
+        self.actions.sort_unstable_by(|a, b| {
             (a.kind.rank(), a.kind.email(), &a.key).cmp(&(b.kind.rank(), b.kind.email(), &b.key))
         });
         self.actions.dedup_by(|a, b| a.key == b.key);

@@ -25,11 +25,12 @@ pub(super) fn plan_badges(
     for (badge, rules) in config.badge_rules_by_badge() {
         let holding = rules
             .iter()
-            .map(|&r| &config.rules()[r])
-            .find(|rule| rule.when.holds(c));
+            .copied()
+            .find(|&r| config.rules()[r].when.holds(c));
         let grant = row.grant(badge);
         match (holding, grant) {
-            (Some(rule), None) => {
+            (Some(index), None) => {
+                let rule = &config.rules()[index];
                 let kind = ActionKind::AssignBadge {
                     user: user.clone(),
                     email: row.email.clone(),
@@ -38,7 +39,7 @@ pub(super) fn plan_badges(
                 };
                 let reason = Reason::RuleHolds {
                     rule: rule.id.clone(),
-                    condition: rule.when.describe(),
+                    condition: config.rule_description(index).to_owned(),
                 };
                 let at = millis(c.updated_at);
                 b.push(

@@ -36,7 +36,8 @@ pub(crate) struct ById<'c, 'v> {
     view: &'v StateView,
     /// Per view row: the fast contact that owns it, or `NONE`.
     owner: Vec<u32>,
-    fast: Vec<bool>,
+    /// Per contact: its row when it takes the fast path, or `NONE`.
+    fast: Vec<u32>,
     fast_count: usize,
     hasher: RandomState,
     table: HashTable<u32>,
@@ -61,9 +62,15 @@ impl ById<'_, '_> {
         self.fast_count + self.table.len()
     }
 
-    /// Whether the contact takes the fast path; then its row is `row_of_fast`.
+    /// Whether the contact takes the fast path.
     pub(crate) fn is_fast(&self, i: u32) -> bool {
-        self.fast[i as usize]
+        self.fast[i as usize] != NONE
+    }
+
+    /// The row of a fast-path contact.
+    pub(crate) fn fast_row(&self, i: u32) -> Option<usize> {
+        let r = self.fast[i as usize];
+        (r != NONE).then_some(r as usize)
     }
 }
 
@@ -74,7 +81,7 @@ pub(crate) fn dedupe_by_id<'c, 'v>(
 ) -> ById<'c, 'v> {
     const CONTESTED: u32 = u32::MAX - 1;
     let mut owner = vec![NONE; view.len()];
-    let mut fast = vec![false; contacts.len()];
+    let mut fast = vec![NONE; contacts.len()];
     for (i, c) in contacts.iter().enumerate() {
         let (false, Some(email)) = (c.archived, &c.email) else {
             continue;
@@ -88,12 +95,12 @@ pub(crate) fn dedupe_by_id<'c, 'v>(
         match owner[r] {
             NONE => {
                 owner[r] = i as u32;
-                fast[i] = true;
+                fast[i] = r as u32;
             }
             CONTESTED => {}
             j => {
                 // The same record twice (a re-read): both go the slow way.
-                fast[j as usize] = false;
+                fast[j as usize] = NONE;
                 owner[r] = CONTESTED;
             }
         }
@@ -106,7 +113,7 @@ pub(crate) fn dedupe_by_id<'c, 'v>(
     // A slow contact sharing a fast one's record id or email makes it slow too: then the
     // duplicate rules (newest copy, duplicates policy) decide between them.
     for (i, c) in contacts.iter().enumerate() {
-        if fast[i] {
+        if fast[i] != NONE {
             continue;
         }
         let by_id = view.index_of_crm(&c.id);
@@ -118,16 +125,16 @@ pub(crate) fn dedupe_by_id<'c, 'v>(
         for r in [by_id, by_email].into_iter().flatten() {
             let j = owner[r];
             if j != NONE && j as usize != i {
-                fast[j as usize] = false;
+                fast[j as usize] = NONE;
                 owner[r] = NONE;
             }
         }
     }
-    let fast_count = fast.iter().filter(|&&f| f).count();
+    let fast_count = fast.iter().filter(|&&r| r != NONE).count();
     let hasher = RandomState::default();
     let mut table: HashTable<u32> = HashTable::with_capacity(contacts.len() - fast_count);
     for (i, c) in contacts.iter().enumerate() {
-        if fast[i] {
+        if fast[i] != NONE {
             continue;
         }
         let i = i as u32;

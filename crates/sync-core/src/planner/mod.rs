@@ -147,10 +147,7 @@ impl<'a, 'i> Builder<'a, 'i> {
     }
 
     fn key(&self, parts: &[&str]) -> IdempotencyKey {
-        let mut all = Vec::with_capacity(parts.len() + 1);
-        all.push(self.input.tenant.as_str());
-        all.extend_from_slice(parts);
-        IdempotencyKey::derive(&all)
+        IdempotencyKey::derive_with(self.input.tenant.as_str(), parts)
     }
 
     fn push(&mut self, kind: ActionKind, reason: Reason, key_parts: &[&str]) {
@@ -243,14 +240,12 @@ impl<'a, 'i> Builder<'a, 'i> {
                 );
                 continue;
             };
-            if unique.is_fast(i) {
+            if let Some(r) = unique.fast_row(i) {
                 // Linked, same email, no duplicate: what resolve() would find, without the
                 // batch-wide tables.
-                if let Some(r) = view.index_of_crm(&c.id) {
-                    row_taken[r] = true;
-                    let row = view.row(r);
-                    self.mapped(c, row, &row.email);
-                }
+                row_taken[r] = true;
+                let row = view.row(r);
+                self.mapped(c, row, &row.email);
                 continue;
             }
             if !is_canonical[i as usize] {
