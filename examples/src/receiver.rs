@@ -146,6 +146,7 @@ fn hubspot_status(e: &crm_hubspot::Error) -> StatusCode {
         E::MissingSignature { .. }
         | E::MalformedSignature(_)
         | E::StaleTimestamp { .. }
+        | E::FutureTimestamp { .. }
         | E::BadSignature => StatusCode::UNAUTHORIZED,
         _ => StatusCode::BAD_REQUEST,
     }

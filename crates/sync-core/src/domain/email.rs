@@ -41,6 +41,9 @@ pub enum EmailError {
     /// The input has more than one `@`.
     #[error("email has more than one '@' (got {0:?})")]
     SeveralAt(String),
+    /// The input contains a control character (NUL, ESC, ...).
+    #[error("email contains a control character: remove it")]
+    ControlCharacter,
     /// The input is longer than [`MAX_EMAIL_LEN`] bytes.
     #[error("email is {0} bytes long, over the limit of 254: check the source field")]
     TooLong(usize),
@@ -61,6 +64,11 @@ impl Email {
         }
         if trimmed.chars().any(char::is_whitespace) {
             return Err(EmailError::Whitespace);
+        }
+        // Control characters (NUL, ESC, ...) have no place in an address and would let a
+        // hostile value inject into logs and CSV files.
+        if trimmed.chars().any(char::is_control) {
+            return Err(EmailError::ControlCharacter);
         }
         let mut parts = trimmed.splitn(3, '@');
         let local = parts.next().unwrap_or_default();
@@ -179,6 +187,18 @@ mod tests {
             Email::parse("a@b@c"),
             Err(EmailError::SeveralAt(_))
         ));
+    }
+
+    #[test]
+    fn rejects_control_characters() {
+        assert_eq!(
+            Email::parse("a\u{0}b@x.io"),
+            Err(EmailError::ControlCharacter)
+        );
+        assert_eq!(
+            Email::parse("a\u{1b}[31m@x.io"),
+            Err(EmailError::ControlCharacter)
+        );
     }
 
     #[test]
