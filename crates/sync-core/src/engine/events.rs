@@ -117,7 +117,9 @@ impl SyncEngine {
                     .await?
                 }
             };
-            report.enqueued += self.store.enqueue(tenant, &actions, now).await?;
+            if !actions.is_empty() {
+                report.enqueued += self.store.enqueue(tenant, &actions, now).await?;
+            }
             for a in &actions {
                 *report.planned.entry(a.kind.name().to_owned()).or_insert(0) += 1;
             }
@@ -130,7 +132,9 @@ impl SyncEngine {
                     .increment(1);
                 return Ok(DeliveryOutcome::Duplicate);
             }
-            if self.options.apply {
+            // Nothing new for the outbox: earlier items are applied by whoever enqueued them
+            // (or the next drain), so this delivery spares the store a claim round.
+            if self.options.apply && report.enqueued > 0 {
                 let drained = self.drain_outbox_inner(tenant).await?;
                 report.absorb_drain(drained);
             }
@@ -216,7 +220,9 @@ impl SyncEngine {
             PlanMode::Delta,
         );
         report.absorb_plan(&p);
-        report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
+        if !p.actions.is_empty() {
+            report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
+        }
         Ok(())
     }
 
