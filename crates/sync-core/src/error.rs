@@ -185,6 +185,14 @@ pub enum Error {
         /// The worker that lost it.
         worker: String,
     },
+    /// The engine lacks a piece the work needs (a source, a sink, an inviter): configure
+    /// it on the `SyncEngineBuilder`.
+    #[error("not configured: {0}")]
+    NotConfigured(String),
+    /// The run stopped (quota exhausted, credentials rejected) before this action was
+    /// applied; it stays in the outbox for the next run.
+    #[error("run stopped before this action: {0}")]
+    RunStopped(String),
     /// A webhook delivery or event was rejected (bad signature, malformed body).
     #[error("delivery rejected: {0}")]
     Delivery(String),
@@ -196,6 +204,7 @@ impl Error {
         match self {
             Error::Remote(e) => e.is_retryable(),
             Error::Store { retryable, .. } => *retryable,
+            Error::RunStopped(_) => true,
             _ => false,
         }
     }

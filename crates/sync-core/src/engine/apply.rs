@@ -11,7 +11,7 @@ use super::{FailureSample, RunReport, SyncEngine};
 use crate::domain::{Mapping, TenantId};
 use crate::error::Error;
 use crate::plan::{Action, ActionKind};
-use crate::planner::apply_to_mapping;
+use crate::planner::{RowKey, apply_to_mapping, row_keys};
 use crate::ports::{
     Activity, AuditEntry, AuditOutcome, BadgeChange, BadgeOp, ContactDraft, FieldUpdate, Invite,
     ItemResult, OutboxItem, PropertyUpdate,
@@ -100,7 +100,7 @@ impl SyncEngine {
         for (lane, items) in lanes {
             let outcomes = if stopped {
                 // Give the rest back untouched: a stopped run must not burn attempts.
-                let e = Error::Delivery(report.stopped.clone().unwrap_or_default());
+                let e = Error::RunStopped(report.stopped.clone().unwrap_or_default());
                 items.into_iter().map(|i| (i, Err(e.clone()))).collect()
             } else {
                 self.run_lane(tenant, lane, items).await
@@ -118,9 +118,6 @@ impl SyncEngine {
         lane: Lane,
         items: Vec<OutboxItem>,
     ) -> Vec<Outcome> {
-        if lane == Lane::Store {
-            return items.into_iter().map(|i| (i, Ok(None))).collect();
-        }
         let max = match lane {
             Lane::Badges => self.badge_sink.as_ref().map_or(100, |s| s.max_batch()),
             Lane::Provision | Lane::CrmProperties | Lane::Activities => {
@@ -144,13 +141,11 @@ impl SyncEngine {
         lane: Lane,
         chunk: Vec<OutboxItem>,
     ) -> Vec<Outcome> {
-        let missing = |what: &str| {
-            Error::Delivery(format!(
-                "no {what} configured: the action cannot be applied"
-            ))
-        };
+        let missing =
+            |what: &str| Error::NotConfigured(format!("no {what}: the action cannot be applied"));
         let results: Result<Vec<ItemResult<Option<crate::domain::CrmRecordId>>>, Error> = match lane
         {
+            // Links touch only the store: nothing to call.
             Lane::Store => Ok(chunk.iter().map(|_| Ok(None)).collect()),
             Lane::Badges => match &self.badge_sink {
                 None => Err(missing("badge sink")),
@@ -278,10 +273,16 @@ impl SyncEngine {
         match results {
             Ok(results) if results.len() == chunk.len() => chunk.into_iter().zip(results).collect(),
             Ok(results) => {
-                let e = Error::Delivery(format!(
-                    "sink returned {} results for {} items",
-                    results.len(),
-                    chunk.len()
+                // A sink that breaks the one-result-per-input contract: nothing can be said
+                // about any item, so none is treated as applied.
+                let e = Error::from(crate::error::RemoteError::new(
+                    "sink",
+                    crate::error::RemoteErrorKind::Decode,
+                    format!(
+                        "sink returned {} results for {} items",
+                        results.len(),
+                        chunk.len()
+                    ),
                 ));
                 chunk.into_iter().map(|i| (i, Err(e.clone()))).collect()
             }
@@ -447,49 +448,17 @@ impl SyncEngine {
     }
 
     async fn row_for(&self, tenant: &TenantId, action: &Action) -> Result<Option<Mapping>, Error> {
-        let store = &self.store;
-        Ok(match &action.kind {
-            ActionKind::AssignBadge { user, email, .. }
-            | ActionKind::RemoveBadge { user, email, .. }
-            | ActionKind::UpdateCommunityFields { user, email, .. }
-            | ActionKind::ProvisionCrmContact { user, email, .. } => {
-                match store.mapping_by_user(tenant, user).await? {
-                    Some(m) => Some(m),
-                    None => store.mapping_by_email(tenant, email).await?,
-                }
+        for key in row_keys(action) {
+            let found = match key {
+                RowKey::User(u) => self.store.mapping_by_user(tenant, u).await?,
+                RowKey::Email(e) => self.store.mapping_by_email(tenant, e).await?,
+                RowKey::Crm(c) => self.store.mapping_by_crm_id(tenant, c).await?,
+            };
+            if found.is_some() {
+                return Ok(found);
             }
-            ActionKind::Invite { email, crm_id, .. } => {
-                match store.mapping_by_email(tenant, email).await? {
-                    Some(m) => Some(m),
-                    None => store.mapping_by_crm_id(tenant, crm_id).await?,
-                }
-            }
-            ActionKind::LinkMapping {
-                email,
-                crm_id,
-                previous_email,
-                previous_crm_id,
-                ..
-            } => {
-                let mut found = None;
-                if let Some(prev) = previous_crm_id {
-                    found = store.mapping_by_crm_id(tenant, prev).await?;
-                }
-                if found.is_none()
-                    && let Some(prev) = previous_email
-                {
-                    found = store.mapping_by_email(tenant, prev).await?;
-                }
-                if found.is_none() {
-                    found = store.mapping_by_email(tenant, email).await?;
-                }
-                if found.is_none() {
-                    found = store.mapping_by_crm_id(tenant, crm_id).await?;
-                }
-                found
-            }
-            ActionKind::UpdateCrmProperties { .. } | ActionKind::LogActivity { .. } => None,
-        })
+        }
+        Ok(None)
     }
 }
 

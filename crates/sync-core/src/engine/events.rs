@@ -212,7 +212,7 @@ impl SyncEngine {
         if contacts.is_empty() {
             return Ok(());
         }
-        let view = self.view_for_contacts(tenant, contacts).await?;
+        let view = self.view_for(tenant, contacts).await?;
         let now = self.clock.now();
         let p = plan(
             &PlanInput::new(tenant, &self.config, &view, now),
@@ -224,18 +224,6 @@ impl SyncEngine {
             report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
         }
         Ok(())
-    }
-
-    async fn view_for_contacts(
-        &self,
-        tenant: &TenantId,
-        contacts: &[CrmContact],
-    ) -> Result<crate::planner::StateView, Error> {
-        let mut ids: Vec<_> = contacts.iter().map(|c| c.id.clone()).collect();
-        ids.extend(contacts.iter().filter_map(|c| c.merged_into.clone()));
-        let mut emails: Vec<Email> = contacts.iter().filter_map(|c| c.email.clone()).collect();
-        emails.extend(contacts.iter().filter_map(|c| c.alternate_email.clone()));
-        self.store.load_view(tenant, &ids, &emails).await
     }
 
     async fn user_created(

@@ -177,7 +177,7 @@ impl SyncEngine {
 
     fn source(&self) -> Result<&Arc<dyn CrmSource>, Error> {
         self.source.as_ref().ok_or_else(|| {
-            Error::Delivery("no CRM source configured: call SyncEngineBuilder::source".to_owned())
+            Error::NotConfigured("no CRM source: call SyncEngineBuilder::source".to_owned())
         })
     }
 

@@ -21,17 +21,21 @@ enum Effect {
 }
 
 impl SyncEngine {
-    async fn view_for(
+    /// The store's view of the rows a batch of contacts touches: by record id (merge winners
+    /// included) and by email (alternate emails included).
+    pub(super) async fn view_for(
         &self,
         tenant: &TenantId,
         contacts: &[CrmContact],
     ) -> Result<StateView, Error> {
-        let ids: Vec<_> = contacts.iter().map(|c| c.id.clone()).collect();
-        let mut emails: Vec<Email> = contacts.iter().filter_map(|c| c.email.clone()).collect();
-        emails.extend(contacts.iter().filter_map(|c| c.alternate_email.clone()));
-        // Merge winners: their rows are looked up by the winner's id.
-        let mut ids = ids;
-        ids.extend(contacts.iter().filter_map(|c| c.merged_into.clone()));
+        let ids: Vec<_> = contacts
+            .iter()
+            .flat_map(|c| std::iter::once(c.id.clone()).chain(c.merged_into.clone()))
+            .collect();
+        let emails: Vec<Email> = contacts
+            .iter()
+            .flat_map(|c| c.email.clone().into_iter().chain(c.alternate_email.clone()))
+            .collect();
         self.store.load_view(tenant, &ids, &emails).await
     }
 

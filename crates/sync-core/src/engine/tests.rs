@@ -539,6 +539,31 @@ async fn full_reconcile_applies_the_duplicate_policy_across_pages() {
     assert_eq!(again.applied_total(), 0, "{again}");
 }
 
+#[tokio::test]
+async fn missing_pieces_are_reported_as_not_configured() {
+    let w = world(2, MissingUserPolicy::Invite);
+    let bare = SyncEngine::builder(w.engine.config().clone(), w.store.clone())
+        .clock(w.clock.clone())
+        .build();
+    assert!(matches!(
+        bare.run_delta(&w.tenant).await,
+        Err(crate::Error::NotConfigured(_))
+    ));
+    // Invites planned without an inviter fail for good, with the reason in the report.
+    let no_inviter = SyncEngine::builder(w.engine.config().clone(), w.store.clone())
+        .source(w.crm.clone())
+        .clock(w.clock.clone())
+        .build();
+    let report = no_inviter.run_delta(&w.tenant).await.unwrap();
+    assert_eq!(report.failed, 1, "{report}");
+    assert!(
+        report.failures[0]
+            .error
+            .contains("not configured: no inviter"),
+        "{report}"
+    );
+}
+
 #[test]
 fn retry_delay_doubles_and_caps() {
     let o = EngineOptions::default();

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::StateView;
-use crate::domain::{BadgeGrant, CommunityProfile, Mapping, Provenance};
+use crate::domain::{
+    BadgeGrant, CativaUserId, CommunityProfile, CrmRecordId, Email, Mapping, Provenance,
+};
 use crate::plan::{Action, ActionKind, Plan};
 
 /// The mapping row after `action` was applied, given the row before (if any). `None` when
@@ -84,17 +86,28 @@ pub fn apply_to_mapping(
     }
 }
 
-/// The row an action applies to, looked up in a view.
-pub(crate) fn row_for<'v>(action: &Action, view: &'v StateView) -> Option<&'v Mapping> {
+/// A key that finds the mapping row an action applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowKey<'a> {
+    /// By community user.
+    User(&'a CativaUserId),
+    /// By email.
+    Email(&'a Email),
+    /// By CRM record.
+    Crm(&'a CrmRecordId),
+}
+
+/// The keys that find an action's row, to try in order. One list for the planner's view
+/// and the engine's store, so both apply an action to the same row.
+pub(crate) fn row_keys(action: &Action) -> Vec<RowKey<'_>> {
     match &action.kind {
         ActionKind::AssignBadge { user, email, .. }
         | ActionKind::RemoveBadge { user, email, .. }
-        | ActionKind::UpdateCommunityFields { user, email, .. } => {
-            view.by_user(user).or_else(|| view.by_email(email))
+        | ActionKind::UpdateCommunityFields { user, email, .. }
+        | ActionKind::ProvisionCrmContact { user, email, .. } => {
+            vec![RowKey::User(user), RowKey::Email(email)]
         }
-        ActionKind::Invite { email, crm_id, .. } => {
-            view.by_email(email).or_else(|| view.by_crm_id(crm_id))
-        }
+        ActionKind::Invite { email, crm_id, .. } => vec![RowKey::Email(email), RowKey::Crm(crm_id)],
         ActionKind::LinkMapping {
             email,
             crm_id,
@@ -102,15 +115,22 @@ pub(crate) fn row_for<'v>(action: &Action, view: &'v StateView) -> Option<&'v Ma
             previous_crm_id,
             ..
         } => previous_crm_id
-            .as_ref()
-            .and_then(|c| view.by_crm_id(c))
-            .or_else(|| previous_email.as_ref().and_then(|e| view.by_email(e)))
-            .or_else(|| view.by_email(email))
-            .or_else(|| view.by_crm_id(crm_id)),
-        ActionKind::UpdateCrmProperties { .. }
-        | ActionKind::ProvisionCrmContact { .. }
-        | ActionKind::LogActivity { .. } => None,
+            .iter()
+            .map(RowKey::Crm)
+            .chain(previous_email.iter().map(RowKey::Email))
+            .chain([RowKey::Email(email), RowKey::Crm(crm_id)])
+            .collect(),
+        ActionKind::UpdateCrmProperties { .. } | ActionKind::LogActivity { .. } => Vec::new(),
     }
+}
+
+/// The row an action applies to, looked up in a view.
+pub(crate) fn row_for<'v>(action: &Action, view: &'v StateView) -> Option<&'v Mapping> {
+    row_keys(action).into_iter().find_map(|key| match key {
+        RowKey::User(u) => view.by_user(u),
+        RowKey::Email(e) => view.by_email(e),
+        RowKey::Crm(c) => view.by_crm_id(c),
+    })
 }
 
 /// Applies every mapping-table effect of a plan to a view, in plan order (a simulation of a
