@@ -33,6 +33,9 @@ pub enum ExampleError {
     /// A webhook could not be verified.
     #[error("Cativa webhook: {0}")]
     CativaWebhook(#[from] cativa_client::webhook::WebhookError),
+    /// A value the example sets up itself is invalid (a bug in the example).
+    #[error("setup: {0}")]
+    Setup(String),
     /// Reading a file, binding a port or writing output failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

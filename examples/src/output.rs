@@ -14,9 +14,14 @@ pub fn truncated_plan(plan: &Plan, max_lines: usize) -> String {
         .actions
         .iter()
         .filter(|a| !is_link(a))
-        .map(ToString::to_string)
+        .map(|a| plan.describe(a))
         .chain(plan.conflicts.iter().map(ToString::to_string))
-        .chain(plan.actions.iter().filter(is_link).map(ToString::to_string))
+        .chain(
+            plan.actions
+                .iter()
+                .filter(is_link)
+                .map(|a| plan.describe(a)),
+        )
         .collect();
     let mut out = String::new();
     for line in lines.iter().take(max_lines) {

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use cativa_client::CativaClient;
-use cativa_client::sink::ApiBadgeSink;
+use cativa_client::sink::{ApiBadgeSink, InviteOutput, SignupInviter};
+use crm_hubspot::{HubSpotSink, SinkConfig};
 use secrecy::SecretString;
 use sync_core::{EngineOptions, Plan, PlanMode, RunReport, SyncEngine, TenantId};
 use sync_sandbox::{SandboxConfig, SandboxServer};
@@ -103,12 +104,19 @@ pub async fn run_quickstart(
     let cativa = CativaClient::builder(SecretString::from(sync_sandbox::cativa::DEFAULT_API_KEY))
         .base_url(sandbox.cativa().base_url())
         .build()?;
+    // Invites (missing_user = "invite") are kept in memory here; a service hands them to the
+    // CRM or a mailing (see `SignupInviter`).
+    let signup = url::Url::parse("https://community.example/signup")
+        .map_err(|e| ExampleError::Setup(format!("sign-up link: {e}")))?;
+    let inviter = SignupInviter::new(InviteOutput::Memory).with_signup_link(tenant.clone(), signup);
     let engine = SyncEngine::builder(config, store.store.clone())
         .source(Arc::new(hubspot_source(
-            hubspot,
+            hubspot.clone(),
             &settings.hubspot_tags_property,
         )))
+        .crm_sink(Arc::new(HubSpotSink::new(hubspot, SinkConfig::default())))
         .badge_sink(Arc::new(ApiBadgeSink::new(tenant.clone(), cativa)))
+        .inviter(Arc::new(inviter))
         .options(EngineOptions::default())
         .build();
 

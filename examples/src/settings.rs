@@ -35,9 +35,12 @@ pub const SANDBOX_PREMIUM_BADGE: &str = "b0000000-0000-4000-8000-000000000001";
 /// The configuration used when `SYNC_CONFIG` is unset: the tag `Pago Anual` grants the
 /// sandbox's Premium badge.
 pub const DEFAULT_CONFIG: &str = r#"
+[badges]
+Premium = "b0000000-0000-4000-8000-000000000001" # the Cativa sandbox's Premium badge
+
 [[badge_rules]]
 id = "annual-plan"
-grant = "b0000000-0000-4000-8000-000000000001" # Premium in the Cativa sandbox
+grant = "Premium"
 when = { tag = "Pago Anual" }
 "#;
 

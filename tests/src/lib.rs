@@ -489,3 +489,16 @@ pub async fn sustained_hubspot_run(
     world.shutdown().await;
     Ok(run)
 }
+
+/// The repository's READMEs, so their Rust blocks compile (and run, unless `no_run`) as
+/// doc-tests of this package, which depends on every crate they use. `readme_snippets.rs`
+/// checks their TOML, JSON and shell blocks.
+#[cfg(doctest)]
+pub mod readme_doctests {
+    #[doc = include_str!("../../README.md")]
+    pub struct Readme;
+    #[doc = include_str!("../../examples/README.md")]
+    pub struct ExamplesReadme;
+    #[doc = include_str!("../README.md")]
+    pub struct TestsReadme;
+}

@@ -27,3 +27,8 @@ pub mod webhook;
 pub use client::{CativaClient, CativaClientBuilder, DEFAULT_BASE_URL, PreviewPaths};
 pub use error::CativaError;
 pub use model::{CativaUser, Me, NewUser, UserFields};
+
+// The README's code blocks compile and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -67,3 +67,8 @@ pub use error::Error;
 pub use schema::{Schema, ValueIssue};
 pub use sink::{HubSpotSink, SinkConfig};
 pub use source::{HubSpotSource, SourceConfig};
+
+// The README's code blocks compile and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -92,3 +92,8 @@ pub use error::{ApiError, ApiErrorKind, SalesforceError};
 pub use limits::ApiUsage;
 pub use sink::SalesforceSink;
 pub use source::SalesforceSource;
+
+// The README's code blocks compile and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -39,3 +39,8 @@ pub use memory_store::MemoryStore;
 pub use plan::{
     Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts, PlanMode, Reason,
 };
+
+// The README's code blocks compile and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -95,3 +95,8 @@ pub use transport::{
 pub use http;
 pub use secrecy;
 pub use url;
+
+// The README's code blocks compile and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

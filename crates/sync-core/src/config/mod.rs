@@ -10,6 +10,9 @@
 //!     missing_user = "invite"
 //!     alternate_email_property = "community_email"
 //!
+//!     [badges]
+//!     Premium = "b0000000-0000-4000-8000-000000000001"
+//!
 //!     [[badge_rules]]
 //!     id = "annual"
 //!     grant = "Premium"
@@ -22,7 +25,9 @@
 //!     owner = "crm"
 //!     transforms = ["trim", "name"]
 //! "#)?.validate()?;
-//! assert!(config.is_managed(&"Premium".into()));
+//! let premium = "b0000000-0000-4000-8000-000000000001".into();
+//! assert!(config.is_managed(&premium));
+//! assert_eq!(config.badge_label(&premium), "Premium (b0000000-0000-4000-8000-000000000001)");
 //! # Ok::<(), sync_core::Error>(())
 //! ```
 
@@ -30,7 +35,7 @@ mod fields;
 mod policy;
 mod rules;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 
@@ -49,6 +54,12 @@ use crate::transform::{Transform, TransformContext, has_name, parse_region};
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SyncConfig {
+    /// Badges by name: `Premium = "b0000000-0000-4000-8000-000000000001"` (a `[badges]`
+    /// table). Rules then say `grant = "Premium"`, and plans, reports and audit rows show
+    /// `Premium (b0000000-...)`. When the table is present, every rule's `grant` must be one of
+    /// its names (or ids); without it, `grant` is taken as a Cativa badge id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub badges: BTreeMap<String, BadgeId>,
     /// Badge rules, evaluated in order (the first rule that grants a badge is its provenance).
     #[serde(default)]
     pub badge_rules: Vec<BadgeRule>,
@@ -125,8 +136,18 @@ impl SyncConfig {
     }
 
     /// Checks the configuration and compiles it for the planner.
-    pub fn validate(self) -> Result<ValidatedConfig, Error> {
+    ///
+    /// Rules that name a badge of the `[badges]` table are resolved to its id here, so the
+    /// planner, the outbox and the sinks only ever see badge ids.
+    pub fn validate(mut self) -> Result<ValidatedConfig, Error> {
         let mut issues = Vec::new();
+        let names = validate_badge_names(&self.badges, &mut issues);
+        for (i, rule) in self.badge_rules.iter_mut().enumerate() {
+            if let Some(resolved) = resolve_grant(&self.badges, &names, &rule.grant, i, &mut issues)
+            {
+                rule.grant = resolved;
+            }
+        }
         let mut rule_ids = HashMap::new();
         for (i, rule) in self.badge_rules.iter().enumerate() {
             let key = format!("badge_rules[{i}]");
@@ -223,6 +244,78 @@ impl SyncConfig {
     }
 }
 
+/// Checks the `[badges]` table and returns its reverse map, id -> name.
+fn validate_badge_names(
+    badges: &BTreeMap<String, BadgeId>,
+    issues: &mut Vec<ConfigIssue>,
+) -> BTreeMap<BadgeId, String> {
+    let mut names: BTreeMap<BadgeId, String> = BTreeMap::new();
+    for (name, id) in badges {
+        let key = format!("badges.{name}");
+        if name.trim().is_empty() || name.trim() != name {
+            issues.push(ConfigIssue::new(
+                key.clone(),
+                "a badge name must not be blank or start or end with spaces",
+            ));
+        }
+        if id.as_str().trim().is_empty() {
+            issues.push(ConfigIssue::new(
+                key,
+                "give the badge's Cativa id (from the Console or GET /social/v1/badges)",
+            ));
+            continue;
+        }
+        if let Some(first) = names.insert(id.clone(), name.clone()) {
+            issues.push(ConfigIssue::new(
+                key,
+                format!("badge id {:?} is already named {first:?}", id.as_str()),
+            ));
+        }
+    }
+    names
+}
+
+/// The badge id a rule's `grant` stands for: a name of the `[badges]` table, one of its ids,
+/// or (without a table) the id as written. `None` when the grant is left as is or is wrong.
+fn resolve_grant(
+    badges: &BTreeMap<String, BadgeId>,
+    ids: &BTreeMap<BadgeId, String>,
+    grant: &BadgeId,
+    index: usize,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<BadgeId> {
+    if badges.is_empty() || grant.as_str().is_empty() || ids.contains_key(grant) {
+        return None;
+    }
+    if let Some(id) = badges.get(grant.as_str()) {
+        return Some(id.clone());
+    }
+    let known: Vec<&str> = badges.keys().map(String::as_str).collect();
+    issues.push(ConfigIssue::new(
+        format!("badge_rules[{index}].grant"),
+        format!(
+            "unknown badge {:?}: name one of [badges] ({}), or add `{} = \"<badge id>\"` under [badges]",
+            grant.as_str(),
+            known.join(", "),
+            toml_key(grant.as_str()),
+        ),
+    ));
+    None
+}
+
+/// A TOML key as a person would write it: bare when it can be, quoted otherwise.
+fn toml_key(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    }
+}
+
 fn validate_field(i: usize, field: &FieldMapping, issues: &mut Vec<ConfigIssue>) {
     let key = format!("fields[{i}]");
     if field.community.trim().is_empty() {
@@ -308,6 +401,8 @@ pub struct ValidatedConfig {
     badges: Vec<(BadgeId, Vec<usize>)>,
     /// Each rule's condition, described once (plans quote it on every grant).
     descriptions: Vec<String>,
+    /// Badge id -> the name the `[badges]` table gives it.
+    badge_names: BTreeMap<BadgeId, String>,
     #[serde(skip)]
     transform_ctx: TransformContext,
 }
@@ -323,11 +418,17 @@ impl ValidatedConfig {
         }
         let managed = badges.iter().map(|(b, _)| b.clone()).collect();
         let descriptions = raw.badge_rules.iter().map(|r| r.when.describe()).collect();
+        let badge_names = raw
+            .badges
+            .iter()
+            .map(|(name, id)| (id.clone(), name.clone()))
+            .collect();
         Self {
             raw,
             managed,
             badges,
             descriptions,
+            badge_names,
             transform_ctx,
         }
     }
@@ -356,6 +457,21 @@ impl ValidatedConfig {
     /// only these, and removes only those it granted itself.
     pub fn managed_badges(&self) -> &BTreeSet<BadgeId> {
         &self.managed
+    }
+
+    /// The name the `[badges]` table gives a badge id, if any.
+    pub fn badge_name(&self, badge: &BadgeId) -> Option<&str> {
+        self.badge_names.get(badge).map(String::as_str)
+    }
+
+    /// Every named badge: id -> name.
+    pub fn badge_names(&self) -> &BTreeMap<BadgeId, String> {
+        &self.badge_names
+    }
+
+    /// How people see a badge: `Premium (b0000000-...)` when it is named, else its id.
+    pub fn badge_label(&self, badge: &BadgeId) -> String {
+        crate::plan::badge_label(badge, self.badge_name(badge))
     }
 
     /// Whether a badge is managed by the sync.

@@ -227,3 +227,140 @@ fn from_path_reads_toml_and_json() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+const NAMED: &str = r#"
+[badges]
+Premium = "b0000000-0000-4000-8000-000000000001"
+Customer = "b0000000-0000-4000-8000-000000000002"
+
+[[badge_rules]]
+id = "annual"
+grant = "Premium"
+when = { tag = "Pago Anual" }
+
+[[badge_rules]]
+id = "by-id"
+grant = "b0000000-0000-4000-8000-000000000002"
+when = { tag = "Cliente" }
+"#;
+
+#[test]
+fn rules_grant_badges_by_name_resolved_to_their_ids() {
+    let cfg = SyncConfig::from_toml_str(NAMED)
+        .unwrap()
+        .validate()
+        .unwrap();
+    let premium = BadgeId::from("b0000000-0000-4000-8000-000000000001");
+    let customer = BadgeId::from("b0000000-0000-4000-8000-000000000002");
+    assert_eq!(cfg.rules()[0].grant, premium);
+    assert_eq!(
+        cfg.rules()[1].grant,
+        customer,
+        "an id listed in [badges] is accepted too"
+    );
+    assert!(cfg.is_managed(&premium));
+    assert!(!cfg.is_managed(&BadgeId::from("Premium")));
+    assert_eq!(cfg.badge_name(&premium), Some("Premium"));
+    assert_eq!(
+        cfg.badge_label(&premium),
+        "Premium (b0000000-0000-4000-8000-000000000001)"
+    );
+    assert_eq!(
+        cfg.badge_label(&BadgeId::from("x")),
+        "x",
+        "an unnamed badge shows as its id"
+    );
+}
+
+#[test]
+fn unknown_badge_name_is_a_validation_error_naming_the_key() {
+    let text = NAMED.replace("grant = \"Premium\"", "grant = \"Premiun\"");
+    let err = SyncConfig::from_toml_str(&text)
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    let Error::InvalidConfig(issues) = err else {
+        panic!("expected InvalidConfig, got {err:?}");
+    };
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].key, "badge_rules[0].grant");
+    assert!(
+        issues[0].message.contains("Premiun"),
+        "{}",
+        issues[0].message
+    );
+    assert!(
+        issues[0].message.contains("Customer, Premium"),
+        "{}",
+        issues[0].message
+    );
+}
+
+#[test]
+fn badges_table_refuses_blank_ids_and_one_id_under_two_names() {
+    let text = r#"
+[badges]
+Premium = "b1"
+Gold = "b1"
+Empty = ""
+"#;
+    let err = SyncConfig::from_toml_str(text)
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    let Error::InvalidConfig(issues) = err else {
+        panic!("expected InvalidConfig, got {err:?}");
+    };
+    let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+    assert!(keys.contains(&"badges.Empty"), "{keys:?}");
+    assert!(keys.contains(&"badges.Premium"), "{keys:?}");
+}
+
+#[test]
+fn without_a_badges_table_grant_is_a_badge_id() {
+    let cfg = SyncConfig::from_toml_str(FULL).unwrap().validate().unwrap();
+    assert!(cfg.is_managed(&BadgeId::from("Premium")));
+    assert_eq!(cfg.badge_name(&BadgeId::from("Premium")), None);
+}
+
+#[test]
+fn plans_show_badges_by_name_as_text_and_json() {
+    use crate::domain::{Mapping, TenantId};
+    use crate::plan::PlanMode;
+    use crate::planner::{PlanInput, StateView, plan};
+    let cfg = SyncConfig::from_toml_str(NAMED)
+        .unwrap()
+        .validate()
+        .unwrap();
+    let at = Utc::now();
+    let email = crate::domain::Email::parse("ana@example.com").unwrap();
+    let view = StateView::new(vec![
+        Mapping::new(email.clone(), at)
+            .with_user("u1".into())
+            .with_crm(CrmRecordId::hubspot("1")),
+    ]);
+    let contact =
+        CrmContact::new(CrmRecordId::hubspot("1"), Some(email), at).with_tag("Pago Anual");
+    let tenant = TenantId::new("acme");
+    let plan = plan(
+        &PlanInput::new(&tenant, &cfg, &view, at),
+        &[contact],
+        PlanMode::Delta,
+    );
+    let text = plan.to_string();
+    assert!(
+        text.contains("+ badge Premium (b0000000-0000-4000-8000-000000000001) -> ana@example.com"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(
+        json["badge_names"]["b0000000-0000-4000-8000-000000000001"],
+        "Premium"
+    );
+    assert!(
+        json["badge_names"]
+            .get("b0000000-0000-4000-8000-000000000002")
+            .is_none(),
+        "only badges the plan mentions are named"
+    );
+}

@@ -304,6 +304,8 @@ impl SyncEngine {
         let action = &item.action;
         let worker = &self.options.worker_id;
         let target = action.kind.email().to_string();
+        // Badges are shown by name where the configuration names them.
+        let badge = action.badge().map(|b| self.config.badge_label(b));
         match result {
             Ok(provisioned) => {
                 let (before, after) = self.apply_effect(tenant, action, provisioned, now).await?;
@@ -314,6 +316,7 @@ impl SyncEngine {
                     AuditOutcome::Applied,
                     action.key.clone(),
                 );
+                entry.detail = badge;
                 entry.before = before.and_then(|m| serde_json::to_value(m).ok());
                 entry.after = after.and_then(|m| serde_json::to_value(m).ok());
                 self.store.append_audit(tenant, &[entry]).await?;
@@ -377,7 +380,10 @@ impl SyncEngine {
                     outcome,
                     action.key.clone(),
                 );
-                entry.detail = Some(message.clone());
+                entry.detail = Some(match &badge {
+                    Some(label) => format!("{label}: {message}"),
+                    None => message.clone(),
+                });
                 self.store.append_audit(tenant, &[entry]).await?;
                 match self
                     .store
@@ -391,6 +397,7 @@ impl SyncEngine {
                     key: action.key.to_string(),
                     action: action.kind.name().to_owned(),
                     target,
+                    badge,
                     error: message.clone(),
                     retryable: retry_at.is_some(),
                 });

@@ -272,3 +272,6 @@ impl SyncEngineBuilder {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod badge_names_tests;

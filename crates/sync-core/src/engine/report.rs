@@ -22,6 +22,9 @@ pub struct FailureSample {
     pub action: String,
     /// Its target (email).
     pub target: String,
+    /// The badge of a badge action, as `Premium (b0000000-...)` when the configuration names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badge: Option<String>,
     /// The error.
     pub error: String,
     /// Whether it will be retried.
@@ -230,9 +233,14 @@ impl fmt::Display for RunReport {
             )?;
         }
         for sample in &self.failures {
+            let badge = sample
+                .badge
+                .as_ref()
+                .map(|b| format!(" {b} ->"))
+                .unwrap_or_default();
             writeln!(
                 f,
-                "  ! {} {} ({}): {}",
+                "  ! {}{badge} {} ({}): {}",
                 sample.action,
                 sample.target,
                 if sample.retryable {

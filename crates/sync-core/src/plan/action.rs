@@ -256,35 +256,50 @@ fn fmt_map(map: &BTreeMap<String, String>) -> String {
 
 impl fmt::Display for Action {
     /// One line a person can review: `+ badge Premium -> jane@example.com (tag "Pago Anual")`.
+    /// Badges show as ids here; [`Plan::describe`](super::Plan::describe) shows their names.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            ActionKind::AssignBadge { email, badge, .. } => write!(f, "+ badge {badge} -> {email}"),
-            ActionKind::RemoveBadge { email, badge, .. } => write!(f, "- badge {badge} -> {email}"),
-            ActionKind::Invite { email, badges, .. } => write!(
-                f,
-                "+ invite {email} (for {})",
-                badges
-                    .iter()
-                    .map(BadgeId::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            ActionKind::LinkMapping { email, crm_id, .. } => {
-                write!(f, "~ link {email} <-> {crm_id}")
+        f.write_str(&self.describe_with(&BTreeMap::new()))
+    }
+}
+
+impl Action {
+    /// One line a person can review, badges shown as `Premium (b0000000-...)` when `names`
+    /// (badge id -> name) has them.
+    pub fn describe_with(&self, names: &BTreeMap<BadgeId, String>) -> String {
+        let label = |b: &BadgeId| super::badge_label(b, names.get(b).map(String::as_str));
+        let what = match &self.kind {
+            ActionKind::AssignBadge { email, badge, .. } => {
+                format!("+ badge {} -> {email}", label(badge))
             }
+            ActionKind::RemoveBadge { email, badge, .. } => {
+                format!("- badge {} -> {email}", label(badge))
+            }
+            ActionKind::Invite { email, badges, .. } => format!(
+                "+ invite {email} (for {})",
+                badges.iter().map(label).collect::<Vec<_>>().join(", ")
+            ),
+            ActionKind::LinkMapping { email, crm_id, .. } => format!("~ link {email} <-> {crm_id}"),
             ActionKind::UpdateCrmProperties {
                 email, properties, ..
-            } => {
-                write!(f, "~ crm {email}: {}", fmt_map(properties))
-            }
+            } => format!("~ crm {email}: {}", fmt_map(properties)),
             ActionKind::UpdateCommunityFields { email, fields, .. } => {
-                write!(f, "~ community {email}: {}", fmt_map(fields))
+                format!("~ community {email}: {}", fmt_map(fields))
             }
-            ActionKind::ProvisionCrmContact { email, .. } => write!(f, "+ crm contact {email}"),
+            ActionKind::ProvisionCrmContact { email, .. } => format!("+ crm contact {email}"),
             ActionKind::LogActivity { email, subject, .. } => {
-                write!(f, "+ activity {email}: {subject}")
+                format!("+ activity {email}: {subject}")
             }
-        }?;
-        write!(f, " ({})", self.reason)
+        };
+        format!("{what} ({})", self.reason)
+    }
+
+    /// The badge the action concerns, for badge grants and removals.
+    pub fn badge(&self) -> Option<&BadgeId> {
+        match &self.kind {
+            ActionKind::AssignBadge { badge, .. } | ActionKind::RemoveBadge { badge, .. } => {
+                Some(badge)
+            }
+            _ => None,
+        }
     }
 }

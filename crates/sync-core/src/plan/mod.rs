@@ -13,7 +13,15 @@ use serde::{Deserialize, Serialize};
 pub use action::{Action, ActionKind, Reason};
 pub use key::IdempotencyKey;
 
-use crate::domain::{CrmRecordId, Email, TenantId};
+use crate::domain::{BadgeId, CrmRecordId, Email, TenantId};
+
+/// How people see a badge: `Premium (b0000000-...)` when it has a name, else its id.
+pub fn badge_label(badge: &BadgeId, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{name} ({badge})"),
+        None => badge.to_string(),
+    }
+}
 
 /// How the contacts given to the planner were read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +119,10 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// Counts.
     pub counts: PlanCounts,
+    /// Names of the badges the configuration names (id -> name), so a person reading the
+    /// plan, as text or JSON, sees `Premium (b0000000-...)` rather than a bare id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub badge_names: BTreeMap<BadgeId, String>,
 }
 
 impl Plan {
@@ -123,7 +135,18 @@ impl Plan {
             actions: Vec::new(),
             conflicts: Vec::new(),
             counts: PlanCounts::default(),
+            badge_names: BTreeMap::new(),
         }
+    }
+
+    /// How this plan shows a badge: `Premium (b0000000-...)` when it is named.
+    pub fn badge_label(&self, badge: &BadgeId) -> String {
+        badge_label(badge, self.badge_names.get(badge).map(String::as_str))
+    }
+
+    /// One action as a line a person can review, badges shown by name.
+    pub fn describe(&self, action: &Action) -> String {
+        action.describe_with(&self.badge_names)
     }
 
     /// Whether the plan changes nothing.
@@ -146,6 +169,7 @@ impl Plan {
         self.counts.skipped_duplicate += c.skipped_duplicate;
         self.counts.skipped_no_email += c.skipped_no_email;
         self.counts.absent_checked += c.absent_checked;
+        self.badge_names.extend(other.badge_names);
         self.finish();
     }
 
@@ -241,7 +265,7 @@ impl fmt::Display for Plan {
     /// A reviewable diff: one line per action and conflict, then a summary line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for action in &self.actions {
-            writeln!(f, "{action}")?;
+            writeln!(f, "{}", self.describe(action))?;
         }
         for conflict in &self.conflicts {
             writeln!(f, "{conflict}")?;

@@ -32,7 +32,7 @@ pub use effects::{apply_to_mapping, apply_to_view};
 pub use view::StateView;
 
 use crate::config::{MissingUserPolicy, ValidatedConfig};
-use crate::domain::{CrmContact, CrmKind, CrmRecordId, Email, TenantId};
+use crate::domain::{BadgeId, CrmContact, CrmKind, CrmRecordId, Email, TenantId};
 use crate::plan::{
     Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanMode, Reason,
 };
@@ -173,6 +173,7 @@ impl<'a, 'i> Builder<'a, 'i> {
 
     fn finish(mut self) -> Plan {
         self.plan.finish();
+        self.plan.badge_names = badge_names_used(&self.plan.actions, self.input.config);
         self.plan
     }
 
@@ -793,6 +794,29 @@ fn link_key_parts(kind: &ActionKind) -> Vec<String> {
 }
 
 pub(crate) type Props = BTreeMap<String, String>;
+
+/// The names of the badges a plan's actions mention (id -> name), from the configuration.
+fn badge_names_used(actions: &[Action], config: &ValidatedConfig) -> BTreeMap<BadgeId, String> {
+    let mut names = BTreeMap::new();
+    if config.badge_names().is_empty() {
+        return names;
+    }
+    for action in actions {
+        let badges: &[BadgeId] = match &action.kind {
+            ActionKind::AssignBadge { badge, .. } | ActionKind::RemoveBadge { badge, .. } => {
+                std::slice::from_ref(badge)
+            }
+            ActionKind::Invite { badges, .. } => badges,
+            _ => &[],
+        };
+        for badge in badges {
+            if let Some(name) = config.badge_name(badge) {
+                names.insert(badge.clone(), name.to_owned());
+            }
+        }
+    }
+    names
+}
 
 #[cfg(test)]
 mod tests;
