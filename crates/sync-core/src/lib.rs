@@ -16,6 +16,8 @@
 //! - removal by absence only after a complete full scan.
 
 pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod domain;
 pub mod engine;
 mod error;

@@ -278,6 +278,7 @@ struct BadgeState {
     held: HashMap<CativaUserId, HashSet<BadgeId>>,
     keys: HashSet<String>,
     effects: u64,
+    assigns: HashMap<(CativaUserId, BadgeId), u64>,
     calls: u64,
     fail_users: HashMap<CativaUserId, (RemoteErrorKind, u32)>,
     fail_calls: Option<(RemoteErrorKind, u32)>,
@@ -313,6 +314,15 @@ impl RecordingBadgeSink {
     /// Calls made.
     pub fn calls(&self) -> u64 {
         lock(&self.state).calls
+    }
+
+    /// Assignments of `badge` to `user` that took effect (a repeated key does not count).
+    pub fn grants(&self, user: &CativaUserId, badge: &BadgeId) -> u64 {
+        lock(&self.state)
+            .assigns
+            .get(&(user.clone(), badge.clone()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Makes the next `times` changes for `user` fail with `kind`.
@@ -357,6 +367,11 @@ impl BadgeSink for RecordingBadgeSink {
             }
             if s.keys.insert(ch.key.to_string()) {
                 s.effects += 1;
+                if ch.op == BadgeOp::Assign {
+                    *s.assigns
+                        .entry((ch.user.clone(), ch.badge.clone()))
+                        .or_insert(0) += 1;
+                }
                 let held = s.held.entry(ch.user.clone()).or_default();
                 match ch.op {
                     BadgeOp::Assign => held.insert(ch.badge.clone()),
