@@ -72,6 +72,7 @@
 mod auth;
 mod client;
 mod contact;
+mod echo;
 pub mod error;
 pub mod limits;
 pub mod models;
@@ -85,9 +86,11 @@ pub use auth::{
 };
 pub use client::{
     DEFAULT_API_VERSION, DEFAULT_CALL_CLIENT, DEFAULT_LOGIN_URL, DELETED_WINDOW_DAYS, LockRetry,
-    MAX_COLLECTION_RECORDS, SalesforceClient, SalesforceClientBuilder, UPDATED_WINDOW_DAYS,
+    MAX_COLLECTION_RECORDS, MIN_API_VERSION, SalesforceClient, SalesforceClientBuilder, UPDATED_WINDOW_DAYS,
 };
-pub use contact::{ContactSchema, MODSTAMP_FIELD, TagSource, decode_contact, value_text};
+pub use contact::{
+    ContactSchema, MODSTAMP_FIELD, TagSource, decode_contact, is_relationship, value_text,
+};
 pub use error::{ApiError, ApiErrorKind, SalesforceError};
 pub use limits::ApiUsage;
 pub use sink::SalesforceSink;
