@@ -523,7 +523,12 @@ impl SalesforceClient {
             .settings
             .integration_user_id
             .clone()
-            .or_else(|| self.inner.tokens.as_ref().and_then(|t| t.source().user_id()))
+            .or_else(|| {
+                self.inner
+                    .tokens
+                    .as_ref()
+                    .and_then(|t| t.source().user_id())
+            })
     }
 
     /// The error a port returns to the engine. A spent daily allowance
@@ -1218,10 +1223,7 @@ impl SalesforceClient {
         record: &Record,
     ) -> Result<UpsertOutcome, SalesforceError> {
         let mut r = record.clone();
-        r.insert(
-            "attributes".into(),
-            serde_json::json!({ "type": object }),
-        );
+        r.insert("attributes".into(), serde_json::json!({ "type": object }));
         r.insert(
             external_id_field.to_owned(),
             serde_json::Value::String(value.to_owned()),

@@ -548,8 +548,13 @@ mod tests {
         assert_eq!(c.property("Account.Name"), Some("Acme"));
         assert_eq!(c.property("Account.Owner.Email"), Some("o@acme.com"));
         // No related record: the relationship is null and the property absent.
-        let none = rec(json!({"Id": "003B", "SystemModstamp": "2026-01-02T03:04:05.000+0000", "Account": null}));
-        assert_eq!(decode_contact(&s, &none).unwrap().property("Account.Name"), None);
+        let none = rec(
+            json!({"Id": "003B", "SystemModstamp": "2026-01-02T03:04:05.000+0000", "Account": null}),
+        );
+        assert_eq!(
+            decode_contact(&s, &none).unwrap().property("Account.Name"),
+            None
+        );
     }
 
     #[test]

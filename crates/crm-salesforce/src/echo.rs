@@ -77,7 +77,12 @@ impl EchoLog {
     pub(crate) fn wrote(&self, schema: &ContactSchema, id: &str, written: &Record, created: bool) {
         self.with(|seen, expected| {
             let base = if created {
-                Some(schema.echo_fields().map(|f| (f, None)).collect::<Snapshot>())
+                Some(
+                    schema
+                        .echo_fields()
+                        .map(|f| (f, None))
+                        .collect::<Snapshot>(),
+                )
             } else {
                 // Without the state the write landed on, its result is unknown.
                 seen.map.get(id).cloned()
@@ -123,9 +128,7 @@ pub(crate) fn snapshot(schema: &ContactSchema, record: &Record) -> Snapshot {
     schema
         .echo_fields()
         .map(|f| {
-            let v = field_value(record, &f)
-                .cloned()
-                .unwrap_or(Value::Null);
+            let v = field_value(record, &f).cloned().unwrap_or(Value::Null);
             let n = normalize(schema, &f, &v);
             (f, n)
         })

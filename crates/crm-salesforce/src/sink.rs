@@ -206,9 +206,7 @@ impl SalesforceSink {
                     .unwrap_or_default()
                     .to_owned();
                 if res.success {
-                    self.client
-                        .echo_log()
-                        .wrote(&self.schema, &id, rec, false);
+                    self.client.echo_log().wrote(&self.schema, &id, rec, false);
                 }
                 by_email.insert(key, provisioned(res, Some(id), false));
             }
@@ -222,9 +220,7 @@ impl SalesforceSink {
             for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
                 let created = res.created.unwrap_or(false);
                 if let (true, Some(id)) = (res.success, res.id.as_deref()) {
-                    self.client
-                        .echo_log()
-                        .wrote(&self.schema, id, rec, created);
+                    self.client.echo_log().wrote(&self.schema, id, rec, created);
                 }
                 by_email.insert(key, provisioned(res, None, created));
             }

@@ -104,7 +104,10 @@ async fn external_id_values_unsafe_in_a_path_are_upserted_through_the_body() {
             )
             .await
             .unwrap();
-        assert_eq!((second.created, second.id.as_deref()), (false, Some(id.as_str())));
+        assert_eq!(
+            (second.created, second.id.as_deref()),
+            (false, Some(id.as_str()))
+        );
     }
     assert_eq!(sandbox.records("Contact").len(), 6);
     // Only the plain value travelled in the path.
@@ -179,7 +182,9 @@ async fn the_sinks_own_writes_are_not_read_back_as_changes() {
             sandbox
                 .insert_record(
                     "Contact",
-                    fields(json!({"LastName": format!("P{i}"), "Email": format!("p{i}@example.com")})),
+                    fields(
+                        json!({"LastName": format!("P{i}"), "Email": format!("p{i}@example.com")}),
+                    ),
                 )
                 .unwrap()
         })
@@ -267,7 +272,11 @@ async fn lookups_with_heavily_encoded_emails_stay_under_the_uri_limit() {
         })
         .collect();
     let out = sink.upsert_contacts(&tenant(), &drafts).await.unwrap();
-    assert!(out.iter().all(Result::is_ok), "{:?}", out.iter().find(|r| r.is_err()));
+    assert!(
+        out.iter().all(Result::is_ok),
+        "{:?}",
+        out.iter().find(|r| r.is_err())
+    );
     assert_eq!(sandbox.records("Contact").len(), 200);
     assert!(
         sandbox
@@ -376,7 +385,10 @@ async fn relationship_fields_are_write_protected() {
         .await
         .unwrap();
     let err = out[0].as_ref().unwrap_err().to_string();
-    assert!(err.contains("Account.Name") && err.contains("read-only"), "{err}");
+    assert!(
+        err.contains("Account.Name") && err.contains("read-only"),
+        "{err}"
+    );
     assert!(out[1].is_ok());
     let drafts = sink
         .upsert_contacts(
@@ -391,7 +403,11 @@ async fn relationship_fields_are_write_protected() {
         .await
         .unwrap();
     assert!(drafts[0].is_err());
-    assert!(sandbox.records_by_email("Contact", "new@example.com").is_empty());
+    assert!(
+        sandbox
+            .records_by_email("Contact", "new@example.com")
+            .is_empty()
+    );
     assert_eq!(sandbox.record(&id).unwrap().text("Title"), Some("CTO"));
 }
 

@@ -14,7 +14,7 @@ use sync_core::ports::{Activity, ContactDraft, CrmSink, CrmSource, PageToken, Pr
 use sync_core::{
     CativaUserId, CrmRecordId, Cursor, Email, IdempotencyKey, RemoteErrorKind, TenantId,
 };
-use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
 fn tenant() -> TenantId {

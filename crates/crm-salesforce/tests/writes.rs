@@ -337,7 +337,9 @@ async fn single_upsert_by_external_id_handles_201_200_and_204() {
 async fn multiple_matches_are_a_conflict_not_a_retry() {
     let (server, client) = setup().await;
     Mock::given(method("PATCH"))
-        .and(path(format!("{V}/sobjects/Contact/Cativa_Member_Id__c/m-1")))
+        .and(path(format!(
+            "{V}/sobjects/Contact/Cativa_Member_Id__c/m-1"
+        )))
         .respond_with(ResponseTemplate::new(300).set_body_json(json!([
             format!("{V}/sobjects/Contact/003A00000000001AAA"),
             format!("{V}/sobjects/Contact/003A00000000002AAA")
@@ -397,7 +399,10 @@ async fn multiple_matches_are_a_conflict_not_a_retry() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, SalesforceError::MultipleMatches { .. }), "{err}");
+    assert!(
+        matches!(err, SalesforceError::MultipleMatches { .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]

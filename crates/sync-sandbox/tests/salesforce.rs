@@ -890,7 +890,10 @@ async fn a_request_uri_over_16384_encoded_bytes_is_414() {
     assert_eq!(s, StatusCode::URI_TOO_LONG);
     let fits = query_url(
         sf.base_url(),
-        &format!("SELECT Id FROM Contact WHERE Email = '{}'", "é".repeat(2_600)),
+        &format!(
+            "SELECT Id FROM Contact WHERE Email = '{}'",
+            "é".repeat(2_600)
+        ),
     );
     let (s, _, _) = get(&c, fits).await;
     assert_eq!(s, StatusCode::OK);

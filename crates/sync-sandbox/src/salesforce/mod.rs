@@ -294,10 +294,7 @@ pub const MAX_URI_BYTES: usize = 16_384;
 
 /// 414 for a request URI (path and query, as sent: encoded) over [`MAX_URI_BYTES`].
 async fn uri_limit(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let len = req
-        .uri()
-        .path_and_query()
-        .map_or(0, |pq| pq.as_str().len());
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if len > MAX_URI_BYTES {
         return StatusCode::URI_TOO_LONG.into_response();
     }

@@ -397,7 +397,12 @@ pub(crate) async fn updated(
     if valid_version(&path).is_none() {
         return not_found();
     }
-    super::sobjects::call_client(&api, &headers, false, "GET sobjects/{object}/updated|deleted");
+    super::sobjects::call_client(
+        &api,
+        &headers,
+        false,
+        "GET sobjects/{object}/updated|deleted",
+    );
     let q = QueryPairs::parse(q.as_deref());
     let (start, end) = match window(&api, &q, 30) {
         Ok(w) => w,
@@ -435,7 +440,12 @@ pub(crate) async fn deleted(
     if valid_version(&path).is_none() {
         return not_found();
     }
-    super::sobjects::call_client(&api, &headers, false, "GET sobjects/{object}/updated|deleted");
+    super::sobjects::call_client(
+        &api,
+        &headers,
+        false,
+        "GET sobjects/{object}/updated|deleted",
+    );
     let q = QueryPairs::parse(q.as_deref());
     let (start, end) = match window(&api, &q, 30) {
         Ok(w) => w,

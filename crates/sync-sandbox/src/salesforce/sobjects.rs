@@ -337,15 +337,7 @@ pub(crate) async fn collection_upsert(
         }
         let mut fields = r.clone();
         fields.retain(|k, _| !k.eq_ignore_ascii_case(&field));
-        match upsert_one(
-            state,
-            &object,
-            &field,
-            &key,
-            &fields,
-            api_origin(None),
-            now,
-        ) {
+        match upsert_one(state, &object, &field, &key, &fields, api_origin(None), now) {
             Ok((id, created)) => (Ok(id), Some(created)),
             Err((e, _)) => (Err(e), None),
         }
@@ -378,7 +370,12 @@ pub(crate) async fn upsert(
     if !path_value_routable(&value) {
         return not_found();
     }
-    let client = call_client(&api, &headers, true, "PATCH sobjects/{object}/{field}/{value}");
+    let client = call_client(
+        &api,
+        &headers,
+        true,
+        "PATCH sobjects/{object}/{field}/{value}",
+    );
     let fields: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(f) => f,
         Err(e) => {
