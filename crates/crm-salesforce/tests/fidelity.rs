@@ -438,3 +438,51 @@ async fn a_spent_daily_allowance_says_when_to_resume() {
     assert_eq!(r.resets_at, Some(resume_estimate(Some(&usage), now)));
     assert!(r.resets_at.unwrap() > now);
 }
+
+#[tokio::test]
+async fn a_delta_stopped_by_the_daily_allowance_reports_when_to_resume() {
+    use sync_core::config::{BadgeRule, Condition, SyncConfig};
+    use sync_core::testkit::RecordingBadgeSink;
+    use sync_core::{MemoryStore, SyncEngine};
+
+    let clock = ManualClock::shared();
+    // A budget of one call, spent before the run: the delta's first query is refused.
+    let sandbox = SalesforceSandbox::start_with_clock(
+        SalesforceConfig::default().with_daily_budget(1),
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    sandbox
+        .insert_record(
+            "Contact",
+            fields(
+                json!({"LastName": "A", "Email": "a@example.com", "Cativa_Tags__c": "Pago Anual"}),
+            ),
+        )
+        .unwrap();
+    let source = SalesforceSource::new(client(&sandbox, &clock), schema()).unwrap();
+    let probe = source.client().clone();
+    probe
+        .query::<Value>("SELECT Id FROM Contact")
+        .await
+        .unwrap();
+    let mut raw = SyncConfig::default();
+    raw.badge_rules = vec![BadgeRule::new(
+        "annual",
+        "Premium",
+        Condition::Tag("Pago Anual".into()),
+    )];
+    let engine = SyncEngine::builder(raw.validate().unwrap(), Arc::new(MemoryStore::new()))
+        .source(Arc::new(source))
+        .badge_sink(Arc::new(RecordingBadgeSink::new()))
+        .build();
+    let report = engine.run_delta(&tenant()).await.unwrap();
+    assert!(report.stopped.is_some(), "{report}");
+    let usage = probe.last_api_usage().unwrap();
+    assert_eq!(
+        report.resume_after,
+        Some(resume_estimate(Some(&usage), clock.now_utc())),
+        "{report}"
+    );
+}
