@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::auth::{Clock, OAuthFlow, SalesforceTokenSource, default_audience, parse_instance_url};
+use crate::echo::EchoLog;
 use crate::error::{
     ApiError, ApiErrorKind, SalesforceError, SalesforceErrorDecoder, decode_multiple_matches,
 };
@@ -30,6 +31,9 @@ use crate::soql::is_identifier;
 
 /// The API version used unless [`SalesforceClientBuilder::api_version`] says otherwise.
 pub const DEFAULT_API_VERSION: &str = "v66.0";
+/// The oldest API version the connector works with: sObject Collections upsert (and the
+/// `created` flag of upsert results), which the sink uses, start at v46.0.
+pub const MIN_API_VERSION: &str = "v46.0";
 /// The production login host.
 pub const DEFAULT_LOGIN_URL: &str = "https://login.salesforce.com";
 /// The `client=` value of `Sforce-Call-Options` unless configured.
@@ -101,6 +105,7 @@ pub struct SalesforceClientBuilder {
     clock: Clock,
     lock_retry: LockRetry,
     query_batch_size: Option<u16>,
+    integration_user_id: Option<String>,
 }
 
 impl fmt::Debug for SalesforceClientBuilder {
@@ -132,6 +137,7 @@ impl Default for SalesforceClientBuilder {
             clock: Arc::new(Utc::now),
             lock_retry: LockRetry::default(),
             query_batch_size: None,
+            integration_user_id: None,
         }
     }
 }
@@ -158,15 +164,18 @@ impl SalesforceClientBuilder {
         self
     }
 
-    /// The REST API version, `vNN.N` (default [`DEFAULT_API_VERSION`]).
+    /// The REST API version, `vNN.N` (default [`DEFAULT_API_VERSION`], at least
+    /// [`MIN_API_VERSION`]).
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();
         self
     }
 
-    /// The `client=` value sent in `Sforce-Call-Options` on every write, so change events
-    /// caused by this SDK can be recognised (CDC `changeOrigin`). Default
-    /// [`DEFAULT_CALL_CLIENT`].
+    /// The `client=` value sent in `Sforce-Call-Options` on the resources Salesforce lists
+    /// it for (query, queryAll, sObject basic information, rows, rows by external ID), so
+    /// Change Data Capture shows it in `changeOrigin`. Collections calls do not honour it,
+    /// so the sink's own writes are recognised by their `LastModifiedById` instead (see
+    /// [`SalesforceSource`](crate::SalesforceSource)). Default [`DEFAULT_CALL_CLIENT`].
     pub fn call_client(mut self, client: impl Into<String>) -> Self {
         self.call_client = client.into();
         self
@@ -221,6 +230,14 @@ impl SalesforceClientBuilder {
         self
     }
 
+    /// The id (`005...`) of the user the client acts as. Normally learned from the token
+    /// response's identity URL; set it for a static [`OAuthFlow::AccessToken`]. The
+    /// source recognises the sink's own writes by it (`LastModifiedById`).
+    pub fn integration_user_id(mut self, id: impl Into<String>) -> Self {
+        self.integration_user_id = Some(id.into());
+        self
+    }
+
     /// How records failing with `UNABLE_TO_LOCK_ROW` are resent.
     pub fn lock_retry(mut self, retry: LockRetry) -> Self {
         self.lock_retry = retry;
@@ -261,9 +278,15 @@ impl SalesforceClientBuilder {
                 self.login_url
             )));
         }
-        if !valid_version(&self.api_version) {
+        let Some(version) = parse_version(&self.api_version) else {
             return Err(SalesforceError::Config(format!(
                 "api_version {:?} must look like \"v66.0\"",
+                self.api_version
+            )));
+        };
+        if parse_version(MIN_API_VERSION).is_some_and(|min| version < min) {
+            return Err(SalesforceError::Config(format!(
+                "api_version {} is older than {MIN_API_VERSION}, the first with sObject Collections upsert, which the sink uses: set {MIN_API_VERSION} or later (default {DEFAULT_API_VERSION})",
                 self.api_version
             )));
         }
@@ -283,6 +306,13 @@ impl SalesforceClientBuilder {
         {
             return Err(SalesforceError::Config(format!(
                 "query_batch_size {n} must be within 200..=2000"
+            )));
+        }
+        if let Some(id) = &self.integration_user_id
+            && crate::auth::identity_user_id(id).is_none()
+        {
+            return Err(SalesforceError::Config(format!(
+                "integration_user_id {id:?} must be a 15- or 18-character user id starting with 005"
             )));
         }
         let flow = self.flow.clone().ok_or_else(|| {
@@ -361,6 +391,7 @@ impl SalesforceClientBuilder {
                 settings: self,
             },
             usage: Mutex::new(None),
+            echo: EchoLog::default(),
         };
         Ok(SalesforceClient {
             calls: Arc::default(),
@@ -369,15 +400,41 @@ impl SalesforceClientBuilder {
     }
 }
 
+/// `vNN.N` as (major, minor), or `None` when it is not of that form.
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.strip_prefix('v')?.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if !digits(a) || !digits(b) {
+        return None;
+    }
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+#[cfg(test)]
 fn valid_version(v: &str) -> bool {
-    v.strip_prefix('v')
-        .and_then(|n| n.split_once('.'))
-        .is_some_and(|(a, b)| {
-            !a.is_empty()
-                && !b.is_empty()
-                && a.bytes().all(|c| c.is_ascii_digit())
-                && b.bytes().all(|c| c.is_ascii_digit())
-        })
+    parse_version(v).is_some()
+}
+
+/// Whether Salesforce documents `Sforce-Call-Options` for the resource at `segments`
+/// (under the version): sObject basic information, rows and rows by external ID. Query
+/// and queryAll add it on their own path.
+fn takes_call_options(segments: &[&str]) -> bool {
+    match segments {
+        ["sobjects", _] | ["sobjects", _, _] => true,
+        ["sobjects", _, kind, _] => !matches!(*kind, "updated" | "deleted" | "describe"),
+        _ => false,
+    }
+}
+
+/// Whether an external ID value can travel as a URL path segment. Only plain values do: a
+/// `.` or `..` segment is resolved away by URL parsing (the PATCH would hit another
+/// resource), and the guide warns that email-like values ending in some domains answer
+/// 404. Anything else goes in a request body.
+pub(crate) fn path_safe_value(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 struct BuilderParts {
@@ -402,6 +459,7 @@ struct Inner {
     tokens: Option<Arc<RefreshingToken<SalesforceTokenSource>>>,
     builder: BuilderParts,
     usage: Mutex<Option<ApiUsage>>,
+    echo: EchoLog,
 }
 
 /// A Salesforce REST client. Cheap to clone; clones share the token, the connection pool,
@@ -454,6 +512,41 @@ impl SalesforceClient {
     /// The latest `Sforce-Limit-Info` figure seen on any response, for the run report.
     pub fn last_api_usage(&self) -> Option<ApiUsage> {
         self.inner.usage.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// The id of the user this client acts as: configured, or learned from the token
+    /// response (`None` before the first token, or for a static token without
+    /// [`SalesforceClientBuilder::integration_user_id`]).
+    pub fn integration_user_id(&self) -> Option<String> {
+        self.inner
+            .builder
+            .settings
+            .integration_user_id
+            .clone()
+            .or_else(|| {
+                self.inner
+                    .tokens
+                    .as_ref()
+                    .and_then(|t| t.source().user_id())
+            })
+    }
+
+    /// The error a port returns to the engine. A spent daily allowance
+    /// (`REQUEST_LIMIT_EXCEEDED`) carries when to resume (`resets_at`, the run report's
+    /// `resume_after`), estimated from the latest `Sforce-Limit-Info` by
+    /// [`resume_estimate`](crate::limits::resume_estimate).
+    pub(crate) fn port_error(&self, e: SalesforceError) -> sync_core::Error {
+        let mut r = sync_core::RemoteError::from(e);
+        if r.kind == sync_core::RemoteErrorKind::QuotaExhausted && r.resets_at.is_none() {
+            let usage = self.last_api_usage();
+            r = r.with_resets_at(crate::limits::resume_estimate(usage.as_ref(), self.now()));
+        }
+        r.into()
+    }
+
+    /// What the source delivered and the sink wrote, to recognise echoes.
+    pub(crate) fn echo_log(&self) -> &EchoLog {
+        &self.inner.echo
     }
 
     /// How many tokens were fetched from the login host so far.
@@ -579,7 +672,8 @@ impl SalesforceClient {
     }
 
     /// Sends a request to `services/data/vXX.X/<segments>` (each segment percent-encoded)
-    /// and returns the raw response. Writes carry `Sforce-Call-Options`.
+    /// and returns the raw response. Requests to sObject basic information, rows and rows by
+    /// external ID carry `Sforce-Call-Options`, where Salesforce documents it.
     pub async fn request(
         &self,
         method: Method,
@@ -592,6 +686,7 @@ impl SalesforceClient {
         let is_write = method != Method::GET && method != Method::HEAD;
         let is_post = method == Method::POST;
         let endpoint = format!("{method} {VERSIONED}/{}", segments_template(segments));
+        let call_options = takes_call_options(segments);
         let mut rb = api.http.request_url(method, url);
         if !query.is_empty() {
             rb = rb.query(query);
@@ -599,12 +694,13 @@ impl SalesforceClient {
         if let Some(b) = body {
             rb = rb.json(b);
         }
+        if call_options {
+            rb = rb.header("Sforce-Call-Options", &self.inner.call_options);
+        }
         if is_write {
             // PATCH (update, upsert by key) and DELETE have one effect however often they
             // are sent; a POST (create) might create twice, so it is not resent.
-            rb = rb
-                .header("Sforce-Call-Options", &self.inner.call_options)
-                .idempotent(!is_post);
+            rb = rb.idempotent(!is_post);
         }
         Ok(self.send(rb, &endpoint).await?)
     }
@@ -657,7 +753,11 @@ impl SalesforceClient {
         endpoint: &str,
     ) -> Result<QueryPage<T>, SalesforceError> {
         let api = self.api().await?;
-        let mut rb = api.http.request_url(Method::GET, url);
+        // Query and queryAll are among the resources documented for Sforce-Call-Options.
+        let mut rb = api
+            .http
+            .request_url(Method::GET, url)
+            .header("Sforce-Call-Options", &self.inner.call_options);
         if let Some(options) = &self.inner.query_options {
             rb = rb.header("Sforce-Query-Options", options);
         }
@@ -1020,7 +1120,7 @@ impl SalesforceClient {
             .http
             .request_url(method.clone(), url)
             .json(&body)
-            .header("Sforce-Call-Options", &self.inner.call_options)
+            // No Sforce-Call-Options: Salesforce does not document it for collections.
             .idempotent(idempotent);
         let endpoint = format!("{method} {VERSIONED}/{}", segments_template(segments));
         let resp = self.send(rb, &endpoint).await?;
@@ -1030,6 +1130,11 @@ impl SalesforceClient {
     /// Upserts one record by external ID: `PATCH sobjects/{object}/{field}/{value}`.
     /// 201 = created, 200 or 204 = updated, 300 = several records match (an error: nothing
     /// was written). `record` must not contain `Id` or the external ID field.
+    ///
+    /// Only plain values (ASCII letters, digits, `-`, `_`) travel in the path. Any other
+    /// value (`.`, `..`, `a/b`, emails, non-ASCII) is sent in the body of a one-record
+    /// sObject Collections upsert instead, which has the same outcome without putting the
+    /// value in the URL.
     pub async fn upsert_by_external_id(
         &self,
         object: &str,
@@ -1050,6 +1155,11 @@ impl SalesforceClient {
             return Err(SalesforceError::Config(format!(
                 "an upsert body must not contain Id or {external_id_field}: Salesforce rejects it"
             )));
+        }
+        if !path_safe_value(value) {
+            return self
+                .upsert_in_body(object, external_id_field, value, record)
+                .await;
         }
         let body = serde_json::Value::Object(record.clone());
         let resp = match self
@@ -1102,6 +1212,57 @@ impl SalesforceClient {
                 })
             }
         }
+    }
+
+    /// A one-record collections upsert: the external ID value travels in the body.
+    async fn upsert_in_body(
+        &self,
+        object: &str,
+        external_id_field: &str,
+        value: &str,
+        record: &Record,
+    ) -> Result<UpsertOutcome, SalesforceError> {
+        let mut r = record.clone();
+        r.insert("attributes".into(), serde_json::json!({ "type": object }));
+        r.insert(
+            external_id_field.to_owned(),
+            serde_json::Value::String(value.to_owned()),
+        );
+        let result = self
+            .upsert_records(object, external_id_field, &[r], false)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| SalesforceError::Decode {
+                what: "upsert response",
+                message: "no result for the record".into(),
+            })?;
+        if result.success {
+            return Ok(UpsertOutcome {
+                id: result.id,
+                created: result.created.unwrap_or(false),
+            });
+        }
+        if result
+            .errors
+            .iter()
+            .any(|e| e.code == "DUPLICATE_EXTERNAL_ID")
+        {
+            return Err(SalesforceError::MultipleMatches {
+                object: object.to_owned(),
+                field: external_id_field.to_owned(),
+                candidates: Vec::new(),
+            });
+        }
+        Err(SalesforceError::Api {
+            status: 200,
+            kind: result
+                .errors
+                .first()
+                .map_or(ApiErrorKind::Invalid, |e| e.kind(None)),
+            errors: result.errors,
+            correlation_id: None,
+        })
     }
 
     /// The path of a REST resource under this client's version (for logs and tests).

@@ -65,7 +65,9 @@ pub struct ContactSchema {
     /// A field read as the lifecycle stage (e.g. Lead `Status`, or a custom field).
     #[serde(default)]
     pub lifecycle_field: Option<String>,
-    /// Fields read into [`CrmContact::properties`] by API name.
+    /// Fields read into [`CrmContact::properties`] by API name. A relationship path such
+    /// as `Account.Name` reads the related record's field (empty when there is none); such
+    /// a field is read-only through the contact, and the sink refuses writes to it.
     #[serde(default)]
     pub properties: Vec<String>,
     /// Where tags come from.
@@ -172,8 +174,29 @@ impl ContactSchema {
         self
     }
 
-    /// Checks every name is an API name.
+    /// Checks every name is an API name, and that the fields the sink writes or keys on
+    /// are the object's own (not relationship paths such as `Account.Name`).
     pub fn validate(&self) -> Result<(), SalesforceError> {
+        let mut own: Vec<(&str, &str)> =
+            vec![("object", &self.object), ("email_field", &self.email_field)];
+        own.extend(
+            [
+                ("external_id_field", &self.external_id_field),
+                ("task_key_field", &self.task_key_field),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v))),
+        );
+        own.extend(
+            self.create_defaults
+                .keys()
+                .map(|p| ("create_defaults", p.as_str())),
+        );
+        if let Some((key, name)) = own.into_iter().find(|(_, n)| is_relationship(n)) {
+            return Err(SalesforceError::Config(format!(
+                "{key}: {name:?} is a field of a related record; the sync writes or keys on {key}, so it must be a field of the object itself"
+            )));
+        }
         let mut names: Vec<(&str, &str)> =
             vec![("object", &self.object), ("email_field", &self.email_field)];
         for (key, v) in [
@@ -238,6 +261,22 @@ impl ContactSchema {
         f
     }
 
+    /// The fields the source reads that can differ between the SDK's write and a person's:
+    /// compared to recognise the echo of a write (see `echo`).
+    pub(crate) fn echo_fields(&self) -> impl Iterator<Item = String> + '_ {
+        std::iter::once(self.email_field.clone())
+            .chain(self.alternate_email_field.iter().cloned())
+            .chain(self.lifecycle_field.iter().cloned())
+            .chain(self.external_id_field.iter().cloned())
+            .chain(self.properties.iter().cloned())
+            .chain(self.tags.iter().filter_map(|t| match t {
+                TagSource::MultiSelect { field } | TagSource::Checkbox { field, .. } => {
+                    Some(field.clone())
+                }
+                TagSource::Predicate { .. } => None,
+            }))
+    }
+
     /// The predicate tags, as (tag, SOQL) pairs.
     pub(crate) fn predicates(&self) -> impl Iterator<Item = (&str, &str)> {
         self.tags.iter().filter_map(|t| match t {
@@ -259,9 +298,26 @@ pub fn value_text(v: &Value) -> Option<String> {
     }
 }
 
+/// Whether `name` is a relationship path (`Account.Name`): a field of a related record.
+pub fn is_relationship(name: &str) -> bool {
+    name.contains('.')
+}
+
+/// A field of a query record. A relationship path (`Account.Name`) walks the nested
+/// records Salesforce returns (`{"Account": {"attributes": ..., "Name": "Acme"}}`); a null
+/// relationship gives `None`.
+pub(crate) fn field_value<'a>(record: &'a Record, name: &str) -> Option<&'a Value> {
+    let mut parts = name.split('.');
+    let first = parts.next()?;
+    let mut v = record.get(first)?;
+    for part in parts {
+        v = v.as_object()?.get(part)?;
+    }
+    Some(v)
+}
+
 fn str_field<'a>(record: &'a Record, name: &str) -> Option<&'a str> {
-    record
-        .get(name)
+    field_value(record, name)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
@@ -308,7 +364,7 @@ pub fn decode_contact(
         .iter()
         .chain(schema.external_id_field.iter())
     {
-        if let Some(v) = record.get(name).and_then(value_text) {
+        if let Some(v) = field_value(record, name).and_then(value_text) {
             c.properties.insert(name.clone(), v);
         }
     }
@@ -326,7 +382,7 @@ pub fn decode_contact(
                 }
             }
             TagSource::Checkbox { field, tag } => {
-                if record.get(field).and_then(Value::as_bool) == Some(true) {
+                if field_value(record, field).and_then(Value::as_bool) == Some(true) {
                     c.tags.insert(tag.clone());
                 }
             }
@@ -474,6 +530,43 @@ mod tests {
             lead.create_defaults.get("Company").map(String::as_str),
             Some("[not provided]")
         );
+    }
+
+    #[test]
+    fn relationship_fields_are_read_from_the_nested_record() {
+        let s = ContactSchema::contact()
+            .with_property("Account.Name")
+            .with_property("Account.Owner.Email");
+        assert!(s.validate().is_ok());
+        assert!(s.select_fields().contains(&"Account.Name".to_owned()));
+        let r = rec(json!({
+            "Id": "003A", "SystemModstamp": "2026-01-02T03:04:05.000+0000",
+            "Account": {"attributes": {"type": "Account", "url": "/services/data/v66.0/sobjects/Account/001A"},
+                        "Name": "Acme", "Owner": {"attributes": {"type": "User"}, "Email": "o@acme.com"}}
+        }));
+        let c = decode_contact(&s, &r).unwrap();
+        assert_eq!(c.property("Account.Name"), Some("Acme"));
+        assert_eq!(c.property("Account.Owner.Email"), Some("o@acme.com"));
+        // No related record: the relationship is null and the property absent.
+        let none = rec(
+            json!({"Id": "003B", "SystemModstamp": "2026-01-02T03:04:05.000+0000", "Account": null}),
+        );
+        assert_eq!(
+            decode_contact(&s, &none).unwrap().property("Account.Name"),
+            None
+        );
+    }
+
+    #[test]
+    fn relationship_paths_are_refused_where_the_sync_writes_or_keys() {
+        for bad in [
+            ContactSchema::contact().with_external_id_field("Account.Ext__c"),
+            ContactSchema::contact().with_create_default("Account.Name", "x"),
+            ContactSchema::contact().with_task_key_field("What.Key__c"),
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains("related record"), "{err}");
+        }
     }
 
     #[test]

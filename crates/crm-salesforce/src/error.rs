@@ -46,9 +46,12 @@ pub enum ApiErrorKind {
     /// resume when usage falls (see `Sforce-Limit-Info`).
     RequestLimitExceeded,
     /// `REQUEST_LIMIT_EXCEEDED` for too many concurrent long-running requests
-    /// (`ConcurrentPerOrgLongTxn Limit exceeded`), or HTTP 429 / 420: slow down and retry
-    /// in seconds, the daily allowance is not spent.
+    /// (`ConcurrentPerOrgLongTxn Limit exceeded`), or HTTP 429: slow down and retry in
+    /// seconds, the daily allowance is not spent.
     ConcurrencyLimited,
+    /// HTTP 420: Salesforce Edge has no route for the host. A configuration error (wrong
+    /// instance or My Domain URL), never retried.
+    EdgeNoRoute,
     /// `DUPLICATE_VALUE` / `DUPLICATES_DETECTED`: a unique field or a duplicate rule
     /// matched an existing record (see [`ApiError::duplicate_id`]).
     Duplicate,
@@ -80,6 +83,10 @@ pub enum ApiErrorKind {
 impl ApiErrorKind {
     /// Classifies an error code, falling back to the HTTP status when the code is unknown.
     pub fn classify(code: &str, status: Option<u16>) -> Self {
+        if status == Some(420) {
+            // Edge answers 420 before any org sees the request: no code can mean more.
+            return Self::EdgeNoRoute;
+        }
         match code {
             "INVALID_SESSION_ID" => Self::SessionExpired,
             "REQUEST_LIMIT_EXCEEDED" | "TOTAL_REQUESTS_LIMIT_EXCEEDED" => {
@@ -105,7 +112,7 @@ impl ApiErrorKind {
             }
             _ => match status {
                 Some(300) => Self::MultipleMatches,
-                Some(420 | 429) => Self::ConcurrencyLimited,
+                Some(429) => Self::ConcurrencyLimited,
                 Some(401) => Self::SessionExpired,
                 Some(403) => Self::Forbidden,
                 Some(404) => Self::NotFound,
@@ -134,6 +141,9 @@ impl ApiErrorKind {
             }
             Self::ConcurrencyLimited => {
                 "too many concurrent long-running requests; retry in a few seconds with fewer workers"
+            }
+            Self::EdgeNoRoute => {
+                "Salesforce Edge has no route for this host (HTTP 420); check the login URL, My Domain and the instance URL, retrying will not help"
             }
             Self::Duplicate => {
                 "the value already exists on another record (see its id); link to that record or fix the duplicate"
@@ -176,7 +186,9 @@ impl ApiErrorKind {
             Self::RowLocked | Self::Server | Self::RolledBack => RemoteErrorKind::Server,
             Self::EntityDeleted | Self::NotFound => RemoteErrorKind::NotFound,
             Self::Forbidden => RemoteErrorKind::Forbidden,
-            Self::MalformedQuery | Self::TooManyIds | Self::Invalid => RemoteErrorKind::Invalid,
+            Self::MalformedQuery | Self::TooManyIds | Self::Invalid | Self::EdgeNoRoute => {
+                RemoteErrorKind::Invalid
+            }
         }
     }
 }
@@ -291,6 +303,11 @@ impl ErrorDecoder for SalesforceErrorDecoder {
         info.correlation_id = correlation_from_headers(headers);
         let errors = decode_error_body(body);
         let status_code = Some(status.as_u16());
+        if status.as_u16() == 420 {
+            info.retryable = Some(false);
+            info.message = Some(ApiErrorKind::EdgeNoRoute.advice().into());
+            return info;
+        }
         if status.as_u16() == 300 {
             info.kind = Some(HttpErrorKind::Conflict);
             info.retryable = Some(false);
@@ -487,10 +504,19 @@ impl SalesforceError {
             return Self::Http(e);
         };
         let errors = e.body().map(decode_error_body).unwrap_or_default();
+        let status = status.as_u16();
+        if status == 420 {
+            // Whatever the body says, Edge found no route: say so, with the fix.
+            return Self::Api {
+                status,
+                kind: ApiErrorKind::EdgeNoRoute,
+                errors,
+                correlation_id: e.correlation_id().map(str::to_owned),
+            };
+        }
         if errors.is_empty() {
             return Self::Http(e);
         }
-        let status = status.as_u16();
         let kind = errors[0].kind(Some(status));
         Self::Api {
             status,

@@ -14,7 +14,7 @@
 //! let client = SalesforceClient::builder()
 //!     .login_url("https://acme.my.salesforce.com")
 //!     .flow(OAuthFlow::JwtBearer(JwtBearer::from_pem("3MVG9...", "cativa-sync@acme.com", &key)?))
-//!     .call_client("cativa-sync") // Sforce-Call-Options: client=cativa-sync on every write
+//!     .call_client("cativa-sync") // Sforce-Call-Options: client=cativa-sync where documented
 //!     .build()?;
 //! let schema = ContactSchema::contact()
 //!     .with_external_id_field("Cativa_Member_Id__c")
@@ -51,18 +51,29 @@
 //! - Writes: sObject Collections create / update / upsert by external ID, 200 records per
 //!   call, per-record results in input order, records failing with `UNABLE_TO_LOCK_ROW`
 //!   resent alone with backoff ([`LockRetry`]); single upsert by external ID (201 / 200 /
-//!   204, and 300 as [`SalesforceError::MultipleMatches`]: a conflict, never retried).
-//!   Every write carries `Sforce-Call-Options: client=<id>`, so Change Data Capture
-//!   consumers can recognise the SDK's own changes (`changeOrigin`).
+//!   204, and 300 as [`SalesforceError::MultipleMatches`]: a conflict, never retried);
+//!   a value that is not plain ASCII letters, digits, `-` or `_` (`.`, `a/b`, emails,
+//!   non-ASCII) goes in the body of a one-record collections upsert instead of the path.
+//!   `Sforce-Call-Options: client=<id>` is sent where the guide lists it (query,
+//!   queryAll, sObject basic information, rows, rows by external ID), not on collections.
+//!   Lookup queries are split so their encoded URI stays under 16,384 bytes. API versions
+//!   below [`MIN_API_VERSION`] (v46.0, collections upsert) are refused at build time.
+//! - Echoes: the source skips, in deltas, records whose last change is the sink's own
+//!   write: `LastModifiedById` is the integration user (from the token's identity URL)
+//!   and every field read holds what that write left ([`SalesforceSource::echoes_skipped`]).
 //! - [`error`]: Salesforce error bodies (`errorCode` and per-record `statusCode`)
 //!   classified by [`ApiErrorKind`], and mapped into [`sync_core::RemoteError`] at the port
 //!   boundary: `REQUEST_LIMIT_EXCEEDED` (daily) is `QuotaExhausted`, so the engine stops
-//!   the run cleanly with its checkpoint saved; the concurrent-request variant of the same
-//!   code is a short `RateLimited`.
+//!   the run cleanly with its checkpoint saved, and carries when to resume
+//!   ([`limits::resume_estimate`], from `Sforce-Limit-Info`); the concurrent-request
+//!   variant of the same code is a short `RateLimited`. HTTP 420 (Salesforce Edge has no
+//!   route for the host) is a configuration error, never retried.
 //! - [`SalesforceSource`] (`source`): delta on `SystemModstamp` with an `Id` tie-break,
 //!   deletions and merges from `queryAll` (`merged_into` from `MasterRecordId`), a full
 //!   reconcile advised when the delete log no longer covers the cursor; tags from a
-//!   multi-select picklist, a checkbox or a SOQL predicate ([`TagSource`]).
+//!   multi-select picklist, a checkbox or a SOQL predicate ([`TagSource`]). Properties may
+//!   be relationship paths (`Account.Name`), read from the nested record; the sink refuses
+//!   writes to them.
 //! - [`SalesforceSink`] (`sink`): find-or-create by email (query first, then update by id,
 //!   upsert on the Cativa member External ID, or create), property updates in collections
 //!   of 200, activities as completed `Task` records.
@@ -72,6 +83,7 @@
 mod auth;
 mod client;
 mod contact;
+mod echo;
 pub mod error;
 pub mod limits;
 pub mod models;
@@ -85,9 +97,12 @@ pub use auth::{
 };
 pub use client::{
     DEFAULT_API_VERSION, DEFAULT_CALL_CLIENT, DEFAULT_LOGIN_URL, DELETED_WINDOW_DAYS, LockRetry,
-    MAX_COLLECTION_RECORDS, SalesforceClient, SalesforceClientBuilder, UPDATED_WINDOW_DAYS,
+    MAX_COLLECTION_RECORDS, MIN_API_VERSION, SalesforceClient, SalesforceClientBuilder,
+    UPDATED_WINDOW_DAYS,
 };
-pub use contact::{ContactSchema, MODSTAMP_FIELD, TagSource, decode_contact, value_text};
+pub use contact::{
+    ContactSchema, MODSTAMP_FIELD, TagSource, decode_contact, is_relationship, value_text,
+};
 pub use error::{ApiError, ApiErrorKind, SalesforceError};
 pub use limits::ApiUsage;
 pub use sink::SalesforceSink;

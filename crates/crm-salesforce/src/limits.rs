@@ -4,6 +4,7 @@
 //! `; api-bursts=1/750`, or the older `per-app-api-usage=17/250(appName=...)`). The client
 //! records the latest figure so a run report can say how much budget a sync consumed.
 
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The name of the header.
@@ -48,6 +49,45 @@ impl ApiUsage {
             (self.used as f64 / self.limit as f64).min(1.0)
         }
     }
+}
+
+/// The longest a spent allowance can stay spent: Salesforce counts requests over a rolling
+/// 24 hours, so every request counted now has left the window a day later.
+pub const ALLOWANCE_WINDOW_HOURS: i64 = 24;
+
+/// The share of the allowance a resumed run should find unused.
+const RESUME_HEADROOM: f64 = 0.10;
+
+/// When to resume after `REQUEST_LIMIT_EXCEEDED` (daily): an estimate from
+/// `Sforce-Limit-Info`.
+///
+/// Salesforce does not say when the counted requests were made. Assuming they were spread
+/// evenly over the rolling 24 hours, usage falls by `used / 24` per hour; the estimate is
+/// when it is back under 90% of the limit, so the resumed run has a tenth of the allowance
+/// to work with: at least 15 minutes after `now`. Requests bunched in the last hours fall
+/// out later than that; a run resumed too early stops again, cleanly, with a new estimate.
+/// Without a usage figure the answer is the conservative bound, `now` + 24 hours, when
+/// every request counted now has left the window.
+///
+/// ```
+/// use chrono::{Duration, TimeZone, Utc};
+/// use crm_salesforce::limits::{parse_limit_info, resume_estimate};
+/// let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// let spent = parse_limit_info("api-usage=100000/100000").unwrap();
+/// // 10,000 requests (10% of 100,000) leave the window in 2.4 hours at 100,000 per day.
+/// assert_eq!(resume_estimate(Some(&spent), now), now + Duration::minutes(144));
+/// assert_eq!(resume_estimate(None, now), now + Duration::hours(24));
+/// ```
+pub fn resume_estimate(usage: Option<&ApiUsage>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let window = Duration::hours(ALLOWANCE_WINDOW_HOURS);
+    let Some(u) = usage.filter(|u| u.used > 0 && u.limit > 0) else {
+        return now + window;
+    };
+    let target = u.limit as f64 * (1.0 - RESUME_HEADROOM);
+    let excess = (u.used as f64 - target).max(0.0);
+    let share = (excess / u.used as f64).min(1.0);
+    let wait = Duration::seconds((window.num_seconds() as f64 * share).ceil() as i64);
+    now + wait.max(Duration::minutes(15)).min(window)
 }
 
 fn ratio(text: &str) -> Option<(u64, u64)> {

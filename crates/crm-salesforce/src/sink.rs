@@ -24,7 +24,7 @@ use sync_core::ports::{Activity, ContactDraft, CrmSink, ItemResult, PropertyUpda
 use sync_core::{CrmKind, CrmRecordId, Error, RemoteError, RemoteErrorKind, TenantId};
 
 use crate::client::{MAX_COLLECTION_RECORDS, SalesforceClient};
-use crate::contact::{ContactSchema, MODSTAMP_FIELD};
+use crate::contact::{ContactSchema, MODSTAMP_FIELD, is_relationship};
 use crate::error::{SYSTEM, SalesforceError, record_error};
 use crate::models::{Record, SaveResult};
 use crate::soql::{Condition, Order, Soql};
@@ -83,7 +83,14 @@ impl SalesforceSink {
         emails: &[&str],
     ) -> Result<BTreeMap<String, String>, SalesforceError> {
         let mut found = BTreeMap::new();
-        for chunk in lookup_chunks(emails) {
+        // The list's budget: the URI limit less the rest of the query, encoded.
+        let fixed = encoded_len(&format!(
+            "SELECT Id, {email}, {MODSTAMP_FIELD} FROM {object} WHERE {email} IN () ORDER BY {MODSTAMP_FIELD} DESC",
+            email = self.schema.email_field,
+            object = self.schema.object,
+        ));
+        let budget = MAX_URI_BYTES.saturating_sub(URI_RESERVE + fixed);
+        for chunk in lookup_chunks(emails, budget) {
             let soql = Soql::select(["Id", self.schema.email_field.as_str(), MODSTAMP_FIELD])
                 .from(self.schema.object.clone())
                 .filter(Condition::in_list(
@@ -112,9 +119,15 @@ impl SalesforceSink {
         &self,
         drafts: &[ContactDraft],
     ) -> Result<Vec<ItemResult<Provisioned>>, SalesforceError> {
-        // One record per distinct email; drafts with the same email share it.
+        // One record per distinct email; drafts with the same email share it. A draft
+        // writing a related record's field is refused on its own.
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut refused: BTreeMap<usize, Error> = BTreeMap::new();
         for (i, d) in drafts.iter().enumerate() {
+            if let Some(field) = d.properties.keys().find(|k| is_relationship(k)) {
+                refused.insert(i, relationship_write(field));
+                continue;
+            }
             groups.entry(d.email.as_str()).or_default().push(i);
         }
         let emails: Vec<&str> = groups.keys().copied().collect();
@@ -186,11 +199,15 @@ impl SalesforceSink {
                 .update_records(&records, self.all_or_none)
                 .await?;
             for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
+                // Collections update records carry their id as "id" (the documented body).
                 let id = rec
-                    .get("Id")
+                    .get("id")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
+                if res.success {
+                    self.client.echo_log().wrote(&self.schema, &id, rec, false);
+                }
                 by_email.insert(key, provisioned(res, Some(id), false));
             }
         }
@@ -200,8 +217,11 @@ impl SalesforceSink {
                 .client
                 .upsert_records(object, field, &records, self.all_or_none)
                 .await?;
-            for (key, res) in keys.into_iter().zip(results) {
+            for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
                 let created = res.created.unwrap_or(false);
+                if let (true, Some(id)) = (res.success, res.id.as_deref()) {
+                    self.client.echo_log().wrote(&self.schema, id, rec, created);
+                }
                 by_email.insert(key, provisioned(res, None, created));
             }
         }
@@ -211,16 +231,25 @@ impl SalesforceSink {
                 .client
                 .create_records(&records, self.all_or_none)
                 .await?;
-            for (key, res) in keys.into_iter().zip(results) {
+            for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
+                if let (true, Some(id)) = (res.success, res.id.as_deref()) {
+                    self.client.echo_log().wrote(&self.schema, id, rec, true);
+                }
                 by_email.insert(key, provisioned(res, None, true));
             }
         }
         Ok(drafts
             .iter()
-            .map(|d| match by_email.get(d.email.as_str()) {
-                Some(Ok(p)) => Ok(p.clone()),
-                Some(Err(e)) => Err(clone_error(e)),
-                None => Err(missing_result()),
+            .enumerate()
+            .map(|(i, d)| {
+                if let Some(e) = refused.remove(&i) {
+                    return Err(e);
+                }
+                match by_email.get(d.email.as_str()) {
+                    Some(Ok(p)) => Ok(p.clone()),
+                    Some(Err(e)) => Err(clone_error(e)),
+                    None => Err(missing_result()),
+                }
             })
             .collect())
     }
@@ -241,6 +270,10 @@ impl SalesforceSink {
                 out.push(Some(Ok(())));
                 continue;
             }
+            if let Some(field) = u.properties.keys().find(|k| is_relationship(k)) {
+                out.push(Some(Err(relationship_write(field))));
+                continue;
+            }
             out.push(None);
             let mut r =
                 Self::with_properties(Self::base_record(&self.schema.object), &u.properties);
@@ -253,8 +286,11 @@ impl SalesforceSink {
                 .client
                 .update_records(&records, self.all_or_none)
                 .await?;
-            for (i, res) in slots.into_iter().zip(results) {
+            for ((i, rec), res) in slots.into_iter().zip(&records).zip(results) {
                 out[i] = Some(if res.success {
+                    self.client
+                        .echo_log()
+                        .wrote(&self.schema, &updates[i].id.id, rec, false);
                     Ok(())
                 } else {
                     Err(record_error(&res.errors))
@@ -326,27 +362,38 @@ impl SalesforceSink {
     }
 }
 
-/// Characters of email literals per lookup query: the query travels in the URL, and
-/// Salesforce refuses request lines over 16 KB.
-const LOOKUP_CHARS: usize = 10_000;
+/// The longest request URI Salesforce serves, in encoded bytes (414 above it).
+const MAX_URI_BYTES: usize = 16_384;
+/// Kept free for the path (`/services/data/vNN.N/query?q=`, an instance path prefix) and
+/// the parts of the SOQL around the list.
+const URI_RESERVE: usize = 512;
 
-/// Splits emails into lookups of at most 200 addresses and [`LOOKUP_CHARS`] characters.
-fn lookup_cost(email: &str) -> usize {
-    crate::soql::escape_string(email).len() + 4
+/// Bytes `text` takes in the URL once form-encoded, as the query string carries it.
+fn encoded_len(text: &str) -> usize {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .map(str::len)
+        .sum()
 }
 
-fn lookup_chunks<'a>(emails: &'a [&'a str]) -> Vec<&'a [&'a str]> {
+/// What one email adds to the lookup query's URI: the escaped literal in quotes and the
+/// `, ` separator, all encoded.
+fn lookup_cost(email: &str) -> usize {
+    encoded_len(&format!("'{}', ", crate::soql::escape_string(email)))
+}
+
+/// Splits emails into lookups of at most 200 addresses whose encoded URI stays within
+/// `budget` bytes.
+fn lookup_chunks<'a>(emails: &'a [&'a str], budget: usize) -> Vec<&'a [&'a str]> {
     let mut chunks = Vec::new();
-    let (mut start, mut chars) = (0, 0);
+    let (mut start, mut bytes) = (0, 0);
     for (i, e) in emails.iter().enumerate() {
-        // The escaped literal, its quotes and the separator.
         let cost = lookup_cost(e);
-        if i > start && (i - start == MAX_COLLECTION_RECORDS || chars + cost > LOOKUP_CHARS) {
+        if i > start && (i - start == MAX_COLLECTION_RECORDS || bytes + cost > budget) {
             chunks.push(&emails[start..i]);
             start = i;
-            chars = 0;
+            bytes = 0;
         }
-        chars += cost;
+        bytes += cost;
     }
     if start < emails.len() {
         chunks.push(&emails[start..]);
@@ -382,6 +429,18 @@ fn provisioned(
         return Ok(Provisioned::new(CrmRecordId::salesforce(dup), false));
     }
     Err(record_error(&res.errors))
+}
+
+/// The error for a write to a relationship path (`Account.Name`).
+fn relationship_write(field: &str) -> Error {
+    RemoteError::new(
+        SYSTEM,
+        RemoteErrorKind::Invalid,
+        format!(
+            "{field} is a field of a related record and read-only through the contact: map it for reading only, or write a field of the contact itself"
+        ),
+    )
+    .into()
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -435,7 +494,9 @@ impl CrmSink for SalesforceSink {
         _tenant: &TenantId,
         drafts: &[ContactDraft],
     ) -> Result<Vec<ItemResult<Provisioned>>, Error> {
-        Ok(self.upsert(drafts).await?)
+        self.upsert(drafts)
+            .await
+            .map_err(|e| self.client.port_error(e))
     }
 
     async fn update_properties(
@@ -443,7 +504,9 @@ impl CrmSink for SalesforceSink {
         _tenant: &TenantId,
         updates: &[PropertyUpdate],
     ) -> Result<Vec<ItemResult<()>>, Error> {
-        Ok(self.update(updates).await?)
+        self.update(updates)
+            .await
+            .map_err(|e| self.client.port_error(e))
     }
 
     async fn log_activities(
@@ -451,7 +514,9 @@ impl CrmSink for SalesforceSink {
         _tenant: &TenantId,
         activities: &[Activity],
     ) -> Result<Vec<ItemResult<()>>, Error> {
-        Ok(self.log(activities).await?)
+        self.log(activities)
+            .await
+            .map_err(|e| self.client.port_error(e))
     }
 }
 
@@ -460,23 +525,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lookups_split_by_count_and_length() {
+    fn lookups_split_by_count_and_encoded_length() {
         let short: Vec<String> = (0..450).map(|i| format!("m{i}@x.io")).collect();
         let short: Vec<&str> = short.iter().map(String::as_str).collect();
-        let sizes: Vec<usize> = lookup_chunks(&short).iter().map(|c| c.len()).collect();
-        assert_eq!(sizes, vec![200, 200, 50]);
-        let long: Vec<String> = (0..200)
-            .map(|i| format!("{}{i}@example.com", "a".repeat(60)))
+        let sizes: Vec<usize> = lookup_chunks(&short, 16_000)
+            .iter()
+            .map(|c| c.len())
             .collect();
-        let long: Vec<&str> = long.iter().map(String::as_str).collect();
-        let chunks = lookup_chunks(&long);
-        assert!(
-            chunks.len() > 1
-                && chunks
-                    .iter()
-                    .all(|c| c.iter().map(|e| lookup_cost(e)).sum::<usize>() <= LOOKUP_CHARS)
-        );
+        assert_eq!(sizes, vec![200, 200, 50]);
+        // 40 characters that each take 3 encoded bytes: the character count (about
+        // 10,000 for 200 of them) is far below what they weigh in the URI (about 26,000).
+        let heavy: Vec<String> = (0..200)
+            .map(|i| format!("{}{i}@example.com", "+".repeat(40)))
+            .collect();
+        let heavy: Vec<&str> = heavy.iter().map(String::as_str).collect();
+        let chunks = lookup_chunks(&heavy, 15_000);
+        assert!(chunks.len() > 1);
+        for c in &chunks {
+            let list = c
+                .iter()
+                .map(|e| format!("'{}'", crate::soql::escape_string(e)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            assert!(encoded_len(&list) <= 15_000, "{}", encoded_len(&list));
+        }
         assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 200);
-        assert!(lookup_chunks(&[]).is_empty());
+        assert!(lookup_chunks(&[], 15_000).is_empty());
     }
 }

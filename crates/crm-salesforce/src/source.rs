@@ -14,11 +14,18 @@
 //! days Salesforce keeps, deleted rows may have been purged before this run saw them and the
 //! page says [`ContactPage::full_reconcile_advised`].
 //!
+//! **Echoes.** A delta skips the records whose last change is the sink's own write: see
+//! `echo` (their `LastModifiedById` is the integration user and every field read holds
+//! what that write left). Off when the schema has predicate tags, whose truth depends on
+//! fields the source does not read. [`SalesforceSource::echoes_skipped`] counts them.
+//!
 //! **Scan.** A `query` of live rows (the schema's filter applied), paged the same way.
 //!
 //! One source reads one org: build one per tenant; the `tenant` arguments are not sent.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -27,6 +34,7 @@ use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, Error, TenantId
 
 use crate::client::{DELETED_WINDOW_DAYS, SalesforceClient};
 use crate::contact::{ContactSchema, MODSTAMP_FIELD, decode_contact};
+use crate::echo::{same_user, snapshot};
 use crate::error::SalesforceError;
 use crate::models::{QueryPage, Record};
 use crate::soql::{Condition, Op, Order, Soql, Value};
@@ -34,11 +42,15 @@ use crate::soql::{Condition, Op, Order, Soql, Value};
 /// Ids per `Id IN (...)` query, to keep the query URL short.
 const IDS_PER_QUERY: usize = 200;
 
+/// The field naming the user of a record's last change.
+const LAST_MODIFIED_BY: &str = "LastModifiedById";
+
 /// Reads contacts from one Salesforce org.
 #[derive(Debug, Clone)]
 pub struct SalesforceSource {
     client: SalesforceClient,
     schema: ContactSchema,
+    echoes: Arc<AtomicU64>,
 }
 
 impl SalesforceSource {
@@ -48,7 +60,13 @@ impl SalesforceSource {
         Ok(Self {
             client: client.with_own_call_counts(),
             schema,
+            echoes: Arc::default(),
         })
+    }
+
+    /// How many delta records were skipped as echoes of the sink's own writes.
+    pub fn echoes_skipped(&self) -> u64 {
+        self.echoes.load(Ordering::Relaxed)
     }
 
     /// The client.
@@ -86,9 +104,13 @@ impl SalesforceSource {
                 Condition::cmp(MODSTAMP_FIELD, Op::Ge, floor)
             }
         };
-        Ok(self
-            .base_query()
-            .filter(cursor)
+        let mut fields = self.schema.select_fields();
+        fields.push(LAST_MODIFIED_BY.into());
+        let mut q = Soql::select(fields).from(self.schema.object.clone());
+        if let Some(f) = &self.schema.filter {
+            q = q.filter(Condition::Raw(f.clone()));
+        }
+        Ok(q.filter(cursor)
             .order_by(MODSTAMP_FIELD, Order::Asc)
             .order_by("Id", Order::Asc)
             .build()?)
@@ -99,12 +121,45 @@ impl SalesforceSource {
         Ok(self.base_query().build()?)
     }
 
-    async fn decode_page(&self, page: QueryPage<Record>) -> Result<ContactPage, SalesforceError> {
-        let mut contacts = page
-            .records
-            .iter()
-            .map(|r| decode_contact(&self.schema, r))
-            .collect::<Result<Vec<_>, _>>()?;
+    /// Decodes records, remembering what was delivered; a delta (`skip_echoes`) leaves
+    /// out the echoes of the sink's own writes.
+    fn decode_records(
+        &self,
+        records: &[Record],
+        skip_echoes: bool,
+    ) -> Result<Vec<CrmContact>, SalesforceError> {
+        let log = self.client.echo_log();
+        let user = if skip_echoes && self.schema.predicates().next().is_none() {
+            self.client.integration_user_id()
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            let contact = decode_contact(&self.schema, r)?;
+            let snap = snapshot(&self.schema, r);
+            let by_us = user.as_deref().is_some_and(|u| {
+                r.get(LAST_MODIFIED_BY)
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|by| same_user(by, u))
+            });
+            if by_us && !contact.archived && log.is_echo(&contact.id.id, &snap) {
+                tracing::debug!(id = %contact.id.id, "skipping the echo of our own write");
+                self.echoes.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            log.seen(&contact.id.id, snap);
+            out.push(contact);
+        }
+        Ok(out)
+    }
+
+    async fn decode_page(
+        &self,
+        page: QueryPage<Record>,
+        skip_echoes: bool,
+    ) -> Result<ContactPage, SalesforceError> {
+        let mut contacts = self.decode_records(&page.records, skip_echoes)?;
         self.add_predicate_tags(&mut contacts).await?;
         let next = if page.done {
             None
@@ -192,12 +247,12 @@ impl SalesforceSource {
         match page {
             Some(token) => {
                 let p = self.client.query_more(&token.0).await?;
-                self.decode_page(p).await
+                self.decode_page(p, true).await
             }
             None => {
                 let advised = self.deletions_may_be_missed(since.modified_at).await?;
                 let p = self.client.query_all(&self.delta_soql(since)?).await?;
-                let mut out = self.decode_page(p).await?;
+                let mut out = self.decode_page(p, true).await?;
                 out.full_reconcile_advised = advised;
                 Ok(out)
             }
@@ -209,7 +264,7 @@ impl SalesforceSource {
             Some(token) => self.client.query_more(&token.0).await?,
             None => self.client.query(&self.scan_soql()?).await?,
         };
-        self.decode_page(p).await
+        self.decode_page(p, false).await
     }
 
     async fn by_ids(&self, ids: &[CrmRecordId]) -> Result<Vec<CrmContact>, SalesforceError> {
@@ -225,10 +280,7 @@ impl SalesforceSource {
                 .filter(Condition::in_list("Id", chunk.iter().copied()))
                 .build()?;
             let records: Vec<Record> = self.client.query_to_end(&soql, false).await?;
-            let mut contacts = records
-                .iter()
-                .map(|r| decode_contact(&self.schema, r))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut contacts = self.decode_records(&records, false)?;
             self.add_predicate_tags(&mut contacts).await?;
             out.extend(contacts);
         }
@@ -246,10 +298,7 @@ impl SalesforceSource {
             .order_by(MODSTAMP_FIELD, Order::Desc)
             .build()?;
         let records: Vec<Record> = self.client.query_to_end(&soql, false).await?;
-        let mut contacts = records
-            .iter()
-            .map(|r| decode_contact(&self.schema, r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut contacts = self.decode_records(&records, false)?;
         self.add_predicate_tags(&mut contacts).await?;
         Ok(contacts)
     }
@@ -271,7 +320,9 @@ impl CrmSource for SalesforceSource {
         since: &Cursor,
         page: Option<&PageToken>,
     ) -> Result<ContactPage, Error> {
-        Ok(self.changed(since, page).await?)
+        self.changed(since, page)
+            .await
+            .map_err(|e| self.client.port_error(e))
     }
 
     async fn scan(
@@ -279,7 +330,9 @@ impl CrmSource for SalesforceSource {
         _tenant: &TenantId,
         page: Option<&PageToken>,
     ) -> Result<ContactPage, Error> {
-        Ok(self.scan_page(page).await?)
+        self.scan_page(page)
+            .await
+            .map_err(|e| self.client.port_error(e))
     }
 
     async fn get_by_ids(
@@ -287,7 +340,9 @@ impl CrmSource for SalesforceSource {
         _tenant: &TenantId,
         ids: &[CrmRecordId],
     ) -> Result<Vec<CrmContact>, Error> {
-        Ok(self.by_ids(ids).await?)
+        self.by_ids(ids)
+            .await
+            .map_err(|e| self.client.port_error(e))
     }
 
     async fn find_by_email(
@@ -295,6 +350,8 @@ impl CrmSource for SalesforceSource {
         _tenant: &TenantId,
         email: &Email,
     ) -> Result<Vec<CrmContact>, Error> {
-        Ok(self.by_email(email).await?)
+        self.by_email(email)
+            .await
+            .map_err(|e| self.client.port_error(e))
     }
 }

@@ -14,7 +14,7 @@ use sync_core::ports::{Activity, ContactDraft, CrmSink, CrmSource, PageToken, Pr
 use sync_core::{
     CativaUserId, CrmRecordId, Cursor, Email, IdempotencyKey, RemoteErrorKind, TenantId,
 };
-use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
 fn tenant() -> TenantId {
@@ -50,7 +50,7 @@ async fn delta_reads_query_all_from_the_cursor_with_id_tie_break_and_pages_to_do
         last_id: Some("003A00000000005AAA".into()),
     };
     let soql = format!(
-        "SELECT {FIELDS} FROM Contact WHERE SystemModstamp > 2026-11-20T08:30:00Z OR \
+        "SELECT {FIELDS}, LastModifiedById FROM Contact WHERE SystemModstamp > 2026-11-20T08:30:00Z OR \
          (SystemModstamp = 2026-11-20T08:30:00Z AND Id > '003A00000000005AAA') ORDER BY SystemModstamp, Id"
     );
     assert_eq!(source.delta_soql(&since).unwrap(), soql);
@@ -365,7 +365,7 @@ async fn upsert_contacts_finds_by_email_first_then_updates_or_upserts_by_externa
     // Existing: update by id, stamping the member id.
     Mock::given(method("PATCH"))
         .and(path(format!("{V}/composite/sobjects")))
-        .and(header("sforce-call-options", "client=cativa-crm-sync"))
+        .and(no_call_options)
         .and(body_json(json!({"allOrNone": false, "records": [
             {"attributes": {"type": "Contact"}, "id": "003NEWEST", "Title": "CTO", "Cativa_Member_Id__c": "u-jane"}
         ]})))
@@ -552,7 +552,7 @@ async fn activities_become_completed_tasks_upserted_on_their_key() {
     let key = IdempotencyKey::derive(&["badge", "jane"]);
     Mock::given(method("PATCH"))
         .and(path(format!("{V}/composite/sobjects/Task/Cativa_Activity_Key__c")))
-        .and(header("sforce-call-options", "client=cativa-crm-sync"))
+        .and(no_call_options)
         .and(body_json(json!({"allOrNone": false, "records": [{
             "attributes": {"type": "Task"}, "WhoId": "003A", "Subject": "Received badge Premium",
             "Description": "Jane received Premium", "ActivityDate": "2026-11-20", "Status": "Completed",
@@ -606,4 +606,39 @@ async fn activities_become_completed_tasks_upserted_on_their_key() {
     )
     .unwrap();
     assert_eq!(body["records"][0]["attributes"]["type"], json!("Task"));
+}
+
+/// Salesforce does not document `Sforce-Call-Options` for sObject Collections.
+fn no_call_options(r: &wiremock::Request) -> bool {
+    !r.headers.contains_key("sforce-call-options")
+}
+
+#[tokio::test]
+async fn an_updated_contact_is_provisioned_with_its_record_id() {
+    let (server, client) = setup().await;
+    let sink = SalesforceSink::new(client, schema()).unwrap();
+    Mock::given(method("GET"))
+        .and(path(format!("{V}/query")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(query_page(
+            vec![json!({"Id": "003KNOWN", "Email": "jane@x.com", "SystemModstamp": "2026-11-02T00:00:00.000+0000"})],
+            None,
+        )))
+        .mount(&server)
+        .await;
+    // A success result that leaves the id out: the sink knows it from the record it sent.
+    Mock::given(method("PATCH"))
+        .and(path(format!("{V}/composite/sobjects")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([{"success": true, "errors": []}])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = sink
+        .upsert_contacts(&tenant(), &[draft("jane@x.com", None, &[("Title", "CTO")])])
+        .await
+        .unwrap();
+    let p = out[0].as_ref().unwrap();
+    assert_eq!(p.id.id, "003KNOWN");
+    assert!(!p.created);
 }

@@ -27,7 +27,7 @@ async fn create_sends_the_documented_body_and_maps_per_record_results_in_order()
     ];
     Mock::given(method("POST"))
         .and(path(format!("{V}/composite/sobjects")))
-        .and(header("sforce-call-options", "client=cativa-crm-sync"))
+        .and(no_call_options)
         .and(body_json(json!({"allOrNone": false, "records": records})))
         .respond_with(
             ResponseTemplate::new(200)
@@ -64,7 +64,7 @@ async fn update_and_upsert_paths_and_all_or_none() {
     )];
     Mock::given(method("PATCH"))
         .and(path(format!("{V}/composite/sobjects")))
-        .and(header("sforce-call-options", "client=cativa-crm-sync"))
+        .and(no_call_options)
         .and(body_json(json!({"allOrNone": true, "records": updates})))
         .respond_with(
             ResponseTemplate::new(200)
@@ -298,14 +298,16 @@ async fn single_upsert_by_external_id_handles_201_200_and_204() {
             .unwrap();
         assert_eq!((out.created, out.id.as_deref()), (created, id), "{value}");
     }
-    // The external ID value is a path segment: percent-encoded.
+    // A value that is not plain (here an email with a '/') travels in the body of a
+    // one-record collections upsert, never in the path.
     Mock::given(method("PATCH"))
-        .and(path(format!("{V}/sobjects/Contact/Email/a%2Fb@x.com")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
-                json!({"id": "003E", "success": true, "errors": [], "created": false}),
-            ),
-        )
+        .and(path(format!("{V}/composite/sobjects/Contact/Email")))
+        .and(body_json(json!({"allOrNone": false, "records": [
+            {"attributes": {"type": "Contact"}, "LastName": "Doe", "Email": "a/b@x.com"}
+        ]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!([{"id": "003E", "success": true, "errors": [], "created": false}]),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -335,7 +337,9 @@ async fn single_upsert_by_external_id_handles_201_200_and_204() {
 async fn multiple_matches_are_a_conflict_not_a_retry() {
     let (server, client) = setup().await;
     Mock::given(method("PATCH"))
-        .and(path(format!("{V}/sobjects/Contact/Email/jane@x.com")))
+        .and(path(format!(
+            "{V}/sobjects/Contact/Cativa_Member_Id__c/m-1"
+        )))
         .respond_with(ResponseTemplate::new(300).set_body_json(json!([
             format!("{V}/sobjects/Contact/003A00000000001AAA"),
             format!("{V}/sobjects/Contact/003A00000000002AAA")
@@ -345,8 +349,8 @@ async fn multiple_matches_are_a_conflict_not_a_retry() {
     let err = client
         .upsert_by_external_id(
             "Contact",
-            "Email",
-            "jane@x.com",
+            "Cativa_Member_Id__c",
+            "m-1",
             &record(json!({"LastName": "Doe"})),
         )
         .await
@@ -355,7 +359,7 @@ async fn multiple_matches_are_a_conflict_not_a_retry() {
         SalesforceError::MultipleMatches {
             candidates, field, ..
         } => {
-            assert_eq!(field, "Email");
+            assert_eq!(field, "Cativa_Member_Id__c");
             assert_eq!(
                 candidates,
                 &vec![
@@ -372,11 +376,32 @@ async fn multiple_matches_are_a_conflict_not_a_retry() {
         requests_to(
             &server,
             "PATCH",
-            &format!("{V}/sobjects/Contact/Email/jane@x.com")
+            &format!("{V}/sobjects/Contact/Cativa_Member_Id__c/m-1")
         )
         .await
         .len(),
         1
+    );
+    // In the body form, several matches are a per-record DUPLICATE_EXTERNAL_ID.
+    Mock::given(method("PATCH"))
+        .and(path(format!("{V}/composite/sobjects/Contact/Email")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"success": false, "errors": [
+            {"statusCode": "DUPLICATE_EXTERNAL_ID", "message": "Email: more than one record found for external id field", "fields": []}
+        ]}])))
+        .mount(&server)
+        .await;
+    let err = client
+        .upsert_by_external_id(
+            "Contact",
+            "Email",
+            "jane@x.com",
+            &record(json!({"LastName": "Doe"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SalesforceError::MultipleMatches { .. }),
+        "{err}"
     );
 }
 
@@ -580,4 +605,43 @@ async fn an_upsert_by_key_is_resent_after_a_503_but_a_create_is_not() {
         1,
         "a create is never resent in-process"
     );
+}
+
+/// Salesforce does not document `Sforce-Call-Options` for sObject Collections.
+fn no_call_options(r: &wiremock::Request) -> bool {
+    !r.headers.contains_key("sforce-call-options")
+}
+
+#[tokio::test]
+async fn http_420_is_a_configuration_error_and_never_retried() {
+    let (server, client) = setup().await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{V}/composite/sobjects")))
+        .respond_with(ResponseTemplate::new(420).set_body_json(json!([
+            {"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "no route"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let records = vec![record(
+        json!({"attributes": {"type": "Contact"}, "id": "003A", "Title": "CTO"}),
+    )];
+    let err = client.update_records(&records, false).await.unwrap_err();
+    assert_eq!(err.api_kind(), Some(ApiErrorKind::EdgeNoRoute), "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(err.remote_kind(), RemoteErrorKind::Invalid);
+    assert!(err.to_string().contains("Edge"), "{err}");
+    // Without a body too.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V}/query")))
+        .respond_with(ResponseTemplate::new(420))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client
+        .query::<Value>("SELECT Id FROM Contact")
+        .await
+        .unwrap_err();
+    assert_eq!(err.api_kind(), Some(ApiErrorKind::EdgeNoRoute), "{err}");
 }

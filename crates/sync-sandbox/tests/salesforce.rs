@@ -553,11 +553,10 @@ async fn collections_create_update_upsert_in_order_with_all_or_none() {
     assert_eq!(body[0]["id"], one.as_str());
     assert_eq!(body[1]["created"], true);
     assert_eq!(sf.record(&one).unwrap().text("Title"), Some("CEO"));
-    assert_eq!(
-        sf.record(&one).unwrap().last_write_client.as_deref(),
-        Some("cativa-sync")
-    );
-    assert_eq!(sf.call_clients(), vec!["cativa-sync"; 4]);
+    // Collections do not honour Sforce-Call-Options: nothing is stamped, the use is listed.
+    assert_eq!(sf.record(&one).unwrap().last_write_client, None);
+    assert!(sf.call_clients().is_empty());
+    assert_eq!(sf.misplaced_call_options().len(), 4);
 
     let records: Vec<Value> = (0..201)
         .map(|i| json!({"attributes": {"type": "Contact"}, "LastName": format!("L{i}")}))
@@ -874,5 +873,161 @@ async fn jwt_signatures_are_verified_with_the_configured_public_key() {
     assert_eq!(
         body["error_description"],
         "invalid assertion: bad signature"
+    );
+}
+
+#[tokio::test]
+async fn a_request_uri_over_16384_encoded_bytes_is_414() {
+    let (sf, c) = start(SalesforceConfig::default()).await;
+    // 'é' encodes to 6 bytes (%C3%A9): 2,000 of them are short in characters, long encoded.
+    let literal = "é".repeat(2_750);
+    let long = query_url(
+        sf.base_url(),
+        &format!("SELECT Id FROM Contact WHERE Email = '{literal}'"),
+    );
+    assert!(literal.chars().count() < 16_384 && long.len() > 16_384);
+    let (s, _, _) = get(&c, long).await;
+    assert_eq!(s, StatusCode::URI_TOO_LONG);
+    let fits = query_url(
+        sf.base_url(),
+        &format!(
+            "SELECT Id FROM Contact WHERE Email = '{}'",
+            "é".repeat(2_600)
+        ),
+    );
+    let (s, _, _) = get(&c, fits).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn collections_upsert_below_v46_is_not_found() {
+    let (sf, c) = start(SalesforceConfig::default()).await;
+    let body = json!({"allOrNone": false, "records": [
+        {"attributes": {"type": "Contact"}, "Cativa_Member_Id__c": "m-1", "LastName": "One"}
+    ]});
+    let url = |v: &str| {
+        format!(
+            "{}/services/data/{v}/composite/sobjects/Contact/Cativa_Member_Id__c",
+            sf.base_url()
+        )
+    };
+    let (s, _) = send(&c, reqwest::Method::PATCH, url("v45.0"), body.clone()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(sf.records("Contact").is_empty());
+    let (s, out) = send(&c, reqwest::Method::PATCH, url("v46.0"), body).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(out[0]["created"], true);
+}
+
+#[tokio::test]
+async fn upsert_path_values_salesforce_cannot_route_are_not_found() {
+    let (sf, c) = start(SalesforceConfig::default()).await;
+    let base = format!(
+        "{}/services/data/{V}/sobjects/Contact/Cativa_Member_Id__c",
+        sf.base_url()
+    );
+    for encoded in ["a%2Fb", "%2E", "%2E%2E", "x%40email.inc"] {
+        let (s, _) = send(
+            &c,
+            reqwest::Method::PATCH,
+            format!("{base}/{encoded}"),
+            json!({"LastName": "X"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{encoded}");
+    }
+    assert!(sf.records("Contact").is_empty());
+    // Non-ASCII values travel percent-encoded and work.
+    let (s, _) = send(
+        &c,
+        reqwest::Method::PATCH,
+        format!("{base}/J%C3%BCrgen-1"),
+        json!({"LastName": "X"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn call_options_count_only_where_salesforce_documents_them() {
+    let (sf, c) = start(SalesforceConfig::default()).await;
+    let data = format!("{}/services/data/{V}", sf.base_url());
+    // Collections: ignored, listed as misplaced, nothing stamped.
+    let (_, out) = send(
+        &c,
+        reqwest::Method::POST,
+        format!("{data}/composite/sobjects"),
+        json!({"records": [{"attributes": {"type": "Contact"}, "LastName": "A"}]}),
+    )
+    .await;
+    let a = out[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(sf.record(&a).unwrap().last_write_client, None);
+    assert_eq!(sf.misplaced_call_options(), vec!["POST composite/sobjects"]);
+    assert!(sf.call_clients().is_empty());
+    // A row update and a query: recorded, and the write stamped.
+    let (s, _) = send(
+        &c,
+        reqwest::Method::PATCH,
+        format!("{data}/sobjects/Contact/{a}"),
+        json!({"Title": "CTO"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        sf.record(&a).unwrap().last_write_client.as_deref(),
+        Some("cativa-sync")
+    );
+    let r = c
+        .get(query_url(sf.base_url(), "SELECT Id FROM Contact"))
+        .bearer_auth(DEFAULT_ACCESS_TOKEN)
+        .header("Sforce-Call-Options", "client=cativa-sync")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(sf.call_clients(), vec!["cativa-sync"; 2]);
+    assert_eq!(sf.misplaced_call_options().len(), 1);
+}
+
+#[tokio::test]
+async fn api_writes_are_last_modified_by_the_integration_user() {
+    use sync_sandbox::salesforce::{ADMIN_USER_ID, INTEGRATION_USER_ID};
+    let (sf, c) = start(SalesforceConfig::default()).await;
+    let (_, out) = send(
+        &c,
+        reqwest::Method::POST,
+        format!("{}/services/data/{V}/composite/sobjects", sf.base_url()),
+        json!({"records": [{"attributes": {"type": "Contact"}, "LastName": "A"}]}),
+    )
+    .await;
+    let a = out[0]["id"].as_str().unwrap().to_owned();
+    let q = format!("SELECT Id, CreatedById, LastModifiedById FROM Contact WHERE Id = '{a}'");
+    let (_, page, _) = get(&c, query_url(sf.base_url(), &q)).await;
+    assert_eq!(page["records"][0]["CreatedById"], INTEGRATION_USER_ID);
+    assert_eq!(page["records"][0]["LastModifiedById"], INTEGRATION_USER_ID);
+    // An edit made as a person moves LastModifiedById.
+    sf.set_field(&a, "Title", json!("CTO")).unwrap();
+    let (_, page, _) = get(&c, query_url(sf.base_url(), &q)).await;
+    assert_eq!(page["records"][0]["LastModifiedById"], ADMIN_USER_ID);
+    assert_eq!(page["records"][0]["CreatedById"], INTEGRATION_USER_ID);
+    // The token response's identity URL names the integration user.
+    let r: Value = c
+        .post(format!("{}/services/oauth2/token", sf.base_url()))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("refresh_token", DEFAULT_REFRESH_TOKEN),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["id"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{INTEGRATION_USER_ID}"))
     );
 }

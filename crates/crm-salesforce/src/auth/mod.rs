@@ -186,6 +186,7 @@ pub struct SalesforceTokenSource {
     flow: OAuthFlow,
     clock: Clock,
     instance_url: Mutex<Option<Url>>,
+    user_id: Mutex<Option<String>>,
     fetches: AtomicU64,
 }
 
@@ -207,6 +208,7 @@ impl SalesforceTokenSource {
             flow,
             clock,
             instance_url: Mutex::new(None),
+            user_id: Mutex::new(None),
             fetches: AtomicU64::new(0),
         }
     }
@@ -214,6 +216,12 @@ impl SalesforceTokenSource {
     /// The instance URL of the latest token response.
     pub fn instance_url(&self) -> Option<Url> {
         self.instance_url.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// The id of the user the tokens act for: the last segment of the latest token
+    /// response's identity URL (`https://login.salesforce.com/id/00D.../005...`).
+    pub fn user_id(&self) -> Option<String> {
+        self.user_id.lock().ok().and_then(|g| g.clone())
     }
 
     /// How many tokens were fetched so far.
@@ -281,8 +289,22 @@ impl SalesforceTokenSource {
         if let Ok(mut slot) = self.instance_url.lock() {
             *slot = Some(url);
         }
+        if let Some(user) = token.id.as_deref().and_then(identity_user_id)
+            && let Ok(mut slot) = self.user_id.lock()
+        {
+            *slot = Some(user);
+        }
         Ok(token)
     }
+}
+
+/// The user id (`005...`) at the end of an identity URL (`.../id/00D.../005...`).
+pub(crate) fn identity_user_id(identity: &str) -> Option<String> {
+    let user = identity.trim_end_matches('/').rsplit('/').next()?;
+    (user.starts_with("005")
+        && (user.len() == 15 || user.len() == 18)
+        && user.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then(|| user.to_owned())
 }
 
 /// Parses an instance URL and gives it the trailing slash URL joining needs.

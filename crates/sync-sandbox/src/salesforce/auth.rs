@@ -230,7 +230,11 @@ pub(crate) async fn token(
     // and a refresh keeps the one the client holds.
     let access = lock(&api.sessions).issue();
     let issued_at = api.now().timestamp_millis().to_string();
-    let id = format!("{}/id/00DSB0000000001AAA/005SB0000000001AAA", api.base_url);
+    let id = format!(
+        "{}/id/00DSB0000000001AAA/{}",
+        api.base_url,
+        super::model::INTEGRATION_USER_ID
+    );
     let signature = HmacSha256::new_from_slice(cfg.client_secret.as_bytes())
         .map(|mut mac| {
             mac.update(id.as_bytes());

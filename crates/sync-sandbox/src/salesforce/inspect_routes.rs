@@ -27,6 +27,7 @@ async fn state(State(api): State<Arc<Api>>) -> Response {
     Json(json!({
         "records": state.records.values().collect::<Vec<_>>(),
         "callClients": state.call_options,
+        "misplacedCallOptions": state.misplaced_call_options,
         "apiUsage": {"used": used, "limit": daily},
         "tokensIssued": lock(&api.sessions).issued_count(),
     }))

@@ -6,9 +6,22 @@
 //!
 //! Every response carries `Sforce-Limit-Info: api-usage=N/M`. A configured daily
 //! budget, once spent, answers 403 `REQUEST_LIMIT_EXCEEDED`. Sessions expired with
-//! [`SalesforceSandbox::expire_sessions`] answer 401 `INVALID_SESSION_ID`. The
-//! `client=` of `Sforce-Call-Options` on writes is recorded
-//! ([`SalesforceSandbox::call_clients`]) and stamped on the written records.
+//! [`SalesforceSandbox::expire_sessions`] answer 401 `INVALID_SESSION_ID`.
+//!
+//! What real Salesforce refuses, the sandbox refuses:
+//! - a request URI over 16,384 encoded bytes: 414;
+//! - sObject Collections calls over 200 records: 400;
+//! - collections upsert under API version v46.0: 404 `NOT_FOUND`;
+//! - an upsert whose external ID value cannot travel in the path (`/`, `.`, `..`,
+//!   email-like values ending in `.inc`): 404 `NOT_FOUND`.
+//!
+//! `Sforce-Call-Options: client=` counts only where Salesforce documents it (query,
+//! queryAll, sObject basic information, rows, rows by external ID): there it is
+//! recorded ([`SalesforceSandbox::call_clients`]) and stamped on the written records.
+//! Elsewhere (collections) it has no effect and the endpoint is listed by
+//! [`SalesforceSandbox::misplaced_call_options`]. Every API write is made by
+//! [`INTEGRATION_USER_ID`] (`LastModifiedById`), every edit through the sandbox's own
+//! methods by [`ADMIN_USER_ID`], as a person in the UI would.
 //!
 //! Objects: `Contact`, `Lead` and `Task`; contacts and leads have `Email` (an idLookup
 //! field, so upserting by it is possible and can answer 300), a multi-select picklist
@@ -28,13 +41,13 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 pub use auth::JWT_BEARER_GRANT;
-pub use model::{FieldDef, FieldType, ObjectSchema, SfRecord};
+pub use model::{ADMIN_USER_ID, FieldDef, FieldType, INTEGRATION_USER_ID, ObjectSchema, SfRecord};
 pub use sobjects::COLLECTION_MAX;
 
 use crate::SandboxError;
@@ -46,7 +59,7 @@ use crate::lock;
 use crate::ratelimit::{LimitKind, RateLimits};
 use crate::server::{Core, Flavor, LimitInfo, Listener};
 use errors::SfError;
-use model::SfState;
+use model::{Origin, SfState};
 
 /// Consumer key (client id) accepted by default.
 pub const DEFAULT_CLIENT_ID: &str = "3MVG9sandbox.consumer.key";
@@ -272,7 +285,20 @@ fn router(api: Arc<Api>) -> Router {
             patch(sobjects::upsert),
         )
         .merge(inspect_routes::routes())
+        .layer(axum::middleware::from_fn(uri_limit))
         .with_state(api)
+}
+
+/// The longest request URI Salesforce accepts, in encoded bytes.
+pub const MAX_URI_BYTES: usize = 16_384;
+
+/// 414 for a request URI (path and query, as sent: encoded) over [`MAX_URI_BYTES`].
+async fn uri_limit(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if len > MAX_URI_BYTES {
+        return StatusCode::URI_TOO_LONG.into_response();
+    }
+    next.run(req).await
 }
 
 /// A running Salesforce sandbox. Dropping it stops the server.
@@ -395,7 +421,7 @@ impl SalesforceSandbox {
     ) -> Result<String, SandboxError> {
         let now = self.api.now();
         lock(&self.api.state)
-            .create(object, &fields, None, now)
+            .create(object, &fields, Origin::ADMIN, now)
             .map_err(|e| SandboxError::Rejected(format!("{}: {}", e.code, e.message)))
     }
 
@@ -455,7 +481,7 @@ impl SalesforceSandbox {
         let mut m = Map::new();
         m.insert(field.to_owned(), value);
         lock(&self.api.state)
-            .update(id, &m, None, now)
+            .update(id, &m, Origin::ADMIN, now)
             .map(|_| ())
             .map_err(|e| SandboxError::Rejected(format!("{}: {}", e.code, e.message)))
     }
@@ -525,6 +551,7 @@ impl SalesforceSandbox {
         }
         if let Some(w) = state.records.get_mut(winner) {
             w.modified = now;
+            w.last_modified_by = model::ADMIN_USER_ID.to_owned();
         }
         Ok(())
     }
@@ -537,6 +564,12 @@ impl SalesforceSandbox {
     /// Every `client=` value seen in `Sforce-Call-Options` on writes, in order.
     pub fn call_clients(&self) -> Vec<String> {
         lock(&self.api.state).call_options.clone()
+    }
+
+    /// Endpoints that received `Sforce-Call-Options` where Salesforce does not document
+    /// it (sObject Collections, change windows), in order. The header had no effect there.
+    pub fn misplaced_call_options(&self) -> Vec<String> {
+        lock(&self.api.state).misplaced_call_options.clone()
     }
 
     /// Invalidates every session issued by the token endpoint (static tokens stay

@@ -92,6 +92,8 @@ fn schema(name: &str, prefix: &str, extra: Vec<FieldDef>) -> ObjectSchema {
         ro("CreatedDate", FieldType::DateTime),
         ro("LastModifiedDate", FieldType::DateTime),
         ro("SystemModstamp", FieldType::DateTime),
+        ro("CreatedById", FieldType::Reference),
+        ro("LastModifiedById", FieldType::Reference),
     ];
     fields.extend(extra);
     ObjectSchema {
@@ -185,8 +187,35 @@ pub struct SfRecord {
     pub deleted: Option<DateTime<Utc>>,
     /// Surviving record when merged away.
     pub master_record_id: Option<String>,
-    /// `client=` of the `Sforce-Call-Options` of the last API write, if any.
+    /// `client=` of the `Sforce-Call-Options` of the last API write, if any (only where
+    /// Salesforce honours the header: rows, rows by external ID, basic information).
     pub last_write_client: Option<String>,
+    /// `CreatedById`: the user who created the record.
+    pub created_by: String,
+    /// `LastModifiedById`: the user of the last write ([`INTEGRATION_USER_ID`] for API
+    /// writes, [`ADMIN_USER_ID`] for edits made through the sandbox's own methods).
+    pub last_modified_by: String,
+}
+
+/// The user every API session acts as (the token response's identity URL names it).
+pub const INTEGRATION_USER_ID: &str = "005SB0000000001AAA";
+/// The user of edits made directly through the sandbox (a person in the Salesforce UI).
+pub const ADMIN_USER_ID: &str = "005SB0000000002AAA";
+
+/// Who made a write: the acting user and the `client=` of `Sforce-Call-Options` when the
+/// resource honours it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    pub(crate) user: &'a str,
+    pub(crate) client: Option<&'a str>,
+}
+
+impl Origin<'static> {
+    /// An edit made through the sandbox's methods, as a person would in the UI.
+    pub(crate) const ADMIN: Self = Self {
+        user: ADMIN_USER_ID,
+        client: None,
+    };
 }
 
 impl SfRecord {
@@ -214,6 +243,8 @@ impl SfRecord {
             "IsDeleted" => json!(self.deleted.is_some()),
             "CreatedDate" => json!(sf_datetime(self.created)),
             "LastModifiedDate" | "SystemModstamp" => json!(sf_datetime(self.modified)),
+            "CreatedById" => json!(self.created_by),
+            "LastModifiedById" => json!(self.last_modified_by),
             "MasterRecordId" => self
                 .master_record_id
                 .clone()
@@ -248,6 +279,8 @@ pub(crate) struct SfState {
     cursor_counter: u64,
     pub(crate) earliest_deleted: DateTime<Utc>,
     pub(crate) call_options: Vec<String>,
+    /// Endpoints that received `Sforce-Call-Options` where it is not documented.
+    pub(crate) misplaced_call_options: Vec<String>,
 }
 
 /// Why a write to one record failed.
@@ -276,6 +309,7 @@ impl SfState {
             cursor_counter: 0,
             earliest_deleted: now - chrono::Duration::days(15),
             call_options: Vec::new(),
+            misplaced_call_options: Vec::new(),
         }
     }
 
@@ -289,6 +323,7 @@ impl SfState {
             cursor_counter: self.cursor_counter,
             earliest_deleted: self.earliest_deleted,
             call_options: Vec::new(),
+            misplaced_call_options: Vec::new(),
         }
     }
 
@@ -449,7 +484,7 @@ impl SfState {
         &mut self,
         object: &str,
         fields: &Map<String, Value>,
-        client: Option<&str>,
+        origin: Origin<'_>,
         now: DateTime<Utc>,
     ) -> WriteResult {
         let valid = self.validate(object, fields, true)?;
@@ -474,7 +509,9 @@ impl SfState {
                 modified: now,
                 deleted: None,
                 master_record_id: None,
-                last_write_client: client.map(str::to_owned),
+                last_write_client: origin.client.map(str::to_owned),
+                created_by: origin.user.to_owned(),
+                last_modified_by: origin.user.to_owned(),
             },
         );
         Ok(id)
@@ -502,6 +539,8 @@ impl SfState {
                 deleted: None,
                 master_record_id: None,
                 last_write_client: None,
+                created_by: ADMIN_USER_ID.to_owned(),
+                last_modified_by: ADMIN_USER_ID.to_owned(),
             },
         );
         Some(id)
@@ -511,7 +550,7 @@ impl SfState {
         &mut self,
         id: &str,
         fields: &Map<String, Value>,
-        client: Option<&str>,
+        origin: Origin<'_>,
         now: DateTime<Utc>,
     ) -> WriteResult {
         if id.len() != 15 && id.len() != 18 {
@@ -537,7 +576,8 @@ impl SfState {
         if let Some(r) = self.records.get_mut(id) {
             r.fields.extend(valid);
             r.modified = now;
-            r.last_write_client = client.map(str::to_owned);
+            r.last_write_client = origin.client.map(str::to_owned);
+            r.last_modified_by = origin.user.to_owned();
         }
         Ok(id.to_owned())
     }

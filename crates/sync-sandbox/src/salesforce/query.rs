@@ -285,6 +285,7 @@ pub(crate) async fn query(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    super::sobjects::call_client(&api, &headers, true, "GET query");
     query_common(api, path, q, headers, false).await
 }
 
@@ -296,6 +297,7 @@ pub(crate) async fn query_all(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    super::sobjects::call_client(&api, &headers, true, "GET queryAll");
     query_common(api, path, q, headers, true).await
 }
 
@@ -390,10 +392,17 @@ pub(crate) async fn updated(
     State(api): State<Arc<Api>>,
     Path(path): Path<HashMap<String, String>>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     if valid_version(&path).is_none() {
         return not_found();
     }
+    super::sobjects::call_client(
+        &api,
+        &headers,
+        false,
+        "GET sobjects/{object}/updated|deleted",
+    );
     let q = QueryPairs::parse(q.as_deref());
     let (start, end) = match window(&api, &q, 30) {
         Ok(w) => w,
@@ -426,10 +435,17 @@ pub(crate) async fn deleted(
     State(api): State<Arc<Api>>,
     Path(path): Path<HashMap<String, String>>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     if valid_version(&path).is_none() {
         return not_found();
     }
+    super::sobjects::call_client(
+        &api,
+        &headers,
+        false,
+        "GET sobjects/{object}/updated|deleted",
+    );
     let q = QueryPairs::parse(q.as_deref());
     let (start, end) = match window(&api, &q, 30) {
         Ok(w) => w,

@@ -16,28 +16,68 @@ use serde_json::{Map, Value, json};
 use super::Api;
 use super::auth::Session;
 use super::errors::{SfError, not_found};
-use super::model::{SfState, WriteResult};
+use super::model::{INTEGRATION_USER_ID, Origin, SfState, WriteResult};
 use crate::lock;
 
 /// Records per collections call.
 pub const COLLECTION_MAX: usize = 200;
 
-fn version_ok(path: &HashMap<String, String>) -> bool {
-    path.get("version")
-        .and_then(|v| v.strip_prefix('v'))
-        .is_some_and(|d| d.parse::<f32>().is_ok())
+/// The oldest API version serving sObject Collections upsert (`created` in its results).
+pub const COLLECTION_UPSERT_MIN_VERSION: (u32, u32) = (46, 0);
+
+/// `vNN.N` as numbers.
+fn version(path: &HashMap<String, String>) -> Option<(u32, u32)> {
+    let (major, minor) = path.get("version")?.strip_prefix('v')?.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-/// `client=<id>` of `Sforce-Call-Options`, recorded on every write.
-fn call_client(api: &Api, headers: &HeaderMap) -> Option<String> {
+fn version_ok(path: &HashMap<String, String>) -> bool {
+    version(path).is_some()
+}
+
+/// `client=<id>` of `Sforce-Call-Options`.
+///
+/// Salesforce documents the header for query, queryAll, search, sObject basic information,
+/// rows and rows by external ID. There it is recorded and stamped on the records written
+/// (what CDC reports as `changeOrigin`). Elsewhere (collections) it has no documented
+/// effect: it is ignored and the endpoint is listed as a misplaced use.
+pub(crate) fn call_client(
+    api: &Api,
+    headers: &HeaderMap,
+    documented: bool,
+    endpoint: &str,
+) -> Option<String> {
     let raw = crate::http::header_str(headers, "sforce-call-options")?;
     let client = raw
         .split(',')
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("client"))
         .map(|(_, v)| v.trim().to_owned())?;
-    lock(&api.state).call_options.push(client.clone());
+    let mut state = lock(&api.state);
+    if !documented {
+        state.misplaced_call_options.push(endpoint.to_owned());
+        return None;
+    }
+    state.call_options.push(client.clone());
     Some(client)
+}
+
+/// Whether Salesforce can route an external ID value in a URL path. A `/` (sent as
+/// `%2F`), `.` or `..` lands on another resource, and the guide warns that email-like
+/// values ending in some domains (`.inc`) answer 404.
+fn path_value_routable(value: &str) -> bool {
+    !(value.is_empty()
+        || value == "."
+        || value == ".."
+        || value.contains('/')
+        || (value.contains('@') && value.to_ascii_lowercase().ends_with(".inc")))
+}
+
+fn api_origin(client: Option<&str>) -> Origin<'_> {
+    Origin {
+        user: INTEGRATION_USER_ID,
+        client,
+    }
 }
 
 #[derive(Deserialize)]
@@ -130,7 +170,7 @@ pub(crate) async fn collection_create(
     if !version_ok(&path) {
         return not_found();
     }
-    let client = call_client(&api, &headers);
+    call_client(&api, &headers, false, "POST composite/sobjects");
     let body = match parse_collection(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -146,7 +186,7 @@ pub(crate) async fn collection_create(
                 None,
             );
         };
-        (state.create(&t, r, client.as_deref(), now), None)
+        (state.create(&t, r, api_origin(None), now), None)
     });
     Json(out).into_response()
 }
@@ -162,7 +202,7 @@ pub(crate) async fn collection_update(
     if !version_ok(&path) {
         return not_found();
     }
-    let client = call_client(&api, &headers);
+    call_client(&api, &headers, false, "PATCH composite/sobjects");
     let body = match parse_collection(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -187,7 +227,7 @@ pub(crate) async fn collection_update(
         let mut fields = r.clone();
         fields.remove("id");
         fields.remove("Id");
-        (state.update(&id, &fields, client.as_deref(), now), None)
+        (state.update(&id, &fields, api_origin(None), now), None)
     });
     Json(out).into_response()
 }
@@ -199,7 +239,7 @@ fn upsert_one(
     ext_field: &str,
     value: &str,
     fields: &Map<String, Value>,
-    client: Option<&str>,
+    origin: Origin<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(String, bool), (SfError, Vec<String>)> {
     let matches = state.matching(object, ext_field, value);
@@ -208,12 +248,12 @@ fn upsert_one(
             let mut with_key = fields.clone();
             with_key.insert(ext_field.to_owned(), Value::String(value.to_owned()));
             state
-                .create(object, &with_key, client, now)
+                .create(object, &with_key, origin, now)
                 .map(|id| (id, true))
                 .map_err(|e| (e, Vec::new()))
         }
         [one] => state
-            .update(one, fields, client, now)
+            .update(one, fields, origin, now)
             .map(|id| (id, false))
             .map_err(|e| (e, Vec::new())),
         many => Err((
@@ -247,7 +287,8 @@ pub(crate) async fn collection_upsert(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !version_ok(&path) {
+    // Collections upsert does not exist before its minimum version.
+    if version(&path).is_none_or(|v| v < COLLECTION_UPSERT_MIN_VERSION) {
         return not_found();
     }
     let (object, field) = match key_field(
@@ -258,7 +299,12 @@ pub(crate) async fn collection_upsert(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let client = call_client(&api, &headers);
+    call_client(
+        &api,
+        &headers,
+        false,
+        "PATCH composite/sobjects/{object}/{field}",
+    );
     let body = match parse_collection(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -291,15 +337,7 @@ pub(crate) async fn collection_upsert(
         }
         let mut fields = r.clone();
         fields.retain(|k, _| !k.eq_ignore_ascii_case(&field));
-        match upsert_one(
-            state,
-            &object,
-            &field,
-            &key,
-            &fields,
-            client.as_deref(),
-            now,
-        ) {
+        match upsert_one(state, &object, &field, &key, &fields, api_origin(None), now) {
             Ok((id, created)) => (Ok(id), Some(created)),
             Err((e, _)) => (Err(e), None),
         }
@@ -329,7 +367,15 @@ pub(crate) async fn upsert(
         Err(r) => return r,
     };
     let value = path.get("value").cloned().unwrap_or_default();
-    let client = call_client(&api, &headers);
+    if !path_value_routable(&value) {
+        return not_found();
+    }
+    let client = call_client(
+        &api,
+        &headers,
+        true,
+        "PATCH sobjects/{object}/{field}/{value}",
+    );
     let fields: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -356,7 +402,7 @@ pub(crate) async fn upsert(
         &field,
         &value,
         &fields,
-        client.as_deref(),
+        api_origin(client.as_deref()),
         now,
     ) {
         Ok((id, created)) => {
@@ -394,7 +440,7 @@ pub(crate) async fn create(
         return not_found();
     }
     let object = path.get("object").cloned().unwrap_or_default();
-    let client = call_client(&api, &headers);
+    let client = call_client(&api, &headers, true, "POST sobjects/{object}");
     let fields: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -406,7 +452,7 @@ pub(crate) async fn create(
         }
     };
     let now = api.now();
-    let result = lock(&api.state).create(&object, &fields, client.as_deref(), now);
+    let result = lock(&api.state).create(&object, &fields, api_origin(client.as_deref()), now);
     match result {
         Ok(id) => (
             StatusCode::CREATED,
@@ -454,7 +500,7 @@ pub(crate) async fn update(
         return not_found();
     }
     let id = path.get("id").cloned().unwrap_or_default();
-    let client = call_client(&api, &headers);
+    let client = call_client(&api, &headers, true, "PATCH sobjects/{object}/{id}");
     let fields: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -466,7 +512,7 @@ pub(crate) async fn update(
         }
     };
     let now = api.now();
-    let result = lock(&api.state).update(&id, &fields, client.as_deref(), now);
+    let result = lock(&api.state).update(&id, &fields, api_origin(client.as_deref()), now);
     match result {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) if e.code == "INVALID_CROSS_REFERENCE_KEY" => not_found(),
@@ -486,7 +532,7 @@ pub(crate) async fn delete(
         return not_found();
     }
     let id = path.get("id").cloned().unwrap_or_default();
-    let _ = call_client(&api, &headers);
+    let _ = call_client(&api, &headers, true, "DELETE sobjects/{object}/{id}");
     let now = api.now();
     if lock(&api.state).delete(&id, now) {
         StatusCode::NO_CONTENT.into_response()
