@@ -144,7 +144,9 @@ mod hubspot {
 // --- Salesforce -------------------------------------------------------------------------
 
 mod salesforce {
-    use crm_salesforce::{ContactSchema, OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource};
+    use crm_salesforce::{
+        ContactSchema, OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource,
+    };
     use secrecy::SecretString;
     use serde_json::{Map, Value, json};
     use sync_sandbox::salesforce::{
@@ -323,8 +325,12 @@ mod cativa {
         let users = ["ana", "bruno"]
             .iter()
             .map(|name| {
-                let u = sandbox.sign_up(&format!("{name}@conformance.example"), name, "Conformance");
-                (CativaUserId::from(u.id.clone()), Email::parse(&u.email).unwrap())
+                let u =
+                    sandbox.sign_up(&format!("{name}@conformance.example"), name, "Conformance");
+                (
+                    CativaUserId::from(u.id.clone()),
+                    Email::parse(&u.email).unwrap(),
+                )
             })
             .collect();
         let client = CativaClient::builder(SecretString::from(DEFAULT_API_KEY))

@@ -463,7 +463,12 @@ impl SalesforceError {
             Self::Config(_) | Self::MyDomainRequired { .. } | Self::Window(_) | Self::Soql(_) => {
                 RemoteErrorKind::Invalid
             }
-            Self::Jwt(_) | Self::OAuth { .. } => RemoteErrorKind::Auth,
+            Self::Jwt(_) => RemoteErrorKind::Auth,
+            // The token endpoint failing or throttling is not a refusal of the credentials:
+            // retry it like any other call.
+            Self::OAuth { status, .. } if *status >= 500 => RemoteErrorKind::Server,
+            Self::OAuth { status: 429, .. } => RemoteErrorKind::RateLimited,
+            Self::OAuth { .. } => RemoteErrorKind::Auth,
             Self::Api { kind, .. } => kind.remote_kind(),
             Self::MultipleMatches { .. } => RemoteErrorKind::Conflict,
             Self::Decode { .. } => RemoteErrorKind::Decode,
@@ -601,6 +606,30 @@ pub(crate) fn record_error(errors: &[ApiError]) -> sync_core::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn oauth(status: u16, code: &str) -> SalesforceError {
+        SalesforceError::OAuth {
+            status,
+            code: code.into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn a_token_endpoint_outage_is_retryable_and_a_refusal_is_not() {
+        assert_eq!(
+            oauth(503, "SERVER_UNAVAILABLE").remote_kind(),
+            RemoteErrorKind::Server
+        );
+        assert_eq!(
+            oauth(429, "rate_limited").remote_kind(),
+            RemoteErrorKind::RateLimited
+        );
+        assert_eq!(
+            oauth(400, "invalid_grant").remote_kind(),
+            RemoteErrorKind::Auth
+        );
+    }
 
     #[test]
     fn decodes_the_request_error_array() {
