@@ -355,7 +355,7 @@ impl<'a, 'i> Builder<'a, 'i> {
                     };
                     if let Some(link) = link {
                         let (kind, reason) = *link;
-                        let parts = link_key_parts(&kind);
+                        let parts = link_key_parts(&kind, c.updated_at);
                         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
                         self.push(kind, reason, &refs);
                     }
@@ -383,28 +383,28 @@ impl<'a, 'i> Builder<'a, 'i> {
                 .map(|w| final_winner(w, contacts, &unique))
             {
                 Some(winner) => {
-                    // The winner's own row may be handed to another contact by this very plan;
-                    // then the winner is free to take the loser's row.
-                    let winner_row_kept = view.index_of_crm(winner).is_some_and(|w| {
-                        claims
-                            .get(&w)
-                            .is_none_or(|(_, by)| contacts[*by as usize].id == *winner)
-                    });
-                    let winner_takes_other = merged_rows
-                        .get(winner)
-                        .is_some_and(|(_, loser)| **loser != c.id);
+                    // A survivor with a row of its own keeps it, even when this plan hands that
+                    // row to a canonical duplicate: a merge re-read later must not move the
+                    // loser's row to a survivor that no longer decides any row (a full
+                    // reconcile, which never sees that tombstone, would not either).
+                    let winner_row_kept = view.index_of_crm(winner).is_some();
                     let merge_reason = Reason::ContactMerged {
                         into: winner.clone(),
                     };
-                    if winner_takes_other {
-                        // The merge rule: this row cannot follow its record (the survivor
-                        // keeps another row), so its user has no CRM record any more and
-                        // loses what this sync granted, as a full reconcile would decide.
+                    // The survivor is live in this batch but did not take this row (another
+                    // merged record's row went to it, it lost its email's duplicate ranking,
+                    // or it has no email): the row cannot follow its record, so its user has
+                    // no CRM record any more and loses what this sync granted, as a full
+                    // reconcile decides by absence.
+                    let winner_live = unique
+                        .get(winner)
+                        .is_some_and(|&w| !contacts[w as usize].archived);
+                    if winner_live && !winner_row_kept {
                         self.conflict(
                             ConflictKind::EmailLinkedToOtherRecord,
                             Some(row.email.clone()),
                             vec![winner.clone(), c.id.clone()],
-                            "several mapped records were merged into one; the survivor keeps one row, this one keeps its user but loses the badges this sync granted",
+                            "merged into a record that takes no row here (it keeps another merged record's row, or lost its email to a duplicate); this row keeps its user but loses the badges this sync granted",
                         );
                         self.remove_all_sync_badges(row, &merge_reason);
                         continue;
@@ -694,7 +694,7 @@ impl<'a, 'i> Builder<'a, 'i> {
             previous_email: None,
             previous_crm_id: Some(loser.id.clone()),
         };
-        let parts = link_key_parts(&kind);
+        let parts = link_key_parts(&kind, loser.updated_at);
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         self.push(
             kind,
@@ -842,7 +842,10 @@ fn moves_away(
     }
 }
 
-fn link_key_parts(kind: &ActionKind) -> Vec<String> {
+/// Key parts of a link: what it writes and the time of the change that triggered it, so the
+/// same link planned again after a later change (a row handed back and forth between two
+/// records) is a new action, while re-planning one change repeats its key.
+fn link_key_parts(kind: &ActionKind, at: DateTime<Utc>) -> Vec<String> {
     match kind {
         ActionKind::LinkMapping {
             email,
@@ -863,8 +866,9 @@ fn link_key_parts(kind: &ActionKind) -> Vec<String> {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
+            millis(at),
         ],
-        other => vec![other.name().to_owned()],
+        other => vec![other.name().to_owned(), millis(at)],
     }
 }
 
