@@ -163,7 +163,11 @@ async fn holder_keeps_its_row_when_a_linked_contact_takes_its_email(crm: Crm) {
             world
                 .sandbox
                 .salesforce()
-                .set_field(&b_before, "Email", serde_json::Value::String(a.email.clone()))
+                .set_field(
+                    &b_before,
+                    "Email",
+                    serde_json::Value::String(a.email.clone()),
+                )
                 .unwrap();
         }
         Crm::HubSpot => {
@@ -233,7 +237,10 @@ async fn first_delta_after_a_full_reads_only_what_changed(crm: Crm) {
     clock.advance(Duration::from_secs(3600));
     let full = engine.run_full_reconcile(&world.tenant).await.unwrap();
     assert_eq!((full.read, full.failed), (120, 0), "{full}");
-    let checkpoint = full.checkpoint.clone().expect("a full run leaves a checkpoint");
+    let checkpoint = full
+        .checkpoint
+        .clone()
+        .expect("a full run leaves a checkpoint");
     assert_eq!(
         checkpoint.modified_at,
         clock.now_utc() - fast_options().overlap,

@@ -1,7 +1,11 @@
 //! Delta and full reconcile must agree: the checkpoint a full reconcile leaves, and the
 //! property that after any sequence of CRM changes, each followed by a delta run, a full
 //! reconcile plans no badge action. Over the in-memory CRM, store and sinks.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::field_reassign_with_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::field_reassign_with_default
+)]
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -59,7 +63,11 @@ struct World {
 
 fn world(page_size: usize) -> World {
     let mut raw = SyncConfig::default();
-    raw.badge_rules = vec![BadgeRule::new("annual", "Premium", Condition::Tag(TAG.into()))];
+    raw.badge_rules = vec![BadgeRule::new(
+        "annual",
+        "Premium",
+        Condition::Tag(TAG.into()),
+    )];
     let config = raw.validate().unwrap();
     let store = Arc::new(MemoryStore::new());
     let crm = Arc::new(MemoryCrm::new(CrmKind::Hubspot, page_size));
@@ -85,7 +93,10 @@ fn world(page_size: usize) -> World {
 impl World {
     async fn add_user(&self, i: usize) {
         self.store
-            .put_mapping(&self.tenant, &Mapping::new(email(i), t(0)).with_user(user(i)))
+            .put_mapping(
+                &self.tenant,
+                &Mapping::new(email(i), t(0)).with_user(user(i)),
+            )
             .await
             .unwrap();
     }
@@ -189,12 +200,11 @@ fn apply(crm: &MemoryCrm, change: &Change, at: DateTime<Utc>) -> bool {
             c.archived = true;
             c.updated_at = at;
         }),
-        Change::Restore(i) if get(i).is_some_and(|c| c.archived && c.merged_into.is_none()) => {
-            crm.update(&id(i), |c| {
+        Change::Restore(i) if get(i).is_some_and(|c| c.archived && c.merged_into.is_none()) => crm
+            .update(&id(i), |c| {
                 c.archived = false;
                 c.updated_at = at;
-            })
-        }
+            }),
         Change::Merge(i, j, union) if i != j && live(i) && live(j) => {
             let loser_tagged = get(i).is_some_and(|c| c.tags.contains(TAG));
             crm.update(&id(i), |c| {
@@ -320,5 +330,8 @@ fn generated_changes_cover_every_kind() {
         applied.insert(format!("{change:?}").split('(').next().unwrap().to_owned());
     }
     assert_eq!(applied.len(), 6);
-    assert!(!apply(&crm, &Change::Restore(4), t(10)), "a merged record is not restored");
+    assert!(
+        !apply(&crm, &Change::Restore(4), t(10)),
+        "a merged record is not restored"
+    );
 }

@@ -54,8 +54,10 @@ impl SyncEngine {
 
     /// Runs one delta: reads the contacts changed since the checkpoint (minus the overlap),
     /// page by page; plans each page, writes it to the outbox, advances the checkpoint, and
-    /// applies. Per-record failures are recorded and retried later; a quota or credential
-    /// error stops the run cleanly with the checkpoint at the last durable page.
+    /// applies. The records a page competes with but did not change (a merge survivor, the
+    /// record linked to a row a contact matches by email) are read by id, so a delta decides
+    /// as a full reconcile would. Per-record failures are recorded and retried later; a quota
+    /// or credential error stops the run cleanly with the checkpoint at the last durable page.
     pub async fn run_delta(&self, tenant: &TenantId) -> Result<RunReport, Error> {
         let span = info_span!("sync.run", kind = "delta", tenant = %tenant);
         async {
@@ -71,7 +73,8 @@ impl SyncEngine {
 
     /// Runs a full reconcile: scans every contact, plans against the whole mapping table,
     /// and, only if the scan was complete, removes the badges this sync granted to users
-    /// whose contact is gone.
+    /// whose contact is gone and sets the delta checkpoint to the scan's start minus the
+    /// overlap (never moving it back), once the plan is in the outbox.
     pub async fn run_full_reconcile(&self, tenant: &TenantId) -> Result<RunReport, Error> {
         let span = info_span!("sync.run", kind = "full_reconcile", tenant = %tenant);
         async {
@@ -369,7 +372,10 @@ impl SyncEngine {
         let stream = self.options.stream.clone();
         let stored = self.store.checkpoint(tenant, &name, &stream).await?;
         let next = Cursor::at(started - self.options.overlap);
-        if stored.as_ref().is_some_and(|s| s.modified_at >= next.modified_at) {
+        if stored
+            .as_ref()
+            .is_some_and(|s| s.modified_at >= next.modified_at)
+        {
             return Ok(stored);
         }
         if self

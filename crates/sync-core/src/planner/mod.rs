@@ -768,7 +768,9 @@ fn renaming_rivals(
                 && !o.archived
                 && o.email.as_ref() == Some(email)
                 && (unique.linked_elsewhere(o)
-                    || canon.get(email).is_some_and(|&w| contacts[w as usize].id == o.id))
+                    || canon
+                        .get(email)
+                        .is_some_and(|&w| contacts[w as usize].id == o.id))
         })
         .map(|o| o.id.clone())
         .collect();

@@ -757,9 +757,10 @@ fn a_holder_whose_email_a_linked_contact_takes_keeps_its_row_and_loses_its_badge
         assert_eq!(kinds(&plan), ["remove_badge"], "{mode:?}: {plan}");
         assert_eq!(plan.counts.skipped_duplicate, 0, "{mode:?}: {plan}");
         assert!(
-            plan.conflicts.iter().any(|c| c.kind
-                == ConflictKind::EmailLinkedToOtherRecord
-                && c.crm_ids.first() == Some(&hs("2"))),
+            plan.conflicts
+                .iter()
+                .any(|c| c.kind == ConflictKind::EmailLinkedToOtherRecord
+                    && c.crm_ids.first() == Some(&hs("2"))),
             "B's new email is reported: {plan}"
         );
     }
