@@ -443,6 +443,8 @@ impl<'a, 'i> Builder<'a, 'i> {
     }
 
     /// Pass 1 for one live canonical contact. `None` when it is a conflict (already reported).
+    // The batch-wide tables are borrowed separately: a struct of them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn resolve(
         &mut self,
         c: &CrmContact,
