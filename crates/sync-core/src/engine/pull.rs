@@ -54,8 +54,10 @@ impl SyncEngine {
 
     /// Runs one delta: reads the contacts changed since the checkpoint (minus the overlap),
     /// page by page; plans each page, writes it to the outbox, advances the checkpoint, and
-    /// applies. Per-record failures are recorded and retried later; a quota or credential
-    /// error stops the run cleanly with the checkpoint at the last durable page.
+    /// applies. The records a page competes with but did not change (a merge survivor, the
+    /// record linked to a row a contact matches by email) are read by id, so a delta decides
+    /// as a full reconcile would. Per-record failures are recorded and retried later; a quota
+    /// or credential error stops the run cleanly with the checkpoint at the last durable page.
     pub async fn run_delta(&self, tenant: &TenantId) -> Result<RunReport, Error> {
         let span = info_span!("sync.run", kind = "delta", tenant = %tenant);
         async {
@@ -71,7 +73,8 @@ impl SyncEngine {
 
     /// Runs a full reconcile: scans every contact, plans against the whole mapping table,
     /// and, only if the scan was complete, removes the badges this sync granted to users
-    /// whose contact is gone.
+    /// whose contact is gone and sets the delta checkpoint to the scan's start minus the
+    /// overlap (never moving it back), once the plan is in the outbox.
     pub async fn run_full_reconcile(&self, tenant: &TenantId) -> Result<RunReport, Error> {
         let span = info_span!("sync.run", kind = "full_reconcile", tenant = %tenant);
         async {
@@ -150,14 +153,45 @@ impl SyncEngine {
             report.read += page.contacts.len() as u64;
             report.full_reconcile_advised |= page.full_reconcile_advised;
             let page_newest = page.contacts.iter().map(|c| c.updated_at).max();
+            let mut contacts = page.contacts;
+            let page_len = contacts.len() as u64;
+            let mut view = self.view_for(tenant, &contacts).await?;
+            // A delta must decide as a full reconcile would: bring in the records this page
+            // competes with (a merge survivor, the record linked to a row a contact matches
+            // by email) when they did not change themselves.
+            // A record read this way may bring its own (a tombstone's survivor): a few rounds.
+            let mut failed = None;
+            for _ in 0..3 {
+                let others = unread_competitors(&contacts, &view);
+                if others.is_empty() {
+                    break;
+                }
+                match source.get_by_ids(tenant, &others).await {
+                    Ok(again) if again.is_empty() => break,
+                    Ok(again) => {
+                        contacts.extend(again);
+                        view = self.view_for(tenant, &contacts).await?;
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                warn!(error = %e, "could not read the records this page competes with; checkpoint stays at the last durable page");
+                stop(report, &e);
+                break;
+            }
             newest = newest.max(page_newest);
-            let view = self.view_for(tenant, &page.contacts).await?;
             let now = self.clock.now();
-            let p = plan(
+            let mut p = plan(
                 &PlanInput::new(tenant, &self.config, &view, now),
-                &page.contacts,
+                &contacts,
                 PlanMode::Delta,
             );
+            // Re-read competitors are not part of this page's count.
+            p.counts.contacts = page_len;
             report.absorb_plan(&p);
             if effect == Effect::Write {
                 report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
@@ -308,6 +342,11 @@ impl SyncEngine {
             whole.mode = PlanMode::FullReconcile {
                 scan_complete: true,
             };
+            if effect == Effect::Write {
+                // Every contact modified before the scan started was read and its plan is
+                // in the outbox: the next delta need only read from there (less the overlap).
+                report.checkpoint = self.checkpoint_after_full(tenant, started).await?;
+            }
         }
         if effect == Effect::Write && self.options.apply {
             let drained = self.drain_outbox_inner(tenant).await?;
@@ -318,6 +357,70 @@ impl SyncEngine {
         }
         Ok(whole)
     }
+}
+
+impl SyncEngine {
+    /// Moves the delta checkpoint to `started - overlap` after a complete full scan whose plan
+    /// is durable, unless it is already there or later (a delta that ran meanwhile). Returns
+    /// the checkpoint in force.
+    async fn checkpoint_after_full(
+        &self,
+        tenant: &TenantId,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Cursor>, Error> {
+        let name = self.source_name();
+        let stream = self.options.stream.clone();
+        let stored = self.store.checkpoint(tenant, &name, &stream).await?;
+        let next = Cursor::at(started - self.options.overlap);
+        if stored
+            .as_ref()
+            .is_some_and(|s| s.modified_at >= next.modified_at)
+        {
+            return Ok(stored);
+        }
+        if self
+            .store
+            .advance_checkpoint(tenant, &name, &stream, stored.as_ref(), &next)
+            .await?
+        {
+            Ok(Some(next))
+        } else {
+            warn!("checkpoint moved by another worker during the full reconcile; it is kept");
+            self.store.checkpoint(tenant, &name, &stream).await
+        }
+    }
+}
+
+/// Records a delta page does not hold but must plan with: the survivors of its merges, and
+/// the records linked to the rows its live contacts match by email or alternate email.
+fn unread_competitors(contacts: &[CrmContact], view: &StateView) -> Vec<CrmRecordId> {
+    let Some(crm) = contacts.first().map(|c| &c.id.crm) else {
+        return Vec::new();
+    };
+    let read: HashSet<&CrmRecordId> = contacts.iter().map(|c| &c.id).collect();
+    let mut others: Vec<CrmRecordId> = Vec::new();
+    let mut want = |id: &CrmRecordId| {
+        if id.crm == *crm && !read.contains(id) && !others.contains(id) {
+            others.push(id.clone());
+        }
+    };
+    for c in contacts {
+        if c.archived {
+            if let Some(w) = &c.merged_into {
+                want(w);
+            }
+            continue;
+        }
+        for e in c.email.iter().chain(c.alternate_email.iter()) {
+            if let Some(linked) = view.by_email(e).and_then(|row| row.crm_id.as_ref())
+                && *linked != c.id
+            {
+                want(linked);
+            }
+        }
+    }
+    others.sort();
+    others
 }
 
 fn stop(report: &mut RunReport, e: &Error) {

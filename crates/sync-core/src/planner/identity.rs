@@ -67,6 +67,19 @@ impl ById<'_, '_> {
         self.fast[i as usize] != NONE
     }
 
+    /// Whether a live contact is linked by CRM id to a row that is not its email's row: its
+    /// email changed, or it matches its row through its alternate email. Its identity is that
+    /// row, so it never competes in the duplicate ranking of its (new) email: the policy
+    /// ranks only contacts competing for the same row.
+    pub(crate) fn linked_elsewhere(&self, c: &CrmContact) -> bool {
+        let (false, Some(email)) = (c.archived, &c.email) else {
+            return false;
+        };
+        self.view
+            .index_of_crm(&c.id)
+            .is_some_and(|r| self.view.row(r).email != *email)
+    }
+
     /// The row of a fast-path contact.
     pub(crate) fn fast_row(&self, i: u32) -> Option<usize> {
         let r = self.fast[i as usize];
@@ -255,7 +268,7 @@ pub(crate) fn canonical_by_email<'c>(
     };
     for i in kept(contacts, unique) {
         let c = &contacts[i as usize];
-        if c.archived || unique.is_fast(i) {
+        if c.archived || unique.is_fast(i) || unique.linked_elsewhere(c) {
             continue;
         }
         let Some(email) = &c.email else { continue };

@@ -8,11 +8,13 @@
 //! |---|---|
 //! | CRM email changed, Cativa unchanged | matches by CRM id first and plans a `LinkMapping` that updates the row's email; the cached Cativa user id is kept |
 //! | CRM contact has no community user | `Invite` (once per email) when the contact qualifies for a badge and the policy says invite; otherwise counted as skipped; never a forced user creation |
-//! | same email on two CRM contacts | the canonical contact by policy is planned; the others are reported as a `DuplicateEmail` conflict |
+//! | same email on two CRM contacts | among the contacts competing for one mapping row, the canonical contact by policy is planned; the others are reported as a `DuplicateEmail` conflict. A contact linked by CRM id to another row keeps that row: it is planned on it, and its new email is refused while another row or contact has it |
 //! | tag removed / churn / contact deleted | the badge is removed if this sync granted it (provenance `Sync`) |
 //! | badge granted by another source | never removed, even when in the managed set |
 //! | different emails on the two sides | matched by the configured alternate email property |
 //! | field changed on both sides | per-mapping rule: owner wins (`to_crm`/`from_crm`), newest wins (`bidirectional`), or prefer non-blank |
+//! | holder merged into a contact with no mapping row | the row moves to the survivor, whose tags decide its badges at once (an untagged survivor: `remove_badge`, rule no longer holds) |
+//! | holder merged into a contact linked to another row (another user) | both rows are kept and a conflict reported; the holder's row has no CRM record left, so it loses the badges this sync granted (`contact_merged`), as a full reconcile would by absence |
 //!
 //! Removal by absence happens only in a full reconcile whose scan the caller states was
 //! complete.
@@ -219,8 +221,23 @@ impl<'a, 'i> Builder<'a, 'i> {
         for &i in canon.values() {
             is_canonical[i as usize] = true;
         }
+        // Contacts linked by CRM id to a row other than their email's keep that row: they are
+        // not ranked against the contacts of their email (see `ById::linked_elsewhere`).
+        // Those that rename their row are counted per new email: two renames to one email in
+        // a batch, or a rename to an email another contact of the batch has, are held back.
+        let mut renaming: FastMap<&Email, u32> = fast_map(0);
         for (i, flag) in is_canonical.iter_mut().enumerate() {
             *flag |= unique.is_fast(i as u32);
+            let c = &contacts[i];
+            if !*flag && unique.linked_elsewhere(c) {
+                *flag = true;
+                if let (Some(e), Some(r)) = (&c.email, view.index_of_crm(&c.id))
+                    && c.alternate_email.as_ref() != Some(&view.row(r).email)
+                    && unique.get(&c.id) == Some(&(i as u32))
+                {
+                    *renaming.entry(e).or_default() += 1;
+                }
+            }
         }
         let mut row_taken = vec![false; view.len()];
 
@@ -254,7 +271,7 @@ impl<'a, 'i> Builder<'a, 'i> {
                 losers.entry(email).or_default().push(i);
                 continue;
             }
-            match self.resolve(c, email, contacts, &unique, &canon, &merged_rows) {
+            match self.resolve(c, email, contacts, &unique, &canon, &merged_rows, &renaming) {
                 // The common case (matched by CRM id, nothing to relink) cannot collide with
                 // another claim: plan it now, while the contact and its row are in cache.
                 Some(Resolution::Row {
@@ -339,7 +356,7 @@ impl<'a, 'i> Builder<'a, 'i> {
                     };
                     if let Some(link) = link {
                         let (kind, reason) = *link;
-                        let parts = link_key_parts(&kind);
+                        let parts = link_key_parts(&kind, c.updated_at);
                         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
                         self.push(kind, reason, &refs);
                     }
@@ -367,26 +384,36 @@ impl<'a, 'i> Builder<'a, 'i> {
                 .map(|w| final_winner(w, contacts, &unique))
             {
                 Some(winner) => {
-                    // The winner's own row may be handed to another contact by this very plan;
-                    // then the winner is free to take the loser's row.
-                    let winner_row_kept = view.index_of_crm(winner).is_some_and(|w| {
-                        claims
-                            .get(&w)
-                            .is_none_or(|(_, by)| contacts[*by as usize].id == *winner)
-                    });
-                    let winner_takes_other = merged_rows
+                    // A survivor with a row of its own keeps it, even when this plan hands that
+                    // row to a canonical duplicate: a merge re-read later must not move the
+                    // loser's row to a survivor that no longer decides any row (a full
+                    // reconcile, which never sees that tombstone, would not either).
+                    let winner_row_kept = view.index_of_crm(winner).is_some();
+                    let merge_reason = Reason::ContactMerged {
+                        into: winner.clone(),
+                    };
+                    // The survivor is live in this batch but did not take this row (another
+                    // merged record's row went to it, it lost its email's duplicate ranking,
+                    // or it has no email): the row cannot follow its record, so its user has
+                    // no CRM record any more and loses what this sync granted, as a full
+                    // reconcile decides by absence.
+                    let winner_live = unique
                         .get(winner)
-                        .is_some_and(|(_, loser)| **loser != c.id);
-                    if winner_takes_other {
+                        .is_some_and(|&w| !contacts[w as usize].archived);
+                    if winner_live && !winner_row_kept {
                         self.conflict(
                             ConflictKind::EmailLinkedToOtherRecord,
                             Some(row.email.clone()),
                             vec![winner.clone(), c.id.clone()],
-                            "several mapped records were merged into one; the winner keeps one row, this one is left as is and no badge is removed",
+                            "merged into a record that takes no row here (it keeps another merged record's row, or lost its email to a duplicate); this row keeps its user but loses the badges this sync granted",
                         );
+                        self.remove_all_sync_badges(row, &merge_reason);
                         continue;
                     }
                     let relinked = self.merged(c, row, winner, winner_row_kept);
+                    if !relinked {
+                        self.remove_all_sync_badges(row, &merge_reason);
+                    }
                     // Merged into a record that is itself deleted in this batch: the person's
                     // CRM record is gone, so the badges this sync granted go too.
                     let winner_deleted = unique
@@ -417,6 +444,8 @@ impl<'a, 'i> Builder<'a, 'i> {
     }
 
     /// Pass 1 for one live canonical contact. `None` when it is a conflict (already reported).
+    // The batch-wide tables are borrowed separately: a struct of them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn resolve(
         &mut self,
         c: &CrmContact,
@@ -425,6 +454,7 @@ impl<'a, 'i> Builder<'a, 'i> {
         unique: &identity::ById<'_, '_>,
         canon: &identity::ByEmail<'_>,
         merged_rows: &FastMap<&CrmRecordId, (usize, &CrmRecordId)>,
+        renaming: &FastMap<&Email, u32>,
     ) -> Option<Resolution> {
         let view = self.input.view;
         if let Some(r) = view.index_of_crm(&c.id) {
@@ -440,6 +470,27 @@ impl<'a, 'i> Builder<'a, 'i> {
             let taken = view.index_of_email(email).filter(|&o| {
                 o != r && !moves_away(view, view.row(o), contacts, unique, merged_rows, 0)
             });
+            // Another contact of this batch wants the same email: neither rename wins by
+            // policy over a contact that keeps its own row, so the row keeps its email.
+            let contested =
+                canon.get(email).is_some() || renaming.get(email).is_some_and(|&n| n > 1);
+            if contested && taken.is_none() {
+                let others = renaming_rivals(c, email, contacts, unique, canon);
+                self.conflict(
+                    ConflictKind::DuplicateEmail,
+                    Some(email.clone()),
+                    std::iter::once(c.id.clone()).chain(others).collect(),
+                    format!(
+                        "another CRM contact of this batch has the contact's new email; its row keeps the old email {}",
+                        row.email
+                    ),
+                );
+                return Some(Resolution::Row {
+                    row: r as u32,
+                    by: MatchedBy::CrmId,
+                    link: None,
+                });
+            }
             if let Some(other) = taken {
                 let holder = view.row(other);
                 self.conflict(
@@ -529,11 +580,13 @@ impl<'a, 'i> Builder<'a, 'i> {
                         None => Reason::ContactArchived,
                     }),
                     Some(o) => {
-                        let o_is_loser = o.email.as_ref().is_some_and(|e| {
-                            canon
-                                .get(e)
-                                .is_some_and(|&w| contacts[w as usize].id != *other)
-                        });
+                        // The row's own contact loses it only when it competes for it (same
+                        // email) and the policy ranked another contact first; a contact whose
+                        // email moved on keeps its row by CRM id.
+                        let o_is_loser = o.email.as_ref() == Some(&row.email)
+                            && canon
+                                .get(&row.email)
+                                .is_some_and(|&w| contacts[w as usize].id != *other);
                         o_is_loser.then_some(Reason::CanonicalDuplicate)
                     }
                     None if other.crm == c.id.crm
@@ -612,7 +665,8 @@ impl<'a, 'i> Builder<'a, 'i> {
         fields::plan_fields(self, c, row, user);
     }
 
-    /// An archived contact merged into `winner`: re-point the row, never remove badges.
+    /// An archived contact merged into `winner`: re-point the row to the survivor, unless the
+    /// survivor keeps a row of its own (then a conflict is reported and `false` returned).
     fn merged(
         &mut self,
         loser: &CrmContact,
@@ -631,7 +685,7 @@ impl<'a, 'i> Builder<'a, 'i> {
                     ConflictKind::EmailLinkedToOtherRecord,
                     Some(row.email.clone()),
                     vec![winner.clone(), loser.id.clone()],
-                    format!("merged into a record already mapped to {}; both rows are kept, no badge removed", w.email),
+                    format!("merged into a record already mapped to {}; both rows are kept, and this one loses the badges this sync granted", w.email),
                 );
             }
             return false;
@@ -643,7 +697,7 @@ impl<'a, 'i> Builder<'a, 'i> {
             previous_email: None,
             previous_crm_id: Some(loser.id.clone()),
         };
-        let parts = link_key_parts(&kind);
+        let parts = link_key_parts(&kind, loser.updated_at);
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         self.push(
             kind,
@@ -699,6 +753,32 @@ impl<'a, 'i> Builder<'a, 'i> {
             }
         }
     }
+}
+
+/// The other live contacts of the batch that want `email`: its canonical contact and other
+/// contacts renaming their rows to it, in record order.
+fn renaming_rivals(
+    c: &CrmContact,
+    email: &Email,
+    contacts: &[CrmContact],
+    unique: &identity::ById<'_, '_>,
+    canon: &identity::ByEmail<'_>,
+) -> Vec<CrmRecordId> {
+    let mut ids: Vec<CrmRecordId> = identity::kept(contacts, unique)
+        .map(|i| &contacts[i as usize])
+        .filter(|o| {
+            o.id != c.id
+                && !o.archived
+                && o.email.as_ref() == Some(email)
+                && (unique.linked_elsewhere(o)
+                    || canon
+                        .get(email)
+                        .is_some_and(|&w| contacts[w as usize].id == o.id))
+        })
+        .map(|o| o.id.clone())
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// Follows a chain of merges inside the batch (A into B, B into C) to the last record.
@@ -767,7 +847,10 @@ fn moves_away(
     }
 }
 
-fn link_key_parts(kind: &ActionKind) -> Vec<String> {
+/// Key parts of a link: what it writes and the time of the change that triggered it, so the
+/// same link planned again after a later change (a row handed back and forth between two
+/// records) is a new action, while re-planning one change repeats its key.
+fn link_key_parts(kind: &ActionKind, at: DateTime<Utc>) -> Vec<String> {
     match kind {
         ActionKind::LinkMapping {
             email,
@@ -788,8 +871,9 @@ fn link_key_parts(kind: &ActionKind) -> Vec<String> {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
+            millis(at),
         ],
-        other => vec![other.name().to_owned()],
+        other => vec![other.name().to_owned(), millis(at)],
     }
 }
 

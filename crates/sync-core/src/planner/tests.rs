@@ -717,6 +717,183 @@ fn merged_contact_repoints_the_mapping_and_keeps_badges() {
     assert_eq!(kinds(&plan), ["link_mapping"], "{plan}");
 }
 
+const FULL: PlanMode = PlanMode::FullReconcile {
+    scan_complete: true,
+};
+
+fn removals(plan: &Plan) -> Vec<(String, Reason)> {
+    plan.actions
+        .iter()
+        .filter_map(|a| match &a.kind {
+            ActionKind::RemoveBadge { user, .. } => Some((user.to_string(), a.reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_holder_whose_email_a_linked_contact_takes_keeps_its_row_and_loses_its_badge() {
+    // A holds Premium through its own row; B, linked to another user, is edited to carry A's
+    // email and is the newest. A's tag is gone: A's row must be planned (by CRM id), not
+    // skipped as B's duplicate.
+    let view = StateView::new(vec![
+        row("a@example.com", "ua", Some("1")).with_badge(sync_grant("Premium", "annual")),
+        row("b@example.com", "ub", Some("2")),
+    ]);
+    let a = contact("1", "a@example.com", 100);
+    let b = contact("2", "a@example.com", 200);
+    for mode in [PlanMode::Delta, FULL] {
+        let plan = run(&cfg(), &view, &[a.clone(), b.clone()], mode);
+        assert_eq!(
+            removals(&plan),
+            [(
+                "ua".to_owned(),
+                Reason::RuleNoLongerHolds {
+                    rule: "annual".into()
+                }
+            )],
+            "{mode:?}: {plan}"
+        );
+        assert_eq!(kinds(&plan), ["remove_badge"], "{mode:?}: {plan}");
+        assert_eq!(plan.counts.skipped_duplicate, 0, "{mode:?}: {plan}");
+        assert!(
+            plan.conflicts
+                .iter()
+                .any(|c| c.kind == ConflictKind::EmailLinkedToOtherRecord
+                    && c.crm_ids.first() == Some(&hs("2"))),
+            "B's new email is reported: {plan}"
+        );
+    }
+    // B tagged: B's own user gets the badge on B's own row.
+    let plan = run(
+        &cfg(),
+        &view,
+        &[a.clone().with_tag("Pago Anual"), b.with_tag("Pago Anual")],
+        PlanMode::Delta,
+    );
+    assert!(
+        plan.actions.iter().any(|x| matches!(&x.kind,
+            ActionKind::AssignBadge { user, .. } if user.as_str() == "ub")),
+        "{plan}"
+    );
+    assert!(removals(&plan).is_empty(), "{plan}");
+}
+
+#[test]
+fn two_linked_contacts_renamed_to_one_email_both_keep_their_rows() {
+    let view = StateView::new(vec![
+        row("a@example.com", "ua", Some("1")),
+        row("b@example.com", "ub", Some("2")).with_badge(sync_grant("Premium", "annual")),
+    ]);
+    let a = contact("1", "new@example.com", 100).with_tag("Pago Anual");
+    let b = contact("2", "new@example.com", 200);
+    for mode in [PlanMode::Delta, FULL] {
+        let plan = run(&cfg(), &view, &[a.clone(), b.clone()], mode);
+        let mut got = kinds(&plan);
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            ["assign_badge", "remove_badge"],
+            "neither row is renamed, both are planned: {plan}"
+        );
+        assert_eq!(plan.counts.skipped_duplicate, 0);
+        assert!(
+            plan.conflicts
+                .iter()
+                .any(|c| c.kind == ConflictKind::DuplicateEmail),
+            "{plan}"
+        );
+    }
+}
+
+#[test]
+fn holder_merged_into_an_untagged_contact_without_a_row_moves_the_row_and_the_survivor_decides() {
+    let view = StateView::new(vec![
+        row("h@example.com", "uh", Some("1")).with_badge(sync_grant("Premium", "annual")),
+    ]);
+    let loser = contact("1", "h@example.com", 100).merged_into(hs("2"));
+    let winner = contact("2", "w@example.com", 200);
+    for mode in [PlanMode::Delta, FULL] {
+        let plan = run(&cfg(), &view, &[loser.clone(), winner.clone()], mode);
+        assert_eq!(kinds(&plan), ["link_mapping", "remove_badge"], "{plan}");
+        assert_eq!(
+            plan.actions[0].reason,
+            Reason::ContactMerged { into: hs("2") }
+        );
+        assert_eq!(
+            removals(&plan),
+            [(
+                "uh".to_owned(),
+                Reason::RuleNoLongerHolds {
+                    rule: "annual".into()
+                }
+            )]
+        );
+        // Once applied, the survivor is planned on the moved row: nothing more to do, in
+        // either mode, with or without the tombstone.
+        let mut after = view.clone();
+        apply_to_view(&plan, &mut after, t(10_000));
+        for again in [vec![winner.clone()], vec![loser.clone(), winner.clone()]] {
+            for mode in [PlanMode::Delta, FULL] {
+                let p = run(&cfg(), &after, &again, mode);
+                assert!(p.actions.is_empty(), "{mode:?}: {p}");
+            }
+        }
+    }
+    // A tagged survivor keeps the badge.
+    let plan = run(
+        &cfg(),
+        &view,
+        &[loser, winner.with_tag("Pago Anual")],
+        PlanMode::Delta,
+    );
+    assert_eq!(kinds(&plan), ["link_mapping"], "{plan}");
+}
+
+#[test]
+fn holder_merged_into_a_contact_of_another_user_loses_sync_badges_in_delta_and_full() {
+    let view = StateView::new(vec![
+        row("h@example.com", "uh", Some("1"))
+            .with_badge(sync_grant("Premium", "annual"))
+            .with_badge(external_grant("Customer")),
+        row("w@example.com", "uw", Some("2")),
+    ]);
+    let loser = contact("1", "h@example.com", 100).merged_into(hs("2"));
+    let winner = contact("2", "w@example.com", 200).with_tag("Pago Anual");
+    let delta = run(
+        &cfg(),
+        &view,
+        &[loser.clone(), winner.clone()],
+        PlanMode::Delta,
+    );
+    let merged = Reason::ContactMerged { into: hs("2") };
+    let mut got = removals(&delta);
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, [("uh".to_owned(), merged.clone())], "{delta}");
+    assert!(
+        delta.actions.iter().any(|x| matches!(&x.kind,
+            ActionKind::AssignBadge { user, .. } if user.as_str() == "uw")),
+        "the survivor's own user follows the survivor's tags: {delta}"
+    );
+    assert!(
+        delta
+            .conflicts
+            .iter()
+            .any(|c| c.kind == ConflictKind::EmailLinkedToOtherRecord),
+        "{delta}"
+    );
+    // The full reconcile reaches the same badges, with or without the tombstone.
+    for contacts in [vec![winner.clone()], vec![loser.clone(), winner.clone()]] {
+        let full = run(&cfg(), &view, &contacts, FULL);
+        let users: Vec<String> = removals(&full).into_iter().map(|r| r.0).collect();
+        assert_eq!(users, ["uh"], "{full}");
+        let mut after = view.clone();
+        apply_to_view(&delta, &mut after, t(10_000));
+        let settled = run(&cfg(), &after, &contacts, FULL);
+        assert!(settled.actions.is_empty(), "after the delta: {settled}");
+    }
+}
+
 #[test]
 fn email_linked_to_another_live_record_is_a_conflict_in_delta_and_relinked_after_complete_scan() {
     let view = StateView::new(vec![row("jane@example.com", "u1", Some("1"))]);
