@@ -71,6 +71,19 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 fn status(outcome: &DeliveryOutcome) -> Response {
     let status = match outcome {
         DeliveryOutcome::Duplicate => "duplicate",
+        DeliveryOutcome::InProgress => {
+            // Another copy holds the delivery: the sender must retry (if that copy fails,
+            // the retry processes it; if not, the retry is answered `duplicate`).
+            return (
+                StatusCode::CONFLICT,
+                [(axum::http::header::RETRY_AFTER, "5")],
+                axum::Json(json!({
+                    "status": "in_progress",
+                    "error": "this delivery is being processed by another request; retry later"
+                })),
+            )
+                .into_response();
+        }
         _ => "accepted",
     };
     (StatusCode::OK, axum::Json(json!({ "status": status }))).into_response()

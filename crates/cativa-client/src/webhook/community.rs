@@ -61,7 +61,7 @@ impl CativaEvent {
             Self::UserJoinedGroup(e) => Some(CommunityEvent::JoinedGroup {
                 user: e.user.id.clone(),
                 email: Some(e.user.email.clone()),
-                group: e.group_name.clone().unwrap_or_else(|| e.group_id.clone()),
+                group: Some(e.group_name.clone().unwrap_or_else(|| e.group_id.clone())),
                 at,
             }),
             Self::Unknown { .. } => None,
@@ -167,7 +167,7 @@ mod tests {
         let Some(CommunityEvent::JoinedGroup { group, .. }) = event.to_community_event(at()) else {
             panic!("expected JoinedGroup");
         };
-        assert_eq!(group, "g-9", "the id stands in when no name is sent");
+        assert_eq!(group.as_deref(), Some("g-9"), "the id stands in when no name is sent");
     }
 
     #[test]
