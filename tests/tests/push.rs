@@ -437,7 +437,6 @@ async fn the_documented_user_created_payload_provisions_the_crm_contact() {
 /// 409 `in_progress`, retried later) and change nothing: one outbox item, one contact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicate_deliveries_have_exactly_one_effect_over_http() {
-    use sync_core::ports::Outbox;
     let world = World::start_with(
         unlimited_sandbox(),
         DataGenConfig::default().with_contacts(10),
