@@ -402,7 +402,13 @@ mod tests {
             "same execution id"
         );
 
-        let (s, b) = post(&app, route, &cativa_signed(&user, now() - 3_600), user.clone()).await;
+        let (s, b) = post(
+            &app,
+            route,
+            &cativa_signed(&user, now() - 3_600),
+            user.clone(),
+        )
+        .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert!(b["error"].as_str().unwrap().contains("stale"), "{b}");
         let (s, b) = post(&app, route, &[], user.clone()).await;
@@ -442,7 +448,10 @@ mod tests {
         )
         .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-        assert!(b["error"].as_str().unwrap().contains("Automation-Id"), "{b}");
+        assert!(
+            b["error"].as_str().unwrap().contains("Automation-Id"),
+            "{b}"
+        );
         // Any JSON object is not a user_created.
         let hello = br#"{"hello":"world"}"#.to_vec();
         let (s, b) = post(

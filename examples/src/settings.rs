@@ -267,10 +267,13 @@ pub fn parse_automation_events(raw: &str) -> Result<Vec<(String, EventType)>, Ex
                 cativa_client::webhook::MAX_ID_LEN
             )));
         }
-        let event: EventType = event
-            .trim()
-            .parse()
-            .map_err(|e: cativa_client::webhook::UnknownEventType| bad(format!("has {pair:?}: {e}")))?;
+        let event: EventType =
+            event
+                .trim()
+                .parse()
+                .map_err(|e: cativa_client::webhook::UnknownEventType| {
+                    bad(format!("has {pair:?}: {e}"))
+                })?;
         if out.iter().any(|(known, _)| known == id) {
             return Err(bad(format!(
                 "maps automation id {id} twice: a listener is subscribed to one event"
@@ -360,9 +363,17 @@ mod tests {
                 ("a-2".to_owned(), EventType::UserReceivedBadge)
             ]
         );
-        for bad in ["a-1", "a-1=user_deleted", "=user_created", "a=user_created,a=user_joined_group"] {
+        for bad in [
+            "a-1",
+            "a-1=user_deleted",
+            "=user_created",
+            "a=user_created,a=user_joined_group",
+        ] {
             let e = settings(&[("CATIVA_AUTOMATION_EVENTS", bad)]).unwrap_err();
-            assert!(e.to_string().contains("CATIVA_AUTOMATION_EVENTS"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("CATIVA_AUTOMATION_EVENTS"),
+                "{bad}: {e}"
+            );
         }
         assert!(settings(&[]).unwrap().cativa_automation_events.is_empty());
     }

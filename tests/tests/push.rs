@@ -381,7 +381,11 @@ async fn the_documented_user_created_payload_provisions_the_crm_contact() {
     let (base, server) = receiver_for(&world).await;
     let secret = world.sandbox.cativa().webhook_secret().clone();
     let hubspot = world.sandbox.hubspot();
-    assert!(hubspot.contacts_by_email("maria.silva@example.com.br").is_empty());
+    assert!(
+        hubspot
+            .contacts_by_email("maria.silva@example.com.br")
+            .is_empty()
+    );
 
     // The listener's own route.
     let (status, body) = post_signed(
@@ -404,7 +408,10 @@ async fn the_documented_user_created_payload_provisions_the_crm_contact() {
 
     // The shared route: the listener's automation id says which event it is.
     let other = SEED_USER_CREATED
-        .replace("3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b", "4e0b2d3f-8c5e-4f90-8b1c-2d3e4f5a6b7c")
+        .replace(
+            "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
+            "4e0b2d3f-8c5e-4f90-8b1c-2d3e4f5a6b7c",
+        )
         .replace("Maria.Silva@", "Joao.Souza@");
     let automation = world.sandbox.cativa().automation_events()[0].1.clone();
     let (status, body) = post_signed(
@@ -416,7 +423,10 @@ async fn the_documented_user_created_payload_provisions_the_crm_contact() {
     )
     .await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"accepted"}"#));
-    assert_eq!(hubspot.contacts_by_email("joao.souza@example.com.br").len(), 1);
+    assert_eq!(
+        hubspot.contacts_by_email("joao.souza@example.com.br").len(),
+        1
+    );
 
     // Without a route or a mapped listener it is refused, not acknowledged.
     let (status, body) = post_signed(

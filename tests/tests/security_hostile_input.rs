@@ -249,12 +249,42 @@ async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() 
     let long_user = "u".repeat(100 * 1024);
     // (case, body, execution id, extra signature header)
     let cases: Vec<(&str, String, &str, Option<String>)> = vec![
-        ("zero-width space", body_with(USER, "jane\\u200b@example.com"), "x-1", None),
-        ("right-to-left override", body_with(USER, "jane@exa\\u202emple.com"), "x-2", None),
-        ("BOM", body_with(USER, "\\ufeffjane@example.com"), "x-3", None),
-        ("60 KB execution id", body_with(USER, "jane@example.com"), &long_exec, None),
-        ("100 KB User.Id", body_with(&long_user, "jane@example.com"), "x-4", None),
-        ("User.Id not a GUID", body_with("u-1", "jane@example.com"), "x-5", None),
+        (
+            "zero-width space",
+            body_with(USER, "jane\\u200b@example.com"),
+            "x-1",
+            None,
+        ),
+        (
+            "right-to-left override",
+            body_with(USER, "jane@exa\\u202emple.com"),
+            "x-2",
+            None,
+        ),
+        (
+            "BOM",
+            body_with(USER, "\\ufeffjane@example.com"),
+            "x-3",
+            None,
+        ),
+        (
+            "60 KB execution id",
+            body_with(USER, "jane@example.com"),
+            &long_exec,
+            None,
+        ),
+        (
+            "100 KB User.Id",
+            body_with(&long_user, "jane@example.com"),
+            "x-4",
+            None,
+        ),
+        (
+            "User.Id not a GUID",
+            body_with("u-1", "jane@example.com"),
+            "x-5",
+            None,
+        ),
         (
             "Email twice",
             format!(
@@ -284,7 +314,10 @@ async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() 
         let v: serde_json::Value = r.json().await.unwrap();
         assert_eq!(status, 400, "{case}: {v}");
         let e = v["error"].as_str().unwrap();
-        assert!(!e.is_empty() && e.len() < 1_000, "{case}: a bounded message: {e}");
+        assert!(
+            !e.is_empty() && e.len() < 1_000,
+            "{case}: a bounded message: {e}"
+        );
         assert!(!store.has_delivery(&tenant, exec).await.unwrap(), "{case}");
     }
     for email in ["jane@example.com", "evil@example.com"] {

@@ -176,8 +176,16 @@ fn a_delivery_for_tenant_a_signed_with_tenant_b_secret_is_refused() {
             .with_event_type(EventType::UserCreated)
     };
     let router = TenantRouter::new()
-        .route(CustomerId::new(guid("cust-a")), TenantId::new("a"), receiver(&a))
-        .route(CustomerId::new(guid("cust-b")), TenantId::new("b"), receiver(&b));
+        .route(
+            CustomerId::new(guid("cust-a")),
+            TenantId::new("a"),
+            receiver(&a),
+        )
+        .route(
+            CustomerId::new(guid("cust-b")),
+            TenantId::new("b"),
+            receiver(&b),
+        );
     let body_a = user_created("cust-a", "u-1");
 
     // Genuine: A's body, A's secret.

@@ -241,7 +241,10 @@ fn the_documented_payload_without_a_configured_type_is_422_never_accepted() {
             NOW,
         )
         .unwrap_err();
-    assert!(matches!(err, WebhookError::EventTypeMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err, WebhookError::EventTypeMismatch { .. }),
+        "{err:?}"
+    );
     assert_eq!(err.http_status(), 422);
 
     // Any JSON object is not an event.
@@ -264,10 +267,7 @@ fn repeated_cativa_headers_are_refused() {
         "x-cativa-automation-id",
     ] {
         let mut h = headers(Some(&good), Some("e"));
-        let value = h
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap();
+        let value = h.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap();
         // A second copy; for the signature, one that does not verify.
         let second = if name == "x-cativa-signature" {
             forged.clone()
@@ -276,7 +276,10 @@ fn repeated_cativa_headers_are_refused() {
         };
         h.append(name, second.parse().unwrap());
         let err = receiver().receive(&h, &b, NOW).unwrap_err();
-        assert!(matches!(err, WebhookError::RepeatedHeader(_)), "{name}: {err:?}");
+        assert!(
+            matches!(err, WebhookError::RepeatedHeader(_)),
+            "{name}: {err:?}"
+        );
         assert_eq!(err.http_status(), 400);
     }
 }
@@ -319,7 +322,10 @@ fn signed_bodies_with_a_repeated_key_or_invisible_email_are_400() {
         format!(
             r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{USER}","Email":"jane@exa\u202emple.com"}}}}"#
         ),
-        format!(r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{}","Email":"j@example.com"}}}}"#, "u".repeat(100 * 1024)),
+        format!(
+            r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{}","Email":"j@example.com"}}}}"#,
+            "u".repeat(100 * 1024)
+        ),
     ] {
         let sig = sign(&secret("whsec_live"), NOW, b.as_bytes());
         let err = receiver()

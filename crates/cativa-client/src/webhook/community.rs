@@ -144,8 +144,7 @@ mod tests {
     #[test]
     fn badge_and_group_events_are_timed_by_the_caller() {
         let body = json!({"User": {"Id": USER, "Email": "jane@example.com", "Badges": [B1]}});
-        let event =
-            parse_event(body.to_string().as_bytes(), EventType::UserReceivedBadge).unwrap();
+        let event = parse_event(body.to_string().as_bytes(), EventType::UserReceivedBadge).unwrap();
         assert_eq!(
             event.to_community_event(at()),
             Some(CommunityEvent::BadgesHeld {
@@ -161,6 +160,10 @@ mod tests {
         else {
             panic!("expected JoinedGroup");
         };
-        assert_eq!((group, t), (None, at()), "the payload does not name the group");
+        assert_eq!(
+            (group, t),
+            (None, at()),
+            "the payload does not name the group"
+        );
     }
 }

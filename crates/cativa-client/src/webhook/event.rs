@@ -478,7 +478,11 @@ pub fn check_unique_keys(body: &[u8]) -> Result<(), WebhookError> {
             let path = err.path().to_string();
             let inner = err.into_inner();
             let message = inner.to_string();
-            let object = if path == "." { "(body)".to_owned() } else { path };
+            let object = if path == "." {
+                "(body)".to_owned()
+            } else {
+                path
+            };
             if inner.is_data() && message.starts_with("duplicate key") {
                 Err(WebhookError::DuplicateKey { object, message })
             } else {
@@ -709,7 +713,13 @@ mod tests {
             v[key] = json!("user_joined_group");
             let err = parse(&v, EventType::UserCreated).unwrap_err();
             assert!(
-                matches!(err, WebhookError::EventTypeMismatch { configured: EventType::UserCreated, .. }),
+                matches!(
+                    err,
+                    WebhookError::EventTypeMismatch {
+                        configured: EventType::UserCreated,
+                        ..
+                    }
+                ),
                 "{key}: {err:?}"
             );
             assert_eq!(err.http_status(), 422);
@@ -732,13 +742,19 @@ mod tests {
         v.as_object_mut().unwrap().remove("UserId");
         assert!(matches!(
             parse(&v, EventType::UserCreated),
-            Err(WebhookError::MissingField { field: "UserId", .. })
+            Err(WebhookError::MissingField {
+                field: "UserId",
+                ..
+            })
         ));
         let mut v = user_created();
         v["User"].as_object_mut().unwrap().remove("Email");
         assert!(matches!(
             parse(&v, EventType::UserCreated),
-            Err(WebhookError::MissingField { field: "User.Email", .. })
+            Err(WebhookError::MissingField {
+                field: "User.Email",
+                ..
+            })
         ));
         for kind in [EventType::UserReceivedBadge, EventType::UserJoinedGroup] {
             assert!(matches!(
@@ -749,7 +765,10 @@ mod tests {
         // user_received_badge with a user holding no badge says nothing.
         assert!(matches!(
             parse(&user_created(), EventType::UserReceivedBadge),
-            Err(WebhookError::MissingField { field: "User.Badges", .. })
+            Err(WebhookError::MissingField {
+                field: "User.Badges",
+                ..
+            })
         ));
     }
 
@@ -918,16 +937,15 @@ mod tests {
         };
         assert_eq!(e.customer_id, None);
         let badges: Vec<String> = e.badges().iter().map(ToString::to_string).collect();
-        assert_eq!(
-            badges,
-            [BADGE, "b0000000-0000-4000-8000-000000000002"]
-        );
+        assert_eq!(badges, [BADGE, "b0000000-0000-4000-8000-000000000002"]);
         let v = json!({"CustomerId": CUSTOMER, "User": user_created()["User"].clone()});
-        let CativaEvent::UserJoinedGroup(e) = parse(&v, EventType::UserJoinedGroup).unwrap()
-        else {
+        let CativaEvent::UserJoinedGroup(e) = parse(&v, EventType::UserJoinedGroup).unwrap() else {
             panic!("wrong variant")
         };
-        assert_eq!(e.customer_id.as_ref().map(CustomerId::as_str), Some(CUSTOMER));
+        assert_eq!(
+            e.customer_id.as_ref().map(CustomerId::as_str),
+            Some(CUSTOMER)
+        );
     }
 
     #[test]

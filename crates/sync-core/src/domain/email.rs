@@ -244,11 +244,26 @@ mod tests {
     #[test]
     fn rejects_invisible_characters() {
         for c in [
-            '\u{200B}', '\u{200C}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{2060}',
-            '\u{00AD}', '\u{180E}', '\u{034F}', '\u{3164}', '\u{FE0F}', '\u{E0041}', '\u{E000}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{FEFF}',
+            '\u{2060}',
+            '\u{00AD}',
+            '\u{180E}',
+            '\u{034F}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{E0041}',
+            '\u{E000}',
             '\u{2800}',
         ] {
-            for input in [format!("ja{c}ne@example.com"), format!("jane@exa{c}mple.com")] {
+            for input in [
+                format!("ja{c}ne@example.com"),
+                format!("jane@exa{c}mple.com"),
+            ] {
                 assert_eq!(
                     Email::parse(&input),
                     Err(EmailError::InvisibleCharacter(u32::from(c))),

@@ -279,8 +279,7 @@ impl SyncEngine {
             report.lag_ms = Some((self.clock.now() - newest).num_milliseconds().max(0));
         }
         self.finish_report(&mut report, &before);
-        metrics::counter!("cativa_sync_deliveries_accepted_total", "source" => "crm")
-            .increment(1);
+        metrics::counter!("cativa_sync_deliveries_accepted_total", "source" => "crm").increment(1);
         Ok(DeliveryOutcome::Accepted {
             report: Box::new(report),
         })
@@ -305,7 +304,10 @@ impl SyncEngine {
         let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
         sorted.sort_unstable();
         sorted.dedup();
-        format!("delivery:{}", IdempotencyKey::derive_with("delivery", &sorted))
+        format!(
+            "delivery:{}",
+            IdempotencyKey::derive_with("delivery", &sorted)
+        )
     }
 
     /// Takes the delivery's lease, or says why not: already recorded (`Duplicate`) or
