@@ -922,6 +922,23 @@ mod tests {
             parse_event(body.as_bytes(), EventType::UserCreated),
             Err(WebhookError::DuplicateKey { .. })
         ));
+        // Keys the parser would otherwise skip, and keys inside arrays, count too.
+        for body in [
+            format!(
+                r#"{{"CustomerId":"{CUSTOMER}","Note":"a","Note":"b","UserId":"{USER}","Email":"a@example.com"}}"#
+            ),
+            format!(
+                r#"{{"CustomerId":"{CUSTOMER}","UserId":"{USER}","Email":"a@example.com","X":[{{"K":1,"K":2}}]}}"#
+            ),
+        ] {
+            assert!(
+                matches!(
+                    parse_event(body.as_bytes(), EventType::UserCreated),
+                    Err(WebhookError::DuplicateKey { .. })
+                ),
+                "{body}"
+            );
+        }
         // The same key in different objects is fine.
         assert!(check_unique_keys(br#"{"Id":1,"User":{"Id":2},"L":[{"Id":3},{"Id":4}]}"#).is_ok());
     }
