@@ -235,6 +235,12 @@ impl SyncEngine {
     ) -> Result<DeliveryOutcome, Error> {
         let span = info_span!("sync.delivery", source = "crm", tenant = %tenant, deliveries = delivery_ids.len());
         async {
+            // Without ids there is nothing to deduplicate, so nothing to serialize either.
+            if delivery_ids.is_empty() {
+                return self
+                    .crm_contacts_claimed(tenant, delivery_ids, contacts)
+                    .await;
+            }
             let holder = match self.claim_delivery(tenant, delivery_ids, "crm").await? {
                 Claim::Won(holder) => holder,
                 Claim::Lost(outcome) => return Ok(outcome),
