@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cativa_client::NewUser;
-use cativa_client::webhook::{SignatureVerifier, WebhookReceiver};
 use cativa_crm_sync_examples::receiver::{ReceiverState, listen_addr, router, serve_until};
 use cativa_crm_sync_examples::settings::Settings;
 use cativa_crm_sync_examples::setup::{Crm, Endpoints, StoreFallback, hubspot_source, open_store};
@@ -77,9 +76,16 @@ async fn main() -> Result<(), ExampleError> {
     let state = ReceiverState {
         engine,
         tenant,
-        cativa: WebhookReceiver::new(SignatureVerifier::new(
+        // Cativa bodies do not name their event: the sandbox's listeners are told apart by
+        // automation id (with a real tenant, CATIVA_AUTOMATION_EVENTS).
+        cativa: settings.cativa_webhook_receiver(
             endpoints.cativa_webhook_secret.clone(),
-        )?),
+            endpoints
+                .sandbox
+                .iter()
+                .flat_map(|s| s.cativa().automation_events())
+                .filter_map(|(event, id)| event.parse().ok().map(|e| (id, e))),
+        )?,
         hubspot: None,
     };
 

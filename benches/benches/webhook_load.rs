@@ -33,18 +33,19 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// A `user_received_badge` body as Cativa documents it: the nested `User` (same shape as in
+/// `user_created`) holding the badge, and no event-name field: the route says which event.
 fn body(i: u64) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
-        "Event": "user_received_badge",
         "CustomerId": "5a4d0b0c-0000-4000-8000-c0ffee000001",
         "User": {
             "Id": format!("00000000-0000-4000-8000-{i:012}"),
             "Email": format!("member{i}@example.com"),
             "FirstName": "Load",
-            "LastName": format!("Member {i}")
-        },
-        "BadgeId": "b0000000-0000-4000-8000-000000000001",
-        "BadgeName": "Premium"
+            "LastName": format!("Member {i}"),
+            "BadgeId": "b0000000-0000-4000-8000-000000000001",
+            "Badges": ["b0000000-0000-4000-8000-000000000001"]
+        }
     }))
     .unwrap()
 }
@@ -88,7 +89,7 @@ fn main() {
         let server = tokio::spawn(async move {
             axum::serve(listener, router(state)).await.unwrap();
         });
-        let url = format!("http://{addr}/webhooks/cativa");
+        let url = format!("http://{addr}/webhooks/cativa/user_received_badge");
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
             .build()
@@ -117,14 +118,27 @@ fn main() {
                     let b = body(i);
                     let signature = sign(&secret, now, &b);
                     let t = Instant::now();
-                    let r = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header("x-cativa-signature", signature)
-                        .header("x-cativa-execution-id", format!("exec-{i}"))
-                        .body(b)
-                        .send()
-                        .await;
+                    let send = || {
+                        client
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .header("x-cativa-signature", signature.clone())
+                            .header("x-cativa-execution-id", format!("exec-{i}"))
+                            .body(b.clone())
+                            .send()
+                    };
+                    let mut r = send().await;
+                    // A resend overlapping its first copy is answered 409 `in_progress`:
+                    // the sender retries, as Cativa does.
+                    for _ in 0..100 {
+                        match &r {
+                            Ok(resp) if resp.status() == reqwest::StatusCode::CONFLICT => {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                                r = send().await;
+                            }
+                            _ => break,
+                        }
+                    }
                     let r = match r {
                         Ok(resp) if resp.status().is_success() => {
                             let v: serde_json::Value = resp.json().await.unwrap_or_default();

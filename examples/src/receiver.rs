@@ -1,16 +1,26 @@
-//! The webhook receiver: an axum router with `POST /webhooks/cativa` and
-//! `POST /webhooks/hubspot`, verifying each delivery on its raw body and handing it to the
-//! engine.
+//! The webhook receiver: an axum router with `POST /webhooks/cativa/{event}`,
+//! `POST /webhooks/cativa` and `POST /webhooks/hubspot`, verifying each delivery on its raw
+//! body and handing it to the engine.
+//!
+//! Cativa bodies do not name their event: each Console listener is subscribed to one event.
+//! Point each listener at its event's route (`/webhooks/cativa/user_created`,
+//! `/webhooks/cativa/user_received_badge`, `/webhooks/cativa/user_joined_group`), or
+//! point them all at `/webhooks/cativa` and map each listener's `X-Cativa-Automation-Id`
+//! to its event (`CATIVA_AUTOMATION_EVENTS`, see [`crate::settings`]). A delivery whose
+//! event cannot be determined is refused with 422, never acknowledged.
 //!
 //! Answers:
 //!
 //! | Status | Body | When |
 //! |---|---|---|
-//! | 200 | `{"status":"accepted"}` | verified and processed (or an event type this version ignores) |
-//! | 200 | `{"status":"duplicate"}` | verified, already processed (a retry) |
+//! | 200 | `{"status":"accepted"}` | verified and processed |
+//! | 200 | `{"status":"duplicate"}` | verified, already processed (a retry): nothing done |
+//! | 409 | `{"status":"in_progress","error":"..."}` + `Retry-After` | another copy of this delivery is being processed: retry |
 //! | 401 | `{"error":"..."}` | missing, bad or stale signature |
-//! | 400 | `{"error":"..."}` | malformed body or headers |
+//! | 400 | `{"error":"..."}` | malformed body or headers: a header repeated, an id too long or not a GUID, an invisible character in an email, a key repeated in the body |
+//! | 404 | `{"error":"..."}` | `/webhooks/cativa/{event}` with an unknown event |
 //! | 413 | `{"error":"..."}` | body over [`MAX_BODY_BYTES`] |
+//! | 422 | `{"error":"..."}` | event type undetermined (no route, no automation mapping), a body naming another event, or a field the event requires missing |
 //! | 500 | `{"error":"..."}` | the engine failed: the sender retries later |
 
 use std::sync::Arc;
@@ -18,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -26,7 +36,7 @@ use bytes::Bytes;
 use crm_hubspot::HubSpotSource;
 use serde_json::json;
 use sync_core::{DeliveryOutcome, SyncEngine, TenantId};
-use tracing::{info, warn};
+use tracing::warn;
 
 /// The largest body accepted on either route (1 MiB; HubSpot sends at most 100 events).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -37,7 +47,9 @@ pub struct ReceiverState {
     pub engine: SyncEngine,
     /// The tenant deliveries belong to.
     pub tenant: TenantId,
-    /// Verifies Cativa deliveries (`CATIVA_WEBHOOK_SECRET`).
+    /// Verifies Cativa deliveries (`CATIVA_WEBHOOK_SECRET`), with the automation id to
+    /// event map for `/webhooks/cativa` (`CATIVA_AUTOMATION_EVENTS`); see
+    /// [`crate::settings::Settings::cativa_webhook_receiver`].
     pub cativa: cativa_client::webhook::WebhookReceiver,
     /// Verifies HubSpot deliveries (`HUBSPOT_CLIENT_SECRET`, signed over
     /// `WEBHOOK_PUBLIC_URL`) and reads the contacts they name. `None`: the route answers 404.
@@ -53,9 +65,11 @@ impl std::fmt::Debug for ReceiverState {
     }
 }
 
-/// The two routes, with the body limit applied.
+/// The routes, with the body limit applied.
 pub fn router(state: Arc<ReceiverState>) -> Router {
-    let mut router = Router::new().route("/webhooks/cativa", post(cativa));
+    let mut router = Router::new()
+        .route("/webhooks/cativa", post(cativa))
+        .route("/webhooks/cativa/{event}", post(cativa_event));
     if state.hubspot.is_some() {
         router = router.route("/webhooks/hubspot", post(hubspot));
     }
@@ -71,6 +85,19 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 fn status(outcome: &DeliveryOutcome) -> Response {
     let status = match outcome {
         DeliveryOutcome::Duplicate => "duplicate",
+        DeliveryOutcome::InProgress => {
+            // Another copy holds the delivery: the sender must retry (if that copy fails,
+            // the retry processes it; if not, the retry is answered `duplicate`).
+            return (
+                StatusCode::CONFLICT,
+                [(axum::http::header::RETRY_AFTER, "5")],
+                axum::Json(json!({
+                    "status": "in_progress",
+                    "error": "this delivery is being processed by another request; retry later"
+                })),
+            )
+                .into_response();
+        }
         _ => "accepted",
     };
     (StatusCode::OK, axum::Json(json!({ "status": status }))).into_response()
@@ -78,6 +105,10 @@ fn status(outcome: &DeliveryOutcome) -> Response {
 
 fn accepted() -> Response {
     (StatusCode::OK, axum::Json(json!({ "status": "accepted" }))).into_response()
+}
+
+fn now_secs() -> i64 {
+    now_ms() / 1000
 }
 
 fn body_error(e: &BytesRejection) -> Response {
@@ -111,7 +142,35 @@ async fn cativa(
         Ok(b) => b,
         Err(e) => return body_error(&e),
     };
-    let delivery = match state.cativa.receive_now(&headers, &body) {
+    let delivery = state.cativa.receive(&headers, &body, now_secs());
+    cativa_delivery(&state, delivery).await
+}
+
+async fn cativa_event(
+    State(state): State<Arc<ReceiverState>>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let kind = match event.parse::<cativa_client::webhook::EventType>() {
+        Ok(k) => k,
+        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_error(&e),
+    };
+    let delivery = state
+        .cativa
+        .receive_event(kind, &headers, &body, now_secs());
+    cativa_delivery(&state, delivery).await
+}
+
+async fn cativa_delivery(
+    state: &ReceiverState,
+    delivery: Result<cativa_client::webhook::Delivery, cativa_client::webhook::WebhookError>,
+) -> Response {
+    let delivery = match delivery {
         Ok(d) => d,
         Err(e) => {
             let code = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -119,8 +178,15 @@ async fn cativa(
         }
     };
     let Some(event) = delivery.to_community_event() else {
-        info!(execution_id = %delivery.execution_id, "event type not handled; acknowledged");
-        return accepted();
+        // Only for an event type added to the client after this receiver was written:
+        // refused so that it is retried once the receiver handles it.
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "event {} is not handled by this receiver",
+                delivery.event.event_type()
+            ),
+        );
     };
     match state
         .engine
@@ -315,25 +381,21 @@ mod tests {
         ]
     }
 
+    const CUSTOMER: &str = "8c1f0b7e-1111-2222-3333-444455556666";
+
+    fn user_body(user: &str, email: &str) -> Vec<u8> {
+        format!(r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{user}","Email":"{email}"}}}}"#)
+            .into_bytes()
+    }
+
     #[tokio::test]
     async fn cativa_route_answers_each_failure_with_its_status_and_a_json_error() {
         let app = app();
-        let user = br#"{"Event":"user_created","CustomerId":"c","User":{"Id":"u-1","Email":"jane@example.com"}}"#;
-        let (s, b) = post(
-            &app,
-            "/webhooks/cativa",
-            &cativa_signed(user, now()),
-            user.to_vec(),
-        )
-        .await;
+        let route = "/webhooks/cativa/user_created";
+        let user = user_body("0b7e8c1f-aaaa-4bbb-8ccc-000000000001", "jane@example.com");
+        let (s, b) = post(&app, route, &cativa_signed(&user, now()), user.clone()).await;
         assert_eq!((s, b), (StatusCode::OK, json!({"status": "accepted"})));
-        let (s, b) = post(
-            &app,
-            "/webhooks/cativa",
-            &cativa_signed(user, now()),
-            user.to_vec(),
-        )
-        .await;
+        let (s, b) = post(&app, route, &cativa_signed(&user, now()), user.clone()).await;
         assert_eq!(
             (s, b),
             (StatusCode::OK, json!({"status": "duplicate"})),
@@ -342,37 +404,79 @@ mod tests {
 
         let (s, b) = post(
             &app,
-            "/webhooks/cativa",
-            &cativa_signed(user, now() - 3_600),
-            user.to_vec(),
+            route,
+            &cativa_signed(&user, now() - 3_600),
+            user.clone(),
         )
         .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert!(b["error"].as_str().unwrap().contains("stale"), "{b}");
-        let (s, b) = post(&app, "/webhooks/cativa", &[], user.to_vec()).await;
+        let (s, b) = post(&app, route, &[], user.clone()).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
 
-        let broken = br#"{"Event":"user_created","CustomerId":"c","User":{"Id":"u-2","Email":"not an email"}}"#;
-        let (s, b) = post(
-            &app,
-            "/webhooks/cativa",
-            &cativa_signed(broken, now()),
-            broken.to_vec(),
-        )
-        .await;
+        let broken = user_body("0b7e8c1f-aaaa-4bbb-8ccc-000000000002", "not an email");
+        let (s, b) = post(&app, route, &cativa_signed(&broken, now()), broken.clone()).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(b["error"].as_str().unwrap().contains("User.Email"), "{b}");
 
         let big = vec![b' '; MAX_BODY_BYTES + 1];
+        let (s, b) = post(&app, route, &cativa_signed(&big, now()), big.clone()).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(b["error"].as_str().unwrap().contains("limit"), "{b}");
+
+        let (s, b) = post(
+            &app,
+            "/webhooks/cativa/user_deleted",
+            &cativa_signed(&user, now()),
+            user.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+        assert!(b["error"].as_str().unwrap().contains("user_created"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn an_undetermined_or_incomplete_delivery_is_422_and_never_accepted() {
+        let app = app();
+        // The documented payload on the shared route, from a listener nobody mapped.
+        let user = user_body("0b7e8c1f-aaaa-4bbb-8ccc-000000000003", "ann@example.com");
         let (s, b) = post(
             &app,
             "/webhooks/cativa",
-            &cativa_signed(&big, now()),
-            big.clone(),
+            &cativa_signed(&user, now()),
+            user.clone(),
         )
         .await;
-        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
-        assert!(b["error"].as_str().unwrap().contains("limit"), "{b}");
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(
+            b["error"].as_str().unwrap().contains("Automation-Id"),
+            "{b}"
+        );
+        // Any JSON object is not a user_created.
+        let hello = br#"{"hello":"world"}"#.to_vec();
+        let (s, b) = post(
+            &app,
+            "/webhooks/cativa/user_created",
+            &cativa_signed(&hello, now()),
+            hello.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(b["error"].as_str().unwrap().contains("CustomerId"), "{b}");
+        // A body naming another event than its route.
+        let named = format!(
+            r#"{{"Event":"user_joined_group","CustomerId":"{CUSTOMER}","User":{{"Id":"0b7e8c1f-aaaa-4bbb-8ccc-000000000004","Email":"bo@example.com"}}}}"#
+        )
+        .into_bytes();
+        let (s, b) = post(
+            &app,
+            "/webhooks/cativa/user_created",
+            &cativa_signed(&named, now()),
+            named.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(b["error"].as_str().unwrap().contains("mismatch"), "{b}");
     }
 
     #[tokio::test]

@@ -81,7 +81,8 @@ pub async fn deliver_user_created(
     secret: &SecretString,
     concurrency: usize,
 ) -> Result<DeliveryTally, ExampleError> {
-    let receiver = WebhookReceiver::new(SignatureVerifier::new(secret.clone())?);
+    let receiver = WebhookReceiver::new(SignatureVerifier::new(secret.clone())?)
+        .with_event_type(cativa_client::webhook::EventType::UserCreated);
     let mut users = sandbox.cativa().users();
     users.sort_by(|a, b| a.id.cmp(&b.id));
     let results: Vec<Result<bool, ExampleError>> = futures::stream::iter(users)

@@ -15,6 +15,7 @@
 //! | `CATIVA_BASE_URL` | Cativa API base URL | the in-process sandbox |
 //! | `CATIVA_API_KEY` | partner API key | required with `CATIVA_BASE_URL` |
 //! | `CATIVA_WEBHOOK_SECRET` | secret that signs Cativa webhooks | the sandbox's |
+//! | `CATIVA_AUTOMATION_EVENTS` | for `POST /webhooks/cativa`: each listener's `X-Cativa-Automation-Id` and its event, `id=event` pairs separated by commas (`3f2c...=user_created,9a1b...=user_received_badge`) | none: use the per-event routes `/webhooks/cativa/{event}` |
 //! | `SYNC_DATABASE_URL` | SQLite path or `postgres://` URL | see each example |
 //! | `SYNC_TENANT` | tenant id in the store | `default` |
 //! | `SYNC_CONFIG` | badge rules and field mappings (TOML or JSON file) | [`DEFAULT_CONFIG`] |
@@ -24,6 +25,7 @@
 
 use std::path::PathBuf;
 
+use cativa_client::webhook::{EventType, SignatureVerifier, WebhookReceiver};
 use secrecy::SecretString;
 
 use crate::error::ExampleError;
@@ -117,6 +119,8 @@ pub struct Settings {
     pub cativa: Option<CativaSettings>,
     /// `CATIVA_WEBHOOK_SECRET`.
     pub cativa_webhook_secret: Option<SecretString>,
+    /// `CATIVA_AUTOMATION_EVENTS`: which event each Console listener is subscribed to.
+    pub cativa_automation_events: Vec<(String, EventType)>,
     /// `SYNC_DATABASE_URL`.
     pub database_url: Option<String>,
     /// `SYNC_TENANT`.
@@ -201,10 +205,32 @@ impl Settings {
                 .unwrap_or_else(|| "Cativa_Tags__c".to_owned()),
             cativa,
             cativa_webhook_secret: get("CATIVA_WEBHOOK_SECRET").map(SecretString::from),
+            cativa_automation_events: match get("CATIVA_AUTOMATION_EVENTS") {
+                Some(raw) => parse_automation_events(&raw)?,
+                None => Vec::new(),
+            },
             database_url: get("SYNC_DATABASE_URL"),
             tenant: get("SYNC_TENANT").unwrap_or_else(|| "default".to_owned()),
             config_path: get("SYNC_CONFIG").map(PathBuf::from),
         })
+    }
+
+    /// The Cativa webhook receiver: verifies with `secret` (the Console listener's, or the
+    /// sandbox's), and maps each `CATIVA_AUTOMATION_EVENTS` automation id to its event,
+    /// plus the `extra` listeners given (the sandbox's, in sandbox mode).
+    ///
+    /// # Errors
+    /// The secret is empty.
+    pub fn cativa_webhook_receiver(
+        &self,
+        secret: SecretString,
+        extra: impl IntoIterator<Item = (String, EventType)>,
+    ) -> Result<WebhookReceiver, ExampleError> {
+        let mut receiver = WebhookReceiver::new(SignatureVerifier::new(secret)?);
+        for (automation, event) in self.cativa_automation_events.iter().cloned().chain(extra) {
+            receiver = receiver.with_automation(automation, event);
+        }
+        Ok(receiver)
     }
 
     /// The sync configuration: `SYNC_CONFIG` if set, else [`DEFAULT_CONFIG`].
@@ -218,6 +244,47 @@ impl Settings {
         };
         Ok(config.validate()?)
     }
+}
+
+/// Parses `CATIVA_AUTOMATION_EVENTS`: `automation-id=event` pairs separated by commas.
+///
+/// # Errors
+/// [`ExampleError::Env`] for a pair without `=`, an empty or over-long id, an unknown
+/// event, or an id given twice.
+pub fn parse_automation_events(raw: &str) -> Result<Vec<(String, EventType)>, ExampleError> {
+    let bad = |message: String| ExampleError::Env {
+        var: "CATIVA_AUTOMATION_EVENTS",
+        message,
+    };
+    let mut out: Vec<(String, EventType)> = Vec::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, event) = pair.split_once('=').ok_or_else(|| {
+            bad(format!(
+                "has {pair:?}: expected <automation id>=<event>, e.g. 3f2c...=user_created"
+            ))
+        })?;
+        let id = id.trim();
+        if id.is_empty() || id.len() > cativa_client::webhook::MAX_ID_LEN {
+            return Err(bad(format!(
+                "has {pair:?}: the automation id must be 1 to {} characters",
+                cativa_client::webhook::MAX_ID_LEN
+            )));
+        }
+        let event: EventType =
+            event
+                .trim()
+                .parse()
+                .map_err(|e: cativa_client::webhook::UnknownEventType| {
+                    bad(format!("has {pair:?}: {e}"))
+                })?;
+        if out.iter().any(|(known, _)| known == id) {
+            return Err(bad(format!(
+                "maps automation id {id} twice: a listener is subscribed to one event"
+            )));
+        }
+        out.push((id.to_owned(), event));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -283,6 +350,35 @@ mod tests {
             .unwrap(),
             SalesforceAuth::Jwt { .. }
         ));
+    }
+
+    #[test]
+    fn automation_events_map_listeners_to_events() {
+        let s = settings(&[(
+            "CATIVA_AUTOMATION_EVENTS",
+            " a-1=user_created, a-2 = user_received_badge ,",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.cativa_automation_events,
+            vec![
+                ("a-1".to_owned(), EventType::UserCreated),
+                ("a-2".to_owned(), EventType::UserReceivedBadge)
+            ]
+        );
+        for bad in [
+            "a-1",
+            "a-1=user_deleted",
+            "=user_created",
+            "a=user_created,a=user_joined_group",
+        ] {
+            let e = settings(&[("CATIVA_AUTOMATION_EVENTS", bad)]).unwrap_err();
+            assert!(
+                e.to_string().contains("CATIVA_AUTOMATION_EVENTS"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(settings(&[]).unwrap().cativa_automation_events.is_empty());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! twice (Cativa retries), 10% with a bad signature. Every valid delivery is applied once
 //! (the second copy answers `duplicate`), every bad one is refused with 401 both times, and
 //! each valid user ends up with exactly one HubSpot contact carrying its Cativa user id.
+//! Also: the seed's `user_created` payload posted verbatim provisions the contact, and 50
+//! concurrent copies of one delivery have exactly one effect.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -62,7 +64,7 @@ async fn signed_user_created_deliveries_are_applied_once_and_forgeries_refused()
         hubspot: None,
     };
     let (base, server) = serve(router(Arc::new(state))).await.unwrap();
-    let url = format!("{base}/webhooks/cativa");
+    let url = format!("{base}/webhooks/cativa/user_created");
 
     // 900 people new to HubSpot and 100 who already are contacts (not yet community users)
     // sign up in the community.
@@ -240,7 +242,7 @@ async fn a_delivery_that_failed_is_processed_when_retried() {
         hubspot: None,
     };
     let (base, server) = serve(router(Arc::new(state))).await.unwrap();
-    let url = format!("{base}/webhooks/cativa");
+    let url = format!("{base}/webhooks/cativa/user_created");
     let user = world
         .sandbox
         .cativa()
@@ -284,6 +286,213 @@ async fn a_delivery_that_failed_is_processed_when_retried() {
             .sandbox
             .hubspot()
             .contacts_by_email("late@push.example.net")
+            .len(),
+        1
+    );
+    server.abort();
+    world.shutdown().await;
+}
+
+/// Builds the receiver of these tests: the example router over `world`'s HubSpot sandbox,
+/// its Cativa verifier mapping the sandbox's listeners (automation ids) to their events.
+async fn receiver_for(world: &World) -> (String, tokio::task::JoinHandle<()>) {
+    let sink = HubSpotSink::new(world.hubspot.clone(), SinkConfig::default());
+    sink.ensure_sdk_properties("contactinformation", &[])
+        .await
+        .unwrap();
+    let engine = SyncEngine::builder(config().unwrap(), world.store.clone())
+        .source(world.source())
+        .crm_sink(Arc::new(sink))
+        .options(fast_options())
+        .build();
+    let mut cativa = WebhookReceiver::new(
+        SignatureVerifier::new(world.sandbox.cativa().webhook_secret().clone()).unwrap(),
+    );
+    for (event, automation) in world.sandbox.cativa().automation_events() {
+        cativa = cativa.with_automation(automation, event.parse().unwrap());
+    }
+    let state = ReceiverState {
+        engine,
+        tenant: world.tenant.clone(),
+        cativa,
+        hubspot: None,
+    };
+    serve(router(Arc::new(state))).await.unwrap()
+}
+
+/// Seed 004's `user_created` payload, verbatim: the same field names and nesting (the
+/// top-level fields and the nested `User`), and no event-name field.
+const SEED_USER_CREATED: &str = r#"{
+  "CustomerId": "5a4d0b0c-0000-4000-8000-c0ffee000001",
+  "UserId": "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
+  "Email": "Maria.Silva@Example.com.br",
+  "FirstName": "Maria",
+  "LastName": "Silva",
+  "DisplayName": "Maria Silva",
+  "Username": "mariasilva",
+  "PhoneNumber": "+5511988887777",
+  "CreatedAt": "2026-11-20T13:45:10.123Z",
+  "User": {
+    "Id": "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
+    "Email": "Maria.Silva@Example.com.br",
+    "FirstName": "Maria",
+    "LastName": "Silva",
+    "DisplayName": "Maria Silva",
+    "Username": "mariasilva",
+    "PhoneNumber": "+5511988887777",
+    "CreatedAt": "2026-11-20T13:45:10.123Z",
+    "BadgeId": null,
+    "Badges": []
+  }
+}"#;
+
+async fn post_signed(
+    url: &str,
+    secret: &secrecy::SecretString,
+    body: &str,
+    execution_id: &str,
+    automation_id: Option<&str>,
+) -> (u16, String) {
+    let now = chrono::Utc::now().timestamp();
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header(
+            "x-cativa-signature",
+            cativa_client::webhook::sign(secret, now, body.as_bytes()),
+        )
+        .header("x-cativa-execution-id", execution_id)
+        .body(body.to_owned());
+    if let Some(a) = automation_id {
+        req = req.header("x-cativa-automation-id", a);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_user_created_payload_provisions_the_crm_contact() {
+    let world = World::start_with(
+        unlimited_sandbox(),
+        DataGenConfig::default().with_contacts(10),
+    )
+    .await
+    .unwrap();
+    let (base, server) = receiver_for(&world).await;
+    let secret = world.sandbox.cativa().webhook_secret().clone();
+    let hubspot = world.sandbox.hubspot();
+    assert!(
+        hubspot
+            .contacts_by_email("maria.silva@example.com.br")
+            .is_empty()
+    );
+
+    // The listener's own route.
+    let (status, body) = post_signed(
+        &format!("{base}/webhooks/cativa/user_created"),
+        &secret,
+        SEED_USER_CREATED,
+        "7c0e8f2a-1111-4222-8333-444455556666",
+        Some("a1b2c3d4-0000-4000-8000-000000000999"),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"accepted"}"#));
+    let contacts = hubspot.contacts_by_email("maria.silva@example.com.br");
+    assert_eq!(contacts.len(), 1, "the CRM contact appears");
+    assert_eq!(
+        contacts[0].property("cativa_user_id"),
+        Some("3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b")
+    );
+    assert_eq!(contacts[0].property("firstname"), Some("Maria"));
+    assert_eq!(contacts[0].property("lastname"), Some("Silva"));
+
+    // The shared route: the listener's automation id says which event it is.
+    let other = SEED_USER_CREATED
+        .replace(
+            "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
+            "4e0b2d3f-8c5e-4f90-8b1c-2d3e4f5a6b7c",
+        )
+        .replace("Maria.Silva@", "Joao.Souza@");
+    let automation = world.sandbox.cativa().automation_events()[0].1.clone();
+    let (status, body) = post_signed(
+        &format!("{base}/webhooks/cativa"),
+        &secret,
+        &other,
+        "7c0e8f2a-1111-4222-8333-444455556667",
+        Some(&automation),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"accepted"}"#));
+    assert_eq!(
+        hubspot.contacts_by_email("joao.souza@example.com.br").len(),
+        1
+    );
+
+    // Without a route or a mapped listener it is refused, not acknowledged.
+    let (status, body) = post_signed(
+        &format!("{base}/webhooks/cativa"),
+        &secret,
+        SEED_USER_CREATED,
+        "7c0e8f2a-1111-4222-8333-444455556668",
+        Some("a1b2c3d4-0000-4000-8000-000000000999"),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    server.abort();
+    world.shutdown().await;
+}
+
+/// 50 copies of one delivery at once: one is processed, the others answer `duplicate` (or
+/// 409 `in_progress`, retried later) and change nothing: one outbox item, one contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicate_deliveries_have_exactly_one_effect_over_http() {
+    let world = World::start_with(
+        unlimited_sandbox(),
+        DataGenConfig::default().with_contacts(10),
+    )
+    .await
+    .unwrap();
+    let (base, server) = receiver_for(&world).await;
+    let url = format!("{base}/webhooks/cativa/user_created");
+    let user = world
+        .sandbox
+        .cativa()
+        .sign_up("racer@push.example.net", "Race", "Condition");
+    let delivery = world
+        .sandbox
+        .cativa()
+        .user_created_delivery(&user.id)
+        .unwrap();
+    let answers = futures::future::join_all((0..50).map(|_| {
+        world
+            .sandbox
+            .cativa()
+            .deliver(&url, &delivery, SignatureMode::Valid)
+    }))
+    .await;
+    let mut accepted = 0;
+    for a in answers {
+        let a = a.unwrap();
+        match (a.status, a.body.as_str()) {
+            (200, r#"{"status":"accepted"}"#) => accepted += 1,
+            (200, r#"{"status":"duplicate"}"#) => {}
+            (409, b) if b.contains("in_progress") => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(accepted, 1);
+    let counts = world.store.outbox_counts(&world.tenant).await.unwrap();
+    assert_eq!(
+        counts.pending + counts.in_flight + counts.done + counts.failed,
+        1,
+        "{counts:?}"
+    );
+    assert_eq!(
+        world
+            .sandbox
+            .hubspot()
+            .contacts_by_email("racer@push.example.net")
             .len(),
         1
     );

@@ -192,11 +192,157 @@ fn hostile_emails_are_refused_or_normalized() {
         "a@b.com\r\nBcc: x@y.com",
         "a@exa\0mple.com",
         "a@exa\u{1b}[31mmple.com",
+        // Invisible characters make look-alikes of another address.
+        "jane\u{200B}@example.com",
+        "jane@exa\u{202E}mple.com",
+        "\u{FEFF}jane@example.com",
+        "ja\u{2060}ne@example.com",
+        "ja\u{00AD}ne@example.com",
     ] {
         assert!(Email::parse(bad).is_err(), "{bad:?}");
     }
     let e = Email::parse("  Jane.Doe@Example.COM ").unwrap();
     assert_eq!(Email::parse(e.as_str()).unwrap(), e);
+}
+
+const CUSTOMER: &str = "8c1f0b7e-1111-2222-3333-444455556666";
+const USER: &str = "0b7e8c1f-aaaa-4bbb-8ccc-000000000001";
+
+/// Hostile identifiers over HTTP, against the example receiver: an email with an invisible
+/// character, a 60 KB execution id, a 100 KB `User.Id`, an id that is not a GUID, two
+/// `X-Cativa-Signature` headers, a signed body with a key repeated. Each is refused with
+/// 400 and a JSON error, and nothing reaches the store (no ledger entry, no mapping row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() {
+    use cativa_crm_sync_examples::receiver::{ReceiverState, router};
+    use std::sync::Arc;
+    use sync_core::ports::{DeliveryLedger, MappingStore};
+    let secret = SecretString::from("whsec_live");
+    let store = Arc::new(sync_core::MemoryStore::new());
+    let tenant = sync_core::TenantId::new("acme");
+    let engine =
+        sync_core::SyncEngine::builder(SyncConfig::default().validate().unwrap(), store.clone())
+            .build();
+    let state = Arc::new(ReceiverState {
+        engine,
+        tenant: tenant.clone(),
+        cativa: WebhookReceiver::new(SignatureVerifier::new(secret.clone()).unwrap()),
+        hubspot: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/webhooks/cativa/user_created",
+        listener.local_addr().unwrap()
+    );
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.unwrap();
+    });
+    let client = reqwest::Client::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let body_with = |user: &str, email: &str| {
+        format!(r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{user}","Email":"{email}"}}}}"#)
+    };
+    let long_exec = "e".repeat(60 * 1024);
+    let long_user = "u".repeat(100 * 1024);
+    // (case, body, execution id, extra signature header)
+    let cases: Vec<(&str, String, &str, Option<String>)> = vec![
+        (
+            "zero-width space",
+            body_with(USER, "jane\\u200b@example.com"),
+            "x-1",
+            None,
+        ),
+        (
+            "right-to-left override",
+            body_with(USER, "jane@exa\\u202emple.com"),
+            "x-2",
+            None,
+        ),
+        (
+            "BOM",
+            body_with(USER, "\\ufeffjane@example.com"),
+            "x-3",
+            None,
+        ),
+        (
+            "60 KB execution id",
+            body_with(USER, "jane@example.com"),
+            &long_exec,
+            None,
+        ),
+        (
+            "100 KB User.Id",
+            body_with(&long_user, "jane@example.com"),
+            "x-4",
+            None,
+        ),
+        (
+            "User.Id not a GUID",
+            body_with("u-1", "jane@example.com"),
+            "x-5",
+            None,
+        ),
+        (
+            "Email twice",
+            format!(
+                r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{USER}","Email":"jane@example.com","Email":"evil@example.com"}}}}"#
+            ),
+            "x-6",
+            None,
+        ),
+        (
+            "two signatures",
+            body_with(USER, "jane@example.com"),
+            "x-7",
+            Some(sign(&SecretString::from("whsec_forged"), now, b"x")),
+        ),
+    ];
+    for (case, body, exec, extra_signature) in cases {
+        let mut req = client
+            .post(&url)
+            .header("x-cativa-signature", sign(&secret, now, body.as_bytes()))
+            .header("x-cativa-execution-id", exec)
+            .body(body.clone());
+        if let Some(extra) = extra_signature {
+            req = req.header("x-cativa-signature", extra);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(status, 400, "{case}: {v}");
+        let e = v["error"].as_str().unwrap();
+        assert!(
+            !e.is_empty() && e.len() < 1_000,
+            "{case}: a bounded message: {e}"
+        );
+        assert!(!store.has_delivery(&tenant, exec).await.unwrap(), "{case}");
+    }
+    for email in ["jane@example.com", "evil@example.com"] {
+        assert!(
+            store
+                .mapping_by_email(&tenant, &Email::parse(email).unwrap())
+                .await
+                .unwrap()
+                .is_none(),
+            "{email}"
+        );
+    }
+    // The same delivery, clean, is accepted.
+    let body = body_with(USER, "jane@example.com");
+    let r = client
+        .post(&url)
+        .header("x-cativa-signature", sign(&secret, now, body.as_bytes()))
+        .header("x-cativa-execution-id", "x-ok")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(store.has_delivery(&tenant, "x-ok").await.unwrap());
+    server.abort();
 }
 
 /// The same guarantees over HTTP, through the `webhook_receiver` example's router: 413
@@ -260,7 +406,10 @@ async fn the_example_receiver_answers_hostile_requests_over_http() {
     let (status, e) = error_of(post(deep, now, &secret).await.unwrap()).await;
     assert_eq!(status, 400, "{e}");
 
-    let good = br#"{"CustomerId":"c","User":{"Id":"u-1","Email":"u1@example.com"}}"#.to_vec();
+    let good = format!(
+        r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{USER}","Email":"u1@example.com"}}}}"#
+    )
+    .into_bytes();
     for (signed_at, key) in [
         (now - 3_600, &secret),
         (now + 3_600, &secret),

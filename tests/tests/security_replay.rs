@@ -30,10 +30,18 @@ fn cativa_headers(signature: &str, execution_id: &str) -> HeaderMap {
     h
 }
 
+/// A GUID standing for a short name (Cativa's customer and user ids are GUIDs).
+fn guid(name: &str) -> String {
+    let h = name
+        .bytes()
+        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("{h:08x}-0000-4000-8000-000000000000")
+}
+
 fn user_created(customer: &str, user: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
-        "CustomerId": customer,
-        "User": {"Id": user, "Email": format!("{user}@example.com"), "FirstName": "A", "LastName": "B"}
+        "CustomerId": guid(customer),
+        "User": {"Id": guid(user), "Email": format!("{user}@example.com"), "FirstName": "A", "LastName": "B"}
     }))
     .unwrap()
 }
@@ -168,8 +176,16 @@ fn a_delivery_for_tenant_a_signed_with_tenant_b_secret_is_refused() {
             .with_event_type(EventType::UserCreated)
     };
     let router = TenantRouter::new()
-        .route(CustomerId::new("cust-a"), TenantId::new("a"), receiver(&a))
-        .route(CustomerId::new("cust-b"), TenantId::new("b"), receiver(&b));
+        .route(
+            CustomerId::new(guid("cust-a")),
+            TenantId::new("a"),
+            receiver(&a),
+        )
+        .route(
+            CustomerId::new(guid("cust-b")),
+            TenantId::new("b"),
+            receiver(&b),
+        );
     let body_a = user_created("cust-a", "u-1");
 
     // Genuine: A's body, A's secret.

@@ -9,7 +9,9 @@
 //! - [`webhook`]: `X-Cativa-Signature` verification (HMAC-SHA256 over `t.body`, several
 //!   `v1` values and several secrets for rotation, ±300 s tolerance, constant-time), the
 //!   execution id as the idempotency key, and typed events (`user_created`,
-//!   `user_received_badge`, `user_joined_group`, and `Unknown` for anything new).
+//!   `user_received_badge`, `user_joined_group`) parsed for the event type the receiver is
+//!   configured with (its route, or the listener's automation id): Cativa bodies do not
+//!   name their event.
 //! - [`sink`]: sync-core port implementations: [`ApiBadgeSink`](sink::ApiBadgeSink) (preview
 //!   endpoints, bounded parallelism), [`CsvBadgeSink`](sink::CsvBadgeSink) (the bulk-import
 //!   spreadsheet, today's workaround), [`ApiCommunitySink`](sink::ApiCommunitySink), and

@@ -204,6 +204,14 @@ async fn sandbox_signed_deliveries_verify_here() {
     let CativaEvent::UserReceivedBadge(e) = &d.event else {
         panic!("{:?}", d.event)
     };
-    assert_eq!(e.badge_id.as_str(), PREMIUM);
+    assert!(
+        e.badges().iter().any(|b| b.as_str() == PREMIUM),
+        "{:?}",
+        e.badges()
+    );
+    // Exactly the documented shape: the nested User, no invented fields.
+    let v: serde_json::Value = serde_json::from_str(&badge.body).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["CustomerId", "User"]);
     sandbox.shutdown().await;
 }

@@ -15,6 +15,7 @@ use sync_core::{MemoryStore, TenantId};
 
 const NOW: i64 = 1_763_900_000;
 const CUSTOMER: &str = "8c1f0b7e-1111-2222-3333-444455556666";
+const USER: &str = "0b7e8c1f-aaaa-4bbb-8ccc-000000000001";
 
 fn secret(s: &str) -> SecretString {
     SecretString::from(s)
@@ -23,10 +24,10 @@ fn secret(s: &str) -> SecretString {
 fn body() -> Vec<u8> {
     serde_json::to_vec(&json!({
         "CustomerId": CUSTOMER,
-        "UserId": "u-1",
+        "UserId": USER,
         "Email": "jane@example.com",
         "FirstName": "Jane",
-        "User": {"Id": "u-1", "Email": "jane@example.com", "FirstName": "Jane", "BadgeId": null, "Badges": []}
+        "User": {"Id": USER, "Email": "jane@example.com", "FirstName": "Jane", "BadgeId": null, "Badges": []}
     }))
     .unwrap()
 }
@@ -146,7 +147,8 @@ fn two_v1_values_and_two_secrets() {
             .unwrap()
             .with_secret(secret("whsec_live"))
             .unwrap(),
-    );
+    )
+    .with_event_type(EventType::UserCreated);
     rotating
         .receive(&headers(Some(&good), Some("e")), &b, NOW)
         .unwrap();
@@ -183,7 +185,7 @@ fn oversized_bodies_are_refused_before_parsing() {
 #[test]
 fn malformed_signed_body_names_the_field_and_is_a_400() {
     let b = serde_json::to_vec(
-        &json!({"CustomerId": CUSTOMER, "User": {"Id": "u-1", "Email": "not-an-email"}}),
+        &json!({"CustomerId": CUSTOMER, "User": {"Id": USER, "Email": "not-an-email"}}),
     )
     .unwrap();
     let sig = sign(&secret("whsec_live"), NOW, &b);
@@ -198,25 +200,139 @@ fn malformed_signed_body_names_the_field_and_is_a_400() {
 }
 
 #[test]
-fn event_type_from_the_automation_id_or_unknown() {
+fn the_documented_payload_without_a_configured_type_is_422_never_accepted() {
     let b = body();
     let sig = sign(&secret("whsec_live"), NOW, &b);
     let plain = WebhookReceiver::new(SignatureVerifier::new(secret("whsec_live")).unwrap());
-    let d = plain
+    let err = plain
         .receive(&headers(Some(&sig), Some("e")), &b, NOW)
-        .unwrap();
-    assert!(matches!(
-        d.event,
-        CativaEvent::Unknown {
-            event_type: None,
-            ..
+        .unwrap_err();
+    assert_eq!(
+        err,
+        WebhookError::UndeterminedEventType {
+            automation_id: Some("auto-7".to_owned())
         }
-    ));
+    );
+    assert_eq!(err.http_status(), 422);
+    assert!(err.to_string().contains("Automation-Id"), "{err}");
+
+    // The listener's automation id maps it.
     let mapped = plain.with_automation("auto-7", EventType::UserCreated);
     let d = mapped
         .receive(&headers(Some(&sig), Some("e")), &b, NOW)
         .unwrap();
-    assert_eq!(d.event.event_type(), Some(EventType::UserCreated));
+    assert_eq!(d.event.event_type(), EventType::UserCreated);
+    // The route names it.
+    let d = WebhookReceiver::new(SignatureVerifier::new(secret("whsec_live")).unwrap())
+        .receive_event(
+            EventType::UserCreated,
+            &headers(Some(&sig), Some("e")),
+            &b,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(d.event.event_type(), EventType::UserCreated);
+    // A route and a listener mapping that disagree.
+    let err = mapped
+        .receive_event(
+            EventType::UserReceivedBadge,
+            &headers(Some(&sig), Some("e")),
+            &b,
+            NOW,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, WebhookError::EventTypeMismatch { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.http_status(), 422);
+
+    // Any JSON object is not an event.
+    let hello = br#"{"hello":"world"}"#;
+    let sig = sign(&secret("whsec_live"), NOW, hello);
+    let err = receiver()
+        .receive(&headers(Some(&sig), Some("e")), hello, NOW)
+        .unwrap_err();
+    assert_eq!(err.http_status(), 422, "{err:?}");
+}
+
+#[test]
+fn repeated_cativa_headers_are_refused() {
+    let b = body();
+    let good = sign(&secret("whsec_live"), NOW, &b);
+    let forged = sign(&secret("whsec_forged"), NOW, &b);
+    for name in [
+        "x-cativa-signature",
+        "x-cativa-execution-id",
+        "x-cativa-automation-id",
+    ] {
+        let mut h = headers(Some(&good), Some("e"));
+        let value = h.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap();
+        // A second copy; for the signature, one that does not verify.
+        let second = if name == "x-cativa-signature" {
+            forged.clone()
+        } else {
+            value
+        };
+        h.append(name, second.parse().unwrap());
+        let err = receiver().receive(&h, &b, NOW).unwrap_err();
+        assert!(
+            matches!(err, WebhookError::RepeatedHeader(_)),
+            "{name}: {err:?}"
+        );
+        assert_eq!(err.http_status(), 400);
+    }
+}
+
+#[test]
+fn oversized_or_odd_header_ids_are_refused() {
+    let b = body();
+    let sig = sign(&secret("whsec_live"), NOW, &b);
+    let long = "e".repeat(60 * 1024);
+    for (exec, automation) in [
+        (long.as_str(), "auto-7"),
+        ("e", long.as_str()),
+        (&"x".repeat(129)[..], "auto-7"),
+    ] {
+        let mut h = headers(Some(&sig), Some(exec));
+        h.insert("x-cativa-automation-id", automation.parse().unwrap());
+        let err = receiver().receive(&h, &b, NOW).unwrap_err();
+        assert!(matches!(err, WebhookError::InvalidHeader { .. }), "{err:?}");
+        assert_eq!(err.http_status(), 400);
+    }
+    let exactly = "x".repeat(cativa_client::webhook::MAX_ID_LEN);
+    receiver()
+        .receive(&headers(Some(&sig), Some(&exactly)), &b, NOW)
+        .unwrap();
+    let err = receiver()
+        .receive_parts(Some(&sig), Some("exec\u{1}id"), None, &b, NOW)
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::InvalidHeader { .. }), "{err:?}");
+}
+
+#[test]
+fn signed_bodies_with_a_repeated_key_or_invisible_email_are_400() {
+    for b in [
+        format!(
+            r#"{{"CustomerId":"{CUSTOMER}","Email":"a@example.com","Email":"b@example.com","UserId":"{USER}"}}"#
+        ),
+        format!(
+            r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{USER}","Email":"jane\u200b@example.com"}}}}"#
+        ),
+        format!(
+            r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{USER}","Email":"jane@exa\u202emple.com"}}}}"#
+        ),
+        format!(
+            r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{}","Email":"j@example.com"}}}}"#,
+            "u".repeat(100 * 1024)
+        ),
+    ] {
+        let sig = sign(&secret("whsec_live"), NOW, b.as_bytes());
+        let err = receiver()
+            .receive(&headers(Some(&sig), Some("e")), b.as_bytes(), NOW)
+            .unwrap_err();
+        assert_eq!(err.http_status(), 400, "{err:?}");
+    }
 }
 
 #[tokio::test]
@@ -241,23 +357,27 @@ async fn a_duplicated_delivery_is_recognized_by_execution_id() {
     assert_eq!(fresh, 2);
 }
 
+const CUST_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+const CUST_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
+const CUST_C: &str = "cccccccc-0000-4000-8000-00000000000c";
+
 #[test]
 fn tenant_router_uses_each_customers_own_secret() {
     let router = TenantRouter::new()
         .route(
-            CustomerId::new("cust-a"),
+            CustomerId::new(CUST_A),
             TenantId::new("tenant-a"),
             WebhookReceiver::new(SignatureVerifier::new(secret("whsec_a")).unwrap())
                 .with_event_type(EventType::UserCreated),
         )
         .route(
-            CustomerId::new("cust-b"),
+            CustomerId::new(CUST_B),
             TenantId::new("tenant-b"),
             WebhookReceiver::new(SignatureVerifier::new(secret("whsec_b")).unwrap())
                 .with_event_type(EventType::UserCreated),
         );
     let body_a = serde_json::to_vec(
-        &json!({"CustomerId": "cust-a", "User": {"Id": "u", "Email": "x@y.io"}}),
+        &json!({"CustomerId": CUST_A.to_uppercase(), "User": {"Id": USER, "Email": "x@y.io"}}),
     )
     .unwrap();
     let ok = sign(&secret("whsec_a"), NOW, &body_a);
@@ -265,9 +385,9 @@ fn tenant_router_uses_each_customers_own_secret() {
         .receive(&headers(Some(&ok), Some("e")), &body_a, NOW)
         .unwrap();
     assert_eq!(tenant, TenantId::new("tenant-a"));
-    assert_eq!(d.customer_id(), Some(CustomerId::new("cust-a")));
+    assert_eq!(d.customer_id(), Some(CustomerId::new(CUST_A)));
     assert_eq!(
-        router.tenant_for(&CustomerId::new("cust-b")),
+        router.tenant_for(&CustomerId::new(CUST_B)),
         Some(&TenantId::new("tenant-b"))
     );
 
@@ -279,11 +399,11 @@ fn tenant_router_uses_each_customers_own_secret() {
             .unwrap_err(),
         WebhookError::BadSignature
     );
-    let body_c = serde_json::to_vec(&json!({"CustomerId": "cust-c"})).unwrap();
+    let body_c = serde_json::to_vec(&json!({"CustomerId": CUST_C})).unwrap();
     let sig = sign(&secret("whsec_a"), NOW, &body_c);
     assert!(matches!(
         router.receive(&headers(Some(&sig), Some("e")), &body_c, NOW),
-        Err(WebhookError::UnknownCustomer(c)) if c == "cust-c"
+        Err(WebhookError::UnknownCustomer(c)) if c == CUST_C
     ));
 }
 

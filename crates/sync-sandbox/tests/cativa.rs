@@ -365,7 +365,12 @@ async fn webhooks_are_signed_verifiably_and_redeliveries_keep_the_execution_id()
     assert!(headers.contains_key("x-cativa-automation-id"));
     assert_eq!(headers["content-type"], "application/json");
     let v: Value = serde_json::from_str(body).unwrap();
-    assert_eq!(v["Event"], "user_created");
+    // The documented payload has no event-name field: the listener says which event.
+    assert_eq!(v.get("Event"), None);
+    assert_eq!(
+        headers["x-cativa-automation-id"].to_str().unwrap(),
+        cv.automation_events()[0].1
+    );
     assert_eq!(v["CustomerId"], DEFAULT_CUSTOMER_ID);
     assert_eq!(v["UserId"], v["User"]["Id"]);
     assert_eq!(v["Email"], "Hook@Example.com");
@@ -375,14 +380,16 @@ async fn webhooks_are_signed_verifiably_and_redeliveries_keep_the_execution_id()
     assert_eq!(v["User"]["Badges"], json!([]));
     assert_eq!(v["CreatedAt"], v["User"]["CreatedAt"]);
 
-    // A new delivery gets a new execution id; user_received_badge names the badge.
+    // A new delivery gets a new execution id, and comes from the badge listener;
+    // user_received_badge carries the documented nested User, holding the badge.
     cv.grant_badge_elsewhere(&u.id, PREMIUM).unwrap();
     let badge = cv.user_received_badge_delivery(&u.id, PREMIUM).unwrap();
     assert_ne!(badge.execution_id, delivery.execution_id);
+    assert_eq!(badge.automation_id, cv.automation_events()[1].1);
     let v: Value = serde_json::from_str(&badge.body).unwrap();
-    assert_eq!(v["Event"], "user_received_badge");
-    assert_eq!(v["BadgeId"], PREMIUM);
-    assert_eq!(v["BadgeName"], "Premium");
+    assert_eq!(v.get("Event"), None);
+    assert_eq!(v.get("BadgeName"), None);
+    assert_eq!(v["User"]["BadgeId"], PREMIUM);
     assert_eq!(v["User"]["Badges"], json!([PREMIUM]));
     assert_eq!(cv.deliveries().len(), 2);
 }
@@ -452,7 +459,7 @@ async fn api_user_creation_emits_user_created_to_the_target() {
     let id = user["Id"].as_str().unwrap().to_owned();
     let seen = wait_for(1).await;
     let v: Value = serde_json::from_str(&seen[0].1).unwrap();
-    assert_eq!(v["Event"], "user_created");
+    assert_eq!(v.get("Event"), None);
     assert_eq!(v["Email"], "auto@example.com");
 
     // A new grant through the API fires user_received_badge; a repeat does not.
@@ -471,11 +478,18 @@ async fn api_user_creation_emits_user_created_to_the_target() {
     assert_eq!(got.lock().unwrap().len(), 3);
     let events: Vec<(String, String)> = seen
         .iter()
-        .map(|(_, b)| {
+        .map(|(h, b)| {
             let v: Value = serde_json::from_str(b).unwrap();
+            // Which listener sent it says which event it is.
+            let automation = h["x-cativa-automation-id"].to_str().unwrap();
+            let (event, _) = cv
+                .automation_events()
+                .into_iter()
+                .find(|(_, a)| a == automation)
+                .unwrap();
             (
-                v["Event"].as_str().unwrap().to_owned(),
-                v["BadgeId"].as_str().unwrap_or("").to_owned(),
+                event.to_owned(),
+                v["User"]["BadgeId"].as_str().unwrap_or("").to_owned(),
             )
         })
         .collect();

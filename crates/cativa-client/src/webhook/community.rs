@@ -41,37 +41,38 @@ impl EventUser {
 }
 
 impl CativaEvent {
-    /// The event in sync-core's terms, or `None` for [`CativaEvent::Unknown`] (acknowledge
-    /// those and move on: a new event type must not break a receiver).
+    /// The event in sync-core's terms. Always `Some` for the event types this version
+    /// parses (the `Option` leaves room for types added later).
     ///
     /// `user_received_badge` and `user_joined_group` carry no documented time of their
     /// own, so `at` is used: pass the delivery's signature time
-    /// ([`Delivery::to_community_event`] does).
+    /// ([`Delivery::to_community_event`] does). `user_received_badge` becomes
+    /// [`CommunityEvent::BadgesHeld`] (the payload lists the badges held, not which one is
+    /// new); `user_joined_group` a [`CommunityEvent::JoinedGroup`] without a group name.
     pub fn to_community_event(&self, at: DateTime<Utc>) -> Option<CommunityEvent> {
-        match self {
-            Self::UserCreated(e) => Some(CommunityEvent::UserCreated {
+        Some(match self {
+            Self::UserCreated(e) => CommunityEvent::UserCreated {
                 user: e.user.to_community_user(),
-            }),
-            Self::UserReceivedBadge(e) => Some(CommunityEvent::BadgeReceived {
+            },
+            Self::UserReceivedBadge(e) => CommunityEvent::BadgesHeld {
                 user: e.user.id.clone(),
                 email: Some(e.user.email.clone()),
-                badge: e.badge_id.clone(),
+                badges: e.badges(),
                 at,
-            }),
-            Self::UserJoinedGroup(e) => Some(CommunityEvent::JoinedGroup {
+            },
+            Self::UserJoinedGroup(e) => CommunityEvent::JoinedGroup {
                 user: e.user.id.clone(),
                 email: Some(e.user.email.clone()),
-                group: e.group_name.clone().unwrap_or_else(|| e.group_id.clone()),
+                group: None,
                 at,
-            }),
-            Self::Unknown { .. } => None,
-        }
+            },
+        })
     }
 }
 
 impl Delivery {
-    /// The delivery's event in sync-core's terms, timed at the signature timestamp; `None`
-    /// for an unknown event. Hand it to the engine with the execution id as the delivery
+    /// The delivery's event in sync-core's terms, timed at the signature timestamp (see
+    /// [`CativaEvent::to_community_event`]). Hand it to the engine with the execution id as the delivery
     /// id:
     ///
     /// ```no_run
@@ -100,6 +101,11 @@ mod tests {
     use serde_json::json;
     use sync_core::{BadgeId, CativaUserId};
 
+    const CUSTOMER: &str = "8c1f0b7e-1111-2222-3333-444455556666";
+    const USER: &str = "0b7e8c1f-aaaa-4bbb-8ccc-000000000001";
+    const B1: &str = "b0000000-0000-4000-8000-000000000001";
+    const B2: &str = "b0000000-0000-4000-8000-000000000002";
+
     fn at() -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000, 0).unwrap()
     }
@@ -107,18 +113,18 @@ mod tests {
     #[test]
     fn user_created_becomes_a_community_user_with_profile_and_badges() {
         let body = json!({
-            "CustomerId": "c-1",
+            "CustomerId": CUSTOMER,
             "User": {
-                "Id": "u-1", "Email": "Jane@Example.com", "FirstName": "Jane",
+                "Id": USER, "Email": "Jane@Example.com", "FirstName": "Jane",
                 "LastName": " ", "PhoneNumber": "+55 11 99999-0000",
-                "CreatedAt": "2026-01-02T03:04:05Z", "BadgeId": "b-2", "Badges": ["b-1"]
+                "CreatedAt": "2026-01-02T03:04:05Z", "BadgeId": B2, "Badges": [B1]
             }
         });
-        let event = parse_event(body.to_string().as_bytes(), Some(EventType::UserCreated)).unwrap();
+        let event = parse_event(body.to_string().as_bytes(), EventType::UserCreated).unwrap();
         let Some(CommunityEvent::UserCreated { user }) = event.to_community_event(at()) else {
             panic!("expected UserCreated");
         };
-        assert_eq!(user.id, CativaUserId::from("u-1"));
+        assert_eq!(user.id, CativaUserId::from(USER));
         assert_eq!(user.email.as_str(), "jane@example.com");
         assert_eq!(user.profile.field("firstName"), Some("Jane"));
         assert_eq!(
@@ -128,7 +134,7 @@ mod tests {
         );
         assert_eq!(user.profile.field("phone"), Some("+55 11 99999-0000"));
         let badges: Vec<&str> = user.badges.iter().map(BadgeId::as_str).collect();
-        assert_eq!(badges, vec!["b-1", "b-2"]);
+        assert_eq!(badges, vec![B1, B2]);
         assert_eq!(
             user.created_at.unwrap().to_rfc3339(),
             "2026-01-02T03:04:05+00:00"
@@ -137,43 +143,27 @@ mod tests {
 
     #[test]
     fn badge_and_group_events_are_timed_by_the_caller() {
-        let body = json!({
-            "CustomerId": "c-1", "BadgeId": "b-1",
-            "User": {"Id": "u-1", "Email": "jane@example.com"}
-        });
-        let event = parse_event(
-            body.to_string().as_bytes(),
-            Some(EventType::UserReceivedBadge),
-        )
-        .unwrap();
+        let body = json!({"User": {"Id": USER, "Email": "jane@example.com", "Badges": [B1]}});
+        let event = parse_event(body.to_string().as_bytes(), EventType::UserReceivedBadge).unwrap();
         assert_eq!(
             event.to_community_event(at()),
-            Some(CommunityEvent::BadgeReceived {
-                user: CativaUserId::from("u-1"),
+            Some(CommunityEvent::BadgesHeld {
+                user: CativaUserId::from(USER),
                 email: Some("jane@example.com".parse().unwrap()),
-                badge: BadgeId::from("b-1"),
+                badges: vec![BadgeId::from(B1)],
                 at: at(),
             })
         );
-        let body = json!({
-            "CustomerId": "c-1", "GroupId": "g-9",
-            "User": {"Id": "u-1", "Email": "jane@example.com"}
-        });
-        let event = parse_event(
-            body.to_string().as_bytes(),
-            Some(EventType::UserJoinedGroup),
-        )
-        .unwrap();
-        let Some(CommunityEvent::JoinedGroup { group, .. }) = event.to_community_event(at()) else {
+        let body = json!({"User": {"Id": USER, "Email": "jane@example.com"}});
+        let event = parse_event(body.to_string().as_bytes(), EventType::UserJoinedGroup).unwrap();
+        let Some(CommunityEvent::JoinedGroup { group, at: t, .. }) = event.to_community_event(at())
+        else {
             panic!("expected JoinedGroup");
         };
-        assert_eq!(group, "g-9", "the id stands in when no name is sent");
-    }
-
-    #[test]
-    fn unknown_events_map_to_nothing() {
-        let event = parse_event(br#"{"CustomerId":"c-1","Foo":1}"#, None).unwrap();
-        assert!(matches!(event, CativaEvent::Unknown { .. }));
-        assert_eq!(event.to_community_event(at()), None);
+        assert_eq!(
+            (group, t),
+            (None, at()),
+            "the payload does not name the group"
+        );
     }
 }

@@ -1,10 +1,13 @@
-//! Typed Cativa webhook events (PascalCase JSON).
-//! See the [module documentation](super) for how the type is found and how
-//! `user_created`'s duplicated fields are reconciled.
+//! Typed Cativa webhook events (PascalCase JSON), parsed for an event type the receiver
+//! is configured with. See the [module documentation](super) for how the type is chosen
+//! and how `user_created`'s duplicated fields are reconciled.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use sync_core::{BadgeId, CativaUserId, Email};
 
@@ -17,7 +20,8 @@ use super::WebhookError;
 pub struct CustomerId(String);
 
 impl CustomerId {
-    /// Wraps an id.
+    /// Wraps an id. Ids read from deliveries are GUIDs in lowercase; give configured ids
+    /// in that form too (see [`normalize_guid`]).
     pub fn new(id: impl Into<String>) -> Self {
         Self(id.into())
     }
@@ -34,7 +38,8 @@ impl fmt::Display for CustomerId {
     }
 }
 
-/// The event types this crate parses into typed events.
+/// The event types this crate parses into typed events: the names a listener is
+/// subscribed to in the Cativa Console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -48,6 +53,13 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// Every type, in Console-name order.
+    pub const ALL: [EventType; 3] = [
+        Self::UserCreated,
+        Self::UserReceivedBadge,
+        Self::UserJoinedGroup,
+    ];
+
     /// The Console name (`user_created`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,38 +91,44 @@ impl fmt::Display for EventType {
     }
 }
 
+/// A name that is not one of [`EventType::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown Cativa event {0:?}: expected one of user_created, user_received_badge, user_joined_group"
+)]
+pub struct UnknownEventType(pub String);
+
+impl FromStr for EventType {
+    type Err = UnknownEventType;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s).ok_or_else(|| UnknownEventType(s.to_owned()))
+    }
+}
+
 /// The user as every event carries it (the nested `User` object).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 #[non_exhaustive]
 pub struct EventUser {
-    /// `User.Id`.
+    /// `User.Id` (a GUID, lowercased).
     pub id: CativaUserId,
     /// `User.Email`, normalized (trimmed, lowercased) and validated.
     pub email: Email,
     /// `User.FirstName`.
-    #[serde(default)]
     pub first_name: Option<String>,
     /// `User.LastName`.
-    #[serde(default)]
     pub last_name: Option<String>,
     /// `User.DisplayName`.
-    #[serde(default)]
     pub display_name: Option<String>,
     /// `User.Username`.
-    #[serde(default)]
     pub username: Option<String>,
     /// `User.PhoneNumber`.
-    #[serde(default)]
     pub phone_number: Option<String>,
     /// `User.CreatedAt` (ISO 8601; a time without an offset is read as UTC).
-    #[serde(default, deserialize_with = "lenient_time")]
     pub created_at: Option<DateTime<Utc>>,
-    /// `User.BadgeId`: the primary badge, if any.
-    #[serde(default)]
+    /// `User.BadgeId`: the primary badge, if any (a GUID, lowercased).
     pub badge_id: Option<BadgeId>,
-    /// `User.Badges`: badges the user holds (`null` reads as empty).
-    #[serde(default, deserialize_with = "null_as_empty")]
+    /// `User.Badges`: badges the user holds (`null` reads as empty; GUIDs, lowercased).
     pub badges: Vec<BadgeId>,
 }
 
@@ -137,32 +155,40 @@ pub struct UserCreated {
     pub warnings: Vec<PayloadWarning>,
 }
 
-/// `user_received_badge`.
+/// `user_received_badge`. Cativa documents only its nested `User` (the same shape as in
+/// `user_created`), so the badges are those the user holds afterwards: `User.Badges` and
+/// the primary `User.BadgeId`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct UserReceivedBadge {
-    /// The tenant that emitted it.
-    pub customer_id: CustomerId,
-    /// The user.
+    /// The tenant that emitted it, when the body carries `CustomerId`.
+    pub customer_id: Option<CustomerId>,
+    /// The user, with the badges held.
     pub user: EventUser,
-    /// The badge received (`BadgeId`, or `Badge.Id`).
-    pub badge_id: BadgeId,
-    /// The badge's name, when sent.
-    pub badge_name: Option<String>,
 }
 
-/// `user_joined_group`.
+impl UserReceivedBadge {
+    /// Every badge the user holds: `User.Badges`, then `User.BadgeId` if not among them.
+    pub fn badges(&self) -> Vec<BadgeId> {
+        let mut all = self.user.badges.clone();
+        if let Some(primary) = &self.user.badge_id
+            && !all.contains(primary)
+        {
+            all.push(primary.clone());
+        }
+        all
+    }
+}
+
+/// `user_joined_group`. Cativa documents only its nested `User`: which group is not
+/// part of the documented payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct UserJoinedGroup {
-    /// The tenant that emitted it.
-    pub customer_id: CustomerId,
+    /// The tenant that emitted it, when the body carries `CustomerId`.
+    pub customer_id: Option<CustomerId>,
     /// The user.
     pub user: EventUser,
-    /// The group joined (`GroupId`, or `Group.Id`).
-    pub group_id: String,
-    /// The group's name, when sent.
-    pub group_name: Option<String>,
 }
 
 /// A parsed Cativa event.
@@ -175,23 +201,15 @@ pub enum CativaEvent {
     UserReceivedBadge(UserReceivedBadge),
     /// `user_joined_group`.
     UserJoinedGroup(UserJoinedGroup),
-    /// An event this version does not know, or whose type could not be determined.
-    Unknown {
-        /// The type name, when the body or the hint gave one.
-        event_type: Option<String>,
-        /// The whole body.
-        raw: serde_json::Value,
-    },
 }
 
 impl CativaEvent {
-    /// The known type, `None` for [`CativaEvent::Unknown`].
-    pub fn event_type(&self) -> Option<EventType> {
+    /// The event type.
+    pub fn event_type(&self) -> EventType {
         match self {
-            Self::UserCreated(_) => Some(EventType::UserCreated),
-            Self::UserReceivedBadge(_) => Some(EventType::UserReceivedBadge),
-            Self::UserJoinedGroup(_) => Some(EventType::UserJoinedGroup),
-            Self::Unknown { .. } => None,
+            Self::UserCreated(_) => EventType::UserCreated,
+            Self::UserReceivedBadge(_) => EventType::UserReceivedBadge,
+            Self::UserJoinedGroup(_) => EventType::UserJoinedGroup,
         }
     }
 
@@ -199,35 +217,128 @@ impl CativaEvent {
     pub fn customer_id(&self) -> Option<CustomerId> {
         match self {
             Self::UserCreated(e) => Some(e.customer_id.clone()),
-            Self::UserReceivedBadge(e) => Some(e.customer_id.clone()),
-            Self::UserJoinedGroup(e) => Some(e.customer_id.clone()),
-            Self::Unknown { raw, .. } => raw
-                .get("CustomerId")
-                .and_then(|v| v.as_str())
-                .map(CustomerId::new),
+            Self::UserReceivedBadge(e) => e.customer_id.clone(),
+            Self::UserJoinedGroup(e) => e.customer_id.clone(),
         }
     }
 
-    /// The user the event is about, for known events.
-    pub fn user(&self) -> Option<&EventUser> {
+    /// The user the event is about.
+    pub fn user(&self) -> &EventUser {
         match self {
-            Self::UserCreated(e) => Some(&e.user),
-            Self::UserReceivedBadge(e) => Some(&e.user),
-            Self::UserJoinedGroup(e) => Some(&e.user),
-            Self::Unknown { .. } => None,
+            Self::UserCreated(e) => &e.user,
+            Self::UserReceivedBadge(e) => &e.user,
+            Self::UserJoinedGroup(e) => &e.user,
         }
+    }
+}
+
+/// The canonical form of a GUID as Cativa documents its ids: 36 characters,
+/// `8-4-4-4-12` hexadecimal digits, returned lowercased. `None` for anything else (braces,
+/// a `urn:uuid:` prefix, missing hyphens, surrounding spaces), so one id has one form.
+pub fn normalize_guid(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let ok = bytes.iter().enumerate().all(|(i, b)| match i {
+        8 | 13 | 18 | 23 => *b == b'-',
+        _ => b.is_ascii_hexdigit(),
+    });
+    ok.then(|| raw.to_ascii_lowercase())
+}
+
+fn guid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let Some(raw) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    normalize_guid(&raw).map(Some).ok_or_else(|| {
+        de::Error::custom(format!(
+            "{} is not a GUID (36 characters, 8-4-4-4-12 hexadecimal digits)",
+            preview(&raw)
+        ))
+    })
+}
+
+fn guid_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct Guid(String);
+    impl<'de> Deserialize<'de> for Guid {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            match guid(d)? {
+                Some(g) => Ok(Guid(g)),
+                None => Err(de::Error::custom("null is not a GUID")),
+            }
+        }
+    }
+    Ok(Option::<Vec<Guid>>::deserialize(d)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| g.0)
+        .collect())
+}
+
+/// A hostile value can be 100 KB long: error messages quote only its start.
+fn preview(raw: &str) -> String {
+    const MAX: usize = 40;
+    if raw.chars().count() <= MAX {
+        format!("{raw:?}")
+    } else {
+        let head: String = raw.chars().take(MAX).collect();
+        format!("{head:?}... ({} bytes)", raw.len())
     }
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Ref {
-    #[serde(default)]
+struct WireUser {
+    #[serde(default, deserialize_with = "guid")]
     id: Option<String>,
     #[serde(default)]
-    name: Option<String>,
+    email: Option<Email>,
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    phone_number: Option<String>,
+    #[serde(default, deserialize_with = "lenient_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "guid")]
+    badge_id: Option<String>,
+    #[serde(default, deserialize_with = "guid_list")]
+    badges: Vec<String>,
 }
 
+impl WireUser {
+    fn into_user(self, kind: EventType) -> Result<EventUser, WebhookError> {
+        let id = self.id.ok_or(WebhookError::MissingField {
+            event: kind,
+            field: "User.Id",
+        })?;
+        let email = self.email.ok_or(WebhookError::MissingField {
+            event: kind,
+            field: "User.Email",
+        })?;
+        Ok(EventUser {
+            id: CativaUserId::new(id),
+            email,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            display_name: self.display_name,
+            username: self.username,
+            phone_number: self.phone_number,
+            created_at: self.created_at,
+            badge_id: self.badge_id.map(BadgeId::new),
+            badges: self.badges.into_iter().map(BadgeId::new).collect(),
+        })
+    }
+}
+
+/// The documented fields, plus the names a body might use for its event type (never
+/// documented: only read to refuse a body that contradicts the configured type).
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Wire {
@@ -237,11 +348,11 @@ struct Wire {
     event_type: Option<String>,
     #[serde(default, rename = "Type")]
     kind: Option<String>,
+    #[serde(default, deserialize_with = "guid")]
+    customer_id: Option<String>,
     #[serde(default)]
-    customer_id: Option<CustomerId>,
-    #[serde(default)]
-    user: Option<EventUser>,
-    #[serde(default)]
+    user: Option<WireUser>,
+    #[serde(default, deserialize_with = "guid")]
     user_id: Option<String>,
     #[serde(default)]
     email: Option<String>,
@@ -257,40 +368,13 @@ struct Wire {
     phone_number: Option<String>,
     #[serde(default, deserialize_with = "lenient_time")]
     created_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    badge_id: Option<String>,
-    #[serde(default)]
-    badge_name: Option<String>,
-    #[serde(default)]
-    badge: Option<Ref>,
-    #[serde(default)]
-    group_id: Option<String>,
-    #[serde(default)]
-    group_name: Option<String>,
-    #[serde(default)]
-    group: Option<Ref>,
-}
-
-impl Wire {
-    fn declared_type(&self) -> Option<&str> {
-        self.event
-            .as_deref()
-            .or(self.event_type.as_deref())
-            .or(self.kind.as_deref())
-    }
-}
-
-fn declared_in_value(v: &serde_json::Value) -> Option<String> {
-    ["Event", "EventType", "Type"]
-        .iter()
-        .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_owned))
 }
 
 fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     let Some(raw) = Option::<String>::deserialize(d)? else {
         return Ok(None);
     };
-    parse_time(&raw).map(Some).map_err(serde::de::Error::custom)
+    parse_time(&raw).map(Some).map_err(de::Error::custom)
 }
 
 fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
@@ -301,11 +385,7 @@ fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
     // .NET writes `DateTime` values of unspecified kind without an offset.
     NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
         .map(|n| n.and_utc())
-        .map_err(|_| format!("{raw:?} is not an ISO 8601 date-time"))
-}
-
-fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+        .map_err(|_| format!("{} is not an ISO 8601 date-time", preview(raw)))
 }
 
 fn malformed(field: &str, message: impl Into<String>) -> WebhookError {
@@ -315,85 +395,143 @@ fn malformed(field: &str, message: impl Into<String>) -> WebhookError {
     }
 }
 
-fn required<T>(v: Option<T>, field: &str) -> Result<T, WebhookError> {
-    v.ok_or_else(|| malformed(field, "missing"))
-}
+/// Walks a JSON document and fails on the first object holding a key twice. Parsers keep
+/// one of the copies (serde_json the last), so a signed body with `"Email"` twice would be
+/// read differently by different consumers: such a body is refused instead.
+struct UniqueKeys;
 
-fn non_empty(v: Option<String>, field: &str) -> Result<String, WebhookError> {
-    match v {
-        Some(s) if !s.trim().is_empty() => Ok(s),
-        Some(_) => Err(malformed(field, "empty")),
-        None => Err(malformed(field, "missing")),
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
     }
 }
 
-/// Parses an event body. `hint` is the type the caller expects (from its route or
-/// configuration), used when the body does not name its type.
+struct UniqueKeysVisitor;
+
+impl<'de> Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_none<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key {}",
+                    preview(&key)
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+            seen.insert(key);
+        }
+        Ok(UniqueKeys)
+    }
+}
+
+/// Refuses a body that is not one JSON object whose objects each hold every key once.
 ///
 /// # Errors
-/// [`WebhookError::MalformedBody`] naming the bad field (`User.Email`, `CustomerId`...),
-/// or [`WebhookError::InconsistentPayload`] for a `user_created` whose top-level identity
-/// disagrees with its nested `User`.
-pub fn parse_event(body: &[u8], hint: Option<EventType>) -> Result<CativaEvent, WebhookError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let wire: Result<Wire, _> = serde_path_to_error::deserialize(de);
-    let wire = match wire {
-        Ok(w) => w,
-        Err(err) => {
-            // Not our shape. If the type is unknown, keep the raw JSON; otherwise say
-            // which field is wrong.
-            let raw: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|e| malformed("(body)", format!("not valid JSON: {e}")))?;
-            if !raw.is_object() {
-                return Err(malformed("(body)", "expected a JSON object"));
-            }
-            let declared = declared_in_value(&raw);
-            let kind = declared
-                .as_deref()
-                .and_then(EventType::from_name)
-                .or(if declared.is_none() { hint } else { None });
-            return match kind {
-                Some(_) => {
-                    let field = err.path().to_string();
-                    Err(malformed(
-                        if field == "." { "(body)" } else { &field },
-                        err.into_inner().to_string(),
-                    ))
-                }
-                None => Ok(CativaEvent::Unknown {
-                    event_type: declared.or(hint.map(|h| h.as_str().to_owned())),
-                    raw,
-                }),
-            };
-        }
-    };
-    let declared = wire.declared_type().map(str::to_owned);
-    let kind = match declared.as_deref() {
-        Some(name) => {
-            let k = EventType::from_name(name);
-            if let (Some(k), Some(h)) = (k, hint)
-                && k != h
-            {
-                tracing::warn!(declared = %k, hint = %h, "event type in the body differs from the route's; using the body's");
-            }
-            k
-        }
-        None => hint,
-    };
-    let Some(kind) = kind else {
-        let raw: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| malformed("(body)", format!("not valid JSON: {e}")))?;
-        return Ok(CativaEvent::Unknown {
-            event_type: declared,
-            raw,
-        });
-    };
-    let customer_id = required(wire.customer_id.clone(), "CustomerId")?;
-    if customer_id.as_str().trim().is_empty() {
-        return Err(malformed("CustomerId", "empty"));
+/// [`WebhookError::DuplicateKey`] naming the object (`(body)`, `User`) and the key, or
+/// [`WebhookError::MalformedBody`] for a body that is not a JSON object.
+pub fn check_unique_keys(body: &[u8]) -> Result<(), WebhookError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(malformed("(body)", "expected a JSON object"));
     }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let checked: Result<UniqueKeys, _> = serde_path_to_error::deserialize(&mut *de);
+    match checked {
+        Ok(_) => de
+            .end()
+            .map_err(|e| malformed("(body)", format!("not valid JSON: {e}"))),
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let message = inner.to_string();
+            let object = if path == "." {
+                "(body)".to_owned()
+            } else {
+                path
+            };
+            if inner.is_data() && message.starts_with("duplicate key") {
+                Err(WebhookError::DuplicateKey { object, message })
+            } else {
+                Err(malformed("(body)", format!("not valid JSON: {message}")))
+            }
+        }
+    }
+}
+
+/// Parses an event body as `kind`: the event type the receiver is configured with (its
+/// route, or the listener's automation id). Cativa bodies do not name their type; one
+/// that does (`Event`, `EventType` or `Type`) must name `kind`.
+///
+/// # Errors
+/// - [`WebhookError::DuplicateKey`] or [`WebhookError::MalformedBody`] (HTTP 400): not one
+///   JSON object with unique keys, or a field of the wrong shape (an id that is not a
+///   GUID, an invalid email...), naming the field (`User.Email`, `CustomerId`...);
+/// - [`WebhookError::EventTypeMismatch`] (422): the body names another event type;
+/// - [`WebhookError::MissingField`] (422): a field `kind` requires is absent;
+/// - [`WebhookError::InconsistentPayload`] (422): a `user_created` whose top-level
+///   identity disagrees with its nested `User`.
+pub fn parse_event(body: &[u8], kind: EventType) -> Result<CativaEvent, WebhookError> {
+    check_unique_keys(body)?;
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let wire: Wire = serde_path_to_error::deserialize(de).map_err(|err| {
+        let field = err.path().to_string();
+        malformed(
+            if field == "." { "(body)" } else { &field },
+            err.into_inner().to_string(),
+        )
+    })?;
+    for declared in [&wire.event, &wire.event_type, &wire.kind]
+        .into_iter()
+        .flatten()
+    {
+        if EventType::from_name(declared) != Some(kind) {
+            return Err(WebhookError::EventTypeMismatch {
+                configured: kind,
+                declared: preview(declared),
+            });
+        }
+    }
+    let customer_id = wire.customer_id.clone().map(CustomerId::new);
     match kind {
         EventType::UserCreated => {
+            let customer_id = customer_id.ok_or(WebhookError::MissingField {
+                event: kind,
+                field: "CustomerId",
+            })?;
             let (user, warnings) = user_created_user(wire)?;
             Ok(CativaEvent::UserCreated(UserCreated {
                 customer_id,
@@ -402,39 +540,56 @@ pub fn parse_event(body: &[u8], hint: Option<EventType>) -> Result<CativaEvent, 
             }))
         }
         EventType::UserReceivedBadge => {
-            let (badge_ref_id, badge_ref_name) =
-                wire.badge.map(|r| (r.id, r.name)).unwrap_or_default();
-            let badge_id = non_empty(wire.badge_id.or(badge_ref_id), "BadgeId")?;
+            let user = wire
+                .user
+                .ok_or(WebhookError::MissingField {
+                    event: kind,
+                    field: "User",
+                })?
+                .into_user(kind)?;
+            if user.badges.is_empty() && user.badge_id.is_none() {
+                return Err(WebhookError::MissingField {
+                    event: kind,
+                    field: "User.Badges",
+                });
+            }
             Ok(CativaEvent::UserReceivedBadge(UserReceivedBadge {
                 customer_id,
-                user: required(wire.user, "User")?,
-                badge_id: BadgeId::new(badge_id),
-                badge_name: wire.badge_name.or(badge_ref_name),
+                user,
             }))
         }
         EventType::UserJoinedGroup => {
-            let (group_ref_id, group_ref_name) =
-                wire.group.map(|r| (r.id, r.name)).unwrap_or_default();
-            let group_id = non_empty(wire.group_id.or(group_ref_id), "GroupId")?;
+            let user = wire
+                .user
+                .ok_or(WebhookError::MissingField {
+                    event: kind,
+                    field: "User",
+                })?
+                .into_user(kind)?;
             Ok(CativaEvent::UserJoinedGroup(UserJoinedGroup {
                 customer_id,
-                user: required(wire.user, "User")?,
-                group_id,
-                group_name: wire.group_name.or(group_ref_name),
+                user,
             }))
         }
     }
 }
 
 fn user_created_user(w: Wire) -> Result<(EventUser, Vec<PayloadWarning>), WebhookError> {
+    let kind = EventType::UserCreated;
     let top_email = match w.email.as_deref() {
         Some(raw) => Some(Email::parse(raw).map_err(|e| malformed("Email", e.to_string()))?),
         None => None,
     };
-    let Some(mut user) = w.user else {
+    let Some(nested) = w.user else {
         // Only the top-level (v1) fields.
-        let id = non_empty(w.user_id, "UserId")?;
-        let email = required(top_email, "Email")?;
+        let id = w.user_id.ok_or(WebhookError::MissingField {
+            event: kind,
+            field: "UserId",
+        })?;
+        let email = top_email.ok_or(WebhookError::MissingField {
+            event: kind,
+            field: "Email",
+        })?;
         return Ok((
             EventUser {
                 id: CativaUserId::new(id),
@@ -451,9 +606,7 @@ fn user_created_user(w: Wire) -> Result<(EventUser, Vec<PayloadWarning>), Webhoo
             Vec::new(),
         ));
     };
-    if user.id.as_str().trim().is_empty() {
-        return Err(malformed("User.Id", "empty"));
-    }
+    let mut user = nested.into_user(kind)?;
     if let Some(top) = &w.user_id
         && top != user.id.as_str()
     {
@@ -497,10 +650,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const CUSTOMER: &str = "8c1f0b7e-1111-2222-3333-444455556666";
+    const USER: &str = "0b7e8c1f-aaaa-4bbb-8ccc-000000000001";
+    const BADGE: &str = "b0000000-0000-4000-8000-000000000001";
+
+    /// The seed's `user_created` payload: top-level fields and the nested `User`, no
+    /// event-name field.
     fn user_created() -> serde_json::Value {
         json!({
-            "CustomerId": "8c1f0b7e-1111-2222-3333-444455556666",
-            "UserId": "01HQ7Z3X4Y",
+            "CustomerId": CUSTOMER,
+            "UserId": USER,
             "Email": "Jane@Example.com",
             "FirstName": "Jane",
             "LastName": "Doe",
@@ -509,7 +668,7 @@ mod tests {
             "PhoneNumber": "+5511999999999",
             "CreatedAt": "2026-11-20T10:00:00Z",
             "User": {
-                "Id": "01HQ7Z3X4Y",
+                "Id": USER,
                 "Email": "jane@example.com",
                 "FirstName": "Jane",
                 "LastName": "Doe",
@@ -523,22 +682,18 @@ mod tests {
         })
     }
 
-    fn parse(v: &serde_json::Value, hint: Option<EventType>) -> Result<CativaEvent, WebhookError> {
-        parse_event(&serde_json::to_vec(v).unwrap(), hint)
+    fn parse(v: &serde_json::Value, kind: EventType) -> Result<CativaEvent, WebhookError> {
+        parse_event(&serde_json::to_vec(v).unwrap(), kind)
     }
 
     #[test]
-    fn user_created_with_hint() {
-        let CativaEvent::UserCreated(e) =
-            parse(&user_created(), Some(EventType::UserCreated)).unwrap()
+    fn documented_user_created_parses_for_the_configured_type() {
+        let CativaEvent::UserCreated(e) = parse(&user_created(), EventType::UserCreated).unwrap()
         else {
             panic!("wrong variant")
         };
-        assert_eq!(
-            e.customer_id.as_str(),
-            "8c1f0b7e-1111-2222-3333-444455556666"
-        );
-        assert_eq!(e.user.id.as_str(), "01HQ7Z3X4Y");
+        assert_eq!(e.customer_id.as_str(), CUSTOMER);
+        assert_eq!(e.user.id.as_str(), USER);
         assert_eq!(e.user.email.as_str(), "jane@example.com");
         assert_eq!(e.user.first_name.as_deref(), Some("Jane"));
         assert_eq!(
@@ -550,48 +705,71 @@ mod tests {
     }
 
     #[test]
-    fn type_detected_from_body_fields() {
+    fn a_body_naming_another_event_type_is_refused() {
         for key in ["Event", "EventType", "Type"] {
-            for name in ["user_created", "UserCreated", "USER-CREATED"] {
-                let mut v = user_created();
-                v[key] = json!(name);
-                let e = parse(&v, None).unwrap();
-                assert_eq!(e.event_type(), Some(EventType::UserCreated), "{key}={name}");
-            }
+            let mut v = user_created();
+            v[key] = json!("user_created");
+            assert!(parse(&v, EventType::UserCreated).is_ok(), "{key}");
+            v[key] = json!("user_joined_group");
+            let err = parse(&v, EventType::UserCreated).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    WebhookError::EventTypeMismatch {
+                        configured: EventType::UserCreated,
+                        ..
+                    }
+                ),
+                "{key}: {err:?}"
+            );
+            assert_eq!(err.http_status(), 422);
         }
-        // The body wins over a disagreeing hint.
-        let mut v = user_created();
-        v["Event"] = json!("user_created");
-        assert_eq!(
-            parse(&v, Some(EventType::UserJoinedGroup))
-                .unwrap()
-                .event_type(),
-            Some(EventType::UserCreated)
-        );
     }
 
     #[test]
-    fn no_type_and_no_hint_is_unknown_with_raw() {
-        let v = user_created();
-        let CativaEvent::Unknown { event_type, raw } = parse(&v, None).unwrap() else {
-            panic!("wrong variant")
-        };
-        assert_eq!(event_type, None);
-        assert_eq!(raw, v);
-    }
-
-    #[test]
-    fn new_event_types_never_break() {
-        let v = json!({"Event": "user_completed_lesson", "CustomerId": "c", "User": "not an object", "LessonId": 7});
-        let e = parse(&v, None).unwrap();
+    fn a_body_lacking_what_its_type_requires_is_422_naming_the_field() {
+        let err = parse_event(br#"{"hello":"world"}"#, EventType::UserCreated).unwrap_err();
         assert_eq!(
-            e,
-            CativaEvent::Unknown {
-                event_type: Some("user_completed_lesson".into()),
-                raw: v.clone()
+            err,
+            WebhookError::MissingField {
+                event: EventType::UserCreated,
+                field: "CustomerId"
             }
         );
-        assert_eq!(e.customer_id(), Some(CustomerId::new("c")));
+        assert_eq!(err.http_status(), 422);
+        let mut v = user_created();
+        v.as_object_mut().unwrap().remove("User");
+        v.as_object_mut().unwrap().remove("UserId");
+        assert!(matches!(
+            parse(&v, EventType::UserCreated),
+            Err(WebhookError::MissingField {
+                field: "UserId",
+                ..
+            })
+        ));
+        let mut v = user_created();
+        v["User"].as_object_mut().unwrap().remove("Email");
+        assert!(matches!(
+            parse(&v, EventType::UserCreated),
+            Err(WebhookError::MissingField {
+                field: "User.Email",
+                ..
+            })
+        ));
+        for kind in [EventType::UserReceivedBadge, EventType::UserJoinedGroup] {
+            assert!(matches!(
+                parse_event(br#"{"hello":"world"}"#, kind),
+                Err(WebhookError::MissingField { field: "User", .. })
+            ));
+        }
+        // user_received_badge with a user holding no badge says nothing.
+        assert!(matches!(
+            parse(&user_created(), EventType::UserReceivedBadge),
+            Err(WebhookError::MissingField {
+                field: "User.Badges",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -599,7 +777,7 @@ mod tests {
         let mut v = user_created();
         v["FirstName"] = json!("Janet");
         v["CreatedAt"] = json!("2026-11-20T10:00:01Z");
-        let CativaEvent::UserCreated(e) = parse(&v, Some(EventType::UserCreated)).unwrap() else {
+        let CativaEvent::UserCreated(e) = parse(&v, EventType::UserCreated).unwrap() else {
             panic!("wrong variant")
         };
         assert_eq!(e.user.first_name.as_deref(), Some("Jane"));
@@ -610,24 +788,28 @@ mod tests {
     #[test]
     fn identity_disagreement_is_an_error() {
         let mut v = user_created();
-        v["UserId"] = json!("someone-else");
+        v["UserId"] = json!("0b7e8c1f-aaaa-4bbb-8ccc-000000000002");
         assert!(matches!(
-            parse(&v, Some(EventType::UserCreated)),
+            parse(&v, EventType::UserCreated),
             Err(WebhookError::InconsistentPayload { field: "UserId" })
         ));
         let mut v = user_created();
         v["Email"] = json!("other@example.com");
         assert!(matches!(
-            parse(&v, Some(EventType::UserCreated)),
+            parse(&v, EventType::UserCreated),
             Err(WebhookError::InconsistentPayload { field: "Email" })
         ));
+        // The same GUID in another case is the same id.
+        let mut v = user_created();
+        v["UserId"] = json!(USER.to_uppercase());
+        assert!(parse(&v, EventType::UserCreated).is_ok());
     }
 
     #[test]
     fn top_level_only_payload_is_accepted() {
         let mut v = user_created();
         v.as_object_mut().unwrap().remove("User");
-        let CativaEvent::UserCreated(e) = parse(&v, Some(EventType::UserCreated)).unwrap() else {
+        let CativaEvent::UserCreated(e) = parse(&v, EventType::UserCreated).unwrap() else {
             panic!("wrong variant")
         };
         assert_eq!(e.user.email.as_str(), "jane@example.com");
@@ -656,14 +838,6 @@ mod tests {
             (
                 {
                     let mut v = user_created();
-                    v.as_object_mut().unwrap().remove("CustomerId");
-                    v
-                },
-                "CustomerId",
-            ),
-            (
-                {
-                    let mut v = user_created();
                     v["User"]["CreatedAt"] = json!("yesterday");
                     v
                 },
@@ -685,88 +859,131 @@ mod tests {
                 },
                 "Email",
             ),
-            (
-                {
-                    let mut v = user_created();
-                    v["User"].as_object_mut().unwrap().remove("Email");
-                    v
-                },
-                "User",
-            ),
         ];
         for (v, field) in cases {
-            match parse(&v, Some(EventType::UserCreated)) {
+            match parse(&v, EventType::UserCreated) {
                 Err(WebhookError::MalformedBody { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: {other:?}"),
             }
         }
-        assert!(matches!(
-            parse_event(b"{not json", Some(EventType::UserCreated)),
-            Err(WebhookError::MalformedBody { field, .. }) if field == "(body)"
-        ));
-        assert!(matches!(
-            parse_event(b"[1,2]", None),
-            Err(WebhookError::MalformedBody { field, .. }) if field == "(body)"
-        ));
+        for junk in [&b"{not json"[..], b"[1,2]", b"\"x\"", b"", b"{} {}"] {
+            let err = parse_event(junk, EventType::UserCreated).unwrap_err();
+            assert!(
+                matches!(&err, WebhookError::MalformedBody { field, .. } if field == "(body)"),
+                "{junk:?}: {err:?}"
+            );
+            assert_eq!(err.http_status(), 400);
+        }
     }
 
     #[test]
-    fn badge_and_group_events() {
-        let mut v = user_created();
-        v["BadgeId"] = json!("premium");
-        v["BadgeName"] = json!("Premium");
-        let CativaEvent::UserReceivedBadge(e) =
-            parse(&v, Some(EventType::UserReceivedBadge)).unwrap()
-        else {
-            panic!("wrong variant")
-        };
-        assert_eq!(e.badge_id.as_str(), "premium");
-        assert_eq!(e.badge_name.as_deref(), Some("Premium"));
+    fn identifiers_must_be_guids_and_are_bounded() {
+        let huge = "a".repeat(100 * 1024);
+        for (path, value) in [
+            ("CustomerId", json!("c-1")),
+            ("CustomerId", json!(format!("{{{CUSTOMER}}}"))),
+            ("UserId", json!(huge.clone())),
+            ("User.Id", json!(huge.clone())),
+            ("User.Id", json!(format!(" {USER}"))),
+            ("User.BadgeId", json!("premium")),
+            ("User.Badges", json!([BADGE, "vip"])),
+        ] {
+            let mut v = user_created();
+            match path.split_once('.') {
+                Some((a, b)) => v[a][b] = value,
+                None => v[path] = value,
+            }
+            let err = parse(&v, EventType::UserCreated).unwrap_err();
+            let WebhookError::MalformedBody { field, message } = &err else {
+                panic!("{path}: {err:?}")
+            };
+            assert!(field.starts_with(path), "{path}: {field}");
+            assert!(message.contains("GUID"), "{message}");
+            assert!(message.len() < 300, "the message quotes a bounded preview");
+            assert_eq!(err.http_status(), 400);
+        }
+    }
 
-        let mut v = user_created();
-        v["Badge"] = json!({"Id": "vip", "Name": "VIP"});
-        let CativaEvent::UserReceivedBadge(e) =
-            parse(&v, Some(EventType::UserReceivedBadge)).unwrap()
-        else {
-            panic!("wrong variant")
-        };
-        assert_eq!(e.badge_id.as_str(), "vip");
-
-        let v = user_created();
+    #[test]
+    fn repeated_keys_are_refused_at_any_depth() {
+        let body = format!(
+            r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{USER}","Email":"a@example.com","Email":"b@example.com"}}}}"#
+        );
+        let err = parse_event(body.as_bytes(), EventType::UserCreated).unwrap_err();
+        assert!(
+            matches!(&err, WebhookError::DuplicateKey { object, message } if object == "User" && message.contains("Email")),
+            "{err:?}"
+        );
+        assert_eq!(err.http_status(), 400);
+        let body = format!(
+            r#"{{"Event":"user_created","CustomerId":"{CUSTOMER}","Event":"user_joined_group","UserId":"{USER}","Email":"a@example.com"}}"#
+        );
         assert!(matches!(
-            parse(&v, Some(EventType::UserReceivedBadge)),
-            Err(WebhookError::MalformedBody { field, .. }) if field == "BadgeId"
+            parse_event(body.as_bytes(), EventType::UserCreated),
+            Err(WebhookError::DuplicateKey { .. })
         ));
+        // Keys the parser would otherwise skip, and keys inside arrays, count too.
+        for body in [
+            format!(
+                r#"{{"CustomerId":"{CUSTOMER}","Note":"a","Note":"b","UserId":"{USER}","Email":"a@example.com"}}"#
+            ),
+            format!(
+                r#"{{"CustomerId":"{CUSTOMER}","UserId":"{USER}","Email":"a@example.com","X":[{{"K":1,"K":2}}]}}"#
+            ),
+        ] {
+            assert!(
+                matches!(
+                    parse_event(body.as_bytes(), EventType::UserCreated),
+                    Err(WebhookError::DuplicateKey { .. })
+                ),
+                "{body}"
+            );
+        }
+        // The same key in different objects is fine.
+        assert!(check_unique_keys(br#"{"Id":1,"User":{"Id":2},"L":[{"Id":3},{"Id":4}]}"#).is_ok());
+    }
 
-        let mut v = user_created();
-        v["Group"] = json!({"Id": "g1", "Name": "VIP room"});
-        let CativaEvent::UserJoinedGroup(e) = parse(&v, Some(EventType::UserJoinedGroup)).unwrap()
+    #[test]
+    fn badge_event_reads_the_badges_of_the_nested_user() {
+        let mut v = json!({"User": user_created()["User"].clone()});
+        v["User"]["Badges"] = json!([BADGE]);
+        v["User"]["BadgeId"] = json!("b0000000-0000-4000-8000-000000000002");
+        let CativaEvent::UserReceivedBadge(e) = parse(&v, EventType::UserReceivedBadge).unwrap()
         else {
+            panic!("wrong variant")
+        };
+        assert_eq!(e.customer_id, None);
+        let badges: Vec<String> = e.badges().iter().map(ToString::to_string).collect();
+        assert_eq!(badges, [BADGE, "b0000000-0000-4000-8000-000000000002"]);
+        let v = json!({"CustomerId": CUSTOMER, "User": user_created()["User"].clone()});
+        let CativaEvent::UserJoinedGroup(e) = parse(&v, EventType::UserJoinedGroup).unwrap() else {
             panic!("wrong variant")
         };
         assert_eq!(
-            (e.group_id.as_str(), e.group_name.as_deref()),
-            ("g1", Some("VIP room"))
+            e.customer_id.as_ref().map(CustomerId::as_str),
+            Some(CUSTOMER)
         );
-        assert!(matches!(
-            parse(&user_created(), Some(EventType::UserJoinedGroup)),
-            Err(WebhookError::MalformedBody { field, .. }) if field == "GroupId"
-        ));
     }
 
     #[test]
     fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
         let depth = 100_000;
-        let mut body = String::from(r#"{"CustomerId":"c","User":"#);
+        let mut body = format!(r#"{{"CustomerId":"{CUSTOMER}","User":"#);
         body.push_str(&"[".repeat(depth));
         body.push_str(&"]".repeat(depth));
         body.push('}');
-        for hint in [Some(EventType::UserCreated), None] {
-            assert!(matches!(
-                parse_event(body.as_bytes(), hint),
-                Err(WebhookError::MalformedBody { .. })
-            ));
+        assert!(matches!(
+            parse_event(body.as_bytes(), EventType::UserCreated),
+            Err(WebhookError::MalformedBody { .. })
+        ));
+    }
+
+    #[test]
+    fn event_names_parse_from_routes() {
+        for kind in EventType::ALL {
+            assert_eq!(kind.as_str().parse::<EventType>().unwrap(), kind);
         }
+        assert!("user_deleted".parse::<EventType>().is_err());
     }
 
     #[test]

@@ -18,7 +18,8 @@
 //! let receiver = WebhookReceiver::new(SignatureVerifier::new(secret.clone())?)
 //!     .with_event_type(EventType::UserCreated); // this route receives user_created
 //!
-//! let body = br#"{"CustomerId":"c-1","User":{"Id":"u-1","Email":"Jane@Example.com"}}"#;
+//! let body = br#"{"CustomerId":"8c1f0b7e-1111-2222-3333-444455556666",
+//!     "User":{"Id":"0b7e8c1f-aaaa-4bbb-8ccc-000000000001","Email":"Jane@Example.com"}}"#;
 //! let now = 1_700_000_000;
 //! let mut headers = http::HeaderMap::new();
 //! headers.insert("x-cativa-signature", sign(&secret, now, body).parse().unwrap());
@@ -46,20 +47,31 @@
 //! [`TenantRouter`] maps each `CustomerId` to a tenant and that tenant's own secrets: a
 //! delivery claiming tenant A but signed with tenant B's secret is refused.
 //!
-//! # How the event type is found
+//! # How the event type is chosen
 //!
-//! Cativa does not document a field naming the event type in the body: a Console listener
-//! (`X-Cativa-Automation-Id`) is subscribed to one event, and the documented `user_created`
-//! payload has no type field. So the type comes from, in order:
+//! Cativa bodies do not name their event: a Console listener is subscribed to one event
+//! and has its own target URL and its own `X-Cativa-Automation-Id`; the documented
+//! `user_created` payload has no type field. So the type comes from configuration:
 //!
-//! 1. an `Event`, `EventType` or `Type` field in the body, if present (it describes the data
-//!    itself, so it wins; a disagreeing hint is logged at `warn`);
-//! 2. the hint the receiver was given for the call (one route per event type, e.g.
-//!    `POST /webhooks/cativa/user_created`), or configured for the delivery's automation id;
-//! 3. otherwise the event is [`CativaEvent::Unknown`], keeping the raw JSON: a new or
-//!    unexpected event never breaks a receiver.
+//! - the route: one receiver per event, [`WebhookReceiver::with_event_type`] (e.g. a
+//!   `POST /webhooks/cativa/user_created` route);
+//! - or the listener: [`WebhookReceiver::with_automation`] maps an automation id to its
+//!   event, for a route taking several listeners. If both are configured, they must agree.
 //!
-//! Names are matched ignoring case and `_`/`-`/`.`/spaces (`user_created`, `UserCreated`).
+//! A delivery whose type cannot be determined is refused
+//! ([`WebhookError::UndeterminedEventType`], HTTP 422), never acknowledged while nothing
+//! happens. If a body does carry an `Event`, `EventType` or `Type` field, it must name the
+//! configured type ([`WebhookError::EventTypeMismatch`], 422); a body lacking a field its
+//! type requires is [`WebhookError::MissingField`] (422).
+//!
+//! # Hostile input
+//!
+//! Refused with 400 before anything is recorded: a header given more than once (two
+//! `X-Cativa-Signature` headers could otherwise be checked one way and read another), an
+//! execution or automation id over [`MAX_ID_LEN`] bytes or with characters outside
+//! printable ASCII, a body id that is not a GUID (`CustomerId`, `UserId`, `User.Id`,
+//! `User.BadgeId`, `User.Badges`: the seed documents them as GUIDs), an email with an
+//! invisible character, and a body with a key repeated in one object.
 //!
 //! # `user_created`: top-level fields versus the nested `User`
 //!
@@ -71,9 +83,12 @@
 //! nested value and adds a [`PayloadWarning`] to the event. A payload with only the
 //! top-level fields is accepted and the user built from them.
 //!
-//! The shapes of `user_received_badge` and `user_joined_group` beyond the shared nested
-//! `User` are not published; this crate reads `BadgeId`/`BadgeName` (or a nested
-//! `Badge { Id, Name }`) and `GroupId`/`GroupName` (or `Group { Id, Name }`).
+//! # Other events
+//!
+//! For `user_received_badge` and `user_joined_group` Cativa documents only the nested
+//! `User` (same shape as in `user_created`). So a badge event is read as the badges the
+//! user holds afterwards (`User.Badges`, `User.BadgeId`), and a group event does not say
+//! which group. `CustomerId` is read when present.
 
 mod community;
 mod event;
@@ -88,8 +103,8 @@ use serde::{Deserialize, Serialize};
 use sync_core::TenantId;
 
 pub use event::{
-    CativaEvent, CustomerId, EventType, EventUser, PayloadWarning, UserCreated, UserJoinedGroup,
-    UserReceivedBadge, parse_event,
+    CativaEvent, CustomerId, EventType, EventUser, PayloadWarning, UnknownEventType, UserCreated,
+    UserJoinedGroup, UserReceivedBadge, check_unique_keys, normalize_guid, parse_event,
 };
 pub use signature::{
     DEFAULT_TOLERANCE, MAX_SIGNATURES, SIGNATURE_HEADER, SignatureHeader, SignatureVerifier, sign,
@@ -99,11 +114,16 @@ pub use signature::{
 pub const EXECUTION_ID_HEADER: &str = "X-Cativa-Execution-Id";
 /// The header naming the Console listener that sent the delivery.
 pub const AUTOMATION_ID_HEADER: &str = "X-Cativa-Automation-Id";
+/// The longest `X-Cativa-Execution-Id` or `X-Cativa-Automation-Id` accepted, in bytes.
+/// Cativa's ids are GUIDs (36 bytes); this leaves room for other formats while keeping a
+/// hostile 60 KB id out of the ledger.
+pub const MAX_ID_LEN: usize = 128;
 /// The default body size limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Why a delivery was refused. Map `BodyTooLarge` to HTTP 413, the signature and timestamp
-/// errors to 401, and the others to 400.
+/// Why a delivery was refused. [`WebhookError::http_status`] gives the answer: 413 for a
+/// body too large, 401 for signature and timestamp errors, 422 for a well-formed delivery
+/// that is not a usable event of its configured type, 400 for the rest.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -160,6 +180,59 @@ pub enum WebhookError {
         /// What is wrong with it.
         message: String,
     },
+    /// A header that must appear once appears several times.
+    #[error(
+        "header {0} appears more than once: a delivery carries exactly one; refusing rather than picking one"
+    )]
+    RepeatedHeader(&'static str),
+    /// A header id is too long or holds characters outside printable ASCII.
+    #[error("invalid header {header}: {message}")]
+    InvalidHeader {
+        /// The header.
+        header: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An object of the body holds one key twice.
+    #[error(
+        "malformed event body: object {object}: {message}; a signed body must hold each key once"
+    )]
+    DuplicateKey {
+        /// The JSON path of the object (`(body)`, `User`).
+        object: String,
+        /// Which key.
+        message: String,
+    },
+    /// No event type is configured for this delivery.
+    #[error(
+        "cannot tell which event this delivery is (listener {}): Cativa bodies do not name their event, so configure it: post each listener to its own event route, or map its X-Cativa-Automation-Id to the event it is subscribed to",
+        automation_id.as_deref().unwrap_or("unknown: no X-Cativa-Automation-Id")
+    )]
+    UndeterminedEventType {
+        /// The delivery's `X-Cativa-Automation-Id`, if any.
+        automation_id: Option<String>,
+    },
+    /// The body, or the listener's configured type, names another event type than the
+    /// one configured for the route.
+    #[error(
+        "event type mismatch: this delivery is configured as {configured} but names {declared}; check which event the listener is subscribed to and where it posts"
+    )]
+    EventTypeMismatch {
+        /// The configured type.
+        configured: EventType,
+        /// What the body (or the listener mapping) says instead.
+        declared: String,
+    },
+    /// A field the event type requires is absent.
+    #[error(
+        "{event} delivery lacks {field}, which that event requires: check that the listener is subscribed to {event} (or route it to its event)"
+    )]
+    MissingField {
+        /// The configured type.
+        event: EventType,
+        /// The JSON path of the field (`CustomerId`, `User.Email`).
+        field: &'static str,
+    },
     /// The top-level and nested user identity of a `user_created` disagree.
     #[error(
         "inconsistent user_created payload: top-level {field} differs from the nested User; refusing to guess which user this is"
@@ -177,10 +250,14 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    /// The HTTP status a receiver should answer with: 413, 401 or 400.
+    /// The HTTP status a receiver should answer with: 413, 401, 422 or 400.
     pub fn http_status(&self) -> u16 {
         match self {
             Self::BodyTooLarge { .. } => 413,
+            Self::UndeterminedEventType { .. }
+            | Self::EventTypeMismatch { .. }
+            | Self::MissingField { .. }
+            | Self::InconsistentPayload { .. } => 422,
             Self::MissingHeader(h) if *h == SIGNATURE_HEADER => 401,
             Self::MalformedHeader(_)
             | Self::NoV1
@@ -323,7 +400,7 @@ impl WebhookReceiver {
     }
 
     /// Verifies and parses a delivery, reading the three Cativa headers from `headers`
-    /// (names are case-insensitive). `now` is Unix seconds.
+    /// (names are case-insensitive; each may appear at most once). `now` is Unix seconds.
     ///
     /// # Errors
     /// See [`WebhookError`]; [`WebhookError::http_status`] gives the answer to send.
@@ -333,14 +410,35 @@ impl WebhookReceiver {
         body: &[u8],
         now: i64,
     ) -> Result<Delivery, WebhookError> {
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        self.receive_parts(
-            get(SIGNATURE_HEADER),
-            get(EXECUTION_ID_HEADER),
-            get(AUTOMATION_ID_HEADER),
-            body,
-            now,
-        )
+        self.receive_as(headers, body, now, None)
+    }
+
+    /// [`receive`](Self::receive) for a route that says which event it receives (e.g.
+    /// `POST /webhooks/cativa/{event}`), whatever this receiver is configured with.
+    ///
+    /// # Errors
+    /// See [`WebhookError`].
+    pub fn receive_event(
+        &self,
+        event_type: EventType,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Delivery, WebhookError> {
+        self.receive_as(headers, body, now, Some(event_type))
+    }
+
+    fn receive_as(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+        route: Option<EventType>,
+    ) -> Result<Delivery, WebhookError> {
+        let signature = single_header(headers, SIGNATURE_HEADER)?;
+        let execution_id = single_header(headers, EXECUTION_ID_HEADER)?;
+        let automation_id = single_header(headers, AUTOMATION_ID_HEADER)?;
+        self.receive_inner(signature, execution_id, automation_id, body, now, route)
     }
 
     /// [`receive`](Self::receive) at the current time.
@@ -352,7 +450,7 @@ impl WebhookReceiver {
     }
 
     /// [`receive`](Self::receive) from header values already extracted (for frameworks
-    /// that do not use the `http` crate).
+    /// that do not use the `http` crate; refuse repeated headers yourself).
     ///
     /// # Errors
     /// See [`WebhookError`].
@@ -363,6 +461,39 @@ impl WebhookReceiver {
         automation_id: Option<&str>,
         body: &[u8],
         now: i64,
+    ) -> Result<Delivery, WebhookError> {
+        self.receive_inner(signature, execution_id, automation_id, body, now, None)
+    }
+
+    /// The event type configured for a delivery: the route's (or this receiver's), checked
+    /// against the listener's mapping when both exist.
+    fn event_type_for(
+        &self,
+        route: Option<EventType>,
+        automation_id: Option<&str>,
+    ) -> Result<EventType, WebhookError> {
+        let configured = route.or(self.event_type);
+        let mapped = automation_id.and_then(|a| self.automations.get(a).copied());
+        match (configured, mapped) {
+            (Some(c), Some(m)) if c != m => Err(WebhookError::EventTypeMismatch {
+                configured: c,
+                declared: format!("{m} (the event its automation id is mapped to)"),
+            }),
+            (Some(c), _) | (None, Some(c)) => Ok(c),
+            (None, None) => Err(WebhookError::UndeterminedEventType {
+                automation_id: automation_id.map(str::to_owned),
+            }),
+        }
+    }
+
+    fn receive_inner(
+        &self,
+        signature: Option<&str>,
+        execution_id: Option<&str>,
+        automation_id: Option<&str>,
+        body: &[u8],
+        now: i64,
+        route: Option<EventType>,
     ) -> Result<Delivery, WebhookError> {
         if body.len() > self.max_body {
             return Err(WebhookError::BodyTooLarge {
@@ -375,11 +506,13 @@ impl WebhookReceiver {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or(WebhookError::MissingHeader(EXECUTION_ID_HEADER))?;
+        check_id(EXECUTION_ID_HEADER, execution_id)?;
         let automation_id = automation_id.map(str::trim).filter(|s| !s.is_empty());
-        let hint = self
-            .event_type
-            .or_else(|| automation_id.and_then(|a| self.automations.get(a).copied()));
-        let event = parse_event(body, hint)?;
+        if let Some(a) = automation_id {
+            check_id(AUTOMATION_ID_HEADER, a)?;
+        }
+        let kind = self.event_type_for(route, automation_id)?;
+        let event = parse_event(body, kind)?;
         Ok(Delivery {
             execution_id: ExecutionId::new(execution_id),
             automation_id: automation_id.map(AutomationId::new),
@@ -387,6 +520,48 @@ impl WebhookReceiver {
             event,
         })
     }
+}
+
+/// The one value of a header, `None` when absent.
+fn single_header<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'h str>, WebhookError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(WebhookError::RepeatedHeader(name));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| WebhookError::InvalidHeader {
+            header: name,
+            message: "not printable ASCII".to_owned(),
+        })
+}
+
+/// Execution and automation ids: at most [`MAX_ID_LEN`] bytes of printable ASCII (they
+/// are stored, logged and used as keys).
+fn check_id(header: &'static str, id: &str) -> Result<(), WebhookError> {
+    if id.len() > MAX_ID_LEN {
+        return Err(WebhookError::InvalidHeader {
+            header,
+            message: format!(
+                "{} bytes long, over the {MAX_ID_LEN}-byte limit for an id",
+                id.len()
+            ),
+        });
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(WebhookError::InvalidHeader {
+            header,
+            message: "an id holds only printable ASCII without spaces".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Routes deliveries from several Cativa customers, each verified with **its own** secrets:
@@ -451,6 +626,7 @@ impl TenantRouter {
                 limit,
             });
         }
+        check_unique_keys(body)?;
         let peek: CustomerPeek =
             serde_json::from_slice(body).map_err(|e| WebhookError::MalformedBody {
                 field: "(body)".to_owned(),
@@ -459,6 +635,8 @@ impl TenantRouter {
         let customer = peek.customer_id.ok_or_else(|| {
             WebhookError::UnknownCustomer("(none: the body has no CustomerId)".to_owned())
         })?;
+        // Routes are keyed by the canonical (lowercase) GUID the parser produces.
+        let customer = normalize_guid(customer.as_str()).map_or(customer, CustomerId::new);
         let (tenant, receiver) = self
             .routes
             .get(&customer)

@@ -44,6 +44,14 @@ pub enum EmailError {
     /// The input contains a control character (NUL, ESC, ...).
     #[error("email contains a control character: remove it")]
     ControlCharacter,
+    /// The input contains an invisible character: a format character (Unicode category
+    /// Cf, e.g. U+200B zero-width space, U+202E right-to-left override, U+FEFF), or another
+    /// default-ignorable or private-use code point. Such addresses look identical to
+    /// another one and would create look-alike duplicates.
+    #[error(
+        "email contains the invisible character U+{0:04X}: remove it (it makes a look-alike of another address)"
+    )]
+    InvisibleCharacter(u32),
     /// The input is longer than [`MAX_EMAIL_LEN`] bytes.
     #[error("email is {0} bytes long, over the limit of 254: check the source field")]
     TooLong(usize),
@@ -69,6 +77,9 @@ impl Email {
         // hostile value inject into logs and CSV files.
         if trimmed.chars().any(char::is_control) {
             return Err(EmailError::ControlCharacter);
+        }
+        if let Some(c) = trimmed.chars().find(|c| is_invisible(*c)) {
+            return Err(EmailError::InvisibleCharacter(u32::from(c)));
         }
         let mut parts = trimmed.splitn(3, '@');
         let local = parts.next().unwrap_or_default();
@@ -117,6 +128,35 @@ impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Code points that render as nothing: every format character (category Cf), private-use
+/// and unassigned code points, and the default-ignorable code points of other categories
+/// (Unicode's `Default_Ignorable_Code_Point` minus Cf: the combining grapheme joiner,
+/// Hangul fillers, Khmer inherent vowels, Mongolian and other variation selectors), plus
+/// the blank Braille pattern.
+fn is_invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+            | GeneralCategory::Surrogate
+    ) || matches!(
+        c,
+        '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FFA0}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 impl FromStr for Email {
@@ -198,6 +238,44 @@ mod tests {
         assert_eq!(
             Email::parse("a\u{1b}[31m@x.io"),
             Err(EmailError::ControlCharacter)
+        );
+    }
+
+    #[test]
+    fn rejects_invisible_characters() {
+        for c in [
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{FEFF}',
+            '\u{2060}',
+            '\u{00AD}',
+            '\u{180E}',
+            '\u{034F}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{E0041}',
+            '\u{E000}',
+            '\u{2800}',
+        ] {
+            for input in [
+                format!("ja{c}ne@example.com"),
+                format!("jane@exa{c}mple.com"),
+            ] {
+                assert_eq!(
+                    Email::parse(&input),
+                    Err(EmailError::InvisibleCharacter(u32::from(c))),
+                    "U+{:04X}",
+                    u32::from(c)
+                );
+            }
+        }
+        // Visible non-ASCII letters stay accepted.
+        assert_eq!(
+            Email::parse("JOSÉ@exemplo.com.br").unwrap().as_str(),
+            "josé@exemplo.com.br"
         );
     }
 

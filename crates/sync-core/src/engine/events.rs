@@ -3,6 +3,7 @@
 //! other change.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,17 @@ use crate::domain::{
 use crate::error::Error;
 use crate::plan::{Action, ActionKind, IdempotencyKey, PlanMode, Reason};
 use crate::planner::{PlanInput, plan};
+
+/// Distinguishes the lease holders of one process (see `claim_delivery`).
+static CLAIMS: AtomicU64 = AtomicU64::new(0);
+
+/// The result of trying to take a delivery's lease.
+enum Claim {
+    /// Taken, by this holder.
+    Won(String),
+    /// Not taken: answer this.
+    Lost(DeliveryOutcome),
+}
 
 /// A community event, in CRM-neutral terms. `cativa-client` turns its typed webhook events
 /// into these.
@@ -39,14 +51,27 @@ pub enum CommunityEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A user received a badge, known only by the badges the user holds afterwards (what
+    /// Cativa's `user_received_badge` payload documents: its nested `User` with `Badges`).
+    /// Badges not yet recorded are recorded as granted elsewhere, and logged as received.
+    BadgesHeld {
+        /// The user.
+        user: CativaUserId,
+        /// The user's email, when the payload has it.
+        email: Option<Email>,
+        /// Every badge the user holds.
+        badges: Vec<BadgeId>,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A user joined a group.
     JoinedGroup {
         /// The user.
         user: CativaUserId,
         /// The user's email, when the payload has it.
         email: Option<Email>,
-        /// The group (id or name).
-        group: String,
+        /// The group (id or name), when the payload names it.
+        group: Option<String>,
         /// When.
         at: DateTime<Utc>,
     },
@@ -64,6 +89,10 @@ pub enum DeliveryOutcome {
     },
     /// Already processed (a retry or a duplicate): nothing done.
     Duplicate,
+    /// Another copy of this delivery is being processed right now: nothing done here.
+    /// Answer so that the sender retries (HTTP 409 with `Retry-After`): if that copy fails,
+    /// the retry processes it; if it succeeds, the retry is a `Duplicate`.
+    InProgress,
 }
 
 impl SyncEngine {
@@ -73,6 +102,12 @@ impl SyncEngine {
     /// activities) and written to the outbox, the delivery id is recorded, and the outbox is
     /// applied. An error before the outbox write leaves the delivery unrecorded, so the
     /// sender's retry is processed.
+    ///
+    /// Copies of one delivery racing each other (a retry overlapping the original, or two
+    /// receivers) are serialized by a per-delivery lease in the store: only its holder
+    /// touches the mapping table and the outbox. The others write nothing and get
+    /// [`DeliveryOutcome::Duplicate`] (already recorded) or [`DeliveryOutcome::InProgress`]
+    /// (being processed right now: answer so that the sender retries).
     pub async fn handle_community_event(
         &self,
         tenant: &TenantId,
@@ -81,77 +116,117 @@ impl SyncEngine {
     ) -> Result<DeliveryOutcome, Error> {
         let span = info_span!("sync.delivery", source = "cativa", tenant = %tenant, delivery_id);
         async {
-            let now = self.clock.now();
-            if self.store.has_delivery(tenant, delivery_id).await? {
-                metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "cativa")
-                    .increment(1);
-                return Ok(DeliveryOutcome::Duplicate);
-            }
-            let before = self.api_calls();
-            let mut report = RunReport::new("community_event", tenant, now);
-            let actions = match event {
-                CommunityEvent::UserCreated { user } => {
-                    self.user_created(tenant, user, &mut report).await?
-                }
-                CommunityEvent::BadgeReceived {
-                    user,
-                    email,
-                    badge,
-                    at,
-                } => self.badge_received(tenant, &user, email, badge, at).await?,
-                CommunityEvent::JoinedGroup {
-                    user,
-                    email,
-                    group,
-                    at,
-                } => {
-                    self.activity(
-                        tenant,
-                        &user,
-                        email,
-                        format!("Joined group {group}"),
-                        format!("Joined the community group {group}."),
-                        at,
-                        &["joined_group", &group],
-                    )
-                    .await?
-                }
+            let ids = [delivery_id.to_owned()];
+            let holder = match self.claim_delivery(tenant, &ids, "cativa").await? {
+                Claim::Won(holder) => holder,
+                Claim::Lost(outcome) => return Ok(outcome),
             };
-            if !actions.is_empty() {
-                report.enqueued += self.store.enqueue(tenant, &actions, now).await?;
-            }
-            for a in &actions {
-                *report.planned.entry(a.kind.name().to_owned()).or_insert(0) += 1;
-            }
-            // Recorded only once the work is durable in the outbox: a failure before this
-            // point leaves the delivery unrecorded, so the sender's retry processes it. Two
-            // receivers racing on one retry both get here with the same idempotency keys
-            // (one effect); the ledger tells exactly one of them the delivery was new.
-            if !self.store.record_delivery(tenant, delivery_id, now).await? {
-                metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "cativa")
-                    .increment(1);
-                return Ok(DeliveryOutcome::Duplicate);
-            }
-            // Nothing new for the outbox: earlier items are applied by whoever enqueued them
-            // (or the next drain), so this delivery spares the store a claim round.
-            if self.options.apply && report.enqueued > 0 {
-                let drained = self.drain_outbox_inner(tenant).await?;
-                report.absorb_drain(drained);
-            }
-            self.finish_report(&mut report, &before);
-            metrics::counter!("cativa_sync_deliveries_accepted_total", "source" => "cativa")
-                .increment(1);
-            Ok(DeliveryOutcome::Accepted {
-                report: Box::new(report),
-            })
+            let result = self
+                .community_event_claimed(tenant, delivery_id, event)
+                .await;
+            self.release_delivery(tenant, &ids, &holder).await;
+            result
         }
         .instrument(span)
         .await
     }
 
+    /// The work of [`handle_community_event`](Self::handle_community_event), under the
+    /// delivery's lease.
+    async fn community_event_claimed(
+        &self,
+        tenant: &TenantId,
+        delivery_id: &str,
+        event: CommunityEvent,
+    ) -> Result<DeliveryOutcome, Error> {
+        let now = self.clock.now();
+        let before = self.api_calls();
+        let mut report = RunReport::new("community_event", tenant, now);
+        let actions = match event {
+            CommunityEvent::UserCreated { user } => {
+                self.user_created(tenant, user, &mut report).await?
+            }
+            CommunityEvent::BadgeReceived {
+                user,
+                email,
+                badge,
+                at,
+            } => {
+                self.badges_received(tenant, &user, email, std::slice::from_ref(&badge), true, at)
+                    .await?
+            }
+            CommunityEvent::BadgesHeld {
+                user,
+                email,
+                badges,
+                at,
+            } => {
+                self.badges_received(tenant, &user, email, &badges, false, at)
+                    .await?
+            }
+            CommunityEvent::JoinedGroup {
+                user,
+                email,
+                group,
+                at,
+            } => {
+                let (subject, body, key) = match &group {
+                    Some(g) => (
+                        format!("Joined group {g}"),
+                        format!("Joined the community group {g}."),
+                        g.as_str(),
+                    ),
+                    None => (
+                        "Joined a group".to_owned(),
+                        "Joined a community group.".to_owned(),
+                        "",
+                    ),
+                };
+                self.activity(
+                    tenant,
+                    &user,
+                    email,
+                    subject,
+                    body,
+                    at,
+                    &["joined_group", key],
+                )
+                .await?
+            }
+        };
+        if !actions.is_empty() {
+            report.enqueued += self.store.enqueue(tenant, &actions, now).await?;
+        }
+        for a in &actions {
+            *report.planned.entry(a.kind.name().to_owned()).or_insert(0) += 1;
+        }
+        // Recorded only once the work is durable in the outbox: a failure before this
+        // point leaves the delivery unrecorded, so the sender's retry processes it. Under
+        // the lease nobody else records it, unless the lease expired mid-way: then the
+        // idempotency keys keep the effect single.
+        if !self.store.record_delivery(tenant, delivery_id, now).await? {
+            metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "cativa")
+                .increment(1);
+            return Ok(DeliveryOutcome::Duplicate);
+        }
+        // Nothing new for the outbox: earlier items are applied by whoever enqueued them
+        // (or the next drain), so this delivery spares the store a claim round.
+        if self.options.apply && report.enqueued > 0 {
+            let drained = self.drain_outbox_inner(tenant).await?;
+            report.absorb_drain(drained);
+        }
+        self.finish_report(&mut report, &before);
+        metrics::counter!("cativa_sync_deliveries_accepted_total", "source" => "cativa")
+            .increment(1);
+        Ok(DeliveryOutcome::Accepted {
+            report: Box::new(report),
+        })
+    }
+
     /// Handles CRM changes pushed by a webhook (after the receiving crate verified it and
     /// fetched the contacts it names; deleted contacts come as archived contacts). Each
     /// delivery id is recorded in the ledger; if all of them were seen before, nothing is done.
+    /// Identical deliveries racing each other are serialized like community events.
     pub async fn handle_crm_contacts(
         &self,
         tenant: &TenantId,
@@ -160,47 +235,144 @@ impl SyncEngine {
     ) -> Result<DeliveryOutcome, Error> {
         let span = info_span!("sync.delivery", source = "crm", tenant = %tenant, deliveries = delivery_ids.len());
         async {
-            let now = self.clock.now();
-            let mut seen_all = !delivery_ids.is_empty();
-            for id in delivery_ids {
-                seen_all &= self.store.has_delivery(tenant, id).await?;
+            // Without ids there is nothing to deduplicate, so nothing to serialize either.
+            if delivery_ids.is_empty() {
+                return self
+                    .crm_contacts_claimed(tenant, delivery_ids, contacts)
+                    .await;
             }
-            if seen_all {
-                metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "crm")
-                    .increment(1);
-                return Ok(DeliveryOutcome::Duplicate);
-            }
-            let before = self.api_calls();
-            let mut report = RunReport::new("crm_event", tenant, now);
-            report.read = contacts.len() as u64;
-            self.plan_and_enqueue(tenant, &contacts, &mut report)
-                .await?;
-            // As for community events: recorded once the plan is durable.
-            let mut fresh = delivery_ids.is_empty();
-            for id in delivery_ids {
-                fresh |= self.store.record_delivery(tenant, id, now).await?;
-            }
-            if !fresh {
-                metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "crm")
-                    .increment(1);
-                return Ok(DeliveryOutcome::Duplicate);
-            }
-            if self.options.apply {
-                let drained = self.drain_outbox_inner(tenant).await?;
-                report.absorb_drain(drained);
-            }
-            if let Some(newest) = contacts.iter().map(|c| c.updated_at).max() {
-                report.lag_ms = Some((self.clock.now() - newest).num_milliseconds().max(0));
-            }
-            self.finish_report(&mut report, &before);
-            metrics::counter!("cativa_sync_deliveries_accepted_total", "source" => "crm")
-                .increment(1);
-            Ok(DeliveryOutcome::Accepted {
-                report: Box::new(report),
-            })
+            let holder = match self.claim_delivery(tenant, delivery_ids, "crm").await? {
+                Claim::Won(holder) => holder,
+                Claim::Lost(outcome) => return Ok(outcome),
+            };
+            let result = self
+                .crm_contacts_claimed(tenant, delivery_ids, contacts)
+                .await;
+            self.release_delivery(tenant, delivery_ids, &holder).await;
+            result
         }
         .instrument(span)
         .await
+    }
+
+    async fn crm_contacts_claimed(
+        &self,
+        tenant: &TenantId,
+        delivery_ids: &[String],
+        contacts: Vec<CrmContact>,
+    ) -> Result<DeliveryOutcome, Error> {
+        let now = self.clock.now();
+        let before = self.api_calls();
+        let mut report = RunReport::new("crm_event", tenant, now);
+        report.read = contacts.len() as u64;
+        self.plan_and_enqueue(tenant, &contacts, &mut report)
+            .await?;
+        // As for community events: recorded once the plan is durable.
+        let mut fresh = delivery_ids.is_empty();
+        for id in delivery_ids {
+            fresh |= self.store.record_delivery(tenant, id, now).await?;
+        }
+        if !fresh {
+            metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "crm")
+                .increment(1);
+            return Ok(DeliveryOutcome::Duplicate);
+        }
+        if self.options.apply {
+            let drained = self.drain_outbox_inner(tenant).await?;
+            report.absorb_drain(drained);
+        }
+        if let Some(newest) = contacts.iter().map(|c| c.updated_at).max() {
+            report.lag_ms = Some((self.clock.now() - newest).num_milliseconds().max(0));
+        }
+        self.finish_report(&mut report, &before);
+        metrics::counter!("cativa_sync_deliveries_accepted_total", "source" => "crm").increment(1);
+        Ok(DeliveryOutcome::Accepted {
+            report: Box::new(report),
+        })
+    }
+
+    /// Whether every id is already in the ledger (an empty list never is).
+    async fn all_seen(&self, tenant: &TenantId, ids: &[String]) -> Result<bool, Error> {
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        for id in ids {
+            if !self.store.has_delivery(tenant, id).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The lease serializing copies of one delivery. A digest, so that any delivery id
+    /// (or list of them) makes a short, fixed-size lease name.
+    fn delivery_lease(ids: &[String]) -> String {
+        let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        format!(
+            "delivery:{}",
+            IdempotencyKey::derive_with("delivery", &sorted)
+        )
+    }
+
+    /// Takes the delivery's lease, or says why not: already recorded (`Duplicate`) or
+    /// held by another copy being processed now (`InProgress`). A copy that loses writes
+    /// nothing: the checks are reads and a refused lease changes no row.
+    async fn claim_delivery(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+        source: &'static str,
+    ) -> Result<Claim, Error> {
+        if self.all_seen(tenant, ids).await? {
+            metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => source)
+                .increment(1);
+            return Ok(Claim::Lost(DeliveryOutcome::Duplicate));
+        }
+        let now = self.clock.now();
+        // Unique per attempt: copies racing inside one process share the worker id, and a
+        // lease taken again by its holder is renewed rather than refused.
+        let holder = format!(
+            "{}/{}/{}",
+            self.options.worker_id,
+            now.timestamp_nanos_opt().unwrap_or_default(),
+            CLAIMS.fetch_add(1, Ordering::Relaxed)
+        );
+        let name = Self::delivery_lease(ids);
+        if !self
+            .store
+            .try_acquire_lease(tenant, &name, &holder, self.options.lease, now)
+            .await?
+        {
+            let outcome = if self.all_seen(tenant, ids).await? {
+                metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => source)
+                    .increment(1);
+                DeliveryOutcome::Duplicate
+            } else {
+                metrics::counter!("cativa_sync_deliveries_in_progress_total", "source" => source)
+                    .increment(1);
+                DeliveryOutcome::InProgress
+            };
+            return Ok(Claim::Lost(outcome));
+        }
+        // The previous holder may have recorded it between the first check and the lease.
+        if self.all_seen(tenant, ids).await? {
+            self.release_delivery(tenant, ids, &holder).await;
+            metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => source)
+                .increment(1);
+            return Ok(Claim::Lost(DeliveryOutcome::Duplicate));
+        }
+        Ok(Claim::Won(holder))
+    }
+
+    /// Gives the delivery's lease up. A failure only delays the sender's next retry until
+    /// the lease expires, so it is logged rather than turned into an error.
+    async fn release_delivery(&self, tenant: &TenantId, ids: &[String], holder: &str) {
+        let name = Self::delivery_lease(ids);
+        if let Err(e) = self.store.release_lease(tenant, &name, holder).await {
+            tracing::warn!(error = %e, lease = %name, "could not release a delivery lease; it expires by itself");
+        }
     }
 
     async fn plan_and_enqueue(
@@ -328,12 +500,17 @@ impl SyncEngine {
         Ok(actions)
     }
 
-    async fn badge_received(
+    /// Records `badges` on the user's row (those not yet there as granted elsewhere: the
+    /// echo of this sync's own assignment keeps its Sync provenance), and logs an activity
+    /// for each badge received: every one of `badges` when `all_received`, else only those
+    /// new to the row.
+    async fn badges_received(
         &self,
         tenant: &TenantId,
         user: &CativaUserId,
         email: Option<Email>,
-        badge: BadgeId,
+        badges: &[BadgeId],
+        all_received: bool,
         at: DateTime<Utc>,
     ) -> Result<Vec<Action>, Error> {
         let now = self.clock.now();
@@ -351,28 +528,40 @@ impl SyncEngine {
         }) else {
             return Ok(Vec::new());
         };
-        // The echo of this sync's own assignment keeps its Sync provenance; anything else
-        // granted it, and the sync must never remove it.
-        if row.grant(&badge).is_none() {
-            row.put_grant(BadgeGrant::new(
-                badge.clone(),
-                Provenance::external("cativa"),
-                now,
-            ));
+        let mut received = Vec::new();
+        let mut changed = false;
+        for badge in badges {
+            if row.grant(badge).is_none() {
+                row.put_grant(BadgeGrant::new(
+                    badge.clone(),
+                    Provenance::external("cativa"),
+                    now,
+                ));
+                changed = true;
+                received.push(badge);
+            } else if all_received {
+                received.push(badge);
+            }
+        }
+        if changed {
             row.updated_at = now;
             self.store.put_mapping(tenant, &row).await?;
         }
-        let mut actions = self
-            .activity(
-                tenant,
-                user,
-                Some(row.email.clone()),
-                format!("Received badge {badge}"),
-                format!("Received the community badge {badge}."),
-                at,
-                &["received_badge", badge.as_str()],
-            )
-            .await?;
+        let mut actions = Vec::new();
+        for badge in received {
+            actions.extend(
+                self.activity(
+                    tenant,
+                    user,
+                    Some(row.email.clone()),
+                    format!("Received badge {badge}"),
+                    format!("Received the community badge {badge}."),
+                    at,
+                    &["received_badge", badge.as_str()],
+                )
+                .await?,
+            );
+        }
         if let (Some(prop), Some(crm_id)) = (&self.options.crm_badges_property, &row.crm_id) {
             let mut badges: Vec<&str> = row.badges.iter().map(|g| g.badge.as_str()).collect();
             badges.sort_unstable();
@@ -443,5 +632,128 @@ impl SyncEngine {
                 event: key_parts.first().copied().unwrap_or("event").to_owned(),
             },
         )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::config::SyncConfig;
+    use crate::domain::{CrmKind, CrmRecordId, Cursor};
+    use crate::memory_store::MemoryStore;
+    use crate::ports::{ContactPage, CrmSource, Outbox, PageToken};
+    use crate::testkit::MemoryCrm;
+
+    /// A CRM source that yields before every read, so that concurrent deliveries
+    /// interleave, and that does not read the user-id property back (as a source
+    /// configured without it), so a copy finding the freshly provisioned contact would
+    /// plan to stamp the id on it.
+    struct Interleaving(Arc<MemoryCrm>);
+
+    #[async_trait]
+    impl CrmSource for Interleaving {
+        fn crm(&self) -> CrmKind {
+            CrmKind::Hubspot
+        }
+
+        async fn changed_since(
+            &self,
+            tenant: &TenantId,
+            since: &Cursor,
+            page: Option<&PageToken>,
+        ) -> Result<ContactPage, Error> {
+            tokio::task::yield_now().await;
+            self.0.changed_since(tenant, since, page).await
+        }
+
+        async fn scan(
+            &self,
+            tenant: &TenantId,
+            page: Option<&PageToken>,
+        ) -> Result<ContactPage, Error> {
+            tokio::task::yield_now().await;
+            self.0.scan(tenant, page).await
+        }
+
+        async fn get_by_ids(
+            &self,
+            tenant: &TenantId,
+            ids: &[CrmRecordId],
+        ) -> Result<Vec<CrmContact>, Error> {
+            tokio::task::yield_now().await;
+            self.0.get_by_ids(tenant, ids).await
+        }
+
+        async fn find_by_email(
+            &self,
+            tenant: &TenantId,
+            email: &Email,
+        ) -> Result<Vec<CrmContact>, Error> {
+            tokio::task::yield_now().await;
+            let mut found = self.0.find_by_email(tenant, email).await?;
+            for c in &mut found {
+                c.properties.remove("cativa_user_id");
+            }
+            Ok(found)
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_duplicate_deliveries_queue_exactly_one_effect() {
+        let store = Arc::new(MemoryStore::new());
+        let crm = Arc::new(MemoryCrm::new(CrmKind::Hubspot, 10));
+        let engine = SyncEngine::builder(SyncConfig::default().validate().unwrap(), store.clone())
+            .source(Arc::new(Interleaving(crm.clone())))
+            .crm_sink(crm.clone())
+            .build();
+        let tenant = TenantId::new("t");
+        let email = Email::parse("race@example.com").unwrap();
+        let user = CommunityUser::new(CativaUserId::from("u-race"), email.clone());
+
+        let outcomes = futures::future::join_all((0..50).map(|_| {
+            engine.handle_community_event(
+                &tenant,
+                "exec-race",
+                CommunityEvent::UserCreated { user: user.clone() },
+            )
+        }))
+        .await;
+        let outcomes: Vec<DeliveryOutcome> = outcomes.into_iter().map(Result::unwrap).collect();
+        let accepted = outcomes
+            .iter()
+            .filter(|o| matches!(o, DeliveryOutcome::Accepted { .. }))
+            .count();
+        assert_eq!(accepted, 1, "{outcomes:?}");
+        assert!(
+            outcomes.iter().all(|o| matches!(
+                o,
+                DeliveryOutcome::Accepted { .. }
+                    | DeliveryOutcome::Duplicate
+                    | DeliveryOutcome::InProgress
+            )),
+            "{outcomes:?}"
+        );
+
+        let counts = store.outbox_counts(&tenant).await.unwrap();
+        assert_eq!(
+            counts.pending + counts.in_flight + counts.done + counts.failed,
+            1,
+            "one delivery, one outbox item: {counts:?}"
+        );
+        assert_eq!(crm.api_calls().get("write:update_properties"), None);
+        assert_eq!(crm.find_by_email(&tenant, &email).await.unwrap().len(), 1);
+
+        // A retry after the fact is a duplicate and queues nothing either.
+        let again = engine
+            .handle_community_event(&tenant, "exec-race", CommunityEvent::UserCreated { user })
+            .await
+            .unwrap();
+        assert_eq!(again, DeliveryOutcome::Duplicate);
+        let after = store.outbox_counts(&tenant).await.unwrap();
+        assert_eq!(after, counts);
     }
 }

@@ -48,7 +48,7 @@ pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_sandbox_secret";
 /// The tenant (`CustomerId`) of the sandbox by default.
 pub const DEFAULT_CUSTOMER_ID: &str = "5a4d0b0c-0000-4000-8000-c0ffee000001";
 
-/// Badges the sandbox knows by name (for `BadgeName` in payloads): `(id, name)`.
+/// Badges the sandbox knows by name: `(id, name)`.
 pub const DEFAULT_BADGES: [(&str, &str); 4] = [
     ("b0000000-0000-4000-8000-000000000001", "Premium"),
     ("b0000000-0000-4000-8000-000000000002", "Speaker"),
@@ -74,8 +74,12 @@ pub struct CativaConfig {
     pub admin_lookup_allowed: bool,
     /// Webhook signing secret.
     pub webhook_secret: SecretString,
-    /// `X-Cativa-Automation-Id` of deliveries.
+    /// `X-Cativa-Automation-Id` of `user_created` deliveries (the listener subscribed to
+    /// that event).
     pub automation_id: String,
+    /// `X-Cativa-Automation-Id` of `user_received_badge` deliveries: each Console listener
+    /// is subscribed to one event and has its own automation id.
+    pub badge_automation_id: String,
     /// Where the sandbox sends webhooks by itself (`None`: only explicit deliveries):
     /// `user_created` when the API creates a user, `user_received_badge` when a badge
     /// is newly granted (through the API or elsewhere). Sent in the background.
@@ -99,6 +103,7 @@ impl Default for CativaConfig {
             admin_lookup_allowed: false,
             webhook_secret: SecretString::from(DEFAULT_WEBHOOK_SECRET),
             automation_id: "a0000000-0000-4000-8000-00000000a001".into(),
+            badge_automation_id: "a0000000-0000-4000-8000-00000000a002".into(),
             webhook_target: None,
             badges: DEFAULT_BADGES
                 .iter()
@@ -159,21 +164,18 @@ impl Api {
         self.core.clock.now_utc()
     }
 
-    fn badge_name(&self, badge_id: &str) -> Option<String> {
-        self.config
-            .badges
-            .iter()
-            .find(|(i, _)| i == badge_id)
-            .map(|(_, n)| n.clone())
-    }
-
     fn delivery(&self, event: &str, body: serde_json::Value) -> WebhookDelivery {
         let n = self.executions.fetch_add(1, Ordering::Relaxed) + 1;
+        let automation_id = if event == "user_received_badge" {
+            &self.config.badge_automation_id
+        } else {
+            &self.config.automation_id
+        };
         WebhookDelivery {
             event: event.to_owned(),
             body: body.to_string(),
             execution_id: guid(&format!("execution:{}", self.config.automation_id), n),
-            automation_id: self.config.automation_id.clone(),
+            automation_id: automation_id.clone(),
             timestamp: self.now().timestamp(),
         }
     }
@@ -187,8 +189,9 @@ impl Api {
             .get(user_id)
             .cloned()
             .ok_or_else(|| SandboxError::NotFound(format!("Cativa user {user_id}")))?;
+        // Exactly the documented payload: no event-name field (the listener's target URL
+        // and automation id say which event it is).
         let body = json!({
-            "Event": "user_created",
             "CustomerId": self.config.customer_id,
             "UserId": user.id,
             "Email": user.email,
@@ -213,20 +216,17 @@ impl Api {
             .get(user_id)
             .cloned()
             .ok_or_else(|| SandboxError::NotFound(format!("Cativa user {user_id}")))?;
-        let received_at = user
-            .badges
-            .iter()
-            .find(|b| b.badge_id == badge_id)
-            .map_or_else(|| self.now(), |b| b.granted_at);
+        // Only what is documented for this event: the nested `User` (same shape as in
+        // `user_created`), holding the badge; plus the emitting tenant.
+        let mut nested = user.to_json(Some(badge_id));
+        if let Some(badges) = nested.get_mut("Badges").and_then(|b| b.as_array_mut())
+            && !badges.iter().any(|b| b.as_str() == Some(badge_id))
+        {
+            badges.push(json!(badge_id));
+        }
         let body = json!({
-            "Event": "user_received_badge",
             "CustomerId": self.config.customer_id,
-            "UserId": user.id,
-            "Email": user.email,
-            "BadgeId": badge_id,
-            "BadgeName": self.badge_name(badge_id),
-            "ReceivedAt": model::iso(received_at),
-            "User": user.to_json(Some(badge_id)),
+            "User": nested,
         });
         Ok(self.delivery("user_received_badge", body))
     }
@@ -408,6 +408,18 @@ impl CativaSandbox {
         &self.api.config.customer_id
     }
 
+    /// The Console listeners of this sandbox: `(event, X-Cativa-Automation-Id)`, for a
+    /// receiver that maps automation ids to events.
+    pub fn automation_events(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("user_created", self.api.config.automation_id.clone()),
+            (
+                "user_received_badge",
+                self.api.config.badge_automation_id.clone(),
+            ),
+        ]
+    }
+
     /// The webhook signing secret (configure your receiver with it).
     pub fn webhook_secret(&self) -> &SecretString {
         &self.api.config.webhook_secret
@@ -564,6 +576,7 @@ impl std::fmt::Debug for CativaConfig {
             .field("admin_lookup_allowed", &self.admin_lookup_allowed)
             .field("webhook_secret", &self.webhook_secret)
             .field("automation_id", &self.automation_id)
+            .field("badge_automation_id", &self.badge_automation_id)
             .field("webhook_target", &self.webhook_target)
             .field("badges", &self.badges)
             .field("rate_limits", &self.rate_limits)

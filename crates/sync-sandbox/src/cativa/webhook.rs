@@ -1,6 +1,7 @@
-//! The webhook emitter: builds `user_created` / `user_received_badge` payloads
-//! (PascalCase, top-level fields plus the nested `User`, plus a top-level `Event`
-//! naming the type), signs them with `X-Cativa-Signature: t=<unix>,v1=<hex>` where
+//! The webhook emitter: builds `user_created` / `user_received_badge` payloads as Cativa
+//! documents them (PascalCase; `user_created` with its top-level fields plus the nested
+//! `User`, `user_received_badge` with the nested `User`; no field names the event: the
+//! listener's target URL and automation id do), signs them with `X-Cativa-Signature: t=<unix>,v1=<hex>` where
 //! `v1 = hex(HMAC-SHA256(secret, "<t>.<raw body>"))`, and POSTs them.
 //!
 //! The HMAC is computed here with `hmac`/`sha2`, independently of the SDK's verifier.
