@@ -501,4 +501,6 @@ pub mod readme_doctests {
     pub struct ExamplesReadme;
     #[doc = include_str!("../README.md")]
     pub struct TestsReadme;
+    #[doc = include_str!("../../docs/writing-a-connector.md")]
+    pub struct ConnectorGuide;
 }

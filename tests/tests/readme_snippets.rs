@@ -42,6 +42,7 @@ fn readmes() -> Vec<PathBuf> {
         root.join("examples/README.md"),
         root.join("tests/README.md"),
         root.join("benches/README.md"),
+        root.join("docs/writing-a-connector.md"),
     ];
     let mut crates: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
         .unwrap()
