@@ -60,11 +60,12 @@ pub struct SourceConfig {
     /// every delta). The list cannot be filtered by date, so each read costs one call per
     /// 100 contacts ever archived (shown as `GET …/contacts?archived=true` in the run
     /// report's API calls). With a value, a delta that skips the read returns no
-    /// deletions; the next read looks back from the checkpoint by twice the interval, so
-    /// nothing archived in between is lost, only late. Use it with `contact.deletion`
-    /// webhooks to cover the gap; a full reconcile removes archived contacts by absence
-    /// in any case. The interval is kept by this source instance (a restarted process
-    /// reads at its first delta).
+    /// deletions, and the next read returns every contact archived since the cursor of the
+    /// last delta that read them, so nothing archived in between is lost, only late. Use
+    /// it with `contact.deletion` webhooks to cover the gap; a full reconcile removes
+    /// archived contacts by absence in any case. The interval is kept by this source
+    /// instance: a restarted process reads at its first delta, looking back twice the
+    /// interval from the checkpoint.
     pub archived_min_interval_secs: Option<u64>,
     /// Emit archived tombstones (`merged_into` the survivor) for ids in
     /// `hs_merged_object_ids` (default true).
@@ -135,6 +136,9 @@ struct Token {
     /// The newest modification time returned so far (epoch ms).
     #[serde(rename = "h", default)]
     horizon: Option<i64>,
+    /// When this delta read the archived list: the cursor it read from (epoch ms).
+    #[serde(rename = "f", default)]
+    archived_from: Option<i64>,
 }
 
 fn encode(token: &Token) -> PageToken {
@@ -167,8 +171,9 @@ pub struct HubSpotSource {
     config: SourceConfig,
     properties: Vec<String>,
     lists: Mutex<Option<(Instant, Arc<ListTags>)>>,
-    /// When the last complete read of the archived list began.
-    archived_read: std::sync::Mutex<Option<Instant>>,
+    /// The last delta that read the archived list and returned all of it: when, and the
+    /// cursor (epoch ms) it read from.
+    archived_read: std::sync::Mutex<Option<(Instant, i64)>>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -283,18 +288,30 @@ impl HubSpotSource {
             .archived_read
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        last.is_none_or(|t| t.elapsed() >= Duration::from_secs(secs))
+        last.is_none_or(|(t, _)| t.elapsed() >= Duration::from_secs(secs))
     }
 
-    /// Every contact archived since `since` (minus the look-back of a read interval), oldest
-    /// first, marked archived.
-    async fn read_archived(&self, since: &Cursor) -> Result<Vec<HubSpotObject>, Error> {
-        let began = Instant::now();
-        let look_back = self
-            .config
-            .archived_min_interval_secs
-            .map_or(0, |s| i64::try_from(s.saturating_mul(2_000)).unwrap_or(i64::MAX));
-        let floor = ms(since.modified_at).saturating_sub(look_back);
+    /// The oldest archiving time a read from `since` must return.
+    fn archived_floor(&self, since: &Cursor) -> i64 {
+        let since = ms(since.modified_at);
+        let Some(secs) = self.config.archived_min_interval_secs else {
+            return since;
+        };
+        let last = *self
+            .archived_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match last {
+            // Deltas since then skipped the read: go back to where that one read from.
+            Some((_, from)) => from.min(since),
+            None => since.saturating_sub(
+                i64::try_from(secs.saturating_mul(2_000)).unwrap_or(i64::MAX),
+            ),
+        }
+    }
+
+    /// Every contact archived at or after `floor`, oldest first, marked archived.
+    async fn read_archived(&self, floor: i64) -> Result<Vec<HubSpotObject>, Error> {
         let mut opts = ListOptions::new(self.config.list_page_size, self.properties.clone())
             .archived(true);
         let mut pending = Vec::new();
@@ -316,10 +333,6 @@ impl HubSpotSource {
             }
         }
         pending.sort_by_key(|o| self.archived_ms(o));
-        *self
-            .archived_read
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(began);
         Ok(pending)
     }
 
@@ -329,6 +342,7 @@ impl HubSpotSource {
             state,
             mut pending,
             horizon,
+            archived_from,
         } = token;
         let (objects, next) = self.delta_page(state).await?;
         let horizon = objects
@@ -356,10 +370,20 @@ impl HubSpotSource {
                 contacts.push(c);
             }
         }
+        if next.is_none()
+            && let Some(from) = archived_from
+        {
+            // Every deletion read has been returned: later reads may start here.
+            *self
+                .archived_read
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), from));
+        }
         let next = next.map(|state| Token {
             state,
             pending,
             horizon,
+            archived_from,
         });
         Ok(ContactPage::new(contacts, next.as_ref().map(encode)))
     }
@@ -521,10 +545,12 @@ impl CrmSource for HubSpotSource {
                 let start = ms(since.modified_at);
                 // Archived contacts first: a run that stops early must not have moved the
                 // checkpoint past a deletion it never read.
-                let pending = if self.archived_read_due() {
-                    self.read_archived(since).await?
+                let (pending, archived_from) = if self.archived_read_due() {
+                    let floor = self.archived_floor(since);
+                    let from = ms(since.modified_at);
+                    (self.read_archived(floor).await?, Some(from))
                 } else {
-                    Vec::new()
+                    (Vec::new(), None)
                 };
                 Token {
                     state: DeltaState::Search {
@@ -536,6 +562,7 @@ impl CrmSource for HubSpotSource {
                     },
                     pending,
                     horizon: None,
+                    archived_from,
                 }
             }
         };
@@ -631,6 +658,7 @@ mod tests {
             },
             pending: Vec::new(),
             horizon: Some(9),
+            archived_from: None,
         };
         assert_eq!(decode(&encode(&s)).unwrap(), s);
         assert!(decode(&PageToken("12345".into())).is_err());

@@ -323,6 +323,7 @@ impl HubSpotClientBuilder {
             search_limiter,
             max_rate_limit_retries: self.max_rate_limit_retries,
             max_rate_limit_wait: self.max_rate_limit_wait,
+            properties: Arc::default(),
         })
     }
 }
@@ -377,6 +378,9 @@ pub struct HubSpotClient {
     search_limiter: Arc<RateLimiter>,
     max_rate_limit_retries: u32,
     max_rate_limit_wait: Duration,
+    /// The last contact-property listing, kept current with this client's own property
+    /// writes, so a start-up that ensures properties and then validates values lists once.
+    properties: Arc<std::sync::Mutex<Option<(tokio::time::Instant, Vec<crate::model::Property>)>>>,
 }
 
 impl fmt::Debug for HubSpotClient {
