@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 /// // HubSpot's rolling window: never more than 100 in any 10 s, spread evenly.
 /// let hubspot = RateLimit::rolling(100, Duration::from_secs(10));
 /// assert_eq!(bucket.burst, 100);
-/// assert_eq!(hubspot.burst, 1);
+/// assert_eq!(hubspot.burst, 2);
 /// assert!(hubspot.is_valid());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,13 +67,15 @@ impl RateLimit {
         }
     }
 
-    /// At most `requests` in any rolling `per`, sent one at a time at an even pace (a 2%
-    /// margin of the window is kept for network jitter).
+    /// At most `requests` in any rolling `per`, at an even pace (a 2% margin of the window
+    /// is kept for network jitter). The burst of 2 only lets a request that was woken late
+    /// (timers tick in milliseconds) be made up by the next one, so the pace does not drift
+    /// below the budget; the window itself is never exceeded.
     pub fn rolling(requests: u32, per: Duration) -> Self {
         Self {
             requests,
             per,
-            burst: 1,
+            burst: 2.min(requests.max(1)),
             rolling: true,
         }
     }
@@ -331,11 +333,78 @@ mod tests {
         assert!(elapsed < Duration::from_millis(2100), "{elapsed:?}");
     }
 
+    /// The most acquisitions (at the given offsets) within any span of `window`.
+    fn most_in_any(times: &[Duration], window: Duration) -> usize {
+        (0..times.len())
+            .map(|i| times[i..].iter().take_while(|t| **t < times[i] + window).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rolling_limit_never_fills_a_window_past_its_budget_and_spreads_requests() {
+        let limiter = RateLimiter::new(RateLimit::rolling(10, Duration::from_secs(1))).unwrap();
+        let start = tokio::time::Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..40 {
+            limiter.acquire().await;
+            times.push(start.elapsed());
+        }
+        assert!(most_in_any(&times, Duration::from_secs(1)) <= 10);
+        assert!(
+            most_in_any(&times, Duration::from_millis(50)) <= 2,
+            "no bursts: {times:?}"
+        );
+        // 40 requests at 10 per 1.02 s: the budget is used, minus the margin.
+        assert!(times[39] < Duration::from_millis(4_000), "{times:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_announced_window_replaces_the_configured_one_and_counts_what_was_sent() {
+        // A bucket that would let 100 through at once.
+        let limiter = RateLimiter::new(RateLimit::new(100, Duration::from_secs(10))).unwrap();
+        let start = tokio::time::Instant::now();
+        for _ in 0..8 {
+            limiter.acquire().await;
+        }
+        limiter.observe(AnnouncedLimit::new(10, Some(2), Duration::from_secs(1)));
+        assert_eq!(
+            limiter.limit(),
+            RateLimit::rolling(10, Duration::from_secs(1))
+        );
+        let mut times = vec![Duration::ZERO; 8];
+        for _ in 0..12 {
+            limiter.acquire().await;
+            times.push(start.elapsed());
+        }
+        assert!(
+            most_in_any(&times, Duration::from_secs(1)) <= 10,
+            "the 8 sent before the switch count: {times:?}"
+        );
+        // Nonsense is ignored.
+        limiter.observe(AnnouncedLimit::new(0, None, Duration::from_secs(1)));
+        assert_eq!(limiter.limit().requests, 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_another_process_made_are_left_room_for() {
+        let limiter = RateLimiter::new(RateLimit::rolling(10, Duration::from_secs(1))).unwrap();
+        limiter.acquire().await;
+        // The server counts the whole window used: nine by someone else.
+        limiter.observe(AnnouncedLimit::new(10, Some(0), Duration::from_secs(1)));
+        assert!(!limiter.try_acquire());
+        tokio::time::advance(Duration::from_millis(1_100)).await;
+        assert!(limiter.try_acquire());
+    }
+
     #[test]
     fn serde_round_trip() {
         let l = RateLimit::new(100, Duration::from_secs(10)).with_burst(20);
         let json = serde_json::to_string(&l).unwrap();
         assert_eq!(json, r#"{"requests":100,"per":10000,"burst":20}"#);
         assert_eq!(serde_json::from_str::<RateLimit>(&json).unwrap(), l);
+        let r = RateLimit::rolling(100, Duration::from_secs(10));
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<RateLimit>(&json).unwrap(), r);
     }
 }

@@ -91,9 +91,9 @@ mod tests {
         );
         assert_eq!(RateLimitTier::ProfessionalEnterprise.budget().0, 190);
         let l = RateLimitTier::FreeStarter.rate_limit();
-        assert_eq!((l.requests, l.burst, l.rolling), (100, 1, true));
+        assert_eq!((l.requests, l.burst, l.rolling), (100, 2, true));
         let s = search_rate_limit();
-        assert_eq!((s.requests, s.burst, s.per), (5, 1, Duration::from_secs(1)));
+        assert_eq!((s.requests, s.burst, s.per), (5, 2, Duration::from_secs(1)));
         let w = window_safe(100, Duration::from_secs(10));
         assert_eq!((w.requests, w.burst), (90, 10));
         let c = RateLimitTier::Custom {
