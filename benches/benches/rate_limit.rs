@@ -71,8 +71,7 @@ fn main() {
         RateLimit::new(190, Duration::from_secs(10)),
     ] {
         let (calls, limited, elapsed) = runtime.block_on(announced_run(limit));
-        let budget =
-            f64::from(limit.max) * elapsed.as_secs_f64() / limit.window.as_secs_f64();
+        let budget = f64::from(limit.max) * elapsed.as_secs_f64() / limit.window.as_secs_f64();
         println!(
             "{:<12} {:>6} {:>6} {:>9.2} {:>7.1}%",
             format!("{}/{}s", limit.max, limit.window.as_secs()),

@@ -65,7 +65,10 @@ async fn a_delta_stopped_before_the_archived_read_loses_no_deletion() {
     let used = hubspot.daily_usage();
     hubspot.set_rate_limits(RateLimits::unlimited().with_daily(Some(used + 1)));
     let stopped = engine.run_delta(&world.tenant).await.unwrap();
-    assert!(stopped.stopped.is_some(), "the DAILY 429 stops the run: {stopped}");
+    assert!(
+        stopped.stopped.is_some(),
+        "the DAILY 429 stops the run: {stopped}"
+    );
     assert!(
         world.premium_holders().contains(&user),
         "nothing removed yet"
@@ -75,6 +78,12 @@ async fn a_delta_stopped_before_the_archived_read_loses_no_deletion() {
     hubspot.set_rate_limits(RateLimits::unlimited());
     let next = engine.run_delta(&world.tenant).await.unwrap();
     assert!(next.stopped.is_none(), "{next}");
+    assert_eq!(
+        next.api_calls
+            .get("GET /crm/v3/objects/contacts?archived=true"),
+        Some(&1),
+        "the run report shows the archived read: {next}"
+    );
     assert!(
         !world.premium_holders().contains(&user),
         "the archived contact's badge is removed: {next}"

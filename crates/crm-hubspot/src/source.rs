@@ -304,16 +304,16 @@ impl HubSpotSource {
         match last {
             // Deltas since then skipped the read: go back to where that one read from.
             Some((_, from)) => from.min(since),
-            None => since.saturating_sub(
-                i64::try_from(secs.saturating_mul(2_000)).unwrap_or(i64::MAX),
-            ),
+            None => {
+                since.saturating_sub(i64::try_from(secs.saturating_mul(2_000)).unwrap_or(i64::MAX))
+            }
         }
     }
 
     /// Every contact archived at or after `floor`, oldest first, marked archived.
     async fn read_archived(&self, floor: i64) -> Result<Vec<HubSpotObject>, Error> {
-        let mut opts = ListOptions::new(self.config.list_page_size, self.properties.clone())
-            .archived(true);
+        let mut opts =
+            ListOptions::new(self.config.list_page_size, self.properties.clone()).archived(true);
         let mut pending = Vec::new();
         loop {
             let page = self.client.list_contacts(&opts).await?;
@@ -409,9 +409,8 @@ impl HubSpotSource {
                 );
                 let page = self.client.search_contacts(&req).await?;
                 let next_offset = page.next_after().and_then(|a| a.parse::<u32>().ok());
-                let time = |o: Option<&HubSpotObject>| {
-                    o.map(|o| ms(self.config.mapping.modified_at(o)))
-                };
+                let time =
+                    |o: Option<&HubSpotObject>| o.map(|o| ms(self.config.mapping.modified_at(o)));
                 let full = page.results.len()
                     >= self.config.search_page_size.min(MAX_SEARCH_PAGE) as usize;
                 let one_instant = full && time(page.results.first()) == time(page.results.last());

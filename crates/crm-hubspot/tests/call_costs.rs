@@ -127,7 +127,11 @@ async fn each_delta_pays_for_the_archived_list_unless_an_interval_is_set() {
     let every = source(&sandbox, SourceConfig::new(ContactMapping::default()));
     run_delta(&every, &since).await;
     run_delta(&every, &since).await;
-    assert_eq!(calls(&every, ARCHIVED), 6, "3 calls per delta for 250 archived");
+    assert_eq!(
+        calls(&every, ARCHIVED),
+        6,
+        "3 calls per delta for 250 archived"
+    );
 
     // With an interval: the second delta within it reads no archives.
     let mut config = SourceConfig::new(ContactMapping::default());
@@ -137,7 +141,11 @@ async fn each_delta_pays_for_the_archived_list_unless_an_interval_is_set() {
     assert_eq!(first.iter().filter(|c| c.archived).count(), 250);
     assert_eq!(calls(&sparse, ARCHIVED), 3);
     let second = run_delta(&sparse, &since).await;
-    assert_eq!(calls(&sparse, ARCHIVED), 3, "no archived read within the interval");
+    assert_eq!(
+        calls(&sparse, ARCHIVED),
+        3,
+        "no archived read within the interval"
+    );
     assert!(second.iter().all(|c| !c.archived));
 }
 
@@ -157,7 +165,9 @@ async fn a_skipped_archived_read_loses_no_deletion() {
     clock.advance(Duration::from_secs(3_600));
     sandbox.archive_contact(ids[0]).unwrap();
     clock.advance(Duration::from_secs(3_600));
-    sandbox.set_property(ids[1], "firstname", "Changed").unwrap();
+    sandbox
+        .set_property(ids[1], "firstname", "Changed")
+        .unwrap();
     let since = Cursor::at(first.iter().map(|c| c.updated_at).max().unwrap());
     let second = run_delta(&source, &since).await;
     assert!(second.iter().all(|c| !c.archived), "read skipped");
@@ -208,7 +218,10 @@ async fn find_or_create_by_email_reads_nothing_before_creating() {
         0,
         "no lookup: the engine's search already was one"
     );
-    assert_eq!(counts.count("POST /crm/v3/objects/contacts/batch/create"), 1);
+    assert_eq!(
+        counts.count("POST /crm/v3/objects/contacts/batch/create"),
+        1
+    );
     assert_eq!(sandbox.contacts_by_email("old0@example.com").len(), 1);
 }
 
@@ -238,9 +251,7 @@ async fn start_up_lists_the_contact_properties_once() {
         .unwrap();
     assert!(out[0].is_ok(), "{out:?}");
     assert_eq!(
-        sandbox
-            .requests()
-            .count("GET /crm/v3/properties/contacts"),
+        sandbox.requests().count("GET /crm/v3/properties/contacts"),
         1,
         "one listing serves the ensure and the validation"
     );

@@ -77,8 +77,8 @@ mod transport;
 
 pub use auth::{AccessToken, Auth, RefreshingToken, TokenProvider, TokenSource};
 pub use client::{
-    DEFAULT_USER_AGENT, HttpClient, HttpClientBuilder, LimitHeaders, RequestBuilder, RequestOptions,
-    Response,
+    DEFAULT_USER_AGENT, HttpClient, HttpClientBuilder, LimitHeaders, RequestBuilder,
+    RequestOptions, Response,
 };
 pub use decode::{ApiErrorInfo, ErrorDecoder, JsonErrorDecoder, correlation_from_headers};
 pub use error::{ErrorKind, HttpError};

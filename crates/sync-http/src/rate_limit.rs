@@ -336,7 +336,12 @@ mod tests {
     /// The most acquisitions (at the given offsets) within any span of `window`.
     fn most_in_any(times: &[Duration], window: Duration) -> usize {
         (0..times.len())
-            .map(|i| times[i..].iter().take_while(|t| **t < times[i] + window).count())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t < times[i] + window)
+                    .count()
+            })
             .max()
             .unwrap_or(0)
     }

@@ -19,8 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sync_http::{
-    ApiErrorInfo, ErrorKind, HttpClient, HttpTransport, LimitHeaders, RateLimit, RateLimiter, RefreshingToken,
-    Response, RetryPolicy, TokenProvider,
+    ApiErrorInfo, ErrorKind, HttpClient, HttpTransport, LimitHeaders, RateLimit, RateLimiter,
+    RefreshingToken, Response, RetryPolicy, TokenProvider,
 };
 
 pub use auth::OAuthCredentials;

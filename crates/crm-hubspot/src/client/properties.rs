@@ -23,9 +23,7 @@ impl HubSpotClient {
         Ok(page.results)
     }
 
-    fn recent_properties(
-        &self,
-    ) -> std::sync::MutexGuard<'_, Option<(Instant, Vec<Property>)>> {
+    fn recent_properties(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Vec<Property>)>> {
         self.properties
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
