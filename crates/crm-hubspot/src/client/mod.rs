@@ -380,8 +380,11 @@ pub struct HubSpotClient {
     max_rate_limit_wait: Duration,
     /// The last contact-property listing, kept current with this client's own property
     /// writes, so a start-up that ensures properties and then validates values lists once.
-    properties: Arc<std::sync::Mutex<Option<(tokio::time::Instant, Vec<crate::model::Property>)>>>,
+    properties: Arc<std::sync::Mutex<Option<PropertyListing>>>,
 }
+
+/// A contact-property listing and when it was made.
+pub(crate) type PropertyListing = (tokio::time::Instant, Vec<crate::model::Property>);
 
 impl fmt::Debug for HubSpotClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
