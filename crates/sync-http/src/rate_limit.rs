@@ -54,7 +54,7 @@ fn is_false(b: &bool) -> bool {
 /// The share of a rolling window kept free, so that requests whose trip to the server
 /// takes a little longer or shorter than the one before never land `requests + 1` in one
 /// window as the server counts it.
-const ROLLING_MARGIN_DIVISOR: u32 = 50;
+const ROLLING_MARGIN_DIVISOR: u32 = 33;
 
 impl RateLimit {
     /// `requests` per `per`, bursts of up to `requests`.
@@ -67,7 +67,7 @@ impl RateLimit {
         }
     }
 
-    /// At most `requests` in any rolling `per`, at an even pace (a 2% margin of the window
+    /// At most `requests` in any rolling `per`, at an even pace (a 3% margin of the window
     /// is kept for network jitter). The burst of 2 only lets a request that was woken late
     /// (timers tick in milliseconds) be made up by the next one, so the pace does not drift
     /// below the budget; the window itself is never exceeded.
