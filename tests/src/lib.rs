@@ -397,8 +397,9 @@ impl RateRun {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Pacing {
-    /// `RateLimitTier::Custom` with the sandbox's limit: what a partner configures
-    /// (the client keeps a tenth of each window as burst, see `crm_hubspot::window_safe`).
+    /// `RateLimitTier::Custom` with the sandbox's limit: what a partner configures (a
+    /// rolling window paced evenly; the client also follows the window the sandbox
+    /// announces).
     Tier,
     /// A shared limiter of `limit - 1` per second with a burst of 1: one request of margin.
     Tight,

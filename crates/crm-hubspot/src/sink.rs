@@ -2,10 +2,10 @@
 //! [`HubSpotSink`]: writing contacts, properties and activity notes as a [`CrmSink`].
 //!
 //! - Find-or-create never makes a duplicate: with a unique member-id property configured
-//!   (`cativa_member_id`), one batch upsert by it per 100 contacts; otherwise a batch read
-//!   by email, then a batch create of the missing ones. A create that collides with an
-//!   existing contact (409 `Existing ID: N`, or the "already has that value" 400) links to
-//!   the existing id instead.
+//!   (`cativa_member_id`), one batch upsert by it per 100 contacts; otherwise a batch
+//!   create per 100 (no read first). A create that collides with an existing contact
+//!   (409 `Existing ID: N`, or the "already has that value" 400) links to the existing id
+//!   instead, and that contact gets the draft's other properties.
 //! - Values are checked against the described schema first (unknown property, read-only,
 //!   enumeration option, number, bool, date): an invalid item costs no call.
 //! - A batch HubSpot rejects as a whole (400/409) is split in halves until the bad input
@@ -42,7 +42,8 @@ use crate::webhook::EchoFilter;
 pub struct SinkConfig {
     /// A unique contact property holding the community member id (e.g.
     /// `cativa_member_id`, created with `hasUniqueValue`): contacts are then batch-upserted
-    /// by it, one call per 100. Without it, find-or-create reads by email then creates.
+    /// by it, one call per 100. Without it, find-or-create creates by email and links to the
+    /// existing contact on a conflict.
     pub member_id_property: Option<String>,
     /// The property the Cativa user id is written to (default `cativa_user_id`; `None`
     /// writes nothing).
@@ -234,7 +235,14 @@ impl HubSpotSink {
         {
             return Ok(Arc::clone(s));
         }
-        let s = Arc::new(Schema::new(self.client.list_contact_properties().await?));
+        let ttl = Duration::from_secs(self.config.schema_cache_secs);
+        // A listing the client made moments ago (e.g. ensuring properties at start-up)
+        // describes the same account: no second listing.
+        let listed = match self.client.recent_contact_properties(ttl) {
+            Some(list) => list,
+            None => self.client.list_contact_properties().await?,
+        };
+        let s = Arc::new(Schema::new(listed));
         *slot = Some((Instant::now(), Arc::clone(&s)));
         Ok(s)
     }
@@ -252,12 +260,14 @@ impl HubSpotSink {
             .client
             .ensure_contact_properties(&PropertyCreate::sdk_properties(group, badges))
             .await?;
-        self.invalidate_schema().await;
+        // The client's listing now includes what was created: rebuild from it.
+        *self.schema.lock().await = None;
         Ok(created)
     }
 
     /// Forgets the cached schema (after creating properties outside the sink).
     pub async fn invalidate_schema(&self) {
+        self.client.forget_contact_properties();
         *self.schema.lock().await = None;
     }
 
@@ -446,25 +456,6 @@ impl HubSpotSink {
                 None => Err(missing_result("update")),
             })
             .collect())
-    }
-
-    async fn read_by_email(&self, emails: &[String]) -> Result<HashMap<String, String>, Error> {
-        let mut found = HashMap::new();
-        for chunk in emails.chunks(MAX_BATCH_INPUTS) {
-            let outcome = self
-                .client
-                .batch_read_contacts(chunk, &["email".to_owned()], Some("email"), false)
-                .await?;
-            for o in outcome.results {
-                if let Some(e) = o
-                    .property("email")
-                    .and_then(|e| sync_core::Email::parse(e).ok())
-                {
-                    found.entry(e.as_str().to_owned()).or_insert(o.id);
-                }
-            }
-        }
-        Ok(found)
     }
 
     /// Writes `writes` (each a record id and properties) in batches of 100, isolating bad
@@ -674,23 +665,18 @@ impl CrmSink for HubSpotSink {
             self.settle(chunk, found, &mut results).await?;
         }
 
-        // By email: read, then create what is missing.
+        // By email: create, and link to the contact HubSpot names when the email is taken
+        // (409 "Existing ID"). No read first: the caller has usually just looked the email
+        // up (the engine searches before provisioning), and a conflict answers the same
+        // question in the same call.
         let by_email = merge_by_key(by_email);
-        let emails: Vec<String> = by_email.iter().map(|w| w.key.clone()).collect();
-        let existing = self.read_by_email(&emails).await?;
-        let (known, missing): (Vec<Write>, Vec<Write>) = by_email
-            .into_iter()
-            .partition(|w| existing.contains_key(&w.key));
-        let linked: Vec<ItemResult<Found>> = known
-            .iter()
-            .map(|w| Ok(Found::Existing(existing[&w.key].clone())))
-            .collect();
-        self.settle(&known, linked, &mut results).await?;
         let create = |c: &[Write]| self.create_chunk_owned(c.to_vec());
-        for chunk in missing.chunks(MAX_BATCH_INPUTS) {
-            let found = isolate(chunk, &create).await?;
-            self.settle(chunk, found, &mut results).await?;
+        let mut found = Vec::with_capacity(by_email.len());
+        for chunk in by_email.chunks(MAX_BATCH_INPUTS) {
+            found.extend(isolate(chunk, &create).await?);
         }
+        // Settled together, so the existing contacts' updates fill whole batches.
+        self.settle(&by_email, found, &mut results).await?;
 
         Ok(results
             .into_iter()

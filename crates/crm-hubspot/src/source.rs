@@ -3,10 +3,17 @@
 //! - Delta: search on `lastmodifieddate >= cursor`, ascending, 200 a page. HubSpot stops a
 //!   query at 10,000 results, so before paging past it the window restarts from the newest
 //!   modification time seen, skipping the ids already returned at that instant. When a
-//!   whole window shares one instant, that instant is read by `hs_object_id` in its own
-//!   windows. Search never returns archived contacts: after the search, the archived list
-//!   (`GET …/contacts?archived=true`) is read and contacts archived since the cursor are
-//!   returned with `archived = true`.
+//!   full page shares one instant, that instant is read at once by `hs_object_id` in its
+//!   own windows (no re-read of the window first), then the search goes on strictly after
+//!   it.
+//! - Search never returns archived contacts, so the archived list
+//!   (`GET …/contacts?archived=true`) is read *first*, and the contacts archived since the
+//!   cursor are handed out with the search pages, each with the first page whose newest
+//!   modification is at or after its archiving (the rest with the last page). The engine
+//!   checkpoints after each page at the newest time it returned, so the checkpoint never
+//!   passes a deletion that has not been returned, whichever page a run stops at.
+//!   [`SourceConfig::archived_min_interval_secs`] trades that read (its cost grows with
+//!   every contact ever archived: one call per 100) for `contact.deletion` webhooks.
 //! - Records modified exactly at the cursor are always re-read, whatever the cursor's
 //!   `last_id`: HubSpot orders equal timestamps arbitrarily, so skipping by id could miss a
 //!   record, while re-reading one costs nothing (planning it again is a no-op).
@@ -46,9 +53,20 @@ pub struct SourceConfig {
     pub search_page_size: u32,
     /// List page size for full scans (max 100).
     pub list_page_size: u32,
-    /// Read archived contacts after the delta search (default true): how removals by
-    /// archiving reach the planner when webhooks are not used.
+    /// Read archived contacts in deltas (default true): how removals by archiving reach
+    /// the planner when webhooks are not used.
     pub include_archived: bool,
+    /// Read the archived list in a delta at most once in this many seconds (default `None`:
+    /// every delta). The list cannot be filtered by date, so each read costs one call per
+    /// 100 contacts ever archived (shown as `GET …/contacts?archived=true` in the run
+    /// report's API calls). With a value, a delta that skips the read returns no
+    /// deletions, and the next read returns every contact archived since the cursor of the
+    /// last delta that read them, so nothing archived in between is lost, only late. Use
+    /// it with `contact.deletion` webhooks to cover the gap; a full reconcile removes
+    /// archived contacts by absence in any case. The interval is kept by this source
+    /// instance: a restarted process reads at its first delta, looking back twice the
+    /// interval from the checkpoint.
+    pub archived_min_interval_secs: Option<u64>,
     /// Emit archived tombstones (`merged_into` the survivor) for ids in
     /// `hs_merged_object_ids` (default true).
     pub merge_tombstones: bool,
@@ -64,6 +82,7 @@ impl Default for SourceConfig {
             search_page_size: MAX_SEARCH_PAGE,
             list_page_size: 100,
             include_archived: true,
+            archived_min_interval_secs: None,
             merge_tombstones: true,
             list_cache_secs: 600,
         }
@@ -104,27 +123,40 @@ enum DeltaState {
         after: u32,
         seen: Vec<String>,
     },
-    /// Reading archived contacts.
-    #[serde(rename = "a")]
-    Archived { after: Option<String> },
 }
 
-fn encode(state: &DeltaState) -> PageToken {
-    let json = serde_json::to_vec(state).unwrap_or_default();
+/// The page token: where the search is, and the archived contacts read at the start of the
+/// delta that are not returned yet (oldest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Token {
+    #[serde(rename = "s")]
+    state: DeltaState,
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<HubSpotObject>,
+    /// The newest modification time returned so far (epoch ms).
+    #[serde(rename = "h", default)]
+    horizon: Option<i64>,
+    /// When this delta read the archived list: the cursor it read from (epoch ms).
+    #[serde(rename = "f", default)]
+    archived_from: Option<i64>,
+}
+
+fn encode(token: &Token) -> PageToken {
+    let json = serde_json::to_vec(token).unwrap_or_default();
     PageToken(format!(
-        "hsd1.{}",
+        "hsd2.{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     ))
 }
 
-fn decode(token: &PageToken) -> Result<DeltaState, Error> {
+fn decode(token: &PageToken) -> Result<Token, Error> {
     let bad = || {
         Error::Config(format!(
             "page token {:?} is not a HubSpot delta token from this source",
             token.0
         ))
     };
-    let raw = token.0.strip_prefix("hsd1.").ok_or_else(bad)?;
+    let raw = token.0.strip_prefix("hsd2.").ok_or_else(bad)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(raw)
         .map_err(|_| bad())?;
@@ -139,6 +171,9 @@ pub struct HubSpotSource {
     config: SourceConfig,
     properties: Vec<String>,
     lists: Mutex<Option<(Instant, Arc<ListTags>)>>,
+    /// The last delta that read the archived list and returned all of it: when, and the
+    /// cursor (epoch ms) it read from.
+    archived_read: std::sync::Mutex<Option<(Instant, i64)>>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -163,6 +198,7 @@ impl HubSpotSource {
             config,
             properties,
             lists: Mutex::new(None),
+            archived_read: std::sync::Mutex::new(None),
         }
     }
 
@@ -231,12 +267,131 @@ impl HubSpotSource {
             <= SEARCH_RESULT_CAP
     }
 
+    /// When `o` was archived (its modification time when HubSpot does not say).
+    fn archived_ms(&self, o: &HubSpotObject) -> i64 {
+        ms(o.archived_at
+            .as_deref()
+            .and_then(crate::convert::parse_time)
+            .unwrap_or_else(|| self.config.mapping.modified_at(o)))
+    }
+
+    /// Whether this delta reads the archived list (see
+    /// [`SourceConfig::archived_min_interval_secs`]).
+    fn archived_read_due(&self) -> bool {
+        if !self.config.include_archived {
+            return false;
+        }
+        let Some(secs) = self.config.archived_min_interval_secs else {
+            return true;
+        };
+        let last = *self
+            .archived_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.is_none_or(|(t, _)| t.elapsed() >= Duration::from_secs(secs))
+    }
+
+    /// The oldest archiving time a read from `since` must return.
+    fn archived_floor(&self, since: &Cursor) -> i64 {
+        let since = ms(since.modified_at);
+        let Some(secs) = self.config.archived_min_interval_secs else {
+            return since;
+        };
+        let last = *self
+            .archived_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match last {
+            // Deltas since then skipped the read: go back to where that one read from.
+            Some((_, from)) => from.min(since),
+            None => {
+                since.saturating_sub(i64::try_from(secs.saturating_mul(2_000)).unwrap_or(i64::MAX))
+            }
+        }
+    }
+
+    /// Every contact archived at or after `floor`, oldest first, marked archived.
+    async fn read_archived(&self, floor: i64) -> Result<Vec<HubSpotObject>, Error> {
+        let mut opts =
+            ListOptions::new(self.config.list_page_size, self.properties.clone()).archived(true);
+        let mut pending = Vec::new();
+        loop {
+            let page = self.client.list_contacts(&opts).await?;
+            let next = page.next_after().map(str::to_owned);
+            pending.extend(
+                page.results
+                    .into_iter()
+                    .filter(|o| self.archived_ms(o) >= floor)
+                    .map(|mut o| {
+                        o.archived = true;
+                        o
+                    }),
+            );
+            match next {
+                Some(a) => opts = opts.after(Some(a)),
+                None => break,
+            }
+        }
+        pending.sort_by_key(|o| self.archived_ms(o));
+        Ok(pending)
+    }
+
+    /// One delta page: a search page, with the pending archived contacts it has reached.
+    async fn delta(&self, token: Token, lists: Option<&ListTags>) -> Result<ContactPage, Error> {
+        let Token {
+            state,
+            mut pending,
+            horizon,
+            archived_from,
+        } = token;
+        let (objects, next) = self.delta_page(state).await?;
+        let horizon = objects
+            .iter()
+            .map(|o| ms(self.config.mapping.modified_at(o)))
+            .max()
+            .max(horizon);
+        // An archived contact goes out with the first page whose newest change is at or
+        // after its archiving: the engine's checkpoint (at most that newest change) then
+        // never passes a deletion not yet returned. The last page takes the rest.
+        let due = match (&next, horizon) {
+            (None, _) => pending.len(),
+            (Some(_), Some(h)) => pending.partition_point(|o| self.archived_ms(o) <= h),
+            (Some(_), None) => 0,
+        };
+        let archived: Vec<HubSpotObject> = pending.drain(..due).collect();
+        let mut contacts = self.convert(objects, lists);
+        for o in archived {
+            let at = DateTime::<Utc>::from_timestamp_millis(self.archived_ms(&o));
+            for mut c in self.convert(vec![o], lists) {
+                // Never newer than the archiving, so the checkpoint stays behind the search.
+                if let Some(at) = at {
+                    c.updated_at = c.updated_at.min(at);
+                }
+                contacts.push(c);
+            }
+        }
+        if next.is_none()
+            && let Some(from) = archived_from
+        {
+            // Every deletion read has been returned: later reads may start here.
+            *self
+                .archived_read
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), from));
+        }
+        let next = next.map(|state| Token {
+            state,
+            pending,
+            horizon,
+            archived_from,
+        });
+        Ok(ContactPage::new(contacts, next.as_ref().map(encode)))
+    }
+
     async fn delta_page(
         &self,
-        since: &Cursor,
         state: DeltaState,
-        lists: Option<&ListTags>,
-    ) -> Result<ContactPage, Error> {
+    ) -> Result<(Vec<HubSpotObject>, Option<DeltaState>), Error> {
         let modified = self.config.mapping.modified_property.clone();
         match state {
             DeltaState::Search {
@@ -254,6 +409,11 @@ impl HubSpotSource {
                 );
                 let page = self.client.search_contacts(&req).await?;
                 let next_offset = page.next_after().and_then(|a| a.parse::<u32>().ok());
+                let time =
+                    |o: Option<&HubSpotObject>| o.map(|o| ms(self.config.mapping.modified_at(o)));
+                let full = page.results.len()
+                    >= self.config.search_page_size.min(MAX_SEARCH_PAGE) as usize;
+                let one_instant = full && time(page.results.first()) == time(page.results.last());
                 let skip: BTreeSet<String> = if newest == start {
                     seen.iter().cloned().collect()
                 } else {
@@ -275,6 +435,14 @@ impl HubSpotSource {
                     kept.push(o);
                 }
                 let next = match next_offset {
+                    // A full page of one instant: read that instant by id now, instead of
+                    // paging (and restarting) through all of it first.
+                    Some(_) if one_instant => Some(DeltaState::Tie {
+                        at: newest,
+                        above: "0".into(),
+                        after: 0,
+                        seen,
+                    }),
                     Some(n) if self.within_cap(n) => Some(DeltaState::Search {
                         start,
                         strict,
@@ -296,12 +464,9 @@ impl HubSpotSource {
                         after: 0,
                         seen,
                     }),
-                    None => self
-                        .config
-                        .include_archived
-                        .then_some(DeltaState::Archived { after: None }),
+                    None => None,
                 };
-                Ok(self.page(kept, next, lists))
+                Ok((kept, next))
             }
             DeltaState::Tie {
                 at,
@@ -351,45 +516,9 @@ impl HubSpotSource {
                         seen: Vec::new(),
                     }),
                 };
-                Ok(self.page(kept, next, lists))
-            }
-            DeltaState::Archived { after } => {
-                let opts = ListOptions::new(self.config.list_page_size, self.properties.clone())
-                    .after(after)
-                    .archived(true);
-                let page = self.client.list_contacts(&opts).await?;
-                let next = page.next_after().map(|a| DeltaState::Archived {
-                    after: Some(a.to_owned()),
-                });
-                let since_ms = ms(since.modified_at);
-                let kept: Vec<HubSpotObject> = page
-                    .results
-                    .into_iter()
-                    .filter(|o| {
-                        let at = o
-                            .archived_at
-                            .as_deref()
-                            .and_then(crate::convert::parse_time)
-                            .unwrap_or_else(|| self.config.mapping.modified_at(o));
-                        ms(at) >= since_ms
-                    })
-                    .map(|mut o| {
-                        o.archived = true;
-                        o
-                    })
-                    .collect();
-                Ok(self.page(kept, next, lists))
+                Ok((kept, next))
             }
         }
-    }
-
-    fn page(
-        &self,
-        objects: Vec<HubSpotObject>,
-        next: Option<DeltaState>,
-        lists: Option<&ListTags>,
-    ) -> ContactPage {
-        ContactPage::new(self.convert(objects, lists), next.as_ref().map(encode))
     }
 }
 
@@ -409,21 +538,35 @@ impl CrmSource for HubSpotSource {
         since: &Cursor,
         page: Option<&PageToken>,
     ) -> Result<ContactPage, sync_core::Error> {
-        let state = match page {
+        let token = match page {
             Some(t) => decode(t)?,
             None => {
                 let start = ms(since.modified_at);
-                DeltaState::Search {
-                    start,
-                    strict: false,
-                    after: 0,
-                    newest: start,
-                    seen: Vec::new(),
+                // Archived contacts first: a run that stops early must not have moved the
+                // checkpoint past a deletion it never read.
+                let (pending, archived_from) = if self.archived_read_due() {
+                    let floor = self.archived_floor(since);
+                    let from = ms(since.modified_at);
+                    (self.read_archived(floor).await?, Some(from))
+                } else {
+                    (Vec::new(), None)
+                };
+                Token {
+                    state: DeltaState::Search {
+                        start,
+                        strict: false,
+                        after: 0,
+                        newest: start,
+                        seen: Vec::new(),
+                    },
+                    pending,
+                    horizon: None,
+                    archived_from,
                 }
             }
         };
         let lists = self.list_tags(page.is_none()).await?;
-        Ok(self.delta_page(since, state, lists.as_deref()).await?)
+        Ok(self.delta(token, lists.as_deref()).await?)
     }
 
     async fn scan(
@@ -504,12 +647,17 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_reject_foreign_ones() {
-        let s = DeltaState::Search {
-            start: 5,
-            strict: false,
-            after: 200,
-            newest: 9,
-            seen: vec!["1".into()],
+        let s = Token {
+            state: DeltaState::Search {
+                start: 5,
+                strict: false,
+                after: 200,
+                newest: 9,
+                seen: vec!["1".into()],
+            },
+            pending: Vec::new(),
+            horizon: Some(9),
+            archived_from: None,
         };
         assert_eq!(decode(&encode(&s)).unwrap(), s);
         assert!(decode(&PageToken("12345".into())).is_err());

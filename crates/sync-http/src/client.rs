@@ -21,7 +21,7 @@ use url::Url;
 use crate::auth::{Auth, TokenProvider};
 use crate::decode::{ErrorDecoder, JsonErrorDecoder};
 use crate::error::{ErrorKind, HttpError};
-use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::rate_limit::{AnnouncedLimit, RateLimit, RateLimiter};
 use crate::retry::{Decision, Failure, Outcome, RetryPolicy, decide, server_wait};
 use crate::transport::{
     HttpTransport, ReqwestSettings, ReqwestTransport, TransportError, TransportErrorKind,
@@ -66,7 +66,46 @@ struct Inner {
     request_timeout: Option<Duration>,
     retry: RetryPolicy,
     limiter: Option<Arc<RateLimiter>>,
+    announced: Option<LimitHeaders>,
     decoder: Arc<dyn ErrorDecoder>,
+}
+
+/// The response headers in which an API announces its rate-limit window; see
+/// [`HttpClientBuilder::learn_rate_limit_from`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LimitHeaders {
+    /// Requests allowed in the window (HubSpot: `X-HubSpot-RateLimit-Max`).
+    pub max: HeaderName,
+    /// Requests left in the window (HubSpot: `X-HubSpot-RateLimit-Remaining`).
+    pub remaining: HeaderName,
+    /// The window in milliseconds (HubSpot: `X-HubSpot-RateLimit-Interval-Milliseconds`).
+    pub interval_ms: HeaderName,
+}
+
+impl LimitHeaders {
+    /// The three header names.
+    pub fn new(max: HeaderName, remaining: HeaderName, interval_ms: HeaderName) -> Self {
+        Self {
+            max,
+            remaining,
+            interval_ms,
+        }
+    }
+
+    /// What `headers` announce, when the budget and the window are both there.
+    pub fn read(&self, headers: &HeaderMap) -> Option<AnnouncedLimit> {
+        fn num<T: std::str::FromStr>(h: &HeaderMap, n: &HeaderName) -> Option<T> {
+            h.get(n)?.to_str().ok()?.trim().parse().ok()
+        }
+        let max = num::<u32>(headers, &self.max)?;
+        let interval = num::<u64>(headers, &self.interval_ms)?;
+        Some(AnnouncedLimit::new(
+            max,
+            num::<u32>(headers, &self.remaining),
+            Duration::from_millis(interval),
+        ))
+    }
 }
 
 impl fmt::Debug for HttpClient {
@@ -95,6 +134,7 @@ pub struct HttpClientBuilder {
     retry: RetryPolicy,
     rate_limit: Option<RateLimit>,
     limiter: Option<Arc<RateLimiter>>,
+    announced: Option<LimitHeaders>,
     decoder: Arc<dyn ErrorDecoder>,
     transport: Option<Arc<dyn HttpTransport>>,
     default_headers: Vec<(String, String)>,
@@ -129,6 +169,7 @@ impl HttpClient {
             retry: RetryPolicy::default(),
             rate_limit: None,
             limiter: None,
+            announced: None,
             decoder: Arc::new(JsonErrorDecoder),
             transport: None,
             default_headers: Vec::new(),
@@ -355,6 +396,15 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Learns the rate-limit window from these response headers: every response that
+    /// carries them updates the client-wide limiter ([`RateLimiter::observe`]), so the
+    /// client follows the budget the server enforces rather than the configured guess.
+    #[must_use]
+    pub fn learn_rate_limit_from(mut self, headers: LimitHeaders) -> Self {
+        self.announced = Some(headers);
+        self
+    }
+
     /// Decodes the API's error bodies (default [`JsonErrorDecoder`]).
     #[must_use]
     pub fn error_decoder(mut self, decoder: Arc<dyn ErrorDecoder>) -> Self {
@@ -459,6 +509,7 @@ impl HttpClientBuilder {
                 request_timeout: self.request_timeout,
                 retry: self.retry,
                 limiter,
+                announced: self.announced,
                 decoder: self.decoder,
             }),
             counts: RequestCounts::default(),
@@ -824,6 +875,11 @@ impl Call<'_> {
         };
         if sent {
             self.client.count_request(&self.method, &self.log_path);
+        }
+        if let (Ok(resp), Some(names), Some(limiter)) = (&result, &inner.announced, &inner.limiter)
+            && let Some(announced) = names.read(&resp.headers)
+        {
+            limiter.observe(announced);
         }
         result.map_err(|e| self.transport_error(e))
     }

@@ -77,11 +77,12 @@ mod transport;
 
 pub use auth::{AccessToken, Auth, RefreshingToken, TokenProvider, TokenSource};
 pub use client::{
-    DEFAULT_USER_AGENT, HttpClient, HttpClientBuilder, RequestBuilder, RequestOptions, Response,
+    DEFAULT_USER_AGENT, HttpClient, HttpClientBuilder, LimitHeaders, RequestBuilder,
+    RequestOptions, Response,
 };
 pub use decode::{ApiErrorInfo, ErrorDecoder, JsonErrorDecoder, correlation_from_headers};
 pub use error::{ErrorKind, HttpError};
-pub use rate_limit::{RateLimit, RateLimiter};
+pub use rate_limit::{AnnouncedLimit, RateLimit, RateLimiter};
 pub use redact::redact_secrets;
 pub use retry::{
     Decision, Failure, GiveUpReason, Outcome, RetryPolicy, decide, is_retryable_status, server_wait,

@@ -100,6 +100,12 @@ impl HubSpotClient {
             req = req.query("properties", opts.properties.join(","));
         }
         req = req.query("archived", opts.archived.to_string());
+        if opts.archived {
+            // Counted apart from the live listing: its cost is what
+            // `SourceConfig::archived_min_interval_secs` trades away.
+            let counted = format!("{}?archived=true", req.log_path);
+            req = req.log_path(counted);
+        }
         self.send_json(&req).await
     }
 

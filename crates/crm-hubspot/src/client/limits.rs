@@ -46,16 +46,20 @@ impl RateLimitTier {
         }
     }
 
-    /// The client-side limiter for this tier; see [`window_safe`].
+    /// The client-side limiter for this tier: a rolling window of the tier's budget, paced
+    /// evenly (see [`RateLimit::rolling`]). Once HubSpot answers, the client follows the
+    /// window it announces instead (`X-HubSpot-RateLimit-Max` and
+    /// `-Interval-Milliseconds`), so the tier only matters until the first response.
     pub fn rate_limit(self) -> RateLimit {
         let (n, w) = self.budget();
-        window_safe(n, w)
+        RateLimit::rolling(n, w)
     }
 }
 
-/// The search API's own budget: 5 requests per second per account.
+/// The search API's own budget: 5 requests per second per account, as a rolling window
+/// (search responses announce no window to learn from).
 pub fn search_rate_limit() -> RateLimit {
-    window_safe(5, Duration::from_secs(1))
+    RateLimit::rolling(5, Duration::from_secs(1))
 }
 
 /// A token bucket that never lets more than `requests` through in any window of length
@@ -64,6 +68,8 @@ pub fn search_rate_limit() -> RateLimit {
 /// A bucket of burst `b` refilling `r` per window admits up to `b + r` requests in one
 /// window, so a naive `requests`/`window` bucket with burst `requests` would allow twice
 /// the budget. This splits it: a burst of a tenth (at least one) and the rest sustained.
+/// The client no longer uses it (it keeps a rolling window, [`RateLimit::rolling`], which
+/// uses the whole budget); it stays for callers who build their own bucket.
 pub fn window_safe(requests: u32, window: Duration) -> RateLimit {
     if requests < 2 {
         // Too small to split; a zero budget stays invalid and is reported by the builder.
@@ -85,14 +91,16 @@ mod tests {
         );
         assert_eq!(RateLimitTier::ProfessionalEnterprise.budget().0, 190);
         let l = RateLimitTier::FreeStarter.rate_limit();
-        assert_eq!((l.requests, l.burst), (90, 10));
+        assert_eq!((l.requests, l.burst, l.rolling), (100, 2, true));
         let s = search_rate_limit();
-        assert_eq!((s.requests, s.burst, s.per), (4, 1, Duration::from_secs(1)));
+        assert_eq!((s.requests, s.burst, s.per), (5, 2, Duration::from_secs(1)));
+        let w = window_safe(100, Duration::from_secs(10));
+        assert_eq!((w.requests, w.burst), (90, 10));
         let c = RateLimitTier::Custom {
             requests: 50,
             window_ms: 1000,
         }
         .rate_limit();
-        assert_eq!(c.requests + c.burst, 50);
+        assert_eq!((c.requests, c.per), (50, Duration::from_secs(1)));
     }
 }

@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderName, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sync_http::{
-    ApiErrorInfo, ErrorKind, HttpClient, HttpTransport, RateLimit, RateLimiter, RefreshingToken,
-    Response, RetryPolicy, TokenProvider,
+    ApiErrorInfo, ErrorKind, HttpClient, HttpTransport, LimitHeaders, RateLimit, RateLimiter,
+    RefreshingToken, Response, RetryPolicy, TokenProvider,
 };
 
 pub use auth::OAuthCredentials;
@@ -110,6 +110,7 @@ pub struct HubSpotClientBuilder {
     transport: Option<Arc<dyn HttpTransport>>,
     without_timeouts: bool,
     limiter: Option<Arc<RateLimiter>>,
+    learn_limit: bool,
 }
 
 impl fmt::Debug for HubSpotClientBuilder {
@@ -183,10 +184,23 @@ impl HubSpotClientBuilder {
         self
     }
 
-    /// The account's rate-limit tier (default Free/Starter, 100 per 10 s).
+    /// The account's rate-limit tier (default Free/Starter, 100 per 10 s): the budget
+    /// used until HubSpot announces its window on a response, see
+    /// [`learn_rate_limit`](Self::learn_rate_limit).
     #[must_use]
     pub fn tier(mut self, tier: RateLimitTier) -> Self {
         self.tier = tier;
+        self
+    }
+
+    /// Whether the client follows the window HubSpot announces on each response
+    /// (`X-HubSpot-RateLimit-Max`, `-Remaining`, `-Interval-Milliseconds`; default true).
+    /// The announced window replaces the tier, and requests HubSpot counted that this
+    /// client did not send (another process on the same app) are left room for. Turn it
+    /// off only to hold the client to a smaller [`RateLimitTier::Custom`] share.
+    #[must_use]
+    pub fn learn_rate_limit(mut self, learn: bool) -> Self {
+        self.learn_limit = learn;
         self
     }
 
@@ -246,6 +260,13 @@ impl HubSpotClientBuilder {
         if self.without_timeouts {
             b = b.without_timeouts();
         }
+        if self.learn_limit {
+            b = b.learn_rate_limit_from(LimitHeaders::new(
+                HeaderName::from_static("x-hubspot-ratelimit-max"),
+                HeaderName::from_static("x-hubspot-ratelimit-remaining"),
+                HeaderName::from_static("x-hubspot-ratelimit-interval-milliseconds"),
+            ));
+        }
         b
     }
 
@@ -302,6 +323,7 @@ impl HubSpotClientBuilder {
             search_limiter,
             max_rate_limit_retries: self.max_rate_limit_retries,
             max_rate_limit_wait: self.max_rate_limit_wait,
+            properties: Arc::default(),
         })
     }
 }
@@ -356,7 +378,13 @@ pub struct HubSpotClient {
     search_limiter: Arc<RateLimiter>,
     max_rate_limit_retries: u32,
     max_rate_limit_wait: Duration,
+    /// The last contact-property listing, kept current with this client's own property
+    /// writes, so a start-up that ensures properties and then validates values lists once.
+    properties: Arc<std::sync::Mutex<Option<PropertyListing>>>,
 }
+
+/// A contact-property listing and when it was made.
+pub(crate) type PropertyListing = (tokio::time::Instant, Vec<crate::model::Property>);
 
 impl fmt::Debug for HubSpotClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -442,6 +470,7 @@ impl HubSpotClient {
             transport: None,
             without_timeouts: false,
             limiter: None,
+            learn_limit: true,
         }
     }
 

@@ -1,6 +1,9 @@
 //! The Properties API: describe contact properties, create the SDK's own, add options.
 
+use std::time::Duration;
+
 use http::Method;
+use tokio::time::Instant;
 
 use super::{HubSpotClient, Req, path_template};
 use crate::error::Error;
@@ -16,7 +19,40 @@ impl HubSpotClient {
     pub async fn list_contact_properties(&self) -> Result<Vec<Property>, Error> {
         let req = Req::new(Method::GET, &self.paths.properties, &["contacts"]);
         let page: Page<Property> = self.send_json(&req).await?;
+        *self.recent_properties() = Some((Instant::now(), page.results.clone()));
         Ok(page.results)
+    }
+
+    fn recent_properties(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Vec<Property>)>> {
+        self.properties
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The last listing of contact properties by this client (or its clones) if it is
+    /// younger than `max_age`, with the properties this client created or changed since
+    /// applied. `None` when there is none: call
+    /// [`list_contact_properties`](Self::list_contact_properties).
+    pub fn recent_contact_properties(&self, max_age: Duration) -> Option<Vec<Property>> {
+        self.recent_properties()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, list)| list.clone())
+    }
+
+    /// Forgets the last listing (properties were changed by someone else).
+    pub fn forget_contact_properties(&self) {
+        *self.recent_properties() = None;
+    }
+
+    /// Keeps the last listing current with a property this client wrote.
+    fn remember_property(&self, property: &Property) {
+        if let Some((_, list)) = self.recent_properties().as_mut() {
+            match list.iter_mut().find(|p| p.name == property.name) {
+                Some(p) => *p = property.clone(),
+                None => list.push(property.clone()),
+            }
+        }
     }
 
     /// One contact property; `None` when it does not exist.
@@ -36,7 +72,9 @@ impl HubSpotClient {
         property: &PropertyCreate,
     ) -> Result<Property, Error> {
         let req = Req::new(Method::POST, &self.paths.properties, &["contacts"]).json(property)?;
-        self.send_json(&req).await
+        let created: Property = self.send_json(&req).await?;
+        self.remember_property(&created);
+        Ok(created)
     }
 
     /// Replaces the option list of an enumeration property (`PATCH
@@ -51,7 +89,9 @@ impl HubSpotClient {
             .log_path(self.property_template())
             .json(&PropertyOptionsUpdate { options })?
             .idempotent();
-        self.send_json(&req).await
+        let updated: Property = self.send_json(&req).await?;
+        self.remember_property(&updated);
+        Ok(updated)
     }
 
     /// Adds the options `values` lacks to an enumeration property, keeping the existing

@@ -371,6 +371,13 @@ impl HubSpotSandbox {
         Ok(())
     }
 
+    /// Requests counted against the daily budget so far (set one with
+    /// [`RateLimits::with_daily`] and [`set_rate_limits`](Self::set_rate_limits) to make
+    /// the next calls fail with a `DAILY` 429).
+    pub fn daily_usage(&self) -> u64 {
+        self.api.core.api_usage().0
+    }
+
     /// Replaces the rate limits.
     pub fn set_rate_limits(&self, limits: RateLimits) {
         self.api.core.set_limits(limits);
