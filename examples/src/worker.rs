@@ -271,7 +271,9 @@ pub async fn run_worker(
     match engine.release_claims(tenant).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(released = n, "outbox claims released"),
-        Err(e) => tracing::warn!(error = %e, "could not release outbox claims; they free up after one lease"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release outbox claims; they free up after one lease")
+        }
     }
     result
 }

@@ -343,9 +343,7 @@ async fn kill_9_mid_removal_then_a_restart_removes_every_badge_and_keeps_other_s
     assert_eq!(untagged.len(), 200);
 
     let mut first = spawn(&w, &Db::Sqlite(&db), "pod-a", 10);
-    first
-        .kill_when("mid-removal", |_| removals(&w) >= 88)
-        .await;
+    first.kill_when("mid-removal", |_| removals(&w) >= 88).await;
     let at_kill = removals(&w);
     assert!(at_kill < 200, "killed mid-removal ({at_kill})");
     let (code, report) = spawn(&w, &Db::Sqlite(&db), "pod-a", 10)
@@ -362,7 +360,10 @@ async fn kill_9_mid_removal_then_a_restart_removes_every_badge_and_keeps_other_s
             .find(|u| u.id == *user)
             .unwrap();
         assert!(!held.has_badge(BADGE), "{user} kept Premium");
-        assert!(held.has_badge(other_badge), "{user} lost a badge from elsewhere");
+        assert!(
+            held.has_badge(other_badge),
+            "{user} lost a badge from elsewhere"
+        );
     }
     assert_effects_alternate(&w);
 }
@@ -379,7 +380,10 @@ async fn sigterm_mid_apply_exits_cleanly_with_a_report_and_the_next_run_applies_
     let child = spawn(&w, &Db::Sqlite(&db), "pod-a", 10);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     while grants(&w) < wanted / 3 {
-        assert!(tokio::time::Instant::now() < deadline, "apply never started");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "apply never started"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let pid = child.process.id().unwrap();
@@ -449,9 +453,7 @@ async fn two_workers_racing_on_postgres_one_killed_strand_nothing_and_duplicate_
     let wait = LEASE_SECS.parse::<u64>().unwrap() + 3;
     let mut doomed = spawn(&w, &db, "pod-a", wait);
     let survivor = spawn(&w, &db, "pod-b", wait);
-    doomed
-        .kill_when("race", |_| grants(&w) >= wanted / 3)
-        .await;
+    doomed.kill_when("race", |_| grants(&w) >= wanted / 3).await;
     let (code, report) = survivor.finish("survivor").await;
     assert_eq!(code, 0, "{report:?}");
     assert_eq!(
