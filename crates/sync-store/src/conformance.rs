@@ -1388,7 +1388,7 @@ pub async fn outbox_superseded_incarnation_owns_nothing(store: Arc<dyn Store>) {
     assert!(matches!(lost, Err(Error::LeaseLost { .. })), "{lost:?}");
     assert_eq!(
         store
-            .renew(&t, &old, &[key.clone()], lease, secs(3))
+            .renew(&t, &old, std::slice::from_ref(key), lease, secs(3))
             .await
             .unwrap(),
         0
