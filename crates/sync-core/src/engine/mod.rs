@@ -174,6 +174,9 @@ pub struct SyncEngine {
     stop: StopSignal,
     /// The lease holder registered per tenant (registered on first use).
     holders: Arc<Mutex<HashMap<TenantId, LeaseHolder>>>,
+    /// Serializes first-use registrations: two concurrent runs of one engine must share one
+    /// incarnation, not supersede each other.
+    registering: Arc<futures::lock::Mutex<()>>,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -211,6 +214,7 @@ impl SyncEngine {
                 options: EngineOptions::default(),
                 stop: StopSignal::new(),
                 holders: Arc::new(Mutex::new(HashMap::new())),
+                registering: Arc::new(futures::lock::Mutex::new(())),
             },
         }
     }
@@ -264,16 +268,23 @@ impl SyncEngine {
 
     /// The lease holder of this engine for `tenant`, registering on first use.
     pub(crate) async fn holder(&self, tenant: &TenantId) -> Result<LeaseHolder, Error> {
-        let known = self
-            .holders
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(tenant)
-            .cloned();
-        match known {
+        if let Some(holder) = self.known_holder(tenant) {
+            return Ok(holder);
+        }
+        let _first = self.registering.lock().await;
+        // Another run of this engine may have registered while this one waited.
+        match self.known_holder(tenant) {
             Some(holder) => Ok(holder),
             None => Ok(self.register(tenant).await?.holder),
         }
+    }
+
+    fn known_holder(&self, tenant: &TenantId) -> Option<LeaseHolder> {
+        self.holders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tenant)
+            .cloned()
     }
 
     /// Releases every claim this engine holds for `tenant` (pending again, claimable at once

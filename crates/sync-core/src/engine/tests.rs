@@ -836,3 +836,26 @@ async fn a_batch_slower_than_its_lease_keeps_its_claims_through_the_heartbeat() 
     assert_eq!(stolen, 0, "a live worker's claims were taken over");
     assert_eq!(report.applied.get("assign_badge"), Some(&2), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_runs_of_one_engine_share_one_incarnation() {
+    let w = world(10, MissingUserPolicy::Skip);
+    add_users(&w, 0..10).await;
+    enqueue_only(&w).await;
+    let engine = restarted(&w, "receiver");
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let (engine, tenant) = (engine.clone(), w.tenant.clone());
+            tokio::spawn(async move { engine.drain_outbox(&tenant).await })
+        })
+        .collect();
+    for run in runs {
+        let report = run.await.unwrap();
+        assert!(
+            report.is_ok(),
+            "a run was fenced by its own engine: {report:?}"
+        );
+    }
+    let holder = engine.holder(&w.tenant).await.unwrap();
+    assert_eq!(holder.incarnation, 1, "registered once");
+}
