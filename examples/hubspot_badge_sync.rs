@@ -14,8 +14,13 @@
 //! `SYNC_FULL_RECONCILE_HOUR`. Unset endpoints are served by the in-process sandbox, seeded
 //! with 1,000 people whose community users are recorded from signed `user_created` webhooks.
 //!
-//! The last line of output is the run report as one JSON line. The exit code is 2 when a
-//! `--once` run stopped early (quota exhausted, credentials rejected): see `stopped` in it.
+//! `SYNC_INSTANCE_ID` (a stable id per worker: a restart takes back its claims at once),
+//! `SYNC_LEASE_SECS` (default 15), `SYNC_ONCE_WAIT_SECS` (default two leases).
+//!
+//! The last line of output is the run report as one JSON line. Exit codes of `--once`: 0
+//! done, or stopped by SIGTERM / Ctrl-C with its claims released; 2 stopped early (quota
+//! exhausted, credentials rejected: see `stopped`); 3 work still held by another live
+//! worker (see `backlog`; run again after `backlog.held_until`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +29,7 @@ use cativa_client::sink::ApiBadgeSink;
 use cativa_crm_sync_examples::seed::{deliver_user_created, seed_people};
 use cativa_crm_sync_examples::settings::Settings;
 use cativa_crm_sync_examples::setup::{Crm, Endpoints, StoreFallback, hubspot_source, open_store};
-use cativa_crm_sync_examples::worker::{WorkerArgs, run_worker};
+use cativa_crm_sync_examples::worker::{WorkerArgs, exit_code, run_worker};
 use cativa_crm_sync_examples::{ExampleError, init_tracing};
 use sync_core::{EngineOptions, SyncEngine, TenantId};
 
@@ -67,6 +72,8 @@ async fn main() -> Result<(), ExampleError> {
         );
     }
 
+    let mut options = EngineOptions::default();
+    args.apply_to(&mut options);
     let engine = SyncEngine::builder(config, store.store.clone())
         .source(Arc::new(hubspot_source(
             endpoints.hubspot()?.clone(),
@@ -76,14 +83,14 @@ async fn main() -> Result<(), ExampleError> {
             tenant.clone(),
             endpoints.cativa.clone(),
         )))
-        .options(EngineOptions::default())
+        .options(options)
         .build();
 
     let mut out = std::io::stdout();
     let report = run_worker(&engine, &tenant, &args, &mut out).await?;
     endpoints.shutdown().await;
-    if args.once && report.is_some_and(|r| r.stopped.is_some()) {
-        std::process::exit(2);
+    if let (true, Some(report)) = (args.once, &report) {
+        std::process::exit(exit_code(report));
     }
     Ok(())
 }

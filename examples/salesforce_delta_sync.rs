@@ -16,8 +16,11 @@
 //! `SYNC_INTERVAL_SECS`, `SYNC_FULL_RECONCILE_HOUR`. Unset endpoints are served by the
 //! in-process sandbox, seeded with 1,000 people.
 //!
-//! The last line of output is the run report as one JSON line; exit code 2 when a `--once`
-//! run stopped early. When Salesforce's delete log no longer covers the checkpoint the
+//! `SYNC_INSTANCE_ID`, `SYNC_LEASE_SECS`, `SYNC_ONCE_WAIT_SECS` (see `hubspot_badge_sync`).
+//!
+//! The last line of output is the run report as one JSON line; `--once` exits 0 when done
+//! or stopped by a signal, 2 when stopped early, 3 when work is still held by another
+//! worker. When Salesforce's delete log no longer covers the checkpoint the
 //! report says `full_reconcile_advised`: run `--once --full`.
 
 use std::path::PathBuf;
@@ -29,7 +32,7 @@ use cativa_crm_sync_examples::settings::Settings;
 use cativa_crm_sync_examples::setup::{
     Crm, Endpoints, StoreFallback, open_store, salesforce_schema,
 };
-use cativa_crm_sync_examples::worker::{WorkerArgs, run_worker};
+use cativa_crm_sync_examples::worker::{WorkerArgs, exit_code, run_worker};
 use cativa_crm_sync_examples::{ExampleError, init_tracing};
 use crm_salesforce::SalesforceSource;
 use sync_core::{EngineOptions, SyncEngine, TenantId};
@@ -77,20 +80,22 @@ async fn main() -> Result<(), ExampleError> {
         endpoints.salesforce()?.clone(),
         salesforce_schema(&settings.salesforce_tags_field),
     )?;
+    let mut options = EngineOptions::default();
+    args.apply_to(&mut options);
     let engine = SyncEngine::builder(config, store.store.clone())
         .source(Arc::new(source))
         .badge_sink(Arc::new(ApiBadgeSink::new(
             tenant.clone(),
             endpoints.cativa.clone(),
         )))
-        .options(EngineOptions::default())
+        .options(options)
         .build();
 
     let mut out = std::io::stdout();
     let report = run_worker(&engine, &tenant, &args, &mut out).await?;
     endpoints.shutdown().await;
-    if args.once && report.is_some_and(|r| r.stopped.is_some()) {
-        std::process::exit(2);
+    if let (true, Some(report)) = (args.once, &report) {
+        std::process::exit(exit_code(report));
     }
     Ok(())
 }

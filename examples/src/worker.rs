@@ -8,14 +8,31 @@
 //! ```
 //!
 //! Every run prints its report; the last line of output is the report as one JSON line
-//! (`RunReport::to_json_line`), for cron and CI logs. SIGTERM or Ctrl-C stops the loop
-//! between runs (a run in progress finishes first).
+//! (`RunReport::to_json_line`), for cron and CI logs.
+//!
+//! Crash safety and stops:
+//! - `SYNC_INSTANCE_ID` names this worker. Give each worker a stable id of its own: a
+//!   restart with the same id takes back at once the outbox claims its killed predecessor
+//!   held. Unset, the id is unique per process and a killed worker's claims are free again
+//!   after one lease.
+//! - `SYNC_LEASE_SECS` (default 15, at most 30 recommended) is the outbox lease; it is renewed
+//!   while a batch is in flight.
+//! - A `--once` run whose work is still outstanding when it ends (held by another worker, or
+//!   by one that died less than a lease ago) waits up to `SYNC_ONCE_WAIT_SECS` (default two
+//!   leases) for those claims to free up and applies them.
+//! - SIGTERM or Ctrl-C, in `--once` or the loop: no new work is taken, the batch in flight is
+//!   finished, unapplied claims are released (claimable at once), the report is printed.
+//!
+//! Exit codes of a `--once` run ([`exit_code`]): 0 done (or stopped by a signal, claims
+//! released); 2 stopped early (quota exhausted, credentials rejected: see `stopped` and
+//! `resume_after`); 3 work is still held by another live worker after the wait (see `backlog`
+//! in the report: run again after `backlog.held_until`).
 
 use std::io::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
-use sync_core::{RunReport, SyncEngine, TenantId};
+use sync_core::{EngineOptions, RunReport, StopSignal, SyncEngine, TenantId};
 
 use crate::error::ExampleError;
 
@@ -31,6 +48,32 @@ pub struct WorkerArgs {
     pub interval: Duration,
     /// The UTC hour from which the daily full reconcile is due.
     pub full_reconcile_hour: u32,
+    /// `SYNC_INSTANCE_ID`: this worker's stable instance id, if configured.
+    pub instance_id: Option<String>,
+    /// `SYNC_LEASE_SECS`: the outbox lease.
+    pub lease: Duration,
+    /// `SYNC_ONCE_WAIT_SECS`: how long a `--once` run waits for work held elsewhere.
+    pub once_wait: Duration,
+}
+
+/// Exit code of a `--once` run stopped early by a quota or credential error.
+pub const EXIT_STOPPED: i32 = 2;
+/// Exit code of a `--once` run that ends with work still held by another live worker.
+pub const EXIT_WORK_HELD: i32 = 3;
+
+/// The exit code for a `--once` run's report: 0 when done or stopped by a signal (claims
+/// released), [`EXIT_STOPPED`] when stopped early by an error, [`EXIT_WORK_HELD`] when work
+/// is still outstanding.
+pub fn exit_code(report: &RunReport) -> i32 {
+    if report.interrupted {
+        0
+    } else if report.stopped.is_some() {
+        EXIT_STOPPED
+    } else if report.backlog.is_some_and(|b| b.outstanding() > 0) {
+        EXIT_WORK_HELD
+    } else {
+        0
+    }
 }
 
 impl WorkerArgs {
@@ -79,12 +122,35 @@ impl WorkerArgs {
                 message: format!("must be an hour 0..=23, not {hour}"),
             });
         }
+        let lease_secs = number("SYNC_LEASE_SECS", 15)?;
+        if !(1..=3600).contains(&lease_secs) {
+            return Err(ExampleError::Env {
+                var: "SYNC_LEASE_SECS",
+                message: format!("must be 1..=3600 seconds (15 to 30 advised), not {lease_secs}"),
+            });
+        }
+        let lease = Duration::from_secs(lease_secs);
+        let once_wait = Duration::from_secs(number("SYNC_ONCE_WAIT_SECS", 2 * lease_secs)?);
+        let instance_id = lookup("SYNC_INSTANCE_ID")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
         Ok(Self {
             once,
             full,
             interval,
             full_reconcile_hour: u32::try_from(hour).unwrap_or(3),
+            instance_id,
+            lease,
+            once_wait,
         })
+    }
+
+    /// Sets the instance id and lease on engine options.
+    pub fn apply_to(&self, options: &mut EngineOptions) {
+        if let Some(id) = &self.instance_id {
+            options.worker_id.clone_from(id);
+        }
+        options.lease = self.lease;
     }
 }
 
@@ -122,8 +188,72 @@ fn print(out: &mut (dyn Write + Send), report: &RunReport) -> Result<(), Example
     Ok(())
 }
 
+/// Raises the engine's stop signal on SIGTERM or Ctrl-C.
+fn stop_on_signal(stop: StopSignal) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: finishing the batch in flight, releasing the rest");
+        stop.stop();
+    })
+}
+
+/// Resolves once `stop` is raised.
+async fn stopped(stop: &StopSignal) {
+    while !stop.is_stopped() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// After a `--once` run: while work is outstanding (pending, or claimed by a worker that
+/// may be dead), applies what is claimable and waits for live claims to run out, up to
+/// `max_wait`. A `--once` run never reports "nothing to do" over stranded work.
+async fn finish_outstanding(
+    engine: &SyncEngine,
+    tenant: &TenantId,
+    report: &mut RunReport,
+    max_wait: Duration,
+) -> Result<(), ExampleError> {
+    let stop = engine.stop_signal().clone();
+    let deadline = tokio::time::Instant::now() + max_wait;
+    let mut drained = false;
+    loop {
+        let backlog = match report.backlog {
+            Some(b) => b,
+            None => engine.backlog(tenant).await?,
+        };
+        report.backlog = Some(backlog);
+        if backlog.outstanding() == 0 || report.stopped.is_some() || stop.is_stopped() {
+            return Ok(());
+        }
+        let now = tokio::time::Instant::now();
+        if backlog.pending + backlog.held_expired > 0 && (!drained || now < deadline) {
+            drained = true;
+            let drain = engine.drain_outbox(tenant).await?;
+            report.absorb_drain(drain);
+            continue;
+        }
+        if now >= deadline {
+            return Ok(());
+        }
+        // Held by a live lease: wait until it runs out (a dead holder stops renewing).
+        let until_free = backlog
+            .held_until
+            .and_then(|at| (at - Utc::now()).to_std().ok())
+            .unwrap_or(Duration::from_millis(100));
+        let wait = until_free
+            .saturating_add(Duration::from_millis(50))
+            .min(deadline - now);
+        tokio::select! {
+            () = stopped(&stop) => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+        report.backlog = Some(engine.backlog(tenant).await?);
+    }
+}
+
 /// Runs the worker: once (returning the report) or in a loop until a shutdown signal
-/// (returning the last report).
+/// (returning the last report). SIGTERM or Ctrl-C stops taking work, finishes the batch in
+/// flight, releases unapplied claims and returns the report of the interrupted run.
 ///
 /// # Errors
 /// The engine failed in a way a retry will not fix (store unreachable, bad configuration).
@@ -133,18 +263,47 @@ pub async fn run_worker(
     args: &WorkerArgs,
     out: &mut (dyn Write + Send),
 ) -> Result<Option<RunReport>, ExampleError> {
+    let stop = engine.stop_signal().clone();
+    let listener = stop_on_signal(stop.clone());
+    let result = work(engine, tenant, args, out, &stop).await;
+    listener.abort();
+    // Whatever a failed or interrupted run still holds goes back at once.
+    match engine.release_claims(tenant).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(released = n, "outbox claims released"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release outbox claims; they free up after one lease")
+        }
+    }
+    result
+}
+
+async fn work(
+    engine: &SyncEngine,
+    tenant: &TenantId,
+    args: &WorkerArgs,
+    out: &mut (dyn Write + Send),
+    stop: &StopSignal,
+) -> Result<Option<RunReport>, ExampleError> {
+    let registration = engine.register(tenant).await?;
+    if registration.taken_back > 0 {
+        writeln!(
+            out,
+            "Took back {} outbox claims of this instance's previous run ({}).",
+            registration.taken_back, registration.holder
+        )?;
+    }
     if args.once {
-        let report = if args.full {
+        let mut report = if args.full {
             engine.run_full_reconcile(tenant).await?
         } else {
             engine.run_delta(tenant).await?
         };
+        finish_outstanding(engine, tenant, &mut report, args.once_wait).await?;
         print(out, &report)?;
         return Ok(Some(report));
     }
     let mut last_full: Option<NaiveDate> = None;
-    let stop = shutdown_signal();
-    tokio::pin!(stop);
     loop {
         let now = Utc::now();
         let report = if full_reconcile_due(last_full, now, args.full_reconcile_hour) {
@@ -157,13 +316,16 @@ pub async fn run_worker(
             engine.run_delta(tenant).await?
         };
         print(out, &report)?;
+        if report.interrupted || stop.is_stopped() {
+            return Ok(Some(report));
+        }
         // A stop with a known reset time (daily quota) waits for it instead of the interval.
         let wait = report
             .resume_after
             .and_then(|at| (at - Utc::now()).to_std().ok())
             .map_or(args.interval, |d| d.max(args.interval));
         tokio::select! {
-            () = &mut stop => return Ok(Some(report)),
+            () = stopped(stop) => return Ok(Some(report)),
             () = tokio::time::sleep(wait) => {}
         }
     }

@@ -42,7 +42,6 @@ pub fn fast_options() -> EngineOptions {
     let mut o = EngineOptions::default();
     o.retry_base = Duration::from_millis(5);
     o.retry_max = Duration::from_millis(50);
-    o.worker_id = "e2e".to_owned();
     o
 }
 

@@ -185,6 +185,17 @@ pub enum Error {
         /// The worker that lost it.
         worker: String,
     },
+    /// A newer process registered with the same instance id: this one must stop claiming
+    /// work (two live workers must not share an instance id).
+    #[error(
+        "worker {worker} incarnation {incarnation} was superseded by a newer start with the same instance id: stop this process or give each live worker its own instance id"
+    )]
+    Superseded {
+        /// The instance id.
+        worker: String,
+        /// The incarnation that was superseded.
+        incarnation: u64,
+    },
     /// The engine lacks a piece the work needs (a source, a sink, an inviter): configure
     /// it on the `SyncEngineBuilder`.
     #[error("not configured: {0}")]

@@ -35,7 +35,9 @@ pub use domain::{
     CrmRecordId, Cursor, Email, EmailError, MAX_EMAIL_LEN, Mapping, Provenance, RuleId, TenantId,
     next_checkpoint,
 };
-pub use engine::{CommunityEvent, DeliveryOutcome, EngineOptions, RunReport, SyncEngine};
+pub use engine::{
+    CommunityEvent, DeliveryOutcome, EngineOptions, RunReport, StopSignal, SyncEngine,
+};
 pub use error::{Error, RemoteError, RemoteErrorKind};
 pub use memory_store::MemoryStore;
 pub use plan::{

@@ -13,8 +13,8 @@ use crate::error::Error;
 use crate::plan::{Action, IdempotencyKey};
 use crate::planner::StateView;
 use crate::ports::{
-    AuditEntry, AuditLog, CheckpointStore, DeliveryLedger, LeaderLease, MappingStore, Outbox,
-    OutboxCounts, OutboxItem, OutboxStatus,
+    AuditEntry, AuditLog, CheckpointStore, DeliveryLedger, LeaderLease, LeaseHolder, MappingStore,
+    Outbox, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus, Registration,
 };
 
 #[derive(Debug, Default)]
@@ -27,6 +27,32 @@ struct TenantState {
     next_seq: u64,
     audit: Vec<AuditEntry>,
     leases: HashMap<String, (String, DateTime<Utc>)>,
+    /// The latest incarnation of each instance id.
+    workers: HashMap<String, u64>,
+}
+
+impl TenantState {
+    /// Whether a newer incarnation of the holder's instance id registered.
+    fn superseded(&self, holder: &LeaseHolder) -> bool {
+        self.workers
+            .get(&holder.worker)
+            .is_some_and(|latest| *latest > holder.incarnation)
+    }
+}
+
+fn held_by(item: &OutboxItem, holder: &LeaseHolder) -> bool {
+    item.status == OutboxStatus::InFlight
+        && item.leased_by.as_deref() == Some(holder.worker.as_str())
+        && item.lease_incarnation == Some(holder.incarnation)
+}
+
+/// Back to pending, claimable at once; the claim does not count as an attempt.
+fn give_back(item: &mut OutboxItem) {
+    item.status = OutboxStatus::Pending;
+    item.leased_by = None;
+    item.lease_incarnation = None;
+    item.lease_until = None;
+    item.attempts = item.attempts.saturating_sub(1);
 }
 
 /// Every store trait over in-process maps behind one mutex (never held across an await).
@@ -258,35 +284,55 @@ impl Outbox for MemoryStore {
                 let seq = t.next_seq;
                 t.next_seq += 1;
                 t.outbox_keys.insert(action.key.clone(), seq);
-                t.outbox.insert(
-                    seq,
-                    OutboxItem {
-                        action: action.clone(),
-                        status: OutboxStatus::Pending,
-                        attempts: 0,
-                        last_error: None,
-                        leased_by: None,
-                        lease_until: None,
-                        not_before: None,
-                        enqueued_at: now,
-                    },
-                );
+                t.outbox.insert(seq, OutboxItem::new(action.clone(), now));
                 added += 1;
             }
             added
         })
     }
 
-    async fn claim(
+    async fn register_worker(
         &self,
         tenant: &TenantId,
         worker: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<Registration, Error> {
+        self.with(tenant, |t| {
+            let incarnation = t.workers.get(worker).copied().unwrap_or(0) + 1;
+            t.workers.insert(worker.to_owned(), incarnation);
+            let mut taken_back = 0;
+            for item in t.outbox.values_mut() {
+                if item.status == OutboxStatus::InFlight
+                    && item.leased_by.as_deref() == Some(worker)
+                    && item.lease_incarnation.is_some_and(|n| n < incarnation)
+                {
+                    give_back(item);
+                    taken_back += 1;
+                }
+            }
+            Registration {
+                holder: LeaseHolder::new(worker, incarnation),
+                taken_back,
+            }
+        })
+    }
+
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
         limit: usize,
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxItem>, Error> {
         let until = deadline(now, lease);
         self.with(tenant, |t| {
+            if t.superseded(holder) {
+                return Err(Error::Superseded {
+                    worker: holder.worker.clone(),
+                    incarnation: holder.incarnation,
+                });
+            }
             let mut claimed = Vec::new();
             for item in t.outbox.values_mut() {
                 if claimed.len() >= limit {
@@ -299,13 +345,71 @@ impl Outbox for MemoryStore {
                 };
                 if due {
                     item.status = OutboxStatus::InFlight;
-                    item.leased_by = Some(worker.to_owned());
+                    item.leased_by = Some(holder.worker.clone());
+                    item.lease_incarnation = Some(holder.incarnation);
                     item.lease_until = Some(until);
                     item.attempts += 1;
                     claimed.push(item.clone());
                 }
             }
-            claimed
+            Ok(claimed)
+        })?
+    }
+
+    async fn renew(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
+        keys: &[IdempotencyKey],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        let until = deadline(now, lease);
+        self.with(tenant, |t| {
+            let mut renewed = 0;
+            for key in keys {
+                if let Some(item) = t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq))
+                    && held_by(item, holder)
+                {
+                    item.lease_until = Some(until);
+                    renewed += 1;
+                }
+            }
+            renewed
+        })
+    }
+
+    async fn release(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
+        keys: Option<&[IdempotencyKey]>,
+        _now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        self.with(tenant, |t| {
+            let mut released = 0;
+            match keys {
+                Some(keys) => {
+                    for key in keys {
+                        if let Some(item) =
+                            t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq))
+                            && held_by(item, holder)
+                        {
+                            give_back(item);
+                            released += 1;
+                        }
+                    }
+                }
+                None => {
+                    for item in t.outbox.values_mut() {
+                        if held_by(item, holder) {
+                            give_back(item);
+                            released += 1;
+                        }
+                    }
+                }
+            }
+            released
         })
     }
 
@@ -313,24 +417,22 @@ impl Outbox for MemoryStore {
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-        worker: &str,
+        holder: &LeaseHolder,
         _now: DateTime<Utc>,
     ) -> Result<(), Error> {
         self.with(tenant, |t| {
             let item = t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq));
             match item {
-                Some(item)
-                    if item.status == OutboxStatus::InFlight
-                        && item.leased_by.as_deref() == Some(worker) =>
-                {
+                Some(item) if held_by(item, holder) => {
                     item.status = OutboxStatus::Done;
                     item.leased_by = None;
+                    item.lease_incarnation = None;
                     item.lease_until = None;
                     Ok(())
                 }
                 _ => Err(Error::LeaseLost {
                     key: key.to_string(),
-                    worker: worker.to_owned(),
+                    worker: holder.to_string(),
                 }),
             }
         })?
@@ -340,7 +442,7 @@ impl Outbox for MemoryStore {
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-        worker: &str,
+        holder: &LeaseHolder,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
@@ -348,12 +450,10 @@ impl Outbox for MemoryStore {
         self.with(tenant, |t| {
             let item = t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq));
             match item {
-                Some(item)
-                    if item.status == OutboxStatus::InFlight
-                        && item.leased_by.as_deref() == Some(worker) =>
-                {
+                Some(item) if held_by(item, holder) => {
                     item.last_error = Some(error.to_owned());
                     item.leased_by = None;
+                    item.lease_incarnation = None;
                     item.lease_until = None;
                     match retry_at {
                         Some(at) => {
@@ -366,7 +466,7 @@ impl Outbox for MemoryStore {
                 }
                 _ => Err(Error::LeaseLost {
                     key: key.to_string(),
-                    worker: worker.to_owned(),
+                    worker: holder.to_string(),
                 }),
             }
         })?
@@ -384,6 +484,36 @@ impl Outbox for MemoryStore {
                 }
             }
             counts
+        })
+    }
+
+    async fn outbox_backlog(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxBacklog, Error> {
+        self.with(tenant, |t| {
+            let mut b = OutboxBacklog::default();
+            for item in t.outbox.values() {
+                match item.status {
+                    OutboxStatus::Pending => match item.not_before {
+                        Some(at) if at > now => {
+                            b.retry_later += 1;
+                            b.next_retry_at = Some(b.next_retry_at.map_or(at, |n| n.min(at)));
+                        }
+                        _ => b.pending += 1,
+                    },
+                    OutboxStatus::InFlight => match item.lease_until {
+                        Some(until) if until > now => {
+                            b.held_live += 1;
+                            b.held_until = Some(b.held_until.map_or(until, |h| h.max(until)));
+                        }
+                        _ => b.held_expired += 1,
+                    },
+                    OutboxStatus::Done | OutboxStatus::Failed => {}
+                }
+            }
+            b
         })
     }
 

@@ -13,6 +13,7 @@ pub use crm::{
     Provisioned,
 };
 pub use store::{
-    AuditEntry, AuditLog, AuditOutcome, CheckpointStore, DeliveryLedger, LeaderLease, MappingStore,
-    Outbox, OutboxCounts, OutboxItem, OutboxStatus, Store,
+    AuditEntry, AuditLog, AuditOutcome, CheckpointStore, DeliveryLedger, LeaderLease, LeaseHolder,
+    MappingStore, Outbox, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus, Registration,
+    Store,
 };

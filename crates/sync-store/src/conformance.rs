@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures::future::BoxFuture;
-use sync_core::ports::{AuditEntry, AuditOutcome, OutboxItem, OutboxStatus, Store};
+use sync_core::ports::{AuditEntry, AuditOutcome, LeaseHolder, OutboxItem, OutboxStatus, Store};
 use sync_core::{
     Action, ActionKind, BadgeGrant, BadgeId, CativaUserId, CommunityProfile, CrmRecordId, Cursor,
     Email, Error, IdempotencyKey, Mapping, Provenance, Reason, RuleId, TenantId,
@@ -75,6 +75,12 @@ macro_rules! __with_conformance_cases {
             outbox_fail_retries_later_or_gives_up,
             outbox_eight_workers_process_each_item_once,
             outbox_huge_lease_does_not_panic,
+            outbox_restart_takes_back_its_own_claims_at_once,
+            outbox_superseded_incarnation_owns_nothing,
+            outbox_same_id_racing_starts_never_share_a_claim,
+            outbox_renewed_lease_keeps_the_claim,
+            outbox_release_frees_claims_at_once_without_an_attempt,
+            outbox_backlog_counts_each_state,
             audit_log_appends_and_reads_newest_first,
             leader_lease_is_exclusive,
             leader_lease_has_one_winner_under_contention,
@@ -153,6 +159,11 @@ fn t0() -> DateTime<Utc> {
 
 fn secs(n: i64) -> DateTime<Utc> {
     t0() + chrono::Duration::seconds(n)
+}
+
+/// A holder that never registered (its claims only expire).
+fn h(worker: &str) -> LeaseHolder {
+    LeaseHolder::unregistered(worker)
 }
 
 fn tenant(name: &str) -> TenantId {
@@ -952,11 +963,11 @@ pub async fn outbox_enqueue_is_idempotent_by_key(store: Arc<dyn Store>) {
 
     // A done item's key stays taken.
     let claimed = store
-        .claim(&t, "w", 1, Duration::from_secs(60), secs(5))
+        .claim(&t, &h("w"), 1, Duration::from_secs(60), secs(5))
         .await
         .unwrap();
     store
-        .complete(&t, &claimed[0].action.key, "w", secs(6))
+        .complete(&t, &claimed[0].action.key, &h("w"), secs(6))
         .await
         .unwrap();
     assert_eq!(store.enqueue(&t, &[action(0)], secs(7)).await.unwrap(), 0);
@@ -978,7 +989,7 @@ pub async fn outbox_claim_leases_and_counts_attempts(store: Arc<dyn Store>) {
     let lease = Duration::from_secs(60);
     store.enqueue(&t, &actions(0..5), secs(0)).await.unwrap();
 
-    let w1 = store.claim(&t, "w1", 2, lease, secs(0)).await.unwrap();
+    let w1 = store.claim(&t, &h("w1"), 2, lease, secs(0)).await.unwrap();
     assert_eq!(keys(&w1), keys_of(&actions(0..2)));
     for item in &w1 {
         assert_eq!(item.status, OutboxStatus::InFlight);
@@ -986,11 +997,14 @@ pub async fn outbox_claim_leases_and_counts_attempts(store: Arc<dyn Store>) {
         assert_eq!(item.lease_until, Some(secs(60)));
         assert_eq!(item.attempts, 1);
     }
-    let w2 = store.claim(&t, "w2", 10, lease, secs(10)).await.unwrap();
+    let w2 = store
+        .claim(&t, &h("w2"), 10, lease, secs(10))
+        .await
+        .unwrap();
     assert_eq!(keys(&w2), keys_of(&actions(2..5)));
     assert!(
         store
-            .claim(&t, "w3", 10, lease, secs(59))
+            .claim(&t, &h("w3"), 10, lease, secs(59))
             .await
             .unwrap()
             .is_empty(),
@@ -998,7 +1012,7 @@ pub async fn outbox_claim_leases_and_counts_attempts(store: Arc<dyn Store>) {
     );
     assert!(
         store
-            .claim(&t, "w3", 0, lease, secs(100))
+            .claim(&t, &h("w3"), 0, lease, secs(100))
             .await
             .unwrap()
             .is_empty(),
@@ -1016,25 +1030,28 @@ pub async fn outbox_claim_leases_and_counts_attempts(store: Arc<dyn Store>) {
     );
 
     // w1's lease expires at 60: w3 takes its items over, w2's (until 70) stay.
-    let w3 = store.claim(&t, "w3", 10, lease, secs(60)).await.unwrap();
+    let w3 = store
+        .claim(&t, &h("w3"), 10, lease, secs(60))
+        .await
+        .unwrap();
     assert_eq!(keys(&w3), keys_of(&actions(0..2)));
     assert!(
         w3.iter()
             .all(|i| i.attempts == 2 && i.leased_by.as_deref() == Some("w3"))
     );
-    let lost = store.complete(&t, &action(0).key, "w1", secs(61)).await;
+    let lost = store.complete(&t, &action(0).key, &h("w1"), secs(61)).await;
     assert!(matches!(lost, Err(Error::LeaseLost { .. })), "{lost:?}");
     store
-        .complete(&t, &action(0).key, "w3", secs(61))
+        .complete(&t, &action(0).key, &h("w3"), secs(61))
         .await
         .expect("holder completes");
-    let again = store.complete(&t, &action(0).key, "w3", secs(62)).await;
+    let again = store.complete(&t, &action(0).key, &h("w3"), secs(62)).await;
     assert!(
         matches!(again, Err(Error::LeaseLost { .. })),
         "a done item cannot be completed twice: {again:?}"
     );
     let unknown = store
-        .complete(&t, &IdempotencyKey::from_raw("nope"), "w3", secs(62))
+        .complete(&t, &IdempotencyKey::from_raw("nope"), &h("w3"), secs(62))
         .await;
     assert!(
         matches!(unknown, Err(Error::LeaseLost { .. })),
@@ -1043,7 +1060,7 @@ pub async fn outbox_claim_leases_and_counts_attempts(store: Arc<dyn Store>) {
 
     // A holder may complete after its lease expired, as long as nobody took the item over.
     store
-        .complete(&t, &action(2).key, "w2", secs(500))
+        .complete(&t, &action(2).key, &h("w2"), secs(500))
         .await
         .expect("expired but not re-claimed");
     let done = store.list_outbox(&t, OutboxStatus::Done, 10).await.unwrap();
@@ -1065,17 +1082,17 @@ pub async fn outbox_fail_retries_later_or_gives_up(store: Arc<dyn Store>) {
     let t = tenant("acme");
     let lease = Duration::from_secs(1000);
     store.enqueue(&t, &actions(0..2), secs(0)).await.unwrap();
-    store.claim(&t, "w", 2, lease, secs(0)).await.unwrap();
+    store.claim(&t, &h("w"), 2, lease, secs(0)).await.unwrap();
 
     let wrong = store
-        .fail(&t, &action(0).key, "intruder", "boom", None, secs(1))
+        .fail(&t, &action(0).key, &h("intruder"), "boom", None, secs(1))
         .await;
     assert!(matches!(wrong, Err(Error::LeaseLost { .. })), "{wrong:?}");
     store
         .fail(
             &t,
             &action(0).key,
-            "w",
+            &h("w"),
             "HTTP 503",
             Some(secs(100)),
             secs(1),
@@ -1094,13 +1111,13 @@ pub async fn outbox_fail_retries_later_or_gives_up(store: Arc<dyn Store>) {
         (None, None)
     );
     let twice = store
-        .fail(&t, &action(0).key, "w", "again", None, secs(2))
+        .fail(&t, &action(0).key, &h("w"), "again", None, secs(2))
         .await;
     assert!(
         matches!(twice, Err(Error::LeaseLost { .. })),
         "a pending item is not held: {twice:?}"
     );
-    let complete_pending = store.complete(&t, &action(0).key, "w", secs(2)).await;
+    let complete_pending = store.complete(&t, &action(0).key, &h("w"), secs(2)).await;
     assert!(
         matches!(complete_pending, Err(Error::LeaseLost { .. })),
         "{complete_pending:?}"
@@ -1108,13 +1125,16 @@ pub async fn outbox_fail_retries_later_or_gives_up(store: Arc<dyn Store>) {
 
     assert!(
         store
-            .claim(&t, "w", 10, lease, secs(99))
+            .claim(&t, &h("w"), 10, lease, secs(99))
             .await
             .unwrap()
             .is_empty(),
         "not before its retry time"
     );
-    let retry = store.claim(&t, "w2", 10, lease, secs(100)).await.unwrap();
+    let retry = store
+        .claim(&t, &h("w2"), 10, lease, secs(100))
+        .await
+        .unwrap();
     assert_eq!(keys(&retry), vec![action(0).key]);
     assert_eq!(retry[0].attempts, 2);
     assert_eq!(
@@ -1127,7 +1147,7 @@ pub async fn outbox_fail_retries_later_or_gives_up(store: Arc<dyn Store>) {
         .fail(
             &t,
             &action(0).key,
-            "w2",
+            &h("w2"),
             "HTTP 400: invalid",
             None,
             secs(101),
@@ -1135,7 +1155,7 @@ pub async fn outbox_fail_retries_later_or_gives_up(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .fail(&t, &action(1).key, "w", "permanent", None, secs(200))
+        .fail(&t, &action(1).key, &h("w"), "permanent", None, secs(200))
         .await
         .unwrap();
     let failed = store
@@ -1146,7 +1166,7 @@ pub async fn outbox_fail_retries_later_or_gives_up(store: Arc<dyn Store>) {
     assert_eq!(failed[0].last_error.as_deref(), Some("HTTP 400: invalid"));
     assert!(
         store
-            .claim(&t, "w", 10, lease, secs(10_000))
+            .claim(&t, &h("w"), 10, lease, secs(10_000))
             .await
             .unwrap()
             .is_empty(),
@@ -1173,7 +1193,7 @@ pub async fn outbox_eight_workers_process_each_item_once(store: Arc<dyn Store>) 
 
     // A worker claims 10 items, then "crashes" without completing them.
     let crashed = store
-        .claim(&t, "crashed", 10, lease, secs(0))
+        .claim(&t, &h("crashed"), 10, lease, secs(0))
         .await
         .unwrap();
     assert_eq!(crashed.len(), 10);
@@ -1189,7 +1209,7 @@ pub async fn outbox_eight_workers_process_each_item_once(store: Arc<dyn Store>) 
                     let worker = format!("{round}-worker-{w}");
                     barrier.wait().await;
                     loop {
-                        let batch = store.claim(&t, &worker, 7, lease, now).await.unwrap();
+                        let batch = store.claim(&t, &h(&worker), 7, lease, now).await.unwrap();
                         if batch.is_empty() {
                             break;
                         }
@@ -1202,7 +1222,7 @@ pub async fn outbox_eight_workers_process_each_item_once(store: Arc<dyn Store>) 
                                 .or_default() += 1;
                             tokio::task::yield_now().await;
                             store
-                                .complete(&t, &item.action.key, &worker, now)
+                                .complete(&t, &item.action.key, &h(&worker), now)
                                 .await
                                 .unwrap();
                         }
@@ -1232,7 +1252,7 @@ pub async fn outbox_eight_workers_process_each_item_once(store: Arc<dyn Store>) 
     assert!(processed.values().all(|&n| n == 1), "exactly once each");
     for item in &crashed {
         let r = store
-            .complete(&t, &item.action.key, "crashed", secs(61))
+            .complete(&t, &item.action.key, &h("crashed"), secs(61))
             .await;
         assert!(matches!(r, Err(Error::LeaseLost { .. })), "{r:?}");
     }
@@ -1263,14 +1283,14 @@ pub async fn outbox_huge_lease_does_not_panic(store: Arc<dyn Store>) {
     let t = tenant("acme");
     store.enqueue(&t, &actions(0..1), secs(0)).await.unwrap();
     let claimed = store
-        .claim(&t, "w", 1, Duration::MAX, secs(0))
+        .claim(&t, &h("w"), 1, Duration::MAX, secs(0))
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
     let century = secs(100 * 365 * 24 * 3600);
     assert!(
         store
-            .claim(&t, "w2", 1, Duration::from_secs(1), century)
+            .claim(&t, &h("w2"), 1, Duration::from_secs(1), century)
             .await
             .unwrap()
             .is_empty()
@@ -1287,6 +1307,282 @@ pub async fn outbox_huge_lease_does_not_panic(store: Arc<dyn Store>) {
             .await
             .unwrap()
     );
+}
+
+/// A restarted worker (same instance id, new incarnation) takes back at once every claim
+/// its previous incarnation held: no lease to wait out. Other instances' claims stay.
+pub async fn outbox_restart_takes_back_its_own_claims_at_once(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let lease = Duration::from_secs(30);
+    store.enqueue(&t, &actions(0..6), secs(0)).await.unwrap();
+    let first = store.register_worker(&t, "pod-a", secs(0)).await.unwrap();
+    assert_eq!(first.taken_back, 0);
+    let other = store.register_worker(&t, "pod-b", secs(0)).await.unwrap();
+    let held = store
+        .claim(&t, &first.holder, 4, lease, secs(0))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 4);
+    assert_eq!(held[0].leased_by.as_deref(), Some("pod-a"));
+    assert_eq!(held[0].lease_incarnation, Some(first.holder.incarnation));
+    let others = store
+        .claim(&t, &other.holder, 1, lease, secs(0))
+        .await
+        .unwrap();
+    assert_eq!(keys(&others), keys_of(&[action(4)]));
+
+    // pod-a is killed and restarts one second later, long before its lease ends.
+    let second = store.register_worker(&t, "pod-a", secs(1)).await.unwrap();
+    assert!(second.holder.incarnation > first.holder.incarnation);
+    assert_eq!(second.taken_back, 4, "its own four claims, not pod-b's");
+    let again = store
+        .claim(&t, &second.holder, 10, lease, secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&again),
+        keys_of(&[action(0), action(1), action(2), action(3), action(5)]),
+        "the taken-back items are claimable at once"
+    );
+    assert_eq!(again[0].attempts, 1, "a take-back does not burn an attempt");
+    let b = store
+        .list_outbox(&t, OutboxStatus::InFlight, 10)
+        .await
+        .unwrap();
+    assert!(
+        b.iter()
+            .any(|i| i.action.key == action(4).key && i.leased_by.as_deref() == Some("pod-b")),
+        "pod-b keeps its claim"
+    );
+}
+
+/// Two live processes with one instance id: the older incarnation can claim nothing more
+/// and can settle nothing it held; only the newer owns the work.
+pub async fn outbox_superseded_incarnation_owns_nothing(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let lease = Duration::from_secs(30);
+    store.enqueue(&t, &actions(0..4), secs(0)).await.unwrap();
+    let old = store
+        .register_worker(&t, "pod", secs(0))
+        .await
+        .unwrap()
+        .holder;
+    let held = store.claim(&t, &old, 2, lease, secs(0)).await.unwrap();
+    let new = store
+        .register_worker(&t, "pod", secs(1))
+        .await
+        .unwrap()
+        .holder;
+
+    let refused = store.claim(&t, &old, 10, lease, secs(2)).await;
+    assert!(
+        matches!(refused, Err(Error::Superseded { .. })),
+        "{refused:?}"
+    );
+    let mine = store.claim(&t, &new, 10, lease, secs(2)).await.unwrap();
+    assert_eq!(mine.len(), 4);
+    let key = &held[0].action.key;
+    let lost = store.complete(&t, key, &old, secs(3)).await;
+    assert!(matches!(lost, Err(Error::LeaseLost { .. })), "{lost:?}");
+    let lost = store.fail(&t, key, &old, "x", None, secs(3)).await;
+    assert!(matches!(lost, Err(Error::LeaseLost { .. })), "{lost:?}");
+    assert_eq!(
+        store
+            .renew(&t, &old, std::slice::from_ref(key), lease, secs(3))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.release(&t, &old, None, secs(3)).await.unwrap(), 0);
+    store.complete(&t, key, &new, secs(3)).await.unwrap();
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!((counts.done, counts.in_flight), (1, 3));
+}
+
+/// Eight processes start with one instance id at once and claim as fast as they can:
+/// every in-flight item has exactly one owner, and each item completes exactly once.
+pub async fn outbox_same_id_racing_starts_never_share_a_claim(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let lease = Duration::from_secs(600);
+    store.enqueue(&t, &actions(0..40), secs(0)).await.unwrap();
+    let completed = Arc::new(Mutex::new(Vec::new()));
+    let barrier = Arc::new(Barrier::new(8));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, t, completed, barrier) =
+            (store.clone(), t.clone(), completed.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let Ok(reg) = store.register_worker(&t, "pod", secs(1)).await else {
+                return;
+            };
+            for _ in 0..20 {
+                let Ok(batch) = store.claim(&t, &reg.holder, 3, lease, secs(2)).await else {
+                    return;
+                };
+                if batch.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+                for item in batch {
+                    if store
+                        .complete(&t, &item.action.key, &reg.holder, secs(3))
+                        .await
+                        .is_ok()
+                    {
+                        completed.lock().unwrap().push(item.action.key.clone());
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let done = completed.lock().unwrap().clone();
+    let unique: std::collections::BTreeSet<_> = done.iter().collect();
+    assert_eq!(
+        unique.len(),
+        done.len(),
+        "an item completed twice: {done:?}"
+    );
+    // Whatever is still in flight belongs to one holder each, and the last start can take
+    // all of it back.
+    let last = store.register_worker(&t, "pod", secs(4)).await.unwrap();
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!(counts.in_flight, 0, "{counts:?}");
+    let rest = store
+        .claim(&t, &last.holder, 100, lease, secs(4))
+        .await
+        .unwrap();
+    assert_eq!(rest.len() + done.len(), 40);
+}
+
+/// A renewed lease is not taken by another worker when the first lease would have ended;
+/// renewing only touches what the holder still holds.
+pub async fn outbox_renewed_lease_keeps_the_claim(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let lease = Duration::from_secs(10);
+    store.enqueue(&t, &actions(0..2), secs(0)).await.unwrap();
+    let a = store
+        .register_worker(&t, "a", secs(0))
+        .await
+        .unwrap()
+        .holder;
+    let b = store
+        .register_worker(&t, "b", secs(0))
+        .await
+        .unwrap()
+        .holder;
+    let held = store.claim(&t, &a, 2, lease, secs(0)).await.unwrap();
+    let ks: Vec<IdempotencyKey> = held.iter().map(|i| i.action.key.clone()).collect();
+    store.complete(&t, &ks[1], &a, secs(1)).await.unwrap();
+    assert_eq!(store.renew(&t, &a, &ks, lease, secs(8)).await.unwrap(), 1);
+    assert_eq!(store.renew(&t, &b, &ks, lease, secs(8)).await.unwrap(), 0);
+    assert!(
+        store
+            .claim(&t, &b, 10, lease, secs(12))
+            .await
+            .unwrap()
+            .is_empty(),
+        "renewed until 18 s"
+    );
+    let taken = store.claim(&t, &b, 10, lease, secs(18)).await.unwrap();
+    assert_eq!(
+        keys(&taken),
+        vec![ks[0].clone()],
+        "free once the renewed lease ends"
+    );
+    let lost = store.complete(&t, &ks[0], &a, secs(19)).await;
+    assert!(matches!(lost, Err(Error::LeaseLost { .. })), "{lost:?}");
+}
+
+/// Released claims are claimable by anyone at once, and the claim is not an attempt.
+pub async fn outbox_release_frees_claims_at_once_without_an_attempt(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let lease = Duration::from_secs(30);
+    store.enqueue(&t, &actions(0..4), secs(0)).await.unwrap();
+    let a = store
+        .register_worker(&t, "a", secs(0))
+        .await
+        .unwrap()
+        .holder;
+    let b = store
+        .register_worker(&t, "b", secs(0))
+        .await
+        .unwrap()
+        .holder;
+    let held = store.claim(&t, &a, 4, lease, secs(0)).await.unwrap();
+    let one = [held[0].action.key.clone()];
+    assert_eq!(store.release(&t, &b, None, secs(1)).await.unwrap(), 0);
+    assert_eq!(store.release(&t, &a, Some(&one), secs(1)).await.unwrap(), 1);
+    let got = store.claim(&t, &b, 10, lease, secs(1)).await.unwrap();
+    assert_eq!(keys(&got), one.to_vec());
+    assert_eq!(got[0].attempts, 1, "the released claim was not counted");
+    assert_eq!(store.release(&t, &a, None, secs(2)).await.unwrap(), 3);
+    let rest = store.claim(&t, &b, 10, lease, secs(2)).await.unwrap();
+    assert_eq!(rest.len(), 3);
+    assert!(rest.iter().all(|i| i.attempts == 1));
+}
+
+/// The backlog splits unfinished work by state: due, retrying later, held under a live
+/// lease (with its end), held under an expired lease.
+pub async fn outbox_backlog_counts_each_state(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    store.enqueue(&t, &actions(0..6), secs(0)).await.unwrap();
+    let empty = store
+        .outbox_backlog(&tenant("other"), secs(0))
+        .await
+        .unwrap();
+    assert_eq!(empty.outstanding() + empty.retry_later, 0);
+    let a = store
+        .register_worker(&t, "a", secs(0))
+        .await
+        .unwrap()
+        .holder;
+    let b = store
+        .register_worker(&t, "b", secs(0))
+        .await
+        .unwrap()
+        .holder;
+    store
+        .claim(&t, &a, 1, Duration::from_secs(5), secs(0))
+        .await
+        .unwrap();
+    store
+        .claim(&t, &b, 2, Duration::from_secs(50), secs(0))
+        .await
+        .unwrap();
+    let retry = store
+        .claim(&t, &b, 1, Duration::from_secs(50), secs(0))
+        .await
+        .unwrap();
+    store
+        .fail(
+            &t,
+            &retry[0].action.key,
+            &b,
+            "503",
+            Some(secs(100)),
+            secs(1),
+        )
+        .await
+        .unwrap();
+    let done = store
+        .claim(&t, &b, 1, Duration::from_secs(50), secs(1))
+        .await
+        .unwrap();
+    store
+        .complete(&t, &done[0].action.key, &b, secs(1))
+        .await
+        .unwrap();
+    let backlog = store.outbox_backlog(&t, secs(10)).await.unwrap();
+    assert_eq!(backlog.pending, 1, "{backlog:?}");
+    assert_eq!(backlog.retry_later, 1, "{backlog:?}");
+    assert_eq!(backlog.held_live, 2, "{backlog:?}");
+    assert_eq!(backlog.held_expired, 1, "{backlog:?}");
+    assert_eq!(backlog.held_until, Some(secs(50)));
+    assert_eq!(backlog.next_retry_at, Some(secs(100)));
+    assert_eq!(backlog.outstanding(), 4);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1523,7 +1819,7 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     );
     assert!(
         store
-            .claim(&b, "b-worker", 100, ttl, secs(0))
+            .claim(&b, &h("b-worker"), 100, ttl, secs(0))
             .await
             .unwrap()
             .is_empty()
@@ -1536,13 +1832,23 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
         store.purge_deliveries(&b, secs(1_000_000)).await.unwrap(),
         0
     );
-    let a_claim = store.claim(&a, "a-worker", 1, ttl, secs(0)).await.unwrap();
+    let a_claim = store
+        .claim(&a, &h("a-worker"), 1, ttl, secs(0))
+        .await
+        .unwrap();
     let stolen = store
-        .complete(&b, &a_claim[0].action.key, "a-worker", secs(1))
+        .complete(&b, &a_claim[0].action.key, &h("a-worker"), secs(1))
         .await;
     assert!(matches!(stolen, Err(Error::LeaseLost { .. })), "{stolen:?}");
     let stolen = store
-        .fail(&b, &a_claim[0].action.key, "a-worker", "x", None, secs(1))
+        .fail(
+            &b,
+            &a_claim[0].action.key,
+            &h("a-worker"),
+            "x",
+            None,
+            secs(1),
+        )
         .await;
     assert!(matches!(stolen, Err(Error::LeaseLost { .. })), "{stolen:?}");
     store.release_lease(&b, "pull", "a-instance").await.unwrap();
@@ -1577,12 +1883,12 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
             .unwrap()
     );
     let b_claim = store
-        .claim(&b, "b-worker", 100, ttl, secs(1))
+        .claim(&b, &h("b-worker"), 100, ttl, secs(1))
         .await
         .unwrap();
     assert_eq!(keys(&b_claim), vec![action(0).key]);
     store
-        .complete(&b, &action(0).key, "b-worker", secs(2))
+        .complete(&b, &action(0).key, &h("b-worker"), secs(2))
         .await
         .unwrap();
     assert!(store.delete_mapping(&b, &row.email).await.unwrap());
@@ -1609,7 +1915,7 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     let counts = store.outbox_counts(&a).await.unwrap();
     assert_eq!((counts.pending, counts.in_flight, counts.done), (2, 1, 0));
     store
-        .complete(&a, &a_claim[0].action.key, "a-worker", secs(3))
+        .complete(&a, &a_claim[0].action.key, &h("a-worker"), secs(3))
         .await
         .expect("A's lease survived B's attempts");
     assert_eq!(store.recent_audit(&a, 10).await.unwrap(), vec![audit]);
@@ -1687,9 +1993,15 @@ pub async fn empty_tenant_is_rejected(store: Arc<dyn Store>) {
         "enqueue",
         store.enqueue(&t, &actions(0..1), secs(0)).await.map(drop),
     );
-    unknown("claim", store.claim(&t, "w", 1, d, secs(0)).await.map(drop));
-    unknown("complete", store.complete(&t, &key, "w", secs(0)).await);
-    unknown("fail", store.fail(&t, &key, "w", "e", None, secs(0)).await);
+    unknown(
+        "claim",
+        store.claim(&t, &h("w"), 1, d, secs(0)).await.map(drop),
+    );
+    unknown("complete", store.complete(&t, &key, &h("w"), secs(0)).await);
+    unknown(
+        "fail",
+        store.fail(&t, &key, &h("w"), "e", None, secs(0)).await,
+    );
     unknown("outbox_counts", store.outbox_counts(&t).await.map(drop));
     unknown(
         "list_outbox",

@@ -5,7 +5,9 @@
 //! by hand or written by an incompatible version never panics the process.
 
 use serde::de::DeserializeOwned;
-use sync_core::ports::{AuditEntry, AuditOutcome, OutboxCounts, OutboxItem, OutboxStatus};
+use sync_core::ports::{
+    AuditEntry, AuditOutcome, LeaseHolder, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus,
+};
 use sync_core::{
     Action, BadgeGrant, BadgeId, CativaUserId, CommunityProfile, CrmKind, CrmRecordId, Cursor,
     Email, Error, IdempotencyKey, Mapping, Provenance, RuleId, TenantId,
@@ -170,6 +172,7 @@ pub(crate) struct OutboxRow {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub leased_by: Option<String>,
+    pub lease_incarnation: Option<i64>,
     pub lease_until_ns: Option<i64>,
     pub not_before_ns: Option<i64>,
     pub enqueued_at_ns: i64,
@@ -204,6 +207,7 @@ impl OutboxRow {
         item.attempts = attempts;
         item.last_error = self.last_error.clone();
         item.leased_by = self.leased_by.clone();
+        item.lease_incarnation = self.lease_incarnation.and_then(|n| u64::try_from(n).ok());
         item.lease_until = opt_from_ns(self.lease_until_ns);
         item.not_before = opt_from_ns(self.not_before_ns);
         Ok(item)
@@ -320,16 +324,49 @@ pub(crate) fn outbox_payload(actions: &[Action]) -> Result<String, Error> {
 pub(crate) fn lease_held(
     rows_affected: u64,
     key: &IdempotencyKey,
-    worker: &str,
+    holder: &LeaseHolder,
 ) -> Result<(), Error> {
     if rows_affected == 1 {
         Ok(())
     } else {
         Err(Error::LeaseLost {
             key: key.to_string(),
-            worker: worker.to_owned(),
+            worker: holder.to_string(),
         })
     }
+}
+
+/// The incarnation as stored (a fencing token far below `i64::MAX` in practice).
+pub(crate) fn incarnation(holder: &LeaseHolder) -> i64 {
+    i64::try_from(holder.incarnation).unwrap_or(i64::MAX)
+}
+
+/// `Err(Superseded)` when the latest registered incarnation is newer than the holder's.
+pub(crate) fn not_superseded(latest: Option<i64>, holder: &LeaseHolder) -> Result<(), Error> {
+    match latest {
+        Some(latest) if latest > incarnation(holder) => Err(Error::Superseded {
+            worker: holder.worker.clone(),
+            incarnation: holder.incarnation,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A backlog row: due, retry later, held live, held expired, latest live lease end,
+/// earliest retry time.
+pub(crate) type BacklogRow = (i64, i64, i64, i64, Option<i64>, Option<i64>);
+
+/// Decodes a backlog row.
+pub(crate) fn backlog(row: BacklogRow) -> OutboxBacklog {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let mut b = OutboxBacklog::default();
+    b.pending = n(row.0);
+    b.retry_later = n(row.1);
+    b.held_live = n(row.2);
+    b.held_expired = n(row.3);
+    b.held_until = row.4.map(from_ns);
+    b.next_retry_at = row.5.map(from_ns);
+    b
 }
 
 /// Folds `(status, count)` rows into counts.

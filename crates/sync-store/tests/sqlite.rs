@@ -195,7 +195,15 @@ mod behaviour {
         assert!(matches!(r, Err(Error::CorruptRow { .. })), "{r:?}");
         let r = store.list_outbox(&t, OutboxStatus::Pending, 10).await;
         assert!(matches!(r, Err(Error::CorruptRow { .. })), "{r:?}");
-        let r = store.claim(&t, "w", 10, Duration::from_secs(1), t0()).await;
+        let r = store
+            .claim(
+                &t,
+                &sync_core::ports::LeaseHolder::unregistered("w"),
+                10,
+                Duration::from_secs(1),
+                t0(),
+            )
+            .await;
         assert!(matches!(r, Err(Error::CorruptRow { .. })), "{r:?}");
         let r = store.recent_audit(&t, 10).await;
         assert!(matches!(r, Err(Error::CorruptRow { .. })), "{r:?}");

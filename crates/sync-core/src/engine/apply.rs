@@ -2,19 +2,21 @@
 //! an audit row per action.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::{self, Either};
 use futures::stream::{self, StreamExt};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::{FailureSample, RunReport, SyncEngine};
 use crate::domain::{Mapping, TenantId};
 use crate::error::Error;
-use crate::plan::{Action, ActionKind};
+use crate::plan::{Action, ActionKind, IdempotencyKey};
 use crate::planner::{RowKey, apply_to_mapping, row_keys};
 use crate::ports::{
     Activity, AuditEntry, AuditOutcome, BadgeChange, BadgeOp, ContactDraft, FieldUpdate, Invite,
-    ItemResult, OutboxItem, PropertyUpdate,
+    ItemResult, LeaseHolder, OutboxItem, PropertyUpdate,
 };
 
 /// Which sink an action goes to.
@@ -61,33 +63,96 @@ impl SyncEngine {
 
     pub(super) async fn drain_outbox_inner(&self, tenant: &TenantId) -> Result<RunReport, Error> {
         let mut report = RunReport::new("drain", tenant, self.clock.now());
+        let holder = self.holder(tenant).await?;
         loop {
+            if self.stop_requested() {
+                report.interrupt();
+                break;
+            }
             let now = self.clock.now();
             let items = self
                 .store
-                .claim(
-                    tenant,
-                    &self.options.worker_id,
-                    self.options.claim_batch,
-                    self.options.lease,
-                    now,
-                )
+                .claim(tenant, &holder, self.claim_limit(), self.options.lease, now)
                 .await?;
             if items.is_empty() {
                 break;
             }
-            let stop = self.apply_items(tenant, items, &mut report).await?;
+            let stop = self
+                .apply_with_heartbeat(tenant, &holder, items, &mut report)
+                .await?;
             if stop {
                 break;
             }
         }
+        report.backlog = Some(self.store.outbox_backlog(tenant, self.clock.now()).await?);
         Ok(report)
+    }
+
+    /// Items claimed per round: what the sinks apply at once (a batch per parallel call),
+    /// capped by `claim_batch`. A claim never covers work that waits behind other work.
+    fn claim_limit(&self) -> usize {
+        let batch = [
+            self.badge_sink.as_ref().map(|s| s.max_batch()),
+            self.crm_sink.as_ref().map(|s| s.max_batch()),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(100)
+        .max(1);
+        self.options
+            .claim_batch
+            .min(batch.saturating_mul(self.options.parallelism.max(1)))
+            .max(1)
+    }
+
+    /// Applies one claimed round while renewing its leases every third of a lease, so a
+    /// slow batch is never taken over by another worker while this one is alive.
+    async fn apply_with_heartbeat(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
+        items: Vec<OutboxItem>,
+        report: &mut RunReport,
+    ) -> Result<bool, Error> {
+        let keys: Vec<IdempotencyKey> = items.iter().map(|i| i.action.key.clone()).collect();
+        let work = self.apply_items(tenant, holder, items, report);
+        let beat = self.heartbeat(tenant, holder, &keys);
+        futures::pin_mut!(work);
+        futures::pin_mut!(beat);
+        match future::select(work, beat).await {
+            Either::Left((result, _)) => result,
+            Either::Right((never, _)) => match never {},
+        }
+    }
+
+    async fn heartbeat(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
+        keys: &[IdempotencyKey],
+    ) -> std::convert::Infallible {
+        let every = (self.options.lease / 3).max(Duration::from_millis(10));
+        loop {
+            futures_timer::Delay::new(every).await;
+            match self
+                .store
+                .renew(tenant, holder, keys, self.options.lease, self.clock.now())
+                .await
+            {
+                Ok(held) => debug!(held, "outbox leases renewed"),
+                // The next beat tries again; a lease that runs out meanwhile is taken over,
+                // and the settle of its item then reports the lease lost.
+                Err(e) => warn!(error = %e, "could not renew outbox leases"),
+            }
+        }
     }
 
     /// Applies one claimed round. Returns whether the run must stop (quota, credentials).
     async fn apply_items(
         &self,
         tenant: &TenantId,
+        holder: &LeaseHolder,
         items: Vec<OutboxItem>,
         report: &mut RunReport,
     ) -> Result<bool, Error> {
@@ -98,6 +163,18 @@ impl SyncEngine {
         let mut stopped = false;
         // Mapping links first (later actions look rows up by what they set), then the sinks.
         for (lane, items) in lanes {
+            if !stopped && self.stop_requested() {
+                // Asked to stop: what is not started goes back, claimable at once.
+                let keys: Vec<IdempotencyKey> =
+                    items.iter().map(|i| i.action.key.clone()).collect();
+                let released = self
+                    .store
+                    .release(tenant, holder, Some(&keys), self.clock.now())
+                    .await?;
+                report.released += released;
+                report.interrupt();
+                continue;
+            }
             let outcomes = if stopped {
                 // Give the rest back untouched: a stopped run must not burn attempts.
                 let e = Error::RunStopped(report.stopped.clone().unwrap_or_default());
@@ -106,7 +183,9 @@ impl SyncEngine {
                 self.run_lane(tenant, lane, items).await
             };
             for (item, result) in outcomes {
-                stopped |= self.settle(tenant, item, result, stopped, report).await?;
+                stopped |= self
+                    .settle(tenant, holder, item, result, stopped, report)
+                    .await?;
             }
         }
         Ok(stopped)
@@ -295,6 +374,7 @@ impl SyncEngine {
     async fn settle(
         &self,
         tenant: &TenantId,
+        worker: &LeaseHolder,
         item: OutboxItem,
         result: ItemResult<Option<crate::domain::CrmRecordId>>,
         already_stopped: bool,
@@ -302,7 +382,6 @@ impl SyncEngine {
     ) -> Result<bool, Error> {
         let now = self.clock.now();
         let action = &item.action;
-        let worker = &self.options.worker_id;
         let target = action.kind.email().to_string();
         // Badges are shown by name where the configuration names them.
         let badge = action.badge().map(|b| self.config.badge_label(b));

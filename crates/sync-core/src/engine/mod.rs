@@ -17,17 +17,49 @@ mod pull;
 mod report;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 pub use events::{CommunityEvent, DeliveryOutcome};
-pub use report::{FailureSample, MAX_SAMPLES, RunReport};
+pub use report::{FailureSample, MAX_SAMPLES, RunReport, STOP_REQUESTED};
 
 use crate::config::ValidatedConfig;
+use crate::domain::TenantId;
 use crate::error::Error;
-use crate::ports::{BadgeSink, CommunitySink, CrmSink, CrmSource, Inviter, Store};
+use crate::ports::{
+    BadgeSink, CommunitySink, CrmSink, CrmSource, Inviter, LeaseHolder, OutboxBacklog,
+    Registration, Store,
+};
+
+/// A request to stop, shared between whoever receives the shutdown signal and the engine.
+///
+/// Once [`StopSignal::stop`] is called, runs take no new work: no more pages are read and
+/// no more outbox items are claimed. The batch in flight is finished, claims not yet
+/// applied are released (claimable at once by the next run), and the run returns its
+/// report with `interrupted` set.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// A signal not yet raised.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks every engine holding this signal to stop taking work.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 /// Where the engine reads the time. Inject a fixed or manual clock in tests.
 pub trait Clock: Send + Sync {
@@ -53,11 +85,18 @@ pub struct EngineOptions {
     pub stream: String,
     /// How far before the newest change seen the checkpoint is set (re-read on purpose).
     pub overlap: chrono::Duration,
-    /// This worker's id, recorded on outbox leases.
+    /// This worker's instance id, recorded on outbox leases. Give each worker a stable id
+    /// (the same across restarts, different between live workers): a restarted worker then
+    /// takes back the claims of its previous incarnation at once. The default (`worker-` and
+    /// the process id) is unique per process, so a dead worker's claims wait out one lease.
     pub worker_id: String,
-    /// Outbox items claimed per round.
+    /// The most outbox items claimed per round. A round claims no more than the sinks apply
+    /// at once (their batch size times `parallelism`), so a claim covers only what is
+    /// applied next.
     pub claim_batch: usize,
-    /// How long a claim is leased before another worker may take it.
+    /// How long a claim is leased before another worker may take it. The lease is renewed
+    /// (every third of it) while its batch is in flight, so a live worker keeps its claims
+    /// and a dead worker's claims are free again within one lease. Keep it short: seconds.
     pub lease: Duration,
     /// Sink batches in flight at once.
     pub parallelism: usize,
@@ -86,9 +125,9 @@ impl Default for EngineOptions {
         Self {
             stream: "contacts".to_owned(),
             overlap: chrono::Duration::minutes(5),
-            worker_id: format!("worker-{}", std::process::id()),
-            claim_batch: 500,
-            lease: Duration::from_secs(300),
+            worker_id: default_worker_id(),
+            claim_batch: 100,
+            lease: Duration::from_secs(15),
             parallelism: 4,
             max_attempts: 8,
             retry_base: Duration::from_secs(30),
@@ -99,6 +138,17 @@ impl Default for EngineOptions {
             crm_user_id_property: Some("cativa_user_id".to_owned()),
         }
     }
+}
+
+/// `worker-<pid>-<n>`: unique per engine built with default options, so two engines in one
+/// process never fence each other.
+fn default_worker_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!(
+        "worker-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl EngineOptions {
@@ -121,6 +171,12 @@ pub struct SyncEngine {
     community_sink: Option<Arc<dyn CommunitySink>>,
     clock: Arc<dyn Clock>,
     options: EngineOptions,
+    stop: StopSignal,
+    /// The lease holder registered per tenant (registered on first use).
+    holders: Arc<Mutex<HashMap<TenantId, LeaseHolder>>>,
+    /// Serializes first-use registrations: two concurrent runs of one engine must share one
+    /// incarnation, not supersede each other.
+    registering: Arc<futures::lock::Mutex<()>>,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -156,6 +212,9 @@ impl SyncEngine {
                 community_sink: None,
                 clock: Arc::new(SystemClock),
                 options: EngineOptions::default(),
+                stop: StopSignal::new(),
+                holders: Arc::new(Mutex::new(HashMap::new())),
+                registering: Arc::new(futures::lock::Mutex::new(())),
             },
         }
     }
@@ -173,6 +232,75 @@ impl SyncEngine {
     /// The options.
     pub fn options(&self) -> &EngineOptions {
         &self.options
+    }
+
+    /// The stop signal this engine obeys.
+    pub fn stop_signal(&self) -> &StopSignal {
+        &self.stop
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.is_stopped()
+    }
+
+    /// Registers this worker's instance id with the store for `tenant`: starts a new
+    /// incarnation and takes back at once the claims its previous incarnations held (a
+    /// restart after `kill -9` resumes their work without waiting out a lease). Runs do this
+    /// on first use; call it at start-up to do it before anything else.
+    pub async fn register(&self, tenant: &TenantId) -> Result<Registration, Error> {
+        let registration = self
+            .store
+            .register_worker(tenant, &self.options.worker_id, self.clock.now())
+            .await?;
+        if registration.taken_back > 0 {
+            tracing::info!(
+                worker = %registration.holder,
+                taken_back = registration.taken_back,
+                "took back the claims of this instance's previous incarnation"
+            );
+        }
+        self.holders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.clone(), registration.holder.clone());
+        Ok(registration)
+    }
+
+    /// The lease holder of this engine for `tenant`, registering on first use.
+    pub(crate) async fn holder(&self, tenant: &TenantId) -> Result<LeaseHolder, Error> {
+        if let Some(holder) = self.known_holder(tenant) {
+            return Ok(holder);
+        }
+        let _first = self.registering.lock().await;
+        // Another run of this engine may have registered while this one waited.
+        match self.known_holder(tenant) {
+            Some(holder) => Ok(holder),
+            None => Ok(self.register(tenant).await?.holder),
+        }
+    }
+
+    fn known_holder(&self, tenant: &TenantId) -> Option<LeaseHolder> {
+        self.holders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tenant)
+            .cloned()
+    }
+
+    /// Releases every claim this engine holds for `tenant` (pending again, claimable at once
+    /// by any worker). For a shutdown: a finished run holds nothing, but a run dropped
+    /// mid-batch may. Returns how many were released.
+    pub async fn release_claims(&self, tenant: &TenantId) -> Result<u64, Error> {
+        let holder = self.holder(tenant).await?;
+        self.store
+            .release(tenant, &holder, None, self.clock.now())
+            .await
+    }
+
+    /// Where the tenant's unfinished outbox work stands now (pending, retrying later, held
+    /// by a live worker, held under an expired lease).
+    pub async fn backlog(&self, tenant: &TenantId) -> Result<OutboxBacklog, Error> {
+        self.store.outbox_backlog(tenant, self.clock.now()).await
     }
 
     fn source(&self) -> Result<&Arc<dyn CrmSource>, Error> {
@@ -261,6 +389,13 @@ impl SyncEngineBuilder {
     /// Tuning.
     pub fn options(mut self, options: EngineOptions) -> Self {
         self.engine.options = options;
+        self
+    }
+
+    /// The stop signal to obey (default: one that is never raised). Raise it from the
+    /// shutdown handler.
+    pub fn stop_signal(mut self, stop: StopSignal) -> Self {
+        self.engine.stop = stop;
         self
     }
 

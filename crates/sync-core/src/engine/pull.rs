@@ -142,6 +142,10 @@ impl SyncEngine {
         let mut whole = Plan::empty(tenant.clone(), PlanMode::Delta, started);
         let since = current.clone();
         loop {
+            if self.stop_requested() {
+                report.interrupt();
+                break;
+            }
             let page = match source.changed_since(tenant, &since, token.as_ref()).await {
                 Ok(page) => page,
                 Err(e) => {
@@ -256,6 +260,12 @@ impl SyncEngine {
             started,
         );
         loop {
+            if self.stop_requested() {
+                // A scan cut short removes nothing by absence.
+                complete = false;
+                report.interrupt();
+                break;
+            }
             let page = match source.scan(tenant, token.as_ref()).await {
                 Ok(page) => page,
                 Err(e) => {

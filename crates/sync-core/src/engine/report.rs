@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Cursor, TenantId};
 use crate::plan::{Conflict, Plan};
+use crate::ports::OutboxBacklog;
+
+/// The `stopped` reason of a run interrupted by its [`StopSignal`](super::StopSignal).
+pub const STOP_REQUESTED: &str = "stop requested: no new work taken, unapplied claims released";
 
 /// How many failure and conflict samples a report keeps.
 pub const MAX_SAMPLES: usize = 20;
@@ -81,6 +85,18 @@ pub struct RunReport {
     pub resume_after: Option<DateTime<Utc>>,
     /// The checkpoint after the run.
     pub checkpoint: Option<Cursor>,
+    /// The run was interrupted by a stop request (SIGTERM, Ctrl-C): it took no new work,
+    /// finished the batch in flight and released the rest. `stopped` says so too.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// Claims given back unapplied on a stop request (claimable at once by the next run).
+    #[serde(default)]
+    pub released: u64,
+    /// The tenant's unfinished outbox work when the run ended: pending, waiting to retry,
+    /// held by another worker under a live lease, or held under an expired lease. Work
+    /// this run planned that was already queued shows here, never as "nothing to do".
+    #[serde(default)]
+    pub backlog: Option<OutboxBacklog>,
 }
 
 impl RunReport {
@@ -109,6 +125,17 @@ impl RunReport {
             stopped: None,
             resume_after: None,
             checkpoint: None,
+            interrupted: false,
+            released: 0,
+            backlog: None,
+        }
+    }
+
+    /// Marks the run as interrupted by a stop request.
+    pub(crate) fn interrupt(&mut self) {
+        self.interrupted = true;
+        if self.stopped.is_none() {
+            self.stopped = Some(STOP_REQUESTED.to_owned());
         }
     }
 
@@ -138,7 +165,14 @@ impl RunReport {
         }
     }
 
-    pub(crate) fn absorb_drain(&mut self, drain: RunReport) {
+    /// Adds what a drain of the outbox (run after this report's run) applied, failed and
+    /// left behind to this report.
+    pub fn absorb_drain(&mut self, drain: RunReport) {
+        self.interrupted |= drain.interrupted;
+        self.released += drain.released;
+        if drain.backlog.is_some() {
+            self.backlog = drain.backlog;
+        }
         for (kind, n) in drain.applied {
             *self.applied.entry(kind).or_insert(0) += n;
         }
@@ -250,6 +284,19 @@ impl fmt::Display for RunReport {
                 },
                 sample.error
             )?;
+        }
+        if let Some(b) = &self.backlog {
+            writeln!(
+                f,
+                "  outbox    {} pending, {} retrying later, {} held by a live worker, {} held by an expired worker",
+                b.pending, b.retry_later, b.held_live, b.held_expired
+            )?;
+            if let (true, Some(until)) = (b.held_live > 0, b.held_until) {
+                writeln!(f, "  held      elsewhere until {until} at the latest")?;
+            }
+        }
+        if self.released > 0 {
+            writeln!(f, "  released  {} claims given back", self.released)?;
         }
         if let Some(reason) = &self.stopped {
             write!(f, "  stopped: {reason}")?;

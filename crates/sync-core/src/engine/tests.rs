@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::error::RemoteErrorKind;
 use crate::memory_store::MemoryStore;
 use crate::plan::PlanMode;
-use crate::ports::{CheckpointStore, MappingStore, Outbox};
+use crate::ports::{CheckpointStore, LeaseHolder, MappingStore, Outbox};
 use crate::testkit::{MemoryCrm, RecordingBadgeSink, RecordingInviter};
 
 struct ManualClock(Mutex<DateTime<Utc>>);
@@ -487,7 +487,7 @@ async fn a_crashed_worker_loses_nothing() {
         .store
         .claim(
             &w.tenant,
-            "dead-worker",
+            &crate::ports::LeaseHolder::unregistered("dead-worker"),
             3,
             std::time::Duration::from_secs(60),
             w.clock.now(),
@@ -586,4 +586,276 @@ fn report_renders_and_serializes() {
     );
     let back: RunReport = serde_json::from_str(&r.to_json_line()).unwrap();
     assert_eq!(back, r);
+}
+
+/// A fresh process over the same store: same sinks, the given instance id, nothing
+/// registered yet.
+fn restarted(w: &World, worker_id: &str) -> SyncEngine {
+    let mut options = w.engine.options().clone();
+    options.worker_id = worker_id.to_owned();
+    SyncEngine {
+        options,
+        holders: Arc::new(Mutex::new(std::collections::HashMap::new())),
+        ..w.engine.clone()
+    }
+}
+
+async fn enqueue_only(w: &World) {
+    let mut options = w.engine.options().clone();
+    options.apply = false;
+    let engine = SyncEngine {
+        options,
+        ..restarted(w, "planner")
+    };
+    engine.run_delta(&w.tenant).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_with_the_same_instance_id_applies_its_dead_claims_at_once() {
+    let w = world(10, MissingUserPolicy::Skip);
+    add_users(&w, 0..10).await;
+    enqueue_only(&w).await;
+    // The first incarnation of "pod" claims everything and is killed mid-apply.
+    let dead = restarted(&w, "pod");
+    let holder = dead.holder(&w.tenant).await.unwrap();
+    let claimed = w
+        .store
+        .claim(
+            &w.tenant,
+            &holder,
+            100,
+            std::time::Duration::from_secs(300),
+            w.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert!(!claimed.is_empty());
+    // Restarted at once (the clock does not move): no lease to wait out.
+    let report = restarted(&w, "pod").drain_outbox(&w.tenant).await.unwrap();
+    assert_eq!(report.applied.get("assign_badge"), Some(&5), "{report}");
+    let backlog = report.backlog.unwrap();
+    assert_eq!(backlog.outstanding(), 0, "{backlog:?}");
+    for i in (0..10).step_by(2) {
+        assert!(w.badges.badges_of(&user(i)).contains(&"Premium".into()));
+    }
+    // The killed incarnation, were it still alive, can take nothing more.
+    let late = w
+        .store
+        .claim(
+            &w.tenant,
+            &holder,
+            100,
+            std::time::Duration::from_secs(300),
+            w.clock.now(),
+        )
+        .await;
+    assert!(matches!(late, Err(Error::Superseded { .. })), "{late:?}");
+}
+
+#[tokio::test]
+async fn a_run_reports_work_held_by_another_live_worker_instead_of_nothing_to_do() {
+    let w = world(10, MissingUserPolicy::Skip);
+    add_users(&w, 0..10).await;
+    enqueue_only(&w).await;
+    let other = restarted(&w, "other-pod");
+    let holder = other.holder(&w.tenant).await.unwrap();
+    let claimed = w
+        .store
+        .claim(
+            &w.tenant,
+            &holder,
+            4,
+            std::time::Duration::from_secs(20),
+            w.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    // This run plans the same actions again: already queued, so nothing new is enqueued.
+    let report = w.engine.run_delta(&w.tenant).await.unwrap();
+    assert_eq!(report.enqueued, 0);
+    let backlog = report.backlog.unwrap();
+    assert_eq!(backlog.held_live, 4, "{report}");
+    assert_eq!(
+        backlog.held_until,
+        Some(w.clock.now() + Duration::seconds(20))
+    );
+    assert!(
+        report.to_string().contains("4 held by a live worker"),
+        "{report}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&report.to_json_line()).unwrap();
+    assert_eq!(json["backlog"]["held_live"], 4);
+    // Once that lease has run out the same work shows as held by an expired owner, and
+    // the next drain applies it.
+    w.clock.advance(Duration::seconds(21));
+    let later = w.engine.drain_outbox(&w.tenant).await.unwrap();
+    assert_eq!(later.backlog.unwrap().outstanding(), 0);
+    for i in (0..10).step_by(2) {
+        assert!(w.badges.badges_of(&user(i)).contains(&"Premium".into()));
+    }
+}
+
+#[tokio::test]
+async fn a_stop_request_takes_no_work_and_the_next_run_applies_everything() {
+    let w = world(10, MissingUserPolicy::Skip);
+    add_users(&w, 0..10).await;
+    enqueue_only(&w).await;
+    let stop = StopSignal::new();
+    let stopping = SyncEngine {
+        stop: stop.clone(),
+        ..restarted(&w, "pod")
+    };
+    stop.stop();
+    let report = stopping.run_delta(&w.tenant).await.unwrap();
+    assert!(report.interrupted, "{report}");
+    assert_eq!(report.stopped.as_deref(), Some(STOP_REQUESTED));
+    assert_eq!(report.read, 0, "no page read after the stop");
+    assert_eq!(w.badges.effects(), 0);
+    let counts = w.store.outbox_counts(&w.tenant).await.unwrap();
+    assert_eq!(counts.in_flight, 0, "nothing left claimed");
+    let next = restarted(&w, "other")
+        .drain_outbox(&w.tenant)
+        .await
+        .unwrap();
+    assert_eq!(next.applied.get("assign_badge"), Some(&5));
+}
+
+/// A badge sink whose calls take a while, and that raises a stop signal on its first call.
+struct SlowSink {
+    inner: Arc<RecordingBadgeSink>,
+    delay: std::time::Duration,
+    stop_on_call: Option<StopSignal>,
+    batch: usize,
+}
+
+#[async_trait::async_trait]
+impl crate::ports::BadgeSink for SlowSink {
+    fn max_batch(&self) -> usize {
+        self.batch
+    }
+    async fn apply_badges(
+        &self,
+        tenant: &TenantId,
+        changes: &[crate::ports::BadgeChange],
+    ) -> Result<Vec<crate::ports::ItemResult<()>>, Error> {
+        if let Some(stop) = &self.stop_on_call {
+            stop.stop();
+        }
+        futures_timer::Delay::new(self.delay).await;
+        self.inner.apply_badges(tenant, changes).await
+    }
+}
+
+#[tokio::test]
+async fn a_stop_mid_batch_finishes_it_and_releases_the_unstarted_claims() {
+    let w = world(10, MissingUserPolicy::Skip);
+    add_users(&w, 0..10).await;
+    enqueue_only(&w).await;
+    let stop = StopSignal::new();
+    let mut options = w.engine.options().clone();
+    options.parallelism = 1;
+    options.worker_id = "pod".to_owned();
+    let engine = SyncEngine::builder(w.engine.config().clone(), w.store.clone())
+        .source(w.crm.clone())
+        .badge_sink(Arc::new(SlowSink {
+            inner: w.badges.clone(),
+            delay: std::time::Duration::from_millis(1),
+            stop_on_call: Some(stop.clone()),
+            batch: 2,
+        }))
+        .clock(w.clock.clone())
+        .options(options)
+        .stop_signal(stop)
+        .build();
+    let report = engine.drain_outbox(&w.tenant).await.unwrap();
+    assert!(report.interrupted, "{report}");
+    // The first round (links, then the badge batch in flight) finished; nothing after it
+    // was claimed, and nothing stays claimed.
+    assert!(
+        report.applied.get("assign_badge").is_some_and(|n| *n >= 1),
+        "{report}"
+    );
+    let counts = w.store.outbox_counts(&w.tenant).await.unwrap();
+    assert_eq!(counts.in_flight, 0, "{counts:?}");
+    let rest = restarted(&w, "next").drain_outbox(&w.tenant).await.unwrap();
+    assert_eq!(
+        report.applied.get("assign_badge").copied().unwrap_or(0)
+            + rest.applied.get("assign_badge").copied().unwrap_or(0),
+        5,
+        "every grant exactly once"
+    );
+    assert_eq!(w.badges.effects(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_slower_than_its_lease_keeps_its_claims_through_the_heartbeat() {
+    let w = world(4, MissingUserPolicy::Skip);
+    add_users(&w, 0..4).await;
+    enqueue_only(&w).await;
+    // Real time here: the heartbeat runs on a timer.
+    let mut options = w.engine.options().clone();
+    options.worker_id = "slow".to_owned();
+    options.lease = std::time::Duration::from_millis(150);
+    options.parallelism = 1;
+    options.claim_batch = 100;
+    let slow = SyncEngine::builder(w.engine.config().clone(), w.store.clone())
+        .source(w.crm.clone())
+        .badge_sink(Arc::new(SlowSink {
+            inner: w.badges.clone(),
+            delay: std::time::Duration::from_millis(600),
+            stop_on_call: None,
+            batch: 100,
+        }))
+        .options(options)
+        .build();
+    let rival = LeaseHolder::new("rival", 1);
+    let store = w.store.clone();
+    let tenant = w.tenant.clone();
+    let run = tokio::spawn(async move { slow.drain_outbox(&tenant).await });
+    // The slow worker claims the whole outbox in its first round.
+    while store.outbox_counts(&w.tenant).await.unwrap().in_flight == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut stolen = 0;
+    while !run.is_finished() {
+        stolen += store
+            .claim(
+                &w.tenant,
+                &rival,
+                100,
+                std::time::Duration::from_secs(60),
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+            .len();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(stolen, 0, "a live worker's claims were taken over");
+    assert_eq!(report.applied.get("assign_badge"), Some(&2), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_runs_of_one_engine_share_one_incarnation() {
+    let w = world(10, MissingUserPolicy::Skip);
+    add_users(&w, 0..10).await;
+    enqueue_only(&w).await;
+    let engine = restarted(&w, "receiver");
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let (engine, tenant) = (engine.clone(), w.tenant.clone());
+            tokio::spawn(async move { engine.drain_outbox(&tenant).await })
+        })
+        .collect();
+    for run in runs {
+        let report = run.await.unwrap();
+        assert!(
+            report.is_ok(),
+            "a run was fenced by its own engine: {report:?}"
+        );
+    }
+    let holder = engine.holder(&w.tenant).await.unwrap();
+    assert_eq!(holder.incarnation, 1, "registered once");
 }

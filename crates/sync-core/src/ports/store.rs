@@ -198,8 +198,10 @@ pub struct OutboxItem {
     pub attempts: u32,
     /// The last error, if any.
     pub last_error: Option<String>,
-    /// The worker holding the lease.
+    /// The worker (instance id) holding the lease.
     pub leased_by: Option<String>,
+    /// The incarnation of that worker holding the lease (its fencing token).
+    pub lease_incarnation: Option<u64>,
     /// When the lease expires.
     pub lease_until: Option<DateTime<Utc>>,
     /// Not to be claimed before this time (retry backoff).
@@ -218,10 +220,94 @@ impl OutboxItem {
             attempts: 0,
             last_error: None,
             leased_by: None,
+            lease_incarnation: None,
             lease_until: None,
             not_before: None,
             enqueued_at,
         }
+    }
+}
+
+/// Who holds an outbox claim: a worker's instance id and the incarnation (fencing token) of
+/// that instance id the store handed out when the worker registered.
+///
+/// Two processes started with the same instance id get different incarnations, and every
+/// claim records the incarnation that took it, so at most one of them owns a given claim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    /// The instance id (stable across restarts when configured).
+    pub worker: String,
+    /// The incarnation from [`Outbox::register_worker`]; 0 for a holder that never
+    /// registered (it is never fenced, and never takes anything back).
+    pub incarnation: u64,
+}
+
+impl LeaseHolder {
+    /// A holder with an incarnation from [`Outbox::register_worker`].
+    pub fn new(worker: impl Into<String>, incarnation: u64) -> Self {
+        Self {
+            worker: worker.into(),
+            incarnation,
+        }
+    }
+
+    /// A holder that never registered (incarnation 0): claims by it only expire.
+    pub fn unregistered(worker: impl Into<String>) -> Self {
+        Self::new(worker, 0)
+    }
+}
+
+impl std::fmt::Display for LeaseHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.worker, self.incarnation)
+    }
+}
+
+/// The result of [`Outbox::register_worker`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Registration {
+    /// The holder to claim with from now on.
+    pub holder: LeaseHolder,
+    /// Claims of earlier incarnations of the same instance id, made pending again at once.
+    pub taken_back: u64,
+}
+
+impl Registration {
+    /// A registration that took nothing back (set `taken_back` after).
+    pub fn new(holder: LeaseHolder) -> Self {
+        Self {
+            holder,
+            taken_back: 0,
+        }
+    }
+}
+
+/// Where the unfinished work of a tenant's outbox stands at one instant: what a run
+/// reports so that work held elsewhere is never mistaken for "nothing to do".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OutboxBacklog {
+    /// Pending and due now: any worker may claim them.
+    pub pending: u64,
+    /// Pending but waiting for a retry time (backoff or a quota reset).
+    pub retry_later: u64,
+    /// Claimed by a worker whose lease is still running (alive, or dead less than one
+    /// lease period ago).
+    pub held_live: u64,
+    /// Claimed by a worker whose lease has expired (it died or stalled): claimable now.
+    pub held_expired: u64,
+    /// When the last live lease runs out (held items are claimable by then at the latest).
+    pub held_until: Option<DateTime<Utc>>,
+    /// The earliest retry time of `retry_later` items.
+    pub next_retry_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxBacklog {
+    /// Items that are not done and not waiting for a retry time: work that is stranded if
+    /// nobody is applying it.
+    pub fn outstanding(&self) -> u64 {
+        self.pending + self.held_live + self.held_expired
     }
 }
 
@@ -251,23 +337,60 @@ pub trait Outbox: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<u64, Error>;
 
-    /// Atomically claims up to `limit` items that are pending (and due) or in flight with an
-    /// expired lease, oldest first, leasing them to `worker` until `now + lease`.
-    async fn claim(
+    /// Starts a new incarnation of the instance id `worker`: returns the holder to claim
+    /// with, and makes every item held by an earlier incarnation of `worker` pending again
+    /// at once (a restarted worker takes back its own claims without waiting out a lease).
+    /// An earlier incarnation still running can then claim nothing more
+    /// ([`Error::Superseded`]) and can settle none of the items taken back.
+    async fn register_worker(
         &self,
         tenant: &TenantId,
         worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Registration, Error>;
+
+    /// Atomically claims up to `limit` items that are pending (and due) or in flight with an
+    /// expired lease, oldest first, leasing them to `holder` until `now + lease`.
+    ///
+    /// Fails with [`Error::Superseded`] when a newer incarnation of `holder.worker` has
+    /// registered.
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
         limit: usize,
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxItem>, Error>;
 
-    /// Marks a claimed item done. Fails with [`Error::LeaseLost`] if `worker` no longer holds it.
+    /// Extends to `now + lease` the leases `holder` still holds among `keys` (the heartbeat
+    /// of a batch in flight). Returns how many it holds.
+    async fn renew(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
+        keys: &[IdempotencyKey],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error>;
+
+    /// Gives back unapplied claims: the items `holder` holds among `keys` (every item it
+    /// holds when `keys` is `None`) become pending and claimable at once, and the claim does
+    /// not count as an attempt. Returns how many.
+    async fn release(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
+        keys: Option<&[IdempotencyKey]>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error>;
+
+    /// Marks a claimed item done. Fails with [`Error::LeaseLost`] if `holder` no longer holds it.
     async fn complete(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-        worker: &str,
+        holder: &LeaseHolder,
         now: DateTime<Utc>,
     ) -> Result<(), Error>;
 
@@ -277,7 +400,7 @@ pub trait Outbox: Send + Sync {
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-        worker: &str,
+        holder: &LeaseHolder,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
@@ -285,6 +408,14 @@ pub trait Outbox: Send + Sync {
 
     /// Items per status.
     async fn outbox_counts(&self, tenant: &TenantId) -> Result<OutboxCounts, Error>;
+
+    /// Where the unfinished items stand at `now`: pending, waiting to retry, held under a
+    /// live lease, held under an expired one.
+    async fn outbox_backlog(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxBacklog, Error>;
 
     /// Items with a status, oldest first.
     async fn list_outbox(

@@ -5,18 +5,23 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sync_core::ports::{Outbox, OutboxCounts, OutboxItem, OutboxStatus};
+use sync_core::ports::{
+    LeaseHolder, Outbox, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus, Registration,
+};
 use sync_core::{Action, Error, IdempotencyKey, TenantId};
 
 use super::{PostgresStore, db};
-use crate::rows::{OutboxRow, check_tenant, counts, lease_held, to_json};
+use crate::rows::{
+    BacklogRow, OutboxRow, backlog, check_tenant, counts, incarnation, lease_held, not_superseded,
+    to_json,
+};
 use crate::time::{deadline_ns, opt_to_ns, sql_limit, to_ns};
 
 macro_rules! returning {
     ($prefix:literal) => {
         concat!(
             $prefix,
-            "seq, key, action::text AS action, status, attempts, last_error, leased_by, lease_until_ns, not_before_ns, enqueued_at_ns"
+            "seq, key, action::text AS action, status, attempts, last_error, leased_by, lease_incarnation, lease_until_ns, not_before_ns, enqueued_at_ns"
         )
     };
 }
@@ -26,10 +31,17 @@ const CLAIM: &str = concat!(
          status IN ('pending', 'in_flight') AND ((status = 'pending' AND (not_before_ns IS NULL OR not_before_ns <= $4)) \
           OR (status = 'in_flight' AND (lease_until_ns IS NULL OR lease_until_ns <= $4))) \
          ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
-     UPDATE outbox o SET status = 'in_flight', leased_by = $2, lease_until_ns = $3, attempts = o.attempts + 1 \
+     UPDATE outbox o SET status = 'in_flight', leased_by = $2, lease_incarnation = $6, lease_until_ns = $3, attempts = o.attempts + 1 \
      FROM picked WHERE o.seq = picked.seq ",
     returning!("RETURNING o.")
 );
+
+/// Back to pending, claimable at once; the claim does not count as an attempt.
+const GIVE_BACK: &str = "status = 'pending', leased_by = NULL, lease_incarnation = NULL, \
+     lease_until_ns = NULL, attempts = GREATEST(attempts - 1, 0)";
+
+/// The item is held by holder ($2, $3).
+const HELD: &str = "status = 'in_flight' AND leased_by = $2 AND lease_incarnation = $3";
 
 #[async_trait]
 impl Outbox for PostgresStore {
@@ -66,73 +78,202 @@ impl Outbox for PostgresStore {
         Ok(done.rows_affected())
     }
 
-    async fn claim(
+    async fn register_worker(
         &self,
         tenant: &TenantId,
         worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Registration, Error> {
+        check_tenant(tenant)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("register worker", tenant))?;
+        // The upsert locks the worker row until commit: a claim of an older incarnation
+        // (which reads that row FOR SHARE) waits, then sees it is superseded.
+        let (latest,): (i64,) = sqlx::query_as(
+            "INSERT INTO outbox_workers (tenant, worker, incarnation, registered_at_ns) \
+             VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (tenant, worker) DO UPDATE SET incarnation = outbox_workers.incarnation + 1, \
+                 registered_at_ns = EXCLUDED.registered_at_ns \
+             RETURNING incarnation",
+        )
+        .bind(tenant.as_str())
+        .bind(worker)
+        .bind(to_ns(now, "registration time")?)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("register worker", tenant))?;
+        let taken = sqlx::query(&format!(
+            "UPDATE outbox SET {GIVE_BACK} WHERE tenant = $1 AND status = 'in_flight' \
+             AND leased_by = $2 AND lease_incarnation < $3"
+        ))
+        .bind(tenant.as_str())
+        .bind(worker)
+        .bind(latest)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("take back claims", tenant))?;
+        tx.commit().await.map_err(db("register worker", tenant))?;
+        let mut registration =
+            Registration::new(LeaseHolder::new(worker, u64::try_from(latest).unwrap_or(0)));
+        registration.taken_back = taken.rows_affected();
+        Ok(registration)
+    }
+
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
         limit: usize,
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxItem>, Error> {
         check_tenant(tenant)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("claim outbox items", tenant))?;
+        // FOR SHARE: a registration of the same instance id in progress is waited for, so
+        // the check and the claim see one incarnation.
+        let latest: Option<(i64,)> = sqlx::query_as(
+            "SELECT incarnation FROM outbox_workers WHERE tenant = $1 AND worker = $2 FOR SHARE",
+        )
+        .bind(tenant.as_str())
+        .bind(&holder.worker)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("claim outbox items", tenant))?;
+        not_superseded(latest.map(|(n,)| n), holder)?;
         let rows: Vec<OutboxRow> = sqlx::query_as(CLAIM)
             .bind(tenant.as_str())
-            .bind(worker)
+            .bind(&holder.worker)
             .bind(deadline_ns(now, lease)?)
             .bind(to_ns(now, "claim time")?)
             .bind(sql_limit(limit))
-            .fetch_all(&self.pool)
+            .bind(incarnation(holder))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("claim outbox items", tenant))?;
+        tx.commit()
             .await
             .map_err(db("claim outbox items", tenant))?;
         crate::rows::outbox_items(rows)
+    }
+
+    async fn renew(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
+        keys: &[IdempotencyKey],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        check_tenant(tenant)?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<&str> = keys.iter().map(IdempotencyKey::as_str).collect();
+        let done = sqlx::query(&format!(
+            "UPDATE outbox SET lease_until_ns = $4 WHERE tenant = $1 AND {HELD} AND key = ANY($5)"
+        ))
+        .bind(tenant.as_str())
+        .bind(&holder.worker)
+        .bind(incarnation(holder))
+        .bind(deadline_ns(now, lease)?)
+        .bind(&keys)
+        .execute(&self.pool)
+        .await
+        .map_err(db("renew outbox leases", tenant))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn release(
+        &self,
+        tenant: &TenantId,
+        holder: &LeaseHolder,
+        keys: Option<&[IdempotencyKey]>,
+        _now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        check_tenant(tenant)?;
+        let done = match keys {
+            Some(keys) => {
+                let keys: Vec<&str> = keys.iter().map(IdempotencyKey::as_str).collect();
+                sqlx::query(&format!(
+                    "UPDATE outbox SET {GIVE_BACK} WHERE tenant = $1 AND {HELD} AND key = ANY($4)"
+                ))
+                .bind(tenant.as_str())
+                .bind(&holder.worker)
+                .bind(incarnation(holder))
+                .bind(&keys)
+                .execute(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(&format!(
+                    "UPDATE outbox SET {GIVE_BACK} WHERE tenant = $1 AND {HELD}"
+                ))
+                .bind(tenant.as_str())
+                .bind(&holder.worker)
+                .bind(incarnation(holder))
+                .execute(&self.pool)
+                .await
+            }
+        }
+        .map_err(db("release outbox claims", tenant))?;
+        Ok(done.rows_affected())
     }
 
     async fn complete(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-        worker: &str,
+        holder: &LeaseHolder,
         _now: DateTime<Utc>,
     ) -> Result<(), Error> {
         check_tenant(tenant)?;
         let done = sqlx::query(
-            "UPDATE outbox SET status = 'done', leased_by = NULL, lease_until_ns = NULL \
-             WHERE tenant = $1 AND key = $2 AND status = 'in_flight' AND leased_by = $3",
+            "UPDATE outbox SET status = 'done', leased_by = NULL, lease_incarnation = NULL, lease_until_ns = NULL \
+             WHERE tenant = $1 AND key = $2 AND status = 'in_flight' AND leased_by = $3 AND lease_incarnation = $4",
         )
         .bind(tenant.as_str())
         .bind(key.as_str())
-        .bind(worker)
+        .bind(&holder.worker)
+        .bind(incarnation(holder))
         .execute(&self.pool)
         .await
         .map_err(db("complete outbox item", tenant))?;
-        lease_held(done.rows_affected(), key, worker)
+        lease_held(done.rows_affected(), key, holder)
     }
 
     async fn fail(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-        worker: &str,
+        holder: &LeaseHolder,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
     ) -> Result<(), Error> {
         check_tenant(tenant)?;
         let done = sqlx::query(
-            "UPDATE outbox SET last_error = $4, leased_by = NULL, lease_until_ns = NULL, \
+            "UPDATE outbox SET last_error = $4, leased_by = NULL, lease_incarnation = NULL, lease_until_ns = NULL, \
                  status = CASE WHEN $5::bigint IS NULL THEN 'failed' ELSE 'pending' END, \
                  not_before_ns = COALESCE($5::bigint, not_before_ns) \
-             WHERE tenant = $1 AND key = $2 AND status = 'in_flight' AND leased_by = $3",
+             WHERE tenant = $1 AND key = $2 AND status = 'in_flight' AND leased_by = $3 AND lease_incarnation = $6",
         )
         .bind(tenant.as_str())
         .bind(key.as_str())
-        .bind(worker)
+        .bind(&holder.worker)
         .bind(error)
         .bind(opt_to_ns(retry_at, "retry time")?)
+        .bind(incarnation(holder))
         .execute(&self.pool)
         .await
         .map_err(db("fail outbox item", tenant))?;
-        lease_held(done.rows_affected(), key, worker)
+        lease_held(done.rows_affected(), key, holder)
     }
 
     async fn outbox_counts(&self, tenant: &TenantId) -> Result<OutboxCounts, Error> {
@@ -144,6 +285,30 @@ impl Outbox for PostgresStore {
                 .await
                 .map_err(db("count outbox items", tenant))?;
         counts(rows)
+    }
+
+    async fn outbox_backlog(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxBacklog, Error> {
+        check_tenant(tenant)?;
+        let row: BacklogRow = sqlx::query_as(
+            "SELECT \
+                 COUNT(*) FILTER (WHERE status = 'pending' AND (not_before_ns IS NULL OR not_before_ns <= $2)), \
+                 COUNT(*) FILTER (WHERE status = 'pending' AND not_before_ns > $2), \
+                 COUNT(*) FILTER (WHERE status = 'in_flight' AND lease_until_ns > $2), \
+                 COUNT(*) FILTER (WHERE status = 'in_flight' AND (lease_until_ns IS NULL OR lease_until_ns <= $2)), \
+                 MAX(lease_until_ns) FILTER (WHERE status = 'in_flight' AND lease_until_ns > $2), \
+                 MIN(not_before_ns) FILTER (WHERE status = 'pending' AND not_before_ns > $2) \
+             FROM outbox WHERE tenant = $1 AND status IN ('pending', 'in_flight')",
+        )
+        .bind(tenant.as_str())
+        .bind(to_ns(now, "backlog time")?)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("count outbox backlog", tenant))?;
+        Ok(backlog(row))
     }
 
     async fn list_outbox(
