@@ -16,7 +16,6 @@
 //! - `POST /contacts/upsert` `{"contacts": [{"email", "properties"}]}`: per-record results.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -313,6 +312,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use sync_core::conformance::{CrmHarness, InjectedFault};
 
     #[async_trait]
