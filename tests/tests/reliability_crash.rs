@@ -550,14 +550,18 @@ async fn a_delivery_killed_mid_handling_is_processed_when_redelivered() {
             Email::parse("new.member@example.com").unwrap(),
         ),
     };
+    // The receiver runs under a configured instance id, as a restarted service does: the
+    // restart takes back the delivery's lease at once instead of answering `InProgress`.
     let engine = |store: Arc<sync_store::SqliteStore>| {
+        let mut options = options();
+        options.worker_id = "receiver-1".into();
         SyncEngine::builder(config(), store as Arc<dyn Store>)
             .source(Arc::new(KillableSource {
                 inner: crm.clone(),
                 kill: kill.clone(),
             }))
             .crm_sink(crm.clone())
-            .options(options())
+            .options(options)
             .build()
     };
 
@@ -581,5 +585,64 @@ async fn a_delivery_killed_mid_handling_is_processed_when_redelivered() {
     assert!(
         matches!(outcome, DeliveryOutcome::Accepted { .. }),
         "the retried delivery was dropped as {outcome:?}"
+    );
+}
+
+/// Another instance (a different id) retrying a delivery whose handler died is told
+/// `InProgress` (the sender retries) until the dead holder's lease expires, then processes it.
+#[tokio::test]
+async fn a_delivery_whose_handler_died_is_processed_by_another_instance_after_its_lease() {
+    use sync_core::testkit::MemoryCrm;
+    use sync_core::{CativaUserId, CommunityEvent, CommunityUser, DeliveryOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let tenant = TenantId::new("acme");
+    let crm = Arc::new(MemoryCrm::new(CrmKind::Hubspot, 10));
+    let kill = Arc::new(KillSwitch::default());
+    let event = || CommunityEvent::UserCreated {
+        user: CommunityUser::new(
+            CativaUserId::new("u-1"),
+            Email::parse("new.member@example.com").unwrap(),
+        ),
+    };
+    let engine = |store: Arc<sync_store::SqliteStore>, id: &str| {
+        let mut options = options();
+        options.worker_id = id.into();
+        options.lease = Duration::from_secs(1);
+        SyncEngine::builder(config(), store as Arc<dyn Store>)
+            .source(Arc::new(KillableSource {
+                inner: crm.clone(),
+                kill: kill.clone(),
+            }))
+            .crm_sink(crm.clone())
+            .options(options)
+            .build()
+    };
+    kill.arm(1);
+    let first = engine(sqlite(&db).await, "receiver-1");
+    let killed = tokio::select! {
+        r = first.handle_community_event(&tenant, "exec-1", event()) => { r.unwrap(); false }
+        () = kill.tripped() => true,
+    };
+    assert!(killed);
+    drop(first);
+    kill.disarm();
+    let other = engine(sqlite(&db).await, "receiver-2");
+    let early = other
+        .handle_community_event(&tenant, "exec-1", event())
+        .await
+        .unwrap();
+    assert!(
+        matches!(early, DeliveryOutcome::InProgress),
+        "the dead holder's lease still runs: {early:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let later = other
+        .handle_community_event(&tenant, "exec-1", event())
+        .await
+        .unwrap();
+    assert!(
+        matches!(later, DeliveryOutcome::Accepted { .. }),
+        "after the lease the delivery is processed: {later:?}"
     );
 }

@@ -26,44 +26,43 @@ async fn must<T>(what: &str, r: Result<T, String>) -> T {
     }
 }
 
-/// Every page of a delta from `since`, in order.
-async fn delta(h: &Arc<dyn CrmHarness>, since: &Cursor) -> Vec<Vec<CrmContact>> {
-    let source = h.source();
-    let tenant = h.tenant();
-    let mut token: Option<PageToken> = None;
-    let mut pages = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let page = source
-            .changed_since(&tenant, since, token.as_ref())
-            .await
-            .unwrap_or_else(|e| panic!("changed_since failed: {e}"));
-        pages.push(page.contacts);
-        match page.next {
-            Some(next) => token = Some(next),
-            None => return pages,
-        }
-    }
-    panic!("changed_since returned more than {MAX_PAGES} pages: it must end with `next: None`")
+/// What to read: a delta from a cursor, or a full scan.
+#[derive(Clone, Copy)]
+enum Read<'a> {
+    Delta(&'a Cursor),
+    Scan,
 }
 
-/// Every page of a full scan.
-async fn scan(h: &Arc<dyn CrmHarness>) -> Vec<Vec<CrmContact>> {
+/// Every page of a read, in order.
+async fn pages(h: &Arc<dyn CrmHarness>, read: Read<'_>) -> Vec<Vec<CrmContact>> {
     let source = h.source();
     let tenant = h.tenant();
-    let mut token: Option<PageToken> = None;
-    let mut pages = Vec::new();
+    let (what, mut token) = match read {
+        Read::Delta(_) => ("changed_since", None::<PageToken>),
+        Read::Scan => ("scan", None),
+    };
+    let mut out = Vec::new();
     for _ in 0..MAX_PAGES {
-        let page = source
-            .scan(&tenant, token.as_ref())
-            .await
-            .unwrap_or_else(|e| panic!("scan failed: {e}"));
-        pages.push(page.contacts);
+        let page = match read {
+            Read::Delta(since) => source.changed_since(&tenant, since, token.as_ref()).await,
+            Read::Scan => source.scan(&tenant, token.as_ref()).await,
+        }
+        .unwrap_or_else(|e| panic!("{what} failed: {e}"));
+        out.push(page.contacts);
         match page.next {
             Some(next) => token = Some(next),
-            None => return pages,
+            None => return out,
         }
     }
-    panic!("scan returned more than {MAX_PAGES} pages: it must end with `next: None`")
+    panic!("{what} returned more than {MAX_PAGES} pages: it must end with `next: None`")
+}
+
+async fn delta(h: &Arc<dyn CrmHarness>, since: &Cursor) -> Vec<Vec<CrmContact>> {
+    pages(h, Read::Delta(since)).await
+}
+
+async fn scan(h: &Arc<dyn CrmHarness>) -> Vec<Vec<CrmContact>> {
+    pages(h, Read::Scan).await
 }
 
 fn ids(contacts: &[CrmContact]) -> BTreeSet<CrmRecordId> {

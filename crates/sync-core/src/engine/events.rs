@@ -3,7 +3,8 @@
 //! other change.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,13 +19,39 @@ use crate::error::Error;
 use crate::plan::{Action, ActionKind, IdempotencyKey, PlanMode, Reason};
 use crate::planner::{PlanInput, plan};
 
-/// Distinguishes the lease holders of one process (see `claim_delivery`).
-static CLAIMS: AtomicU64 = AtomicU64::new(0);
+/// The deliveries one engine is handling now, by (tenant, lease name).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InFlight(Arc<Mutex<HashSet<(TenantId, String)>>>);
+
+impl InFlight {
+    /// Marks a delivery as being handled; `None` when this engine already handles it.
+    fn enter(&self, tenant: &TenantId, name: &str) -> Option<InFlightGuard> {
+        let key = (tenant.clone(), name.to_owned());
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(key.clone()).then(|| InFlightGuard {
+            set: self.clone(),
+            key,
+        })
+    }
+}
+
+/// Unmarks the delivery when dropped, on every path (a cancelled request included).
+pub(crate) struct InFlightGuard {
+    set: InFlight,
+    key: (TenantId, String),
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let mut set = self.set.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.remove(&self.key);
+    }
+}
 
 /// The result of trying to take a delivery's lease.
 enum Claim {
-    /// Taken, by this holder.
-    Won(String),
+    /// Taken: the store lease's holder, and this engine's in-flight mark.
+    Won(String, InFlightGuard),
     /// Not taken: answer this.
     Lost(DeliveryOutcome),
 }
@@ -117,8 +144,8 @@ impl SyncEngine {
         let span = info_span!("sync.delivery", source = "cativa", tenant = %tenant, delivery_id);
         async {
             let ids = [delivery_id.to_owned()];
-            let holder = match self.claim_delivery(tenant, &ids, "cativa").await? {
-                Claim::Won(holder) => holder,
+            let (holder, _in_flight) = match self.claim_delivery(tenant, &ids, "cativa").await? {
+                Claim::Won(holder, guard) => (holder, guard),
                 Claim::Lost(outcome) => return Ok(outcome),
             };
             let result = self
@@ -241,10 +268,11 @@ impl SyncEngine {
                     .crm_contacts_claimed(tenant, delivery_ids, contacts)
                     .await;
             }
-            let holder = match self.claim_delivery(tenant, delivery_ids, "crm").await? {
-                Claim::Won(holder) => holder,
-                Claim::Lost(outcome) => return Ok(outcome),
-            };
+            let (holder, _in_flight) =
+                match self.claim_delivery(tenant, delivery_ids, "crm").await? {
+                    Claim::Won(holder, guard) => (holder, guard),
+                    Claim::Lost(outcome) => return Ok(outcome),
+                };
             let result = self
                 .crm_contacts_claimed(tenant, delivery_ids, contacts)
                 .await;
@@ -331,15 +359,17 @@ impl SyncEngine {
             return Ok(Claim::Lost(DeliveryOutcome::Duplicate));
         }
         let now = self.clock.now();
-        // Unique per attempt: copies racing inside one process share the worker id, and a
-        // lease taken again by its holder is renewed rather than refused.
-        let holder = format!(
-            "{}/{}/{}",
-            self.options.worker_id,
-            now.timestamp_nanos_opt().unwrap_or_default(),
-            CLAIMS.fetch_add(1, Ordering::Relaxed)
-        );
         let name = Self::delivery_lease(ids);
+        // Copies racing inside this engine are turned away here; the store's lease then
+        // serializes engines. Its holder is the instance id, so an instance restarted under
+        // the same id (after a crash mid-delivery) takes the lease back at once, while
+        // another instance waits for it to expire.
+        let Some(guard) = self.deliveries_in_flight.enter(tenant, &name) else {
+            metrics::counter!("cativa_sync_deliveries_in_progress_total", "source" => source)
+                .increment(1);
+            return Ok(Claim::Lost(DeliveryOutcome::InProgress));
+        };
+        let holder = format!("{}/deliveries", self.options.worker_id);
         if !self
             .store
             .try_acquire_lease(tenant, &name, &holder, self.options.lease, now)
@@ -363,7 +393,7 @@ impl SyncEngine {
                 .increment(1);
             return Ok(Claim::Lost(DeliveryOutcome::Duplicate));
         }
-        Ok(Claim::Won(holder))
+        Ok(Claim::Won(holder, guard))
     }
 
     /// Gives the delivery's lease up. A failure only delays the sender's next retry until

@@ -177,6 +177,9 @@ pub struct SyncEngine {
     /// Serializes first-use registrations: two concurrent runs of one engine must share one
     /// incarnation, not supersede each other.
     registering: Arc<futures::lock::Mutex<()>>,
+    /// Deliveries this engine is handling now (tenant, lease name): copies racing inside one
+    /// process are told `InProgress` here, before the store's lease is asked.
+    deliveries_in_flight: events::InFlight,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -215,6 +218,7 @@ impl SyncEngine {
                 stop: StopSignal::new(),
                 holders: Arc::new(Mutex::new(HashMap::new())),
                 registering: Arc::new(futures::lock::Mutex::new(())),
+                deliveries_in_flight: events::InFlight::default(),
             },
         }
     }
