@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn rotation_header_with_two_v1_values() {
-        // The API_FACTS rotation case: an old-secret signature first, then the valid one.
+        // Secret rotation: an old-secret signature first, then the valid one.
         let h = format!("t={T},v1={V_OLD},v1={V_TEST}");
         verifier().verify(Some(&h), BODY, T).unwrap();
         let h = format!("t={T},v1={V_TEST},v1={}", "0".repeat(64));

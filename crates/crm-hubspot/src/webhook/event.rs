@@ -94,7 +94,7 @@ pub struct WebhookEvent {
     pub raw: Option<Value>,
 }
 
-/// The dedupe key of DESIGN.md: HubSpot's `eventId` is not unique, this tuple is.
+/// The delivery's dedupe key: HubSpot's `eventId` alone is not unique, this tuple is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EventKey {
     /// Account.

@@ -29,7 +29,7 @@ impl Cursor {
     }
 }
 
-/// The checkpoint to store after a delta run, per the rule in DESIGN.md:
+/// The checkpoint to store after a delta run (the README's "Security and reliability" rule):
 /// `min(run start, newest modification seen) - overlap`.
 ///
 /// Taking the minimum with the run start protects against records the CRM stamps in the past

@@ -2,7 +2,7 @@
 //! `now`, mode) to a [`Plan`].
 //!
 //! It does no I/O and reads no clock: the same input always gives the same plan, whatever the
-//! order of the contacts. It implements the conflict table of DESIGN.md:
+//! order of the contacts. It implements the conflict table (also in the README's Concepts section):
 //!
 //! | situation | what the planner does |
 //! |---|---|

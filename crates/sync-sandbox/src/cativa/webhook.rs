@@ -16,7 +16,7 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 /// `hex(HMAC-SHA256(secret, "<timestamp>.<body>"))`, lowercase.
 ///
 /// ```
-/// // API_FACTS §3 test vector.
+/// // A fixed test vector (secret, timestamp and body as below).
 /// let v1 = sync_sandbox::cativa::sign("whsec_test_secret", 1_700_000_000, br#"{"id":"evt_test_webhook","object":"event"}"#);
 /// assert_eq!(v1, "d95c6b7477fbd7e9f90b1b0ef5f9c7ac25abca5382460e0d988c2b2a5b71b990");
 /// ```

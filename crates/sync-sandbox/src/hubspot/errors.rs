@@ -1,4 +1,4 @@
-//! HubSpot's error bodies (API_FACTS §1.5, §1.8): `status`, `message`,
+//! HubSpot's error bodies (its documented error response format): `status`, `message`,
 //! `correlationId`, `category`, optional `errors[]` and `context`.
 
 use axum::http::StatusCode;

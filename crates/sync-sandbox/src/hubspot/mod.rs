@@ -197,7 +197,7 @@ impl Flavor for HubSpotFlavor {
     }
 
     fn decorate(&self, template: &str, headers: &mut HeaderMap, info: &LimitInfo) {
-        // Search responses carry no rate-limit headers (API_FACTS 1.3).
+        // Search responses carry no rate-limit headers, as HubSpot documents.
         if template.ends_with("/search") || template.starts_with("/oauth/") {
             return;
         }

@@ -33,7 +33,7 @@ pub fn sign_v1(client_secret: &str, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-/// HubSpot decodes only these escapes of the URI before signing (API_FACTS 1.10).
+/// HubSpot decodes only these escapes of the URI before signing (HubSpot's v3 signature documentation).
 const DECODED: [(&str, &str); 12] = [
     ("%3A", ":"),
     ("%2F", "/"),
