@@ -33,6 +33,15 @@ fn always(fault: Fault) -> FaultConfig {
         .with_retry_after(Some(std::time::Duration::from_secs(3)))
 }
 
+/// The sandboxes' fault switch for a fault, if they have one (none for a lasting 4xx).
+fn sandbox_faults(fault: InjectedFault) -> Option<FaultConfig> {
+    match fault {
+        InjectedFault::Server => Some(always(Fault::Status(503))),
+        InjectedFault::RateLimited => Some(always(Fault::TooManyRequests)),
+        _ => None,
+    }
+}
+
 fn tenant() -> TenantId {
     TenantId::new("conformance")
 }
@@ -103,13 +112,7 @@ mod hubspot {
                 .map_err(|e| e.to_string())
         }
         async fn inject(&self, fault: InjectedFault) -> bool {
-            let config = match fault {
-                InjectedFault::Server => always(Fault::Status(503)),
-                InjectedFault::RateLimited => always(Fault::TooManyRequests),
-                // The sandbox has no switch for a lasting 4xx.
-                _ => return false,
-            };
-            self.sandbox.set_faults(config).is_ok()
+            sandbox_faults(fault).is_some_and(|f| self.sandbox.set_faults(f).is_ok())
         }
         async fn clear_faults(&self) {
             self.sandbox.set_faults(FaultConfig::default()).unwrap();
@@ -208,12 +211,7 @@ mod salesforce {
                 .map_err(|e| e.to_string())
         }
         async fn inject(&self, fault: InjectedFault) -> bool {
-            let config = match fault {
-                InjectedFault::Server => always(Fault::Status(503)),
-                InjectedFault::RateLimited => always(Fault::TooManyRequests),
-                _ => return false,
-            };
-            self.sandbox.set_faults(config).is_ok()
+            sandbox_faults(fault).is_some_and(|f| self.sandbox.set_faults(f).is_ok())
         }
         async fn clear_faults(&self) {
             self.sandbox.set_faults(FaultConfig::default()).unwrap();

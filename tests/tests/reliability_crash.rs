@@ -533,58 +533,91 @@ async fn sigkill_child_process_then_restart() {
     assert_eq!(grant_effects, grants, "one grant per user, none twice");
 }
 
-/// A crash while a webhook delivery is being handled (after the ledger write, before the
-/// outbox write) must not lose it: the sender's retry of the same delivery id is processed.
-#[tokio::test]
-async fn a_delivery_killed_mid_handling_is_processed_when_redelivered() {
-    use sync_core::testkit::MemoryCrm;
-    use sync_core::{CativaUserId, CommunityEvent, CommunityUser, DeliveryOutcome};
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sync.db");
-    let tenant = TenantId::new("acme");
-    let crm = Arc::new(MemoryCrm::new(CrmKind::Hubspot, 10));
-    let kill = Arc::new(KillSwitch::default());
-    let event = || CommunityEvent::UserCreated {
-        user: CommunityUser::new(
-            CativaUserId::new("u-1"),
-            Email::parse("new.member@example.com").unwrap(),
-        ),
-    };
-    // The receiver runs under a configured instance id, as a restarted service does: the
-    // restart takes back the delivery's lease at once instead of answering `InProgress`.
-    let engine = |store: Arc<sync_store::SqliteStore>| {
+/// A receiver whose CRM lookup can be made to never return (the process dies there), on a
+/// SQLite file that survives the "crash".
+struct DeliveryWorld {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    tenant: TenantId,
+    crm: Arc<sync_core::testkit::MemoryCrm>,
+    kill: Arc<KillSwitch>,
+}
+
+impl DeliveryWorld {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            db: dir.path().join("sync.db"),
+            _dir: dir,
+            tenant: TenantId::new("acme"),
+            crm: Arc::new(sync_core::testkit::MemoryCrm::new(CrmKind::Hubspot, 10)),
+            kill: Arc::new(KillSwitch::default()),
+        }
+    }
+
+    fn event() -> sync_core::CommunityEvent {
+        sync_core::CommunityEvent::UserCreated {
+            user: sync_core::CommunityUser::new(
+                sync_core::CativaUserId::new("u-1"),
+                Email::parse("new.member@example.com").unwrap(),
+            ),
+        }
+    }
+
+    /// A receiver engine under instance id `id`, with delivery leases of `lease`.
+    async fn engine(&self, id: &str, lease: Duration) -> SyncEngine {
         let mut options = options();
-        options.worker_id = "receiver-1".into();
-        SyncEngine::builder(config(), store as Arc<dyn Store>)
+        options.worker_id = id.into();
+        options.lease = lease;
+        SyncEngine::builder(config(), sqlite(&self.db).await as Arc<dyn Store>)
             .source(Arc::new(KillableSource {
-                inner: crm.clone(),
-                kill: kill.clone(),
+                inner: self.crm.clone(),
+                kill: self.kill.clone(),
             }))
-            .crm_sink(crm.clone())
+            .crm_sink(self.crm.clone())
             .options(options)
             .build()
-    };
+    }
 
-    // The CRM lookup of the first attempt never returns: the process dies there.
-    kill.arm(1);
-    let first = engine(sqlite(&db).await);
-    let killed = tokio::select! {
-        r = first.handle_community_event(&tenant, "exec-1", event()) => { r.unwrap(); false }
-        () = kill.tripped() => true,
-    };
-    assert!(killed);
-    drop(first);
+    /// Handles the delivery under `id` until its CRM lookup "kills the process".
+    async fn kill_mid_delivery(&self, id: &str, lease: Duration) {
+        self.kill.arm(1);
+        let first = self.engine(id, lease).await;
+        let killed = tokio::select! {
+            r = first.handle_community_event(&self.tenant, "exec-1", Self::event()) => { r.unwrap(); false }
+            () = self.kill.tripped() => true,
+        };
+        assert!(killed, "the handler must die mid-delivery");
+        self.kill.disarm();
+    }
 
-    // Restarted; Cativa retries the delivery.
-    kill.disarm();
-    let second = engine(sqlite(&db).await);
-    let outcome = second
-        .handle_community_event(&tenant, "exec-1", event())
-        .await
-        .unwrap();
+    async fn redeliver(&self, engine: &SyncEngine) -> sync_core::DeliveryOutcome {
+        engine
+            .handle_community_event(&self.tenant, "exec-1", Self::event())
+            .await
+            .unwrap()
+    }
+}
+
+/// A crash while a webhook delivery is being handled (after the ledger write, before the
+/// outbox write) must not lose it: the sender's retry of the same delivery id is processed.
+/// The receiver runs under a configured instance id, as a restarted service does: the
+/// restart takes back the delivery's lease at once instead of answering `InProgress`.
+#[tokio::test]
+async fn a_delivery_killed_mid_handling_is_processed_when_redelivered() {
+    let w = DeliveryWorld::new();
+    w.kill_mid_delivery("receiver-1", Duration::from_secs(300))
+        .await;
+    let restarted = w.engine("receiver-1", Duration::from_secs(300)).await;
+    let outcome = w.redeliver(&restarted).await;
     assert!(
-        matches!(outcome, DeliveryOutcome::Accepted { .. }),
+        matches!(outcome, sync_core::DeliveryOutcome::Accepted { .. }),
         "the retried delivery was dropped as {outcome:?}"
+    );
+    assert_eq!(
+        w.crm.all().len(),
+        1,
+        "the retry provisioned the contact, once"
     );
 }
 
@@ -592,57 +625,20 @@ async fn a_delivery_killed_mid_handling_is_processed_when_redelivered() {
 /// `InProgress` (the sender retries) until the dead holder's lease expires, then processes it.
 #[tokio::test]
 async fn a_delivery_whose_handler_died_is_processed_by_another_instance_after_its_lease() {
-    use sync_core::testkit::MemoryCrm;
-    use sync_core::{CativaUserId, CommunityEvent, CommunityUser, DeliveryOutcome};
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sync.db");
-    let tenant = TenantId::new("acme");
-    let crm = Arc::new(MemoryCrm::new(CrmKind::Hubspot, 10));
-    let kill = Arc::new(KillSwitch::default());
-    let event = || CommunityEvent::UserCreated {
-        user: CommunityUser::new(
-            CativaUserId::new("u-1"),
-            Email::parse("new.member@example.com").unwrap(),
-        ),
-    };
-    let engine = |store: Arc<sync_store::SqliteStore>, id: &str| {
-        let mut options = options();
-        options.worker_id = id.into();
-        options.lease = Duration::from_secs(1);
-        SyncEngine::builder(config(), store as Arc<dyn Store>)
-            .source(Arc::new(KillableSource {
-                inner: crm.clone(),
-                kill: kill.clone(),
-            }))
-            .crm_sink(crm.clone())
-            .options(options)
-            .build()
-    };
-    kill.arm(1);
-    let first = engine(sqlite(&db).await, "receiver-1");
-    let killed = tokio::select! {
-        r = first.handle_community_event(&tenant, "exec-1", event()) => { r.unwrap(); false }
-        () = kill.tripped() => true,
-    };
-    assert!(killed);
-    drop(first);
-    kill.disarm();
-    let other = engine(sqlite(&db).await, "receiver-2");
-    let early = other
-        .handle_community_event(&tenant, "exec-1", event())
-        .await
-        .unwrap();
+    let w = DeliveryWorld::new();
+    let lease = Duration::from_secs(1);
+    w.kill_mid_delivery("receiver-1", lease).await;
+    let other = w.engine("receiver-2", lease).await;
+    let early = w.redeliver(&other).await;
     assert!(
-        matches!(early, DeliveryOutcome::InProgress),
+        matches!(early, sync_core::DeliveryOutcome::InProgress),
         "the dead holder's lease still runs: {early:?}"
     );
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let later = other
-        .handle_community_event(&tenant, "exec-1", event())
-        .await
-        .unwrap();
+    let later = w.redeliver(&other).await;
     assert!(
-        matches!(later, DeliveryOutcome::Accepted { .. }),
+        matches!(later, sync_core::DeliveryOutcome::Accepted { .. }),
         "after the lease the delivery is processed: {later:?}"
     );
+    assert_eq!(w.crm.all().len(), 1, "provisioned once");
 }
