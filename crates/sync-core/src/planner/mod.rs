@@ -383,6 +383,18 @@ impl<'a, 'i> Builder<'a, 'i> {
                 .as_ref()
                 .map(|w| final_winner(w, contacts, &unique))
             {
+                // A complete scan that did not see the survivor proves it gone: the row
+                // cannot follow the merge, and keeping the survivor's own row in the picture
+                // would decide differently once this plan hands that row to another contact.
+                Some(winner)
+                    if unique.get(winner).is_none()
+                        && self.plan.mode
+                            == (PlanMode::FullReconcile {
+                                scan_complete: true,
+                            }) =>
+                {
+                    self.remove_all_sync_badges(row, &Reason::ContactVanished);
+                }
                 Some(winner) => {
                     // A survivor with a row of its own keeps it, even when this plan hands that
                     // row to a canonical duplicate: a merge re-read later must not move the

@@ -721,6 +721,35 @@ const FULL: PlanMode = PlanMode::FullReconcile {
     scan_complete: true,
 };
 
+#[test]
+fn merged_into_a_record_a_complete_scan_did_not_see_keeps_the_row_and_loses_sync_badges() {
+    // Found by the replanning property: jane's record 7 was merged into 0, but a complete
+    // scan no longer has 0 (deleted since), and 0's own row moves to 4 by alternate email in
+    // the same plan. The row cannot follow the merge either way, so it stays, loses what
+    // this sync granted, and the plan is a fixpoint.
+    let view = StateView::new(vec![
+        row("jane@example.com", "u1", Some("7")).with_badge(sync_grant("Premium", "annual")),
+        row("eve@example.com", "u2", Some("0")),
+    ]);
+    let mut eve = contact("4", "dan@example.com", 100);
+    eve.alternate_email = Some(email("eve@example.com"));
+    let jane = contact("7", "jane@example.com", 100).merged_into(hs("0"));
+    let plan = run(&cfg(), &view, &[eve, jane], FULL);
+    assert_eq!(
+        removals(&plan),
+        [("u1".to_owned(), Reason::ContactVanished)],
+        "{plan}"
+    );
+    assert!(plan.conflicts.is_empty(), "{plan}");
+    assert!(
+        plan.actions.iter().all(|a| !matches!(
+            &a.kind,
+            ActionKind::LinkMapping { crm_id, .. } if *crm_id == hs("0")
+        )),
+        "{plan}"
+    );
+}
+
 fn removals(plan: &Plan) -> Vec<(String, Reason)> {
     plan.actions
         .iter()
