@@ -383,17 +383,27 @@ impl<'a, 'i> Builder<'a, 'i> {
                 .as_ref()
                 .map(|w| final_winner(w, contacts, &unique))
             {
-                // A complete scan that did not see the survivor proves it gone: the row
-                // cannot follow the merge, and keeping the survivor's own row in the picture
-                // would decide differently once this plan hands that row to another contact.
+                // The survivor is gone: deleted in this batch, or not seen by a complete scan.
+                // The row cannot follow the merge to a record that no longer exists; it stays,
+                // and its user loses what this sync granted. (Following it would also decide
+                // differently once this plan hands the survivor's own row to another contact.)
                 Some(winner)
-                    if unique.get(winner).is_none()
-                        && self.plan.mode
-                            == (PlanMode::FullReconcile {
-                                scan_complete: true,
-                            }) =>
+                    if match unique.get(winner) {
+                        Some(&w) => contacts[w as usize].archived,
+                        None => {
+                            self.plan.mode
+                                == (PlanMode::FullReconcile {
+                                    scan_complete: true,
+                                })
+                        }
+                    } =>
                 {
-                    self.remove_all_sync_badges(row, &Reason::ContactVanished);
+                    let reason = if unique.get(winner).is_some() {
+                        Reason::ContactArchived
+                    } else {
+                        Reason::ContactVanished
+                    };
+                    self.remove_all_sync_badges(row, &reason);
                 }
                 Some(winner) => {
                     // A survivor with a row of its own keeps it, even when this plan hands that
@@ -422,17 +432,8 @@ impl<'a, 'i> Builder<'a, 'i> {
                         self.remove_all_sync_badges(row, &merge_reason);
                         continue;
                     }
-                    let relinked = self.merged(c, row, winner, winner_row_kept);
-                    if !relinked {
+                    if !self.merged(c, row, winner, winner_row_kept) {
                         self.remove_all_sync_badges(row, &merge_reason);
-                    }
-                    // Merged into a record that is itself deleted in this batch: the person's
-                    // CRM record is gone, so the badges this sync granted go too.
-                    let winner_deleted = unique
-                        .get(winner)
-                        .is_some_and(|&w| contacts[w as usize].archived);
-                    if relinked && winner_deleted {
-                        self.remove_all_sync_badges(row, &Reason::ContactArchived);
                     }
                 }
                 None => self.remove_all_sync_badges(row, &Reason::ContactArchived),
@@ -540,10 +541,13 @@ impl<'a, 'i> Builder<'a, 'i> {
 
         if let Some(&(r, loser)) = merged_rows.get(&c.id) {
             let row = view.row(r);
+            // The survivor keeps the row's email when it carries it as its alternate email,
+            // as a contact matched by CRM id does (and as `moves_away` assumes).
+            let keeps_email = c.alternate_email.as_ref() == Some(&row.email);
             let free = view.index_of_email(email).is_none_or(|o| {
                 o == r || moves_away(view, view.row(o), contacts, unique, merged_rows, 0)
             });
-            let new_email = if free {
+            let new_email = if free && !keeps_email {
                 email.clone()
             } else {
                 row.email.clone()

@@ -750,6 +750,58 @@ fn merged_into_a_record_a_complete_scan_did_not_see_keeps_the_row_and_loses_sync
     );
 }
 
+#[test]
+fn a_merge_survivor_carrying_the_row_email_as_alternate_email_keeps_it() {
+    // The replanning property found this: 2 merged into 3, whose alternate email is the
+    // row's. Renaming the row to 3's primary email would free eve@ for another contact only
+    // on the next run (a plan that is not a fixpoint); matched by CRM id, 3 keeps it too.
+    let view = StateView::new(vec![row("eve@example.com", "u1", Some("2"))]);
+    let loser = contact("2", "eve@example.com", 100).merged_into(hs("3"));
+    let mut survivor = contact("3", "ann@example.com", 100);
+    survivor.alternate_email = Some(email("eve@example.com"));
+    let plan = run(&cfg(), &view, &[loser, survivor], PlanMode::Delta);
+    let links: Vec<_> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match &a.kind {
+            ActionKind::LinkMapping {
+                email,
+                crm_id,
+                previous_email,
+                ..
+            } => Some((email.to_string(), crm_id.clone(), previous_email.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        links,
+        [("eve@example.com".to_owned(), hs("3"), None)],
+        "{plan}"
+    );
+}
+
+#[test]
+fn merged_into_a_record_deleted_in_the_same_batch_keeps_the_row_and_loses_sync_badges() {
+    // Delta twin of the case above: 0 is deleted in the batch (no merge of its own) and its
+    // row goes to 1, which now has its email. Jane's row stays on 7 either way.
+    let view = StateView::new(vec![
+        row("eve@example.com", "u2", Some("0")),
+        row("jane@example.com", "u1", Some("7")).with_badge(sync_grant("Premium", "annual")),
+    ]);
+    let mut gone = contact("0", "eve@example.com", 100);
+    gone.archived = true;
+    let eve = contact("1", "eve@example.com", 100);
+    let jane = contact("7", "jane@example.com", 100).merged_into(hs("0"));
+    let plan = run(&cfg(), &view, &[gone, eve, jane], PlanMode::Delta);
+    assert_eq!(
+        removals(&plan),
+        [("u1".to_owned(), Reason::ContactArchived)],
+        "{plan}"
+    );
+    assert!(plan.conflicts.is_empty(), "{plan}");
+    assert_eq!(kinds(&plan), ["link_mapping", "remove_badge"], "{plan}");
+}
+
 fn removals(plan: &Plan) -> Vec<(String, Reason)> {
     plan.actions
         .iter()
