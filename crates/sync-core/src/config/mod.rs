@@ -148,91 +148,10 @@ impl SyncConfig {
                 rule.grant = resolved;
             }
         }
-        let mut rule_ids = HashMap::new();
-        for (i, rule) in self.badge_rules.iter().enumerate() {
-            let key = format!("badge_rules[{i}]");
-            if rule.id.as_str().is_empty() {
-                issues.push(ConfigIssue::new(
-                    format!("{key}.id"),
-                    "rule id must not be empty",
-                ));
-            } else if let Some(first) = rule_ids.insert(rule.id.clone(), i) {
-                issues.push(ConfigIssue::new(
-                    format!("{key}.id"),
-                    format!(
-                        "rule id {:?} is already used by badge_rules[{first}]",
-                        rule.id.as_str()
-                    ),
-                ));
-            }
-            if rule.grant.as_str().is_empty() {
-                issues.push(ConfigIssue::new(
-                    format!("{key}.grant"),
-                    "badge must not be empty",
-                ));
-            }
-            rule.when.validate(&format!("{key}.when"), &mut issues);
-        }
-
-        let default_region = match &self.default_phone_region {
-            Some(code) => {
-                let region = parse_region(code);
-                if region.is_none() {
-                    issues.push(ConfigIssue::new(
-                        "default_phone_region",
-                        format!(
-                            "{code:?} is not an ISO 3166-1 alpha-2 region code such as BR or US"
-                        ),
-                    ));
-                }
-                region
-            }
-            None => None,
-        };
-
-        let mut crm_writers: HashMap<&str, usize> = HashMap::new();
-        let mut community_writers: HashMap<&str, usize> = HashMap::new();
-        for (i, field) in self.fields.iter().enumerate() {
-            validate_field(i, field, &mut issues);
-            if field.writes_crm() {
-                for prop in field.crm.names() {
-                    if let Some(first) = crm_writers.insert(prop, i) {
-                        issues.push(ConfigIssue::new(
-                            format!("fields[{i}].crm"),
-                            format!("CRM property {prop:?} is already written by fields[{first}]"),
-                        ));
-                    }
-                }
-            }
-            if field.writes_community()
-                && let Some(first) = community_writers.insert(&field.community, i)
-            {
-                issues.push(ConfigIssue::new(
-                    format!("fields[{i}].community"),
-                    format!(
-                        "community field {:?} is already written by fields[{first}]",
-                        field.community
-                    ),
-                ));
-            }
-        }
-
-        if let DuplicatePolicy::MostAdvancedLifecycleStage(order) = &self.duplicates
-            && order.is_empty()
-        {
-            issues.push(ConfigIssue::new(
-                "duplicates.most_advanced_lifecycle_stage",
-                "list the lifecycle stages from least to most advanced",
-            ));
-        }
-        if let Some(prop) = &self.alternate_email_property
-            && prop.trim().is_empty()
-        {
-            issues.push(ConfigIssue::new(
-                "alternate_email_property",
-                "must name a CRM property, or be left out",
-            ));
-        }
+        validate_rules(&self.badge_rules, &mut issues);
+        let default_region = validate_region(self.default_phone_region.as_deref(), &mut issues);
+        validate_fields(&self.fields, &mut issues);
+        validate_policies(&self, &mut issues);
 
         if !issues.is_empty() {
             return Err(Error::InvalidConfig(issues));
@@ -241,6 +160,105 @@ impl SyncConfig {
             self,
             TransformContext { default_region },
         ))
+    }
+}
+
+/// Rule ids unique and non-empty, badges non-empty, conditions well formed.
+fn validate_rules(rules: &[BadgeRule], issues: &mut Vec<ConfigIssue>) {
+    let mut rule_ids = HashMap::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let key = format!("badge_rules[{i}]");
+        if rule.id.as_str().is_empty() {
+            issues.push(ConfigIssue::new(
+                format!("{key}.id"),
+                "rule id must not be empty",
+            ));
+        } else if let Some(first) = rule_ids.insert(rule.id.clone(), i) {
+            issues.push(ConfigIssue::new(
+                format!("{key}.id"),
+                format!(
+                    "rule id {:?} is already used by badge_rules[{first}]",
+                    rule.id.as_str()
+                ),
+            ));
+        }
+        if rule.grant.as_str().is_empty() {
+            issues.push(ConfigIssue::new(
+                format!("{key}.grant"),
+                "badge must not be empty",
+            ));
+        }
+        rule.when.validate(&format!("{key}.when"), issues);
+    }
+}
+
+/// The default phone region, parsed; an unknown code is an issue.
+fn validate_region(
+    code: Option<&str>,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<phonenumber::country::Id> {
+    match code {
+        Some(code) => {
+            let region = parse_region(code);
+            if region.is_none() {
+                issues.push(ConfigIssue::new(
+                    "default_phone_region",
+                    format!("{code:?} is not an ISO 3166-1 alpha-2 region code such as BR or US"),
+                ));
+            }
+            region
+        }
+        None => None,
+    }
+}
+
+/// Each field mapping well formed, and one writer per CRM property and per community field.
+fn validate_fields(fields: &[FieldMapping], issues: &mut Vec<ConfigIssue>) {
+    let mut crm_writers: HashMap<&str, usize> = HashMap::new();
+    let mut community_writers: HashMap<&str, usize> = HashMap::new();
+    for (i, field) in fields.iter().enumerate() {
+        validate_field(i, field, issues);
+        if field.writes_crm() {
+            for prop in field.crm.names() {
+                if let Some(first) = crm_writers.insert(prop, i) {
+                    issues.push(ConfigIssue::new(
+                        format!("fields[{i}].crm"),
+                        format!("CRM property {prop:?} is already written by fields[{first}]"),
+                    ));
+                }
+            }
+        }
+        if field.writes_community()
+            && let Some(first) = community_writers.insert(&field.community, i)
+        {
+            issues.push(ConfigIssue::new(
+                format!("fields[{i}].community"),
+                format!(
+                    "community field {:?} is already written by fields[{first}]",
+                    field.community
+                ),
+            ));
+        }
+    }
+}
+
+/// The identity policies.
+fn validate_policies(config: &SyncConfig, issues: &mut Vec<ConfigIssue>) {
+    if let DuplicatePolicy::MostAdvancedLifecycleStage(order) = &config.duplicates
+        && order.is_empty()
+    {
+        issues.push(ConfigIssue::new(
+            "duplicates.most_advanced_lifecycle_stage",
+            "list the lifecycle stages from least to most advanced",
+        ));
+    }
+    if let Some(prop) = &config.alternate_email_property
+        && prop.trim().is_empty()
+    {
+        issues.push(ConfigIssue::new(
+            "alternate_email_property",
+            "must name a CRM property, or be left out",
+        ));
     }
 }
 
