@@ -182,36 +182,12 @@ async fn pipeline(State(core): State<Arc<Core>>, req: Request, next: Next) -> Re
     };
 
     // Limits first, as an API gateway would.
-    let limit_info = if core.flavor.exempt_from_limits(&template) {
-        let (used, daily) = core.api_usage();
-        LimitInfo {
-            window: None,
-            used_today: used,
-            daily,
-        }
-    } else {
-        let now = core.clock.elapsed();
-        let mut limiter = lock(&core.limiter);
-        let outcome = limiter.check(core.flavor.is_search(&template), now);
-        let send_retry_after = limiter.config.send_retry_after;
-        let info = LimitInfo {
-            window: None,
-            used_today: limiter.used_today,
-            daily: limiter.config.daily,
-        };
-        drop(limiter);
-        match outcome {
-            LimitOutcome::Allowed { window } => LimitInfo { window, ..info },
-            LimitOutcome::Refused { kind, retry_in } => {
-                let mut resp = core.flavor.rate_limited(kind, &core.correlation_id());
-                if send_retry_after && let Some(wait) = retry_in {
-                    set_retry_after(resp.headers_mut(), wait);
-                }
-                core.flavor.decorate(&template, resp.headers_mut(), &info);
-                core.log
-                    .record(&key, Some(resp.status().as_u16()), true, None);
-                return resp;
-            }
+    let limit_info = match check_limits(&core, &template) {
+        Ok(info) => info,
+        Err(resp) => {
+            core.log
+                .record(&key, Some(resp.status().as_u16()), true, None);
+            return resp;
         }
     };
 
@@ -225,37 +201,8 @@ async fn pipeline(State(core): State<Arc<Core>>, req: Request, next: Next) -> Re
         (d, faults.config.clone())
     };
 
-    let mut resp = match decision {
-        Decision {
-            fault: Some(Fault::Slow),
-            ..
-        } => {
-            tokio::time::sleep(fault_config.slow_delay).await;
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Decision {
-            fault: Some(fault),
-            timing: Timing::Before,
-        } => injected(&core, fault, &fault_config),
-        Decision {
-            fault: Some(fault),
-            timing: Timing::After,
-        } => {
-            let real = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
-            if fault == Fault::TruncatedBody {
-                truncate(real).await
-            } else {
-                injected(&core, fault, &fault_config)
-            }
-        }
-        Decision { fault: None, .. } => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let mut resp = respond(&core, decision, &fault_config, request, next).await;
     let dropped = resp.extensions().get::<DropConnection>().is_some();
     if !dropped {
         core.flavor
@@ -275,6 +222,76 @@ async fn pipeline(State(core): State<Arc<Core>>, req: Request, next: Next) -> Re
         decision.fault,
     );
     resp
+}
+
+/// The rate limits' verdict on one request: the headers' figures when allowed, the refusal
+/// (decorated like a real one) otherwise.
+fn check_limits(core: &Core, template: &str) -> Result<LimitInfo, Response> {
+    if core.flavor.exempt_from_limits(template) {
+        let (used, daily) = core.api_usage();
+        return Ok(LimitInfo {
+            window: None,
+            used_today: used,
+            daily,
+        });
+    }
+    let now = core.clock.elapsed();
+    let mut limiter = lock(&core.limiter);
+    let outcome = limiter.check(core.flavor.is_search(template), now);
+    let send_retry_after = limiter.config.send_retry_after;
+    let info = LimitInfo {
+        window: None,
+        used_today: limiter.used_today,
+        daily: limiter.config.daily,
+    };
+    drop(limiter);
+    match outcome {
+        LimitOutcome::Allowed { window } => Ok(LimitInfo { window, ..info }),
+        LimitOutcome::Refused { kind, retry_in } => {
+            let mut resp = core.flavor.rate_limited(kind, &core.correlation_id());
+            if send_retry_after && let Some(wait) = retry_in {
+                set_retry_after(resp.headers_mut(), wait);
+            }
+            core.flavor.decorate(template, resp.headers_mut(), &info);
+            Err(resp)
+        }
+    }
+}
+
+/// Serves the request through the API, or injects the fault decided for it (before the
+/// API runs, or after, replacing its answer).
+async fn respond(
+    core: &Core,
+    decision: Decision,
+    fault_config: &FaultConfig,
+    request: Request,
+    next: Next,
+) -> Response {
+    match decision {
+        Decision {
+            fault: Some(Fault::Slow),
+            ..
+        } => {
+            tokio::time::sleep(fault_config.slow_delay).await;
+            next.run(request).await
+        }
+        Decision {
+            fault: Some(fault),
+            timing: Timing::Before,
+        } => injected(core, fault, fault_config),
+        Decision {
+            fault: Some(fault),
+            timing: Timing::After,
+        } => {
+            let real = next.run(request).await;
+            if fault == Fault::TruncatedBody {
+                truncate(real).await
+            } else {
+                injected(core, fault, fault_config)
+            }
+        }
+        Decision { fault: None, .. } => next.run(request).await,
+    }
 }
 
 fn injected(core: &Core, fault: Fault, config: &FaultConfig) -> Response {

@@ -167,122 +167,103 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, SoqlError> {
     while i < chars.len() {
         let c = chars[i];
         let start = i;
-        match c {
-            c if c.is_whitespace() => i += 1,
-            ',' => {
-                out.push((Tok::Comma, start));
-                i += 1;
-            }
-            '(' => {
-                out.push((Tok::LParen, start));
-                i += 1;
-            }
-            ')' => {
-                out.push((Tok::RParen, start));
-                i += 1;
-            }
-            '=' => {
-                out.push((Tok::Op(CmpOp::Eq), start));
-                i += 1;
-            }
-            '!' if chars.get(i + 1) == Some(&'=') => {
-                out.push((Tok::Op(CmpOp::Ne), start));
-                i += 2;
-            }
-            '<' => match chars.get(i + 1) {
-                Some('=') => {
-                    out.push((Tok::Op(CmpOp::Le), start));
-                    i += 2;
-                }
-                Some('>') => {
-                    out.push((Tok::Op(CmpOp::Ne), start));
-                    i += 2;
-                }
-                _ => {
-                    out.push((Tok::Op(CmpOp::Lt), start));
-                    i += 1;
-                }
-            },
-            '>' => {
-                if chars.get(i + 1) == Some(&'=') {
-                    out.push((Tok::Op(CmpOp::Ge), start));
-                    i += 2;
-                } else {
-                    out.push((Tok::Op(CmpOp::Gt), start));
-                    i += 1;
-                }
-            }
-            '\'' => {
-                i += 1;
-                let mut s = String::new();
-                loop {
-                    match chars.get(i) {
-                        None => return err("unterminated string literal", start),
-                        Some('\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some('\\') => {
-                            let decoded = match chars.get(i + 1) {
-                                Some('\'') => '\'',
-                                Some('"') => '"',
-                                Some('\\') => '\\',
-                                Some('n') => '\n',
-                                Some('r') => '\r',
-                                Some('t') => '\t',
-                                Some('b') => '\u{8}',
-                                Some('f') => '\u{c}',
-                                // LIKE wildcards escaped: keep the escape for the matcher.
-                                Some('_') => {
-                                    s.push('\\');
-                                    '_'
-                                }
-                                Some('%') => {
-                                    s.push('\\');
-                                    '%'
-                                }
-                                Some(other) => {
-                                    return err(format!("invalid escape sequence \\{other}"), i);
-                                }
-                                None => return err("unterminated string literal", start),
-                            };
-                            s.push(decoded);
-                            i += 2;
-                        }
-                        Some(ch) => {
-                            s.push(*ch);
-                            i += 1;
-                        }
-                    }
-                }
-                out.push((Tok::Str(s), start));
-            }
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if let Some((tok, len)) = punctuation(&chars, i) {
+            out.push((tok, start));
+            i += len;
+            continue;
+        }
+        let (tok, next) = match c {
+            '\'' => string_literal(&chars, i)?,
             c if c.is_ascii_digit() || c == '-' || c == '+' => {
-                let mut j = i + 1;
-                while j < chars.len()
-                    && (chars[j].is_ascii_alphanumeric()
-                        || matches!(chars[j], ':' | '+' | '-' | '.'))
-                {
-                    j += 1;
-                }
+                let j = scan(&chars, i + 1, |ch| {
+                    ch.is_ascii_alphanumeric() || matches!(ch, ':' | '+' | '-' | '.')
+                });
                 let text: String = chars[i..j].iter().collect();
-                out.push((Tok::Lit(literal(&text, start)?), start));
-                i = j;
+                (Tok::Lit(literal(&text, start)?), j)
             }
             c if c.is_alphabetic() || c == '_' => {
-                let mut j = i + 1;
-                while j < chars.len()
-                    && (chars[j].is_alphanumeric() || matches!(chars[j], '_' | '.'))
-                {
-                    j += 1;
-                }
-                out.push((Tok::Ident(chars[i..j].iter().collect()), start));
-                i = j;
+                let j = scan(&chars, i + 1, |ch| {
+                    ch.is_alphanumeric() || matches!(ch, '_' | '.')
+                });
+                (Tok::Ident(chars[i..j].iter().collect()), j)
             }
             other => return err(format!("unexpected character '{other}'"), start),
-        }
+        };
+        out.push((tok, start));
+        i = next;
     }
     Ok(out)
+}
+
+/// The index of the first character from `from` that `keep` rejects.
+fn scan(chars: &[char], from: usize, keep: impl Fn(char) -> bool) -> usize {
+    let mut j = from;
+    while j < chars.len() && keep(chars[j]) {
+        j += 1;
+    }
+    j
+}
+
+/// Punctuation and comparison operators at `i`, with their length in characters.
+fn punctuation(chars: &[char], i: usize) -> Option<(Tok, usize)> {
+    let next = chars.get(i + 1).copied();
+    Some(match (chars[i], next) {
+        (',', _) => (Tok::Comma, 1),
+        ('(', _) => (Tok::LParen, 1),
+        (')', _) => (Tok::RParen, 1),
+        ('=', _) => (Tok::Op(CmpOp::Eq), 1),
+        ('!', Some('=')) => (Tok::Op(CmpOp::Ne), 2),
+        ('<', Some('=')) => (Tok::Op(CmpOp::Le), 2),
+        ('<', Some('>')) => (Tok::Op(CmpOp::Ne), 2),
+        ('<', _) => (Tok::Op(CmpOp::Lt), 1),
+        ('>', Some('=')) => (Tok::Op(CmpOp::Ge), 2),
+        ('>', _) => (Tok::Op(CmpOp::Gt), 1),
+        _ => return None,
+    })
+}
+
+/// A quoted string literal starting at `start` (the opening quote), decoded, and the index
+/// after its closing quote.
+fn string_literal(chars: &[char], start: usize) -> Result<(Tok, usize), SoqlError> {
+    let mut i = start + 1;
+    let mut s = String::new();
+    loop {
+        match chars.get(i) {
+            None => return err("unterminated string literal", start),
+            Some('\'') => return Ok((Tok::Str(s), i + 1)),
+            Some('\\') => {
+                let decoded = match chars.get(i + 1) {
+                    Some('\'') => '\'',
+                    Some('"') => '"',
+                    Some('\\') => '\\',
+                    Some('n') => '\n',
+                    Some('r') => '\r',
+                    Some('t') => '\t',
+                    Some('b') => '\u{8}',
+                    Some('f') => '\u{c}',
+                    // LIKE wildcards escaped: keep the escape for the matcher.
+                    Some(w @ ('_' | '%')) => {
+                        s.push('\\');
+                        *w
+                    }
+                    Some(other) => {
+                        return err(format!("invalid escape sequence \\{other}"), i);
+                    }
+                    None => return err("unterminated string literal", start),
+                };
+                s.push(decoded);
+                i += 2;
+            }
+            Some(ch) => {
+                s.push(*ch);
+                i += 1;
+            }
+        }
+    }
 }
 
 fn literal(text: &str, position: usize) -> Result<Literal, SoqlError> {

@@ -12,10 +12,10 @@ use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Api;
 use super::auth::Authed;
 use super::errors::ApiError;
 use super::model::{HubSpotContact, PropertyDef};
+use super::{Api, HubSpotState};
 use crate::lock;
 
 /// Largest page.
@@ -150,13 +150,13 @@ fn contact_key(def: Option<&PropertyDef>, name: &str, c: &HubSpotContact) -> Opt
     }
 }
 
-/// Whether `contact` passes one filter.
-pub(crate) fn matches(
-    filter: &Filter,
+/// The contact's values for a filter's property (`None` when it has none); a multi-checkbox
+/// value matches per option.
+fn filter_values(
     def: Option<&PropertyDef>,
+    name: &str,
     contact: &HubSpotContact,
-) -> Result<bool, ApiError> {
-    let name = filter.property_name.as_str();
+) -> Option<Vec<String>> {
     let raw = if name == "id" {
         Some(contact.id.to_string())
     } else {
@@ -165,23 +165,31 @@ pub(crate) fn matches(
             .get(name)
             .filter(|v| !v.is_empty())
             .cloned()
-    };
-    let op = filter.operator.as_str();
-    match op {
-        "HAS_PROPERTY" => return Ok(raw.is_some()),
-        "NOT_HAS_PROPERTY" => return Ok(raw.is_none()),
-        _ => {}
+    }?;
+    if def.is_some_and(PropertyDef::is_multi_checkbox) {
+        Some(
+            raw.split(';')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    } else {
+        Some(vec![raw])
     }
-    let multi = def.is_some_and(PropertyDef::is_multi_checkbox);
-    // Multi-checkbox values match per option.
-    let candidates: Vec<String> = match &raw {
-        None => Vec::new(),
-        Some(v) if multi => v
-            .split(';')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        Some(v) => vec![v.clone()],
+}
+
+/// Whether `contact` passes one filter.
+pub(crate) fn matches(
+    filter: &Filter,
+    def: Option<&PropertyDef>,
+    contact: &HubSpotContact,
+) -> Result<bool, ApiError> {
+    let name = filter.property_name.as_str();
+    let op = filter.operator.as_str();
+    let candidates = match (op, filter_values(def, name, contact)) {
+        ("HAS_PROPERTY", values) => return Ok(values.is_some()),
+        ("NOT_HAS_PROPERTY", values) => return Ok(values.is_none()),
+        (_, values) => values.unwrap_or_default(),
     };
     let one = |want: &Value| -> Option<Key> { key(def, name, &text(want)) };
     let value = || {
@@ -280,42 +288,7 @@ pub(crate) async fn search(_: Authed, State(api): State<Arc<Api>>, body: Bytes) 
 }
 
 fn run(api: &Api, req: &SearchBody) -> Result<Value, ApiError> {
-    let limit = req.limit.unwrap_or(10);
-    if limit == 0 || limit > SEARCH_PAGE_MAX {
-        return Err(ApiError::validation(format!(
-            "limit must be between 1 and {SEARCH_PAGE_MAX}"
-        )));
-    }
-    let after = match &req.after {
-        None => 0,
-        Some(v) => text(v)
-            .parse::<usize>()
-            .map_err(|_| ApiError::validation("after must be formatted as an integer"))?,
-    };
-    if after >= SEARCH_RESULT_CAP {
-        return Err(ApiError::validation(format!(
-            "Cannot page past {SEARCH_RESULT_CAP} results (after={after}). Narrow the query and start again."
-        )));
-    }
-    if req.filter_groups.len() > MAX_GROUPS
-        || req
-            .filter_groups
-            .iter()
-            .any(|g| g.filters.len() > MAX_FILTERS_PER_GROUP)
-        || req
-            .filter_groups
-            .iter()
-            .map(|g| g.filters.len())
-            .sum::<usize>()
-            > MAX_FILTERS
-    {
-        return Err(ApiError::validation(format!(
-            "Too many filters: at most {MAX_GROUPS} filterGroups, {MAX_FILTERS_PER_GROUP} filters per group and {MAX_FILTERS} filters in total"
-        )));
-    }
-    if req.sorts.len() > 1 {
-        return Err(ApiError::validation("Only one sort is allowed per search"));
-    }
+    let (limit, after) = check_request(req)?;
     let state = lock(&api.state);
     for f in req.filter_groups.iter().flat_map(|g| &g.filters) {
         if f.property_name != "id" && !state.properties.contains_key(&f.property_name) {
@@ -326,49 +299,12 @@ fn run(api: &Api, req: &SearchBody) -> Result<Value, ApiError> {
     }
     let mut hits: Vec<&HubSpotContact> = Vec::new();
     for c in state.contacts.values().filter(|c| !c.archived) {
-        let mut pass = req.filter_groups.is_empty();
-        for g in &req.filter_groups {
-            let mut all = true;
-            for f in &g.filters {
-                if !matches(f, state.properties.get(&f.property_name), c)? {
-                    all = false;
-                    break;
-                }
-            }
-            if all {
-                pass = true;
-                break;
-            }
-        }
-        if pass {
+        if passes(&state, req, c)? {
             hits.push(c);
         }
     }
     if let Some(sort) = req.sorts.first() {
-        let name = sort.property_name.as_str();
-        let def = state.properties.get(name);
-        let desc = sort
-            .direction
-            .as_deref()
-            .is_some_and(|d| d.eq_ignore_ascii_case("DESCENDING"));
-        // Keys computed once per contact, not once per comparison.
-        let mut keyed: Vec<(Option<Key>, &HubSpotContact)> = hits
-            .into_iter()
-            .map(|c| (contact_key(def, name, c), c))
-            .collect();
-        keyed.sort_by(|(ka, a), (kb, b)| {
-            let ord = match (ka, kb) {
-                (Some(x), Some(y)) => {
-                    let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
-                    if desc { o.reverse() } else { o }
-                }
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
-            };
-            ord.then(a.id.cmp(&b.id))
-        });
-        hits = keyed.into_iter().map(|(_, c)| c).collect();
+        hits = sorted(&state, sort, hits);
     }
     let total = hits.len();
     let props: Vec<String> = if req.properties.is_empty() {
@@ -391,6 +327,95 @@ fn run(api: &Api, req: &SearchBody) -> Result<Value, ApiError> {
         body["paging"] = json!({ "next": { "after": next.to_string() } });
     }
     Ok(body)
+}
+
+/// The request's page size and offset, after HubSpot's limits on pages, filters and sorts.
+fn check_request(req: &SearchBody) -> Result<(usize, usize), ApiError> {
+    let limit = req.limit.unwrap_or(10);
+    if limit == 0 || limit > SEARCH_PAGE_MAX {
+        return Err(ApiError::validation(format!(
+            "limit must be between 1 and {SEARCH_PAGE_MAX}"
+        )));
+    }
+    let after = match &req.after {
+        None => 0,
+        Some(v) => text(v)
+            .parse::<usize>()
+            .map_err(|_| ApiError::validation("after must be formatted as an integer"))?,
+    };
+    if after >= SEARCH_RESULT_CAP {
+        return Err(ApiError::validation(format!(
+            "Cannot page past {SEARCH_RESULT_CAP} results (after={after}). Narrow the query and start again."
+        )));
+    }
+    let groups = &req.filter_groups;
+    if groups.len() > MAX_GROUPS
+        || groups
+            .iter()
+            .any(|g| g.filters.len() > MAX_FILTERS_PER_GROUP)
+        || groups.iter().map(|g| g.filters.len()).sum::<usize>() > MAX_FILTERS
+    {
+        return Err(ApiError::validation(format!(
+            "Too many filters: at most {MAX_GROUPS} filterGroups, {MAX_FILTERS_PER_GROUP} filters per group and {MAX_FILTERS} filters in total"
+        )));
+    }
+    if req.sorts.len() > 1 {
+        return Err(ApiError::validation("Only one sort is allowed per search"));
+    }
+    Ok((limit, after))
+}
+
+/// Whether a contact passes the filter groups: any group whose filters all pass (no group:
+/// every contact).
+fn passes(state: &HubSpotState, req: &SearchBody, c: &HubSpotContact) -> Result<bool, ApiError> {
+    if req.filter_groups.is_empty() {
+        return Ok(true);
+    }
+    for g in &req.filter_groups {
+        let mut all = true;
+        for f in &g.filters {
+            if !matches(f, state.properties.get(&f.property_name), c)? {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The hits in the sort's order, ties by id, contacts without the property last.
+fn sorted<'a>(
+    state: &HubSpotState,
+    sort: &Sort,
+    hits: Vec<&'a HubSpotContact>,
+) -> Vec<&'a HubSpotContact> {
+    let name = sort.property_name.as_str();
+    let def = state.properties.get(name);
+    let desc = sort
+        .direction
+        .as_deref()
+        .is_some_and(|d| d.eq_ignore_ascii_case("DESCENDING"));
+    // Keys computed once per contact, not once per comparison.
+    let mut keyed: Vec<(Option<Key>, &HubSpotContact)> = hits
+        .into_iter()
+        .map(|c| (contact_key(def, name, c), c))
+        .collect();
+    keyed.sort_by(|(ka, a), (kb, b)| {
+        let ord = match (ka, kb) {
+            (Some(x), Some(y)) => {
+                let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
+                if desc { o.reverse() } else { o }
+            }
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        ord.then(a.id.cmp(&b.id))
+    });
+    keyed.into_iter().map(|(_, c)| c).collect()
 }
 
 #[cfg(test)]
