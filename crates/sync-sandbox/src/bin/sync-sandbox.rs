@@ -1,67 +1,62 @@
-//! Runs the HubSpot, Salesforce and Cativa sandboxes for manual use and prints their
-//! URLs and credentials.
+//! Runs the HubSpot, Salesforce and Cativa sandboxes for manual use and for scripts, and
+//! prints their URLs and credentials: one line per API, or one JSON object with `--json`.
 //!
 //! ```text
-//! sync-sandbox [--contacts N] [--seed S] [--faults SHARE] [--hubspot-port P]
-//!              [--salesforce-port P] [--cativa-port P]
+//! sync-sandbox --contacts 1000 --seed 7
+//! sync-sandbox --json --rate-limits off      # {"hubspot": {"url", "token"}, ...}
 //! ```
 
 use std::process::ExitCode;
 
+use clap::{Parser, ValueEnum};
 use secrecy::ExposeSecret;
+use serde_json::json;
 use sync_sandbox::datagen::DataGenConfig;
 use sync_sandbox::faults::{FaultConfig, FaultRates};
+use sync_sandbox::ratelimit::RateLimits;
 use sync_sandbox::{SandboxConfig, SandboxServer, cativa, hubspot, salesforce};
 
-#[derive(Debug, Default)]
+/// Local fake HubSpot, Salesforce and Cativa servers with real-shaped payloads, seeded with
+/// generated people. Ctrl-C stops them.
+#[derive(Debug, Parser)]
+#[command(name = "sync-sandbox", version)]
 struct Args {
+    /// How many people to seed (a CRM contact each, some with community users).
+    #[arg(long, env = "SANDBOX_CONTACTS", default_value_t = 100)]
     contacts: usize,
+    /// Seed of the generated data and of the injected faults: same seed, same sandbox.
+    #[arg(long, env = "SANDBOX_SEED", default_value_t = 0)]
     seed: u64,
+    /// Share of API calls (0 to 1) answered with an injected fault (429, 5xx, timeouts).
+    #[arg(long, env = "SANDBOX_FAULTS", default_value_t = 0.0)]
     faults: f64,
+    /// The APIs' rate limits: `default` (each API's documented limits) or `off`.
+    #[arg(long, env = "SANDBOX_RATE_LIMITS", value_enum, default_value_t = Limits::Default)]
+    rate_limits: Limits,
+    /// Port of the HubSpot API on 127.0.0.1 (0: any free port).
+    #[arg(long, env = "SANDBOX_HUBSPOT_PORT", default_value_t = 0)]
     hubspot_port: u16,
+    /// Port of the Salesforce API on 127.0.0.1 (0: any free port).
+    #[arg(long, env = "SANDBOX_SALESFORCE_PORT", default_value_t = 0)]
     salesforce_port: u16,
+    /// Port of the Cativa API on 127.0.0.1 (0: any free port).
+    #[arg(long, env = "SANDBOX_CATIVA_PORT", default_value_t = 0)]
     cativa_port: u16,
+    /// Print the URLs and credentials as one JSON object on one line, for scripts.
+    #[arg(long)]
+    json: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        contacts: 100,
-        ..Args::default()
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
-        match flag.as_str() {
-            "--contacts" => args.contacts = value.parse().map_err(|e| bad(&e))?,
-            "--seed" => args.seed = value.parse().map_err(|e| bad(&e))?,
-            "--faults" => args.faults = value.parse().map_err(|e| bad(&e))?,
-            "--hubspot-port" => args.hubspot_port = value.parse().map_err(|e| bad(&e))?,
-            "--salesforce-port" => args.salesforce_port = value.parse().map_err(|e| bad(&e))?,
-            "--cativa-port" => args.cativa_port = value.parse().map_err(|e| bad(&e))?,
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(args)
+/// Rate limits of the sandboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Limits {
+    /// Each API's documented limits.
+    Default,
+    /// No limits: for peers, benches and load tests.
+    Off,
 }
 
-const USAGE: &str = "usage: sync-sandbox [--contacts N] [--seed S] [--faults SHARE] [--hubspot-port P] [--salesforce-port P] [--cativa-port P]";
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+fn config(args: &Args) -> SandboxConfig {
     let faults = FaultConfig::seeded(args.seed)
         .with_rates(FaultRates::mixed(args.faults))
         .sparing("/oauth")
@@ -72,24 +67,37 @@ async fn main() -> ExitCode {
     sf.port = args.salesforce_port;
     let mut cv = cativa::CativaConfig::default().with_faults(faults);
     cv.port = args.cativa_port;
-    let config = SandboxConfig::default()
+    if args.rate_limits == Limits::Off {
+        hs = hs.with_rate_limits(RateLimits::unlimited());
+        sf = sf.with_rate_limits(RateLimits::unlimited());
+        cv = cv.with_rate_limits(RateLimits::unlimited());
+    }
+    SandboxConfig::default()
         .with_hubspot(hs)
         .with_salesforce(sf)
-        .with_cativa(cv);
-    let sandbox = match SandboxServer::start(config).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = sandbox.seed_people(
-        &DataGenConfig::default()
-            .with_contacts(args.contacts)
-            .with_seed(args.seed),
-    ) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
+        .with_cativa(cv)
+}
+
+fn print_endpoints(sandbox: &SandboxServer, args: &Args) {
+    let cativa_secret = sandbox.cativa().webhook_secret().expose_secret().to_owned();
+    if args.json {
+        let endpoints = json!({
+            "hubspot": {
+                "url": sandbox.hubspot().base_url().to_string(),
+                "token": hubspot::DEFAULT_ACCESS_TOKEN,
+            },
+            "salesforce": {
+                "url": sandbox.salesforce().base_url().to_string(),
+                "token": salesforce::DEFAULT_ACCESS_TOKEN,
+            },
+            "cativa": {
+                "url": sandbox.cativa().base_url().to_string(),
+                "api_key": cativa::DEFAULT_API_KEY,
+                "webhook_secret": cativa_secret,
+            },
+        });
+        println!("{endpoints}");
+        return;
     }
     println!(
         "HubSpot     {}  (bearer {})",
@@ -102,17 +110,37 @@ async fn main() -> ExitCode {
         salesforce::DEFAULT_ACCESS_TOKEN
     );
     println!(
-        "Cativa      {}  (API key {}, webhook secret {})",
+        "Cativa      {}  (API key {}, webhook secret {cativa_secret})",
         sandbox.cativa().base_url(),
         cativa::DEFAULT_API_KEY,
-        sandbox.cativa().webhook_secret().expose_secret()
     );
     println!(
-        "Seeded {} people (seed {}), faults {:.0}%. Inspect with GET <url>/__sandbox/requests and /__sandbox/state. Ctrl-C stops.",
+        "Seeded {} people (seed {}), faults {:.0}%, rate limits {:?}. Inspect with GET <url>/__sandbox/requests and /__sandbox/state. Ctrl-C stops.",
         args.contacts,
         args.seed,
-        args.faults * 100.0
+        args.faults * 100.0,
+        args.rate_limits
     );
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let sandbox = match SandboxServer::start(config(&args)).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let people = DataGenConfig::default()
+        .with_contacts(args.contacts)
+        .with_seed(args.seed);
+    if let Err(e) = sandbox.seed_people(&people) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    print_endpoints(&sandbox, &args);
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("error waiting for Ctrl-C: {e}");
     }
