@@ -5,17 +5,24 @@
 //! leases a conditional upsert of a lease row, and mapping batches a per-tenant transaction
 //! advisory lock (so two instances upserting the same person serialize instead of failing).
 
-// The table implementations, shared with SQLite (see `crate::tables`).
+// The table implementations, shared with SQLite (see `crate::tables`): each file is
+// compiled under both backends on purpose, which `duplicate_mod` would flag.
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/audit.rs"]
 mod audit;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/checkpoints.rs"]
 mod checkpoints;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/deliveries.rs"]
 mod deliveries;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/leases.rs"]
 mod leases;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/mappings.rs"]
 mod mappings;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/outbox.rs"]
 mod outbox;
 

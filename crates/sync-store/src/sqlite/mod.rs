@@ -6,17 +6,24 @@
 //! same file) wait for each other under the busy timeout instead of deadlocking. Reads go to
 //! a separate pool and, in WAL mode, never block the writer nor wait for it.
 
-// The table implementations, shared with PostgreSQL (see `crate::tables`).
+// The table implementations, shared with PostgreSQL (see `crate::tables`): each file is
+// compiled under both backends on purpose, which `duplicate_mod` would flag.
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/audit.rs"]
 mod audit;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/checkpoints.rs"]
 mod checkpoints;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/deliveries.rs"]
 mod deliveries;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/leases.rs"]
 mod leases;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/mappings.rs"]
 mod mappings;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/outbox.rs"]
 mod outbox;
 
