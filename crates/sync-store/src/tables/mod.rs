@@ -30,8 +30,8 @@
 //! into rows (SQLite's `json_each` against PostgreSQL's `jsonb_to_recordset`). Lists are
 //! always bound as one JSON text parameter, so the Rust side of every query is the same.
 
-/// The SQL text that differs between the backends. Implemented by [`SqliteSql`] and
-/// [`PostgresSql`]; each table file reads it as `super::Sql`.
+/// The SQL text that differs between the backends. Implemented by `SqliteSql` and
+/// `PostgresSql`; each table file reads it as `super::Sql`.
 pub(crate) trait Dialect {
     /// Appended to the claim's row selection so that concurrent claimers skip rows another
     /// transaction holds instead of waiting for them (empty on SQLite: one writer at a time).
