@@ -43,6 +43,8 @@ mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod tables;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod time;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod upsert;

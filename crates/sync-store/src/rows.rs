@@ -307,7 +307,6 @@ pub(crate) fn audit_payload(entries: &[AuditEntry]) -> Result<String, Error> {
 }
 
 /// The JSON payload of actions for bulk enqueue.
-#[cfg(feature = "sqlite")]
 pub(crate) fn outbox_payload(actions: &[Action]) -> Result<String, Error> {
     let mut rows = Vec::with_capacity(actions.len());
     for a in actions {

@@ -100,27 +100,10 @@ impl UpsertPlan {
         existing: &[KeyRow],
         mappings: &[Mapping],
     ) -> Result<Self, Error> {
-        let mut slots: Vec<Slot> = Vec::with_capacity(existing.len() + mappings.len());
-        let mut by_email: HashMap<String, usize> = HashMap::new();
-        let mut by_crm: HashMap<(String, String), usize> = HashMap::new();
-        let mut by_user: HashMap<String, usize> = HashMap::new();
-        let index = |slot: usize,
-                     keys: &Keys,
-                     e: &mut HashMap<String, usize>,
-                     c: &mut HashMap<(String, String), usize>,
-                     u: &mut HashMap<String, usize>| {
-            e.insert(keys.email.clone(), slot);
-            if let Some(crm) = &keys.crm {
-                c.insert(crm.clone(), slot);
-            }
-            if let Some(user) = &keys.user {
-                u.insert(user.clone(), slot);
-            }
-        };
+        let mut replay = Replay::with_capacity(existing.len() + mappings.len());
         for row in existing {
             let keys = Keys::of_row(row);
-            index(slots.len(), &keys, &mut by_email, &mut by_crm, &mut by_user);
-            slots.push(Slot {
+            replay.push(Slot {
                 db_id: Some(row.id),
                 original: Some(keys.clone()),
                 keys,
@@ -129,47 +112,100 @@ impl UpsertPlan {
         }
         for (i, m) in mappings.iter().enumerate() {
             let keys = Keys::of(m);
-            let hits = [
-                by_email.get(&keys.email).copied(),
-                keys.crm.as_ref().and_then(|c| by_crm.get(c).copied()),
-                keys.user.as_ref().and_then(|u| by_user.get(u).copied()),
-            ];
-            let mut target: Option<usize> = None;
-            for hit in hits.into_iter().flatten() {
-                match target {
-                    None => target = Some(hit),
-                    Some(t) if t != hit => return Err(conflict(tenant, m)),
-                    Some(_) => {}
-                }
-            }
-            let slot = match target {
+            let slot = match replay.target(&keys).ok_or_else(|| conflict(tenant, m))? {
                 Some(t) => {
-                    let old = &slots[t].keys;
-                    by_email.remove(&old.email);
-                    if let Some(c) = &old.crm {
-                        by_crm.remove(c);
-                    }
-                    if let Some(u) = &old.user {
-                        by_user.remove(u);
-                    }
+                    replay.unindex(t);
                     t
                 }
-                None => {
-                    slots.push(Slot {
-                        db_id: None,
-                        original: None,
-                        keys: keys.clone(),
-                        content: None,
-                    });
-                    slots.len() - 1
-                }
+                None => replay.push(Slot {
+                    db_id: None,
+                    original: None,
+                    keys: keys.clone(),
+                    content: None,
+                }),
             };
-            index(slot, &keys, &mut by_email, &mut by_crm, &mut by_user);
-            slots[slot].keys = keys;
-            slots[slot].content = Some(i);
+            replay.slots[slot].keys = keys;
+            replay.slots[slot].content = Some(i);
+            replay.index(slot);
         }
+        Ok(replay.into_plan())
+    }
+}
+
+/// The rows of a batch being replayed, with the slot each key currently points at.
+#[derive(Debug, Default)]
+struct Replay {
+    slots: Vec<Slot>,
+    by_email: HashMap<String, usize>,
+    by_crm: HashMap<(String, String), usize>,
+    by_user: HashMap<String, usize>,
+}
+
+impl Replay {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            slots: Vec::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    /// Adds a slot and indexes its keys; returns its position.
+    fn push(&mut self, slot: Slot) -> usize {
+        self.slots.push(slot);
+        let at = self.slots.len() - 1;
+        self.index(at);
+        at
+    }
+
+    /// Points the slot's current keys at it.
+    fn index(&mut self, slot: usize) {
+        let keys = &self.slots[slot].keys;
+        self.by_email.insert(keys.email.clone(), slot);
+        if let Some(crm) = &keys.crm {
+            self.by_crm.insert(crm.clone(), slot);
+        }
+        if let Some(user) = &keys.user {
+            self.by_user.insert(user.clone(), slot);
+        }
+    }
+
+    /// Forgets the slot's current keys (it is about to take new ones).
+    fn unindex(&mut self, slot: usize) {
+        let old = &self.slots[slot].keys;
+        self.by_email.remove(&old.email);
+        if let Some(c) = &old.crm {
+            self.by_crm.remove(c);
+        }
+        if let Some(u) = &old.user {
+            self.by_user.remove(u);
+        }
+    }
+
+    /// The one slot `keys` hit (`Some(None)` when none), or `None` when they hit
+    /// different slots.
+    fn target(&self, keys: &Keys) -> Option<Option<usize>> {
+        let hits = [
+            self.by_email.get(&keys.email).copied(),
+            keys.crm.as_ref().and_then(|c| self.by_crm.get(c).copied()),
+            keys.user
+                .as_ref()
+                .and_then(|u| self.by_user.get(u).copied()),
+        ];
+        let mut target: Option<usize> = None;
+        for hit in hits.into_iter().flatten() {
+            match target {
+                None => target = Some(hit),
+                Some(t) if t != hit => return None,
+                Some(_) => {}
+            }
+        }
+        Some(target)
+    }
+
+    /// What to write: rows the batch touched, parked first when their keys changed.
+    fn into_plan(self) -> UpsertPlan {
         let mut plan = UpsertPlan::default();
-        for slot in slots {
+        for slot in self.slots {
             let Some(content) = slot.content else {
                 continue;
             };
@@ -183,7 +219,7 @@ impl UpsertPlan {
                 None => plan.inserts.push(content),
             }
         }
-        Ok(plan)
+        plan
     }
 }
 

@@ -5,11 +5,25 @@
 //! leases a conditional upsert of a lease row, and mapping batches a per-tenant transaction
 //! advisory lock (so two instances upserting the same person serialize instead of failing).
 
+// The table implementations, shared with SQLite (see `crate::tables`): each file is
+// compiled under both backends on purpose, which `duplicate_mod` would flag.
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/audit.rs"]
 mod audit;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/checkpoints.rs"]
 mod checkpoints;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/deliveries.rs"]
 mod deliveries;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/leases.rs"]
 mod leases;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/mappings.rs"]
 mod mappings;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/outbox.rs"]
 mod outbox;
 
 use std::fmt;
@@ -19,10 +33,14 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sync_core::Error;
+use sync_core::{Error, TenantId};
 
-use crate::db_error::classify;
-pub(crate) use crate::db_error::db;
+use crate::db_error::{classify, db};
+
+/// The names the shared table files (`crate::tables`) use.
+type Store = PostgresStore;
+type Db = sqlx::Postgres;
+type Sql = crate::tables::PostgresSql;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -192,6 +210,26 @@ impl PostgresStore {
     /// Closes the pool; later calls fail with a non-retryable error.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// The pool reads go to (the one pool).
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The pool writes go to (the one pool).
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Starts a multi-statement write. Concurrency is left to the statements: row locks
+    /// (`FOR UPDATE SKIP LOCKED`, `FOR SHARE`) and the mapping writes' tenant lock.
+    async fn begin_write(
+        &self,
+        operation: &'static str,
+        tenant: &TenantId,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, Error> {
+        self.pool.begin().await.map_err(db(operation, tenant))
     }
 }
 

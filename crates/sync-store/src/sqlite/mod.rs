@@ -6,11 +6,25 @@
 //! same file) wait for each other under the busy timeout instead of deadlocking. Reads go to
 //! a separate pool and, in WAL mode, never block the writer nor wait for it.
 
+// The table implementations, shared with PostgreSQL (see `crate::tables`): each file is
+// compiled under both backends on purpose, which `duplicate_mod` would flag.
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/audit.rs"]
 mod audit;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/checkpoints.rs"]
 mod checkpoints;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/deliveries.rs"]
 mod deliveries;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/leases.rs"]
 mod leases;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/mappings.rs"]
 mod mappings;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/outbox.rs"]
 mod outbox;
 
 use std::fmt;
@@ -26,7 +40,11 @@ use sqlx::{ConnectOptions, SqliteConnection};
 use sync_core::{Error, TenantId};
 
 use crate::db_error::classify;
-pub(crate) use crate::db_error::db;
+
+/// The names the shared table files (`crate::tables`) use.
+type Store = SqliteStore;
+type Db = sqlx::Sqlite;
+type Sql = crate::tables::SqliteSql;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -259,6 +277,19 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// The pool reads go to (in WAL mode, never blocked by the writer).
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// The one-connection pool single-statement writes go to.
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// Starts a multi-statement write holding the database's write lock from the start
+    /// (`BEGIN IMMEDIATE`), so it never has to upgrade a read lock and waits for another
+    /// writer under the busy timeout instead of failing.
     async fn begin_write(
         &self,
         operation: &'static str,

@@ -1,8 +1,9 @@
-//! `LeaderLease` on PostgreSQL: a lease row taken or renewed by one conditional upsert.
+//! `LeaderLease`: a lease row taken or renewed by one conditional upsert (compiled once per
+//! backend, see `crate::tables`).
 //!
-//! A lease row (rather than a session advisory lock) matches the port's contract: it has a
-//! time to live, survives connection churn in the pool, and a crashed holder's lease simply
-//! expires.
+//! A lease row (rather than a PostgreSQL session advisory lock) matches the port's contract:
+//! it has a time to live, survives connection churn in the pool, and a crashed holder's
+//! lease simply expires.
 
 use std::time::Duration;
 
@@ -11,12 +12,13 @@ use chrono::{DateTime, Utc};
 use sync_core::ports::LeaderLease;
 use sync_core::{Error, TenantId};
 
-use super::{PostgresStore, db};
+use super::Store;
+use crate::db_error::db;
 use crate::rows::check_tenant;
 use crate::time::{deadline_ns, to_ns};
 
 #[async_trait]
-impl LeaderLease for PostgresStore {
+impl LeaderLease for Store {
     async fn try_acquire_lease(
         &self,
         tenant: &TenantId,
@@ -28,15 +30,15 @@ impl LeaderLease for PostgresStore {
         check_tenant(tenant)?;
         let done = sqlx::query(
             "INSERT INTO leader_leases (tenant, name, holder, expires_at_ns) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant, name) DO UPDATE SET holder = EXCLUDED.holder, expires_at_ns = EXCLUDED.expires_at_ns \
-             WHERE leader_leases.holder = EXCLUDED.holder OR leader_leases.expires_at_ns <= $5",
+             ON CONFLICT (tenant, name) DO UPDATE SET holder = excluded.holder, expires_at_ns = excluded.expires_at_ns \
+             WHERE leader_leases.holder = excluded.holder OR leader_leases.expires_at_ns <= $5",
         )
         .bind(tenant.as_str())
         .bind(name)
         .bind(holder)
         .bind(deadline_ns(now, ttl)?)
         .bind(to_ns(now, "lease time")?)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(db("acquire lease", tenant))?;
         Ok(done.rows_affected() == 1)
@@ -53,7 +55,7 @@ impl LeaderLease for PostgresStore {
             .bind(tenant.as_str())
             .bind(name)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(db("release lease", tenant))?;
         Ok(())

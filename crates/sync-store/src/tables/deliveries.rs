@@ -1,16 +1,19 @@
-//! `DeliveryLedger` on SQLite: insert-if-absent on the (tenant, delivery id) key.
+//! `DeliveryLedger`: insert-if-absent on the (tenant, delivery id) key, so of several
+//! racing receivers exactly one is told a delivery is new (compiled once per backend, see
+//! `crate::tables`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sync_core::ports::DeliveryLedger;
 use sync_core::{Error, TenantId};
 
-use super::{SqliteStore, db};
+use super::Store;
+use crate::db_error::db;
 use crate::rows::check_tenant;
 use crate::time::to_ns;
 
 #[async_trait]
-impl DeliveryLedger for SqliteStore {
+impl DeliveryLedger for Store {
     async fn record_delivery(
         &self,
         tenant: &TenantId,
@@ -19,13 +22,13 @@ impl DeliveryLedger for SqliteStore {
     ) -> Result<bool, Error> {
         check_tenant(tenant)?;
         let done = sqlx::query(
-            "INSERT INTO deliveries (tenant, delivery_id, received_at_ns) VALUES (?1, ?2, ?3) \
+            "INSERT INTO deliveries (tenant, delivery_id, received_at_ns) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant, delivery_id) DO NOTHING",
         )
         .bind(tenant.as_str())
         .bind(delivery_id)
         .bind(to_ns(received_at, "delivery time")?)
-        .execute(&self.writer)
+        .execute(self.writer())
         .await
         .map_err(db("record delivery", tenant))?;
         Ok(done.rows_affected() == 1)
@@ -34,11 +37,11 @@ impl DeliveryLedger for SqliteStore {
     async fn has_delivery(&self, tenant: &TenantId, delivery_id: &str) -> Result<bool, Error> {
         check_tenant(tenant)?;
         sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE tenant = ?1 AND delivery_id = ?2)",
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE tenant = $1 AND delivery_id = $2)",
         )
         .bind(tenant.as_str())
         .bind(delivery_id)
-        .fetch_one(&self.reader)
+        .fetch_one(self.reader())
         .await
         .map_err(db("read delivery", tenant))
     }
@@ -49,10 +52,10 @@ impl DeliveryLedger for SqliteStore {
         older_than: DateTime<Utc>,
     ) -> Result<u64, Error> {
         check_tenant(tenant)?;
-        let done = sqlx::query("DELETE FROM deliveries WHERE tenant = ?1 AND received_at_ns < ?2")
+        let done = sqlx::query("DELETE FROM deliveries WHERE tenant = $1 AND received_at_ns < $2")
             .bind(tenant.as_str())
             .bind(to_ns(older_than, "purge cutoff")?)
-            .execute(&self.writer)
+            .execute(self.writer())
             .await
             .map_err(db("purge deliveries", tenant))?;
         Ok(done.rows_affected())

@@ -1,26 +1,25 @@
-//! `MappingStore` on PostgreSQL.
+//! `MappingStore`: the mapping table and its badge grants (compiled once per backend, see
+//! `crate::tables`).
+//!
+//! A batch write runs in one transaction, serialized per tenant (SQLite: the single writer
+//! under `BEGIN IMMEDIATE`; PostgreSQL: a transaction advisory lock): look up the rows the
+//! batch's keys hit, plan the upsert (`crate::upsert`), park rows whose keys move, rewrite
+//! the updated rows and their grants, insert the new rows, then insert the grants.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
+use sqlx::Transaction;
 use sync_core::planner::StateView;
 use sync_core::ports::MappingStore;
 use sync_core::{CativaUserId, CrmRecordId, Email, Error, Mapping, TenantId};
 
-use super::{PostgresStore, db};
-use crate::db_error::run_to_completion;
-use crate::rows::{KeyRow, MappingRow, assemble_mappings, check_tenant};
+use super::{Db, Sql, Store};
+use crate::db_error::{db, run_to_completion};
+use crate::rows::{KeyRow, MappingRow, assemble_mappings, check_tenant, to_json};
+use crate::tables::{Dialect, select_mappings};
 use crate::time::sql_limit;
 use crate::upsert::{Lookup, UpsertPlan, grants_payload, inserts_payload, updates_payload};
-
-macro_rules! select_mappings {
-    ($rest:literal) => {
-        concat!(
-            "SELECT m.id, m.email, m.cativa_user_id, m.crm_kind, m.crm_id, m.profile::text AS profile, m.invited_at_ns, \
-             m.updated_at_ns, g.badge AS g_badge, g.provenance AS g_provenance, g.rule_id AS g_rule, g.source AS g_source, \
-             g.granted_at_ns AS g_granted_at_ns ",
-            $rest
-        )
-    };
-}
 
 const BY_EMAIL: &str = select_mappings!(
     "FROM mappings m LEFT JOIN badge_grants g ON g.mapping_id = m.id \
@@ -35,7 +34,7 @@ const BY_USER: &str = select_mappings!(
      WHERE m.tenant = $1 AND m.cativa_user_id = $2 ORDER BY g.position"
 );
 // Two queries rather than `($3 IS NULL OR email > $3)`, so that every page is an index range
-// scan starting at `after`.
+// scan starting at `after` (the OR form rescans the tenant's rows from the start).
 const FIRST_PAGE: &str = select_mappings!(
     "FROM (SELECT * FROM mappings WHERE tenant = $1 ORDER BY email LIMIT $2) m \
      LEFT JOIN badge_grants g ON g.mapping_id = m.id ORDER BY m.email, g.position"
@@ -44,83 +43,58 @@ const NEXT_PAGE: &str = select_mappings!(
     "FROM (SELECT * FROM mappings WHERE tenant = $1 AND email > $3 ORDER BY email LIMIT $2) m \
      LEFT JOIN badge_grants g ON g.mapping_id = m.id ORDER BY m.email, g.position"
 );
-const VIEW: &str = select_mappings!(
-    "FROM (SELECT id FROM mappings WHERE tenant = $1 AND email = ANY($2::text[]) \
-           UNION SELECT id FROM mappings WHERE tenant = $1 \
-             AND (crm_kind, crm_id) IN (SELECT * FROM UNNEST($3::text[], $4::text[]))) hit \
-     JOIN mappings m ON m.id = hit.id LEFT JOIN badge_grants g ON g.mapping_id = m.id ORDER BY m.id, g.position"
-);
 const FULL_VIEW: &str = select_mappings!(
     "FROM mappings m LEFT JOIN badge_grants g ON g.mapping_id = m.id WHERE m.tenant = $1 ORDER BY m.id, g.position"
 );
+// Grants are deleted explicitly rather than by the foreign key's cascade, which SQLite
+// applies only on connections that enable foreign keys.
+const DELETE_GRANTS_OF: &str = "DELETE FROM badge_grants \
+     WHERE mapping_id IN (SELECT id FROM mappings WHERE tenant = $1 AND email = $2)";
+const DELETE: &str = "DELETE FROM mappings WHERE tenant = $1 AND email = $2";
 
-/// Serializes mapping writes of one tenant across instances (key: 'SYNC', tenant hash).
-const LOCK_TENANT: &str = "SELECT pg_advisory_xact_lock(1398361667, hashtext($1))";
+/// A query selecting mapping rows (the `select_mappings!` columns).
+type MappingQuery<'q> =
+    sqlx::query::QueryAs<'q, Db, MappingRow, <Db as sqlx::Database>::Arguments<'q>>;
 
-const KEYS: &str = "\
-    SELECT id, email, cativa_user_id, crm_kind, crm_id FROM mappings \
-      WHERE tenant = $1 AND email IN (SELECT value FROM jsonb_array_elements_text($2::jsonb)) \
-    UNION SELECT id, email, cativa_user_id, crm_kind, crm_id FROM mappings \
-      WHERE tenant = $1 AND (crm_kind, crm_id) IN (SELECT e ->> 0, e ->> 1 FROM jsonb_array_elements($3::jsonb) e) \
-    UNION SELECT id, email, cativa_user_id, crm_kind, crm_id FROM mappings \
-      WHERE tenant = $1 AND cativa_user_id IN (SELECT value FROM jsonb_array_elements_text($4::jsonb))";
+/// An open write transaction.
+type Tx = Transaction<'static, Db>;
 
-// A parked email contains spaces, which no `Email` does, so it cannot collide.
-const PARK: &str = "\
-    UPDATE mappings SET email = ' parked ' || id, cativa_user_id = NULL, crm_kind = NULL, crm_id = NULL \
-    WHERE tenant = $1 AND id = ANY($2::bigint[])";
-
-const UPDATE: &str = "\
-    UPDATE mappings m SET email = j.email, cativa_user_id = j.\"user\", crm_kind = j.crm_kind, crm_id = j.crm_id, \
-        profile = j.profile::jsonb, invited_at_ns = j.invited, updated_at_ns = j.updated \
-    FROM jsonb_to_recordset($2::jsonb) AS j(id bigint, email text, \"user\" text, crm_kind text, crm_id text, \
-        profile text, invited bigint, updated bigint) \
-    WHERE m.tenant = $1 AND m.id = j.id";
-
-const DELETE_GRANTS: &str =
-    "DELETE FROM badge_grants WHERE tenant = $1 AND mapping_id = ANY($2::bigint[])";
-
-const INSERT: &str = "\
-    INSERT INTO mappings (tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns) \
-    SELECT $1, j.email, j.\"user\", j.crm_kind, j.crm_id, j.profile::jsonb, j.invited, j.updated \
-    FROM jsonb_to_recordset($2::jsonb) AS j(email text, \"user\" text, crm_kind text, crm_id text, profile text, \
-        invited bigint, updated bigint) \
-    RETURNING id, email";
-
-const INSERT_GRANTS: &str = "\
-    INSERT INTO badge_grants (mapping_id, tenant, position, badge, provenance, rule_id, source, granted_at_ns) \
-    SELECT j.m, $1, j.p, j.b, j.k, j.r, j.s, j.g \
-    FROM jsonb_to_recordset($2::jsonb) AS j(m bigint, p bigint, b text, k text, r text, s text, g bigint)";
-
-impl PostgresStore {
-    async fn fetch_one_mapping<'q>(
+impl Store {
+    async fn fetch_one_mapping(
         &self,
         tenant: &TenantId,
-        query: sqlx::query::QueryAs<'q, sqlx::Postgres, MappingRow, sqlx::postgres::PgArguments>,
+        query: MappingQuery<'_>,
     ) -> Result<Option<Mapping>, Error> {
         let rows = query
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await
             .map_err(db("read mapping", tenant))?;
         Ok(assemble_mappings(&rows)?.into_iter().next())
     }
 
+    /// Opens a mapping write transaction, holding the tenant's write lock.
+    async fn begin_mapping_write(
+        &self,
+        operation: &'static str,
+        tenant: &TenantId,
+    ) -> Result<Tx, Error> {
+        let mut tx = self.begin_write(operation, tenant).await?;
+        if let Some(lock) = Sql::LOCK_TENANT {
+            sqlx::query(lock)
+                .bind(tenant.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("lock tenant for a mapping write", tenant))?;
+        }
+        Ok(tx)
+    }
+
     /// The body of `put_mappings`, run to completion on its own task.
     async fn write_mappings(&self, tenant: &TenantId, mappings: &[Mapping]) -> Result<(), Error> {
         let lookup = Lookup::of(mappings)?;
-        let t = tenant.as_str();
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("put mappings: begin", tenant))?;
-        sqlx::query(LOCK_TENANT)
-            .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("put mappings: lock tenant", tenant))?;
-        let existing: Vec<KeyRow> = sqlx::query_as(KEYS)
-            .bind(t)
+        let mut tx = self.begin_mapping_write("put mappings", tenant).await?;
+        let existing: Vec<KeyRow> = sqlx::query_as(Sql::MAPPING_KEYS)
+            .bind(tenant.as_str())
             .bind(&lookup.emails)
             .bind(&lookup.crm_ids)
             .bind(&lookup.users)
@@ -128,55 +102,19 @@ impl PostgresStore {
             .await
             .map_err(db("put mappings: look up keys", tenant))?;
         let plan = UpsertPlan::resolve(tenant, &existing, mappings)?;
-        let mut written: Vec<(i64, &Mapping)> = Vec::with_capacity(mappings.len());
         if !plan.park.is_empty() {
-            sqlx::query(PARK)
-                .bind(t)
-                .bind(&plan.park)
+            sqlx::query(Sql::MAPPING_PARK)
+                .bind(tenant.as_str())
+                .bind(to_json(&plan.park, "parked ids")?)
                 .execute(&mut *tx)
                 .await
                 .map_err(db("put mappings: park keys", tenant))?;
         }
-        if !plan.updates.is_empty() {
-            sqlx::query(UPDATE)
-                .bind(t)
-                .bind(updates_payload(&plan, mappings)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("put mappings: update rows", tenant))?;
-            let ids: Vec<i64> = plan.updates.iter().map(|&(id, _)| id).collect();
-            sqlx::query(DELETE_GRANTS)
-                .bind(t)
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("put mappings: replace badge grants", tenant))?;
-            written.extend(plan.updates.iter().map(|&(id, i)| (id, &mappings[i])));
-        }
-        if !plan.inserts.is_empty() {
-            let ids: Vec<(i64, String)> = sqlx::query_as(INSERT)
-                .bind(t)
-                .bind(inserts_payload(&plan, mappings)?)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db("put mappings: insert rows", tenant))?;
-            let by_email: std::collections::HashMap<&str, i64> =
-                ids.iter().map(|(id, e)| (e.as_str(), *id)).collect();
-            for &i in &plan.inserts {
-                let m = &mappings[i];
-                let id = by_email.get(m.email.as_str()).copied().ok_or_else(|| {
-                    Error::store(
-                        "put mappings",
-                        format!("inserted row for {} not returned", m.email),
-                        true,
-                    )
-                })?;
-                written.push((id, m));
-            }
-        }
+        let mut written = update_rows(&mut tx, tenant, &plan, mappings).await?;
+        written.extend(insert_rows(&mut tx, tenant, &plan, mappings).await?);
         if written.iter().any(|(_, m)| !m.badges.is_empty()) {
-            sqlx::query(INSERT_GRANTS)
-                .bind(t)
+            sqlx::query(Sql::MAPPING_INSERT_GRANTS)
+                .bind(tenant.as_str())
                 .bind(grants_payload(written.into_iter())?)
                 .execute(&mut *tx)
                 .await
@@ -189,18 +127,14 @@ impl PostgresStore {
 
     /// The body of `delete_mapping`, run to completion on its own task.
     async fn remove_mapping(&self, tenant: &TenantId, email: &Email) -> Result<bool, Error> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("delete mapping: begin", tenant))?;
-        sqlx::query(LOCK_TENANT)
+        let mut tx = self.begin_mapping_write("delete mapping", tenant).await?;
+        sqlx::query(DELETE_GRANTS_OF)
             .bind(tenant.as_str())
+            .bind(email.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(db("delete mapping: lock tenant", tenant))?;
-        // Grants go with the row (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM mappings WHERE tenant = $1 AND email = $2")
+            .map_err(db("delete mapping grants", tenant))?;
+        let done = sqlx::query(DELETE)
             .bind(tenant.as_str())
             .bind(email.as_str())
             .execute(&mut *tx)
@@ -213,8 +147,72 @@ impl PostgresStore {
     }
 }
 
+/// Rewrites the rows the plan updates and drops their grants (the batch's grants replace
+/// them); returns the (row id, mapping) pairs written.
+async fn update_rows<'m>(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    plan: &UpsertPlan,
+    mappings: &'m [Mapping],
+) -> Result<Vec<(i64, &'m Mapping)>, Error> {
+    if plan.updates.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query(Sql::MAPPING_UPDATE)
+        .bind(tenant.as_str())
+        .bind(updates_payload(plan, mappings)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("put mappings: update rows", tenant))?;
+    let ids: Vec<i64> = plan.updates.iter().map(|&(id, _)| id).collect();
+    sqlx::query(Sql::MAPPING_DELETE_GRANTS)
+        .bind(tenant.as_str())
+        .bind(to_json(&ids, "updated ids")?)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("put mappings: replace badge grants", tenant))?;
+    Ok(plan
+        .updates
+        .iter()
+        .map(|&(id, i)| (id, &mappings[i]))
+        .collect())
+}
+
+/// Inserts the rows the plan adds; returns the (row id, mapping) pairs written.
+async fn insert_rows<'m>(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    plan: &UpsertPlan,
+    mappings: &'m [Mapping],
+) -> Result<Vec<(i64, &'m Mapping)>, Error> {
+    if plan.inserts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<(i64, String)> = sqlx::query_as(Sql::MAPPING_INSERT)
+        .bind(tenant.as_str())
+        .bind(inserts_payload(plan, mappings)?)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("put mappings: insert rows", tenant))?;
+    let by_email: HashMap<&str, i64> = ids.iter().map(|(id, e)| (e.as_str(), *id)).collect();
+    plan.inserts
+        .iter()
+        .map(|&i| {
+            let m = &mappings[i];
+            match by_email.get(m.email.as_str()) {
+                Some(&id) => Ok((id, m)),
+                None => Err(Error::store(
+                    "put mappings",
+                    format!("inserted row for {} not returned", m.email),
+                    true,
+                )),
+            }
+        })
+        .collect()
+}
+
 #[async_trait]
-impl MappingStore for PostgresStore {
+impl MappingStore for Store {
     async fn mapping_by_email(
         &self,
         tenant: &TenantId,
@@ -297,7 +295,7 @@ impl MappingStore for PostgresStore {
             None => query,
         };
         let rows: Vec<MappingRow> = query
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await
             .map_err(db("list mappings", tenant))?;
         assemble_mappings(&rows)
@@ -307,7 +305,7 @@ impl MappingStore for PostgresStore {
         check_tenant(tenant)?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mappings WHERE tenant = $1")
             .bind(tenant.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(self.reader())
             .await
             .map_err(db("count mappings", tenant))?;
         Ok(u64::try_from(n).unwrap_or_default())
@@ -321,14 +319,15 @@ impl MappingStore for PostgresStore {
     ) -> Result<StateView, Error> {
         check_tenant(tenant)?;
         let emails: Vec<&str> = emails.iter().map(Email::as_str).collect();
-        let kinds: Vec<&str> = crm_ids.iter().map(|c| c.crm.as_str()).collect();
-        let ids: Vec<&str> = crm_ids.iter().map(|c| c.id.as_str()).collect();
-        let rows: Vec<MappingRow> = sqlx::query_as(VIEW)
+        let crm_ids: Vec<[&str; 2]> = crm_ids
+            .iter()
+            .map(|c| [c.crm.as_str(), c.id.as_str()])
+            .collect();
+        let rows: Vec<MappingRow> = sqlx::query_as(Sql::MAPPING_VIEW)
             .bind(tenant.as_str())
-            .bind(&emails)
-            .bind(&kinds)
-            .bind(&ids)
-            .fetch_all(&self.pool)
+            .bind(to_json(&emails, "view emails")?)
+            .bind(to_json(&crm_ids, "view crm ids")?)
+            .fetch_all(self.reader())
             .await
             .map_err(db("load view", tenant))?;
         Ok(StateView::new(assemble_mappings(&rows)?))
@@ -338,7 +337,7 @@ impl MappingStore for PostgresStore {
         check_tenant(tenant)?;
         let rows: Vec<MappingRow> = sqlx::query_as(FULL_VIEW)
             .bind(tenant.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await
             .map_err(db("load full view", tenant))?;
         Ok(StateView::new(assemble_mappings(&rows)?))
