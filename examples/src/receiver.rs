@@ -35,7 +35,8 @@ use axum::routing::post;
 use bytes::Bytes;
 use crm_hubspot::HubSpotSource;
 use serde_json::json;
-use sync_core::{DeliveryOutcome, SyncEngine, TenantId};
+use sync_core::{DeliveryOutcome, TenantId};
+use sync_engine::SyncEngine;
 use tracing::warn;
 
 /// The largest body accepted on either route (1 MiB; HubSpot sends at most 100 events).

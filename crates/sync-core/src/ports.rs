@@ -5,6 +5,7 @@
 
 mod community;
 mod crm;
+mod delivery;
 mod store;
 
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
@@ -12,6 +13,7 @@ pub use crm::{
     Activity, ContactDraft, ContactPage, CrmSink, CrmSource, ItemResult, PageToken, PropertyUpdate,
     Provisioned,
 };
+pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use store::{
     AuditEntry, AuditLog, AuditOutcome, CheckpointStore, DeliveryLedger, LeaderLease, LeaseHolder,
     MappingStore, Outbox, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus, Registration,

@@ -7,17 +7,17 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tracing::{Instrument, info_span};
 
-use super::{RunReport, SyncEngine};
-use crate::domain::{
+use crate::report::ReportExt;
+use crate::{CommunityEvent, DeliveryOutcome, RunReport, SyncEngine};
+use sync_core::Error;
+use sync_core::plan::{Action, ActionKind, IdempotencyKey, PlanMode, Reason};
+use sync_core::planner::{PlanInput, plan};
+use sync_core::{
     BadgeGrant, BadgeId, CativaUserId, CommunityUser, CrmContact, Email, Mapping, Provenance,
     TenantId,
 };
-use crate::error::Error;
-use crate::plan::{Action, ActionKind, IdempotencyKey, PlanMode, Reason};
-use crate::planner::{PlanInput, plan};
 
 /// The deliveries one engine is handling now, by (tenant, lease name).
 #[derive(Debug, Clone, Default)]
@@ -54,72 +54,6 @@ enum Claim {
     Won(String, InFlightGuard),
     /// Not taken: answer this.
     Lost(DeliveryOutcome),
-}
-
-/// A community event, in CRM-neutral terms. `cativa-client` turns its typed webhook events
-/// into these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum CommunityEvent {
-    /// A user joined the community.
-    UserCreated {
-        /// The new user.
-        user: CommunityUser,
-    },
-    /// A user received a badge (from anything: paywall, course, admin, or this sync).
-    BadgeReceived {
-        /// The user.
-        user: CativaUserId,
-        /// The user's email, when the payload has it.
-        email: Option<Email>,
-        /// The badge.
-        badge: BadgeId,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// A user received a badge, known only by the badges the user holds afterwards (what
-    /// Cativa's `user_received_badge` payload documents: its nested `User` with `Badges`).
-    /// Badges not yet recorded are recorded as granted elsewhere, and logged as received.
-    BadgesHeld {
-        /// The user.
-        user: CativaUserId,
-        /// The user's email, when the payload has it.
-        email: Option<Email>,
-        /// Every badge the user holds.
-        badges: Vec<BadgeId>,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// A user joined a group.
-    JoinedGroup {
-        /// The user.
-        user: CativaUserId,
-        /// The user's email, when the payload has it.
-        email: Option<Email>,
-        /// The group (id or name), when the payload names it.
-        group: Option<String>,
-        /// When.
-        at: DateTime<Utc>,
-    },
-}
-
-/// What became of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum DeliveryOutcome {
-    /// New: processed.
-    Accepted {
-        /// The run report.
-        report: Box<RunReport>,
-    },
-    /// Already processed (a retry or a duplicate): nothing done.
-    Duplicate,
-    /// Another copy of this delivery is being processed right now: nothing done here.
-    /// Answer so that the sender retries (HTTP 409 with `Retry-After`): if that copy fails,
-    /// the retry processes it; if it succeeds, the retry is a `Duplicate`.
-    InProgress,
 }
 
 impl SyncEngine {
@@ -219,6 +153,13 @@ impl SyncEngine {
                     &["joined_group", key],
                 )
                 .await?
+            }
+            // A kind added to sync-core after this engine: refused before the ledger
+            // records it, so the sender's retry is processed by an upgraded engine.
+            other => {
+                return Err(Error::NotConfigured(format!(
+                    "this sync-engine cannot handle the community event {other:?}: upgrade sync-engine"
+                )));
             }
         };
         if !actions.is_empty() {
@@ -672,11 +613,11 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::config::SyncConfig;
-    use crate::domain::{CrmKind, CrmRecordId, Cursor};
-    use crate::memory_store::MemoryStore;
-    use crate::ports::{ContactPage, CrmSource, Outbox, PageToken};
-    use crate::testkit::MemoryCrm;
+    use sync_core::MemoryStore;
+    use sync_core::config::SyncConfig;
+    use sync_core::ports::{ContactPage, CrmSource, Outbox, PageToken};
+    use sync_core::testkit::MemoryCrm;
+    use sync_core::{CrmKind, CrmRecordId, Cursor};
 
     /// A CRM source that yields before every read, so that concurrent deliveries
     /// interleave, and that does not read the user-id property back (as a source

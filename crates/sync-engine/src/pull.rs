@@ -4,12 +4,13 @@ use std::collections::{HashMap, HashSet};
 
 use tracing::{Instrument, info, info_span, warn};
 
-use super::{RunReport, SyncEngine, diff_calls};
-use crate::domain::{CrmContact, CrmRecordId, Cursor, Email, TenantId, next_checkpoint};
-use crate::error::Error;
-use crate::plan::{Plan, PlanMode};
-use crate::planner::{PlanInput, StateView, apply_to_view, plan, plan_absences};
-use crate::ports::PageToken;
+use crate::report::ReportExt;
+use crate::{RunReport, SyncEngine, diff_calls};
+use sync_core::Error;
+use sync_core::plan::{Plan, PlanMode};
+use sync_core::planner::{PlanInput, StateView, apply_to_view, plan, plan_absences};
+use sync_core::ports::PageToken;
+use sync_core::{CrmContact, CrmRecordId, Cursor, Email, TenantId, next_checkpoint};
 
 /// What a run does with its plans.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,11 @@ impl SyncEngine {
             PlanMode::Delta => self.delta(tenant, Effect::DryRun, &mut report).await?,
             PlanMode::FullReconcile { .. } => {
                 self.full(tenant, Effect::DryRun, &mut report).await?
+            }
+            other => {
+                return Err(Error::NotConfigured(format!(
+                    "this sync-engine cannot plan a {other:?} run: upgrade sync-engine"
+                )));
             }
         };
         Ok(plan)

@@ -9,15 +9,16 @@ use futures::future::{self, Either};
 use futures::stream::{self, StreamExt};
 use tracing::{Instrument, debug, info_span, warn};
 
-use super::{FailureSample, RunReport, SyncEngine};
-use crate::domain::{Mapping, TenantId};
-use crate::error::Error;
-use crate::plan::{Action, ActionKind, IdempotencyKey};
-use crate::planner::{RowKey, apply_to_mapping, row_keys};
-use crate::ports::{
+use crate::report::ReportExt;
+use crate::{FailureSample, RunReport, SyncEngine};
+use sync_core::Error;
+use sync_core::plan::{Action, ActionKind, IdempotencyKey};
+use sync_core::planner::{RowKey, apply_to_mapping, row_keys};
+use sync_core::ports::{
     Activity, AuditEntry, AuditOutcome, BadgeChange, BadgeOp, ContactDraft, FieldUpdate, Invite,
     ItemResult, LeaseHolder, OutboxItem, PropertyUpdate,
 };
+use sync_core::{Mapping, TenantId};
 
 /// Which sink an action goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,6 +30,9 @@ enum Lane {
     CommunityFields,
     CrmProperties,
     Activities,
+    /// An action kind added to sync-core after this engine: it fails (and is retried), so
+    /// an upgraded engine applies it.
+    Unsupported,
 }
 
 fn lane(kind: &ActionKind) -> Lane {
@@ -40,11 +44,12 @@ fn lane(kind: &ActionKind) -> Lane {
         ActionKind::UpdateCommunityFields { .. } => Lane::CommunityFields,
         ActionKind::UpdateCrmProperties { .. } => Lane::CrmProperties,
         ActionKind::LogActivity { .. } => Lane::Activities,
+        _ => Lane::Unsupported,
     }
 }
 
 /// The result of one item, with what a successful provision learned.
-type Outcome = (OutboxItem, ItemResult<Option<crate::domain::CrmRecordId>>);
+type Outcome = (OutboxItem, ItemResult<Option<sync_core::CrmRecordId>>);
 
 impl SyncEngine {
     /// Applies every due item of the outbox (pending, or leased by a worker whose lease
@@ -222,10 +227,14 @@ impl SyncEngine {
     ) -> Vec<Outcome> {
         let missing =
             |what: &str| Error::NotConfigured(format!("no {what}: the action cannot be applied"));
-        let results: Result<Vec<ItemResult<Option<crate::domain::CrmRecordId>>>, Error> = match lane
-        {
+        let results: Result<Vec<ItemResult<Option<sync_core::CrmRecordId>>>, Error> = match lane {
             // Links touch only the store: nothing to call.
             Lane::Store => Ok(chunk.iter().map(|_| Ok(None)).collect()),
+            Lane::Unsupported => Err(Error::store(
+                "apply",
+                "this sync-engine cannot apply the action kind: upgrade sync-engine",
+                true,
+            )),
             Lane::Badges => match &self.badge_sink {
                 None => Err(missing("badge sink")),
                 Some(sink) => {
@@ -354,9 +363,9 @@ impl SyncEngine {
             Ok(results) => {
                 // A sink that breaks the one-result-per-input contract: nothing can be said
                 // about any item, so none is treated as applied.
-                let e = Error::from(crate::error::RemoteError::new(
+                let e = Error::from(sync_core::RemoteError::new(
                     "sink",
-                    crate::error::RemoteErrorKind::Decode,
+                    sync_core::RemoteErrorKind::Decode,
                     format!(
                         "sink returned {} results for {} items",
                         results.len(),
@@ -376,7 +385,7 @@ impl SyncEngine {
         tenant: &TenantId,
         worker: &LeaseHolder,
         item: OutboxItem,
-        result: ItemResult<Option<crate::domain::CrmRecordId>>,
+        result: ItemResult<Option<sync_core::CrmRecordId>>,
         already_stopped: bool,
         report: &mut RunReport,
     ) -> Result<bool, Error> {
@@ -472,14 +481,16 @@ impl SyncEngine {
                     Ok(()) | Err(Error::LeaseLost { .. }) => {}
                     Err(e) => return Err(e),
                 }
-                report.failure(FailureSample {
-                    key: action.key.to_string(),
-                    action: action.kind.name().to_owned(),
-                    target,
-                    badge,
-                    error: message.clone(),
-                    retryable: retry_at.is_some(),
-                });
+                report.failure(
+                    FailureSample::new(
+                        action.key.to_string(),
+                        action.kind.name(),
+                        target,
+                        message.clone(),
+                        retry_at.is_some(),
+                    )
+                    .with_badge(badge),
+                );
                 if stops && report.stopped.is_none() {
                     report.stopped = Some(message);
                     if let Error::Remote(r) = &e {
@@ -497,7 +508,7 @@ impl SyncEngine {
         &self,
         tenant: &TenantId,
         action: &Action,
-        provisioned: Option<crate::domain::CrmRecordId>,
+        provisioned: Option<sync_core::CrmRecordId>,
         now: DateTime<Utc>,
     ) -> Result<(Option<Mapping>, Option<Mapping>), Error> {
         let before = self.row_for(tenant, action).await?;
@@ -574,6 +585,6 @@ fn badge_change(action: &Action) -> Option<BadgeChange> {
 
 fn unit(
     r: Result<Vec<ItemResult<()>>, Error>,
-) -> Result<Vec<ItemResult<Option<crate::domain::CrmRecordId>>>, Error> {
+) -> Result<Vec<ItemResult<Option<sync_core::CrmRecordId>>>, Error> {
     r.map(|rs| rs.into_iter().map(|x| x.map(|()| None)).collect())
 }
