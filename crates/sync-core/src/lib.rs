@@ -20,12 +20,14 @@ pub mod config;
 pub mod conformance;
 mod domain;
 mod error;
+#[cfg(any(test, feature = "test-util"))]
 mod memory_store;
 pub mod plan;
 pub mod planner;
 pub mod ports;
 pub mod report;
 pub mod suggest;
+#[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
 pub mod transform;
 
@@ -36,6 +38,7 @@ pub use domain::{
     next_checkpoint,
 };
 pub use error::{Error, RemoteError, RemoteErrorKind};
+#[cfg(any(test, feature = "test-util"))]
 pub use memory_store::MemoryStore;
 pub use plan::{
     Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts, PlanMode, Reason,
