@@ -126,7 +126,7 @@ fn body_error(e: &BytesRejection) -> Response {
     }
 }
 
-fn engine_error(e: &sync_core::Error) -> Response {
+fn engine_error(e: &dyn std::error::Error) -> Response {
     warn!(error = %e, "delivery failed; the sender will retry");
     error(
         StatusCode::INTERNAL_SERVER_ERROR,

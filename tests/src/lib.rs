@@ -271,7 +271,7 @@ impl World {
         &self,
         engine: &SyncEngine,
         rounds: usize,
-    ) -> Result<sync_core::ports::OutboxCounts, Error> {
+    ) -> Result<sync_core::ports::OutboxCounts, sync_engine::Error> {
         for _ in 0..rounds {
             let counts = self.store.outbox_counts(&self.tenant).await?;
             if counts.pending == 0 && counts.in_flight == 0 {
@@ -280,7 +280,7 @@ impl World {
             tokio::time::sleep(Duration::from_millis(60)).await;
             engine.drain_outbox(&self.tenant).await?;
         }
-        self.store.outbox_counts(&self.tenant).await
+        Ok(self.store.outbox_counts(&self.tenant).await?)
     }
 
     /// Stops the sandbox.

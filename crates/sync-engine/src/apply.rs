@@ -2,6 +2,7 @@
 //! an audit row per action.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -9,9 +10,9 @@ use futures::future::{self, Either};
 use futures::stream::{self, StreamExt};
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::Error;
 use crate::report::ReportExt;
 use crate::{FailureSample, RunReport, SyncEngine};
-use sync_core::Error;
 use sync_core::plan::{Action, ActionKind, IdempotencyKey};
 use sync_core::planner::{RowKey, apply_to_mapping, row_keys};
 use sync_core::ports::{
@@ -48,8 +49,12 @@ fn lane(kind: &ActionKind) -> Lane {
     }
 }
 
-/// The result of one item, with what a successful provision learned.
-type Outcome = (OutboxItem, ItemResult<Option<sync_core::CrmRecordId>>);
+/// The result of one item, with what a successful provision learned. The error is shared:
+/// one failed call fails every item of its batch.
+type Outcome = (
+    OutboxItem,
+    Result<Option<sync_core::CrmRecordId>, Arc<Error>>,
+);
 
 impl SyncEngine {
     /// Applies every due item of the outbox (pending, or leased by a worker whose lease
@@ -182,8 +187,13 @@ impl SyncEngine {
             }
             let outcomes = if stopped {
                 // Give the rest back untouched: a stopped run must not burn attempts.
-                let e = Error::RunStopped(report.stopped.clone().unwrap_or_default());
-                items.into_iter().map(|i| (i, Err(e.clone()))).collect()
+                let e = Arc::new(Error::RunStopped(
+                    report.stopped.clone().unwrap_or_default(),
+                ));
+                items
+                    .into_iter()
+                    .map(|i| (i, Err(Arc::clone(&e))))
+                    .collect()
             } else {
                 self.run_lane(tenant, lane, items).await
             };
@@ -230,10 +240,8 @@ impl SyncEngine {
         let results: Result<Vec<ItemResult<Option<sync_core::CrmRecordId>>>, Error> = match lane {
             // Links touch only the store: nothing to call.
             Lane::Store => Ok(chunk.iter().map(|_| Ok(None)).collect()),
-            Lane::Unsupported => Err(Error::store(
-                "apply",
-                "this sync-engine cannot apply the action kind: upgrade sync-engine",
-                true,
+            Lane::Unsupported => Err(Error::Unsupported(
+                "an action kind of the outbox".to_owned(),
             )),
             Lane::Badges => match &self.badge_sink {
                 None => Err(missing("badge sink")),
@@ -355,11 +363,16 @@ impl SyncEngine {
                     sink.upsert_contacts(tenant, &drafts)
                         .await
                         .map(|rs| rs.into_iter().map(|r| r.map(|p| Some(p.id))).collect())
+                        .map_err(Error::from)
                 }
             },
         };
         match results {
-            Ok(results) if results.len() == chunk.len() => chunk.into_iter().zip(results).collect(),
+            Ok(results) if results.len() == chunk.len() => chunk
+                .into_iter()
+                .zip(results)
+                .map(|(i, r)| (i, r.map_err(|e| Arc::new(Error::from(e)))))
+                .collect(),
             Ok(results) => {
                 // A sink that breaks the one-result-per-input contract: nothing can be said
                 // about any item, so none is treated as applied.
@@ -372,9 +385,19 @@ impl SyncEngine {
                         chunk.len()
                     ),
                 ));
-                chunk.into_iter().map(|i| (i, Err(e.clone()))).collect()
+                let e = Arc::new(e);
+                chunk
+                    .into_iter()
+                    .map(|i| (i, Err(Arc::clone(&e))))
+                    .collect()
             }
-            Err(e) => chunk.into_iter().map(|i| (i, Err(e.clone()))).collect(),
+            Err(e) => {
+                let e = Arc::new(e);
+                chunk
+                    .into_iter()
+                    .map(|i| (i, Err(Arc::clone(&e))))
+                    .collect()
+            }
         }
     }
 
@@ -385,7 +408,7 @@ impl SyncEngine {
         tenant: &TenantId,
         worker: &LeaseHolder,
         item: OutboxItem,
-        result: ItemResult<Option<sync_core::CrmRecordId>>,
+        result: Result<Option<sync_core::CrmRecordId>, Arc<Error>>,
         already_stopped: bool,
         report: &mut RunReport,
     ) -> Result<bool, Error> {
@@ -417,10 +440,10 @@ impl SyncEngine {
                     }
                     // Another worker took the item after our lease expired: its apply is
                     // idempotent by key, so this is only worth a log line.
-                    Err(Error::LeaseLost { .. }) => {
+                    Err(sync_core::Error::LeaseLost { .. }) => {
                         debug!(key = %action.key, "lease lost after apply")
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
                 Ok(false)
             }
@@ -429,22 +452,21 @@ impl SyncEngine {
                 let retryable = stops
                     || e.is_retryable()
                     || matches!(
-                        e,
-                        Error::Store {
+                        e.as_core(),
+                        Some(sync_core::Error::Store {
                             retryable: true,
                             ..
-                        }
+                        })
                     );
                 let out_of_attempts = item.attempts >= self.options.max_attempts;
                 let retry_at: Option<DateTime<Utc>> = if retryable && !out_of_attempts {
-                    let resets = match &e {
-                        Error::Remote(r) => r.resets_at.or_else(|| {
+                    let resets = e.as_remote().and_then(|r| {
+                        r.resets_at.or_else(|| {
                             r.retry_after
                                 .and_then(|d| chrono::Duration::from_std(d).ok())
                                 .map(|d| now + d)
-                        }),
-                        _ => None,
-                    };
+                        })
+                    });
                     let backoff =
                         chrono::Duration::from_std(self.options.retry_delay(item.attempts))
                             .unwrap_or(chrono::Duration::hours(1));
@@ -478,8 +500,8 @@ impl SyncEngine {
                     .fail(tenant, &action.key, worker, &message, retry_at, now)
                     .await
                 {
-                    Ok(()) | Err(Error::LeaseLost { .. }) => {}
-                    Err(e) => return Err(e),
+                    Ok(()) | Err(sync_core::Error::LeaseLost { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
                 report.failure(
                     FailureSample::new(
@@ -493,7 +515,7 @@ impl SyncEngine {
                 );
                 if stops && report.stopped.is_none() {
                     report.stopped = Some(message);
-                    if let Error::Remote(r) = &e {
+                    if let Some(r) = e.as_remote() {
                         report.resume_after = r.resets_at;
                     }
                 }
@@ -531,7 +553,7 @@ impl SyncEngine {
             Ok(()) => {}
             // The row changes both its email and its CRM record (a merge that renames): the
             // replacement rule cannot find it, so replace it explicitly.
-            Err(Error::UniqueViolation { .. })
+            Err(sync_core::Error::UniqueViolation { .. })
                 if before.as_ref().is_some_and(|b| b.email != after.email) =>
             {
                 if let Some(b) = &before {
@@ -539,7 +561,7 @@ impl SyncEngine {
                 }
                 self.store.put_mapping(tenant, &after).await?;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         Ok((before, Some(after)))
     }
@@ -584,7 +606,8 @@ fn badge_change(action: &Action) -> Option<BadgeChange> {
 }
 
 fn unit(
-    r: Result<Vec<ItemResult<()>>, Error>,
+    r: Result<Vec<ItemResult<()>>, sync_core::Error>,
 ) -> Result<Vec<ItemResult<Option<sync_core::CrmRecordId>>>, Error> {
     r.map(|rs| rs.into_iter().map(|x| x.map(|()| None)).collect())
+        .map_err(Error::from)
 }

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tracing::{Instrument, info_span};
 
+use crate::Error;
 use crate::report::ReportExt;
 use crate::{CommunityEvent, DeliveryOutcome, RunReport, SyncEngine};
-use sync_core::Error;
 use sync_core::plan::{Action, ActionKind, IdempotencyKey, PlanMode, Reason};
 use sync_core::planner::{PlanInput, plan};
 use sync_core::{
@@ -157,9 +157,7 @@ impl SyncEngine {
             // A kind added to sync-core after this engine: refused before the ledger
             // records it, so the sender's retry is processed by an upgraded engine.
             other => {
-                return Err(Error::NotConfigured(format!(
-                    "this sync-engine cannot handle the community event {other:?}: upgrade sync-engine"
-                )));
+                return Err(Error::Unsupported(format!("the community event {other:?}")));
             }
         };
         if !actions.is_empty() {
@@ -636,7 +634,7 @@ mod tests {
             tenant: &TenantId,
             since: &Cursor,
             page: Option<&PageToken>,
-        ) -> Result<ContactPage, Error> {
+        ) -> Result<ContactPage, sync_core::Error> {
             tokio::task::yield_now().await;
             self.0.changed_since(tenant, since, page).await
         }
@@ -645,7 +643,7 @@ mod tests {
             &self,
             tenant: &TenantId,
             page: Option<&PageToken>,
-        ) -> Result<ContactPage, Error> {
+        ) -> Result<ContactPage, sync_core::Error> {
             tokio::task::yield_now().await;
             self.0.scan(tenant, page).await
         }
@@ -654,7 +652,7 @@ mod tests {
             &self,
             tenant: &TenantId,
             ids: &[CrmRecordId],
-        ) -> Result<Vec<CrmContact>, Error> {
+        ) -> Result<Vec<CrmContact>, sync_core::Error> {
             tokio::task::yield_now().await;
             self.0.get_by_ids(tenant, ids).await
         }
@@ -663,7 +661,7 @@ mod tests {
             &self,
             tenant: &TenantId,
             email: &Email,
-        ) -> Result<Vec<CrmContact>, Error> {
+        ) -> Result<Vec<CrmContact>, sync_core::Error> {
             tokio::task::yield_now().await;
             let mut found = self.0.find_by_email(tenant, email).await?;
             for c in &mut found {

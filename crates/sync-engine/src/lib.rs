@@ -15,6 +15,7 @@
 //! [`Clock`].
 
 mod apply;
+mod error;
 mod events;
 mod pull;
 mod report;
@@ -27,10 +28,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use error::Error;
 pub use sync_core::report::{FailureSample, MAX_SAMPLES, RunReport, STOP_REQUESTED};
 pub use sync_core::{CommunityEvent, DeliveryOutcome};
 
-use sync_core::Error;
 use sync_core::TenantId;
 use sync_core::config::ValidatedConfig;
 use sync_core::ports::{
@@ -299,20 +300,21 @@ impl SyncEngine {
     /// mid-batch may. Returns how many were released.
     pub async fn release_claims(&self, tenant: &TenantId) -> Result<u64, Error> {
         let holder = self.holder(tenant).await?;
-        self.store
+        Ok(self
+            .store
             .release(tenant, &holder, None, self.clock.now())
-            .await
+            .await?)
     }
 
     /// Where the tenant's unfinished outbox work stands now (pending, retrying later, held
     /// by a live worker, held under an expired lease).
     pub async fn backlog(&self, tenant: &TenantId) -> Result<OutboxBacklog, Error> {
-        self.store.outbox_backlog(tenant, self.clock.now()).await
+        Ok(self.store.outbox_backlog(tenant, self.clock.now()).await?)
     }
 
     fn source(&self) -> Result<&Arc<dyn CrmSource>, Error> {
         self.source.as_ref().ok_or_else(|| {
-            Error::NotConfigured("no CRM source: call SyncEngineBuilder::source".to_owned())
+            Error::NotConfigured("no CRM source (SyncEngineBuilder::source)".to_owned())
         })
     }
 

@@ -4,9 +4,9 @@ use std::collections::{HashMap, HashSet};
 
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::Error;
 use crate::report::ReportExt;
 use crate::{RunReport, SyncEngine, diff_calls};
-use sync_core::Error;
 use sync_core::plan::{Plan, PlanMode};
 use sync_core::planner::{PlanInput, StateView, apply_to_view, plan, plan_absences};
 use sync_core::ports::PageToken;
@@ -37,7 +37,7 @@ impl SyncEngine {
             .iter()
             .flat_map(|c| c.email.clone().into_iter().chain(c.alternate_email.clone()))
             .collect();
-        self.store.load_view(tenant, &ids, &emails).await
+        Ok(self.store.load_view(tenant, &ids, &emails).await?)
     }
 
     /// Plans what a run of `mode` would do, reading the CRM and the store but writing
@@ -50,9 +50,7 @@ impl SyncEngine {
                 self.full(tenant, Effect::DryRun, &mut report).await?
             }
             other => {
-                return Err(Error::NotConfigured(format!(
-                    "this sync-engine cannot plan a {other:?} run: upgrade sync-engine"
-                )));
+                return Err(Error::Unsupported(format!("a {other:?} run")));
             }
         };
         Ok(plan)
@@ -402,7 +400,7 @@ impl SyncEngine {
             Ok(Some(next))
         } else {
             warn!("checkpoint moved by another worker during the full reconcile; it is kept");
-            self.store.checkpoint(tenant, &name, &stream).await
+            Ok(self.store.checkpoint(tenant, &name, &stream).await?)
         }
     }
 }
@@ -439,9 +437,9 @@ fn unread_competitors(contacts: &[CrmContact], view: &StateView) -> Vec<CrmRecor
     others
 }
 
-fn stop(report: &mut RunReport, e: &Error) {
+fn stop(report: &mut RunReport, e: &sync_core::Error) {
     report.stopped = Some(e.to_string());
-    if let Error::Remote(r) = e {
+    if let Some(r) = e.as_remote() {
         report.resume_after = r.resets_at;
     }
 }

@@ -650,7 +650,10 @@ async fn a_restart_with_the_same_instance_id_applies_its_dead_claims_at_once() {
             w.clock.now(),
         )
         .await;
-    assert!(matches!(late, Err(Error::Superseded { .. })), "{late:?}");
+    assert!(
+        matches!(late, Err(sync_core::Error::Superseded { .. })),
+        "{late:?}"
+    );
 }
 
 #[tokio::test]
@@ -739,7 +742,7 @@ impl sync_core::ports::BadgeSink for SlowSink {
         &self,
         tenant: &TenantId,
         changes: &[sync_core::ports::BadgeChange],
-    ) -> Result<Vec<sync_core::ports::ItemResult<()>>, Error> {
+    ) -> Result<Vec<sync_core::ports::ItemResult<()>>, sync_core::Error> {
         if let Some(stop) = &self.stop_on_call {
             stop.stop();
         }

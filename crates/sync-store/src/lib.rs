@@ -27,9 +27,6 @@
 //! that does not decode, `UnknownTenant` for an empty tenant id.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// Every function here returns the ports' error type, `sync_core::Error`; its size is
-// sync-core's decision, and boxing it at each call would only add allocations.
-#![allow(clippy::result_large_err)]
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
