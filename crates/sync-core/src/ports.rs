@@ -6,6 +6,7 @@
 mod community;
 mod crm;
 mod delivery;
+mod from_action;
 mod store;
 
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
@@ -14,6 +15,7 @@ pub use crm::{
     Provisioned,
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
+pub use from_action::WrongAction;
 pub use store::{
     AuditEntry, AuditLog, AuditOutcome, CheckpointStore, DeliveryLedger, LeaderLease, LeaseHolder,
     MappingStore, Outbox, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus, Registration,

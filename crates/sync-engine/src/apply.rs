@@ -16,10 +16,10 @@ use crate::{FailureSample, RunReport, SyncEngine};
 use sync_core::plan::{Action, ActionKind, IdempotencyKey};
 use sync_core::planner::{RowKey, apply_to_mapping, row_keys};
 use sync_core::ports::{
-    Activity, AuditEntry, AuditOutcome, BadgeChange, BadgeOp, ContactDraft, FieldUpdate, Invite,
-    ItemResult, LeaseHolder, OutboxItem, PropertyUpdate,
+    Activity, AuditEntry, AuditOutcome, BadgeChange, ContactDraft, FieldUpdate, Invite, ItemResult,
+    LeaseHolder, OutboxItem, PropertyUpdate,
 };
-use sync_core::{Mapping, TenantId};
+use sync_core::{CrmRecordId, Mapping, TenantId};
 
 /// Which sink an action goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -229,174 +229,71 @@ impl SyncEngine {
         results.into_iter().flatten().collect()
     }
 
+    /// Applies one batch of one lane through its sink; one outcome per item.
     async fn run_chunk(
         &self,
         tenant: &TenantId,
         lane: Lane,
         chunk: Vec<OutboxItem>,
     ) -> Vec<Outcome> {
-        let missing =
-            |what: &str| Error::NotConfigured(format!("no {what}: the action cannot be applied"));
-        let results: Result<Vec<ItemResult<Option<sync_core::CrmRecordId>>>, Error> = match lane {
+        let results = self.call_sink(tenant, lane, &chunk).await;
+        pair_results(chunk, results)
+    }
+
+    /// Converts a batch to its sink's inputs and makes the one call that applies it.
+    async fn call_sink(
+        &self,
+        tenant: &TenantId,
+        lane: Lane,
+        chunk: &[OutboxItem],
+    ) -> Result<Vec<ItemResult<Option<CrmRecordId>>>, Error> {
+        match lane {
             // Links touch only the store: nothing to call.
             Lane::Store => Ok(chunk.iter().map(|_| Ok(None)).collect()),
             Lane::Unsupported => Err(Error::Unsupported(
                 "an action kind of the outbox".to_owned(),
             )),
-            Lane::Badges => match &self.badge_sink {
-                None => Err(missing("badge sink")),
-                Some(sink) => {
-                    let changes: Vec<BadgeChange> = chunk
-                        .iter()
-                        .filter_map(|i| badge_change(&i.action))
-                        .collect();
-                    unit(sink.apply_badges(tenant, &changes).await)
-                }
-            },
-            Lane::Invites => match &self.inviter {
-                None => Err(missing("inviter")),
-                Some(inviter) => {
-                    let invites: Vec<Invite> = chunk
-                        .iter()
-                        .filter_map(|i| match &i.action.kind {
-                            ActionKind::Invite {
-                                email,
-                                crm_id,
-                                badges,
-                            } => Some(Invite::new(
-                                email.clone(),
-                                crm_id.clone(),
-                                badges.clone(),
-                                i.action.key.clone(),
-                            )),
-                            _ => None,
-                        })
-                        .collect();
-                    unit(inviter.invite(tenant, &invites).await)
-                }
-            },
-            Lane::CommunityFields => match &self.community_sink {
-                None => Err(missing("community sink")),
-                Some(sink) => {
-                    let updates: Vec<FieldUpdate> = chunk
-                        .iter()
-                        .filter_map(|i| match &i.action.kind {
-                            ActionKind::UpdateCommunityFields {
-                                user,
-                                email,
-                                fields,
-                            } => Some(FieldUpdate::new(
-                                user.clone(),
-                                email.clone(),
-                                fields.clone(),
-                                i.action.key.clone(),
-                            )),
-                            _ => None,
-                        })
-                        .collect();
-                    unit(sink.update_fields(tenant, &updates).await)
-                }
-            },
-            Lane::CrmProperties => match &self.crm_sink {
-                None => Err(missing("CRM sink")),
-                Some(sink) => {
-                    let updates: Vec<PropertyUpdate> = chunk
-                        .iter()
-                        .filter_map(|i| match &i.action.kind {
-                            ActionKind::UpdateCrmProperties {
-                                crm_id, properties, ..
-                            } => Some(PropertyUpdate::new(
-                                crm_id.clone(),
-                                properties.clone(),
-                                i.action.key.clone(),
-                            )),
-                            _ => None,
-                        })
-                        .collect();
-                    unit(sink.update_properties(tenant, &updates).await)
-                }
-            },
-            Lane::Activities => match &self.crm_sink {
-                None => Err(missing("CRM sink")),
-                Some(sink) => {
-                    let activities: Vec<Activity> = chunk
-                        .iter()
-                        .filter_map(|i| match &i.action.kind {
-                            ActionKind::LogActivity {
-                                crm_id,
-                                subject,
-                                body,
-                                occurred_at,
-                                ..
-                            } => Some(Activity::new(
-                                crm_id.clone(),
-                                subject.clone(),
-                                body.clone(),
-                                *occurred_at,
-                                i.action.key.clone(),
-                            )),
-                            _ => None,
-                        })
-                        .collect();
-                    unit(sink.log_activities(tenant, &activities).await)
-                }
-            },
-            Lane::Provision => match &self.crm_sink {
-                None => Err(missing("CRM sink")),
-                Some(sink) => {
-                    let drafts: Vec<ContactDraft> = chunk
-                        .iter()
-                        .filter_map(|i| match &i.action.kind {
-                            ActionKind::ProvisionCrmContact {
-                                user,
-                                email,
-                                properties,
-                            } => Some(ContactDraft::new(
-                                email.clone(),
-                                Some(user.clone()),
-                                properties.clone(),
-                                i.action.key.clone(),
-                            )),
-                            _ => None,
-                        })
-                        .collect();
-                    sink.upsert_contacts(tenant, &drafts)
-                        .await
-                        .map(|rs| rs.into_iter().map(|r| r.map(|p| Some(p.id))).collect())
-                        .map_err(Error::from)
-                }
-            },
-        };
-        match results {
-            Ok(results) if results.len() == chunk.len() => chunk
-                .into_iter()
-                .zip(results)
-                .map(|(i, r)| (i, r.map_err(|e| Arc::new(Error::from(e)))))
-                .collect(),
-            Ok(results) => {
-                // A sink that breaks the one-result-per-input contract: nothing can be said
-                // about any item, so none is treated as applied.
-                let e = Error::from(sync_core::RemoteError::new(
-                    "sink",
-                    sync_core::RemoteErrorKind::Decode,
-                    format!(
-                        "sink returned {} results for {} items",
-                        results.len(),
-                        chunk.len()
-                    ),
-                ));
-                let e = Arc::new(e);
-                chunk
-                    .into_iter()
-                    .map(|i| (i, Err(Arc::clone(&e))))
-                    .collect()
+            Lane::Badges => {
+                let sink = configured(&self.badge_sink, "badge sink")?;
+                unit(
+                    sink.apply_badges(tenant, &inputs::<BadgeChange>(chunk))
+                        .await,
+                )
             }
-            Err(e) => {
-                let e = Arc::new(e);
-                chunk
+            Lane::Invites => {
+                let inviter = configured(&self.inviter, "inviter")?;
+                unit(inviter.invite(tenant, &inputs::<Invite>(chunk)).await)
+            }
+            Lane::CommunityFields => {
+                let sink = configured(&self.community_sink, "community sink")?;
+                unit(
+                    sink.update_fields(tenant, &inputs::<FieldUpdate>(chunk))
+                        .await,
+                )
+            }
+            Lane::CrmProperties => {
+                let sink = configured(&self.crm_sink, "CRM sink")?;
+                unit(
+                    sink.update_properties(tenant, &inputs::<PropertyUpdate>(chunk))
+                        .await,
+                )
+            }
+            Lane::Activities => {
+                let sink = configured(&self.crm_sink, "CRM sink")?;
+                unit(
+                    sink.log_activities(tenant, &inputs::<Activity>(chunk))
+                        .await,
+                )
+            }
+            Lane::Provision => {
+                let sink = configured(&self.crm_sink, "CRM sink")?;
+                let provisioned = sink
+                    .upsert_contacts(tenant, &inputs::<ContactDraft>(chunk))
+                    .await?;
+                Ok(provisioned
                     .into_iter()
-                    .map(|i| (i, Err(Arc::clone(&e))))
-                    .collect()
+                    .map(|r| r.map(|p| Some(p.id)))
+                    .collect())
             }
         }
     }
@@ -408,120 +305,163 @@ impl SyncEngine {
         tenant: &TenantId,
         worker: &LeaseHolder,
         item: OutboxItem,
-        result: Result<Option<sync_core::CrmRecordId>, Arc<Error>>,
+        result: Result<Option<CrmRecordId>, Arc<Error>>,
+        already_stopped: bool,
+        report: &mut RunReport,
+    ) -> Result<bool, Error> {
+        match result {
+            Ok(provisioned) => {
+                self.settle_applied(tenant, worker, &item, provisioned, report)
+                    .await?;
+                Ok(false)
+            }
+            Err(e) => {
+                self.settle_failed(tenant, worker, &item, &e, already_stopped, report)
+                    .await
+            }
+        }
+    }
+
+    /// An applied item: its effect on the mapping table, its audit row, and done.
+    async fn settle_applied(
+        &self,
+        tenant: &TenantId,
+        worker: &LeaseHolder,
+        item: &OutboxItem,
+        provisioned: Option<CrmRecordId>,
+        report: &mut RunReport,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let action = &item.action;
+        let target = action.kind.email().to_string();
+        // Badges are shown by name where the configuration names them.
+        let badge = action.badge().map(|b| self.config.badge_label(b));
+        let (before, after) = self.apply_effect(tenant, action, provisioned, now).await?;
+        let mut entry = AuditEntry::new(
+            now,
+            action.kind.name(),
+            target,
+            AuditOutcome::Applied,
+            action.key.clone(),
+        );
+        entry.detail = badge;
+        entry.before = before.and_then(|m| serde_json::to_value(m).ok());
+        entry.after = after.and_then(|m| serde_json::to_value(m).ok());
+        self.store.append_audit(tenant, &[entry]).await?;
+        match self.store.complete(tenant, &action.key, worker, now).await {
+            Ok(()) => {
+                *report
+                    .applied
+                    .entry(action.kind.name().to_owned())
+                    .or_insert(0) += 1;
+            }
+            // Another worker took the item after our lease expired: its apply is
+            // idempotent by key, so this is only worth a log line.
+            Err(sync_core::Error::LeaseLost { .. }) => {
+                debug!(key = %action.key, "lease lost after apply")
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// A failed item: retried later (with backoff, or when the quota resets) or failed for
+    /// good, with its audit row and a sample in the report. Returns whether the error stops
+    /// the run.
+    async fn settle_failed(
+        &self,
+        tenant: &TenantId,
+        worker: &LeaseHolder,
+        item: &OutboxItem,
+        e: &Error,
         already_stopped: bool,
         report: &mut RunReport,
     ) -> Result<bool, Error> {
         let now = self.clock.now();
         let action = &item.action;
         let target = action.kind.email().to_string();
-        // Badges are shown by name where the configuration names them.
         let badge = action.badge().map(|b| self.config.badge_label(b));
-        match result {
-            Ok(provisioned) => {
-                let (before, after) = self.apply_effect(tenant, action, provisioned, now).await?;
-                let mut entry = AuditEntry::new(
-                    now,
-                    action.kind.name(),
-                    target,
-                    AuditOutcome::Applied,
-                    action.key.clone(),
-                );
-                entry.detail = badge;
-                entry.before = before.and_then(|m| serde_json::to_value(m).ok());
-                entry.after = after.and_then(|m| serde_json::to_value(m).ok());
-                self.store.append_audit(tenant, &[entry]).await?;
-                match self.store.complete(tenant, &action.key, worker, now).await {
-                    Ok(()) => {
-                        *report
-                            .applied
-                            .entry(action.kind.name().to_owned())
-                            .or_insert(0) += 1;
-                    }
-                    // Another worker took the item after our lease expired: its apply is
-                    // idempotent by key, so this is only worth a log line.
-                    Err(sync_core::Error::LeaseLost { .. }) => {
-                        debug!(key = %action.key, "lease lost after apply")
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                Ok(false)
-            }
-            Err(e) => {
-                let stops = e.stops_run() || already_stopped;
-                let retryable = stops
-                    || e.is_retryable()
-                    || matches!(
-                        e.as_core(),
-                        Some(sync_core::Error::Store {
-                            retryable: true,
-                            ..
-                        })
-                    );
-                let out_of_attempts = item.attempts >= self.options.max_attempts;
-                let retry_at: Option<DateTime<Utc>> = if retryable && !out_of_attempts {
-                    let resets = e.as_remote().and_then(|r| {
-                        r.resets_at.or_else(|| {
-                            r.retry_after
-                                .and_then(|d| chrono::Duration::from_std(d).ok())
-                                .map(|d| now + d)
-                        })
-                    });
-                    let backoff =
-                        chrono::Duration::from_std(self.options.retry_delay(item.attempts))
-                            .unwrap_or(chrono::Duration::hours(1));
-                    Some(resets.unwrap_or(now + backoff))
-                } else {
-                    None
-                };
-                let message = e.to_string();
-                if !already_stopped {
-                    warn!(key = %action.key, action = action.kind.name(), error = %message, retry = retry_at.is_some(), "action failed");
-                }
-                let outcome = if retry_at.is_some() {
-                    AuditOutcome::Failed
-                } else {
-                    AuditOutcome::Rejected
-                };
-                let mut entry = AuditEntry::new(
-                    now,
-                    action.kind.name(),
-                    target.clone(),
-                    outcome,
-                    action.key.clone(),
-                );
-                entry.detail = Some(match &badge {
-                    Some(label) => format!("{label}: {message}"),
-                    None => message.clone(),
-                });
-                self.store.append_audit(tenant, &[entry]).await?;
-                match self
-                    .store
-                    .fail(tenant, &action.key, worker, &message, retry_at, now)
-                    .await
-                {
-                    Ok(()) | Err(sync_core::Error::LeaseLost { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                report.failure(
-                    FailureSample::new(
-                        action.key.to_string(),
-                        action.kind.name(),
-                        target,
-                        message.clone(),
-                        retry_at.is_some(),
-                    )
-                    .with_badge(badge),
-                );
-                if stops && report.stopped.is_none() {
-                    report.stopped = Some(message);
-                    if let Some(r) = e.as_remote() {
-                        report.resume_after = r.resets_at;
-                    }
-                }
-                Ok(stops)
+        let stops = e.stops_run() || already_stopped;
+        let retry_at = self.retry_at(e, item, stops, now);
+        let message = e.to_string();
+        if !already_stopped {
+            warn!(key = %action.key, action = action.kind.name(), error = %message, retry = retry_at.is_some(), "action failed");
+        }
+        let outcome = if retry_at.is_some() {
+            AuditOutcome::Failed
+        } else {
+            AuditOutcome::Rejected
+        };
+        let mut entry = AuditEntry::new(
+            now,
+            action.kind.name(),
+            target.clone(),
+            outcome,
+            action.key.clone(),
+        );
+        entry.detail = Some(match &badge {
+            Some(label) => format!("{label}: {message}"),
+            None => message.clone(),
+        });
+        self.store.append_audit(tenant, &[entry]).await?;
+        match self
+            .store
+            .fail(tenant, &action.key, worker, &message, retry_at, now)
+            .await
+        {
+            Ok(()) | Err(sync_core::Error::LeaseLost { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        report.failure(
+            FailureSample::new(
+                action.key.to_string(),
+                action.kind.name(),
+                target,
+                message.clone(),
+                retry_at.is_some(),
+            )
+            .with_badge(badge),
+        );
+        if stops && report.stopped.is_none() {
+            report.stopped = Some(message);
+            if let Some(r) = e.as_remote() {
+                report.resume_after = r.resets_at;
             }
         }
+        Ok(stops)
+    }
+
+    /// When a failed item is tried again: when the quota resets or the server said, else
+    /// after the backoff; `None` when it fails for good (not retryable, or out of attempts).
+    fn retry_at(
+        &self,
+        e: &Error,
+        item: &OutboxItem,
+        stops: bool,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let retryable = stops
+            || e.is_retryable()
+            || matches!(
+                e.as_core(),
+                Some(sync_core::Error::Store {
+                    retryable: true,
+                    ..
+                })
+            );
+        if !retryable || item.attempts >= self.options.max_attempts {
+            return None;
+        }
+        let resets = e.as_remote().and_then(|r| {
+            r.resets_at.or_else(|| {
+                r.retry_after
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .map(|d| now + d)
+            })
+        });
+        let backoff = chrono::Duration::from_std(self.options.retry_delay(item.attempts))
+            .unwrap_or(chrono::Duration::hours(1));
+        Some(resets.unwrap_or(now + backoff))
     }
 
     /// Writes what an applied action changes in the mapping table. Returns the row before and
@@ -581,33 +521,63 @@ impl SyncEngine {
     }
 }
 
-fn badge_change(action: &Action) -> Option<BadgeChange> {
-    match &action.kind {
-        ActionKind::AssignBadge {
-            user, email, badge, ..
-        } => Some(BadgeChange::new(
-            user.clone(),
-            email.clone(),
-            badge.clone(),
-            BadgeOp::Assign,
-            action.key.clone(),
-        )),
-        ActionKind::RemoveBadge {
-            user, email, badge, ..
-        } => Some(BadgeChange::new(
-            user.clone(),
-            email.clone(),
-            badge.clone(),
-            BadgeOp::Remove,
-            action.key.clone(),
-        )),
-        _ => None,
-    }
+/// The sink inputs of a batch. Every item of a lane converts (lanes are chosen by kind); one
+/// that did not would leave the results short, which [`pair_results`] refuses.
+fn inputs<T>(chunk: &[OutboxItem]) -> Vec<T>
+where
+    T: for<'a> TryFrom<&'a Action>,
+{
+    chunk
+        .iter()
+        .filter_map(|i| T::try_from(&i.action).ok())
+        .collect()
 }
 
+/// The configured piece, or why the action cannot be applied.
+fn configured<'a, T: ?Sized>(piece: &'a Option<Arc<T>>, what: &str) -> Result<&'a Arc<T>, Error> {
+    piece
+        .as_ref()
+        .ok_or_else(|| Error::NotConfigured(format!("no {what}: the action cannot be applied")))
+}
+
+/// Pairs each item with its result; a call that failed as a whole fails every item with the
+/// same (shared) error.
+fn pair_results(
+    chunk: Vec<OutboxItem>,
+    results: Result<Vec<ItemResult<Option<CrmRecordId>>>, Error>,
+) -> Vec<Outcome> {
+    let e = match results {
+        Ok(results) if results.len() == chunk.len() => {
+            return chunk
+                .into_iter()
+                .zip(results)
+                .map(|(i, r)| (i, r.map_err(|e| Arc::new(Error::from(e)))))
+                .collect();
+        }
+        // A sink that breaks the one-result-per-input contract: nothing can be said about any
+        // item, so none is treated as applied.
+        Ok(results) => Error::from(sync_core::RemoteError::new(
+            "sink",
+            sync_core::RemoteErrorKind::Decode,
+            format!(
+                "sink returned {} results for {} items",
+                results.len(),
+                chunk.len()
+            ),
+        )),
+        Err(e) => e,
+    };
+    let e = Arc::new(e);
+    chunk
+        .into_iter()
+        .map(|i| (i, Err(Arc::clone(&e))))
+        .collect()
+}
+
+/// The results of a sink call that learns nothing per item.
 fn unit(
     r: Result<Vec<ItemResult<()>>, sync_core::Error>,
-) -> Result<Vec<ItemResult<Option<sync_core::CrmRecordId>>>, Error> {
+) -> Result<Vec<ItemResult<Option<CrmRecordId>>>, Error> {
     r.map(|rs| rs.into_iter().map(|x| x.map(|()| None)).collect())
         .map_err(Error::from)
 }

@@ -367,22 +367,15 @@ impl SyncEngine {
         Ok(())
     }
 
-    async fn user_created(
-        &self,
-        tenant: &TenantId,
-        user: CommunityUser,
-        report: &mut RunReport,
-    ) -> Result<Vec<Action>, Error> {
+    /// Records a new community user: a row invited earlier (same email) or created by a
+    /// reconcile gains the user id; badges the user already holds are recorded as external.
+    async fn record_user(&self, tenant: &TenantId, user: &CommunityUser) -> Result<Mapping, Error> {
         let now = self.clock.now();
-        // Record the user: a row invited earlier (same email) or created by a reconcile
-        // gains the user id; badges the user already holds are recorded as external.
         let existing = match self.store.mapping_by_user(tenant, &user.id).await? {
             Some(m) => Some(m),
             None => self.store.mapping_by_email(tenant, &user.email).await?,
         };
-        let mut row = existing
-            .clone()
-            .unwrap_or_else(|| Mapping::new(user.email.clone(), now));
+        let mut row = existing.unwrap_or_else(|| Mapping::new(user.email.clone(), now));
         row.cativa_user_id = Some(user.id.clone());
         let mut profile = row.profile.take().unwrap_or_default();
         profile.fields.extend(user.profile.fields.clone());
@@ -399,7 +392,16 @@ impl SyncEngine {
         }
         row.updated_at = now;
         self.store.put_mapping(tenant, &row).await?;
+        Ok(row)
+    }
 
+    async fn user_created(
+        &self,
+        tenant: &TenantId,
+        user: CommunityUser,
+        report: &mut RunReport,
+    ) -> Result<Vec<Action>, Error> {
+        let row = self.record_user(tenant, &user).await?;
         let mut actions = Vec::new();
         // The CRM side: grant what the CRM implies right away, or provision the contact.
         let mut contacts = Vec::new();
@@ -411,29 +413,7 @@ impl SyncEngine {
             report.read += contacts.len() as u64;
         }
         if contacts.is_empty() && row.crm_id.is_none() && self.crm_sink.is_some() {
-            let mut properties = BTreeMap::new();
-            properties.insert("email".to_owned(), user.email.to_string());
-            for (community, crm) in [
-                ("firstName", "firstname"),
-                ("lastName", "lastname"),
-                ("phone", "phone"),
-            ] {
-                if let Some(v) = user.profile.field(community) {
-                    properties.insert(crm.to_owned(), v.to_owned());
-                }
-            }
-            let key = IdempotencyKey::derive(&[tenant.as_str(), "provision", user.id.as_str()]);
-            actions.push(Action::new(
-                key,
-                ActionKind::ProvisionCrmContact {
-                    user: user.id.clone(),
-                    email: user.email.clone(),
-                    properties,
-                },
-                Reason::CommunityEvent {
-                    event: "user_created".to_owned(),
-                },
-            ));
+            actions.push(provision_action(tenant, &user));
         } else {
             self.plan_and_enqueue(tenant, &contacts, report).await?;
             // Both sides hold both ids: stamp the user id on the contact, when it is the one
@@ -602,6 +582,33 @@ impl SyncEngine {
             },
         )])
     }
+}
+
+/// The action that creates the CRM contact of a new community user (email, name, phone).
+fn provision_action(tenant: &TenantId, user: &CommunityUser) -> Action {
+    let mut properties = BTreeMap::new();
+    properties.insert("email".to_owned(), user.email.to_string());
+    for (community, crm) in [
+        ("firstName", "firstname"),
+        ("lastName", "lastname"),
+        ("phone", "phone"),
+    ] {
+        if let Some(v) = user.profile.field(community) {
+            properties.insert(crm.to_owned(), v.to_owned());
+        }
+    }
+    let key = IdempotencyKey::derive(&[tenant.as_str(), "provision", user.id.as_str()]);
+    Action::new(
+        key,
+        ActionKind::ProvisionCrmContact {
+            user: user.id.clone(),
+            email: user.email.clone(),
+            properties,
+        },
+        Reason::CommunityEvent {
+            event: "user_created".to_owned(),
+        },
+    )
 }
 
 #[cfg(test)]
