@@ -153,3 +153,37 @@ impl TryFrom<&Action> for ContactDraft {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{IdempotencyKey, Reason};
+    use crate::{BadgeId, CrmRecordId, Email};
+
+    fn invite() -> Action {
+        let email: Email = "jane@example.com".parse().unwrap();
+        Action::new(
+            IdempotencyKey::derive(&["t", "invite", "jane"]),
+            ActionKind::Invite {
+                email,
+                crm_id: CrmRecordId::hubspot("101"),
+                badges: vec![BadgeId::new("Premium")],
+            },
+            Reason::CommunityEvent {
+                event: "test".to_owned(),
+            },
+        )
+    }
+
+    #[test]
+    fn an_action_converts_to_its_own_sink_input_only() {
+        let action = invite();
+        let converted = Invite::try_from(&action).unwrap();
+        assert_eq!(converted.key, action.key);
+        assert_eq!(converted.badges, vec![BadgeId::new("Premium")]);
+        let wrong = BadgeChange::try_from(&action).unwrap_err();
+        assert_eq!((wrong.action, wrong.input), ("invite", "badge change"));
+        assert!(ContactDraft::try_from(&action).is_err());
+        assert!(Activity::try_from(&action).is_err());
+    }
+}
