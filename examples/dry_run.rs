@@ -23,7 +23,8 @@ use cativa_crm_sync_examples::seed::{deliver_user_created, seed_people};
 use cativa_crm_sync_examples::settings::Settings;
 use cativa_crm_sync_examples::setup::{Crm, Endpoints, StoreFallback, hubspot_source, open_store};
 use cativa_crm_sync_examples::{ExampleError, init_tracing};
-use sync_core::{PlanMode, SyncEngine, TenantId};
+use sync_core::{PlanMode, TenantId};
+use sync_engine::SyncEngine;
 
 #[tokio::main]
 async fn main() -> Result<(), ExampleError> {

@@ -31,7 +31,8 @@ use cativa_crm_sync_examples::settings::Settings;
 use cativa_crm_sync_examples::setup::{Crm, Endpoints, StoreFallback, hubspot_source, open_store};
 use cativa_crm_sync_examples::worker::{WorkerArgs, exit_code, run_worker};
 use cativa_crm_sync_examples::{ExampleError, init_tracing};
-use sync_core::{EngineOptions, SyncEngine, TenantId};
+use sync_core::TenantId;
+use sync_engine::{EngineOptions, SyncEngine};
 
 #[tokio::main]
 async fn main() -> Result<(), ExampleError> {

@@ -28,7 +28,8 @@ use cativa_crm_sync_examples::worker::shutdown_signal;
 use cativa_crm_sync_examples::{ExampleError, init_tracing};
 use crm_hubspot::model::PropertyCreate;
 use crm_hubspot::{HubSpotSink, SinkConfig};
-use sync_core::{Email, SyncEngine, TenantId};
+use sync_core::{Email, TenantId};
+use sync_engine::SyncEngine;
 use tokio::sync::Notify;
 
 #[tokio::main]

@@ -35,7 +35,8 @@ use cativa_crm_sync_examples::setup::{
 use cativa_crm_sync_examples::worker::{WorkerArgs, exit_code, run_worker};
 use cativa_crm_sync_examples::{ExampleError, init_tracing};
 use crm_salesforce::SalesforceSource;
-use sync_core::{EngineOptions, SyncEngine, TenantId};
+use sync_core::TenantId;
+use sync_engine::{EngineOptions, SyncEngine};
 
 #[tokio::main]
 async fn main() -> Result<(), ExampleError> {

@@ -39,7 +39,8 @@ use cativa_crm_sync_examples::worker::shutdown_signal;
 use cativa_crm_sync_examples::{ExampleError, init_tracing};
 use crm_hubspot::webhook::{EchoFilter, SignatureVerifier as HubSpotVerifier, WebhookReceiver};
 use crm_hubspot::{HubSpotSink, SinkConfig};
-use sync_core::{SyncEngine, TenantId};
+use sync_core::TenantId;
+use sync_engine::SyncEngine;
 
 #[tokio::main]
 async fn main() -> Result<(), ExampleError> {

@@ -22,8 +22,9 @@ use cativa_client::webhook::{SignatureVerifier, WebhookReceiver, sign};
 use cativa_crm_sync_examples::receiver::{ReceiverState, router};
 use futures::StreamExt;
 use secrecy::SecretString;
+use sync_core::TenantId;
 use sync_core::ports::{DeliveryLedger, Store};
-use sync_core::{SyncEngine, TenantId};
+use sync_engine::SyncEngine;
 use sync_store::SqliteStore;
 
 fn env_or(name: &str, default: u64) -> u64 {

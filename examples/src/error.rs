@@ -18,9 +18,12 @@ pub enum ExampleError {
     /// The in-process sandbox could not start or be seeded.
     #[error("sandbox: {0}")]
     Sandbox(#[from] sync_sandbox::SandboxError),
-    /// The sync engine, the store or a connector failed.
+    /// The store or a connector failed.
     #[error("sync: {0}")]
     Sync(#[from] sync_core::Error),
+    /// The sync engine failed (a store or connector error inside, or a missing piece).
+    #[error("sync engine: {0}")]
+    Engine(#[from] sync_engine::Error),
     /// The HubSpot client could not be built.
     #[error("HubSpot: {0}")]
     HubSpot(#[from] crm_hubspot::Error),

@@ -8,7 +8,8 @@ use cativa_client::CativaClient;
 use cativa_client::sink::{ApiBadgeSink, InviteOutput, SignupInviter};
 use crm_hubspot::{HubSpotSink, SinkConfig};
 use secrecy::SecretString;
-use sync_core::{EngineOptions, Plan, PlanMode, RunReport, SyncEngine, TenantId};
+use sync_core::{Plan, PlanMode, RunReport, TenantId};
+use sync_engine::{EngineOptions, SyncEngine};
 use sync_sandbox::{SandboxConfig, SandboxServer};
 
 use crate::error::ExampleError;

@@ -35,7 +35,8 @@ use axum::routing::post;
 use bytes::Bytes;
 use crm_hubspot::HubSpotSource;
 use serde_json::json;
-use sync_core::{DeliveryOutcome, SyncEngine, TenantId};
+use sync_core::{DeliveryOutcome, TenantId};
+use sync_engine::SyncEngine;
 use tracing::warn;
 
 /// The largest body accepted on either route (1 MiB; HubSpot sends at most 100 events).
@@ -125,7 +126,7 @@ fn body_error(e: &BytesRejection) -> Response {
     }
 }
 
-fn engine_error(e: &sync_core::Error) -> Response {
+fn engine_error(e: &dyn std::error::Error) -> Response {
     warn!(error = %e, "delivery failed; the sender will retry");
     error(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,7 +7,8 @@ use cativa_client::webhook::{
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue};
 use secrecy::SecretString;
-use sync_core::{DeliveryOutcome, SyncEngine, TenantId};
+use sync_core::{DeliveryOutcome, TenantId};
+use sync_engine::SyncEngine;
 use sync_sandbox::SandboxServer;
 use sync_sandbox::cativa::{SignatureMode, WebhookDelivery};
 use sync_sandbox::datagen::{DataGenConfig, GeneratedContact};

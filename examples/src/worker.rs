@@ -32,7 +32,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
-use sync_core::{EngineOptions, RunReport, StopSignal, SyncEngine, TenantId};
+use sync_core::{RunReport, TenantId};
+use sync_engine::{EngineOptions, StopSignal, SyncEngine};
 
 use crate::error::ExampleError;
 

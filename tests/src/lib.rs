@@ -17,7 +17,8 @@ use cativa_crm_sync_examples::setup::hubspot_source;
 use crm_hubspot::{HubSpotClient, HubSpotSource, RateLimitTier};
 use secrecy::SecretString;
 use sync_core::ports::Store;
-use sync_core::{EngineOptions, Error, SyncEngine, TenantId, ValidatedConfig};
+use sync_core::{Error, TenantId, ValidatedConfig};
+use sync_engine::{EngineOptions, SyncEngine};
 use sync_sandbox::cativa::BadgeSource;
 use sync_sandbox::datagen::{DataGenConfig, GeneratedContact};
 use sync_sandbox::{SandboxConfig, SandboxServer};
@@ -270,7 +271,7 @@ impl World {
         &self,
         engine: &SyncEngine,
         rounds: usize,
-    ) -> Result<sync_core::ports::OutboxCounts, Error> {
+    ) -> Result<sync_core::ports::OutboxCounts, sync_engine::Error> {
         for _ in 0..rounds {
             let counts = self.store.outbox_counts(&self.tenant).await?;
             if counts.pending == 0 && counts.in_flight == 0 {
@@ -279,7 +280,7 @@ impl World {
             tokio::time::sleep(Duration::from_millis(60)).await;
             engine.drain_outbox(&self.tenant).await?;
         }
-        self.store.outbox_counts(&self.tenant).await
+        Ok(self.store.outbox_counts(&self.tenant).await?)
     }
 
     /// Stops the sandbox.

@@ -11,7 +11,7 @@ use cativa_crm_sync_tests::{
     PREMIUM, RecordingBadgeSink, TAG, World, assert_same_users, config, fast_options,
     unlimited_sandbox,
 };
-use sync_core::SyncEngine;
+use sync_engine::SyncEngine;
 use sync_sandbox::datagen::DataGenConfig;
 
 const ASSIGN: &str = "POST /social/v1/users/{user_id}/badges/{badge_id}";

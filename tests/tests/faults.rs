@@ -15,7 +15,7 @@ use cativa_crm_sync_examples::setup::hubspot_source;
 use cativa_crm_sync_tests::{World, assert_same_users, config, fast_options, unlimited_sandbox};
 use crm_hubspot::{HubSpotClient, RateLimitTier};
 use secrecy::SecretString;
-use sync_core::SyncEngine;
+use sync_engine::SyncEngine;
 use sync_http::RetryPolicy;
 use sync_sandbox::cativa::Effect;
 use sync_sandbox::datagen::DataGenConfig;

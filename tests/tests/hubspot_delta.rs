@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cativa_client::sink::ApiBadgeSink;
 use cativa_crm_sync_tests::{World, config, fast_options, unlimited_sandbox};
-use sync_core::SyncEngine;
+use sync_engine::SyncEngine;
 use sync_sandbox::datagen::DataGenConfig;
 use sync_sandbox::ratelimit::RateLimits;
 

@@ -16,14 +16,15 @@ use chrono::{DateTime, Utc};
 use crm_salesforce::{OAuthFlow, SalesforceClient, SalesforceSource};
 use secrecy::SecretString;
 use sync_core::ports::CrmSource;
-use sync_core::{CrmRecordId, Mapping, SyncEngine};
+use sync_core::{CrmRecordId, Mapping};
+use sync_engine::SyncEngine;
 use sync_sandbox::datagen::{DataGenConfig, GeneratedContact};
 use sync_sandbox::{Clock, ManualClock};
 
 /// The engine reads the sandboxes' clock.
 struct SharedClock(Arc<ManualClock>);
 
-impl sync_core::engine::Clock for SharedClock {
+impl sync_engine::Clock for SharedClock {
     fn now(&self) -> DateTime<Utc> {
         self.0.now_utc()
     }

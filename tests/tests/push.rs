@@ -16,7 +16,7 @@ use cativa_crm_sync_examples::receiver::{ReceiverState, router};
 use cativa_crm_sync_tests::{World, config, fast_options, serve, unlimited_sandbox};
 use crm_hubspot::{HubSpotSink, SinkConfig};
 use futures::StreamExt;
-use sync_core::SyncEngine;
+use sync_engine::SyncEngine;
 use sync_sandbox::cativa::SignatureMode;
 use sync_sandbox::datagen::DataGenConfig;
 

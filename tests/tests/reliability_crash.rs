@@ -23,11 +23,12 @@ use async_trait::async_trait;
 use cativa_client::sink::ApiBadgeSink;
 use chrono::{DateTime, Utc};
 use rel_support::*;
-use sync_core::engine::Clock;
 use sync_core::ports::{
     BadgeChange, BadgeSink, CheckpointStore, ContactPage, CrmSource, ItemResult, PageToken, Store,
 };
-use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, Error, SyncEngine, TenantId};
+use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, Error, TenantId};
+use sync_engine::Clock;
+use sync_engine::SyncEngine;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -21,7 +21,8 @@ use rel_support::*;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use sync_core::ports::{CrmSource, MappingStore, Store};
-use sync_core::{CativaUserId, Email, Mapping, SyncEngine};
+use sync_core::{CativaUserId, Email, Mapping};
+use sync_engine::SyncEngine;
 use sync_http::{
     HttpTransport, ReqwestSettings, ReqwestTransport, RetryPolicy, TransportError,
     TransportRequest, TransportResponse,

@@ -26,7 +26,8 @@ use cativa_client::sink::ApiBadgeSink;
 use cativa_crm_sync_examples::worker::{WorkerArgs, exit_code, run_worker};
 use rel_support::*;
 use sync_core::ports::{Outbox, Store};
-use sync_core::{RunReport, SyncEngine, TenantId};
+use sync_core::{RunReport, TenantId};
+use sync_engine::SyncEngine;
 use sync_sandbox::cativa::Effect;
 use tokio::io::{AsyncBufReadExt, BufReader};
 

@@ -221,7 +221,7 @@ async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() 
     let store = Arc::new(sync_core::MemoryStore::new());
     let tenant = sync_core::TenantId::new("acme");
     let engine =
-        sync_core::SyncEngine::builder(SyncConfig::default().validate().unwrap(), store.clone())
+        sync_engine::SyncEngine::builder(SyncConfig::default().validate().unwrap(), store.clone())
             .build();
     let state = Arc::new(ReceiverState {
         engine,
@@ -353,7 +353,7 @@ async fn the_example_receiver_answers_hostile_requests_over_http() {
     use cativa_crm_sync_examples::receiver::{MAX_BODY_BYTES, ReceiverState, router};
     use std::sync::Arc;
     let secret = SecretString::from("whsec_live");
-    let engine = sync_core::SyncEngine::builder(
+    let engine = sync_engine::SyncEngine::builder(
         SyncConfig::default().validate().unwrap(),
         Arc::new(sync_core::MemoryStore::new()),
     )

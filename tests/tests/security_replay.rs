@@ -12,9 +12,8 @@ use chrono::{Duration, Utc};
 use http::HeaderMap;
 use secrecy::SecretString;
 use sync_core::ports::Store;
-use sync_core::{
-    CativaUserId, CommunityEvent, DeliveryOutcome, Email, MemoryStore, SyncEngine, TenantId,
-};
+use sync_core::{CativaUserId, CommunityEvent, DeliveryOutcome, Email, MemoryStore, TenantId};
+use sync_engine::SyncEngine;
 use sync_store::SqliteStore;
 
 const NOW: i64 = 1_700_000_000;

@@ -15,8 +15,9 @@ use crm_hubspot::{HubSpotClient, HubSpotSink, OAuthCredentials, RateLimitTier, S
 use crm_salesforce::{OAuthFlow, SalesforceClient};
 use rel_support::*;
 use secrecy::SecretString;
+use sync_core::DeliveryOutcome;
 use sync_core::ports::Store;
-use sync_core::{DeliveryOutcome, SyncEngine};
+use sync_engine::SyncEngine;
 use sync_sandbox::cativa::{DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, SignatureMode};
 use sync_sandbox::hubspot::{
     DEFAULT_ACCESS_TOKEN, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN,

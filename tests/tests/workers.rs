@@ -11,7 +11,8 @@ use cativa_crm_sync_examples::worker::{WorkerArgs, run_worker};
 use cativa_crm_sync_tests::{World, assert_same_users, config, fast_options, unlimited_sandbox};
 use crm_salesforce::{OAuthFlow, SalesforceClient, SalesforceSource};
 use secrecy::SecretString;
-use sync_core::{RunReport, SyncEngine};
+use sync_core::RunReport;
+use sync_engine::SyncEngine;
 use sync_sandbox::datagen::DataGenConfig;
 
 fn args(list: &[&str]) -> WorkerArgs {

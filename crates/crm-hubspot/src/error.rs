@@ -183,7 +183,7 @@ pub(crate) fn item_error(e: &crate::client::BatchItemError) -> sync_core::Error 
     };
     let mut r = api_to_remote(&api);
     r.status = None;
-    sync_core::Error::Remote(r)
+    sync_core::Error::from(r)
 }
 
 impl From<Error> for sync_core::Error {
@@ -236,6 +236,6 @@ impl From<Error> for sync_core::Error {
                 RemoteError::new("hubspot", RemoteErrorKind::Invalid, e.to_string())
             }
         };
-        sync_core::Error::Remote(remote)
+        sync_core::Error::from(remote)
     }
 }

@@ -1,4 +1,3 @@
-#![allow(clippy::result_large_err)] // `ItemResult` is sync-core's port type; its error is what it is.
 //! [`HubSpotSink`]: writing contacts, properties and activity notes as a [`CrmSink`].
 //!
 //! - Find-or-create never makes a duplicate: with a unique member-id property configured
@@ -165,7 +164,7 @@ fn existing_holder(problem: &Problem) -> Option<&str> {
 }
 
 fn missing_result(what: &str) -> sync_core::Error {
-    sync_core::Error::Remote(sync_core::RemoteError::new(
+    sync_core::Error::from(sync_core::RemoteError::new(
         "hubspot",
         sync_core::RemoteErrorKind::Decode,
         format!("HubSpot returned no result and no error for this {what}; retry it"),
@@ -597,7 +596,7 @@ fn provisioned(id: &str, created: bool) -> Provisioned {
 fn clone_error(e: &sync_core::Error) -> sync_core::Error {
     match e {
         sync_core::Error::Remote(r) => sync_core::Error::Remote(r.clone()),
-        other => sync_core::Error::Remote(sync_core::RemoteError::new(
+        other => sync_core::Error::from(sync_core::RemoteError::new(
             "hubspot",
             sync_core::RemoteErrorKind::Invalid,
             other.to_string(),

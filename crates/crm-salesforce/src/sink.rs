@@ -13,9 +13,6 @@
 //! to the drafts in order. Activities become completed `Task` records on the contact
 //! (`WhoId`), upserted on the Task key field when configured so a retry creates one Task.
 
-// `ItemResult<T>` is sync-core's port type; its error is as large as sync-core makes it.
-#![allow(clippy::result_large_err)]
-
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

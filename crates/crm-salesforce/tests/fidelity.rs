@@ -441,9 +441,10 @@ async fn a_spent_daily_allowance_says_when_to_resume() {
 
 #[tokio::test]
 async fn a_delta_stopped_by_the_daily_allowance_reports_when_to_resume() {
+    use sync_core::MemoryStore;
     use sync_core::config::{BadgeRule, Condition, SyncConfig};
     use sync_core::testkit::RecordingBadgeSink;
-    use sync_core::{MemoryStore, SyncEngine};
+    use sync_engine::SyncEngine;
 
     let clock = ManualClock::shared();
     // A budget of one call, spent before the run: the delta's first query is refused.

@@ -1,5 +1,6 @@
 //! The error type of sync-core and of every port (CRM sources and sinks, badge sinks, stores).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -127,7 +128,10 @@ impl RemoteError {
 }
 
 /// The error type of sync-core and its ports.
-#[derive(Debug, Clone, thiserror::Error)]
+///
+/// Not `Clone`: it keeps the driver's error as its source. Share one with `Arc` when several
+/// items fail for one reason.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An email failed validation.
@@ -144,9 +148,10 @@ pub enum Error {
     /// A configuration parsed but failed validation; every issue names its key.
     #[error("invalid configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     InvalidConfig(Vec<ConfigIssue>),
-    /// A remote system (CRM, Cativa) failed.
+    /// A remote system (CRM, Cativa) failed. Boxed: it carries several strings, and a small
+    /// error keeps every `Result` of the ports small.
     #[error(transparent)]
-    Remote(#[from] RemoteError),
+    Remote(Box<RemoteError>),
     /// A store write would break a uniqueness rule (one mapping per email, per Cativa user
     /// and per CRM record in a tenant). Resolve the conflicting rows, then retry.
     #[error("store uniqueness violated for tenant {tenant}: {detail}")]
@@ -167,7 +172,8 @@ pub enum Error {
     /// The tenant is not known to the store.
     #[error("unknown tenant {0}: register it before syncing")]
     UnknownTenant(TenantId),
-    /// The store failed (connection, I/O, busy); usually transient.
+    /// The store failed (connection, I/O, busy). When `retryable`, try again later; otherwise
+    /// check the store's connection settings and the database itself.
     #[error("store error during {operation}: {message}")]
     Store {
         /// What the store was doing.
@@ -176,6 +182,9 @@ pub enum Error {
         message: String,
         /// Whether retrying may help.
         retryable: bool,
+        /// The driver's error, when there is one.
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// An outbox item was not held by the caller (its lease expired and another worker took it).
     #[error("outbox item {key} is not leased by {worker}: another worker owns it now")]
@@ -196,14 +205,6 @@ pub enum Error {
         /// The incarnation that was superseded.
         incarnation: u64,
     },
-    /// The engine lacks a piece the work needs (a source, a sink, an inviter): configure
-    /// it on the `SyncEngineBuilder`.
-    #[error("not configured: {0}")]
-    NotConfigured(String),
-    /// The run stopped (quota exhausted, credentials rejected) before this action was
-    /// applied; it stays in the outbox for the next run.
-    #[error("run stopped before this action: {0}")]
-    RunStopped(String),
     /// A webhook delivery or event was rejected (bad signature, malformed body).
     #[error("delivery rejected: {0}")]
     Delivery(String),
@@ -215,7 +216,6 @@ impl Error {
         match self {
             Error::Remote(e) => e.is_retryable(),
             Error::Store { retryable, .. } => *retryable,
-            Error::RunStopped(_) => true,
             _ => false,
         }
     }
@@ -225,20 +225,46 @@ impl Error {
     pub fn stops_run(&self) -> bool {
         matches!(
             self,
-            Error::Remote(RemoteError {
-                kind: RemoteErrorKind::QuotaExhausted | RemoteErrorKind::Auth,
-                ..
-            })
+            Error::Remote(r) if matches!(r.kind, RemoteErrorKind::QuotaExhausted | RemoteErrorKind::Auth)
         )
     }
 
-    /// A store error (helper for store implementations).
+    /// A store error (helper for store implementations) with a message and no source.
     pub fn store(operation: impl Into<String>, message: impl ToString, retryable: bool) -> Self {
         Error::Store {
             operation: operation.into(),
             message: message.to_string(),
             retryable,
+            source: None,
         }
+    }
+
+    /// A store error that keeps the driver's error as its [`source`](std::error::Error::source)
+    /// (its message is the driver's message).
+    pub fn store_source<E>(operation: impl Into<String>, source: E, retryable: bool) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Error::Store {
+            operation: operation.into(),
+            message: source.to_string(),
+            retryable,
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// The remote error, when a remote system failed.
+    pub fn as_remote(&self) -> Option<&RemoteError> {
+        match self {
+            Error::Remote(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl From<RemoteError> for Error {
+    fn from(e: RemoteError) -> Self {
+        Error::Remote(Box::new(e))
     }
 }
 
@@ -280,5 +306,27 @@ mod tests {
         assert!(!quota.is_retryable() && quota.stops_run());
         assert!(Error::store("claim", "database is locked", true).is_retryable());
         assert!(!Error::UnknownTenant(TenantId::new("t")).is_retryable());
+    }
+
+    #[test]
+    fn a_store_error_keeps_its_source() {
+        use std::error::Error as _;
+        let io = std::io::Error::other("disk full");
+        let e = Error::store_source("enqueue", io, true);
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("disk full"), "{e}");
+        let source = e.source().map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk full"));
+        assert!(Error::store("claim", "busy", false).source().is_none());
+    }
+
+    #[test]
+    fn errors_stay_small() {
+        // Every port returns `Result<_, Error>`: a large error would make all of them large.
+        assert!(
+            std::mem::size_of::<Error>() <= 128,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 }

@@ -1,13 +1,13 @@
 //! # sync-core
 //!
 //! The heart of cativa-crm-sync: the domain model, the configuration, the ports (traits that
-//! CRM connectors, badge sinks and stores implement), the pure planner, and the in-memory
-//! store.
+//! CRM connectors, badge sinks and stores implement), the pure planner and the run report.
+//! It does no I/O and needs no async runtime: the `sync-engine` crate drives the ports.
 //!
 //! The flow is **plan, then apply**: the [`planner`] turns CRM contacts plus the store's view
 //! of the mapping table into a [`Plan`] of actions, each with a reason and a deterministic
 //! [`IdempotencyKey`]. A plan prints as a reviewable diff and serializes to JSON, so a dry
-//! run is free; the engine applies it through the sinks.
+//! run is free; the engine (`sync-engine`) applies it through the sinks.
 //!
 //! Three rules run through everything:
 //! - a badge is removed only when this sync manages it **and** granted it itself
@@ -19,13 +19,15 @@ pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod domain;
-pub mod engine;
 mod error;
+#[cfg(any(test, feature = "test-util"))]
 mod memory_store;
 pub mod plan;
 pub mod planner;
 pub mod ports;
+pub mod report;
 pub mod suggest;
+#[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
 pub mod transform;
 
@@ -35,14 +37,14 @@ pub use domain::{
     CrmRecordId, Cursor, Email, EmailError, MAX_EMAIL_LEN, Mapping, Provenance, RuleId, TenantId,
     next_checkpoint,
 };
-pub use engine::{
-    CommunityEvent, DeliveryOutcome, EngineOptions, RunReport, StopSignal, SyncEngine,
-};
 pub use error::{Error, RemoteError, RemoteErrorKind};
+#[cfg(any(test, feature = "test-util"))]
 pub use memory_store::MemoryStore;
 pub use plan::{
     Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts, PlanMode, Reason,
 };
+pub use ports::{CommunityEvent, DeliveryOutcome};
+pub use report::RunReport;
 
 // The README's code blocks compile and run as doc-tests.
 #[cfg(doctest)]

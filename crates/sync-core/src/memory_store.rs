@@ -1,5 +1,6 @@
 //! An in-memory implementation of every store trait: for tests, examples and small
-//! single-process deployments that can afford to lose state on restart.
+//! single-process deployments that can afford to lose state on restart. Behind the
+//! `test-util` feature.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};

@@ -5,6 +5,8 @@
 
 mod community;
 mod crm;
+mod delivery;
+mod from_action;
 mod store;
 
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
@@ -12,6 +14,8 @@ pub use crm::{
     Activity, ContactDraft, ContactPage, CrmSink, CrmSource, ItemResult, PageToken, PropertyUpdate,
     Provisioned,
 };
+pub use delivery::{CommunityEvent, DeliveryOutcome};
+pub use from_action::WrongAction;
 pub use store::{
     AuditEntry, AuditLog, AuditOutcome, CheckpointStore, DeliveryLedger, LeaderLease, LeaseHolder,
     MappingStore, Outbox, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus, Registration,

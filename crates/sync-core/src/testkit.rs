@@ -2,6 +2,8 @@
 //! [`MemoryCrm`] (a CRM: source and sink) and [`RecordingBadgeSink`] / [`RecordingInviter`]
 //! (community sinks that record effects, deduplicated by idempotency key like a real
 //! idempotent API). Failures can be injected to test retries.
+//!
+//! Behind the `test-util` feature: enable it in `[dev-dependencies]`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};

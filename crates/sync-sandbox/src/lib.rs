@@ -44,9 +44,6 @@
 //! # Ok(()) }
 //! ```
 
-// Handlers return ready-made error responses; boxing them would buy nothing.
-#![allow(clippy::result_large_err)]
-
 mod clock;
 mod error;
 mod http;

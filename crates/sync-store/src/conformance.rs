@@ -1,5 +1,5 @@
 //! The store conformance suite: one set of behavioural checks that every implementation of
-//! [`Store`] must pass. It runs against [`sync_core::MemoryStore`], [`crate::SqliteStore`] and
+//! [`Store`] must pass. It runs against `sync_core::MemoryStore`, [`crate::SqliteStore`] and
 //! [`crate::PostgresStore`] in this crate's tests, and partners can run it against their own
 //! store.
 //!

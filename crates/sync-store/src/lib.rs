@@ -9,9 +9,9 @@
 //! - [`PostgresStore`] (feature `postgres`): for several webhook receivers and workers
 //!   behind a load balancer sharing one database.
 //!
-//! Both behave exactly like [`sync_core::MemoryStore`]: the same conformance suite
-//! ([`conformance`], feature `conformance`) runs against all three. Schemas are created and
-//! upgraded by embedded sqlx migrations when a store connects.
+//! Both behave exactly like `sync_core::MemoryStore` (sync-core's feature `test-util`): the
+//! same conformance suite ([`conformance`], feature `conformance`) runs against all three.
+//! Schemas are created and upgraded by embedded sqlx migrations when a store connects.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -27,9 +27,6 @@
 //! that does not decode, `UnknownTenant` for an empty tenant id.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// Every function here returns the ports' error type, `sync_core::Error`; its size is
-// sync-core's decision, and boxing it at each call would only add allocations.
-#![allow(clippy::result_large_err)]
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

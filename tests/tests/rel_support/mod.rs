@@ -16,7 +16,8 @@ use crm_hubspot::{
 use secrecy::SecretString;
 use sync_core::config::{BadgeRule, Condition, SyncConfig};
 use sync_core::ports::Store;
-use sync_core::{Email, EngineOptions, Mapping, SyncEngine, TenantId};
+use sync_core::{Email, Mapping, TenantId};
+use sync_engine::{EngineOptions, SyncEngine};
 use sync_http::RetryPolicy;
 use sync_sandbox::cativa::{CativaConfig, CativaSandbox, DEFAULT_API_KEY, DEFAULT_BADGES};
 use sync_sandbox::datagen::{DataGenConfig, GeneratedContact, generate};

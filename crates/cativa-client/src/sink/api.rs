@@ -1,9 +1,6 @@
 //! Sinks over the **preview** Cativa write endpoints: [`ApiBadgeSink`] and
 //! [`ApiCommunitySink`].
 
-// sync-core's `Error` is the ports' error type; its size is not ours to change here.
-#![allow(clippy::result_large_err)]
-
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;

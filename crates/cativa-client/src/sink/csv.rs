@@ -1,9 +1,6 @@
 //! [`CsvBadgeSink`]: the bulk-import spreadsheet, the documented workaround while the badge
 //! endpoints are not public.
 
-// sync-core's `Error` is the ports' error type; its size is not ours to change here.
-#![allow(clippy::result_large_err)]
-
 use std::path::PathBuf;
 
 use async_trait::async_trait;

@@ -1,9 +1,6 @@
 //! [`SignupInviter`]: sign-up invites (the tenant's sign-up link plus the email) for the
 //! CRM side to send, since creating users through the API is not public yet.
 
-// sync-core's `Error` is the ports' error type; its size is not ours to change here.
-#![allow(clippy::result_large_err)]
-
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

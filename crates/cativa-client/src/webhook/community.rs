@@ -1,5 +1,5 @@
 //! Typed Cativa events turned into sync-core's CRM-neutral [`CommunityEvent`], the input of
-//! [`SyncEngine::handle_community_event`](sync_core::SyncEngine::handle_community_event).
+//! `sync_engine::SyncEngine::handle_community_event`.
 
 use chrono::{DateTime, TimeZone, Utc};
 use sync_core::{CommunityEvent, CommunityProfile, CommunityUser};
@@ -76,7 +76,7 @@ impl Delivery {
     /// id:
     ///
     /// ```no_run
-    /// # async fn demo(engine: sync_core::SyncEngine, delivery: cativa_client::webhook::Delivery) -> Result<(), sync_core::Error> {
+    /// # async fn demo(engine: sync_engine::SyncEngine, delivery: cativa_client::webhook::Delivery) -> Result<(), Box<dyn std::error::Error>> {
     /// let tenant = sync_core::TenantId::new("acme");
     /// if let Some(event) = delivery.to_community_event() {
     ///     engine

@@ -7,7 +7,7 @@
 //! `X-Cativa-Execution-Id`, then parses the event. The returned [`Delivery`] carries the
 //! execution id: it is stable across Cativa's retries, so record it in the delivery ledger
 //! and skip a delivery already seen. [`Delivery::to_community_event`] turns it into the input of
-//! [`SyncEngine::handle_community_event`](sync_core::SyncEngine::handle_community_event),
+//! `sync_engine::SyncEngine::handle_community_event`,
 //! which does exactly that with the execution id.
 //!
 //! ```

@@ -6,7 +6,7 @@
 //! parses, dedupes, drops echoes and hands each object's events, oldest first, to the engine:
 //! [`HubSpotSource::contacts_for`](crate::HubSpotSource::contacts_for) reads the contacts a
 //! delivery names and [`Delivery::ledger_ids`] gives its ledger ids, the two inputs of
-//! [`SyncEngine::handle_crm_contacts`](sync_core::SyncEngine::handle_crm_contacts).
+//! `sync_engine::SyncEngine::handle_crm_contacts`.
 
 mod batch;
 mod echo;

@@ -1,5 +1,5 @@
 //! From a verified delivery to what
-//! [`SyncEngine::handle_crm_contacts`](sync_core::SyncEngine::handle_crm_contacts) takes:
+//! `sync_engine::SyncEngine::handle_crm_contacts` takes:
 //! the ledger ids of its events and the contacts to plan.
 
 use sync_core::ports::CrmSource;
@@ -25,10 +25,10 @@ impl HubSpotSource {
     ///
     /// ```no_run
     /// # async fn demo(
-    /// #     engine: sync_core::SyncEngine,
+    /// #     engine: sync_engine::SyncEngine,
     /// #     source: crm_hubspot::HubSpotSource,
     /// #     delivery: crm_hubspot::webhook::Delivery,
-    /// # ) -> Result<(), sync_core::Error> {
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
     /// let tenant = sync_core::TenantId::new("acme");
     /// let contacts = source.contacts_for(&tenant, &delivery.contact_signals()).await?;
     /// engine.handle_crm_contacts(&tenant, &delivery.ledger_ids(), contacts).await?;

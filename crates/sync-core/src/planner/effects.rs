@@ -88,7 +88,7 @@ pub fn apply_to_mapping(
 
 /// A key that finds the mapping row an action applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RowKey<'a> {
+pub enum RowKey<'a> {
     /// By community user.
     User(&'a CativaUserId),
     /// By email.
@@ -99,7 +99,7 @@ pub(crate) enum RowKey<'a> {
 
 /// The keys that find an action's row, to try in order. One list for the planner's view
 /// and the engine's store, so both apply an action to the same row.
-pub(crate) fn row_keys(action: &Action) -> Vec<RowKey<'_>> {
+pub fn row_keys(action: &Action) -> Vec<RowKey<'_>> {
     match &action.kind {
         ActionKind::AssignBadge { user, email, .. }
         | ActionKind::RemoveBadge { user, email, .. }

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-pub(crate) use effects::{RowKey, row_keys};
+pub use effects::{RowKey, row_keys};
 pub use effects::{apply_to_mapping, apply_to_view};
 pub use view::StateView;
 

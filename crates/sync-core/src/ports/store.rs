@@ -1,8 +1,8 @@
 //! Store ports: the durable state of the sync, every call scoped by tenant.
 //!
 //! Small focused traits, and one [`Store`] bound the engine takes. Implementations: the
-//! in-memory [`crate::MemoryStore`] here, SQLite and PostgreSQL in the `sync-store` crate.
-//! All of them pass the same conformance suite.
+//! in-memory `MemoryStore` here (feature `test-util`), SQLite and PostgreSQL in the
+//! `sync-store` crate. All of them pass the same conformance suite.
 
 use std::time::Duration;
 

@@ -23,8 +23,9 @@ use crate::http::QueryPairs;
 use crate::lock;
 
 type Props = BTreeMap<String, String>;
-/// Outcome of one update input; the flag marks "not found" (always a per-input error).
-type UpdateOutcome = Result<(u64, Props), (ApiError, bool)>;
+/// Outcome of one update input; the flag marks "not found" (always a per-input error). The
+/// error is boxed: it is large and most inputs succeed.
+type UpdateOutcome = Result<(u64, Props), (Box<ApiError>, bool)>;
 /// Outcome of one upsert input: the existing record (if any) and validated values.
 type UpsertOutcome = Result<(Option<u64>, Props), ApiError>;
 
@@ -64,13 +65,13 @@ impl WriteInput {
     }
 }
 
-fn parse<T: DeserializeOwned>(api: &Api, body: &[u8]) -> Result<BatchBody<T>, Response> {
+fn parse<T: DeserializeOwned>(api: &Api, body: &[u8]) -> Result<BatchBody<T>, Box<Response>> {
     let parsed: BatchBody<T> = serde_json::from_slice(body).map_err(|e| api.bad_json(&e))?;
     if parsed.inputs.len() > BATCH_MAX {
-        return Err(api.error(ApiError::validation(format!(
+        return Err(Box::new(api.error(ApiError::validation(format!(
             "Too many inputs: {}. The maximum number of inputs in a batch request is {BATCH_MAX}.",
             parsed.inputs.len()
-        ))));
+        )))));
     }
     Ok(parsed)
 }
@@ -135,7 +136,7 @@ pub(crate) async fn read(
     let q = QueryPairs::parse(q.as_deref());
     let batch: BatchBody<ReadInput> = match parse(&api, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let archived = q.flag("archived");
     let now = api.now();
@@ -175,7 +176,7 @@ pub(crate) async fn read(
 pub(crate) async fn create(_: Authed, State(api): State<Arc<Api>>, body: Bytes) -> Response {
     let batch: BatchBody<WriteInput> = match parse(&api, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = api.now();
     let url = portal_url(&api);
@@ -205,7 +206,7 @@ pub(crate) async fn create(_: Authed, State(api): State<Arc<Api>>, body: Bytes) 
         })
         .collect();
     if !traced && let Some(Err(e)) = outcomes.iter().find(|o| o.is_err()) {
-        let e = e.clone();
+        let e = ApiError::clone(e);
         drop(state);
         return api.error(e);
     }
@@ -234,7 +235,7 @@ pub(crate) async fn create(_: Authed, State(api): State<Arc<Api>>, body: Bytes) 
 pub(crate) async fn update(_: Authed, State(api): State<Arc<Api>>, body: Bytes) -> Response {
     let batch: BatchBody<WriteInput> = match parse(&api, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let ids: Vec<String> = batch.inputs.iter().map(WriteInput::id_string).collect();
     if let Some(d) = duplicate_ids(&ids, false) {
@@ -261,21 +262,21 @@ pub(crate) async fn update(_: Authed, State(api): State<Arc<Api>>, body: Bytes) 
                 .or(batch.id_property.as_deref());
             let target = state
                 .resolve(&id, id_prop, false)
-                .ok_or_else(|| (ApiError::not_found(&id), true))?;
+                .ok_or_else(|| (Box::new(ApiError::not_found(&id)), true))?;
             let current = state.contacts.get(&target);
             let props = string_props(&input.properties);
             let valid = state
                 .validate(&props, current)
-                .map_err(|e| (ApiError::invalid_properties(&e), false))?;
+                .map_err(|e| (Box::new(ApiError::invalid_properties(&e)), false))?;
             state
                 .check_unique(&valid, Some(target))
-                .map_err(|e| (e, false))?;
+                .map_err(|e| (Box::new(e), false))?;
             Ok((target, valid))
         })
         .collect();
     if !traced && let Some(Err((e, false))) = outcomes.iter().find(|o| matches!(o, Err((_, false))))
     {
-        let e = e.clone();
+        let e = ApiError::clone(e);
         drop(state);
         return api.error(e);
     }
@@ -302,7 +303,7 @@ pub(crate) async fn update(_: Authed, State(api): State<Arc<Api>>, body: Bytes) 
 pub(crate) async fn upsert(_: Authed, State(api): State<Arc<Api>>, body: Bytes) -> Response {
     let batch: BatchBody<WriteInput> = match parse(&api, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = api.now();
     let url = portal_url(&api);
@@ -347,7 +348,7 @@ pub(crate) async fn upsert(_: Authed, State(api): State<Arc<Api>>, body: Bytes) 
     if (by_email || !traced)
         && let Some(Err(e)) = outcomes.iter().find(|o| o.is_err())
     {
-        let e = e.clone();
+        let e = ApiError::clone(e);
         drop(state);
         return api.error(e);
     }
@@ -408,7 +409,7 @@ pub(crate) async fn archive(_: Authed, State(api): State<Arc<Api>>, body: Bytes)
     }
     let batch: BatchBody<ArchiveInput> = match parse(&api, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = api.now();
     let mut state = lock(&api.state);

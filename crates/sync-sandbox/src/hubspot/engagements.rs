@@ -187,12 +187,12 @@ pub(crate) async fn record_memberships(
     Json(lists).into_response()
 }
 
-fn list_id(api: &Api, path: &HashMap<String, String>) -> Result<u64, Response> {
+fn list_id(api: &Api, path: &HashMap<String, String>) -> Result<u64, Box<Response>> {
     let raw = path.get("listId").cloned().unwrap_or_default();
     raw.parse::<u64>()
         .ok()
         .filter(|id| lock(&api.state).lists.contains_key(id))
-        .ok_or_else(|| api.error(ApiError::not_found(&raw)))
+        .ok_or_else(|| Box::new(api.error(ApiError::not_found(&raw))))
 }
 
 #[derive(Deserialize)]
@@ -250,7 +250,7 @@ pub(crate) async fn memberships(
 ) -> Response {
     let id = match list_id(&api, &path) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = QueryPairs::parse(q.as_deref());
     let limit = match q.first("limit").map(str::parse::<usize>) {
@@ -288,7 +288,7 @@ async fn change_members(
 ) -> Response {
     let id = match list_id(&api, &path) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let ids: Vec<String> = match serde_json::from_slice::<Vec<Value>>(&body) {
         Ok(v) => v

@@ -165,7 +165,7 @@ fn run_query(
     include_deleted: bool,
     version: &str,
     page: usize,
-) -> Result<Value, Response> {
+) -> Result<Value, Box<Response>> {
     let parsed = soql::parse(q).map_err(|e| {
         malformed_query(&format!(
             "\n{q}\n{}^\nERROR at Row:1:Column:{}\n{}",
@@ -176,11 +176,13 @@ fn run_query(
     })?;
     let mut state = lock(&api.state);
     let Some(schema) = state.schema(&parsed.object).cloned() else {
-        return Err(SfError::new(
-            "INVALID_TYPE",
-            format!("\n{q}\nsObject type '{}' is not supported.", parsed.object),
-        )
-        .respond(StatusCode::BAD_REQUEST));
+        return Err(Box::new(
+            SfError::new(
+                "INVALID_TYPE",
+                format!("\n{q}\nsObject type '{}' is not supported.", parsed.object),
+            )
+            .respond(StatusCode::BAD_REQUEST),
+        ));
     };
     let mut referenced = parsed.fields.clone();
     if let Some(f) = &parsed.filter {
@@ -188,11 +190,11 @@ fn run_query(
     }
     referenced.extend(parsed.order_by.iter().map(|o| o.field.clone()));
     if let Some(bad) = referenced.iter().find(|f| schema.field(f).is_none()) {
-        return Err(SfError::new(
+        return Err(Box::new(SfError::new(
             "INVALID_FIELD",
             format!("\n{q}\nNo such column '{bad}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name.", schema.name),
         )
-        .respond(StatusCode::BAD_REQUEST));
+        .respond(StatusCode::BAD_REQUEST)));
     }
     let mut rows: Vec<&SfRecord> = state
         .records
@@ -273,7 +275,7 @@ async fn query_common(
     let page = batch_size(&api, &headers);
     match run_query(&api, q, all, &version, page) {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -347,7 +349,7 @@ fn window(
     api: &Api,
     q: &QueryPairs,
     max_days: i64,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), Response> {
+) -> Result<(DateTime<Utc>, DateTime<Utc>), Box<Response>> {
     let parse = |k: &str| {
         q.first(k)
             .and_then(|v| {
@@ -358,26 +360,32 @@ fn window(
             .map(|d| d.with_timezone(&Utc))
     };
     let (Some(start), Some(end)) = (parse("start"), parse("end")) else {
-        return Err(SfError::new(
-            "MALFORMED_QUERY",
-            "start and end must be ISO 8601 dateTimes, e.g. 2026-05-06T00:00:00+00:00",
-        )
-        .respond(StatusCode::BAD_REQUEST));
+        return Err(Box::new(
+            SfError::new(
+                "MALFORMED_QUERY",
+                "start and end must be ISO 8601 dateTimes, e.g. 2026-05-06T00:00:00+00:00",
+            )
+            .respond(StatusCode::BAD_REQUEST),
+        ));
     };
     if end <= start {
-        return Err(SfError::new(
-            "INVALID_REPLICATION_DATE",
-            "end date must be after start date",
-        )
-        .respond(StatusCode::BAD_REQUEST));
+        return Err(Box::new(
+            SfError::new(
+                "INVALID_REPLICATION_DATE",
+                "end date must be after start date",
+            )
+            .respond(StatusCode::BAD_REQUEST),
+        ));
     }
     let now = api.now();
     if start < now - Duration::days(max_days) {
-        return Err(SfError::new(
-            "INVALID_REPLICATION_DATE",
-            format!("start date cannot be more than {max_days} days ago"),
-        )
-        .respond(StatusCode::BAD_REQUEST));
+        return Err(Box::new(
+            SfError::new(
+                "INVALID_REPLICATION_DATE",
+                format!("start date cannot be more than {max_days} days ago"),
+            )
+            .respond(StatusCode::BAD_REQUEST),
+        ));
     }
     Ok((start, end))
 }
@@ -406,7 +414,7 @@ pub(crate) async fn updated(
     let q = QueryPairs::parse(q.as_deref());
     let (start, end) = match window(&api, &q, 30) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let object = path.get("object").cloned().unwrap_or_default();
     let state = lock(&api.state);
@@ -449,7 +457,7 @@ pub(crate) async fn deleted(
     let q = QueryPairs::parse(q.as_deref());
     let (start, end) = match window(&api, &q, 30) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let object = path.get("object").cloned().unwrap_or_default();
     let state = lock(&api.state);

@@ -96,7 +96,7 @@ fn record_type(r: &Map<String, Value>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn parse_collection(body: &[u8]) -> Result<CollectionBody, Response> {
+fn parse_collection(body: &[u8]) -> Result<CollectionBody, Box<Response>> {
     let parsed: CollectionBody = serde_json::from_slice(body).map_err(|e| {
         SfError::new(
             "JSON_PARSER_ERROR",
@@ -105,14 +105,16 @@ fn parse_collection(body: &[u8]) -> Result<CollectionBody, Response> {
         .respond(StatusCode::BAD_REQUEST)
     })?;
     if parsed.records.len() > COLLECTION_MAX {
-        return Err(SfError::new(
-            "EXCEEDED_ID_LIMIT",
-            format!(
-                "record limit exceeded: {} records sent, at most {COLLECTION_MAX} allowed",
-                parsed.records.len()
-            ),
-        )
-        .respond(StatusCode::BAD_REQUEST));
+        return Err(Box::new(
+            SfError::new(
+                "EXCEEDED_ID_LIMIT",
+                format!(
+                    "record limit exceeded: {} records sent, at most {COLLECTION_MAX} allowed",
+                    parsed.records.len()
+                ),
+            )
+            .respond(StatusCode::BAD_REQUEST),
+        ));
     }
     Ok(parsed)
 }
@@ -173,7 +175,7 @@ pub(crate) async fn collection_create(
     call_client(&api, &headers, false, "POST composite/sobjects");
     let body = match parse_collection(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = api.now();
     let out = apply_all(&api, &body, |state, r| {
@@ -205,7 +207,7 @@ pub(crate) async fn collection_update(
     call_client(&api, &headers, false, "PATCH composite/sobjects");
     let body = match parse_collection(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = api.now();
     let out = apply_all(&api, &body, |state, r| {
@@ -269,7 +271,7 @@ fn upsert_one(
     }
 }
 
-fn key_field(api: &Api, object: &str, field: &str) -> Result<(String, String), Response> {
+fn key_field(api: &Api, object: &str, field: &str) -> Result<(String, String), Box<Response>> {
     let state = lock(&api.state);
     let schema = state.schema(object).ok_or_else(not_found)?;
     let def = schema
@@ -297,7 +299,7 @@ pub(crate) async fn collection_upsert(
         path.get("field").map_or("", String::as_str),
     ) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     call_client(
         &api,
@@ -307,7 +309,7 @@ pub(crate) async fn collection_upsert(
     );
     let body = match parse_collection(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = api.now();
     let out = apply_all(&api, &body, |state, r| {
@@ -364,7 +366,7 @@ pub(crate) async fn upsert(
         path.get("field").map_or("", String::as_str),
     ) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let value = path.get("value").cloned().unwrap_or_default();
     if !path_value_routable(&value) {

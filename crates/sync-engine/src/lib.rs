@@ -1,17 +1,21 @@
-//! The sync engine: runs pull (delta, full reconcile), push (webhook events) and hybrid sync
-//! over any source, sinks and store, through the durable outbox.
+//! # sync-engine
 //!
-//! Every run is **plan, then apply**: contacts are planned by the pure planner, the actions
-//! are written to the store's outbox (durable), the checkpoint advances only past work that
-//! is durable, and the outbox is drained through the sinks with batching, bounded
+//! The sync engine of cativa-crm-sync: runs pull (delta, full reconcile), push (webhook
+//! events) and hybrid sync over any source, sinks and store, through the durable outbox.
+//!
+//! Every run is **plan, then apply**: contacts are planned by sync-core's pure planner, the
+//! actions are written to the store's outbox (durable), the checkpoint advances only past work
+//! that is durable, and the outbox is drained through the sinks with batching, bounded
 //! parallelism, retries with backoff and an audit row per action. A crash at any point loses
 //! nothing: the next run or drain picks up pending and lease-expired items, and idempotency
 //! keys make a repeated apply harmless.
 //!
-//! The engine is runtime-agnostic: it uses `futures` only, so it runs on tokio, async-std or
-//! anything else; time comes from a [`Clock`].
+//! The engine is runtime-agnostic: it uses `futures` only and spawns no tasks, so it runs on
+//! tokio (what the rest of the workspace uses) or any other executor; time comes from a
+//! [`Clock`].
 
 mod apply;
+mod error;
 mod events;
 mod pull;
 mod report;
@@ -24,13 +28,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use events::{CommunityEvent, DeliveryOutcome};
-pub use report::{FailureSample, MAX_SAMPLES, RunReport, STOP_REQUESTED};
+pub use error::Error;
+pub use sync_core::report::{FailureSample, MAX_SAMPLES, RunReport, STOP_REQUESTED};
+pub use sync_core::{CommunityEvent, DeliveryOutcome};
 
-use crate::config::ValidatedConfig;
-use crate::domain::TenantId;
-use crate::error::Error;
-use crate::ports::{
+use sync_core::TenantId;
+use sync_core::config::ValidatedConfig;
+use sync_core::ports::{
     BadgeSink, CommunitySink, CrmSink, CrmSource, Inviter, LeaseHolder, OutboxBacklog,
     Registration, Store,
 };
@@ -296,20 +300,21 @@ impl SyncEngine {
     /// mid-batch may. Returns how many were released.
     pub async fn release_claims(&self, tenant: &TenantId) -> Result<u64, Error> {
         let holder = self.holder(tenant).await?;
-        self.store
+        Ok(self
+            .store
             .release(tenant, &holder, None, self.clock.now())
-            .await
+            .await?)
     }
 
     /// Where the tenant's unfinished outbox work stands now (pending, retrying later, held
     /// by a live worker, held under an expired lease).
     pub async fn backlog(&self, tenant: &TenantId) -> Result<OutboxBacklog, Error> {
-        self.store.outbox_backlog(tenant, self.clock.now()).await
+        Ok(self.store.outbox_backlog(tenant, self.clock.now()).await?)
     }
 
     fn source(&self) -> Result<&Arc<dyn CrmSource>, Error> {
         self.source.as_ref().ok_or_else(|| {
-            Error::NotConfigured("no CRM source: call SyncEngineBuilder::source".to_owned())
+            Error::NotConfigured("no CRM source (SyncEngineBuilder::source)".to_owned())
         })
     }
 
@@ -414,3 +419,8 @@ mod tests;
 
 #[cfg(test)]
 mod badge_names_tests;
+
+// The README's code blocks compile and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

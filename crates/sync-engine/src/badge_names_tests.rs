@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::config::SyncConfig;
-use crate::domain::{CrmContact, CrmKind, CrmRecordId, Email, Mapping, TenantId};
-use crate::error::RemoteErrorKind;
-use crate::memory_store::MemoryStore;
-use crate::ports::{AuditLog, MappingStore};
-use crate::testkit::{MemoryCrm, RecordingBadgeSink};
+use sync_core::MemoryStore;
+use sync_core::RemoteErrorKind;
+use sync_core::config::SyncConfig;
+use sync_core::ports::{AuditLog, MappingStore};
+use sync_core::testkit::{MemoryCrm, RecordingBadgeSink};
+use sync_core::{CrmContact, CrmKind, CrmRecordId, Email, Mapping, TenantId};
 
 const PREMIUM: &str = "b0000000-0000-4000-8000-000000000001";
 const LABEL: &str = "Premium (b0000000-0000-4000-8000-000000000001)";

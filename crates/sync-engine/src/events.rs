@@ -7,17 +7,17 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tracing::{Instrument, info_span};
 
-use super::{RunReport, SyncEngine};
-use crate::domain::{
+use crate::Error;
+use crate::report::ReportExt;
+use crate::{CommunityEvent, DeliveryOutcome, RunReport, SyncEngine};
+use sync_core::plan::{Action, ActionKind, IdempotencyKey, PlanMode, Reason};
+use sync_core::planner::{PlanInput, plan};
+use sync_core::{
     BadgeGrant, BadgeId, CativaUserId, CommunityUser, CrmContact, Email, Mapping, Provenance,
     TenantId,
 };
-use crate::error::Error;
-use crate::plan::{Action, ActionKind, IdempotencyKey, PlanMode, Reason};
-use crate::planner::{PlanInput, plan};
 
 /// The deliveries one engine is handling now, by (tenant, lease name).
 #[derive(Debug, Clone, Default)]
@@ -54,72 +54,6 @@ enum Claim {
     Won(String, InFlightGuard),
     /// Not taken: answer this.
     Lost(DeliveryOutcome),
-}
-
-/// A community event, in CRM-neutral terms. `cativa-client` turns its typed webhook events
-/// into these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum CommunityEvent {
-    /// A user joined the community.
-    UserCreated {
-        /// The new user.
-        user: CommunityUser,
-    },
-    /// A user received a badge (from anything: paywall, course, admin, or this sync).
-    BadgeReceived {
-        /// The user.
-        user: CativaUserId,
-        /// The user's email, when the payload has it.
-        email: Option<Email>,
-        /// The badge.
-        badge: BadgeId,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// A user received a badge, known only by the badges the user holds afterwards (what
-    /// Cativa's `user_received_badge` payload documents: its nested `User` with `Badges`).
-    /// Badges not yet recorded are recorded as granted elsewhere, and logged as received.
-    BadgesHeld {
-        /// The user.
-        user: CativaUserId,
-        /// The user's email, when the payload has it.
-        email: Option<Email>,
-        /// Every badge the user holds.
-        badges: Vec<BadgeId>,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// A user joined a group.
-    JoinedGroup {
-        /// The user.
-        user: CativaUserId,
-        /// The user's email, when the payload has it.
-        email: Option<Email>,
-        /// The group (id or name), when the payload names it.
-        group: Option<String>,
-        /// When.
-        at: DateTime<Utc>,
-    },
-}
-
-/// What became of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum DeliveryOutcome {
-    /// New: processed.
-    Accepted {
-        /// The run report.
-        report: Box<RunReport>,
-    },
-    /// Already processed (a retry or a duplicate): nothing done.
-    Duplicate,
-    /// Another copy of this delivery is being processed right now: nothing done here.
-    /// Answer so that the sender retries (HTTP 409 with `Retry-After`): if that copy fails,
-    /// the retry processes it; if it succeeds, the retry is a `Duplicate`.
-    InProgress,
 }
 
 impl SyncEngine {
@@ -219,6 +153,11 @@ impl SyncEngine {
                     &["joined_group", key],
                 )
                 .await?
+            }
+            // A kind added to sync-core after this engine: refused before the ledger
+            // records it, so the sender's retry is processed by an upgraded engine.
+            other => {
+                return Err(Error::Unsupported(format!("the community event {other:?}")));
             }
         };
         if !actions.is_empty() {
@@ -428,22 +367,15 @@ impl SyncEngine {
         Ok(())
     }
 
-    async fn user_created(
-        &self,
-        tenant: &TenantId,
-        user: CommunityUser,
-        report: &mut RunReport,
-    ) -> Result<Vec<Action>, Error> {
+    /// Records a new community user: a row invited earlier (same email) or created by a
+    /// reconcile gains the user id; badges the user already holds are recorded as external.
+    async fn record_user(&self, tenant: &TenantId, user: &CommunityUser) -> Result<Mapping, Error> {
         let now = self.clock.now();
-        // Record the user: a row invited earlier (same email) or created by a reconcile
-        // gains the user id; badges the user already holds are recorded as external.
         let existing = match self.store.mapping_by_user(tenant, &user.id).await? {
             Some(m) => Some(m),
             None => self.store.mapping_by_email(tenant, &user.email).await?,
         };
-        let mut row = existing
-            .clone()
-            .unwrap_or_else(|| Mapping::new(user.email.clone(), now));
+        let mut row = existing.unwrap_or_else(|| Mapping::new(user.email.clone(), now));
         row.cativa_user_id = Some(user.id.clone());
         let mut profile = row.profile.take().unwrap_or_default();
         profile.fields.extend(user.profile.fields.clone());
@@ -460,7 +392,16 @@ impl SyncEngine {
         }
         row.updated_at = now;
         self.store.put_mapping(tenant, &row).await?;
+        Ok(row)
+    }
 
+    async fn user_created(
+        &self,
+        tenant: &TenantId,
+        user: CommunityUser,
+        report: &mut RunReport,
+    ) -> Result<Vec<Action>, Error> {
+        let row = self.record_user(tenant, &user).await?;
         let mut actions = Vec::new();
         // The CRM side: grant what the CRM implies right away, or provision the contact.
         let mut contacts = Vec::new();
@@ -472,29 +413,7 @@ impl SyncEngine {
             report.read += contacts.len() as u64;
         }
         if contacts.is_empty() && row.crm_id.is_none() && self.crm_sink.is_some() {
-            let mut properties = BTreeMap::new();
-            properties.insert("email".to_owned(), user.email.to_string());
-            for (community, crm) in [
-                ("firstName", "firstname"),
-                ("lastName", "lastname"),
-                ("phone", "phone"),
-            ] {
-                if let Some(v) = user.profile.field(community) {
-                    properties.insert(crm.to_owned(), v.to_owned());
-                }
-            }
-            let key = IdempotencyKey::derive(&[tenant.as_str(), "provision", user.id.as_str()]);
-            actions.push(Action::new(
-                key,
-                ActionKind::ProvisionCrmContact {
-                    user: user.id.clone(),
-                    email: user.email.clone(),
-                    properties,
-                },
-                Reason::CommunityEvent {
-                    event: "user_created".to_owned(),
-                },
-            ));
+            actions.push(provision_action(tenant, &user));
         } else {
             self.plan_and_enqueue(tenant, &contacts, report).await?;
             // Both sides hold both ids: stamp the user id on the contact, when it is the one
@@ -665,6 +584,33 @@ impl SyncEngine {
     }
 }
 
+/// The action that creates the CRM contact of a new community user (email, name, phone).
+fn provision_action(tenant: &TenantId, user: &CommunityUser) -> Action {
+    let mut properties = BTreeMap::new();
+    properties.insert("email".to_owned(), user.email.to_string());
+    for (community, crm) in [
+        ("firstName", "firstname"),
+        ("lastName", "lastname"),
+        ("phone", "phone"),
+    ] {
+        if let Some(v) = user.profile.field(community) {
+            properties.insert(crm.to_owned(), v.to_owned());
+        }
+    }
+    let key = IdempotencyKey::derive(&[tenant.as_str(), "provision", user.id.as_str()]);
+    Action::new(
+        key,
+        ActionKind::ProvisionCrmContact {
+            user: user.id.clone(),
+            email: user.email.clone(),
+            properties,
+        },
+        Reason::CommunityEvent {
+            event: "user_created".to_owned(),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -672,11 +618,11 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::config::SyncConfig;
-    use crate::domain::{CrmKind, CrmRecordId, Cursor};
-    use crate::memory_store::MemoryStore;
-    use crate::ports::{ContactPage, CrmSource, Outbox, PageToken};
-    use crate::testkit::MemoryCrm;
+    use sync_core::MemoryStore;
+    use sync_core::config::SyncConfig;
+    use sync_core::ports::{ContactPage, CrmSource, Outbox, PageToken};
+    use sync_core::testkit::MemoryCrm;
+    use sync_core::{CrmKind, CrmRecordId, Cursor};
 
     /// A CRM source that yields before every read, so that concurrent deliveries
     /// interleave, and that does not read the user-id property back (as a source
@@ -695,7 +641,7 @@ mod tests {
             tenant: &TenantId,
             since: &Cursor,
             page: Option<&PageToken>,
-        ) -> Result<ContactPage, Error> {
+        ) -> Result<ContactPage, sync_core::Error> {
             tokio::task::yield_now().await;
             self.0.changed_since(tenant, since, page).await
         }
@@ -704,7 +650,7 @@ mod tests {
             &self,
             tenant: &TenantId,
             page: Option<&PageToken>,
-        ) -> Result<ContactPage, Error> {
+        ) -> Result<ContactPage, sync_core::Error> {
             tokio::task::yield_now().await;
             self.0.scan(tenant, page).await
         }
@@ -713,7 +659,7 @@ mod tests {
             &self,
             tenant: &TenantId,
             ids: &[CrmRecordId],
-        ) -> Result<Vec<CrmContact>, Error> {
+        ) -> Result<Vec<CrmContact>, sync_core::Error> {
             tokio::task::yield_now().await;
             self.0.get_by_ids(tenant, ids).await
         }
@@ -722,7 +668,7 @@ mod tests {
             &self,
             tenant: &TenantId,
             email: &Email,
-        ) -> Result<Vec<CrmContact>, Error> {
+        ) -> Result<Vec<CrmContact>, sync_core::Error> {
             tokio::task::yield_now().await;
             let mut found = self.0.find_by_email(tenant, email).await?;
             for c in &mut found {

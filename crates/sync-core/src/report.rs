@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Cursor, TenantId};
-use crate::plan::{Conflict, Plan};
+use crate::plan::Conflict;
 use crate::ports::OutboxBacklog;
 
-/// The `stopped` reason of a run interrupted by its [`StopSignal`](super::StopSignal).
+/// The `stopped` reason of a run interrupted by its stop signal (`sync_engine::StopSignal`).
 pub const STOP_REQUESTED: &str = "stop requested: no new work taken, unapplied claims released";
 
 /// How many failure and conflict samples a report keeps.
@@ -33,6 +33,33 @@ pub struct FailureSample {
     pub error: String,
     /// Whether it will be retried.
     pub retryable: bool,
+}
+
+impl FailureSample {
+    /// A sample of the failed action `key` (of kind `action`, on `target`) with its error
+    /// message, and whether it will be retried; no badge.
+    pub fn new(
+        key: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+        error: impl Into<String>,
+        retryable: bool,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            action: action.into(),
+            target: target.into(),
+            badge: None,
+            error: error.into(),
+            retryable,
+        }
+    }
+
+    /// Sets the badge of a badge action (builder style).
+    pub fn with_badge(mut self, badge: Option<String>) -> Self {
+        self.badge = badge;
+        self
+    }
 }
 
 /// The report of one run (delta, full reconcile, drain, or one webhook delivery).
@@ -131,14 +158,6 @@ impl RunReport {
         }
     }
 
-    /// Marks the run as interrupted by a stop request.
-    pub(crate) fn interrupt(&mut self) {
-        self.interrupted = true;
-        if self.stopped.is_none() {
-            self.stopped = Some(STOP_REQUESTED.to_owned());
-        }
-    }
-
     /// Total actions applied.
     pub fn applied_total(&self) -> u64 {
         self.applied.values().sum()
@@ -147,22 +166,6 @@ impl RunReport {
     /// Total actions planned.
     pub fn planned_total(&self) -> u64 {
         self.planned.values().sum()
-    }
-
-    pub(crate) fn absorb_plan(&mut self, plan: &Plan) {
-        for (kind, n) in &plan.counts.actions {
-            *self.planned.entry(kind.clone()).or_insert(0) += n;
-        }
-        self.skipped += plan.counts.skipped_no_user
-            + plan.counts.skipped_duplicate
-            + plan.counts.skipped_no_email;
-        self.conflicts += plan.conflicts.len() as u64;
-        for c in &plan.conflicts {
-            if self.conflict_samples.len() >= MAX_SAMPLES {
-                break;
-            }
-            self.conflict_samples.push(c.clone());
-        }
     }
 
     /// Adds what a drain of the outbox (run after this report's run) applied, failed and
@@ -187,22 +190,6 @@ impl RunReport {
             self.stopped = drain.stopped;
             self.resume_after = drain.resume_after;
         }
-    }
-
-    pub(crate) fn failure(&mut self, sample: FailureSample) {
-        if sample.retryable {
-            self.retrying += 1;
-        } else {
-            self.failed += 1;
-        }
-        if self.failures.len() < MAX_SAMPLES {
-            self.failures.push(sample);
-        }
-    }
-
-    pub(crate) fn finish(&mut self, at: DateTime<Utc>) {
-        self.finished_at = at;
-        self.duration_ms = (at - self.started_at).num_milliseconds();
     }
 
     /// The report as one line of JSON (for cron and CI logs).

@@ -2,14 +2,16 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use tracing::{Instrument, info, info_span, warn};
 
-use super::{RunReport, SyncEngine, diff_calls};
-use crate::domain::{CrmContact, CrmRecordId, Cursor, Email, TenantId, next_checkpoint};
-use crate::error::Error;
-use crate::plan::{Plan, PlanMode};
-use crate::planner::{PlanInput, StateView, apply_to_view, plan, plan_absences};
-use crate::ports::PageToken;
+use crate::Error;
+use crate::report::ReportExt;
+use crate::{RunReport, SyncEngine, diff_calls};
+use sync_core::plan::{Plan, PlanMode};
+use sync_core::planner::{PlanInput, StateView, apply_to_view, plan, plan_absences};
+use sync_core::ports::{CrmSource, PageToken};
+use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, TenantId, next_checkpoint};
 
 /// What a run does with its plans.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,7 +38,7 @@ impl SyncEngine {
             .iter()
             .flat_map(|c| c.email.clone().into_iter().chain(c.alternate_email.clone()))
             .collect();
-        self.store.load_view(tenant, &ids, &emails).await
+        Ok(self.store.load_view(tenant, &ids, &emails).await?)
     }
 
     /// Plans what a run of `mode` would do, reading the CRM and the store but writing
@@ -47,6 +49,9 @@ impl SyncEngine {
             PlanMode::Delta => self.delta(tenant, Effect::DryRun, &mut report).await?,
             PlanMode::FullReconcile { .. } => {
                 self.full(tenant, Effect::DryRun, &mut report).await?
+            }
+            other => {
+                return Err(Error::Unsupported(format!("a {other:?} run")));
             }
         };
         Ok(plan)
@@ -157,36 +162,13 @@ impl SyncEngine {
             report.read += page.contacts.len() as u64;
             report.full_reconcile_advised |= page.full_reconcile_advised;
             let page_newest = page.contacts.iter().map(|c| c.updated_at).max();
-            let mut contacts = page.contacts;
-            let page_len = contacts.len() as u64;
-            let mut view = self.view_for(tenant, &contacts).await?;
-            // A delta must decide as a full reconcile would: bring in the records this page
-            // competes with (a merge survivor, the record linked to a row a contact matches
-            // by email) when they did not change themselves.
-            // A record read this way may bring its own (a tombstone's survivor): a few rounds.
-            let mut failed = None;
-            for _ in 0..3 {
-                let others = unread_competitors(&contacts, &view);
-                if others.is_empty() {
-                    break;
-                }
-                match source.get_by_ids(tenant, &others).await {
-                    Ok(again) if again.is_empty() => break,
-                    Ok(again) => {
-                        contacts.extend(again);
-                        view = self.view_for(tenant, &contacts).await?;
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            if let Some(e) = failed {
-                warn!(error = %e, "could not read the records this page competes with; checkpoint stays at the last durable page");
-                stop(report, &e);
+            let page_len = page.contacts.len() as u64;
+            let Some((contacts, view)) = self
+                .with_competitors(tenant, source.as_ref(), page.contacts, report)
+                .await?
+            else {
                 break;
-            }
+            };
             newest = newest.max(page_newest);
             let now = self.clock.now();
             let mut p = plan(
@@ -201,20 +183,14 @@ impl SyncEngine {
                 report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
                 // The plan is durable: the checkpoint may move past this page.
                 let next = next_checkpoint(&current, started, newest, self.options.overlap);
-                if next != current {
-                    if self
-                        .store
-                        .advance_checkpoint(tenant, &name, &stream, expected.as_ref(), &next)
-                        .await?
-                    {
-                        current = next.clone();
-                        expected = Some(next);
-                    } else {
-                        warn!(
-                            "checkpoint moved by another worker; this run keeps its own position"
-                        );
-                    }
-                }
+                self.advance_checkpoint(
+                    tenant,
+                    (&name, &stream),
+                    &mut current,
+                    &mut expected,
+                    next,
+                )
+                .await?;
                 if self.options.apply {
                     let drained = self.drain_outbox_inner(tenant).await?;
                     report.absorb_drain(drained);
@@ -236,6 +212,69 @@ impl SyncEngine {
         Ok(whole)
     }
 
+    /// A page's contacts with the records they compete with (a merge survivor, the record
+    /// linked to a row a contact matches by email) that did not change themselves, so that a
+    /// delta decides as a full reconcile would; and the store's view of them all. `None`
+    /// when those records cannot be read: the run stops there.
+    async fn with_competitors(
+        &self,
+        tenant: &TenantId,
+        source: &dyn CrmSource,
+        mut contacts: Vec<CrmContact>,
+        report: &mut RunReport,
+    ) -> Result<Option<(Vec<CrmContact>, StateView)>, Error> {
+        let mut view = self.view_for(tenant, &contacts).await?;
+        // A record read this way may bring its own (a tombstone's survivor): a few rounds.
+        for _ in 0..3 {
+            let others = unread_competitors(&contacts, &view);
+            if others.is_empty() {
+                break;
+            }
+            match source.get_by_ids(tenant, &others).await {
+                Ok(again) if again.is_empty() => break,
+                Ok(again) => {
+                    contacts.extend(again);
+                    view = self.view_for(tenant, &contacts).await?;
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not read the records this page competes with; checkpoint stays at the last durable page");
+                    stop(report, &e);
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some((contacts, view)))
+    }
+
+    /// Moves the delta checkpoint `(source name, stream)` from `current` to `next`, unless
+    /// another worker moved it meanwhile (compare-and-set on `expected`).
+    async fn advance_checkpoint(
+        &self,
+        tenant: &TenantId,
+        (name, stream): (&str, &str),
+        current: &mut Cursor,
+        expected: &mut Option<Cursor>,
+        next: Cursor,
+    ) -> Result<(), Error> {
+        if next == *current {
+            return Ok(());
+        }
+        if self
+            .store
+            .advance_checkpoint(tenant, name, stream, expected.as_ref(), &next)
+            .await?
+        {
+            *current = next.clone();
+            *expected = Some(next);
+        } else {
+            warn!("checkpoint moved by another worker; this run keeps its own position");
+        }
+        Ok(())
+    }
+
+    /// A full reconcile: scans every page, plans each against the view the earlier pages
+    /// left, then (after a complete scan only) plans removals by absence and moves the
+    /// checkpoint.
     async fn full(
         &self,
         tenant: &TenantId,
@@ -244,128 +283,200 @@ impl SyncEngine {
     ) -> Result<Plan, Error> {
         let source = self.source()?.clone();
         let started = self.clock.now();
-        let mut view = self.store.load_full_view(tenant).await?;
-        let mut seen = HashSet::new();
-        // The duplicate policy must hold across pages: remember which record each email
-        // came from, and bring earlier records back into a page that repeats their email.
-        let mut first_seen: HashMap<Email, CrmRecordId> = HashMap::new();
-        let mut token: Option<PageToken> = None;
-        let mut complete = true;
-        let mut newest = None;
-        let mut whole = Plan::empty(
-            tenant.clone(),
-            PlanMode::FullReconcile {
-                scan_complete: false,
-            },
-            started,
-        );
-        loop {
-            if self.stop_requested() {
-                // A scan cut short removes nothing by absence.
-                complete = false;
-                report.interrupt();
-                break;
-            }
-            let page = match source.scan(tenant, token.as_ref()).await {
-                Ok(page) => page,
-                Err(e) => {
-                    warn!(error = %e, "full scan page failed; nothing will be removed by absence");
-                    complete = false;
-                    stop(report, &e);
-                    break;
-                }
-            };
-            report.read += page.contacts.len() as u64;
-            newest = newest.max(page.contacts.iter().map(|c| c.updated_at).max());
-            seen.extend(
-                page.contacts
-                    .iter()
-                    .filter(|c| !c.archived)
-                    .map(|c| c.id.clone()),
-            );
-            let mut contacts = page.contacts;
-            let page_len = contacts.len() as u64;
-            let earlier: HashSet<CrmRecordId> = contacts
-                .iter()
-                .filter(|c| !c.archived)
-                .filter_map(|c| {
-                    let email = c.email.as_ref()?;
-                    match first_seen.get(email) {
-                        Some(id) if *id != c.id => Some(id.clone()),
-                        Some(_) => None,
-                        None => {
-                            first_seen.insert(email.clone(), c.id.clone());
-                            None
-                        }
-                    }
-                })
-                .collect();
-            if !earlier.is_empty() {
-                let earlier: Vec<CrmRecordId> = earlier.into_iter().collect();
-                match source.get_by_ids(tenant, &earlier).await {
-                    Ok(again) => contacts.extend(again),
-                    Err(e) => {
-                        warn!(error = %e, "could not re-read earlier duplicates; nothing will be removed by absence");
-                        complete = false;
-                        stop(report, &e);
-                        break;
-                    }
-                }
-            }
-            let now = self.clock.now();
-            let mut p = plan(
-                &PlanInput::new(tenant, &self.config, &view, now),
-                &contacts,
+        let mut scan = FullScan {
+            view: self.store.load_full_view(tenant).await?,
+            seen: HashSet::new(),
+            first_seen: HashMap::new(),
+            complete: true,
+            newest: None,
+            whole: Plan::empty(
+                tenant.clone(),
                 PlanMode::FullReconcile {
                     scan_complete: false,
                 },
-            );
-            // Re-read duplicates were counted on their own page already.
-            p.counts.contacts = page_len;
-            // Later pages must see this page's links and grants (the outbox applies them).
-            apply_to_view(&p, &mut view, now);
-            report.absorb_plan(&p);
-            if effect == Effect::Write {
-                report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
-            }
-            whole.merge(p);
-            match page.next {
-                Some(next) => token = Some(next),
-                None => break,
-            }
-        }
-        report.scan_complete = Some(complete);
-        if complete {
-            let now = self.clock.now();
-            let crm = source.crm();
-            let p = plan_absences(
-                &PlanInput::new(tenant, &self.config, &view, now),
-                &crm,
-                &|id| seen.contains(id),
-                true,
-            );
-            report.absorb_plan(&p);
-            if effect == Effect::Write {
-                report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
-            }
-            whole.merge(p);
-            whole.mode = PlanMode::FullReconcile {
-                scan_complete: true,
-            };
-            if effect == Effect::Write {
-                // Every contact modified before the scan started was read and its plan is
-                // in the outbox: the next delta need only read from there (less the overlap).
-                report.checkpoint = self.checkpoint_after_full(tenant, started).await?;
-            }
+                started,
+            ),
+        };
+        self.scan_pages(tenant, source.as_ref(), effect, &mut scan, report)
+            .await?;
+        report.scan_complete = Some(scan.complete);
+        if scan.complete {
+            self.after_complete_scan(tenant, source.crm(), effect, started, &mut scan, report)
+                .await?;
         }
         if effect == Effect::Write && self.options.apply {
             let drained = self.drain_outbox_inner(tenant).await?;
             report.absorb_drain(drained);
         }
-        if let Some(newest) = newest {
+        if let Some(newest) = scan.newest {
             report.lag_ms = Some((self.clock.now() - newest).num_milliseconds().max(0));
         }
-        Ok(whole)
+        Ok(scan.whole)
+    }
+
+    /// Reads and plans every page of the scan. A page that cannot be read ends the scan as
+    /// incomplete (nothing is then removed by absence) and stops the run.
+    async fn scan_pages(
+        &self,
+        tenant: &TenantId,
+        source: &dyn CrmSource,
+        effect: Effect,
+        scan: &mut FullScan,
+        report: &mut RunReport,
+    ) -> Result<(), Error> {
+        let mut token: Option<PageToken> = None;
+        loop {
+            if self.stop_requested() {
+                // A scan cut short removes nothing by absence.
+                scan.complete = false;
+                report.interrupt();
+                return Ok(());
+            }
+            let page = match source.scan(tenant, token.as_ref()).await {
+                Ok(page) => page,
+                Err(e) => {
+                    warn!(error = %e, "full scan page failed; nothing will be removed by absence");
+                    scan.complete = false;
+                    stop(report, &e);
+                    return Ok(());
+                }
+            };
+            report.read += page.contacts.len() as u64;
+            let page_len = page.contacts.len() as u64;
+            scan.note_page(&page.contacts);
+            let earlier = scan.earlier_duplicates(&page.contacts);
+            let mut contacts = page.contacts;
+            if !earlier.is_empty() {
+                match source.get_by_ids(tenant, &earlier).await {
+                    Ok(again) => contacts.extend(again),
+                    Err(e) => {
+                        warn!(error = %e, "could not re-read earlier duplicates; nothing will be removed by absence");
+                        scan.complete = false;
+                        stop(report, &e);
+                        return Ok(());
+                    }
+                }
+            }
+            self.plan_page(tenant, effect, &contacts, page_len, scan, report)
+                .await?;
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Plans one page against the view the earlier pages left, and enqueues the plan.
+    async fn plan_page(
+        &self,
+        tenant: &TenantId,
+        effect: Effect,
+        contacts: &[CrmContact],
+        page_len: u64,
+        scan: &mut FullScan,
+        report: &mut RunReport,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let mut p = plan(
+            &PlanInput::new(tenant, &self.config, &scan.view, now),
+            contacts,
+            PlanMode::FullReconcile {
+                scan_complete: false,
+            },
+        );
+        // Re-read duplicates were counted on their own page already.
+        p.counts.contacts = page_len;
+        // Later pages must see this page's links and grants (the outbox applies them).
+        apply_to_view(&p, &mut scan.view, now);
+        report.absorb_plan(&p);
+        if effect == Effect::Write {
+            report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
+        }
+        scan.whole.merge(p);
+        Ok(())
+    }
+
+    /// After a complete scan: plans removals by absence and moves the checkpoint.
+    async fn after_complete_scan(
+        &self,
+        tenant: &TenantId,
+        crm: CrmKind,
+        effect: Effect,
+        started: DateTime<Utc>,
+        scan: &mut FullScan,
+        report: &mut RunReport,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let p = plan_absences(
+            &PlanInput::new(tenant, &self.config, &scan.view, now),
+            &crm,
+            &|id| scan.seen.contains(id),
+            true,
+        );
+        report.absorb_plan(&p);
+        if effect == Effect::Write {
+            report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
+        }
+        scan.whole.merge(p);
+        scan.whole.mode = PlanMode::FullReconcile {
+            scan_complete: true,
+        };
+        if effect == Effect::Write {
+            // Every contact modified before the scan started was read and its plan is in the
+            // outbox: the next delta need only read from there (less the overlap).
+            report.checkpoint = self.checkpoint_after_full(tenant, started).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What a full scan has learned so far.
+struct FullScan {
+    /// The store's view, with the plans of the pages read so far applied.
+    view: StateView,
+    /// The records seen (not archived): the others are absent after a complete scan.
+    seen: HashSet<CrmRecordId>,
+    /// The record each email was first seen on: the duplicate policy must hold across
+    /// pages, so an earlier record is brought back into a page that repeats its email.
+    first_seen: HashMap<Email, CrmRecordId>,
+    /// Whether every page was read.
+    complete: bool,
+    /// The newest change read.
+    newest: Option<DateTime<Utc>>,
+    /// The plan of the whole run.
+    whole: Plan,
+}
+
+impl FullScan {
+    /// Records a page's newest change and the records it shows.
+    fn note_page(&mut self, contacts: &[CrmContact]) {
+        self.newest = self.newest.max(contacts.iter().map(|c| c.updated_at).max());
+        self.seen.extend(
+            contacts
+                .iter()
+                .filter(|c| !c.archived)
+                .map(|c| c.id.clone()),
+        );
+    }
+
+    /// The records of earlier pages that share an email with a record of this page.
+    fn earlier_duplicates(&mut self, contacts: &[CrmContact]) -> Vec<CrmRecordId> {
+        let earlier: HashSet<CrmRecordId> = contacts
+            .iter()
+            .filter(|c| !c.archived)
+            .filter_map(|c| {
+                let email = c.email.as_ref()?;
+                match self.first_seen.get(email) {
+                    Some(id) if *id != c.id => Some(id.clone()),
+                    Some(_) => None,
+                    None => {
+                        self.first_seen.insert(email.clone(), c.id.clone());
+                        None
+                    }
+                }
+            })
+            .collect();
+        earlier.into_iter().collect()
     }
 }
 
@@ -396,7 +507,7 @@ impl SyncEngine {
             Ok(Some(next))
         } else {
             warn!("checkpoint moved by another worker during the full reconcile; it is kept");
-            self.store.checkpoint(tenant, &name, &stream).await
+            Ok(self.store.checkpoint(tenant, &name, &stream).await?)
         }
     }
 }
@@ -433,9 +544,9 @@ fn unread_competitors(contacts: &[CrmContact], view: &StateView) -> Vec<CrmRecor
     others
 }
 
-fn stop(report: &mut RunReport, e: &Error) {
+fn stop(report: &mut RunReport, e: &sync_core::Error) {
     report.stopped = Some(e.to_string());
-    if let Error::Remote(r) = e {
+    if let Some(r) = e.as_remote() {
         report.resume_after = r.resets_at;
     }
 }

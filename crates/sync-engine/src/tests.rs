@@ -6,16 +6,17 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
-use crate::config::{BadgeRule, Condition, MissingUserPolicy, SyncConfig};
-use crate::domain::{
+use crate::report::ReportExt;
+use sync_core::MemoryStore;
+use sync_core::RemoteErrorKind;
+use sync_core::config::{BadgeRule, Condition, MissingUserPolicy, SyncConfig};
+use sync_core::plan::PlanMode;
+use sync_core::ports::{CheckpointStore, LeaseHolder, MappingStore, Outbox};
+use sync_core::testkit::{MemoryCrm, RecordingBadgeSink, RecordingInviter};
+use sync_core::{
     BadgeGrant, CativaUserId, CommunityUser, CrmContact, CrmKind, CrmRecordId, Email, Mapping,
     Provenance, TenantId,
 };
-use crate::error::RemoteErrorKind;
-use crate::memory_store::MemoryStore;
-use crate::plan::PlanMode;
-use crate::ports::{CheckpointStore, LeaseHolder, MappingStore, Outbox};
-use crate::testkit::{MemoryCrm, RecordingBadgeSink, RecordingInviter};
 
 struct ManualClock(Mutex<DateTime<Utc>>);
 
@@ -394,7 +395,7 @@ async fn a_failed_delivery_is_not_recorded_so_its_retry_is_processed() {
 async fn user_created_without_a_contact_provisions_one_without_duplicates() {
     let w = world(0, MissingUserPolicy::Skip);
     let mut newcomer = CommunityUser::new(user(7), email(7));
-    newcomer.profile = crate::domain::CommunityProfile::new().with_field("firstName", "Ana");
+    newcomer.profile = sync_core::CommunityProfile::new().with_field("firstName", "Ana");
     w.engine
         .handle_community_event(
             &w.tenant,
@@ -487,7 +488,7 @@ async fn a_crashed_worker_loses_nothing() {
         .store
         .claim(
             &w.tenant,
-            &crate::ports::LeaseHolder::unregistered("dead-worker"),
+            &sync_core::ports::LeaseHolder::unregistered("dead-worker"),
             3,
             std::time::Duration::from_secs(60),
             w.clock.now(),
@@ -649,7 +650,10 @@ async fn a_restart_with_the_same_instance_id_applies_its_dead_claims_at_once() {
             w.clock.now(),
         )
         .await;
-    assert!(matches!(late, Err(Error::Superseded { .. })), "{late:?}");
+    assert!(
+        matches!(late, Err(sync_core::Error::Superseded { .. })),
+        "{late:?}"
+    );
 }
 
 #[tokio::test]
@@ -730,15 +734,15 @@ struct SlowSink {
 }
 
 #[async_trait::async_trait]
-impl crate::ports::BadgeSink for SlowSink {
+impl sync_core::ports::BadgeSink for SlowSink {
     fn max_batch(&self) -> usize {
         self.batch
     }
     async fn apply_badges(
         &self,
         tenant: &TenantId,
-        changes: &[crate::ports::BadgeChange],
-    ) -> Result<Vec<crate::ports::ItemResult<()>>, Error> {
+        changes: &[sync_core::ports::BadgeChange],
+    ) -> Result<Vec<sync_core::ports::ItemResult<()>>, sync_core::Error> {
         if let Some(stop) = &self.stop_on_call {
             stop.stop();
         }

@@ -13,13 +13,14 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use sync_core::config::{BadgeRule, Condition, SyncConfig};
-use sync_core::engine::Clock;
 use sync_core::ports::{CheckpointStore, MappingStore};
 use sync_core::testkit::{MemoryCrm, RecordingBadgeSink};
 use sync_core::{
-    ActionKind, CativaUserId, CrmContact, CrmKind, CrmRecordId, Email, EngineOptions, Mapping,
-    MemoryStore, Plan, PlanMode, SyncEngine, TenantId,
+    ActionKind, CativaUserId, CrmContact, CrmKind, CrmRecordId, Email, Mapping, MemoryStore, Plan,
+    PlanMode, TenantId,
 };
+use sync_engine::Clock;
+use sync_engine::{EngineOptions, SyncEngine};
 
 const TAG: &str = "Pago Anual";
 
