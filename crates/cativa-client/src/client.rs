@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sync_core::{BadgeId, CativaUserId, Email};
 use sync_http::{ErrorKind, HttpClient, HttpClientBuilder, HttpTransport, RateLimit, RetryPolicy};
 
-use crate::error::CativaError;
+use crate::error::Error;
 use crate::model::{CativaUser, Me, NewUser, UserFields};
 
 /// The production API base URL.
@@ -85,16 +85,16 @@ impl PreviewPaths {
         self
     }
 
-    fn validate(&self) -> Result<(), CativaError> {
+    fn validate(&self) -> Result<(), Error> {
         let need = |name: &str, path: &str, placeholders: &[&str]| {
             if !path.starts_with('/') {
-                return Err(CativaError::Config(format!(
+                return Err(Error::Config(format!(
                     "preview path {name} = {path:?} must start with '/'"
                 )));
             }
             for p in placeholders {
                 if !path.contains(p) {
-                    return Err(CativaError::Config(format!(
+                    return Err(Error::Config(format!(
                         "preview path {name} = {path:?} must contain {p}"
                     )));
                 }
@@ -144,7 +144,7 @@ fn endpoint_missing(e: &sync_http::HttpError) -> bool {
 /// The Cativa API client. Cheap to clone.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), cativa_client::CativaError> {
+/// # async fn demo() -> Result<(), cativa_client::Error> {
 /// use secrecy::SecretString;
 /// use cativa_client::CativaClient;
 ///
@@ -243,9 +243,9 @@ impl CativaClientBuilder {
     /// Validates and builds.
     ///
     /// # Errors
-    /// [`CativaError::Config`] for a bad preview path; [`CativaError::Http`] with
+    /// [`Error::Config`] for a bad preview path; [`Error::Http`] with
     /// [`ErrorKind::Config`] for a bad base URL or key.
-    pub fn build(self) -> Result<CativaClient, CativaError> {
+    pub fn build(self) -> Result<CativaClient, Error> {
         self.paths.validate()?;
         let mut b = HttpClient::builder(self.base_url)
             .bearer(self.api_key)
@@ -316,11 +316,11 @@ impl CativaClient {
     /// credential and to discover the `CustomerId` webhooks will carry.
     ///
     /// # Errors
-    /// [`CativaError::Http`] (`Auth` for a bad key, `Decode` naming the missing field).
-    pub async fn me(&self) -> Result<Me, CativaError> {
+    /// [`Error::Http`] (`Auth` for a bad key, `Decode` naming the missing field).
+    pub async fn me(&self) -> Result<Me, Error> {
         let v: serde_json::Value = self.http.get(ME_PATH).send_json().await?;
         Me::from_value(v).map_err(|m| {
-            CativaError::Http(sync_http::HttpError::new(
+            Error::Http(sync_http::HttpError::new(
                 ErrorKind::Decode,
                 format!("unexpected {ME_PATH} response: {m}"),
             ))
@@ -331,9 +331,9 @@ impl CativaClient {
     /// there is none (404).
     ///
     /// # Errors
-    /// [`CativaError::AdminLookupForbidden`] on 403: partner keys cannot use this endpoint
-    /// yet (see the error text for the workaround). Other failures as [`CativaError::Http`].
-    pub async fn user_by_email(&self, email: &Email) -> Result<Option<CativaUser>, CativaError> {
+    /// [`Error::AdminLookupForbidden`] on 403: partner keys cannot use this endpoint
+    /// yet (see the error text for the workaround). Other failures as [`Error::Http`].
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<CativaUser>, Error> {
         let res = self
             .http
             .request_segments(
@@ -347,7 +347,7 @@ impl CativaClient {
             Ok(u) => Ok(Some(u)),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
             Err(e) if e.status() == Some(StatusCode::FORBIDDEN) => {
-                Err(CativaError::AdminLookupForbidden {
+                Err(Error::AdminLookupForbidden {
                     correlation_id: e.correlation_id().map(str::to_owned),
                 })
             }
@@ -363,7 +363,7 @@ impl CativaClient {
         badge: Option<&str>,
         idempotency_key: &str,
         body: Option<serde_json::Value>,
-    ) -> Result<sync_http::Response, CativaError> {
+    ) -> Result<sync_http::Response, Error> {
         let segments = render(template, user, badge);
         let refs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let mut req = self
@@ -378,7 +378,7 @@ impl CativaClient {
             Ok(r) => Ok(r),
             // A route that does not exist answers 405/501, or 404 with an empty body; a 404
             // with a body is the API saying the user or badge does not exist.
-            Err(e) if endpoint_missing(&e) => Err(CativaError::PreviewUnavailable {
+            Err(e) if endpoint_missing(&e) => Err(Error::PreviewUnavailable {
                 method: method.to_string(),
                 path: template.to_owned(),
                 status: e.status().map(|s| s.as_u16()).unwrap_or_default(),
@@ -391,15 +391,15 @@ impl CativaClient {
     /// `Idempotency-Key` header, so a retried call has one effect.
     ///
     /// # Errors
-    /// [`CativaError::PreviewUnavailable`] when the endpoint is not there (405/501, or 404
-    /// with an empty body); otherwise [`CativaError::Http`] (`NotFound` for an unknown user
+    /// [`Error::PreviewUnavailable`] when the endpoint is not there (405/501, or 404
+    /// with an empty body); otherwise [`Error::Http`] (`NotFound` for an unknown user
     /// or badge).
     pub async fn assign_badge(
         &self,
         user: &CativaUserId,
         badge: &BadgeId,
         idempotency_key: &str,
-    ) -> Result<(), CativaError> {
+    ) -> Result<(), Error> {
         self.preview(
             Method::POST,
             &self.paths.assign_badge,
@@ -421,7 +421,7 @@ impl CativaClient {
         user: &CativaUserId,
         badge: &BadgeId,
         idempotency_key: &str,
-    ) -> Result<(), CativaError> {
+    ) -> Result<(), Error> {
         self.preview(
             Method::DELETE,
             &self.paths.remove_badge,
@@ -442,9 +442,9 @@ impl CativaClient {
         &self,
         user: &NewUser,
         idempotency_key: &str,
-    ) -> Result<CativaUser, CativaError> {
+    ) -> Result<CativaUser, Error> {
         let body = serde_json::to_value(user)
-            .map_err(|e| CativaError::Config(format!("the new user could not be encoded: {e}")))?;
+            .map_err(|e| Error::Config(format!("the new user could not be encoded: {e}")))?;
         let resp = self
             .preview(
                 Method::POST,
@@ -462,7 +462,7 @@ impl CativaClient {
             _ => v,
         };
         serde_path_to_error::deserialize::<_, CativaUser>(v).map_err(|e| {
-            CativaError::Http(sync_http::HttpError::new(
+            Error::Http(sync_http::HttpError::new(
                 ErrorKind::Decode,
                 format!(
                     "unexpected create-user response: field {}: {}",
@@ -483,9 +483,9 @@ impl CativaClient {
         user: &CativaUserId,
         fields: &UserFields,
         idempotency_key: &str,
-    ) -> Result<(), CativaError> {
+    ) -> Result<(), Error> {
         let body = serde_json::to_value(fields)
-            .map_err(|e| CativaError::Config(format!("the fields could not be encoded: {e}")))?;
+            .map_err(|e| Error::Config(format!("the fields could not be encoded: {e}")))?;
         self.preview(
             Method::PATCH,
             &self.paths.update_user,
@@ -523,7 +523,7 @@ mod tests {
             .preview_paths(p)
             .build()
             .unwrap_err();
-        assert!(matches!(e, CativaError::Config(m) if m.contains("{badge_id}")));
+        assert!(matches!(e, Error::Config(m) if m.contains("{badge_id}")));
         let p = PreviewPaths::default().with_create_user("users");
         assert!(
             CativaClient::builder(SecretString::from("k"))

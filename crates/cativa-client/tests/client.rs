@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cativa_client::{CativaClient, CativaError, NewUser, PreviewPaths, UserFields};
+use cativa_client::{CativaClient, Error, NewUser, PreviewPaths, UserFields};
 use secrecy::SecretString;
 use serde_json::json;
 use sync_core::{BadgeId, CativaUserId, Email};
@@ -138,7 +138,7 @@ async fn user_by_email_found_missing_and_forbidden() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, CativaError::AdminLookupForbidden { correlation_id: Some(c) } if c == "req-42")
+        matches!(&e, Error::AdminLookupForbidden { correlation_id: Some(c) } if c == "req-42")
     );
     let text = e.to_string();
     assert!(text.contains("partner API keys cannot use"), "{text}");
@@ -207,7 +207,7 @@ async fn a_missing_preview_endpoint_says_so() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, CativaError::PreviewUnavailable { status: 404, method, path } if method == "POST" && path.contains("{badge_id}"))
+        matches!(&e, Error::PreviewUnavailable { status: 404, method, path } if method == "POST" && path.contains("{badge_id}"))
     );
     assert!(e.to_string().contains("CsvBadgeSink"));
 }

@@ -20,7 +20,7 @@ use url::Url;
 use crate::auth::{Clock, OAuthFlow, SalesforceTokenSource, default_audience, parse_instance_url};
 use crate::echo::EchoLog;
 use crate::error::{
-    ApiError, ApiErrorKind, SalesforceError, SalesforceErrorDecoder, decode_multiple_matches,
+    ApiError, ApiErrorKind, Error, SalesforceErrorDecoder, decode_multiple_matches,
 };
 use crate::limits::{ApiUsage, LIMIT_INFO_HEADER, parse_limit_info};
 use crate::models::{
@@ -268,24 +268,24 @@ impl SalesforceClientBuilder {
 
     /// Validates the configuration and builds the client. No network call is made; the
     /// first request fetches a token.
-    pub fn build(self) -> Result<SalesforceClient, SalesforceError> {
+    pub fn build(self) -> Result<SalesforceClient, Error> {
         let login = Url::parse(&self.login_url).map_err(|e| {
-            SalesforceError::Config(format!("login_url {:?} is not a URL: {e}", self.login_url))
+            Error::Config(format!("login_url {:?} is not a URL: {e}", self.login_url))
         })?;
         if !matches!(login.scheme(), "https" | "http") || login.host_str().is_none() {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "login_url {:?} must be an https URL such as https://login.salesforce.com",
                 self.login_url
             )));
         }
         let Some(version) = parse_version(&self.api_version) else {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "api_version {:?} must look like \"v66.0\"",
                 self.api_version
             )));
         };
         if parse_version(MIN_API_VERSION).is_some_and(|min| version < min) {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "api_version {} is older than {MIN_API_VERSION}, the first with sObject Collections upsert, which the sink uses: set {MIN_API_VERSION} or later (default {DEFAULT_API_VERSION})",
                 self.api_version
             )));
@@ -296,7 +296,7 @@ impl SalesforceClientBuilder {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
         {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "call_client {:?} must be non-empty ASCII letters, digits, '-', '_', '.' or '/'",
                 self.call_client
             )));
@@ -304,19 +304,19 @@ impl SalesforceClientBuilder {
         if let Some(n) = self.query_batch_size
             && !(200..=2000).contains(&n)
         {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "query_batch_size {n} must be within 200..=2000"
             )));
         }
         if let Some(id) = &self.integration_user_id
             && crate::auth::identity_user_id(id).is_none()
         {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "integration_user_id {id:?} must be a 15- or 18-character user id starting with 005"
             )));
         }
         let flow = self.flow.clone().ok_or_else(|| {
-            SalesforceError::Config("no OAuth flow: call .flow(OAuthFlow::...)".into())
+            Error::Config("no OAuth flow: call .flow(OAuthFlow::...)".into())
         })?;
         flow.check_login_url(&login)?;
         let flow = match flow {
@@ -340,13 +340,13 @@ impl SalesforceClientBuilder {
                     None
                 };
                 Arc::new(ReqwestTransport::new(settings).map_err(|e| {
-                    SalesforceError::Config(format!("cannot build the HTTP transport: {e}"))
+                    Error::Config(format!("cannot build the HTTP transport: {e}"))
                 })?)
             }
         };
         let limiter = match self.rate_limit {
             Some(l) => Some(Arc::new(RateLimiter::new(l).ok_or_else(|| {
-                SalesforceError::Config(
+                Error::Config(
                     "rate_limit needs at least 1 request per non-zero period".into(),
                 )
             })?)),
@@ -355,7 +355,7 @@ impl SalesforceClientBuilder {
         let (auth, tokens) = match flow {
             OAuthFlow::AccessToken(token) => {
                 if instance.is_none() {
-                    return Err(SalesforceError::Config(
+                    return Err(Error::Config(
                         "a static access token needs .instance_url(...): there is no token response to learn it from".into(),
                     ));
                 }
@@ -468,7 +468,7 @@ struct Inner {
 /// ```no_run
 /// use crm_salesforce::{JwtBearer, OAuthFlow, SalesforceClient};
 ///
-/// # async fn demo() -> Result<(), crm_salesforce::SalesforceError> {
+/// # async fn demo() -> Result<(), crm_salesforce::Error> {
 /// let key = std::fs::read("salesforce-jwt.key").unwrap_or_default();
 /// let client = SalesforceClient::builder()
 ///     .login_url("https://acme.my.salesforce.com")
@@ -535,7 +535,7 @@ impl SalesforceClient {
     /// (`REQUEST_LIMIT_EXCEEDED`) carries when to resume (`resets_at`, the run report's
     /// `resume_after`), estimated from the latest `Sforce-Limit-Info` by
     /// [`resume_estimate`](crate::limits::resume_estimate).
-    pub(crate) fn port_error(&self, e: SalesforceError) -> sync_core::Error {
+    pub(crate) fn port_error(&self, e: Error) -> sync_core::Error {
         let mut r = sync_core::RemoteError::from(e);
         if r.kind == sync_core::RemoteErrorKind::QuotaExhausted && r.resets_at.is_none() {
             let usage = self.last_api_usage();
@@ -563,11 +563,11 @@ impl SalesforceClient {
     }
 
     /// The org's instance URL (fetching a token first if it is not known yet).
-    pub async fn instance_url(&self) -> Result<Url, SalesforceError> {
+    pub async fn instance_url(&self) -> Result<Url, Error> {
         Ok(self.api().await?.instance.clone())
     }
 
-    async fn api(&self) -> Result<&Api, SalesforceError> {
+    async fn api(&self) -> Result<&Api, Error> {
         self.inner
             .api
             .get_or_try_init(|| async {
@@ -575,16 +575,16 @@ impl SalesforceClient {
                     (Some(url), _) => url.clone(),
                     (None, Some(tokens)) => {
                         // The first token names the instance.
-                        tokens.token().await.map_err(SalesforceError::from_http)?;
+                        tokens.token().await.map_err(Error::from_http)?;
                         tokens
                             .source()
                             .instance_url()
-                            .ok_or_else(|| SalesforceError::Decode {
+                            .ok_or_else(|| Error::Decode {
                                 what: "token response",
                                 message: "no instance_url".into(),
                             })?
                     }
-                    (None, None) => return Err(SalesforceError::Config("no instance URL".into())),
+                    (None, None) => return Err(Error::Config("no instance URL".into())),
                 };
                 let b = &self.inner.builder;
                 let http = b
@@ -661,10 +661,10 @@ impl SalesforceClient {
         format!("services/data/{}/{}", self.inner.api_version, rest)
     }
 
-    fn data_url(api: &Api, segments: &[&str], version: &str) -> Result<Url, SalesforceError> {
+    fn data_url(api: &Api, segments: &[&str], version: &str) -> Result<Url, Error> {
         let mut url = api.instance.clone();
         url.path_segments_mut()
-            .map_err(|()| SalesforceError::Config("the instance URL cannot take a path".into()))?
+            .map_err(|()| Error::Config("the instance URL cannot take a path".into()))?
             .pop_if_empty()
             .extend(["services", "data", version])
             .extend(segments);
@@ -680,7 +680,7 @@ impl SalesforceClient {
         segments: &[&str],
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
-    ) -> Result<Response, SalesforceError> {
+    ) -> Result<Response, Error> {
         let api = self.api().await?;
         let url = Self::data_url(api, segments, &self.inner.api_version)?;
         let is_write = method != Method::GET && method != Method::HEAD;
@@ -710,7 +710,7 @@ impl SalesforceClient {
         url: Url,
         what: &'static str,
         endpoint: &str,
-    ) -> Result<T, SalesforceError> {
+    ) -> Result<T, Error> {
         let api = self.api().await?;
         let resp = self
             .send(api.http.request_url(Method::GET, url), endpoint)
@@ -722,7 +722,7 @@ impl SalesforceClient {
     pub async fn query<T: DeserializeOwned>(
         &self,
         soql: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    ) -> Result<QueryPage<T>, Error> {
         self.query_resource("query", soql).await
     }
 
@@ -731,7 +731,7 @@ impl SalesforceClient {
     pub async fn query_all<T: DeserializeOwned>(
         &self,
         soql: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    ) -> Result<QueryPage<T>, Error> {
         self.query_resource("queryAll", soql).await
     }
 
@@ -739,7 +739,7 @@ impl SalesforceClient {
         &self,
         resource: &str,
         soql: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    ) -> Result<QueryPage<T>, Error> {
         let api = self.api().await?;
         let mut url = Self::data_url(api, &[resource], &self.inner.api_version)?;
         url.query_pairs_mut().append_pair("q", soql);
@@ -751,7 +751,7 @@ impl SalesforceClient {
         &self,
         url: Url,
         endpoint: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    ) -> Result<QueryPage<T>, Error> {
         let api = self.api().await?;
         // Query and queryAll are among the resources documented for Sforce-Call-Options.
         let mut rb = api
@@ -769,15 +769,15 @@ impl SalesforceClient {
     pub async fn query_more<T: DeserializeOwned>(
         &self,
         next_records_url: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    ) -> Result<QueryPage<T>, Error> {
         let api = self.api().await?;
         if !next_records_url.starts_with("/services/data/") {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "{next_records_url:?} is not a Salesforce nextRecordsUrl"
             )));
         }
         let url = api.instance.join(next_records_url).map_err(|e| {
-            SalesforceError::Config(format!("bad nextRecordsUrl {next_records_url:?}: {e}"))
+            Error::Config(format!("bad nextRecordsUrl {next_records_url:?}: {e}"))
         })?;
         let resource = if next_records_url.contains("/queryAll/") {
             "queryAll"
@@ -794,7 +794,7 @@ impl SalesforceClient {
         &self,
         soql: &str,
         all_rows: bool,
-    ) -> Result<Vec<T>, SalesforceError> {
+    ) -> Result<Vec<T>, Error> {
         let mut page: QueryPage<T> = if all_rows {
             self.query_all(soql).await?
         } else {
@@ -803,7 +803,7 @@ impl SalesforceClient {
         let mut records = std::mem::take(&mut page.records);
         while !page.done {
             let Some(next) = page.next_records_url.take() else {
-                return Err(SalesforceError::Decode {
+                return Err(Error::Decode {
                     what: "query page",
                     message: "done is false but nextRecordsUrl is missing".into(),
                 });
@@ -820,15 +820,15 @@ impl SalesforceClient {
         end: DateTime<Utc>,
         days: i64,
         what: &str,
-    ) -> Result<(), SalesforceError> {
+    ) -> Result<(), Error> {
         let now = self.now();
         if end <= start {
-            return Err(SalesforceError::Window(format!(
+            return Err(Error::Window(format!(
                 "{what}: end {end} is not after start {start}"
             )));
         }
         if start < now - chrono::Duration::days(days) {
-            return Err(SalesforceError::Window(format!(
+            return Err(Error::Window(format!(
                 "{what}: start {start} is more than {days} days ago; Salesforce serves only the last {days} days: run a full reconcile instead"
             )));
         }
@@ -841,9 +841,9 @@ impl SalesforceClient {
         kind: &'static str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<T, SalesforceError> {
+    ) -> Result<T, Error> {
         if !is_identifier(object) {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "{object:?} is not an sObject name"
             )));
         }
@@ -868,7 +868,7 @@ impl SalesforceClient {
 
     /// `GET limits`: the org's allowances (`DailyApiRequests`, `DailyBulkApiBatches`, ...)
     /// with their maximum and remaining values; a preflight before a large run.
-    pub async fn limits(&self) -> Result<BTreeMap<String, OrgLimit>, SalesforceError> {
+    pub async fn limits(&self) -> Result<BTreeMap<String, OrgLimit>, Error> {
         let api = self.api().await?;
         let url = Self::data_url(api, &["limits"], &self.inner.api_version)?;
         self.get_json(url, "limits", &format!("GET {VERSIONED}/limits"))
@@ -882,7 +882,7 @@ impl SalesforceClient {
         object: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<UpdatedResponse, SalesforceError> {
+    ) -> Result<UpdatedResponse, Error> {
         self.check_window(start, end, UPDATED_WINDOW_DAYS, "get updated")?;
         self.window(object, "updated", start, end).await
     }
@@ -894,7 +894,7 @@ impl SalesforceClient {
         object: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<DeletedResponse, SalesforceError> {
+    ) -> Result<DeletedResponse, Error> {
         self.check_window(start, end, DELETED_WINDOW_DAYS, "get deleted")?;
         self.window(object, "deleted", start, end).await
     }
@@ -905,7 +905,7 @@ impl SalesforceClient {
         &self,
         records: &[Record],
         all_or_none: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         self.collections(
             Method::POST,
             &["composite", "sobjects"],
@@ -922,7 +922,7 @@ impl SalesforceClient {
         &self,
         records: &[Record],
         all_or_none: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         self.collections(
             Method::PATCH,
             &["composite", "sobjects"],
@@ -941,10 +941,10 @@ impl SalesforceClient {
         external_id_field: &str,
         records: &[Record],
         all_or_none: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         for name in [object, external_id_field] {
             if !is_identifier(name) {
-                return Err(SalesforceError::Config(format!(
+                return Err(Error::Config(format!(
                     "{name:?} is not an API name"
                 )));
             }
@@ -966,7 +966,7 @@ impl SalesforceClient {
         records: &[Record],
         all_or_none: bool,
         idempotent: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         let mut out = Vec::with_capacity(records.len());
         for chunk in records.chunks(MAX_COLLECTION_RECORDS) {
             out.extend(
@@ -989,14 +989,14 @@ impl SalesforceClient {
         all_or_none: bool,
         idempotent: bool,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Vec<SaveResult>, SalesforceError>> + Send + 'a>,
+        Box<dyn std::future::Future<Output = Result<Vec<SaveResult>, Error>> + Send + 'a>,
     > {
         Box::pin(async move {
             match self
                 .collection_chunk(method, segments, chunk, all_or_none, idempotent)
                 .await
             {
-                Err(SalesforceError::Api {
+                Err(Error::Api {
                     status: 400,
                     kind: ApiErrorKind::Invalid | ApiErrorKind::MalformedQuery,
                     errors,
@@ -1033,7 +1033,7 @@ impl SalesforceClient {
         chunk: &[Record],
         all_or_none: bool,
         idempotent: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         let mut results: Vec<Option<SaveResult>> = vec![None; chunk.len()];
         let mut pending: Vec<usize> = (0..chunk.len()).collect();
         let mut delays = self.inner.builder.settings.lock_retry.delays();
@@ -1045,7 +1045,7 @@ impl SalesforceClient {
             let retry_all = match outcome {
                 Ok(got) => {
                     if got.len() != batch.len() {
-                        return Err(SalesforceError::Decode {
+                        return Err(Error::Decode {
                             what: "collections response",
                             message: format!("{} results for {} records", got.len(), batch.len()),
                         });
@@ -1079,7 +1079,7 @@ impl SalesforceClient {
                     tokio::time::sleep(wait).await;
                 }
                 None if retry_all => {
-                    return Err(SalesforceError::Api {
+                    return Err(Error::Api {
                         status: 400,
                         kind: ApiErrorKind::RowLocked,
                         errors: vec![ApiError::new(
@@ -1109,7 +1109,7 @@ impl SalesforceClient {
         records: &[Record],
         all_or_none: bool,
         idempotent: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         let api = self.api().await?;
         let url = Self::data_url(api, segments, &self.inner.api_version)?;
         let body = CollectionBody {
@@ -1141,10 +1141,10 @@ impl SalesforceClient {
         external_id_field: &str,
         value: &str,
         record: &Record,
-    ) -> Result<UpsertOutcome, SalesforceError> {
+    ) -> Result<UpsertOutcome, Error> {
         for name in [object, external_id_field] {
             if !is_identifier(name) {
-                return Err(SalesforceError::Config(format!(
+                return Err(Error::Config(format!(
                     "{name:?} is not an API name"
                 )));
             }
@@ -1152,7 +1152,7 @@ impl SalesforceClient {
         if record.contains_key(external_id_field)
             || record.keys().any(|k| k.eq_ignore_ascii_case("Id"))
         {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "an upsert body must not contain Id or {external_id_field}: Salesforce rejects it"
             )));
         }
@@ -1172,15 +1172,15 @@ impl SalesforceClient {
             .await
         {
             Ok(r) => r,
-            Err(SalesforceError::Http(e)) if e.status() == Some(StatusCode::MULTIPLE_CHOICES) => {
-                return Err(SalesforceError::MultipleMatches {
+            Err(Error::Http(e)) if e.status() == Some(StatusCode::MULTIPLE_CHOICES) => {
+                return Err(Error::MultipleMatches {
                     object: object.to_owned(),
                     field: external_id_field.to_owned(),
                     candidates: e.body().map(decode_multiple_matches).unwrap_or_default(),
                 });
             }
-            Err(SalesforceError::Api { status: 300, .. }) => {
-                return Err(SalesforceError::MultipleMatches {
+            Err(Error::Api { status: 300, .. }) => {
+                return Err(Error::MultipleMatches {
                     object: object.to_owned(),
                     field: external_id_field.to_owned(),
                     candidates: Vec::new(),
@@ -1196,7 +1196,7 @@ impl SalesforceClient {
             status => {
                 let r: SaveResult = decode(&resp, "upsert response")?;
                 if !r.success {
-                    return Err(SalesforceError::Api {
+                    return Err(Error::Api {
                         status,
                         kind: r
                             .errors
@@ -1221,7 +1221,7 @@ impl SalesforceClient {
         external_id_field: &str,
         value: &str,
         record: &Record,
-    ) -> Result<UpsertOutcome, SalesforceError> {
+    ) -> Result<UpsertOutcome, Error> {
         let mut r = record.clone();
         r.insert("attributes".into(), serde_json::json!({ "type": object }));
         r.insert(
@@ -1233,7 +1233,7 @@ impl SalesforceClient {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| SalesforceError::Decode {
+            .ok_or_else(|| Error::Decode {
                 what: "upsert response",
                 message: "no result for the record".into(),
             })?;
@@ -1248,13 +1248,13 @@ impl SalesforceClient {
             .iter()
             .any(|e| e.code == "DUPLICATE_EXTERNAL_ID")
         {
-            return Err(SalesforceError::MultipleMatches {
+            return Err(Error::MultipleMatches {
                 object: object.to_owned(),
                 field: external_id_field.to_owned(),
                 candidates: Vec::new(),
             });
         }
-        Err(SalesforceError::Api {
+        Err(Error::Api {
             status: 200,
             kind: result
                 .errors
@@ -1289,8 +1289,8 @@ fn segments_template(segments: &[&str]) -> String {
     }
 }
 
-fn decode<T: DeserializeOwned>(resp: &Response, what: &'static str) -> Result<T, SalesforceError> {
-    serde_json::from_slice(resp.bytes()).map_err(|e| SalesforceError::Decode {
+fn decode<T: DeserializeOwned>(resp: &Response, what: &'static str) -> Result<T, Error> {
+    serde_json::from_slice(resp.bytes()).map_err(|e| Error::Decode {
         what,
         message: e.to_string(),
     })
@@ -1359,7 +1359,7 @@ mod tests {
             ))
             .build()
             .unwrap_err();
-        assert!(matches!(err, SalesforceError::MyDomainRequired { .. }));
+        assert!(matches!(err, Error::MyDomainRequired { .. }));
         let err = SalesforceClient::builder()
             .flow(OAuthFlow::AccessToken(SecretString::from("t")))
             .build()

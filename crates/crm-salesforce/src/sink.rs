@@ -25,7 +25,7 @@ use sync_core::{CrmKind, CrmRecordId, Error, RemoteError, RemoteErrorKind, Tenan
 
 use crate::client::{MAX_COLLECTION_RECORDS, SalesforceClient};
 use crate::contact::{ContactSchema, MODSTAMP_FIELD, is_relationship};
-use crate::error::{SYSTEM, SalesforceError, record_error};
+use crate::error::{Error as SalesforceError, SYSTEM, record_error};
 use crate::models::{Record, SaveResult};
 use crate::soql::{Condition, Order, Soql};
 
