@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sync_core::{BadgeId, CativaUserId, Email};
-use sync_http::{ErrorKind, HttpClient, HttpClientBuilder, HttpTransport, RateLimit, RetryPolicy};
+use sync_http::{ErrorKind, HttpClient, HttpOptions, HttpTransport, RateLimit, RetryPolicy};
 
 use crate::error::Error;
 use crate::model::{CativaUser, Me, NewUser, UserFields};
@@ -178,7 +179,8 @@ pub struct CativaClientBuilder {
     retry: Option<RetryPolicy>,
     rate_limit: Option<RateLimit>,
     transport: Option<Arc<dyn HttpTransport>>,
-    configure: Option<Box<dyn FnOnce(HttpClientBuilder) -> HttpClientBuilder + Send>>,
+    http: HttpOptions,
+    without_timeouts: bool,
 }
 
 impl fmt::Debug for CativaClientBuilder {
@@ -230,13 +232,33 @@ impl CativaClientBuilder {
         self
     }
 
-    /// Adjusts the underlying [`HttpClientBuilder`] (timeouts, headers...).
+    /// The whole-request timeout of each attempt (default 30 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.timeout(timeout);
+        self
+    }
+
+    /// Adjusts the default transport's `reqwest` builder (proxy, root certificates,
+    /// default headers...) before it is built; ignored with a custom
+    /// [`transport`](Self::transport).
     #[must_use]
     pub fn configure_http(
         mut self,
-        f: impl FnOnce(HttpClientBuilder) -> HttpClientBuilder + Send + 'static,
+        f: impl Fn(sync_http::reqwest::ClientBuilder) -> sync_http::reqwest::ClientBuilder
+            + Send
+            + Sync
+            + 'static,
     ) -> Self {
-        self.configure = Some(Box::new(f));
+        self.http = self.http.configure_http(f);
+        self
+    }
+
+    /// No connect or request timeouts (tests on tokio's paused clock); a later
+    /// [`timeout`](Self::timeout) still applies.
+    #[must_use]
+    pub fn without_timeouts(mut self) -> Self {
+        self.without_timeouts = true;
         self
     }
 
@@ -259,9 +281,10 @@ impl CativaClientBuilder {
         if let Some(t) = self.transport {
             b = b.transport(t);
         }
-        if let Some(f) = self.configure {
-            b = f(b);
+        if self.without_timeouts {
+            b = b.without_timeouts();
         }
+        b = self.http.apply(b);
         Ok(CativaClient {
             http: b.build()?,
             paths: Arc::new(self.paths),
@@ -279,7 +302,8 @@ impl CativaClient {
             retry: None,
             rate_limit: None,
             transport: None,
-            configure: None,
+            http: HttpOptions::default(),
+            without_timeouts: false,
         }
     }
 

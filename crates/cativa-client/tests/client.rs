@@ -22,7 +22,7 @@ fn client(server: &MockServer) -> CativaClient {
                 .with_delays(Duration::from_millis(10), Duration::from_millis(50))
                 .with_jitter(0.0),
         )
-        .configure_http(|b| b.without_timeouts())
+        .without_timeouts()
         .build()
         .unwrap()
 }

@@ -102,6 +102,7 @@ pub struct SalesforceClientBuilder {
     request_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     timeouts: bool,
+    http: sync_http::HttpOptions,
     clock: Clock,
     lock_retry: LockRetry,
     query_batch_size: Option<u16>,
@@ -134,6 +135,7 @@ impl Default for SalesforceClientBuilder {
             request_timeout: Some(Duration::from_secs(60)),
             connect_timeout: Some(Duration::from_secs(10)),
             timeouts: true,
+            http: sync_http::HttpOptions::default(),
             clock: Arc::new(Utc::now),
             lock_retry: LockRetry::default(),
             query_batch_size: None,
@@ -211,6 +213,29 @@ impl SalesforceClientBuilder {
         self
     }
 
+    /// The whole-request timeout of each attempt (default 60 s; the same as
+    /// [`request_timeout`](Self::request_timeout)`(Some(timeout))`).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Adjusts the default transport's `reqwest` builder (proxy, root certificates,
+    /// default headers...) before it is built; ignored with a custom
+    /// [`transport`](Self::transport).
+    #[must_use]
+    pub fn configure_http(
+        mut self,
+        f: impl Fn(sync_http::reqwest::ClientBuilder) -> sync_http::reqwest::ClientBuilder
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.http = self.http.configure_http(f);
+        self
+    }
+
     /// No timeouts at all: for tests on tokio's paused clock.
     pub fn without_timeouts(mut self) -> Self {
         self.timeouts = false;
@@ -264,6 +289,23 @@ impl SalesforceClientBuilder {
             b = b.rate_limiter(Arc::clone(l));
         }
         b
+    }
+
+    /// The default transport (reqwest, with the connect timeout and the `configure_http`
+    /// hook), or the one given to [`transport`](Self::transport).
+    fn transport_or_default(&self) -> Result<Arc<dyn HttpTransport>, Error> {
+        if let Some(t) = &self.transport {
+            return Ok(Arc::clone(t));
+        }
+        let mut settings = ReqwestSettings::default();
+        settings.connect_timeout = if self.timeouts {
+            self.connect_timeout
+        } else {
+            None
+        };
+        let t = ReqwestTransport::configured(settings, self.http.reqwest_hook())
+            .map_err(|e| Error::Config(format!("cannot build the HTTP transport: {e}")))?;
+        Ok(Arc::new(t))
     }
 
     /// Validates the configuration and builds the client. No network call is made; the
@@ -330,20 +372,7 @@ impl SalesforceClientBuilder {
             .as_deref()
             .map(parse_instance_url)
             .transpose()?;
-        let transport: Arc<dyn HttpTransport> = match &self.transport {
-            Some(t) => Arc::clone(t),
-            None => {
-                let mut settings = ReqwestSettings::default();
-                settings.connect_timeout = if self.timeouts {
-                    self.connect_timeout
-                } else {
-                    None
-                };
-                Arc::new(ReqwestTransport::new(settings).map_err(|e| {
-                    Error::Config(format!("cannot build the HTTP transport: {e}"))
-                })?)
-            }
-        };
+        let transport = self.transport_or_default()?;
         let limiter = match self.rate_limit {
             Some(l) => Some(Arc::new(RateLimiter::new(l).ok_or_else(|| {
                 Error::Config(

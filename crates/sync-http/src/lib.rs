@@ -88,12 +88,13 @@ pub use rate_limit::{AnnouncedLimit, RateLimit, RateLimiter};
 pub use redact::redact_secrets;
 pub use retry::{Decision, Failure, GiveUpReason, Outcome, RetryPolicy, is_retryable_status};
 pub use transport::{
-    HttpTransport, ReqwestSettings, ReqwestTransport, TransportError, TransportErrorKind,
+    ConfigureReqwest, HttpOptions, HttpTransport, ReqwestSettings, ReqwestTransport, TransportError, TransportErrorKind,
     TransportRequest, TransportResponse,
 };
 
 /// Re-exported so API crates and partners name the same versions.
 pub use http;
+pub use reqwest;
 pub use secrecy;
 pub use url;
 
