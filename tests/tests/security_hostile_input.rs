@@ -87,7 +87,10 @@ fn hubspot_bodies_over_1_mib_are_refused_with_413_before_verifying_or_parsing() 
         .receive(&req(HeaderMap::new()), &over, at(NOW))
         .unwrap_err();
     assert!(
-        matches!(e, crm_hubspot::webhook::WebhookError::PayloadTooLarge { .. }),
+        matches!(
+            e,
+            crm_hubspot::webhook::WebhookError::PayloadTooLarge { .. }
+        ),
         "{e:?}"
     );
 }
@@ -133,7 +136,10 @@ fn deeply_nested_hubspot_batches_are_refused_without_overflow() {
             let e = hubspot_receiver()
                 .receive(&hubspot_signed(body.as_bytes()), body.as_bytes(), at(NOW))
                 .unwrap_err();
-            assert!(!matches!(e, crm_hubspot::webhook::WebhookError::BadSignature), "{e:?}");
+            assert!(
+                !matches!(e, crm_hubspot::webhook::WebhookError::BadSignature),
+                "{e:?}"
+            );
         }
         // Nesting inside an otherwise valid event.
         let deep = format!(

@@ -157,8 +157,10 @@ fn hubspot_v3_stale_and_far_future_timestamps_are_refused() {
         let got = v.verify("POST", None, &h, body, now_ms);
         match (ok, &got) {
             (true, Ok(_)) => {}
-            (false, Err(crm_hubspot::webhook::WebhookError::StaleTimestamp { .. })) if ts < now_ms => {}
-            (false, Err(crm_hubspot::webhook::WebhookError::FutureTimestamp { .. })) if ts > now_ms => {}
+            (false, Err(crm_hubspot::webhook::WebhookError::StaleTimestamp { .. }))
+                if ts < now_ms => {}
+            (false, Err(crm_hubspot::webhook::WebhookError::FutureTimestamp { .. }))
+                if ts > now_ms => {}
             _ => panic!("ts={ts} expected ok={ok}, got {got:?}"),
         }
         // Signed by another app's secret: refused even with a fresh timestamp.

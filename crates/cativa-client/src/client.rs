@@ -246,9 +246,9 @@ impl CativaClientBuilder {
     pub fn configure_http(
         mut self,
         f: impl Fn(sync_http::reqwest::ClientBuilder) -> sync_http::reqwest::ClientBuilder
-            + Send
-            + Sync
-            + 'static,
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         self.http = self.http.configure_http(f);
         self

@@ -137,9 +137,7 @@ async fn user_by_email_found_missing_and_forbidden() {
         .user_by_email(&Email::parse("partner@example.com").unwrap())
         .await
         .unwrap_err();
-    assert!(
-        matches!(&e, Error::AdminLookupForbidden { correlation_id: Some(c) } if c == "req-42")
-    );
+    assert!(matches!(&e, Error::AdminLookupForbidden { correlation_id: Some(c) } if c == "req-42"));
     let text = e.to_string();
     assert!(text.contains("partner API keys cannot use"), "{text}");
     assert!(text.contains("user_created webhooks"), "{text}");

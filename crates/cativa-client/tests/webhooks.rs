@@ -128,7 +128,8 @@ fn missing_and_garbage_headers_are_refused() {
     let b = body();
     let r = receiver();
     assert_eq!(
-        r.receive(&headers(None, Some("e")), &b, at(NOW)).unwrap_err(),
+        r.receive(&headers(None, Some("e")), &b, at(NOW))
+            .unwrap_err(),
         WebhookError::MissingHeader("X-Cativa-Signature")
     );
     assert_eq!(
@@ -142,7 +143,9 @@ fn missing_and_garbage_headers_are_refused() {
         Err(WebhookError::MalformedHeader(_))
     ));
     let sig = sign(&secret("whsec_live"), NOW, &b);
-    let err = r.receive(&headers(Some(&sig), None), &b, at(NOW)).unwrap_err();
+    let err = r
+        .receive(&headers(Some(&sig), None), &b, at(NOW))
+        .unwrap_err();
     assert_eq!(err, WebhookError::MissingHeader("X-Cativa-Execution-Id"));
     assert_eq!(err.http_status(), 400);
     assert!(matches!(
@@ -289,7 +292,11 @@ fn repeated_cativa_headers_are_refused() {
         "x-cativa-automation-id",
     ] {
         let mut h = headers(Some(&good), Some("e"));
-        let value = h.headers.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap();
+        let value = h
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap();
         // A second copy; for the signature, one that does not verify.
         let second = if name == "x-cativa-signature" {
             forged.clone()
@@ -368,7 +375,9 @@ async fn a_duplicated_delivery_is_recognized_by_execution_id() {
     // Cativa retries: same execution id, re-signed later.
     for (t, exec) in [(NOW, "exec-1"), (NOW + 60, "exec-1"), (NOW + 61, "exec-2")] {
         let sig = sign(&secret("whsec_live"), t, &b);
-        let d = r.receive(&headers(Some(&sig), Some(exec)), &b, at(t)).unwrap();
+        let d = r
+            .receive(&headers(Some(&sig), Some(exec)), &b, at(t))
+            .unwrap();
         if store
             .record_delivery(&tenant, d.execution_id.as_str(), Utc::now())
             .await

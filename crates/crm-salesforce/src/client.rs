@@ -311,6 +311,47 @@ impl SalesforceClientBuilder {
     /// Validates the configuration and builds the client. No network call is made; the
     /// first request fetches a token.
     pub fn build(self) -> Result<SalesforceClient, Error> {
+        let login = self.checked_login_url()?;
+        self.check_settings()?;
+        let flow = self.checked_flow(&login)?;
+        let instance = self
+            .instance_url
+            .as_deref()
+            .map(parse_instance_url)
+            .transpose()?;
+        let transport = self.transport_or_default()?;
+        let limiter = match self.rate_limit {
+            Some(l) => Some(Arc::new(RateLimiter::new(l).ok_or_else(|| {
+                Error::Config("rate_limit needs at least 1 request per non-zero period".into())
+            })?)),
+            None => None,
+        };
+        let (auth, tokens) = self.auth(flow, instance.is_some(), &login, &transport)?;
+        let inner = Inner {
+            api_version: self.api_version.clone(),
+            call_options: format!("client={}", self.call_client),
+            query_options: self.query_batch_size.map(|n| format!("batchSize={n}")),
+            login,
+            fixed_instance: instance,
+            api: OnceCell::new(),
+            auth,
+            tokens,
+            builder: BuilderParts {
+                transport,
+                limiter,
+                settings: self,
+            },
+            usage: Mutex::new(None),
+            echo: EchoLog::default(),
+        };
+        Ok(SalesforceClient {
+            calls: Arc::default(),
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The login URL, parsed: an `https` (or, for a local sandbox, `http`) URL with a host.
+    fn checked_login_url(&self) -> Result<Url, Error> {
         let login = Url::parse(&self.login_url).map_err(|e| {
             Error::Config(format!("login_url {:?} is not a URL: {e}", self.login_url))
         })?;
@@ -320,6 +361,11 @@ impl SalesforceClientBuilder {
                 self.login_url
             )));
         }
+        Ok(login)
+    }
+
+    /// The API version, call client, query batch size and integration user id.
+    fn check_settings(&self) -> Result<(), Error> {
         let Some(version) = parse_version(&self.api_version) else {
             return Err(Error::Config(format!(
                 "api_version {:?} must look like \"v66.0\"",
@@ -357,77 +403,61 @@ impl SalesforceClientBuilder {
                 "integration_user_id {id:?} must be a 15- or 18-character user id starting with 005"
             )));
         }
-        let flow = self.flow.clone().ok_or_else(|| {
-            Error::Config("no OAuth flow: call .flow(OAuthFlow::...)".into())
-        })?;
-        flow.check_login_url(&login)?;
-        let flow = match flow {
+        Ok(())
+    }
+
+    /// The OAuth flow, checked against the login URL, a JWT assertion's audience defaulted
+    /// from it.
+    fn checked_flow(&self, login: &Url) -> Result<OAuthFlow, Error> {
+        let flow = self
+            .flow
+            .clone()
+            .ok_or_else(|| Error::Config("no OAuth flow: call .flow(OAuthFlow::...)".into()))?;
+        flow.check_login_url(login)?;
+        Ok(match flow {
             OAuthFlow::JwtBearer(j) => {
-                OAuthFlow::JwtBearer(j.with_default_audience(default_audience(&login)))
+                OAuthFlow::JwtBearer(j.with_default_audience(default_audience(login)))
             }
             other => other,
-        };
-        let instance = self
-            .instance_url
-            .as_deref()
-            .map(parse_instance_url)
-            .transpose()?;
-        let transport = self.transport_or_default()?;
-        let limiter = match self.rate_limit {
-            Some(l) => Some(Arc::new(RateLimiter::new(l).ok_or_else(|| {
-                Error::Config(
-                    "rate_limit needs at least 1 request per non-zero period".into(),
-                )
-            })?)),
-            None => None,
-        };
-        let (auth, tokens) = match flow {
+        })
+    }
+
+    /// How API calls authenticate: a static token, or a refreshing token source posting to
+    /// the login URL.
+    fn auth(
+        &self,
+        flow: OAuthFlow,
+        has_instance: bool,
+        login: &Url,
+        transport: &Arc<dyn HttpTransport>,
+    ) -> Result<(Auth, Option<SharedTokens>), Error> {
+        match flow {
             OAuthFlow::AccessToken(token) => {
-                if instance.is_none() {
+                if !has_instance {
                     return Err(Error::Config(
                         "a static access token needs .instance_url(...): there is no token response to learn it from".into(),
                     ));
                 }
-                (Auth::Bearer(token), None)
+                Ok((Auth::Bearer(token), None))
             }
             flow => {
-                let login_http = self
-                    .http_builder(login.as_str(), &transport, None)
-                    .build()?;
+                let login_http = self.http_builder(login.as_str(), transport, None).build()?;
                 let source = Arc::new(RefreshingToken::new(SalesforceTokenSource::new(
                     login_http,
                     flow,
                     Arc::clone(&self.clock),
                 )));
-                (
+                Ok((
                     Auth::Provider(Arc::clone(&source) as Arc<dyn TokenProvider>),
                     Some(source),
-                )
+                ))
             }
-        };
-        let inner = Inner {
-            api_version: self.api_version.clone(),
-            call_options: format!("client={}", self.call_client),
-            query_options: self.query_batch_size.map(|n| format!("batchSize={n}")),
-            login,
-            fixed_instance: instance,
-            api: OnceCell::new(),
-            auth,
-            tokens,
-            builder: BuilderParts {
-                transport,
-                limiter,
-                settings: self,
-            },
-            usage: Mutex::new(None),
-            echo: EchoLog::default(),
-        };
-        Ok(SalesforceClient {
-            calls: Arc::default(),
-            inner: Arc::new(inner),
-        })
+        }
     }
 }
+
+/// The refreshing token source a client and its clones share.
+type SharedTokens = Arc<RefreshingToken<SalesforceTokenSource>>;
 
 /// `vNN.N` as (major, minor), or `None` when it is not of that form.
 fn parse_version(v: &str) -> Option<(u32, u32)> {
@@ -748,19 +778,13 @@ impl SalesforceClient {
     }
 
     /// The first page of a SOQL query (live records only).
-    pub async fn query<T: DeserializeOwned>(
-        &self,
-        soql: &str,
-    ) -> Result<QueryPage<T>, Error> {
+    pub async fn query<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
         self.query_resource("query", soql).await
     }
 
     /// The first page of a SOQL query over live **and** deleted or merged records
     /// (`queryAll`: rows with `IsDeleted = true` included while in the Recycle Bin).
-    pub async fn query_all<T: DeserializeOwned>(
-        &self,
-        soql: &str,
-    ) -> Result<QueryPage<T>, Error> {
+    pub async fn query_all<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
         self.query_resource("queryAll", soql).await
     }
 
@@ -805,9 +829,10 @@ impl SalesforceClient {
                 "{next_records_url:?} is not a Salesforce nextRecordsUrl"
             )));
         }
-        let url = api.instance.join(next_records_url).map_err(|e| {
-            Error::Config(format!("bad nextRecordsUrl {next_records_url:?}: {e}"))
-        })?;
+        let url = api
+            .instance
+            .join(next_records_url)
+            .map_err(|e| Error::Config(format!("bad nextRecordsUrl {next_records_url:?}: {e}")))?;
         let resource = if next_records_url.contains("/queryAll/") {
             "queryAll"
         } else {
@@ -872,9 +897,7 @@ impl SalesforceClient {
         end: DateTime<Utc>,
     ) -> Result<T, Error> {
         if !is_identifier(object) {
-            return Err(Error::Config(format!(
-                "{object:?} is not an sObject name"
-            )));
+            return Err(Error::Config(format!("{object:?} is not an sObject name")));
         }
         let api = self.api().await?;
         let mut url = Self::data_url(
@@ -973,9 +996,7 @@ impl SalesforceClient {
     ) -> Result<Vec<SaveResult>, Error> {
         for name in [object, external_id_field] {
             if !is_identifier(name) {
-                return Err(Error::Config(format!(
-                    "{name:?} is not an API name"
-                )));
+                return Err(Error::Config(format!("{name:?} is not an API name")));
             }
         }
         self.collections(
@@ -1173,9 +1194,7 @@ impl SalesforceClient {
     ) -> Result<UpsertOutcome, Error> {
         for name in [object, external_id_field] {
             if !is_identifier(name) {
-                return Err(Error::Config(format!(
-                    "{name:?} is not an API name"
-                )));
+                return Err(Error::Config(format!("{name:?} is not an API name")));
             }
         }
         if record.contains_key(external_id_field)

@@ -326,10 +326,7 @@ fn str_field<'a>(record: &'a Record, name: &str) -> Option<&'a str> {
 ///
 /// Deleted rows (`IsDeleted = true`, from `queryAll`) are archived; a row with a
 /// `MasterRecordId` was merged away and points to the surviving record.
-pub fn decode_contact(
-    schema: &ContactSchema,
-    record: &Record,
-) -> Result<CrmContact, Error> {
+pub fn decode_contact(schema: &ContactSchema, record: &Record) -> Result<CrmContact, Error> {
     let id = str_field(record, "Id").ok_or_else(|| Error::Decode {
         what: "record",
         message: "a record has no Id".into(),

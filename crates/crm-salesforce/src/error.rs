@@ -492,8 +492,7 @@ impl Error {
     pub fn from_http(e: HttpError) -> Self {
         let Some(status) = e.status().filter(|s| s.as_u16() != 300) else {
             // A token-endpoint refusal reaches us wrapped by the HTTP client's token provider.
-            let oauth =
-                std::error::Error::source(&e).and_then(|s| s.downcast_ref::<Error>());
+            let oauth = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<Error>());
             if let Some(Error::OAuth {
                 status,
                 code,
@@ -556,12 +555,8 @@ impl From<Error> for RemoteError {
                     r = r.with_correlation_id(c.clone());
                 }
             }
-            Error::OAuth { status, code, .. } => {
-                r = r.with_status(*status).with_code(code.clone())
-            }
-            Error::MultipleMatches { .. } => {
-                r = r.with_status(300).with_code("MULTIPLE_CHOICES")
-            }
+            Error::OAuth { status, code, .. } => r = r.with_status(*status).with_code(code.clone()),
+            Error::MultipleMatches { .. } => r = r.with_status(300).with_code("MULTIPLE_CHOICES"),
             Error::Http(h) => {
                 if let Some(s) = h.status() {
                     r = r.with_status(s.as_u16());

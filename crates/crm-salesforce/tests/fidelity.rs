@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use crm_salesforce::limits::resume_estimate;
 use crm_salesforce::{
-    ContactSchema, OAuthFlow, SalesforceClient, Error, SalesforceSink, SalesforceSource,
-    TagSource,
+    ContactSchema, Error, OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource, TagSource,
 };
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};

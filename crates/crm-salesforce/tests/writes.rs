@@ -399,10 +399,7 @@ async fn multiple_matches_are_a_conflict_not_a_retry() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::MultipleMatches { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, Error::MultipleMatches { .. }), "{err}");
 }
 
 #[tokio::test]

@@ -41,7 +41,8 @@ pub use engine::{
 pub use error::{Error, RemoteError, RemoteErrorKind};
 pub use memory_store::MemoryStore;
 pub use plan::{
-    Action, ActionKind, ActionType, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts, PlanMode, Reason,
+    Action, ActionKind, ActionType, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts,
+    PlanMode, Reason,
 };
 
 // The README's code blocks compile and run as doc-tests.

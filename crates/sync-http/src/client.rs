@@ -24,9 +24,8 @@ use crate::error::{ErrorKind, HttpError};
 use crate::rate_limit::{AnnouncedLimit, RateLimit, RateLimiter};
 use crate::retry::{Decision, Failure, Outcome, RetryPolicy, decide, server_wait};
 use crate::transport::{
-    ConfigureReqwest,
-    HttpTransport, ReqwestSettings, ReqwestTransport, TransportError, TransportErrorKind,
-    TransportRequest, TransportResponse,
+    ConfigureReqwest, HttpTransport, ReqwestSettings, ReqwestTransport, TransportError,
+    TransportErrorKind, TransportRequest, TransportResponse,
 };
 
 /// The user agent every request carries unless the client names its own product.

@@ -88,8 +88,8 @@ pub use rate_limit::{AnnouncedLimit, RateLimit, RateLimiter};
 pub use redact::redact_secrets;
 pub use retry::{Decision, Failure, GiveUpReason, Outcome, RetryPolicy, is_retryable_status};
 pub use transport::{
-    ConfigureReqwest, HttpOptions, HttpTransport, ReqwestSettings, ReqwestTransport, TransportError, TransportErrorKind,
-    TransportRequest, TransportResponse,
+    ConfigureReqwest, HttpOptions, HttpTransport, ReqwestSettings, ReqwestTransport,
+    TransportError, TransportErrorKind, TransportRequest, TransportResponse,
 };
 
 /// Re-exported so API crates and partners name the same versions.

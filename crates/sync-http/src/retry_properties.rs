@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use crate::retry::{Decision, Failure, Outcome, RetryPolicy, decide, is_retryable_status};
 use http::StatusCode;
 use proptest::prelude::*;
-use crate::retry::{Decision, Failure, Outcome, RetryPolicy, decide, is_retryable_status};
 
 fn policy() -> impl Strategy<Value = RetryPolicy> {
     (

@@ -708,8 +708,16 @@ mod tests {
     #[test]
     fn codes_name_the_refusal() {
         let cases = [
-            (WebhookError::MissingHeader(SIGNATURE_HEADER), "signature_missing", 401),
-            (WebhookError::MissingHeader(EXECUTION_ID_HEADER), "missing_header", 400),
+            (
+                WebhookError::MissingHeader(SIGNATURE_HEADER),
+                "signature_missing",
+                401,
+            ),
+            (
+                WebhookError::MissingHeader(EXECUTION_ID_HEADER),
+                "missing_header",
+                400,
+            ),
             (WebhookError::BadSignature, "signature_invalid", 401),
             (
                 WebhookError::StaleTimestamp {

@@ -93,9 +93,7 @@ impl WebhookError {
         match self {
             Self::MissingSignature { .. } => "signature_missing",
             Self::MalformedSignature(_) => "signature_malformed",
-            Self::StaleTimestamp { .. } | Self::FutureTimestamp { .. } => {
-                "timestamp_out_of_range"
-            }
+            Self::StaleTimestamp { .. } | Self::FutureTimestamp { .. } => "timestamp_out_of_range",
             Self::BadSignature => "signature_invalid",
             Self::PayloadTooLarge { .. } => "body_too_large",
             Self::MalformedBatch(_) => "malformed_json",
@@ -118,8 +116,16 @@ mod tests {
     #[test]
     fn every_refusal_has_a_status_and_a_code() {
         let cases = [
-            (WebhookError::MissingSignature { header: "h" }, 401, "signature_missing"),
-            (WebhookError::MalformedSignature("x".into()), 401, "signature_malformed"),
+            (
+                WebhookError::MissingSignature { header: "h" },
+                401,
+                "signature_missing",
+            ),
+            (
+                WebhookError::MalformedSignature("x".into()),
+                401,
+                "signature_malformed",
+            ),
             (
                 WebhookError::StaleTimestamp {
                     age: Duration::ZERO,
@@ -142,7 +148,11 @@ mod tests {
                 413,
                 "body_too_large",
             ),
-            (WebhookError::MalformedBatch("x".into()), 400, "malformed_json"),
+            (
+                WebhookError::MalformedBatch("x".into()),
+                400,
+                "malformed_json",
+            ),
             (
                 WebhookError::MalformedEvent {
                     index: 0,
@@ -151,7 +161,11 @@ mod tests {
                 400,
                 "malformed_event",
             ),
-            (WebhookError::NotConfigured("x".into()), 500, "receiver_misconfigured"),
+            (
+                WebhookError::NotConfigured("x".into()),
+                500,
+                "receiver_misconfigured",
+            ),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.http_status(), e.code()), (status, code), "{e}");

@@ -364,7 +364,10 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_typed() {
-        assert!(matches!(parse_batch(b"{}"), Err(WebhookError::MalformedBatch(_))));
+        assert!(matches!(
+            parse_batch(b"{}"),
+            Err(WebhookError::MalformedBatch(_))
+        ));
         assert!(matches!(
             parse_batch(b"not json"),
             Err(WebhookError::MalformedBatch(_))

@@ -11,9 +11,9 @@ use sync_core::{CrmContact, CrmRecordId};
 
 use super::batch::{ObjectEvents, dedupe, group_by_object};
 use super::echo::EchoFilter;
+use super::error::WebhookError;
 use super::event::{EventKind, WebhookEvent, parse_batch};
 use super::signature::{SignatureVerifier, SignatureVersion};
-use super::error::WebhookError;
 
 /// Default largest body accepted (HubSpot sends at most 100 events; 1 MiB is ample).
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -304,9 +304,7 @@ mod tests {
         let echo = Arc::new(EchoFilter::new());
         echo.record_write(5, "cativa_badges", "vip", 900);
         let r = receiver().with_echo_filter(echo);
-        let d = r
-            .receive(&signed(body, "1000"), body, ms(2000))
-            .unwrap();
+        let d = r.receive(&signed(body, "1000"), body, ms(2000)).unwrap();
         assert_eq!(d.duplicates, 1);
         assert_eq!(d.echoes.len(), 1);
         assert_eq!(d.events.len(), 1);
@@ -316,9 +314,7 @@ mod tests {
     #[test]
     fn refuses_oversized_bodies_before_verifying() {
         let r = receiver().with_max_body(10);
-        let e = r
-            .receive(&request(&[]), &[b' '; 11], ms(0))
-            .unwrap_err();
+        let e = r.receive(&request(&[]), &[b' '; 11], ms(0)).unwrap_err();
         assert!(matches!(
             e,
             WebhookError::PayloadTooLarge {

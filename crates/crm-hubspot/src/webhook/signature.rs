@@ -306,7 +306,11 @@ impl SignatureVerifier {
             let expected = v1_signature(s.expose_secret(), body);
             acc | ct_eq(expected.as_bytes(), hex::encode(&given).as_bytes())
         });
-        if ok { Ok(()) } else { Err(WebhookError::BadSignature) }
+        if ok {
+            Ok(())
+        } else {
+            Err(WebhookError::BadSignature)
+        }
     }
 
     /// Checks a v2 signature (hex) against method, full URI and body.
@@ -322,7 +326,11 @@ impl SignatureVerifier {
             let expected = v2_signature(s.expose_secret(), method, uri, body);
             acc | ct_eq(expected.as_bytes(), given.as_bytes())
         });
-        if ok { Ok(()) } else { Err(WebhookError::BadSignature) }
+        if ok {
+            Ok(())
+        } else {
+            Err(WebhookError::BadSignature)
+        }
     }
 
     /// Checks a v3 signature (base64) against method, full URI (decoded here), body and the
@@ -366,17 +374,20 @@ impl SignatureVerifier {
             let expected = v3_mac(s.expose_secret().as_bytes(), method, uri, body, timestamp);
             acc | ct_eq(&expected, &given)
         });
-        if ok { Ok(()) } else { Err(WebhookError::BadSignature) }
+        if ok {
+            Ok(())
+        } else {
+            Err(WebhookError::BadSignature)
+        }
     }
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, WebhookError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(Some)
-            .map_err(|_| WebhookError::MalformedSignature(format!("header {name} is not visible ASCII"))),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            WebhookError::MalformedSignature(format!("header {name} is not visible ASCII"))
+        }),
     }
 }
 

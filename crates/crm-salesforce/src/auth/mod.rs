@@ -377,10 +377,7 @@ mod tests {
             "https://TEST.salesforce.com/",
         ] {
             let err = flow.check_login_url(&Url::parse(bad).unwrap()).unwrap_err();
-            assert!(
-                matches!(err, Error::MyDomainRequired { .. }),
-                "{bad}"
-            );
+            assert!(matches!(err, Error::MyDomainRequired { .. }), "{bad}");
             assert!(err.to_string().contains("My Domain"));
         }
         assert!(
