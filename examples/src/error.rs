@@ -29,10 +29,10 @@ pub enum ExampleError {
     HubSpot(#[from] crm_hubspot::Error),
     /// The Salesforce client could not be built.
     #[error("Salesforce: {0}")]
-    Salesforce(#[from] crm_salesforce::SalesforceError),
+    Salesforce(#[from] crm_salesforce::Error),
     /// The Cativa client could not be built.
     #[error("Cativa: {0}")]
-    Cativa(#[from] cativa_client::CativaError),
+    Cativa(#[from] cativa_client::Error),
     /// A webhook could not be verified.
     #[error("Cativa webhook: {0}")]
     CativaWebhook(#[from] cativa_client::webhook::WebhookError),

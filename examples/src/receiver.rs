@@ -16,20 +16,25 @@
 //! | 200 | `{"status":"accepted"}` | verified and processed |
 //! | 200 | `{"status":"duplicate"}` | verified, already processed (a retry): nothing done |
 //! | 409 | `{"status":"in_progress","error":"..."}` + `Retry-After` | another copy of this delivery is being processed: retry |
-//! | 401 | `{"error":"..."}` | missing, bad or stale signature |
-//! | 400 | `{"error":"..."}` | malformed body or headers: a header repeated, an id too long or not a GUID, an invisible character in an email, a key repeated in the body |
+//! | 401 | `{"error":"...","code":"..."}` | missing, bad or stale signature |
+//! | 400 | `{"error":"...","code":"..."}` | malformed body or headers: a header repeated, an id too long or not a GUID, an invisible character in an email, a key repeated in the body |
 //! | 404 | `{"error":"..."}` | `/webhooks/cativa/{event}` with an unknown event |
-//! | 413 | `{"error":"..."}` | body over [`MAX_BODY_BYTES`] |
-//! | 422 | `{"error":"..."}` | event type undetermined (no route, no automation mapping), a body naming another event, or a field the event requires missing |
+//! | 413 | `{"error":"...","code":"..."}` | body over [`MAX_BODY_BYTES`] |
+//! | 422 | `{"error":"...","code":"..."}` | event type undetermined (no route, no automation mapping), a body naming another event, or a field the event requires missing |
 //! | 500 | `{"error":"..."}` | the engine failed: the sender retries later |
+//!
+//! A refusal by the connector carries its stable `code` (`signature_invalid`,
+//! `timestamp_out_of_range`, `body_too_large`, `missing_field`, ...; the `cativa-client` and
+//! `crm-hubspot` READMEs list them): the status and code come from the connector's
+//! `WebhookError::http_status` and `WebhookError::code`.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
@@ -83,6 +88,16 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// A refused delivery: the status the connector chose, its message and its stable code.
+fn refused(status: u16, code: &'static str, message: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        status,
+        axum::Json(json!({ "error": message, "code": code })),
+    )
+        .into_response()
+}
+
 fn status(outcome: &DeliveryOutcome) -> Response {
     let status = match outcome {
         DeliveryOutcome::Duplicate => "duplicate",
@@ -106,10 +121,6 @@ fn status(outcome: &DeliveryOutcome) -> Response {
 
 fn accepted() -> Response {
     (StatusCode::OK, axum::Json(json!({ "status": "accepted" }))).into_response()
-}
-
-fn now_secs() -> i64 {
-    now_ms() / 1000
 }
 
 fn body_error(e: &BytesRejection) -> Response {
@@ -136,21 +147,21 @@ fn engine_error(e: &dyn std::error::Error) -> Response {
 
 async fn cativa(
     State(state): State<Arc<ReceiverState>>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(e) => return body_error(&e),
     };
-    let delivery = state.cativa.receive(&headers, &body, now_secs());
+    let delivery = state.cativa.receive_now(&parts, &body);
     cativa_delivery(&state, delivery).await
 }
 
 async fn cativa_event(
     State(state): State<Arc<ReceiverState>>,
     Path(event): Path<String>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let kind = match event.parse::<cativa_client::webhook::EventType>() {
@@ -163,7 +174,7 @@ async fn cativa_event(
     };
     let delivery = state
         .cativa
-        .receive_event(kind, &headers, &body, now_secs());
+        .receive_event(kind, &parts, &body, std::time::SystemTime::now());
     cativa_delivery(&state, delivery).await
 }
 
@@ -173,10 +184,7 @@ async fn cativa_delivery(
 ) -> Response {
     let delivery = match delivery {
         Ok(d) => d,
-        Err(e) => {
-            let code = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return error(code, e.to_string());
-        }
+        Err(e) => return refused(e.http_status(), e.code(), e.to_string()),
     };
     let Some(event) = delivery.to_community_event() else {
         // Only for an event type added to the client after this receiver was written:
@@ -199,31 +207,9 @@ async fn cativa_delivery(
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn hubspot_status(e: &crm_hubspot::Error) -> StatusCode {
-    use crm_hubspot::Error as E;
-    match e {
-        E::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        E::MissingSignature { .. }
-        | E::MalformedSignature(_)
-        | E::StaleTimestamp { .. }
-        | E::FutureTimestamp { .. }
-        | E::BadSignature => StatusCode::UNAUTHORIZED,
-        _ => StatusCode::BAD_REQUEST,
-    }
-}
-
 async fn hubspot(
     State(state): State<Arc<ReceiverState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    parts: Parts,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some((receiver, source)) = &state.hubspot else {
@@ -233,9 +219,9 @@ async fn hubspot(
         Ok(b) => b,
         Err(e) => return body_error(&e),
     };
-    let delivery = match receiver.receive(method.as_str(), uri.query(), &headers, &body, now_ms()) {
+    let delivery = match receiver.receive_now(&parts, &body) {
         Ok(d) => d,
-        Err(e) => return error(hubspot_status(&e), e.to_string()),
+        Err(e) => return refused(e.http_status(), e.code(), e.to_string()),
     };
     if delivery.events.is_empty() {
         // Only echoes of the SDK's own writes, or nothing at all.
@@ -365,6 +351,14 @@ mod tests {
             .await
             .unwrap();
         (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// The clock the routes read (they call `receive_now`), in milliseconds.
+    fn now_ms() -> i64 {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        i64::try_from(since.as_millis()).unwrap()
     }
 
     fn now() -> i64 {

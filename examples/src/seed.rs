@@ -92,7 +92,9 @@ pub async fn deliver_user_created(
             async move {
                 let delivery = sandbox.cativa().user_created_delivery(&user.id)?;
                 let (headers, body) = cativa_headers(&delivery, secret, &SignatureMode::Valid);
-                let verified = receiver.receive_now(&headers, body.as_bytes())?;
+                let (mut parts, ()) = http::Request::new(()).into_parts();
+                parts.headers = headers;
+                let verified = receiver.receive_now(&parts, body.as_bytes())?;
                 let Some(event) = verified.to_community_event() else {
                     return Ok(false);
                 };

@@ -69,7 +69,7 @@ pub fn hubspot_client(base_url: &str) -> Result<HubSpotClient, crm_hubspot::Erro
 ///
 /// # Errors
 /// A bad base URL.
-pub fn cativa_client(base_url: &str) -> Result<CativaClient, cativa_client::CativaError> {
+pub fn cativa_client(base_url: &str) -> Result<CativaClient, cativa_client::Error> {
     CativaClient::builder(SecretString::from(sync_sandbox::cativa::DEFAULT_API_KEY))
         .base_url(base_url)
         .build()

@@ -51,7 +51,7 @@ fn engine(world: &World) -> SyncEngine {
     let cativa = CativaClient::builder(SecretString::from(sync_sandbox::cativa::DEFAULT_API_KEY))
         .base_url(world.sandbox.cativa().base_url())
         .retry_policy(retries())
-        .configure_http(|b| b.request_timeout(Some(Duration::from_secs(1))))
+        .timeout(Duration::from_secs(1))
         .build()
         .unwrap();
     SyncEngine::builder(config().unwrap(), world.store.clone())

@@ -32,7 +32,7 @@ async fn the_quickstart_runs_and_tells_the_truth() {
     );
     let summary = outcome.plan.to_string();
     assert!(text.contains(summary.lines().last().unwrap()));
-    assert!(outcome.plan.count_of("assign_badge") > 50);
+    assert!(outcome.plan.count_of(sync_core::ActionType::AssignBadge) > 50);
 
     // The report is printed and matches what Cativa shows.
     let report = &outcome.report;
@@ -45,7 +45,7 @@ async fn the_quickstart_runs_and_tells_the_truth() {
         outcome.premium_holders
     );
     assert_eq!(
-        outcome.plan.count_of("assign_badge") as usize,
+        outcome.plan.count_of(sync_core::ActionType::AssignBadge) as usize,
         outcome.premium_holders,
         "the dry run announced exactly what the run did"
     );

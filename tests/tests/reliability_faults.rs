@@ -169,7 +169,7 @@ async fn converges_under(share: f64, seed: u64) {
         .base_url(w.cativa.base_url())
         .retry_policy(policy())
         .transport(cativa_transport.clone())
-        .configure_http(|b| b.request_timeout(Some(Duration::from_millis(200))))
+        .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
     let mut options = options();

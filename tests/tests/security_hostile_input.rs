@@ -8,7 +8,10 @@ use crm_hubspot::webhook::{
     DEFAULT_MAX_BODY, SignatureVerifier as HubSpotVerifier, WebhookReceiver as HubSpotReceiver,
     parse_batch, v3_signature,
 };
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use http::HeaderMap;
+use http::request::Parts;
 use secrecy::SecretString;
 use sync_core::{Email, SyncConfig};
 
@@ -21,7 +24,22 @@ fn hubspot_receiver() -> HubSpotReceiver {
     )
 }
 
-fn hubspot_signed(body: &[u8]) -> HeaderMap {
+/// A request carrying `headers` (the receivers read the method, URI and headers).
+fn req(headers: HeaderMap) -> Parts {
+    let (mut parts, ()) = http::Request::post("/webhooks/hubspot")
+        .body(())
+        .unwrap()
+        .into_parts();
+    parts.headers = headers;
+    parts
+}
+
+/// The receiver's clock at Unix second `secs`.
+fn at(secs: i64) -> SystemTime {
+    UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).unwrap())
+}
+
+fn hubspot_signed(body: &[u8]) -> Parts {
     let t = (NOW * 1000).to_string();
     let mut h = HeaderMap::new();
     h.insert(
@@ -31,7 +49,7 @@ fn hubspot_signed(body: &[u8]) -> HeaderMap {
             .unwrap(),
     );
     h.insert("x-hubspot-request-timestamp", t.parse().unwrap());
-    h
+    req(h)
 }
 
 fn nested(depth: usize, open: &str, close: &str) -> String {
@@ -52,30 +70,27 @@ fn hubspot_bodies_over_1_mib_are_refused_with_413_before_verifying_or_parsing() 
     let mut at_limit = b"[]".to_vec();
     at_limit.resize(DEFAULT_MAX_BODY, b' ');
     let d = hubspot_receiver()
-        .receive(
-            "POST",
-            None,
-            &hubspot_signed(&at_limit),
-            &at_limit,
-            NOW * 1000,
-        )
+        .receive(&hubspot_signed(&at_limit), &at_limit, at(NOW))
         .unwrap();
     assert!(d.events.is_empty());
     // One byte more: refused first, even though it is correctly signed and not JSON.
     let over = vec![b'['; DEFAULT_MAX_BODY + 1];
     let e = hubspot_receiver()
-        .receive("POST", None, &hubspot_signed(&over), &over, NOW * 1000)
+        .receive(&hubspot_signed(&over), &over, at(NOW))
         .unwrap_err();
     assert!(
-        matches!(e, crm_hubspot::Error::PayloadTooLarge { size, limit } if size == DEFAULT_MAX_BODY + 1 && limit == DEFAULT_MAX_BODY),
+        matches!(e, crm_hubspot::webhook::WebhookError::PayloadTooLarge { size, limit } if size == DEFAULT_MAX_BODY + 1 && limit == DEFAULT_MAX_BODY),
         "{e:?}"
     );
     // With no signature at all, the size still decides first (no work for an attacker).
     let e = hubspot_receiver()
-        .receive("POST", None, &HeaderMap::new(), &over, NOW * 1000)
+        .receive(&req(HeaderMap::new()), &over, at(NOW))
         .unwrap_err();
     assert!(
-        matches!(e, crm_hubspot::Error::PayloadTooLarge { .. }),
+        matches!(
+            e,
+            crm_hubspot::webhook::WebhookError::PayloadTooLarge { .. }
+        ),
         "{e:?}"
     );
 }
@@ -88,7 +103,7 @@ fn cativa_bodies_over_1_mib_are_refused_with_413() {
     let mut h = HeaderMap::new();
     h.insert("x-cativa-signature", sign(&s, NOW, &over).parse().unwrap());
     h.insert("x-cativa-execution-id", "e".parse().unwrap());
-    let e = r.receive(&h, &over, NOW).unwrap_err();
+    let e = r.receive(&req(h), &over, at(NOW)).unwrap_err();
     assert!(matches!(e, WebhookError::BodyTooLarge { .. }), "{e:?}");
     assert_eq!(e.http_status(), 413);
 }
@@ -119,15 +134,12 @@ fn deeply_nested_hubspot_batches_are_refused_without_overflow() {
             assert!(parse_batch(body.as_bytes()).is_err());
             // Through the receiver, signed: a 400-class error, not a crash.
             let e = hubspot_receiver()
-                .receive(
-                    "POST",
-                    None,
-                    &hubspot_signed(body.as_bytes()),
-                    body.as_bytes(),
-                    NOW * 1000,
-                )
+                .receive(&hubspot_signed(body.as_bytes()), body.as_bytes(), at(NOW))
                 .unwrap_err();
-            assert!(!matches!(e, crm_hubspot::Error::BadSignature), "{e:?}");
+            assert!(
+                !matches!(e, crm_hubspot::webhook::WebhookError::BadSignature),
+                "{e:?}"
+            );
         }
         // Nesting inside an otherwise valid event.
         let deep = format!(
@@ -157,7 +169,7 @@ fn deeply_nested_cativa_events_are_refused_without_overflow() {
                 sign(&s, NOW, body.as_bytes()).parse().unwrap(),
             );
             h.insert("x-cativa-execution-id", "e".parse().unwrap());
-            let e = r.receive(&h, body.as_bytes(), NOW).unwrap_err();
+            let e = r.receive(&req(h), body.as_bytes(), at(NOW)).unwrap_err();
             assert_eq!(e.http_status(), 400, "{e:?}");
         }
     });

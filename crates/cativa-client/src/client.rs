@@ -2,14 +2,15 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sync_core::{BadgeId, CativaUserId, Email};
-use sync_http::{ErrorKind, HttpClient, HttpClientBuilder, HttpTransport, RateLimit, RetryPolicy};
+use sync_http::{ErrorKind, HttpClient, HttpOptions, HttpTransport, RateLimit, RetryPolicy};
 
-use crate::error::CativaError;
+use crate::error::Error;
 use crate::model::{CativaUser, Me, NewUser, UserFields};
 
 /// The production API base URL.
@@ -85,16 +86,16 @@ impl PreviewPaths {
         self
     }
 
-    fn validate(&self) -> Result<(), CativaError> {
+    fn validate(&self) -> Result<(), Error> {
         let need = |name: &str, path: &str, placeholders: &[&str]| {
             if !path.starts_with('/') {
-                return Err(CativaError::Config(format!(
+                return Err(Error::Config(format!(
                     "preview path {name} = {path:?} must start with '/'"
                 )));
             }
             for p in placeholders {
                 if !path.contains(p) {
-                    return Err(CativaError::Config(format!(
+                    return Err(Error::Config(format!(
                         "preview path {name} = {path:?} must contain {p}"
                     )));
                 }
@@ -144,7 +145,7 @@ fn endpoint_missing(e: &sync_http::HttpError) -> bool {
 /// The Cativa API client. Cheap to clone.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), cativa_client::CativaError> {
+/// # async fn demo() -> Result<(), cativa_client::Error> {
 /// use secrecy::SecretString;
 /// use cativa_client::CativaClient;
 ///
@@ -178,7 +179,8 @@ pub struct CativaClientBuilder {
     retry: Option<RetryPolicy>,
     rate_limit: Option<RateLimit>,
     transport: Option<Arc<dyn HttpTransport>>,
-    configure: Option<Box<dyn FnOnce(HttpClientBuilder) -> HttpClientBuilder + Send>>,
+    http: HttpOptions,
+    without_timeouts: bool,
 }
 
 impl fmt::Debug for CativaClientBuilder {
@@ -230,22 +232,42 @@ impl CativaClientBuilder {
         self
     }
 
-    /// Adjusts the underlying [`HttpClientBuilder`] (timeouts, headers...).
+    /// The whole-request timeout of each attempt (default 30 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.timeout(timeout);
+        self
+    }
+
+    /// Adjusts the default transport's `reqwest` builder (proxy, root certificates,
+    /// default headers...) before it is built; ignored with a custom
+    /// [`transport`](Self::transport).
     #[must_use]
     pub fn configure_http(
         mut self,
-        f: impl FnOnce(HttpClientBuilder) -> HttpClientBuilder + Send + 'static,
+        f: impl Fn(sync_http::reqwest::ClientBuilder) -> sync_http::reqwest::ClientBuilder
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
-        self.configure = Some(Box::new(f));
+        self.http = self.http.configure_http(f);
+        self
+    }
+
+    /// No connect or request timeouts (tests on tokio's paused clock); a later
+    /// [`timeout`](Self::timeout) still applies.
+    #[must_use]
+    pub fn without_timeouts(mut self) -> Self {
+        self.without_timeouts = true;
         self
     }
 
     /// Validates and builds.
     ///
     /// # Errors
-    /// [`CativaError::Config`] for a bad preview path; [`CativaError::Http`] with
+    /// [`Error::Config`] for a bad preview path; [`Error::Http`] with
     /// [`ErrorKind::Config`] for a bad base URL or key.
-    pub fn build(self) -> Result<CativaClient, CativaError> {
+    pub fn build(self) -> Result<CativaClient, Error> {
         self.paths.validate()?;
         let mut b = HttpClient::builder(self.base_url)
             .bearer(self.api_key)
@@ -259,9 +281,10 @@ impl CativaClientBuilder {
         if let Some(t) = self.transport {
             b = b.transport(t);
         }
-        if let Some(f) = self.configure {
-            b = f(b);
+        if self.without_timeouts {
+            b = b.without_timeouts();
         }
+        b = self.http.apply(b);
         Ok(CativaClient {
             http: b.build()?,
             paths: Arc::new(self.paths),
@@ -279,7 +302,8 @@ impl CativaClient {
             retry: None,
             rate_limit: None,
             transport: None,
-            configure: None,
+            http: HttpOptions::default(),
+            without_timeouts: false,
         }
     }
 
@@ -316,11 +340,11 @@ impl CativaClient {
     /// credential and to discover the `CustomerId` webhooks will carry.
     ///
     /// # Errors
-    /// [`CativaError::Http`] (`Auth` for a bad key, `Decode` naming the missing field).
-    pub async fn me(&self) -> Result<Me, CativaError> {
+    /// [`Error::Http`] (`Auth` for a bad key, `Decode` naming the missing field).
+    pub async fn me(&self) -> Result<Me, Error> {
         let v: serde_json::Value = self.http.get(ME_PATH).send_json().await?;
         Me::from_value(v).map_err(|m| {
-            CativaError::Http(sync_http::HttpError::new(
+            Error::Http(sync_http::HttpError::new(
                 ErrorKind::Decode,
                 format!("unexpected {ME_PATH} response: {m}"),
             ))
@@ -331,9 +355,9 @@ impl CativaClient {
     /// there is none (404).
     ///
     /// # Errors
-    /// [`CativaError::AdminLookupForbidden`] on 403: partner keys cannot use this endpoint
-    /// yet (see the error text for the workaround). Other failures as [`CativaError::Http`].
-    pub async fn user_by_email(&self, email: &Email) -> Result<Option<CativaUser>, CativaError> {
+    /// [`Error::AdminLookupForbidden`] on 403: partner keys cannot use this endpoint
+    /// yet (see the error text for the workaround). Other failures as [`Error::Http`].
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<CativaUser>, Error> {
         let res = self
             .http
             .request_segments(
@@ -347,7 +371,7 @@ impl CativaClient {
             Ok(u) => Ok(Some(u)),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
             Err(e) if e.status() == Some(StatusCode::FORBIDDEN) => {
-                Err(CativaError::AdminLookupForbidden {
+                Err(Error::AdminLookupForbidden {
                     correlation_id: e.correlation_id().map(str::to_owned),
                 })
             }
@@ -363,7 +387,7 @@ impl CativaClient {
         badge: Option<&str>,
         idempotency_key: &str,
         body: Option<serde_json::Value>,
-    ) -> Result<sync_http::Response, CativaError> {
+    ) -> Result<sync_http::Response, Error> {
         let segments = render(template, user, badge);
         let refs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let mut req = self
@@ -378,7 +402,7 @@ impl CativaClient {
             Ok(r) => Ok(r),
             // A route that does not exist answers 405/501, or 404 with an empty body; a 404
             // with a body is the API saying the user or badge does not exist.
-            Err(e) if endpoint_missing(&e) => Err(CativaError::PreviewUnavailable {
+            Err(e) if endpoint_missing(&e) => Err(Error::PreviewUnavailable {
                 method: method.to_string(),
                 path: template.to_owned(),
                 status: e.status().map(|s| s.as_u16()).unwrap_or_default(),
@@ -391,15 +415,15 @@ impl CativaClient {
     /// `Idempotency-Key` header, so a retried call has one effect.
     ///
     /// # Errors
-    /// [`CativaError::PreviewUnavailable`] when the endpoint is not there (405/501, or 404
-    /// with an empty body); otherwise [`CativaError::Http`] (`NotFound` for an unknown user
+    /// [`Error::PreviewUnavailable`] when the endpoint is not there (405/501, or 404
+    /// with an empty body); otherwise [`Error::Http`] (`NotFound` for an unknown user
     /// or badge).
     pub async fn assign_badge(
         &self,
         user: &CativaUserId,
         badge: &BadgeId,
         idempotency_key: &str,
-    ) -> Result<(), CativaError> {
+    ) -> Result<(), Error> {
         self.preview(
             Method::POST,
             &self.paths.assign_badge,
@@ -421,7 +445,7 @@ impl CativaClient {
         user: &CativaUserId,
         badge: &BadgeId,
         idempotency_key: &str,
-    ) -> Result<(), CativaError> {
+    ) -> Result<(), Error> {
         self.preview(
             Method::DELETE,
             &self.paths.remove_badge,
@@ -442,9 +466,9 @@ impl CativaClient {
         &self,
         user: &NewUser,
         idempotency_key: &str,
-    ) -> Result<CativaUser, CativaError> {
+    ) -> Result<CativaUser, Error> {
         let body = serde_json::to_value(user)
-            .map_err(|e| CativaError::Config(format!("the new user could not be encoded: {e}")))?;
+            .map_err(|e| Error::Config(format!("the new user could not be encoded: {e}")))?;
         let resp = self
             .preview(
                 Method::POST,
@@ -462,7 +486,7 @@ impl CativaClient {
             _ => v,
         };
         serde_path_to_error::deserialize::<_, CativaUser>(v).map_err(|e| {
-            CativaError::Http(sync_http::HttpError::new(
+            Error::Http(sync_http::HttpError::new(
                 ErrorKind::Decode,
                 format!(
                     "unexpected create-user response: field {}: {}",
@@ -483,9 +507,9 @@ impl CativaClient {
         user: &CativaUserId,
         fields: &UserFields,
         idempotency_key: &str,
-    ) -> Result<(), CativaError> {
+    ) -> Result<(), Error> {
         let body = serde_json::to_value(fields)
-            .map_err(|e| CativaError::Config(format!("the fields could not be encoded: {e}")))?;
+            .map_err(|e| Error::Config(format!("the fields could not be encoded: {e}")))?;
         self.preview(
             Method::PATCH,
             &self.paths.update_user,
@@ -523,7 +547,7 @@ mod tests {
             .preview_paths(p)
             .build()
             .unwrap_err();
-        assert!(matches!(e, CativaError::Config(m) if m.contains("{badge_id}")));
+        assert!(matches!(e, Error::Config(m) if m.contains("{badge_id}")));
         let p = PreviewPaths::default().with_create_user("users");
         assert!(
             CativaClient::builder(SecretString::from("k"))

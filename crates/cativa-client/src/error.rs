@@ -1,4 +1,4 @@
-//! [`CativaError`]: everything the Cativa client and sinks can fail with.
+//! [`Error`]: everything the Cativa client and sinks can fail with.
 
 use sync_core::{RemoteError, RemoteErrorKind};
 use sync_http::{ErrorKind, HttpError};
@@ -6,7 +6,7 @@ use sync_http::{ErrorKind, HttpError};
 /// An error from the Cativa API client or one of its sinks.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CativaError {
+pub enum Error {
     /// The admin lookup by email refused this key.
     #[error(
         "Cativa refused the admin user lookup (HTTP 403): partner API keys cannot use \
@@ -49,7 +49,7 @@ pub enum CativaError {
     },
 }
 
-impl CativaError {
+impl Error {
     /// Whether the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -83,10 +83,10 @@ fn remote_kind(kind: ErrorKind) -> RemoteErrorKind {
     }
 }
 
-impl From<CativaError> for sync_core::Error {
-    fn from(e: CativaError) -> Self {
+impl From<Error> for sync_core::Error {
+    fn from(e: Error) -> Self {
         match e {
-            CativaError::Http(h) => {
+            Error::Http(h) => {
                 let mut r = RemoteError::new("cativa", remote_kind(h.kind()), h.message());
                 if let Some(s) = h.status() {
                     r = r.with_status(s.as_u16());
@@ -102,7 +102,7 @@ impl From<CativaError> for sync_core::Error {
                 }
                 sync_core::Error::from(r)
             }
-            CativaError::AdminLookupForbidden { ref correlation_id } => {
+            Error::AdminLookupForbidden { ref correlation_id } => {
                 let mut r = RemoteError::new("cativa", RemoteErrorKind::Forbidden, e.to_string())
                     .with_status(403);
                 if let Some(c) = correlation_id {
@@ -110,14 +110,14 @@ impl From<CativaError> for sync_core::Error {
                 }
                 sync_core::Error::from(r)
             }
-            CativaError::PreviewUnavailable { status, .. } => sync_core::Error::from(
+            Error::PreviewUnavailable { status, .. } => sync_core::Error::from(
                 RemoteError::new("cativa", RemoteErrorKind::NotFound, e.to_string())
                     .with_status(status),
             ),
-            CativaError::File { path, message } => {
+            Error::File { path, message } => {
                 sync_core::Error::store(format!("write {path}"), message, true)
             }
-            CativaError::Config(m) => {
+            Error::Config(m) => {
                 sync_core::Error::from(RemoteError::new("cativa", RemoteErrorKind::Invalid, m))
             }
         }

@@ -3,7 +3,7 @@
 //! - [`CativaClient`]: the Cativa REST API with a partner API key (`Authorization: Bearer`):
 //!   [`me`](CativaClient::me) (`GET /social/v1/auth/me`, the key's user and tenant),
 //!   [`user_by_email`](CativaClient::user_by_email) (the admin lookup, which partner keys
-//!   cannot use yet: a clear [`CativaError::AdminLookupForbidden`] says what to do), and
+//!   cannot use yet: a clear [`Error::AdminLookupForbidden`] says what to do), and
 //!   the **preview** writes (assign/remove badge, create/update user) at configurable
 //!   [`PreviewPaths`], each sent with an `Idempotency-Key`.
 //! - [`webhook`]: `X-Cativa-Signature` verification (HMAC-SHA256 over `t.body`, several
@@ -27,7 +27,11 @@ pub mod sink;
 pub mod webhook;
 
 pub use client::{CativaClient, CativaClientBuilder, DEFAULT_BASE_URL, PreviewPaths};
-pub use error::CativaError;
+pub use error::Error;
+
+/// The former name of [`Error`].
+#[deprecated(since = "0.1.0", note = "renamed to `cativa_client::Error`")]
+pub type CativaError = Error;
 pub use model::{CativaUser, Me, NewUser, UserFields};
 
 // The README's code blocks compile and run as doc-tests.

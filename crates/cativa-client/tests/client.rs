@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cativa_client::{CativaClient, CativaError, NewUser, PreviewPaths, UserFields};
+use cativa_client::{CativaClient, Error, NewUser, PreviewPaths, UserFields};
 use secrecy::SecretString;
 use serde_json::json;
 use sync_core::{BadgeId, CativaUserId, Email};
@@ -22,7 +22,7 @@ fn client(server: &MockServer) -> CativaClient {
                 .with_delays(Duration::from_millis(10), Duration::from_millis(50))
                 .with_jitter(0.0),
         )
-        .configure_http(|b| b.without_timeouts())
+        .without_timeouts()
         .build()
         .unwrap()
 }
@@ -137,9 +137,7 @@ async fn user_by_email_found_missing_and_forbidden() {
         .user_by_email(&Email::parse("partner@example.com").unwrap())
         .await
         .unwrap_err();
-    assert!(
-        matches!(&e, CativaError::AdminLookupForbidden { correlation_id: Some(c) } if c == "req-42")
-    );
+    assert!(matches!(&e, Error::AdminLookupForbidden { correlation_id: Some(c) } if c == "req-42"));
     let text = e.to_string();
     assert!(text.contains("partner API keys cannot use"), "{text}");
     assert!(text.contains("user_created webhooks"), "{text}");
@@ -207,7 +205,7 @@ async fn a_missing_preview_endpoint_says_so() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, CativaError::PreviewUnavailable { status: 404, method, path } if method == "POST" && path.contains("{badge_id}"))
+        matches!(&e, Error::PreviewUnavailable { status: 404, method, path } if method == "POST" && path.contains("{badge_id}"))
     );
     assert!(e.to_string().contains("CsvBadgeSink"));
 }

@@ -6,7 +6,7 @@ use cativa_client::sink::ApiBadgeSink;
 use cativa_client::webhook::{
     CativaEvent, EventType, SignatureVerifier, WebhookError, WebhookReceiver,
 };
-use cativa_client::{CativaClient, CativaError, NewUser};
+use cativa_client::{CativaClient, Error, NewUser};
 use secrecy::{ExposeSecret, SecretString};
 use sync_core::ports::{BadgeChange, BadgeOp, BadgeSink};
 use sync_core::{BadgeId, CativaUserId, Email, IdempotencyKey, TenantId};
@@ -35,7 +35,7 @@ async fn me_and_admin_lookup_against_the_sandbox() {
     let email = Email::parse("Jane@Example.com").unwrap();
     assert!(matches!(
         c.user_by_email(&email).await,
-        Err(CativaError::AdminLookupForbidden { .. })
+        Err(Error::AdminLookupForbidden { .. })
     ));
     sandbox.allow_admin_lookup(true);
     let found = c.user_by_email(&email).await.unwrap().unwrap();

@@ -7,7 +7,10 @@ use cativa_client::webhook::{
     WebhookReceiver, sign,
 };
 use chrono::Utc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use http::HeaderMap;
+use http::request::Parts;
 use secrecy::SecretString;
 use serde_json::json;
 use sync_core::ports::DeliveryLedger;
@@ -32,7 +35,26 @@ fn body() -> Vec<u8> {
     .unwrap()
 }
 
-fn headers(signature: Option<&str>, exec: Option<&str>) -> HeaderMap {
+/// `secs` Unix seconds as the receiver's clock.
+fn at(secs: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap())
+}
+
+/// A request carrying `headers` (the receiver reads only the headers).
+fn req(headers: HeaderMap) -> Parts {
+    let (mut parts, ()) = http::Request::post("/webhooks/cativa")
+        .body(())
+        .unwrap()
+        .into_parts();
+    parts.headers = headers;
+    parts
+}
+
+fn headers(signature: Option<&str>, exec: Option<&str>) -> Parts {
+    req(header_map(signature, exec))
+}
+
+fn header_map(signature: Option<&str>, exec: Option<&str>) -> HeaderMap {
     let mut h = HeaderMap::new();
     if let Some(s) = signature {
         h.insert("x-cativa-signature", s.parse().unwrap());
@@ -54,7 +76,7 @@ fn valid_delivery_is_parsed_with_ids() {
     let b = body();
     let sig = sign(&secret("whsec_live"), NOW, &b);
     let d = receiver()
-        .receive(&headers(Some(&sig), Some("exec-1")), &b, NOW)
+        .receive(&headers(Some(&sig), Some("exec-1")), &b, at(NOW))
         .unwrap();
     assert_eq!(d.execution_id.as_str(), "exec-1");
     assert_eq!(d.automation_id.as_ref().unwrap().as_str(), "auto-7");
@@ -75,27 +97,27 @@ fn tampered_body_wrong_secret_stale_and_future_are_refused() {
     tampered[10] ^= 1;
     let r = receiver();
     assert_eq!(
-        r.receive(&h, &tampered, NOW).unwrap_err(),
+        r.receive(&h, &tampered, at(NOW)).unwrap_err(),
         WebhookError::BadSignature
     );
     let wrong = sign(&secret("whsec_other"), NOW, &b);
     assert_eq!(
-        r.receive(&headers(Some(&wrong), Some("e")), &b, NOW)
+        r.receive(&headers(Some(&wrong), Some("e")), &b, at(NOW))
             .unwrap_err(),
         WebhookError::BadSignature
     );
     assert!(matches!(
-        r.receive(&h, &b, NOW + 301),
+        r.receive(&h, &b, at(NOW + 301)),
         Err(WebhookError::StaleTimestamp { .. })
     ));
     assert!(matches!(
-        r.receive(&h, &b, NOW - 301),
+        r.receive(&h, &b, at(NOW - 301)),
         Err(WebhookError::FutureTimestamp { .. })
     ));
     for e in [
-        r.receive(&h, &tampered, NOW).unwrap_err(),
-        r.receive(&h, &b, NOW + 301).unwrap_err(),
-        r.receive(&h, &b, NOW - 301).unwrap_err(),
+        r.receive(&h, &tampered, at(NOW)).unwrap_err(),
+        r.receive(&h, &b, at(NOW + 301)).unwrap_err(),
+        r.receive(&h, &b, at(NOW - 301)).unwrap_err(),
     ] {
         assert_eq!(e.http_status(), 401);
     }
@@ -106,25 +128,28 @@ fn missing_and_garbage_headers_are_refused() {
     let b = body();
     let r = receiver();
     assert_eq!(
-        r.receive(&headers(None, Some("e")), &b, NOW).unwrap_err(),
+        r.receive(&headers(None, Some("e")), &b, at(NOW))
+            .unwrap_err(),
         WebhookError::MissingHeader("X-Cativa-Signature")
     );
     assert_eq!(
-        r.receive(&headers(None, Some("e")), &b, NOW)
+        r.receive(&headers(None, Some("e")), &b, at(NOW))
             .unwrap_err()
             .http_status(),
         401
     );
     assert!(matches!(
-        r.receive(&headers(Some("complete garbage"), Some("e")), &b, NOW),
+        r.receive(&headers(Some("complete garbage"), Some("e")), &b, at(NOW)),
         Err(WebhookError::MalformedHeader(_))
     ));
     let sig = sign(&secret("whsec_live"), NOW, &b);
-    let err = r.receive(&headers(Some(&sig), None), &b, NOW).unwrap_err();
+    let err = r
+        .receive(&headers(Some(&sig), None), &b, at(NOW))
+        .unwrap_err();
     assert_eq!(err, WebhookError::MissingHeader("X-Cativa-Execution-Id"));
     assert_eq!(err.http_status(), 400);
     assert!(matches!(
-        r.receive(&headers(Some(&sig), Some("  ")), &b, NOW),
+        r.receive(&headers(Some(&sig), Some("  ")), &b, at(NOW)),
         Err(WebhookError::MissingHeader(_))
     ));
 }
@@ -138,7 +163,7 @@ fn two_v1_values_and_two_secrets() {
     let old_hex = old.split("v1=").nth(1).unwrap();
     let both = format!("t={NOW},v1={old_hex},v1={good_hex}");
     receiver()
-        .receive(&headers(Some(&both), Some("e")), &b, NOW)
+        .receive(&headers(Some(&both), Some("e")), &b, at(NOW))
         .unwrap();
 
     // Our side rotates: the receiver holds the new and the old secret.
@@ -150,11 +175,11 @@ fn two_v1_values_and_two_secrets() {
     )
     .with_event_type(EventType::UserCreated);
     rotating
-        .receive(&headers(Some(&good), Some("e")), &b, NOW)
+        .receive(&headers(Some(&good), Some("e")), &b, at(NOW))
         .unwrap();
     let next = sign(&secret("whsec_next"), NOW, &b);
     rotating
-        .receive(&headers(Some(&next), Some("e")), &b, NOW)
+        .receive(&headers(Some(&next), Some("e")), &b, at(NOW))
         .unwrap();
 }
 
@@ -164,7 +189,7 @@ fn oversized_bodies_are_refused_before_parsing() {
     let big = vec![b'{'; 65]; // not even JSON: the size check comes first
     let sig = sign(&secret("whsec_live"), NOW, &big);
     let e = r
-        .receive(&headers(Some(&sig), Some("e")), &big, NOW)
+        .receive(&headers(Some(&sig), Some("e")), &big, at(NOW))
         .unwrap_err();
     assert_eq!(
         e,
@@ -177,7 +202,7 @@ fn oversized_bodies_are_refused_before_parsing() {
     // Default limit: 1 MiB.
     let huge = vec![b' '; 1024 * 1024 + 1];
     assert!(matches!(
-        receiver().receive(&headers(None, None), &huge, NOW),
+        receiver().receive(&headers(None, None), &huge, at(NOW)),
         Err(WebhookError::BodyTooLarge { .. })
     ));
 }
@@ -190,7 +215,7 @@ fn malformed_signed_body_names_the_field_and_is_a_400() {
     .unwrap();
     let sig = sign(&secret("whsec_live"), NOW, &b);
     let e = receiver()
-        .receive(&headers(Some(&sig), Some("e")), &b, NOW)
+        .receive(&headers(Some(&sig), Some("e")), &b, at(NOW))
         .unwrap_err();
     assert!(
         matches!(&e, WebhookError::MalformedBody { field, .. } if field == "User.Email"),
@@ -205,7 +230,7 @@ fn the_documented_payload_without_a_configured_type_is_422_never_accepted() {
     let sig = sign(&secret("whsec_live"), NOW, &b);
     let plain = WebhookReceiver::new(SignatureVerifier::new(secret("whsec_live")).unwrap());
     let err = plain
-        .receive(&headers(Some(&sig), Some("e")), &b, NOW)
+        .receive(&headers(Some(&sig), Some("e")), &b, at(NOW))
         .unwrap_err();
     assert_eq!(
         err,
@@ -219,7 +244,7 @@ fn the_documented_payload_without_a_configured_type_is_422_never_accepted() {
     // The listener's automation id maps it.
     let mapped = plain.with_automation("auto-7", EventType::UserCreated);
     let d = mapped
-        .receive(&headers(Some(&sig), Some("e")), &b, NOW)
+        .receive(&headers(Some(&sig), Some("e")), &b, at(NOW))
         .unwrap();
     assert_eq!(d.event.event_type(), EventType::UserCreated);
     // The route names it.
@@ -228,7 +253,7 @@ fn the_documented_payload_without_a_configured_type_is_422_never_accepted() {
             EventType::UserCreated,
             &headers(Some(&sig), Some("e")),
             &b,
-            NOW,
+            at(NOW),
         )
         .unwrap();
     assert_eq!(d.event.event_type(), EventType::UserCreated);
@@ -238,7 +263,7 @@ fn the_documented_payload_without_a_configured_type_is_422_never_accepted() {
             EventType::UserReceivedBadge,
             &headers(Some(&sig), Some("e")),
             &b,
-            NOW,
+            at(NOW),
         )
         .unwrap_err();
     assert!(
@@ -251,7 +276,7 @@ fn the_documented_payload_without_a_configured_type_is_422_never_accepted() {
     let hello = br#"{"hello":"world"}"#;
     let sig = sign(&secret("whsec_live"), NOW, hello);
     let err = receiver()
-        .receive(&headers(Some(&sig), Some("e")), hello, NOW)
+        .receive(&headers(Some(&sig), Some("e")), hello, at(NOW))
         .unwrap_err();
     assert_eq!(err.http_status(), 422, "{err:?}");
 }
@@ -267,15 +292,19 @@ fn repeated_cativa_headers_are_refused() {
         "x-cativa-automation-id",
     ] {
         let mut h = headers(Some(&good), Some("e"));
-        let value = h.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap();
+        let value = h
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap();
         // A second copy; for the signature, one that does not verify.
         let second = if name == "x-cativa-signature" {
             forged.clone()
         } else {
             value
         };
-        h.append(name, second.parse().unwrap());
-        let err = receiver().receive(&h, &b, NOW).unwrap_err();
+        h.headers.append(name, second.parse().unwrap());
+        let err = receiver().receive(&h, &b, at(NOW)).unwrap_err();
         assert!(
             matches!(err, WebhookError::RepeatedHeader(_)),
             "{name}: {err:?}"
@@ -295,14 +324,15 @@ fn oversized_or_odd_header_ids_are_refused() {
         (&"x".repeat(129)[..], "auto-7"),
     ] {
         let mut h = headers(Some(&sig), Some(exec));
-        h.insert("x-cativa-automation-id", automation.parse().unwrap());
-        let err = receiver().receive(&h, &b, NOW).unwrap_err();
+        h.headers
+            .insert("x-cativa-automation-id", automation.parse().unwrap());
+        let err = receiver().receive(&h, &b, at(NOW)).unwrap_err();
         assert!(matches!(err, WebhookError::InvalidHeader { .. }), "{err:?}");
         assert_eq!(err.http_status(), 400);
     }
     let exactly = "x".repeat(cativa_client::webhook::MAX_ID_LEN);
     receiver()
-        .receive(&headers(Some(&sig), Some(&exactly)), &b, NOW)
+        .receive(&headers(Some(&sig), Some(&exactly)), &b, at(NOW))
         .unwrap();
     let err = receiver()
         .receive_parts(Some(&sig), Some("exec\u{1}id"), None, &b, NOW)
@@ -329,7 +359,7 @@ fn signed_bodies_with_a_repeated_key_or_invisible_email_are_400() {
     ] {
         let sig = sign(&secret("whsec_live"), NOW, b.as_bytes());
         let err = receiver()
-            .receive(&headers(Some(&sig), Some("e")), b.as_bytes(), NOW)
+            .receive(&headers(Some(&sig), Some("e")), b.as_bytes(), at(NOW))
             .unwrap_err();
         assert_eq!(err.http_status(), 400, "{err:?}");
     }
@@ -345,7 +375,9 @@ async fn a_duplicated_delivery_is_recognized_by_execution_id() {
     // Cativa retries: same execution id, re-signed later.
     for (t, exec) in [(NOW, "exec-1"), (NOW + 60, "exec-1"), (NOW + 61, "exec-2")] {
         let sig = sign(&secret("whsec_live"), t, &b);
-        let d = r.receive(&headers(Some(&sig), Some(exec)), &b, t).unwrap();
+        let d = r
+            .receive(&headers(Some(&sig), Some(exec)), &b, at(t))
+            .unwrap();
         if store
             .record_delivery(&tenant, d.execution_id.as_str(), Utc::now())
             .await
@@ -382,7 +414,7 @@ fn tenant_router_uses_each_customers_own_secret() {
     .unwrap();
     let ok = sign(&secret("whsec_a"), NOW, &body_a);
     let (tenant, d) = router
-        .receive(&headers(Some(&ok), Some("e")), &body_a, NOW)
+        .receive(&headers(Some(&ok), Some("e")), &body_a, at(NOW))
         .unwrap();
     assert_eq!(tenant, TenantId::new("tenant-a"));
     assert_eq!(d.customer_id(), Some(CustomerId::new(CUST_A)));
@@ -395,14 +427,14 @@ fn tenant_router_uses_each_customers_own_secret() {
     let forged = sign(&secret("whsec_b"), NOW, &body_a);
     assert_eq!(
         router
-            .receive(&headers(Some(&forged), Some("e")), &body_a, NOW)
+            .receive(&headers(Some(&forged), Some("e")), &body_a, at(NOW))
             .unwrap_err(),
         WebhookError::BadSignature
     );
     let body_c = serde_json::to_vec(&json!({"CustomerId": CUST_C})).unwrap();
     let sig = sign(&secret("whsec_a"), NOW, &body_c);
     assert!(matches!(
-        router.receive(&headers(Some(&sig), Some("e")), &body_c, NOW),
+        router.receive(&headers(Some(&sig), Some("e")), &body_c, at(NOW)),
         Err(WebhookError::UnknownCustomer(c)) if c == CUST_C
     ));
 }

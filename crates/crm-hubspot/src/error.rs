@@ -1,7 +1,5 @@
 //! The crate's error type, and its mapping into [`sync_core::Error`] at the port boundary.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use sync_core::{RemoteError, RemoteErrorKind};
 
@@ -45,62 +43,6 @@ pub enum Error {
         /// The property.
         property: String,
         /// Why (unknown property, not an option, read-only).
-        reason: String,
-    },
-    /// A webhook request lacks a signature header.
-    #[error(
-        "missing {header} header: the request is not from HubSpot, or a proxy dropped the header"
-    )]
-    MissingSignature {
-        /// The missing header.
-        header: &'static str,
-    },
-    /// A signature header is unreadable.
-    #[error("malformed HubSpot signature: {0}")]
-    MalformedSignature(String),
-    /// The v3 timestamp is too old (replay protection).
-    #[error(
-        "HubSpot request timestamp is {age:?} old, beyond the {tolerance:?} window: refuse it (replay) or check the server clock"
-    )]
-    StaleTimestamp {
-        /// Age of the request.
-        age: Duration,
-        /// The window.
-        tolerance: Duration,
-    },
-    /// The v3 timestamp is further in the future than the window allows.
-    #[error(
-        "HubSpot request timestamp is {ahead:?} in the future, beyond the {tolerance:?} window: refuse it or check the server clock"
-    )]
-    FutureTimestamp {
-        /// How far ahead.
-        ahead: Duration,
-        /// The window.
-        tolerance: Duration,
-    },
-    /// The signature does not match: wrong client secret, wrong public URL, or a forged or
-    /// altered request.
-    #[error(
-        "HubSpot signature does not match: check the client secret and the configured public URL"
-    )]
-    BadSignature,
-    /// The delivery body is larger than the receiver accepts (answer 413).
-    #[error("HubSpot webhook body of {size} bytes exceeds the {limit}-byte limit")]
-    PayloadTooLarge {
-        /// The body size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The delivery body is not a JSON array of at most 100 events.
-    #[error("malformed HubSpot webhook batch: {0}")]
-    MalformedBatch(String),
-    /// One event of a delivery is malformed.
-    #[error("malformed HubSpot webhook event #{index}: {reason}")]
-    MalformedEvent {
-        /// Position in the batch.
-        index: usize,
-        /// What is wrong.
         reason: String,
     },
 }
@@ -224,14 +166,6 @@ impl From<Error> for sync_core::Error {
                 RemoteError::new("hubspot", RemoteErrorKind::Invalid, e.to_string())
                     .with_code(format!("INVALID_VALUE:{property}"))
             }
-            Error::MissingSignature { .. }
-            | Error::MalformedSignature(_)
-            | Error::StaleTimestamp { .. }
-            | Error::FutureTimestamp { .. }
-            | Error::BadSignature
-            | Error::PayloadTooLarge { .. }
-            | Error::MalformedBatch(_)
-            | Error::MalformedEvent { .. } => return sync_core::Error::Delivery(e.to_string()),
             Error::Config(_) => {
                 RemoteError::new("hubspot", RemoteErrorKind::Invalid, e.to_string())
             }

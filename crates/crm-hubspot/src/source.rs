@@ -392,133 +392,169 @@ impl HubSpotSource {
         &self,
         state: DeltaState,
     ) -> Result<(Vec<HubSpotObject>, Option<DeltaState>), Error> {
-        let modified = self.config.mapping.modified_property.clone();
         match state {
             DeltaState::Search {
                 start,
                 strict,
                 after,
-                mut newest,
-                mut seen,
-            } => {
-                let op = if strict { Operator::Gt } else { Operator::Gte };
-                let req = self.search_request(
-                    vec![Filter::new(&modified, op, start.to_string())],
-                    &modified,
-                    after,
-                );
-                let page = self.client.search_contacts(&req).await?;
-                let next_offset = page.next_after().and_then(|a| a.parse::<u32>().ok());
-                let time =
-                    |o: Option<&HubSpotObject>| o.map(|o| ms(self.config.mapping.modified_at(o)));
-                let full = page.results.len()
-                    >= self.config.search_page_size.min(MAX_SEARCH_PAGE) as usize;
-                let one_instant = full && time(page.results.first()) == time(page.results.last());
-                let skip: BTreeSet<String> = if newest == start {
-                    seen.iter().cloned().collect()
-                } else {
-                    BTreeSet::new()
-                };
-                let mut kept = Vec::with_capacity(page.results.len());
-                for o in page.results {
-                    let t = ms(self.config.mapping.modified_at(&o));
-                    if t == start && skip.contains(&o.id) {
-                        continue;
-                    }
-                    if t > newest {
-                        newest = t;
-                        seen.clear();
-                    }
-                    if t == newest {
-                        seen.push(o.id.clone());
-                    }
-                    kept.push(o);
-                }
-                let next = match next_offset {
-                    // A full page of one instant: read that instant by id now, instead of
-                    // paging (and restarting) through all of it first.
-                    Some(_) if one_instant => Some(DeltaState::Tie {
-                        at: newest,
-                        above: "0".into(),
-                        after: 0,
-                        seen,
-                    }),
-                    Some(n) if self.within_cap(n) => Some(DeltaState::Search {
-                        start,
-                        strict,
-                        after: n,
-                        newest,
-                        seen,
-                    }),
-                    // Paging on would pass 10,000 results: restart the window.
-                    Some(_) if newest > start => Some(DeltaState::Search {
-                        start: newest,
-                        strict: false,
-                        after: 0,
-                        newest,
-                        seen,
-                    }),
-                    Some(_) => Some(DeltaState::Tie {
-                        at: start,
-                        above: "0".into(),
-                        after: 0,
-                        seen,
-                    }),
-                    None => None,
-                };
-                Ok((kept, next))
-            }
+                newest,
+                seen,
+            } => self.search_step(start, strict, after, newest, seen).await,
             DeltaState::Tie {
                 at,
                 above,
                 after,
-                mut seen,
-            } => {
-                let filters = vec![
-                    Filter::new(&modified, Operator::Eq, at.to_string()),
-                    Filter::new("hs_object_id", Operator::Gt, above.clone()),
-                ];
-                let req = self.search_request(filters, "hs_object_id", after);
-                let page = self.client.search_contacts(&req).await?;
-                let next_offset = page.next_after().and_then(|a| a.parse::<u32>().ok());
-                let skip: BTreeSet<String> = seen.iter().cloned().collect();
-                let mut last = above.clone();
-                let mut kept = Vec::new();
-                for o in page.results {
-                    if id_cmp(&o.id, &last).is_gt() {
-                        last.clone_from(&o.id);
-                    }
-                    if skip.contains(&o.id) {
-                        continue;
-                    }
-                    seen.push(o.id.clone());
-                    kept.push(o);
-                }
-                let next = match next_offset {
-                    Some(n) if self.within_cap(n) => Some(DeltaState::Tie {
-                        at,
-                        above,
-                        after: n,
-                        seen,
-                    }),
-                    Some(_) => Some(DeltaState::Tie {
-                        at,
-                        above: last,
-                        after: 0,
-                        seen,
-                    }),
-                    // This instant is done: continue strictly after it.
-                    None => Some(DeltaState::Search {
-                        start: at,
-                        strict: true,
-                        after: 0,
-                        newest: at,
-                        seen: Vec::new(),
-                    }),
-                };
-                Ok((kept, next))
+                seen,
+            } => self.tie_step(at, above, after, seen).await,
+        }
+    }
+
+    /// One page of the modified-since search: the contacts modified at or after `start`
+    /// (strictly after when `strict`), less those already returned at `start` (`seen`).
+    async fn search_step(
+        &self,
+        start: i64,
+        strict: bool,
+        after: u32,
+        mut newest: i64,
+        mut seen: Vec<String>,
+    ) -> Result<(Vec<HubSpotObject>, Option<DeltaState>), Error> {
+        let modified = self.config.mapping.modified_property.clone();
+        let op = if strict { Operator::Gt } else { Operator::Gte };
+        let req = self.search_request(
+            vec![Filter::new(&modified, op, start.to_string())],
+            &modified,
+            after,
+        );
+        let page = self.client.search_contacts(&req).await?;
+        let next_offset = page.next_after().and_then(|a| a.parse::<u32>().ok());
+        let time = |o: Option<&HubSpotObject>| o.map(|o| ms(self.config.mapping.modified_at(o)));
+        let full = page.results.len() >= self.config.search_page_size.min(MAX_SEARCH_PAGE) as usize;
+        let one_instant = full && time(page.results.first()) == time(page.results.last());
+        let skip: BTreeSet<String> = if newest == start {
+            seen.iter().cloned().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let mut kept = Vec::with_capacity(page.results.len());
+        for o in page.results {
+            let t = ms(self.config.mapping.modified_at(&o));
+            if t == start && skip.contains(&o.id) {
+                continue;
+            }
+            if t > newest {
+                newest = t;
+                seen.clear();
+            }
+            if t == newest {
+                seen.push(o.id.clone());
+            }
+            kept.push(o);
+        }
+        let next = next_offset
+            .map(|n| self.after_search_page(n, one_instant, start, strict, newest, seen));
+        Ok((kept, next))
+    }
+
+    /// Where the search goes after a page that has more (`offset` is the next page's).
+    fn after_search_page(
+        &self,
+        offset: u32,
+        one_instant: bool,
+        start: i64,
+        strict: bool,
+        newest: i64,
+        seen: Vec<String>,
+    ) -> DeltaState {
+        if one_instant {
+            // A full page of one instant: read that instant by id now, instead of paging
+            // (and restarting) through all of it first.
+            DeltaState::Tie {
+                at: newest,
+                above: "0".into(),
+                after: 0,
+                seen,
+            }
+        } else if self.within_cap(offset) {
+            DeltaState::Search {
+                start,
+                strict,
+                after: offset,
+                newest,
+                seen,
+            }
+        } else if newest > start {
+            // Paging on would pass 10,000 results: restart the window.
+            DeltaState::Search {
+                start: newest,
+                strict: false,
+                after: 0,
+                newest,
+                seen,
+            }
+        } else {
+            DeltaState::Tie {
+                at: start,
+                above: "0".into(),
+                after: 0,
+                seen,
             }
         }
+    }
+
+    /// One page of the contacts modified exactly at `at`, by id above `above`, less those
+    /// already returned (`seen`).
+    async fn tie_step(
+        &self,
+        at: i64,
+        above: String,
+        after: u32,
+        mut seen: Vec<String>,
+    ) -> Result<(Vec<HubSpotObject>, Option<DeltaState>), Error> {
+        let modified = self.config.mapping.modified_property.clone();
+        let filters = vec![
+            Filter::new(&modified, Operator::Eq, at.to_string()),
+            Filter::new("hs_object_id", Operator::Gt, above.clone()),
+        ];
+        let req = self.search_request(filters, "hs_object_id", after);
+        let page = self.client.search_contacts(&req).await?;
+        let next_offset = page.next_after().and_then(|a| a.parse::<u32>().ok());
+        let skip: BTreeSet<String> = seen.iter().cloned().collect();
+        let mut last = above.clone();
+        let mut kept = Vec::new();
+        for o in page.results {
+            if id_cmp(&o.id, &last).is_gt() {
+                last.clone_from(&o.id);
+            }
+            if skip.contains(&o.id) {
+                continue;
+            }
+            seen.push(o.id.clone());
+            kept.push(o);
+        }
+        let next = match next_offset {
+            Some(n) if self.within_cap(n) => DeltaState::Tie {
+                at,
+                above,
+                after: n,
+                seen,
+            },
+            Some(_) => DeltaState::Tie {
+                at,
+                above: last,
+                after: 0,
+                seen,
+            },
+            // This instant is done: continue strictly after it.
+            None => DeltaState::Search {
+                start: at,
+                strict: true,
+                after: 0,
+                newest: at,
+                seen: Vec::new(),
+            },
+        };
+        Ok((kept, Some(next)))
     }
 }
 

@@ -20,7 +20,7 @@ use url::Url;
 use crate::auth::{Clock, OAuthFlow, SalesforceTokenSource, default_audience, parse_instance_url};
 use crate::echo::EchoLog;
 use crate::error::{
-    ApiError, ApiErrorKind, SalesforceError, SalesforceErrorDecoder, decode_multiple_matches,
+    ApiError, ApiErrorKind, Error, SalesforceErrorDecoder, decode_multiple_matches,
 };
 use crate::limits::{ApiUsage, LIMIT_INFO_HEADER, parse_limit_info};
 use crate::models::{
@@ -102,6 +102,7 @@ pub struct SalesforceClientBuilder {
     request_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     timeouts: bool,
+    http: sync_http::HttpOptions,
     clock: Clock,
     lock_retry: LockRetry,
     query_batch_size: Option<u16>,
@@ -134,6 +135,7 @@ impl Default for SalesforceClientBuilder {
             request_timeout: Some(Duration::from_secs(60)),
             connect_timeout: Some(Duration::from_secs(10)),
             timeouts: true,
+            http: sync_http::HttpOptions::default(),
             clock: Arc::new(Utc::now),
             lock_retry: LockRetry::default(),
             query_batch_size: None,
@@ -211,6 +213,29 @@ impl SalesforceClientBuilder {
         self
     }
 
+    /// The whole-request timeout of each attempt (default 60 s; the same as
+    /// [`request_timeout`](Self::request_timeout)`(Some(timeout))`).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Adjusts the default transport's `reqwest` builder (proxy, root certificates,
+    /// default headers...) before it is built; ignored with a custom
+    /// [`transport`](Self::transport).
+    #[must_use]
+    pub fn configure_http(
+        mut self,
+        f: impl Fn(sync_http::reqwest::ClientBuilder) -> sync_http::reqwest::ClientBuilder
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.http = self.http.configure_http(f);
+        self
+    }
+
     /// No timeouts at all: for tests on tokio's paused clock.
     pub fn without_timeouts(mut self) -> Self {
         self.timeouts = false;
@@ -266,116 +291,42 @@ impl SalesforceClientBuilder {
         b
     }
 
+    /// The default transport (reqwest, with the connect timeout and the `configure_http`
+    /// hook), or the one given to [`transport`](Self::transport).
+    fn transport_or_default(&self) -> Result<Arc<dyn HttpTransport>, Error> {
+        if let Some(t) = &self.transport {
+            return Ok(Arc::clone(t));
+        }
+        let mut settings = ReqwestSettings::default();
+        settings.connect_timeout = if self.timeouts {
+            self.connect_timeout
+        } else {
+            None
+        };
+        let t = ReqwestTransport::configured(settings, self.http.reqwest_hook())
+            .map_err(|e| Error::Config(format!("cannot build the HTTP transport: {e}")))?;
+        Ok(Arc::new(t))
+    }
+
     /// Validates the configuration and builds the client. No network call is made; the
     /// first request fetches a token.
-    pub fn build(self) -> Result<SalesforceClient, SalesforceError> {
-        let login = Url::parse(&self.login_url).map_err(|e| {
-            SalesforceError::Config(format!("login_url {:?} is not a URL: {e}", self.login_url))
-        })?;
-        if !matches!(login.scheme(), "https" | "http") || login.host_str().is_none() {
-            return Err(SalesforceError::Config(format!(
-                "login_url {:?} must be an https URL such as https://login.salesforce.com",
-                self.login_url
-            )));
-        }
-        let Some(version) = parse_version(&self.api_version) else {
-            return Err(SalesforceError::Config(format!(
-                "api_version {:?} must look like \"v66.0\"",
-                self.api_version
-            )));
-        };
-        if parse_version(MIN_API_VERSION).is_some_and(|min| version < min) {
-            return Err(SalesforceError::Config(format!(
-                "api_version {} is older than {MIN_API_VERSION}, the first with sObject Collections upsert, which the sink uses: set {MIN_API_VERSION} or later (default {DEFAULT_API_VERSION})",
-                self.api_version
-            )));
-        }
-        if self.call_client.is_empty()
-            || !self
-                .call_client
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-        {
-            return Err(SalesforceError::Config(format!(
-                "call_client {:?} must be non-empty ASCII letters, digits, '-', '_', '.' or '/'",
-                self.call_client
-            )));
-        }
-        if let Some(n) = self.query_batch_size
-            && !(200..=2000).contains(&n)
-        {
-            return Err(SalesforceError::Config(format!(
-                "query_batch_size {n} must be within 200..=2000"
-            )));
-        }
-        if let Some(id) = &self.integration_user_id
-            && crate::auth::identity_user_id(id).is_none()
-        {
-            return Err(SalesforceError::Config(format!(
-                "integration_user_id {id:?} must be a 15- or 18-character user id starting with 005"
-            )));
-        }
-        let flow = self.flow.clone().ok_or_else(|| {
-            SalesforceError::Config("no OAuth flow: call .flow(OAuthFlow::...)".into())
-        })?;
-        flow.check_login_url(&login)?;
-        let flow = match flow {
-            OAuthFlow::JwtBearer(j) => {
-                OAuthFlow::JwtBearer(j.with_default_audience(default_audience(&login)))
-            }
-            other => other,
-        };
+    pub fn build(self) -> Result<SalesforceClient, Error> {
+        let login = self.checked_login_url()?;
+        self.check_settings()?;
+        let flow = self.checked_flow(&login)?;
         let instance = self
             .instance_url
             .as_deref()
             .map(parse_instance_url)
             .transpose()?;
-        let transport: Arc<dyn HttpTransport> = match &self.transport {
-            Some(t) => Arc::clone(t),
-            None => {
-                let mut settings = ReqwestSettings::default();
-                settings.connect_timeout = if self.timeouts {
-                    self.connect_timeout
-                } else {
-                    None
-                };
-                Arc::new(ReqwestTransport::new(settings).map_err(|e| {
-                    SalesforceError::Config(format!("cannot build the HTTP transport: {e}"))
-                })?)
-            }
-        };
+        let transport = self.transport_or_default()?;
         let limiter = match self.rate_limit {
             Some(l) => Some(Arc::new(RateLimiter::new(l).ok_or_else(|| {
-                SalesforceError::Config(
-                    "rate_limit needs at least 1 request per non-zero period".into(),
-                )
+                Error::Config("rate_limit needs at least 1 request per non-zero period".into())
             })?)),
             None => None,
         };
-        let (auth, tokens) = match flow {
-            OAuthFlow::AccessToken(token) => {
-                if instance.is_none() {
-                    return Err(SalesforceError::Config(
-                        "a static access token needs .instance_url(...): there is no token response to learn it from".into(),
-                    ));
-                }
-                (Auth::Bearer(token), None)
-            }
-            flow => {
-                let login_http = self
-                    .http_builder(login.as_str(), &transport, None)
-                    .build()?;
-                let source = Arc::new(RefreshingToken::new(SalesforceTokenSource::new(
-                    login_http,
-                    flow,
-                    Arc::clone(&self.clock),
-                )));
-                (
-                    Auth::Provider(Arc::clone(&source) as Arc<dyn TokenProvider>),
-                    Some(source),
-                )
-            }
-        };
+        let (auth, tokens) = self.auth(flow, instance.is_some(), &login, &transport)?;
         let inner = Inner {
             api_version: self.api_version.clone(),
             call_options: format!("client={}", self.call_client),
@@ -398,7 +349,115 @@ impl SalesforceClientBuilder {
             inner: Arc::new(inner),
         })
     }
+
+    /// The login URL, parsed: an `https` (or, for a local sandbox, `http`) URL with a host.
+    fn checked_login_url(&self) -> Result<Url, Error> {
+        let login = Url::parse(&self.login_url).map_err(|e| {
+            Error::Config(format!("login_url {:?} is not a URL: {e}", self.login_url))
+        })?;
+        if !matches!(login.scheme(), "https" | "http") || login.host_str().is_none() {
+            return Err(Error::Config(format!(
+                "login_url {:?} must be an https URL such as https://login.salesforce.com",
+                self.login_url
+            )));
+        }
+        Ok(login)
+    }
+
+    /// The API version, call client, query batch size and integration user id.
+    fn check_settings(&self) -> Result<(), Error> {
+        let Some(version) = parse_version(&self.api_version) else {
+            return Err(Error::Config(format!(
+                "api_version {:?} must look like \"v66.0\"",
+                self.api_version
+            )));
+        };
+        if parse_version(MIN_API_VERSION).is_some_and(|min| version < min) {
+            return Err(Error::Config(format!(
+                "api_version {} is older than {MIN_API_VERSION}, the first with sObject Collections upsert, which the sink uses: set {MIN_API_VERSION} or later (default {DEFAULT_API_VERSION})",
+                self.api_version
+            )));
+        }
+        if self.call_client.is_empty()
+            || !self
+                .call_client
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
+            return Err(Error::Config(format!(
+                "call_client {:?} must be non-empty ASCII letters, digits, '-', '_', '.' or '/'",
+                self.call_client
+            )));
+        }
+        if let Some(n) = self.query_batch_size
+            && !(200..=2000).contains(&n)
+        {
+            return Err(Error::Config(format!(
+                "query_batch_size {n} must be within 200..=2000"
+            )));
+        }
+        if let Some(id) = &self.integration_user_id
+            && crate::auth::identity_user_id(id).is_none()
+        {
+            return Err(Error::Config(format!(
+                "integration_user_id {id:?} must be a 15- or 18-character user id starting with 005"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The OAuth flow, checked against the login URL, a JWT assertion's audience defaulted
+    /// from it.
+    fn checked_flow(&self, login: &Url) -> Result<OAuthFlow, Error> {
+        let flow = self
+            .flow
+            .clone()
+            .ok_or_else(|| Error::Config("no OAuth flow: call .flow(OAuthFlow::...)".into()))?;
+        flow.check_login_url(login)?;
+        Ok(match flow {
+            OAuthFlow::JwtBearer(j) => {
+                OAuthFlow::JwtBearer(j.with_default_audience(default_audience(login)))
+            }
+            other => other,
+        })
+    }
+
+    /// How API calls authenticate: a static token, or a refreshing token source posting to
+    /// the login URL.
+    fn auth(
+        &self,
+        flow: OAuthFlow,
+        has_instance: bool,
+        login: &Url,
+        transport: &Arc<dyn HttpTransport>,
+    ) -> Result<(Auth, Option<SharedTokens>), Error> {
+        match flow {
+            OAuthFlow::AccessToken(token) => {
+                if !has_instance {
+                    return Err(Error::Config(
+                        "a static access token needs .instance_url(...): there is no token response to learn it from".into(),
+                    ));
+                }
+                Ok((Auth::Bearer(token), None))
+            }
+            flow => {
+                let login_http = self.http_builder(login.as_str(), transport, None).build()?;
+                let source = Arc::new(RefreshingToken::new(SalesforceTokenSource::new(
+                    login_http,
+                    flow,
+                    Arc::clone(&self.clock),
+                )));
+                Ok((
+                    Auth::Provider(Arc::clone(&source) as Arc<dyn TokenProvider>),
+                    Some(source),
+                ))
+            }
+        }
+    }
 }
+
+/// The refreshing token source a client and its clones share.
+type SharedTokens = Arc<RefreshingToken<SalesforceTokenSource>>;
 
 /// `vNN.N` as (major, minor), or `None` when it is not of that form.
 fn parse_version(v: &str) -> Option<(u32, u32)> {
@@ -468,7 +527,7 @@ struct Inner {
 /// ```no_run
 /// use crm_salesforce::{JwtBearer, OAuthFlow, SalesforceClient};
 ///
-/// # async fn demo() -> Result<(), crm_salesforce::SalesforceError> {
+/// # async fn demo() -> Result<(), crm_salesforce::Error> {
 /// let key = std::fs::read("salesforce-jwt.key").unwrap_or_default();
 /// let client = SalesforceClient::builder()
 ///     .login_url("https://acme.my.salesforce.com")
@@ -535,7 +594,7 @@ impl SalesforceClient {
     /// (`REQUEST_LIMIT_EXCEEDED`) carries when to resume (`resets_at`, the run report's
     /// `resume_after`), estimated from the latest `Sforce-Limit-Info` by
     /// [`resume_estimate`](crate::limits::resume_estimate).
-    pub(crate) fn port_error(&self, e: SalesforceError) -> sync_core::Error {
+    pub(crate) fn port_error(&self, e: Error) -> sync_core::Error {
         let mut r = sync_core::RemoteError::from(e);
         if r.kind == sync_core::RemoteErrorKind::QuotaExhausted && r.resets_at.is_none() {
             let usage = self.last_api_usage();
@@ -563,11 +622,11 @@ impl SalesforceClient {
     }
 
     /// The org's instance URL (fetching a token first if it is not known yet).
-    pub async fn instance_url(&self) -> Result<Url, SalesforceError> {
+    pub async fn instance_url(&self) -> Result<Url, Error> {
         Ok(self.api().await?.instance.clone())
     }
 
-    async fn api(&self) -> Result<&Api, SalesforceError> {
+    async fn api(&self) -> Result<&Api, Error> {
         self.inner
             .api
             .get_or_try_init(|| async {
@@ -575,16 +634,16 @@ impl SalesforceClient {
                     (Some(url), _) => url.clone(),
                     (None, Some(tokens)) => {
                         // The first token names the instance.
-                        tokens.token().await.map_err(SalesforceError::from_http)?;
+                        tokens.token().await.map_err(Error::from_http)?;
                         tokens
                             .source()
                             .instance_url()
-                            .ok_or_else(|| SalesforceError::Decode {
+                            .ok_or_else(|| Error::Decode {
                                 what: "token response",
                                 message: "no instance_url".into(),
                             })?
                     }
-                    (None, None) => return Err(SalesforceError::Config("no instance URL".into())),
+                    (None, None) => return Err(Error::Config("no instance URL".into())),
                 };
                 let b = &self.inner.builder;
                 let http = b
@@ -661,10 +720,10 @@ impl SalesforceClient {
         format!("services/data/{}/{}", self.inner.api_version, rest)
     }
 
-    fn data_url(api: &Api, segments: &[&str], version: &str) -> Result<Url, SalesforceError> {
+    fn data_url(api: &Api, segments: &[&str], version: &str) -> Result<Url, Error> {
         let mut url = api.instance.clone();
         url.path_segments_mut()
-            .map_err(|()| SalesforceError::Config("the instance URL cannot take a path".into()))?
+            .map_err(|()| Error::Config("the instance URL cannot take a path".into()))?
             .pop_if_empty()
             .extend(["services", "data", version])
             .extend(segments);
@@ -680,7 +739,7 @@ impl SalesforceClient {
         segments: &[&str],
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
-    ) -> Result<Response, SalesforceError> {
+    ) -> Result<Response, Error> {
         let api = self.api().await?;
         let url = Self::data_url(api, segments, &self.inner.api_version)?;
         let is_write = method != Method::GET && method != Method::HEAD;
@@ -710,7 +769,7 @@ impl SalesforceClient {
         url: Url,
         what: &'static str,
         endpoint: &str,
-    ) -> Result<T, SalesforceError> {
+    ) -> Result<T, Error> {
         let api = self.api().await?;
         let resp = self
             .send(api.http.request_url(Method::GET, url), endpoint)
@@ -719,19 +778,13 @@ impl SalesforceClient {
     }
 
     /// The first page of a SOQL query (live records only).
-    pub async fn query<T: DeserializeOwned>(
-        &self,
-        soql: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    pub async fn query<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
         self.query_resource("query", soql).await
     }
 
     /// The first page of a SOQL query over live **and** deleted or merged records
     /// (`queryAll`: rows with `IsDeleted = true` included while in the Recycle Bin).
-    pub async fn query_all<T: DeserializeOwned>(
-        &self,
-        soql: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    pub async fn query_all<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
         self.query_resource("queryAll", soql).await
     }
 
@@ -739,7 +792,7 @@ impl SalesforceClient {
         &self,
         resource: &str,
         soql: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    ) -> Result<QueryPage<T>, Error> {
         let api = self.api().await?;
         let mut url = Self::data_url(api, &[resource], &self.inner.api_version)?;
         url.query_pairs_mut().append_pair("q", soql);
@@ -751,7 +804,7 @@ impl SalesforceClient {
         &self,
         url: Url,
         endpoint: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    ) -> Result<QueryPage<T>, Error> {
         let api = self.api().await?;
         // Query and queryAll are among the resources documented for Sforce-Call-Options.
         let mut rb = api
@@ -769,16 +822,17 @@ impl SalesforceClient {
     pub async fn query_more<T: DeserializeOwned>(
         &self,
         next_records_url: &str,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    ) -> Result<QueryPage<T>, Error> {
         let api = self.api().await?;
         if !next_records_url.starts_with("/services/data/") {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "{next_records_url:?} is not a Salesforce nextRecordsUrl"
             )));
         }
-        let url = api.instance.join(next_records_url).map_err(|e| {
-            SalesforceError::Config(format!("bad nextRecordsUrl {next_records_url:?}: {e}"))
-        })?;
+        let url = api
+            .instance
+            .join(next_records_url)
+            .map_err(|e| Error::Config(format!("bad nextRecordsUrl {next_records_url:?}: {e}")))?;
         let resource = if next_records_url.contains("/queryAll/") {
             "queryAll"
         } else {
@@ -794,7 +848,7 @@ impl SalesforceClient {
         &self,
         soql: &str,
         all_rows: bool,
-    ) -> Result<Vec<T>, SalesforceError> {
+    ) -> Result<Vec<T>, Error> {
         let mut page: QueryPage<T> = if all_rows {
             self.query_all(soql).await?
         } else {
@@ -803,7 +857,7 @@ impl SalesforceClient {
         let mut records = std::mem::take(&mut page.records);
         while !page.done {
             let Some(next) = page.next_records_url.take() else {
-                return Err(SalesforceError::Decode {
+                return Err(Error::Decode {
                     what: "query page",
                     message: "done is false but nextRecordsUrl is missing".into(),
                 });
@@ -820,15 +874,15 @@ impl SalesforceClient {
         end: DateTime<Utc>,
         days: i64,
         what: &str,
-    ) -> Result<(), SalesforceError> {
+    ) -> Result<(), Error> {
         let now = self.now();
         if end <= start {
-            return Err(SalesforceError::Window(format!(
+            return Err(Error::Window(format!(
                 "{what}: end {end} is not after start {start}"
             )));
         }
         if start < now - chrono::Duration::days(days) {
-            return Err(SalesforceError::Window(format!(
+            return Err(Error::Window(format!(
                 "{what}: start {start} is more than {days} days ago; Salesforce serves only the last {days} days: run a full reconcile instead"
             )));
         }
@@ -841,11 +895,9 @@ impl SalesforceClient {
         kind: &'static str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<T, SalesforceError> {
+    ) -> Result<T, Error> {
         if !is_identifier(object) {
-            return Err(SalesforceError::Config(format!(
-                "{object:?} is not an sObject name"
-            )));
+            return Err(Error::Config(format!("{object:?} is not an sObject name")));
         }
         let api = self.api().await?;
         let mut url = Self::data_url(
@@ -868,7 +920,7 @@ impl SalesforceClient {
 
     /// `GET limits`: the org's allowances (`DailyApiRequests`, `DailyBulkApiBatches`, ...)
     /// with their maximum and remaining values; a preflight before a large run.
-    pub async fn limits(&self) -> Result<BTreeMap<String, OrgLimit>, SalesforceError> {
+    pub async fn limits(&self) -> Result<BTreeMap<String, OrgLimit>, Error> {
         let api = self.api().await?;
         let url = Self::data_url(api, &["limits"], &self.inner.api_version)?;
         self.get_json(url, "limits", &format!("GET {VERSIONED}/limits"))
@@ -882,7 +934,7 @@ impl SalesforceClient {
         object: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<UpdatedResponse, SalesforceError> {
+    ) -> Result<UpdatedResponse, Error> {
         self.check_window(start, end, UPDATED_WINDOW_DAYS, "get updated")?;
         self.window(object, "updated", start, end).await
     }
@@ -894,7 +946,7 @@ impl SalesforceClient {
         object: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<DeletedResponse, SalesforceError> {
+    ) -> Result<DeletedResponse, Error> {
         self.check_window(start, end, DELETED_WINDOW_DAYS, "get deleted")?;
         self.window(object, "deleted", start, end).await
     }
@@ -905,7 +957,7 @@ impl SalesforceClient {
         &self,
         records: &[Record],
         all_or_none: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         self.collections(
             Method::POST,
             &["composite", "sobjects"],
@@ -922,7 +974,7 @@ impl SalesforceClient {
         &self,
         records: &[Record],
         all_or_none: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         self.collections(
             Method::PATCH,
             &["composite", "sobjects"],
@@ -941,12 +993,10 @@ impl SalesforceClient {
         external_id_field: &str,
         records: &[Record],
         all_or_none: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         for name in [object, external_id_field] {
             if !is_identifier(name) {
-                return Err(SalesforceError::Config(format!(
-                    "{name:?} is not an API name"
-                )));
+                return Err(Error::Config(format!("{name:?} is not an API name")));
             }
         }
         self.collections(
@@ -966,7 +1016,7 @@ impl SalesforceClient {
         records: &[Record],
         all_or_none: bool,
         idempotent: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         let mut out = Vec::with_capacity(records.len());
         for chunk in records.chunks(MAX_COLLECTION_RECORDS) {
             out.extend(
@@ -989,14 +1039,14 @@ impl SalesforceClient {
         all_or_none: bool,
         idempotent: bool,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Vec<SaveResult>, SalesforceError>> + Send + 'a>,
+        Box<dyn std::future::Future<Output = Result<Vec<SaveResult>, Error>> + Send + 'a>,
     > {
         Box::pin(async move {
             match self
                 .collection_chunk(method, segments, chunk, all_or_none, idempotent)
                 .await
             {
-                Err(SalesforceError::Api {
+                Err(Error::Api {
                     status: 400,
                     kind: ApiErrorKind::Invalid | ApiErrorKind::MalformedQuery,
                     errors,
@@ -1033,7 +1083,7 @@ impl SalesforceClient {
         chunk: &[Record],
         all_or_none: bool,
         idempotent: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         let mut results: Vec<Option<SaveResult>> = vec![None; chunk.len()];
         let mut pending: Vec<usize> = (0..chunk.len()).collect();
         let mut delays = self.inner.builder.settings.lock_retry.delays();
@@ -1045,7 +1095,7 @@ impl SalesforceClient {
             let retry_all = match outcome {
                 Ok(got) => {
                     if got.len() != batch.len() {
-                        return Err(SalesforceError::Decode {
+                        return Err(Error::Decode {
                             what: "collections response",
                             message: format!("{} results for {} records", got.len(), batch.len()),
                         });
@@ -1079,7 +1129,7 @@ impl SalesforceClient {
                     tokio::time::sleep(wait).await;
                 }
                 None if retry_all => {
-                    return Err(SalesforceError::Api {
+                    return Err(Error::Api {
                         status: 400,
                         kind: ApiErrorKind::RowLocked,
                         errors: vec![ApiError::new(
@@ -1109,7 +1159,7 @@ impl SalesforceClient {
         records: &[Record],
         all_or_none: bool,
         idempotent: bool,
-    ) -> Result<Vec<SaveResult>, SalesforceError> {
+    ) -> Result<Vec<SaveResult>, Error> {
         let api = self.api().await?;
         let url = Self::data_url(api, segments, &self.inner.api_version)?;
         let body = CollectionBody {
@@ -1141,18 +1191,16 @@ impl SalesforceClient {
         external_id_field: &str,
         value: &str,
         record: &Record,
-    ) -> Result<UpsertOutcome, SalesforceError> {
+    ) -> Result<UpsertOutcome, Error> {
         for name in [object, external_id_field] {
             if !is_identifier(name) {
-                return Err(SalesforceError::Config(format!(
-                    "{name:?} is not an API name"
-                )));
+                return Err(Error::Config(format!("{name:?} is not an API name")));
             }
         }
         if record.contains_key(external_id_field)
             || record.keys().any(|k| k.eq_ignore_ascii_case("Id"))
         {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "an upsert body must not contain Id or {external_id_field}: Salesforce rejects it"
             )));
         }
@@ -1172,15 +1220,15 @@ impl SalesforceClient {
             .await
         {
             Ok(r) => r,
-            Err(SalesforceError::Http(e)) if e.status() == Some(StatusCode::MULTIPLE_CHOICES) => {
-                return Err(SalesforceError::MultipleMatches {
+            Err(Error::Http(e)) if e.status() == Some(StatusCode::MULTIPLE_CHOICES) => {
+                return Err(Error::MultipleMatches {
                     object: object.to_owned(),
                     field: external_id_field.to_owned(),
                     candidates: e.body().map(decode_multiple_matches).unwrap_or_default(),
                 });
             }
-            Err(SalesforceError::Api { status: 300, .. }) => {
-                return Err(SalesforceError::MultipleMatches {
+            Err(Error::Api { status: 300, .. }) => {
+                return Err(Error::MultipleMatches {
                     object: object.to_owned(),
                     field: external_id_field.to_owned(),
                     candidates: Vec::new(),
@@ -1196,7 +1244,7 @@ impl SalesforceClient {
             status => {
                 let r: SaveResult = decode(&resp, "upsert response")?;
                 if !r.success {
-                    return Err(SalesforceError::Api {
+                    return Err(Error::Api {
                         status,
                         kind: r
                             .errors
@@ -1221,7 +1269,7 @@ impl SalesforceClient {
         external_id_field: &str,
         value: &str,
         record: &Record,
-    ) -> Result<UpsertOutcome, SalesforceError> {
+    ) -> Result<UpsertOutcome, Error> {
         let mut r = record.clone();
         r.insert("attributes".into(), serde_json::json!({ "type": object }));
         r.insert(
@@ -1233,7 +1281,7 @@ impl SalesforceClient {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| SalesforceError::Decode {
+            .ok_or_else(|| Error::Decode {
                 what: "upsert response",
                 message: "no result for the record".into(),
             })?;
@@ -1248,13 +1296,13 @@ impl SalesforceClient {
             .iter()
             .any(|e| e.code == "DUPLICATE_EXTERNAL_ID")
         {
-            return Err(SalesforceError::MultipleMatches {
+            return Err(Error::MultipleMatches {
                 object: object.to_owned(),
                 field: external_id_field.to_owned(),
                 candidates: Vec::new(),
             });
         }
-        Err(SalesforceError::Api {
+        Err(Error::Api {
             status: 200,
             kind: result
                 .errors
@@ -1289,8 +1337,8 @@ fn segments_template(segments: &[&str]) -> String {
     }
 }
 
-fn decode<T: DeserializeOwned>(resp: &Response, what: &'static str) -> Result<T, SalesforceError> {
-    serde_json::from_slice(resp.bytes()).map_err(|e| SalesforceError::Decode {
+fn decode<T: DeserializeOwned>(resp: &Response, what: &'static str) -> Result<T, Error> {
+    serde_json::from_slice(resp.bytes()).map_err(|e| Error::Decode {
         what,
         message: e.to_string(),
     })
@@ -1359,7 +1407,7 @@ mod tests {
             ))
             .build()
             .unwrap_err();
-        assert!(matches!(err, SalesforceError::MyDomainRequired { .. }));
+        assert!(matches!(err, Error::MyDomainRequired { .. }));
         let err = SalesforceClient::builder()
             .flow(OAuthFlow::AccessToken(SecretString::from("t")))
             .build()

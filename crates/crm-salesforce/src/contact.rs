@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sync_core::{CrmContact, CrmRecordId, Email};
 
-use crate::error::SalesforceError;
+use crate::error::Error;
 use crate::models::{Record, sf_datetime};
 use crate::soql::is_identifier;
 
@@ -176,7 +176,7 @@ impl ContactSchema {
 
     /// Checks every name is an API name, and that the fields the sink writes or keys on
     /// are the object's own (not relationship paths such as `Account.Name`).
-    pub fn validate(&self) -> Result<(), SalesforceError> {
+    pub fn validate(&self) -> Result<(), Error> {
         let mut own: Vec<(&str, &str)> =
             vec![("object", &self.object), ("email_field", &self.email_field)];
         own.extend(
@@ -193,7 +193,7 @@ impl ContactSchema {
                 .map(|p| ("create_defaults", p.as_str())),
         );
         if let Some((key, name)) = own.into_iter().find(|(_, n)| is_relationship(n)) {
-            return Err(SalesforceError::Config(format!(
+            return Err(Error::Config(format!(
                 "{key}: {name:?} is a field of a related record; the sync writes or keys on {key}, so it must be a field of the object itself"
             )));
         }
@@ -222,7 +222,7 @@ impl ContactSchema {
                 }
                 TagSource::Predicate { soql, tag } => {
                     if soql.trim().is_empty() || tag.is_empty() {
-                        return Err(SalesforceError::Config(
+                        return Err(Error::Config(
                             "tags: a predicate needs a tag and a SOQL condition".into(),
                         ));
                     }
@@ -231,7 +231,7 @@ impl ContactSchema {
         }
         for (key, name) in names {
             if !is_identifier(name) {
-                return Err(SalesforceError::Config(format!(
+                return Err(Error::Config(format!(
                     "{key}: {name:?} is not a Salesforce API name"
                 )));
             }
@@ -287,7 +287,7 @@ impl ContactSchema {
 }
 
 /// A field value as text: strings as is, numbers and booleans printed, `null` as `None`.
-pub fn value_text(v: &Value) -> Option<String> {
+pub(crate) fn value_text(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
@@ -326,19 +326,16 @@ fn str_field<'a>(record: &'a Record, name: &str) -> Option<&'a str> {
 ///
 /// Deleted rows (`IsDeleted = true`, from `queryAll`) are archived; a row with a
 /// `MasterRecordId` was merged away and points to the surviving record.
-pub fn decode_contact(
-    schema: &ContactSchema,
-    record: &Record,
-) -> Result<CrmContact, SalesforceError> {
-    let id = str_field(record, "Id").ok_or_else(|| SalesforceError::Decode {
+pub fn decode_contact(schema: &ContactSchema, record: &Record) -> Result<CrmContact, Error> {
+    let id = str_field(record, "Id").ok_or_else(|| Error::Decode {
         what: "record",
         message: "a record has no Id".into(),
     })?;
-    let stamp = str_field(record, MODSTAMP_FIELD).ok_or_else(|| SalesforceError::Decode {
+    let stamp = str_field(record, MODSTAMP_FIELD).ok_or_else(|| Error::Decode {
         what: "record",
         message: format!("record {id} has no {MODSTAMP_FIELD}"),
     })?;
-    let updated_at = sf_datetime::parse(stamp).ok_or_else(|| SalesforceError::Decode {
+    let updated_at = sf_datetime::parse(stamp).ok_or_else(|| Error::Decode {
         what: "record",
         message: format!("record {id} has an invalid {MODSTAMP_FIELD} {stamp:?}"),
     })?;

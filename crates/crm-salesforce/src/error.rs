@@ -1,5 +1,5 @@
 //! Salesforce errors: decoding the API's error bodies, classifying its error codes, and the
-//! crate's [`SalesforceError`].
+//! crate's [`Error`].
 //!
 //! Salesforce reports a failed request as a JSON array `[{"message","errorCode","fields"}]`
 //! and a failed record inside a 200 collections response as `{"statusCode","message","fields"}`.
@@ -339,7 +339,7 @@ impl ErrorDecoder for SalesforceErrorDecoder {
 /// Everything that can go wrong in this crate. Each variant says what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SalesforceError {
+pub enum Error {
     /// The client or connector configuration is invalid.
     #[error("invalid Salesforce configuration: {0}")]
     Config(String),
@@ -418,7 +418,7 @@ fn first_error(errors: &[ApiError]) -> String {
         .unwrap_or_else(|| "no error body".into())
 }
 
-impl SalesforceError {
+impl Error {
     /// The Salesforce error code of the first error, if any.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -488,13 +488,12 @@ impl SalesforceError {
     }
 
     /// Builds the error for a failed HTTP call: decodes the Salesforce body when there is
-    /// one (a 300 becomes [`SalesforceError::MultipleMatches`] via the caller).
+    /// one (a 300 becomes [`Error::MultipleMatches`] via the caller).
     pub fn from_http(e: HttpError) -> Self {
         let Some(status) = e.status().filter(|s| s.as_u16() != 300) else {
             // A token-endpoint refusal reaches us wrapped by the HTTP client's token provider.
-            let oauth =
-                std::error::Error::source(&e).and_then(|s| s.downcast_ref::<SalesforceError>());
-            if let Some(SalesforceError::OAuth {
+            let oauth = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<Error>());
+            if let Some(Error::OAuth {
                 status,
                 code,
                 message,
@@ -532,17 +531,17 @@ impl SalesforceError {
     }
 }
 
-impl From<HttpError> for SalesforceError {
+impl From<HttpError> for Error {
     fn from(e: HttpError) -> Self {
         Self::from_http(e)
     }
 }
 
-impl From<SalesforceError> for RemoteError {
-    fn from(e: SalesforceError) -> Self {
+impl From<Error> for RemoteError {
+    fn from(e: Error) -> Self {
         let mut r = RemoteError::new(SYSTEM, e.remote_kind(), e.to_string());
         match &e {
-            SalesforceError::Api {
+            Error::Api {
                 status,
                 errors,
                 correlation_id,
@@ -556,13 +555,9 @@ impl From<SalesforceError> for RemoteError {
                     r = r.with_correlation_id(c.clone());
                 }
             }
-            SalesforceError::OAuth { status, code, .. } => {
-                r = r.with_status(*status).with_code(code.clone())
-            }
-            SalesforceError::MultipleMatches { .. } => {
-                r = r.with_status(300).with_code("MULTIPLE_CHOICES")
-            }
-            SalesforceError::Http(h) => {
+            Error::OAuth { status, code, .. } => r = r.with_status(*status).with_code(code.clone()),
+            Error::MultipleMatches { .. } => r = r.with_status(300).with_code("MULTIPLE_CHOICES"),
+            Error::Http(h) => {
                 if let Some(s) = h.status() {
                     r = r.with_status(s.as_u16());
                 }
@@ -582,8 +577,8 @@ impl From<SalesforceError> for RemoteError {
     }
 }
 
-impl From<SalesforceError> for sync_core::Error {
-    fn from(e: SalesforceError) -> Self {
+impl From<Error> for sync_core::Error {
+    fn from(e: Error) -> Self {
         sync_core::Error::from(RemoteError::from(e))
     }
 }
@@ -594,7 +589,7 @@ pub(crate) fn record_error(errors: &[ApiError]) -> sync_core::Error {
         .first()
         .map(|e| e.kind(None))
         .unwrap_or(ApiErrorKind::Invalid);
-    SalesforceError::Api {
+    Error::Api {
         status: 200,
         kind,
         errors: errors.to_vec(),
@@ -607,8 +602,8 @@ pub(crate) fn record_error(errors: &[ApiError]) -> sync_core::Error {
 mod tests {
     use super::*;
 
-    fn oauth(status: u16, code: &str) -> SalesforceError {
-        SalesforceError::OAuth {
+    fn oauth(status: u16, code: &str) -> Error {
+        Error::OAuth {
             status,
             code: code.into(),
             message: "m".into(),
@@ -666,7 +661,7 @@ mod tests {
         assert_eq!(kind, ApiErrorKind::RequestLimitExceeded);
         assert_eq!(kind.remote_kind(), RemoteErrorKind::QuotaExhausted);
         assert!(!kind.is_retryable());
-        let e = SalesforceError::Api {
+        let e = Error::Api {
             status: 403,
             kind,
             errors: errs,
@@ -756,7 +751,7 @@ mod tests {
             (info.kind, info.retryable),
             (Some(HttpErrorKind::Conflict), Some(false))
         );
-        let e = SalesforceError::MultipleMatches {
+        let e = Error::MultipleMatches {
             object: "Contact".into(),
             field: "Email".into(),
             candidates: vec!["003A".into(), "003B".into()],

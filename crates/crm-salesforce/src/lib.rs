@@ -51,7 +51,7 @@
 //! - Writes: sObject Collections create / update / upsert by external ID, 200 records per
 //!   call, per-record results in input order, records failing with `UNABLE_TO_LOCK_ROW`
 //!   resent alone with backoff ([`LockRetry`]); single upsert by external ID (201 / 200 /
-//!   204, and 300 as [`SalesforceError::MultipleMatches`]: a conflict, never retried);
+//!   204, and 300 as [`Error::MultipleMatches`]: a conflict, never retried);
 //!   a value that is not plain ASCII letters, digits, `-` or `_` (`.`, `a/b`, emails,
 //!   non-ASCII) goes in the body of a one-record collections upsert instead of the path.
 //!   `Sforce-Call-Options: client=<id>` is sent where the guide lists it (query,
@@ -92,18 +92,19 @@ pub mod soql;
 mod source;
 
 pub use auth::{
-    Clock, JwtBearer, JwtClaims, MAX_ASSERTION_LIFETIME, OAuthFlow, SalesforceTokenSource,
-    TOKEN_PATH, TokenResponse, default_audience,
+    Clock, JwtBearer, MAX_ASSERTION_LIFETIME, OAuthFlow, SalesforceTokenSource, TokenResponse,
 };
 pub use client::{
     DEFAULT_API_VERSION, DEFAULT_CALL_CLIENT, DEFAULT_LOGIN_URL, DELETED_WINDOW_DAYS, LockRetry,
     MAX_COLLECTION_RECORDS, MIN_API_VERSION, SalesforceClient, SalesforceClientBuilder,
     UPDATED_WINDOW_DAYS,
 };
-pub use contact::{
-    ContactSchema, MODSTAMP_FIELD, TagSource, decode_contact, is_relationship, value_text,
-};
-pub use error::{ApiError, ApiErrorKind, SalesforceError};
+pub use contact::{ContactSchema, MODSTAMP_FIELD, TagSource, decode_contact, is_relationship};
+pub use error::{ApiError, ApiErrorKind, Error};
+
+/// The former name of [`Error`].
+#[deprecated(since = "0.1.0", note = "renamed to `crm_salesforce::Error`")]
+pub type SalesforceError = Error;
 pub use limits::ApiUsage;
 pub use sink::SalesforceSink;
 pub use source::SalesforceSource;

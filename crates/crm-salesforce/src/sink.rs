@@ -22,7 +22,7 @@ use sync_core::{CrmKind, CrmRecordId, Error, RemoteError, RemoteErrorKind, Tenan
 
 use crate::client::{MAX_COLLECTION_RECORDS, SalesforceClient};
 use crate::contact::{ContactSchema, MODSTAMP_FIELD, is_relationship};
-use crate::error::{SYSTEM, SalesforceError, record_error};
+use crate::error::{Error as SalesforceError, SYSTEM, record_error};
 use crate::models::{Record, SaveResult};
 use crate::soql::{Condition, Order, Soql};
 
@@ -116,125 +116,14 @@ impl SalesforceSink {
         &self,
         drafts: &[ContactDraft],
     ) -> Result<Vec<ItemResult<Provisioned>>, SalesforceError> {
-        // One record per distinct email; drafts with the same email share it. A draft
-        // writing a related record's field is refused on its own.
-        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        let mut refused: BTreeMap<usize, Error> = BTreeMap::new();
-        for (i, d) in drafts.iter().enumerate() {
-            if let Some(field) = d.properties.keys().find(|k| is_relationship(k)) {
-                refused.insert(i, relationship_write(field));
-                continue;
-            }
-            groups.entry(d.email.as_str()).or_default().push(i);
-        }
+        let (groups, mut refused) = group_by_email(drafts);
         let emails: Vec<&str> = groups.keys().copied().collect();
         let existing = self.existing_by_email(&emails).await?;
-        let object = self.schema.object.as_str();
-        let ext = self.schema.external_id_field.as_deref();
-
-        enum Route {
-            Update,
-            Upsert,
-            Create,
-        }
-        let mut updates: Vec<(Record, &str)> = Vec::new();
-        let mut upserts: Vec<(Record, &str)> = Vec::new();
-        let mut creates: Vec<(Record, &str)> = Vec::new();
-        for (&email, idx) in &groups {
-            let draft = &drafts[idx[0]];
-            let user = idx.iter().find_map(|&i| drafts[i].cativa_user_id.as_ref());
-            let mut props = BTreeMap::new();
-            for &i in idx {
-                props.extend(
-                    drafts[i]
-                        .properties
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone())),
-                );
-            }
-            let mut r = Self::with_properties(Self::base_record(object), &props);
-            let route = match existing.get(email) {
-                Some(id) => {
-                    r.insert("id".into(), Value::String(id.clone()));
-                    Route::Update
-                }
-                None => {
-                    r.insert(
-                        self.schema.email_field.clone(),
-                        Value::String(draft.email.as_str().to_owned()),
-                    );
-                    for (k, v) in &self.schema.create_defaults {
-                        if r.get(k)
-                            .and_then(Value::as_str)
-                            .is_none_or(|s| s.trim().is_empty())
-                        {
-                            r.insert(k.clone(), Value::String(v.clone()));
-                        }
-                    }
-                    if ext.is_some() && user.is_some() {
-                        Route::Upsert
-                    } else {
-                        Route::Create
-                    }
-                }
-            };
-            if let (Some(field), Some(user)) = (ext, user) {
-                r.insert(field.to_owned(), Value::String(user.as_str().to_owned()));
-            }
-            match route {
-                Route::Update => updates.push((r, email)),
-                Route::Upsert => upserts.push((r, email)),
-                Route::Create => creates.push((r, email)),
-            }
-        }
-
+        let routed = self.route(drafts, &groups, &existing);
         let mut by_email: BTreeMap<&str, ItemResult<Provisioned>> = BTreeMap::new();
-        if !updates.is_empty() {
-            let (records, keys): (Vec<Record>, Vec<&str>) = updates.into_iter().unzip();
-            let results = self
-                .client
-                .update_records(&records, self.all_or_none)
-                .await?;
-            for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
-                // Collections update records carry their id as "id" (the documented body).
-                let id = rec
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                if res.success {
-                    self.client.echo_log().wrote(&self.schema, &id, rec, false);
-                }
-                by_email.insert(key, provisioned(res, Some(id), false));
-            }
-        }
-        if let (Some(field), false) = (ext, upserts.is_empty()) {
-            let (records, keys): (Vec<Record>, Vec<&str>) = upserts.into_iter().unzip();
-            let results = self
-                .client
-                .upsert_records(object, field, &records, self.all_or_none)
-                .await?;
-            for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
-                let created = res.created.unwrap_or(false);
-                if let (true, Some(id)) = (res.success, res.id.as_deref()) {
-                    self.client.echo_log().wrote(&self.schema, id, rec, created);
-                }
-                by_email.insert(key, provisioned(res, None, created));
-            }
-        }
-        if !creates.is_empty() {
-            let (records, keys): (Vec<Record>, Vec<&str>) = creates.into_iter().unzip();
-            let results = self
-                .client
-                .create_records(&records, self.all_or_none)
-                .await?;
-            for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
-                if let (true, Some(id)) = (res.success, res.id.as_deref()) {
-                    self.client.echo_log().wrote(&self.schema, id, rec, true);
-                }
-                by_email.insert(key, provisioned(res, None, true));
-            }
-        }
+        self.send_updates(routed.updates, &mut by_email).await?;
+        self.send_upserts(routed.upserts, &mut by_email).await?;
+        self.send_creates(routed.creates, &mut by_email).await?;
         Ok(drafts
             .iter()
             .enumerate()
@@ -426,6 +315,195 @@ fn provisioned(
         return Ok(Provisioned::new(CrmRecordId::salesforce(dup), false));
     }
     Err(record_error(&res.errors))
+}
+
+/// How a contact record reaches Salesforce.
+enum Route {
+    /// It exists (found by email): update it by id.
+    Update,
+    /// New, with a Cativa user id and an external id field: upsert on that field.
+    Upsert,
+    /// New otherwise: create it.
+    Create,
+}
+
+/// The records of one provisioning call, by route, each with the email it is for.
+#[derive(Default)]
+struct Routed<'a> {
+    updates: Vec<(Record, &'a str)>,
+    upserts: Vec<(Record, &'a str)>,
+    creates: Vec<(Record, &'a str)>,
+}
+
+/// One group of draft indexes per distinct email (drafts with the same email share one
+/// record); a draft writing a related record's field is refused on its own.
+fn group_by_email(drafts: &[ContactDraft]) -> (BTreeMap<&str, Vec<usize>>, BTreeMap<usize, Error>) {
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut refused: BTreeMap<usize, Error> = BTreeMap::new();
+    for (i, d) in drafts.iter().enumerate() {
+        if let Some(field) = d.properties.keys().find(|k| is_relationship(k)) {
+            refused.insert(i, relationship_write(field));
+            continue;
+        }
+        groups.entry(d.email.as_str()).or_default().push(i);
+    }
+    (groups, refused)
+}
+
+impl SalesforceSink {
+    /// The record for each email group and the route it takes.
+    fn route<'a>(
+        &self,
+        drafts: &[ContactDraft],
+        groups: &BTreeMap<&'a str, Vec<usize>>,
+        existing: &BTreeMap<String, String>,
+    ) -> Routed<'a> {
+        let mut routed = Routed::default();
+        for (&email, idx) in groups {
+            let (r, route) = self.record_for(drafts, idx, existing.get(email));
+            match route {
+                Route::Update => routed.updates.push((r, email)),
+                Route::Upsert => routed.upserts.push((r, email)),
+                Route::Create => routed.creates.push((r, email)),
+            }
+        }
+        routed
+    }
+
+    /// One record merging the properties of the drafts at `idx` (all with one email):
+    /// the existing record's id, or the email and create defaults for a new one.
+    fn record_for(
+        &self,
+        drafts: &[ContactDraft],
+        idx: &[usize],
+        existing: Option<&String>,
+    ) -> (Record, Route) {
+        let ext = self.schema.external_id_field.as_deref();
+        let user = idx.iter().find_map(|&i| drafts[i].cativa_user_id.as_ref());
+        let mut props = BTreeMap::new();
+        for &i in idx {
+            props.extend(
+                drafts[i]
+                    .properties
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        let mut r = Self::with_properties(Self::base_record(self.schema.object.as_str()), &props);
+        let route = match existing {
+            Some(id) => {
+                r.insert("id".into(), Value::String(id.clone()));
+                Route::Update
+            }
+            None => {
+                r.insert(
+                    self.schema.email_field.clone(),
+                    Value::String(drafts[idx[0]].email.as_str().to_owned()),
+                );
+                for (k, v) in &self.schema.create_defaults {
+                    if r.get(k)
+                        .and_then(Value::as_str)
+                        .is_none_or(|s| s.trim().is_empty())
+                    {
+                        r.insert(k.clone(), Value::String(v.clone()));
+                    }
+                }
+                if ext.is_some() && user.is_some() {
+                    Route::Upsert
+                } else {
+                    Route::Create
+                }
+            }
+        };
+        if let (Some(field), Some(user)) = (ext, user) {
+            r.insert(field.to_owned(), Value::String(user.as_str().to_owned()));
+        }
+        (r, route)
+    }
+
+    /// Updates existing records by id.
+    async fn send_updates<'a>(
+        &self,
+        updates: Vec<(Record, &'a str)>,
+        by_email: &mut BTreeMap<&'a str, ItemResult<Provisioned>>,
+    ) -> Result<(), SalesforceError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let (records, keys): (Vec<Record>, Vec<&str>) = updates.into_iter().unzip();
+        let results = self
+            .client
+            .update_records(&records, self.all_or_none)
+            .await?;
+        for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
+            // Collections update records carry their id as "id" (the documented body).
+            let id = rec
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if res.success {
+                self.client.echo_log().wrote(&self.schema, &id, rec, false);
+            }
+            by_email.insert(key, provisioned(res, Some(id), false));
+        }
+        Ok(())
+    }
+
+    /// Upserts new records on the external id field (a retry finds the record it created).
+    async fn send_upserts<'a>(
+        &self,
+        upserts: Vec<(Record, &'a str)>,
+        by_email: &mut BTreeMap<&'a str, ItemResult<Provisioned>>,
+    ) -> Result<(), SalesforceError> {
+        let Some(field) = self.schema.external_id_field.as_deref() else {
+            return Ok(());
+        };
+        if upserts.is_empty() {
+            return Ok(());
+        }
+        let (records, keys): (Vec<Record>, Vec<&str>) = upserts.into_iter().unzip();
+        let results = self
+            .client
+            .upsert_records(
+                self.schema.object.as_str(),
+                field,
+                &records,
+                self.all_or_none,
+            )
+            .await?;
+        for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
+            let created = res.created.unwrap_or(false);
+            if let (true, Some(id)) = (res.success, res.id.as_deref()) {
+                self.client.echo_log().wrote(&self.schema, id, rec, created);
+            }
+            by_email.insert(key, provisioned(res, None, created));
+        }
+        Ok(())
+    }
+
+    /// Creates new records.
+    async fn send_creates<'a>(
+        &self,
+        creates: Vec<(Record, &'a str)>,
+        by_email: &mut BTreeMap<&'a str, ItemResult<Provisioned>>,
+    ) -> Result<(), SalesforceError> {
+        if creates.is_empty() {
+            return Ok(());
+        }
+        let (records, keys): (Vec<Record>, Vec<&str>) = creates.into_iter().unzip();
+        let results = self
+            .client
+            .create_records(&records, self.all_or_none)
+            .await?;
+        for ((key, rec), res) in keys.into_iter().zip(&records).zip(results) {
+            if let (true, Some(id)) = (res.success, res.id.as_deref()) {
+                self.client.echo_log().wrote(&self.schema, id, rec, true);
+            }
+            by_email.insert(key, provisioned(res, None, true));
+        }
+        Ok(())
+    }
 }
 
 /// The error for a write to a relationship path (`Account.Name`).

@@ -35,7 +35,7 @@ use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, Error, TenantId
 use crate::client::{DELETED_WINDOW_DAYS, SalesforceClient};
 use crate::contact::{ContactSchema, MODSTAMP_FIELD, decode_contact};
 use crate::echo::{same_user, snapshot};
-use crate::error::SalesforceError;
+use crate::error::Error as SalesforceError;
 use crate::models::{QueryPage, Record};
 use crate::soql::{Condition, Op, Order, Soql, Value};
 

@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
-use crm_salesforce::{JwtBearer, JwtClaims, OAuthFlow, SalesforceClient, SalesforceError};
+use crm_salesforce::{Error, JwtBearer, OAuthFlow, SalesforceClient};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::SecretString;
 use serde_json::json;
@@ -114,7 +114,7 @@ async fn client_credentials_flow_posts_id_and_secret_to_my_domain() {
             .build()
             .unwrap_err();
         assert!(
-            matches!(err, SalesforceError::MyDomainRequired { .. }),
+            matches!(err, Error::MyDomainRequired { .. }),
             "{host}: {err}"
         );
         assert!(err.to_string().contains("my.salesforce.com"), "{err}");
@@ -137,7 +137,7 @@ async fn a_refused_grant_is_an_auth_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, SalesforceError::OAuth { code, .. } if code == "invalid_grant"),
+        matches!(&err, Error::OAuth { code, .. } if code == "invalid_grant"),
         "{err:?}"
     );
     let core: sync_core::Error = err.into();
@@ -247,6 +247,15 @@ fn pem(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
+}
+
+/// The claims of a Salesforce JWT bearer assertion, as the token endpoint reads them.
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+struct JwtClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: i64,
 }
 
 /// Verifies an assertion with the public key two ways: jsonwebtoken, and aws-lc directly.
@@ -369,15 +378,22 @@ fn jwt_audience_override_and_lifetime_cap() {
         .audience("https://test.salesforce.com")
         .lifetime(std::time::Duration::from_secs(3600));
     let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let claims = jwt.claims(now);
-    assert_eq!(claims.exp - now.timestamp(), 180, "capped at 3 minutes");
     let assertion = jwt.assertion(now).unwrap();
     let c = verify(
         secrecy::ExposeSecret::expose_secret(&assertion),
         key.public_key().as_ref(),
         "https://test.salesforce.com",
     );
-    assert_eq!(c, claims);
+    assert_eq!(c.exp - now.timestamp(), 180, "capped at 3 minutes");
+    assert_eq!(
+        c,
+        JwtClaims {
+            iss: "ck".into(),
+            sub: "u@x.com".into(),
+            aud: "https://test.salesforce.com".into(),
+            exp: now.timestamp() + 180,
+        }
+    );
 }
 
 #[tokio::test]

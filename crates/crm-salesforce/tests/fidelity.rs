@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use crm_salesforce::limits::resume_estimate;
 use crm_salesforce::{
-    ContactSchema, OAuthFlow, SalesforceClient, SalesforceError, SalesforceSink, SalesforceSource,
-    TagSource,
+    ContactSchema, Error, OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource, TagSource,
 };
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
@@ -323,7 +322,7 @@ async fn versions_below_the_collections_upsert_minimum_are_refused_at_build() {
         .api_version("v45.0")
         .build()
         .unwrap_err();
-    assert!(matches!(err, SalesforceError::Config(_)));
+    assert!(matches!(err, Error::Config(_)));
     assert!(err.to_string().contains("v46.0"), "{err}");
     // v46.0 itself works end to end, collections upsert included.
     let (sandbox, clock) = start().await;

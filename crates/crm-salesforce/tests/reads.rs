@@ -5,7 +5,7 @@ mod common;
 
 use chrono::{Duration, TimeZone, Utc};
 use common::*;
-use crm_salesforce::SalesforceError;
+use crm_salesforce::Error;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
@@ -63,7 +63,7 @@ async fn query_follows_next_records_url_until_done() {
         client
             .query_more::<Value>("https://evil.example.com/steal")
             .await,
-        Err(SalesforceError::Config(_))
+        Err(Error::Config(_))
     ));
 }
 
@@ -131,23 +131,23 @@ async fn get_updated_and_deleted_windows_and_their_limits() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&too_old, SalesforceError::Window(m) if m.contains("30 days") && m.contains("full reconcile"))
+        matches!(&too_old, Error::Window(m) if m.contains("30 days") && m.contains("full reconcile"))
     );
     let too_old = client
         .get_deleted("Contact", fixed_now() - Duration::days(16), fixed_now())
         .await
         .unwrap_err();
-    assert!(matches!(&too_old, SalesforceError::Window(m) if m.contains("15 days")));
+    assert!(matches!(&too_old, Error::Window(m) if m.contains("15 days")));
     let backwards = client
         .get_deleted("Contact", fixed_now(), fixed_now() - Duration::hours(1))
         .await
         .unwrap_err();
-    assert!(matches!(backwards, SalesforceError::Window(_)));
+    assert!(matches!(backwards, Error::Window(_)));
     assert!(matches!(
         client
             .get_updated("Contact; DROP", start, fixed_now())
             .await,
-        Err(SalesforceError::Config(_))
+        Err(Error::Config(_))
     ));
     assert_eq!(
         requests_to(&server, "GET", &format!("{V}/sobjects/Contact/deleted/"))
@@ -217,7 +217,7 @@ async fn query_batch_size_travels_in_sforce_query_options_on_every_page() {
     for bad in [100, 2001] {
         assert!(matches!(
             builder(&server).query_batch_size(bad).build(),
-            Err(SalesforceError::Config(_))
+            Err(Error::Config(_))
         ));
     }
 }

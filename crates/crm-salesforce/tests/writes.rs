@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use crm_salesforce::models::Record;
-use crm_salesforce::{ApiErrorKind, SalesforceError};
+use crm_salesforce::{ApiErrorKind, Error};
 use serde_json::{Value, json};
 use sync_core::RemoteErrorKind;
 use wiremock::matchers::{body_json, header, method, path};
@@ -102,7 +102,7 @@ async fn update_and_upsert_paths_and_all_or_none() {
         .upsert_records("Contact", "Bad Field", &upserts, false)
         .await
         .unwrap_err();
-    assert!(matches!(bad, SalesforceError::Config(_)));
+    assert!(matches!(bad, Error::Config(_)));
 }
 
 #[tokio::test]
@@ -330,7 +330,7 @@ async fn single_upsert_by_external_id_handles_201_200_and_204() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(invalid, SalesforceError::Config(_)));
+    assert!(matches!(invalid, Error::Config(_)));
 }
 
 #[tokio::test]
@@ -356,7 +356,7 @@ async fn multiple_matches_are_a_conflict_not_a_retry() {
         .await
         .unwrap_err();
     match &err {
-        SalesforceError::MultipleMatches {
+        Error::MultipleMatches {
             candidates, field, ..
         } => {
             assert_eq!(field, "Cativa_Member_Id__c");
@@ -399,10 +399,7 @@ async fn multiple_matches_are_a_conflict_not_a_retry() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, SalesforceError::MultipleMatches { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, Error::MultipleMatches { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -426,7 +423,7 @@ async fn duplicate_value_and_entity_deleted_on_single_calls() {
         .await
         .unwrap_err();
     match &err {
-        SalesforceError::Api {
+        Error::Api {
             kind,
             errors,
             status,

@@ -41,7 +41,8 @@ pub use error::{Error, RemoteError, RemoteErrorKind};
 #[cfg(any(test, feature = "test-util"))]
 pub use memory_store::MemoryStore;
 pub use plan::{
-    Action, ActionKind, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts, PlanMode, Reason,
+    Action, ActionKind, ActionType, Conflict, ConflictKind, IdempotencyKey, Plan, PlanCounts,
+    PlanMode, Reason,
 };
 pub use ports::{CommunityEvent, DeliveryOutcome};
 pub use report::RunReport;

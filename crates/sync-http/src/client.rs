@@ -24,8 +24,8 @@ use crate::error::{ErrorKind, HttpError};
 use crate::rate_limit::{AnnouncedLimit, RateLimit, RateLimiter};
 use crate::retry::{Decision, Failure, Outcome, RetryPolicy, decide, server_wait};
 use crate::transport::{
-    HttpTransport, ReqwestSettings, ReqwestTransport, TransportError, TransportErrorKind,
-    TransportRequest, TransportResponse,
+    ConfigureReqwest, HttpTransport, ReqwestSettings, ReqwestTransport, TransportError,
+    TransportErrorKind, TransportRequest, TransportResponse,
 };
 
 /// The user agent every request carries unless the client names its own product.
@@ -137,6 +137,7 @@ pub struct HttpClientBuilder {
     announced: Option<LimitHeaders>,
     decoder: Arc<dyn ErrorDecoder>,
     transport: Option<Arc<dyn HttpTransport>>,
+    configure_reqwest: Option<ConfigureReqwest>,
     default_headers: Vec<(String, String)>,
 }
 
@@ -172,6 +173,7 @@ impl HttpClient {
             announced: None,
             decoder: Arc::new(JsonErrorDecoder),
             transport: None,
+            configure_reqwest: None,
             default_headers: Vec::new(),
         }
     }
@@ -420,6 +422,24 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Lets `f` adjust the default transport's `reqwest` builder (proxy, root certificates,
+    /// default headers...) before it is built. Ignored with a custom
+    /// [`transport`](Self::transport).
+    #[must_use]
+    pub fn configure_reqwest(
+        self,
+        f: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,
+    ) -> Self {
+        self.configure_reqwest_arc(Arc::new(f))
+    }
+
+    /// [`configure_reqwest`](Self::configure_reqwest) with a shared hook.
+    #[must_use]
+    pub fn configure_reqwest_arc(mut self, f: ConfigureReqwest) -> Self {
+        self.configure_reqwest = Some(f);
+        self
+    }
+
     /// Adds a header sent with every request (e.g. `Sforce-Call-Options`).
     #[must_use]
     pub fn default_header(mut self, name: &str, value: &str) -> Self {
@@ -493,10 +513,13 @@ impl HttpClientBuilder {
                 let settings = ReqwestSettings::default()
                     .with_connect_timeout(self.connect_timeout)
                     .with_pool_idle_timeout(self.pool_idle_timeout);
-                Arc::new(ReqwestTransport::new(settings).map_err(|e| {
-                    HttpError::new(ErrorKind::Config, "the HTTP transport could not start")
-                        .with_source(e)
-                })?)
+                Arc::new(
+                    ReqwestTransport::configured(settings, self.configure_reqwest.as_ref())
+                        .map_err(|e| {
+                            HttpError::new(ErrorKind::Config, "the HTTP transport could not start")
+                                .with_source(e)
+                        })?,
+                )
             }
         };
         Ok(HttpClient {

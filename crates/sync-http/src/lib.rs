@@ -10,7 +10,7 @@
 //!   and the sandbox), timeouts, a user agent naming the crate and version, bearer auth
 //!   from a [`SecretString`](secrecy::SecretString) or a [`TokenProvider`] for OAuth
 //!   (a 401 refreshes the token once, single-flight with [`RefreshingToken`]).
-//! - Retries: [`RetryPolicy`] is plain data; [`decide`] is the pure function that says
+//! - Retries: [`RetryPolicy`] is plain data; a pure function of it says
 //!   retry or give up (429/502/503/504, connection errors and timeouts; `Retry-After` in
 //!   seconds or as an HTTP date and reset headers honoured on 429/503; never other 4xx;
 //!   POST/PATCH only when marked idempotent; a wait longer than the cap gives up with
@@ -73,6 +73,8 @@ mod error;
 mod rate_limit;
 mod redact;
 mod retry;
+#[cfg(test)]
+mod retry_properties;
 mod transport;
 
 pub use auth::{AccessToken, Auth, RefreshingToken, TokenProvider, TokenSource};
@@ -84,16 +86,15 @@ pub use decode::{ApiErrorInfo, ErrorDecoder, JsonErrorDecoder, correlation_from_
 pub use error::{ErrorKind, HttpError};
 pub use rate_limit::{AnnouncedLimit, RateLimit, RateLimiter};
 pub use redact::redact_secrets;
-pub use retry::{
-    Decision, Failure, GiveUpReason, Outcome, RetryPolicy, decide, is_retryable_status, server_wait,
-};
+pub use retry::{Decision, Failure, GiveUpReason, Outcome, RetryPolicy, is_retryable_status};
 pub use transport::{
-    HttpTransport, ReqwestSettings, ReqwestTransport, TransportError, TransportErrorKind,
-    TransportRequest, TransportResponse,
+    ConfigureReqwest, HttpOptions, HttpTransport, ReqwestSettings, ReqwestTransport,
+    TransportError, TransportErrorKind, TransportRequest, TransportResponse,
 };
 
 /// Re-exported so API crates and partners name the same versions.
 pub use http;
+pub use reqwest;
 pub use secrecy;
 pub use url;
 

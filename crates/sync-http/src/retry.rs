@@ -184,7 +184,7 @@ pub enum Failure {
     Fatal,
 }
 
-/// The verdict of [`decide`].
+/// The verdict of the retry decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Wait `after`, then send again.
@@ -198,7 +198,7 @@ pub enum Decision {
     GiveUp(GiveUpReason),
 }
 
-/// Why [`decide`] gave up.
+/// Why the retry decision gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GiveUpReason {
@@ -227,7 +227,7 @@ pub fn is_retryable_status(status: StatusCode) -> bool {
 /// retried only after a connection error (nothing was sent); a server-requested wait is
 /// honoured as is when it is at most `max_retry_after`, otherwise give up; stop after
 /// `max_attempts` or when the wait would pass `max_elapsed`.
-pub fn decide(
+pub(crate) fn decide(
     policy: &RetryPolicy,
     attempt: u32,
     elapsed: Duration,
@@ -281,7 +281,7 @@ pub fn decide(
 /// `Retry-After` (delay seconds or an HTTP date), else `RateLimit-Reset` (delay seconds,
 /// IETF draft), else `X-RateLimit-Reset` (delay seconds, or a Unix timestamp when it is
 /// larger than 10^9).
-pub fn server_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn server_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let get = |name: &str| {
         headers
             .get(name)

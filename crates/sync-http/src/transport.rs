@@ -3,6 +3,7 @@
 //! the default (rustls, no redirects).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -112,6 +113,71 @@ pub trait HttpTransport: Send + Sync + fmt::Debug {
     async fn send(&self, request: TransportRequest) -> Result<TransportResponse, TransportError>;
 }
 
+/// A hook adjusting the `reqwest` client builder of the default transport (proxy, root
+/// certificates, default headers...), shared so that one hook configures every client a
+/// connector builds.
+pub type ConfigureReqwest =
+    Arc<dyn Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync>;
+
+/// What every API client builder (Cativa, HubSpot, Salesforce) offers the same way: a
+/// request timeout and a hook on the `reqwest` builder. A connector keeps one and applies
+/// it to each [`HttpClientBuilder`](crate::HttpClientBuilder) it starts.
+#[derive(Clone, Default)]
+pub struct HttpOptions {
+    timeout: Option<Duration>,
+    configure: Option<ConfigureReqwest>,
+}
+
+impl fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("timeout", &self.timeout)
+            .field("configure", &self.configure.as_ref().map(|_| "fn"))
+            .finish()
+    }
+}
+
+impl HttpOptions {
+    /// Sets the whole-request timeout of each attempt.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the hook on the default transport's `reqwest` builder.
+    #[must_use]
+    pub fn configure_http(
+        mut self,
+        f: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,
+    ) -> Self {
+        self.configure = Some(Arc::new(f));
+        self
+    }
+
+    /// The timeout set, if any.
+    pub fn timeout_value(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The hook set, if any.
+    pub fn reqwest_hook(&self) -> Option<&ConfigureReqwest> {
+        self.configure.as_ref()
+    }
+
+    /// Applies the timeout and the hook to `builder` (the hook only matters when `builder`
+    /// uses the default transport).
+    pub fn apply(&self, mut builder: crate::HttpClientBuilder) -> crate::HttpClientBuilder {
+        if let Some(t) = self.timeout {
+            builder = builder.request_timeout(Some(t));
+        }
+        if let Some(f) = &self.configure {
+            builder = builder.configure_reqwest_arc(Arc::clone(f));
+        }
+        builder
+    }
+}
+
 /// Settings of the default transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -177,11 +243,23 @@ impl ReqwestTransport {
 
     /// Builds a client with `settings`.
     pub fn new(settings: ReqwestSettings) -> Result<Self, TransportError> {
+        Self::configured(settings, None)
+    }
+
+    /// Builds a client with `settings`, then lets `configure` adjust the `reqwest` builder
+    /// (proxy, root certificates, default headers...) before it is built.
+    pub fn configured(
+        settings: ReqwestSettings,
+        configure: Option<&ConfigureReqwest>,
+    ) -> Result<Self, TransportError> {
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(settings.pool_idle_timeout);
         if let Some(t) = settings.connect_timeout {
             b = b.connect_timeout(t);
+        }
+        if let Some(f) = configure {
+            b = f(b);
         }
         let client = b
             .build()

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::error::CativaError;
+use crate::error::Error;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyedCsv {
@@ -16,14 +16,14 @@ pub(crate) struct KeyedCsv {
     seen: Arc<Mutex<HashMap<PathBuf, HashSet<String>>>>,
 }
 
-fn file_error(path: &Path, e: impl std::fmt::Display) -> CativaError {
-    CativaError::File {
+fn file_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::File {
         path: path.display().to_string(),
         message: e.to_string(),
     }
 }
 
-fn read_keys(path: &Path) -> Result<HashSet<String>, CativaError> {
+fn read_keys(path: &Path) -> Result<HashSet<String>, Error> {
     let mut keys = HashSet::new();
     if !path.exists() {
         return Ok(keys);
@@ -50,7 +50,7 @@ impl KeyedCsv {
         path: PathBuf,
         header: &'static [&'static str],
         rows: Vec<Vec<String>>,
-    ) -> Result<usize, CativaError> {
+    ) -> Result<usize, Error> {
         let seen = Arc::clone(&self.seen);
         let task_path = path.clone();
         tokio::task::spawn_blocking(move || {

@@ -1,7 +1,7 @@
 //! Cativa webhooks: signature verification, delivery headers and typed events.
 //!
-//! A receiver calls [`WebhookReceiver::receive`] with the request headers and the **raw**
-//! body bytes (re-serialized JSON does not verify). It checks, in order: the body size
+//! A receiver calls [`WebhookReceiver::receive`] (or [`WebhookReceiver::receive_now`]) with
+//! the request's [`http::request::Parts`] and the **raw** body bytes (re-serialized JSON does not verify). It checks, in order: the body size
 //! (before anything is parsed), the `X-Cativa-Signature` (any `v1` against any configured
 //! secret, constant-time; timestamp within the tolerance both ways), the
 //! `X-Cativa-Execution-Id`, then parses the event. The returned [`Delivery`] carries the
@@ -21,11 +21,15 @@
 //! let body = br#"{"CustomerId":"8c1f0b7e-1111-2222-3333-444455556666",
 //!     "User":{"Id":"0b7e8c1f-aaaa-4bbb-8ccc-000000000001","Email":"Jane@Example.com"}}"#;
 //! let now = 1_700_000_000;
-//! let mut headers = http::HeaderMap::new();
-//! headers.insert("x-cativa-signature", sign(&secret, now, body).parse().unwrap());
-//! headers.insert("x-cativa-execution-id", "exec-1".parse().unwrap());
+//! let (parts, ()) = http::Request::post("/webhooks/cativa/user_created")
+//!     .header("x-cativa-signature", sign(&secret, now, body))
+//!     .header("x-cativa-execution-id", "exec-1")
+//!     .body(())
+//!     .unwrap()
+//!     .into_parts();
 //!
-//! let delivery = receiver.receive(&headers, body, now)?;
+//! let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+//! let delivery = receiver.receive(&parts, body, at)?;
 //! assert_eq!(delivery.execution_id.as_str(), "exec-1");
 //! let CativaEvent::UserCreated(event) = &delivery.event else { unreachable!() };
 //! assert_eq!(event.user.email.as_str(), "jane@example.com");
@@ -99,6 +103,7 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
+use http::request::Parts;
 use serde::{Deserialize, Serialize};
 use sync_core::TenantId;
 
@@ -123,7 +128,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Why a delivery was refused. [`WebhookError::http_status`] gives the answer: 413 for a
 /// body too large, 401 for signature and timestamp errors, 422 for a well-formed delivery
-/// that is not a usable event of its configured type, 400 for the rest.
+/// that is not a usable event of its configured type, 400 for the rest;
+/// [`WebhookError::code`] gives a stable machine-readable code (the crate README lists them).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -268,6 +274,30 @@ impl WebhookError {
             _ => 400,
         }
     }
+
+    /// A stable, machine-readable code for this refusal (for response bodies, logs and
+    /// metrics labels); the crate README lists them. Codes never change meaning.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingHeader(h) if *h == SIGNATURE_HEADER => "signature_missing",
+            Self::MissingHeader(_) => "missing_header",
+            Self::MalformedHeader(_) | Self::NoV1 => "signature_malformed",
+            Self::BadSignature => "signature_invalid",
+            Self::StaleTimestamp { .. } | Self::FutureTimestamp { .. } => "timestamp_out_of_range",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::MalformedBody { field, .. } if field == "(body)" => "malformed_json",
+            Self::MalformedBody { .. } => "invalid_field",
+            Self::RepeatedHeader(_) => "header_repeated",
+            Self::InvalidHeader { .. } => "header_invalid",
+            Self::DuplicateKey { .. } => "duplicate_key",
+            Self::UndeterminedEventType { .. } => "unknown_event",
+            Self::EventTypeMismatch { .. } => "event_type_mismatch",
+            Self::MissingField { .. } => "missing_field",
+            Self::InconsistentPayload { .. } => "inconsistent_payload",
+            Self::EmptySecret => "receiver_misconfigured",
+            Self::UnknownCustomer(_) => "unknown_customer",
+        }
+    }
 }
 
 impl From<WebhookError> for sync_core::Error {
@@ -344,11 +374,12 @@ pub struct WebhookReceiver {
     automations: HashMap<String, EventType>,
 }
 
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+/// Unix seconds of `at` (negative before 1970), saturating.
+fn unix_secs(at: SystemTime) -> i64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
 }
 
 impl WebhookReceiver {
@@ -399,18 +430,29 @@ impl WebhookReceiver {
         self.max_body
     }
 
-    /// Verifies and parses a delivery, reading the three Cativa headers from `headers`
-    /// (names are case-insensitive; each may appear at most once). `now` is Unix seconds.
+    /// Verifies and parses a delivery, reading the three Cativa headers from `parts` (the
+    /// request without its body; names are case-insensitive, each may appear at most once).
+    /// `at` is the time the signature timestamp is checked against (inject it in tests;
+    /// [`receive_now`](Self::receive_now) uses the clock).
     ///
     /// # Errors
-    /// See [`WebhookError`]; [`WebhookError::http_status`] gives the answer to send.
+    /// See [`WebhookError`]; [`WebhookError::http_status`] gives the answer to send and
+    /// [`WebhookError::code`] a stable code.
     pub fn receive(
         &self,
-        headers: &HeaderMap,
+        parts: &Parts,
         body: &[u8],
-        now: i64,
+        at: SystemTime,
     ) -> Result<Delivery, WebhookError> {
-        self.receive_as(headers, body, now, None)
+        self.receive_as(&parts.headers, body, unix_secs(at), None)
+    }
+
+    /// [`receive`](Self::receive) at the current time.
+    ///
+    /// # Errors
+    /// See [`WebhookError`].
+    pub fn receive_now(&self, parts: &Parts, body: &[u8]) -> Result<Delivery, WebhookError> {
+        self.receive(parts, body, SystemTime::now())
     }
 
     /// [`receive`](Self::receive) for a route that says which event it receives (e.g.
@@ -421,11 +463,11 @@ impl WebhookReceiver {
     pub fn receive_event(
         &self,
         event_type: EventType,
-        headers: &HeaderMap,
+        parts: &Parts,
         body: &[u8],
-        now: i64,
+        at: SystemTime,
     ) -> Result<Delivery, WebhookError> {
-        self.receive_as(headers, body, now, Some(event_type))
+        self.receive_as(&parts.headers, body, unix_secs(at), Some(event_type))
     }
 
     fn receive_as(
@@ -441,16 +483,9 @@ impl WebhookReceiver {
         self.receive_inner(signature, execution_id, automation_id, body, now, route)
     }
 
-    /// [`receive`](Self::receive) at the current time.
-    ///
-    /// # Errors
-    /// See [`WebhookError`].
-    pub fn receive_now(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, WebhookError> {
-        self.receive(headers, body, now_unix())
-    }
-
     /// [`receive`](Self::receive) from header values already extracted (for frameworks
-    /// that do not use the `http` crate; refuse repeated headers yourself).
+    /// that do not use the `http` crate; refuse repeated headers yourself). `now` is Unix
+    /// seconds.
     ///
     /// # Errors
     /// See [`WebhookError`].
@@ -603,16 +638,17 @@ impl TenantRouter {
         self.routes.get(customer).map(|(t, _)| t)
     }
 
-    /// Verifies and parses a delivery, returning its tenant.
+    /// Verifies and parses a delivery, returning its tenant. `parts` and `at` are as for
+    /// [`WebhookReceiver::receive`].
     ///
     /// # Errors
     /// [`WebhookError::UnknownCustomer`] for a customer with no route (or no
     /// `CustomerId`), plus everything [`WebhookReceiver::receive`] returns.
     pub fn receive(
         &self,
-        headers: &HeaderMap,
+        parts: &Parts,
         body: &[u8],
-        now: i64,
+        at: SystemTime,
     ) -> Result<(TenantId, Delivery), WebhookError> {
         let limit = self
             .routes
@@ -641,7 +677,87 @@ impl TenantRouter {
             .routes
             .get(&customer)
             .ok_or_else(|| WebhookError::UnknownCustomer(customer.to_string()))?;
-        let delivery = receiver.receive(headers, body, now)?;
+        let delivery = receiver.receive(parts, body, at)?;
         Ok((tenant.clone(), delivery))
+    }
+
+    /// [`receive`](Self::receive) at the current time.
+    ///
+    /// # Errors
+    /// As for [`receive`](Self::receive).
+    pub fn receive_now(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Result<(TenantId, Delivery), WebhookError> {
+        self.receive(parts, body, SystemTime::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_before_the_epoch_are_negative_seconds() {
+        use std::time::Duration;
+        assert_eq!(unix_secs(UNIX_EPOCH + Duration::from_secs(90)), 90);
+        assert_eq!(unix_secs(UNIX_EPOCH - Duration::from_secs(5)), -5);
+    }
+
+    #[test]
+    fn codes_name_the_refusal() {
+        let cases = [
+            (
+                WebhookError::MissingHeader(SIGNATURE_HEADER),
+                "signature_missing",
+                401,
+            ),
+            (
+                WebhookError::MissingHeader(EXECUTION_ID_HEADER),
+                "missing_header",
+                400,
+            ),
+            (WebhookError::BadSignature, "signature_invalid", 401),
+            (
+                WebhookError::StaleTimestamp {
+                    age_secs: 301,
+                    tolerance_secs: 300,
+                },
+                "timestamp_out_of_range",
+                401,
+            ),
+            (
+                WebhookError::BodyTooLarge { size: 2, limit: 1 },
+                "body_too_large",
+                413,
+            ),
+            (
+                WebhookError::MalformedBody {
+                    field: "(body)".into(),
+                    message: "eof".into(),
+                },
+                "malformed_json",
+                400,
+            ),
+            (
+                WebhookError::MissingField {
+                    event: EventType::UserCreated,
+                    field: "User.Email",
+                },
+                "missing_field",
+                422,
+            ),
+            (
+                WebhookError::UndeterminedEventType {
+                    automation_id: None,
+                },
+                "unknown_event",
+                422,
+            ),
+        ];
+        for (e, code, status) in cases {
+            assert_eq!((e.code(), e.http_status()), (code, status), "{e}");
+        }
     }
 }

@@ -109,6 +109,7 @@ pub struct HubSpotClientBuilder {
     refresh_margin: Duration,
     transport: Option<Arc<dyn HttpTransport>>,
     without_timeouts: bool,
+    http: sync_http::HttpOptions,
     limiter: Option<Arc<RateLimiter>>,
     learn_limit: bool,
 }
@@ -242,6 +243,28 @@ impl HubSpotClientBuilder {
         self
     }
 
+    /// The whole-request timeout of each attempt (default 30 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.timeout(timeout);
+        self
+    }
+
+    /// Adjusts the default transport's `reqwest` builder (proxy, root certificates,
+    /// default headers...) before it is built; ignored with a custom
+    /// [`transport`](Self::transport).
+    #[must_use]
+    pub fn configure_http(
+        mut self,
+        f: impl Fn(sync_http::reqwest::ClientBuilder) -> sync_http::reqwest::ClientBuilder
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.http = self.http.configure_http(f);
+        self
+    }
+
     /// No connect or request timeouts (tests on tokio's paused clock).
     #[must_use]
     pub fn without_timeouts(mut self) -> Self {
@@ -260,6 +283,7 @@ impl HubSpotClientBuilder {
         if self.without_timeouts {
             b = b.without_timeouts();
         }
+        b = self.http.apply(b);
         if self.learn_limit {
             b = b.learn_rate_limit_from(LimitHeaders::new(
                 HeaderName::from_static("x-hubspot-ratelimit-max"),
@@ -469,6 +493,7 @@ impl HubSpotClient {
             refresh_margin: Duration::from_secs(300),
             transport: None,
             without_timeouts: false,
+            http: sync_http::HttpOptions::default(),
             limiter: None,
             learn_limit: true,
         }

@@ -36,7 +36,7 @@ struct State {
 /// let ev = parse_batch(br#"[{"portalId":1,"occurredAt":2000,"subscriptionType":"contact.propertyChange",
 ///     "objectId":123,"propertyName":"cativa_badges","propertyValue":"speaker;vip","changeSource":"API"}]"#)?;
 /// assert!(filter.is_echo(&ev[0]));
-/// # Ok::<(), crm_hubspot::Error>(())
+/// # Ok::<(), crm_hubspot::webhook::WebhookError>(())
 /// ```
 #[derive(Debug)]
 pub struct EchoFilter {

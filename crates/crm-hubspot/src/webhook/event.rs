@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Error;
+use super::error::WebhookError;
 
 /// Most events HubSpot puts in one delivery.
 pub const MAX_EVENTS_PER_DELIVERY: usize = 100;
@@ -204,18 +204,18 @@ fn value_to_string(v: Value) -> Option<String> {
 
 /// Parses one event. Fails only when the element is not an object or lacks `portalId`,
 /// `occurredAt` or the subscription type, which every HubSpot event carries.
-pub fn parse_event(value: Value, index: usize) -> Result<WebhookEvent, Error> {
+pub fn parse_event(value: Value, index: usize) -> Result<WebhookEvent, WebhookError> {
     if !value.is_object() {
-        return Err(Error::MalformedEvent {
+        return Err(WebhookError::MalformedEvent {
             index,
             reason: "event is not a JSON object".into(),
         });
     }
-    let raw = RawEvent::deserialize(&value).map_err(|e| Error::MalformedEvent {
+    let raw = RawEvent::deserialize(&value).map_err(|e| WebhookError::MalformedEvent {
         index,
         reason: e.to_string(),
     })?;
-    let missing = |field: &str| Error::MalformedEvent {
+    let missing = |field: &str| WebhookError::MalformedEvent {
         index,
         reason: format!("missing `{field}`"),
     };
@@ -284,13 +284,13 @@ pub fn parse_event(value: Value, index: usize) -> Result<WebhookEvent, Error> {
 /// let events = crm_hubspot::webhook::parse_batch(body)?;
 /// assert_eq!(events[0].object_id, Some(123));
 /// assert!(events[0].is_contact());
-/// # Ok::<(), crm_hubspot::Error>(())
+/// # Ok::<(), crm_hubspot::webhook::WebhookError>(())
 /// ```
-pub fn parse_batch(body: &[u8]) -> Result<Vec<WebhookEvent>, Error> {
+pub fn parse_batch(body: &[u8]) -> Result<Vec<WebhookEvent>, WebhookError> {
     let values: Vec<Value> =
-        serde_json::from_slice(body).map_err(|e| Error::MalformedBatch(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| WebhookError::MalformedBatch(e.to_string()))?;
     if values.len() > MAX_EVENTS_PER_DELIVERY {
-        return Err(Error::MalformedBatch(format!(
+        return Err(WebhookError::MalformedBatch(format!(
             "{} events in one delivery; HubSpot sends at most {MAX_EVENTS_PER_DELIVERY}",
             values.len()
         )));
@@ -364,14 +364,17 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_typed() {
-        assert!(matches!(parse_batch(b"{}"), Err(Error::MalformedBatch(_))));
+        assert!(matches!(
+            parse_batch(b"{}"),
+            Err(WebhookError::MalformedBatch(_))
+        ));
         assert!(matches!(
             parse_batch(b"not json"),
-            Err(Error::MalformedBatch(_))
+            Err(WebhookError::MalformedBatch(_))
         ));
         assert!(matches!(
             parse_batch(b"[1]"),
-            Err(Error::MalformedEvent { index: 0, .. })
+            Err(WebhookError::MalformedEvent { index: 0, .. })
         ));
         let e = parse_batch(br#"[{"occurredAt":1,"subscriptionType":"contact.creation"}]"#)
             .unwrap_err();
@@ -388,7 +391,7 @@ mod tests {
         );
         assert!(matches!(
             parse_batch(many.as_bytes()),
-            Err(Error::MalformedBatch(_))
+            Err(WebhookError::MalformedBatch(_))
         ));
         let hundred = format!(
             "[{}]",

@@ -10,6 +10,7 @@
 
 mod batch;
 mod echo;
+mod error;
 mod event;
 mod receiver;
 mod signature;
@@ -17,6 +18,7 @@ mod to_engine;
 
 pub use batch::{ObjectEvents, dedupe, group_by_object};
 pub use echo::{DEFAULT_ECHO_SOURCES, EchoFilter};
+pub use error::WebhookError;
 pub use event::{
     CONTACT_TYPE_ID, EventKey, EventKind, MAX_EVENTS_PER_DELIVERY, WebhookEvent, parse_batch,
     parse_event,

@@ -3,16 +3,17 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, TimeZone, Utc};
-use http::HeaderMap;
+use http::request::Parts;
 use sync_core::{CrmContact, CrmRecordId};
 
 use super::batch::{ObjectEvents, dedupe, group_by_object};
 use super::echo::EchoFilter;
+use super::error::WebhookError;
 use super::event::{EventKind, WebhookEvent, parse_batch};
 use super::signature::{SignatureVerifier, SignatureVersion};
-use crate::error::Error;
 
 /// Default largest body accepted (HubSpot sends at most 100 events; 1 MiB is ample).
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -27,10 +28,13 @@ pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 /// let receiver = WebhookReceiver::new(SignatureVerifier::new(SecretString::from("secret")).with_public_url(url));
 /// let body = br#"[{"portalId":1,"occurredAt":1700000000000,"subscriptionType":"contact.creation","objectId":7}]"#;
 /// let ts = "1700000000000";
-/// let mut headers = http::HeaderMap::new();
-/// headers.insert("x-hubspot-signature-v3", v3_signature("secret", "POST", url, body, ts).parse()?);
-/// headers.insert("x-hubspot-request-timestamp", ts.parse()?);
-/// let delivery = receiver.receive("POST", None, &headers, body, 1_700_000_001_000)?;
+/// let (parts, ()) = http::Request::post("/webhooks/hubspot")
+///     .header("x-hubspot-signature-v3", v3_signature("secret", "POST", url, body, ts))
+///     .header("x-hubspot-request-timestamp", ts)
+///     .body(())?
+///     .into_parts();
+/// let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_001_000);
+/// let delivery = receiver.receive(&parts, body, now)?;
 /// let signals = delivery.contact_signals();
 /// assert_eq!(signals.refetch, vec![sync_core::CrmRecordId::hubspot("7")]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -97,22 +101,33 @@ impl WebhookReceiver {
     }
 
     /// Verifies the signature on the raw body (refusing oversized bodies before anything
-    /// else), parses the events, removes duplicates and echoes.
+    /// else), parses the events, removes duplicates and echoes. `parts` is the request
+    /// without its body (method, URI with its query, headers); `at` is the time to check
+    /// the v3 timestamp against (inject it in tests; [`receive_now`](Self::receive_now)
+    /// uses the clock).
+    ///
+    /// # Errors
+    /// See [`WebhookError`]; [`WebhookError::http_status`] gives the answer to send and
+    /// [`WebhookError::code`] a stable code.
     pub fn receive(
         &self,
-        method: &str,
-        query: Option<&str>,
-        headers: &HeaderMap,
+        parts: &Parts,
         body: &[u8],
-        now_ms: i64,
-    ) -> Result<Delivery, Error> {
+        at: SystemTime,
+    ) -> Result<Delivery, WebhookError> {
         if body.len() > self.max_body {
-            return Err(Error::PayloadTooLarge {
+            return Err(WebhookError::PayloadTooLarge {
                 size: body.len(),
                 limit: self.max_body,
             });
         }
-        let version = self.verifier.verify(method, query, headers, body, now_ms)?;
+        let version = self.verifier.verify(
+            parts.method.as_str(),
+            parts.uri.query(),
+            &parts.headers,
+            body,
+            unix_millis(at),
+        )?;
         let parsed = parse_batch(body)?;
         let total = parsed.len();
         let unique = dedupe(parsed);
@@ -127,6 +142,22 @@ impl WebhookReceiver {
             echoes,
             duplicates,
         })
+    }
+
+    /// [`receive`](Self::receive) at the current time.
+    ///
+    /// # Errors
+    /// See [`WebhookError`].
+    pub fn receive_now(&self, parts: &Parts, body: &[u8]) -> Result<Delivery, WebhookError> {
+        self.receive(parts, body, SystemTime::now())
+    }
+}
+
+/// Epoch milliseconds of `at` (negative before 1970), saturating.
+fn unix_millis(at: SystemTime) -> i64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
     }
 }
 
@@ -237,14 +268,26 @@ mod tests {
 
     const URL: &str = "https://hooks.example.com/hubspot";
 
-    fn signed(body: &[u8], ts: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-hubspot-signature-v3",
-            v3_signature("s", "POST", URL, body, ts).parse().unwrap(),
-        );
-        h.insert("x-hubspot-request-timestamp", ts.parse().unwrap());
-        h
+    fn request(headers: &[(&str, String)]) -> Parts {
+        let mut b = http::Request::post("/hubspot");
+        for (name, value) in headers {
+            b = b.header(*name, value);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn signed(body: &[u8], ts: &str) -> Parts {
+        request(&[
+            (
+                "x-hubspot-signature-v3",
+                v3_signature("s", "POST", URL, body, ts),
+            ),
+            ("x-hubspot-request-timestamp", ts.to_owned()),
+        ])
+    }
+
+    fn ms(ms: u64) -> SystemTime {
+        UNIX_EPOCH + std::time::Duration::from_millis(ms)
     }
 
     fn receiver() -> WebhookReceiver {
@@ -261,9 +304,7 @@ mod tests {
         let echo = Arc::new(EchoFilter::new());
         echo.record_write(5, "cativa_badges", "vip", 900);
         let r = receiver().with_echo_filter(echo);
-        let d = r
-            .receive("POST", None, &signed(body, "1000"), body, 2000)
-            .unwrap();
+        let d = r.receive(&signed(body, "1000"), body, ms(2000)).unwrap();
         assert_eq!(d.duplicates, 1);
         assert_eq!(d.echoes.len(), 1);
         assert_eq!(d.events.len(), 1);
@@ -273,21 +314,19 @@ mod tests {
     #[test]
     fn refuses_oversized_bodies_before_verifying() {
         let r = receiver().with_max_body(10);
-        let e = r
-            .receive("POST", None, &HeaderMap::new(), &[b' '; 11], 0)
-            .unwrap_err();
+        let e = r.receive(&request(&[]), &[b' '; 11], ms(0)).unwrap_err();
         assert!(matches!(
             e,
-            Error::PayloadTooLarge {
+            WebhookError::PayloadTooLarge {
                 size: 11,
                 limit: 10
             }
         ));
         let e = receiver()
-            .receive("POST", None, &signed(b"[]", "1000"), b"[1]", 1000)
+            .receive(&signed(b"[]", "1000"), b"[1]", ms(1000))
             .unwrap_err();
         assert!(
-            matches!(e, Error::BadSignature),
+            matches!(e, WebhookError::BadSignature),
             "tampered body refused before parsing"
         );
     }
@@ -336,5 +375,14 @@ mod tests {
         assert!(s.tombstones.iter().all(|c| c.archived));
         assert_eq!(ids(&s.privacy_deleted), vec!["6"]);
         assert_eq!(s.newest_at.unwrap().timestamp_millis(), 61);
+    }
+
+    #[test]
+    fn times_before_the_epoch_are_negative_milliseconds() {
+        assert_eq!(unix_millis(ms(1500)), 1500);
+        assert_eq!(
+            unix_millis(UNIX_EPOCH - std::time::Duration::from_millis(20)),
+            -20
+        );
     }
 }

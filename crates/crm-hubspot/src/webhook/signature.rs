@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::Error;
+use super::error::WebhookError;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -245,9 +245,9 @@ impl SignatureVerifier {
     }
 
     /// The full URI HubSpot signed: the configured public URL plus the incoming query.
-    fn signed_uri(&self, query: Option<&str>) -> Result<String, Error> {
+    fn signed_uri(&self, query: Option<&str>) -> Result<String, WebhookError> {
         let base = self.public_url.as_deref().ok_or_else(|| {
-            Error::Config("webhook public URL not configured: set it to the target URL HubSpot calls (v2/v3 signatures cover it)".into())
+            WebhookError::NotConfigured("webhook public URL not configured: set it to the target URL HubSpot calls (v2/v3 signatures cover it)".into())
         })?;
         Ok(match query.filter(|q| !q.is_empty()) {
             Some(q) if !base.contains('?') => format!("{base}?{q}"),
@@ -266,20 +266,20 @@ impl SignatureVerifier {
         headers: &HeaderMap,
         body: &[u8],
         now_ms: i64,
-    ) -> Result<SignatureVersion, Error> {
+    ) -> Result<SignatureVersion, WebhookError> {
         if let Some(sig) = header(headers, SIGNATURE_V3_HEADER)? {
-            let ts = header(headers, TIMESTAMP_HEADER)?.ok_or(Error::MissingSignature {
+            let ts = header(headers, TIMESTAMP_HEADER)?.ok_or(WebhookError::MissingSignature {
                 header: "X-HubSpot-Request-Timestamp",
             })?;
             let uri = self.signed_uri(query)?;
             self.verify_v3(method, &uri, body, sig, ts, now_ms)?;
             return Ok(SignatureVersion::V3);
         }
-        let sig = header(headers, SIGNATURE_HEADER)?.ok_or(Error::MissingSignature {
+        let sig = header(headers, SIGNATURE_HEADER)?.ok_or(WebhookError::MissingSignature {
             header: "X-HubSpot-Signature-v3",
         })?;
         if !self.allow_legacy {
-            return Err(Error::MissingSignature {
+            return Err(WebhookError::MissingSignature {
                 header: "X-HubSpot-Signature-v3",
             });
         }
@@ -293,20 +293,24 @@ impl SignatureVerifier {
                 self.verify_v2(method, &uri, body, sig)?;
                 Ok(SignatureVersion::V2)
             }
-            other => Err(Error::MalformedSignature(format!(
+            other => Err(WebhookError::MalformedSignature(format!(
                 "unknown X-HubSpot-Signature-Version {other:?}"
             ))),
         }
     }
 
     /// Checks a v1 signature (hex) against the body.
-    pub fn verify_v1(&self, body: &[u8], signature: &str) -> Result<(), Error> {
+    pub fn verify_v1(&self, body: &[u8], signature: &str) -> Result<(), WebhookError> {
         let given = decode_hex(signature)?;
         let ok = self.secrets.iter().fold(false, |acc, s| {
             let expected = v1_signature(s.expose_secret(), body);
             acc | ct_eq(expected.as_bytes(), hex::encode(&given).as_bytes())
         });
-        if ok { Ok(()) } else { Err(Error::BadSignature) }
+        if ok {
+            Ok(())
+        } else {
+            Err(WebhookError::BadSignature)
+        }
     }
 
     /// Checks a v2 signature (hex) against method, full URI and body.
@@ -316,13 +320,17 @@ impl SignatureVerifier {
         uri: &str,
         body: &[u8],
         signature: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<(), WebhookError> {
         let given = hex::encode(decode_hex(signature)?);
         let ok = self.secrets.iter().fold(false, |acc, s| {
             let expected = v2_signature(s.expose_secret(), method, uri, body);
             acc | ct_eq(expected.as_bytes(), given.as_bytes())
         });
-        if ok { Ok(()) } else { Err(Error::BadSignature) }
+        if ok {
+            Ok(())
+        } else {
+            Err(WebhookError::BadSignature)
+        }
     }
 
     /// Checks a v3 signature (base64) against method, full URI (decoded here), body and the
@@ -335,16 +343,16 @@ impl SignatureVerifier {
         signature: &str,
         timestamp: &str,
         now_ms: i64,
-    ) -> Result<(), Error> {
+    ) -> Result<(), WebhookError> {
         let ts: i64 = timestamp.trim().parse().map_err(|_| {
-            Error::MalformedSignature(format!(
+            WebhookError::MalformedSignature(format!(
                 "X-HubSpot-Request-Timestamp {timestamp:?} is not epoch milliseconds"
             ))
         })?;
         let tolerance_ms = i64::try_from(self.tolerance.as_millis()).unwrap_or(i64::MAX);
         let age_ms = now_ms.saturating_sub(ts);
         if age_ms > tolerance_ms {
-            return Err(Error::StaleTimestamp {
+            return Err(WebhookError::StaleTimestamp {
                 age: Duration::from_millis(u64::try_from(age_ms).unwrap_or(u64::MAX)),
                 tolerance: self.tolerance,
             });
@@ -352,7 +360,7 @@ impl SignatureVerifier {
         // HubSpot's SDKs accept any future timestamp; a far-future one would make a captured
         // request replayable for that long, so beyond the same window it is refused too.
         if age_ms < -tolerance_ms {
-            return Err(Error::FutureTimestamp {
+            return Err(WebhookError::FutureTimestamp {
                 ahead: Duration::from_millis(age_ms.unsigned_abs()),
                 tolerance: self.tolerance,
             });
@@ -360,29 +368,32 @@ impl SignatureVerifier {
         let given = base64::engine::general_purpose::STANDARD
             .decode(signature.trim())
             .map_err(|_| {
-                Error::MalformedSignature("X-HubSpot-Signature-v3 is not base64".into())
+                WebhookError::MalformedSignature("X-HubSpot-Signature-v3 is not base64".into())
             })?;
         let ok = self.secrets.iter().fold(false, |acc, s| {
             let expected = v3_mac(s.expose_secret().as_bytes(), method, uri, body, timestamp);
             acc | ct_eq(&expected, &given)
         });
-        if ok { Ok(()) } else { Err(Error::BadSignature) }
+        if ok {
+            Ok(())
+        } else {
+            Err(WebhookError::BadSignature)
+        }
     }
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, Error> {
+fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, WebhookError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(Some)
-            .map_err(|_| Error::MalformedSignature(format!("header {name} is not visible ASCII"))),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            WebhookError::MalformedSignature(format!("header {name} is not visible ASCII"))
+        }),
     }
 }
 
-fn decode_hex(signature: &str) -> Result<Vec<u8>, Error> {
+fn decode_hex(signature: &str) -> Result<Vec<u8>, WebhookError> {
     hex::decode(signature.trim())
-        .map_err(|_| Error::MalformedSignature("X-HubSpot-Signature is not hex".into()))
+        .map_err(|_| WebhookError::MalformedSignature("X-HubSpot-Signature is not hex".into()))
 }
 
 #[cfg(test)]
@@ -512,7 +523,7 @@ mod tests {
         ]);
         assert!(matches!(
             v.verify("POST", q, &bad, body, 1_700_000_000_000),
-            Err(Error::BadSignature)
+            Err(WebhookError::BadSignature)
         ));
     }
 
@@ -549,7 +560,7 @@ mod tests {
             1_693_657_560_000 + 300_001,
         );
         assert!(
-            matches!(stale, Err(Error::StaleTimestamp { .. })),
+            matches!(stale, Err(WebhookError::StaleTimestamp { .. })),
             "{stale:?}"
         );
         // Clock skew within the window is fine; a far-future timestamp is refused.
@@ -566,7 +577,7 @@ mod tests {
         );
         let future = verifier().verify("POST", None, &h, SQ_BODY.as_bytes(), 1_693_657_000_000);
         assert!(
-            matches!(future, Err(Error::FutureTimestamp { .. })),
+            matches!(future, Err(WebhookError::FutureTimestamp { .. })),
             "{future:?}"
         );
     }
@@ -579,15 +590,15 @@ mod tests {
         let h = headers(&[(SIGNATURE_V3_HEADER, &sig), (TIMESTAMP_HEADER, ts)]);
         assert!(matches!(
             verifier().verify("POST", None, &h, b"{'example_field':'x'}", now),
-            Err(Error::BadSignature)
+            Err(WebhookError::BadSignature)
         ));
         assert!(matches!(
             verifier().verify("PUT", None, &h, SQ_BODY.as_bytes(), now),
-            Err(Error::BadSignature)
+            Err(WebhookError::BadSignature)
         ));
         assert!(matches!(
             verifier().verify("POST", Some("a=1"), &h, SQ_BODY.as_bytes(), now),
-            Err(Error::BadSignature)
+            Err(WebhookError::BadSignature)
         ));
         let h2 = headers(&[
             (SIGNATURE_V3_HEADER, &sig),
@@ -595,7 +606,7 @@ mod tests {
         ]);
         assert!(matches!(
             verifier().verify("POST", None, &h2, SQ_BODY.as_bytes(), now),
-            Err(Error::BadSignature)
+            Err(WebhookError::BadSignature)
         ));
         let v1 = headers(&[(
             SIGNATURE_HEADER,
@@ -603,7 +614,7 @@ mod tests {
         )]);
         assert!(matches!(
             verifier().verify("POST", None, &v1, b"[]", now),
-            Err(Error::BadSignature)
+            Err(WebhookError::BadSignature)
         ));
     }
 
@@ -615,7 +626,7 @@ mod tests {
         let h = headers(&[(SIGNATURE_V3_HEADER, &sig), (TIMESTAMP_HEADER, ts)]);
         assert!(matches!(
             verifier().verify("POST", None, &h, b"[]", now),
-            Err(Error::BadSignature)
+            Err(WebhookError::BadSignature)
         ));
         let rotating = verifier().with_additional_secret(SecretString::from("old-secret"));
         assert!(rotating.verify("POST", None, &h, b"[]", now).is_ok());
@@ -626,12 +637,12 @@ mod tests {
         let v = verifier();
         assert!(matches!(
             v.verify("POST", None, &HeaderMap::new(), b"[]", 0),
-            Err(Error::MissingSignature { .. })
+            Err(WebhookError::MissingSignature { .. })
         ));
         let no_ts = headers(&[(SIGNATURE_V3_HEADER, "abc=")]);
         assert!(matches!(
             v.verify("POST", None, &no_ts, b"[]", 0),
-            Err(Error::MissingSignature { .. })
+            Err(WebhookError::MissingSignature { .. })
         ));
         let bad_ts = headers(&[
             (SIGNATURE_V3_HEADER, "abc="),
@@ -639,22 +650,22 @@ mod tests {
         ]);
         assert!(matches!(
             v.verify("POST", None, &bad_ts, b"[]", 0),
-            Err(Error::MalformedSignature(_))
+            Err(WebhookError::MalformedSignature(_))
         ));
         let bad_b64 = headers(&[(SIGNATURE_V3_HEADER, "!!!"), (TIMESTAMP_HEADER, "0")]);
         assert!(matches!(
             v.verify("POST", None, &bad_b64, b"[]", 0),
-            Err(Error::MalformedSignature(_))
+            Err(WebhookError::MalformedSignature(_))
         ));
         let bad_hex = headers(&[(SIGNATURE_HEADER, "zz")]);
         assert!(matches!(
             v.verify("POST", None, &bad_hex, b"[]", 0),
-            Err(Error::MalformedSignature(_))
+            Err(WebhookError::MalformedSignature(_))
         ));
         let bad_ver = headers(&[(SIGNATURE_HEADER, "00"), (SIGNATURE_VERSION_HEADER, "v9")]);
         assert!(matches!(
             v.verify("POST", None, &bad_ver, b"[]", 0),
-            Err(Error::MalformedSignature(_))
+            Err(WebhookError::MalformedSignature(_))
         ));
     }
 
@@ -674,7 +685,7 @@ mod tests {
         let h = headers(&[(SIGNATURE_V3_HEADER, "abc="), (TIMESTAMP_HEADER, "0")]);
         assert!(matches!(
             no_url.verify("POST", None, &h, b"", 0),
-            Err(Error::Config(_))
+            Err(WebhookError::NotConfigured(_))
         ));
     }
 

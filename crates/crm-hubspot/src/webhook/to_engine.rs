@@ -71,11 +71,15 @@ mod tests {
           {"portalId":1,"occurredAt":1001,"subscriptionType":"contact.propertyChange","objectId":5,"propertyName":"plan"}
         ]"#;
         let receive = || {
-            let mut h = http::HeaderMap::new();
             let sig = v3_signature("s", "POST", url, body, "1000");
-            h.insert("x-hubspot-signature-v3", sig.parse().unwrap());
-            h.insert("x-hubspot-request-timestamp", "1000".parse().unwrap());
-            receiver.receive("POST", None, &h, body, 2000).unwrap()
+            let (parts, ()) = http::Request::post("/hubspot")
+                .header("x-hubspot-signature-v3", sig)
+                .header("x-hubspot-request-timestamp", "1000")
+                .body(())
+                .unwrap()
+                .into_parts();
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(2000);
+            receiver.receive(&parts, body, at).unwrap()
         };
         let ids = receive().ledger_ids();
         assert_eq!(

@@ -9,15 +9,14 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::error::SalesforceError;
+use crate::error::Error;
 
 /// The longest lifetime Salesforce accepts for an assertion: `exp` within 3 minutes.
 pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(180);
 
 /// The claims of a Salesforce JWT bearer assertion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct JwtClaims {
+pub(crate) struct JwtClaims {
     /// The app's consumer key (client id).
     pub iss: String,
     /// The Salesforce username the token is issued for.
@@ -54,13 +53,14 @@ impl fmt::Debug for JwtBearer {
 impl JwtBearer {
     /// Loads the RSA private key (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY` PEM)
     /// whose certificate is uploaded to the app. Unless [`JwtBearer::audience`] sets it, the
-    /// audience follows the client's login URL ([`default_audience`](super::default_audience)).
+    /// audience follows the client's login URL (`https://test.salesforce.com` for sandboxes,
+    /// otherwise `https://login.salesforce.com`).
     pub fn from_pem(
         consumer_key: impl Into<String>,
         username: impl Into<String>,
         private_key_pem: &[u8],
-    ) -> Result<Self, SalesforceError> {
-        let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(SalesforceError::Jwt)?;
+    ) -> Result<Self, Error> {
+        let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(Error::Jwt)?;
         Ok(Self {
             consumer_key: consumer_key.into(),
             username: username.into(),
@@ -98,7 +98,7 @@ impl JwtBearer {
     }
 
     /// The claims of an assertion minted at `now`.
-    pub fn claims(&self, now: DateTime<Utc>) -> JwtClaims {
+    pub(crate) fn claims(&self, now: DateTime<Utc>) -> JwtClaims {
         let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(180);
         JwtClaims {
             iss: self.consumer_key.clone(),
@@ -110,10 +110,10 @@ impl JwtBearer {
 
     /// Signs a fresh assertion (RS256) valid from `now`. Salesforce issues no refresh token
     /// in this flow, so every renewal mints a new one.
-    pub fn assertion(&self, now: DateTime<Utc>) -> Result<SecretString, SalesforceError> {
+    pub fn assertion(&self, now: DateTime<Utc>) -> Result<SecretString, Error> {
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::RS256), &self.claims(now), &self.key)
-                .map_err(SalesforceError::Jwt)?;
+                .map_err(Error::Jwt)?;
         Ok(SecretString::from(token))
     }
 }
@@ -129,8 +129,8 @@ mod tests {
             "user@example.com",
             b"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n",
         );
-        assert!(matches!(err, Err(SalesforceError::Jwt(_))));
+        assert!(matches!(err, Err(Error::Jwt(_))));
         let err = JwtBearer::from_pem("ck", "user@example.com", b"not pem at all");
-        assert!(matches!(err, Err(SalesforceError::Jwt(_))));
+        assert!(matches!(err, Err(Error::Jwt(_))));
     }
 }

@@ -25,12 +25,12 @@ use serde::Deserialize;
 use sync_http::{AccessToken, ErrorKind, HttpClient, HttpError, TokenSource};
 use url::Url;
 
-pub use jwt::{JwtBearer, JwtClaims, MAX_ASSERTION_LIFETIME};
+pub use jwt::{JwtBearer, MAX_ASSERTION_LIFETIME};
 
-use crate::error::SalesforceError;
+use crate::error::Error;
 
 /// The path of the token endpoint, relative to the login URL.
-pub const TOKEN_PATH: &str = "services/oauth2/token";
+pub(crate) const TOKEN_PATH: &str = "services/oauth2/token";
 
 /// How the client obtains access tokens. `Debug` never shows a secret.
 #[derive(Clone)]
@@ -104,14 +104,14 @@ impl OAuthFlow {
     }
 
     /// Checks the flow against the login URL: client credentials need a My Domain host.
-    pub fn check_login_url(&self, login_url: &Url) -> Result<(), SalesforceError> {
+    pub fn check_login_url(&self, login_url: &Url) -> Result<(), Error> {
         if let Self::ClientCredentials { .. } = self {
             let host = login_url
                 .host_str()
                 .unwrap_or_default()
                 .to_ascii_lowercase();
             if host == "login.salesforce.com" || host == "test.salesforce.com" {
-                return Err(SalesforceError::MyDomainRequired { host });
+                return Err(Error::MyDomainRequired { host });
             }
         }
         Ok(())
@@ -121,7 +121,7 @@ impl OAuthFlow {
 /// The audience a JWT assertion needs for a login URL: `https://test.salesforce.com` for
 /// sandboxes (`test.salesforce.com`, `*.sandbox.my.salesforce.com`), otherwise
 /// `https://login.salesforce.com`.
-pub fn default_audience(login_url: &Url) -> &'static str {
+pub(crate) fn default_audience(login_url: &Url) -> &'static str {
     let host = login_url
         .host_str()
         .unwrap_or_default()
@@ -201,7 +201,7 @@ impl fmt::Debug for SalesforceTokenSource {
 }
 
 impl SalesforceTokenSource {
-    /// A source that posts to `login`'s [`TOKEN_PATH`].
+    /// A source that posts to `login`'s token endpoint (`services/oauth2/token`).
     pub fn new(login: HttpClient, flow: OAuthFlow, clock: Clock) -> Self {
         Self {
             login,
@@ -230,7 +230,7 @@ impl SalesforceTokenSource {
     }
 
     /// Requests a token from the login host.
-    pub async fn request_token(&self) -> Result<TokenResponse, SalesforceError> {
+    pub async fn request_token(&self) -> Result<TokenResponse, Error> {
         let form: Vec<(&str, String)> = match &self.flow {
             OAuthFlow::JwtBearer(jwt) => vec![
                 (
@@ -266,7 +266,7 @@ impl SalesforceTokenSource {
                 f
             }
             OAuthFlow::AccessToken(_) => {
-                return Err(SalesforceError::Config(
+                return Err(Error::Config(
                     "a static access token cannot be renewed: configure a JWT bearer, client credentials or refresh token flow".into(),
                 ));
             }
@@ -281,7 +281,7 @@ impl SalesforceTokenSource {
             .send()
             .await
             .map_err(oauth_error)?;
-        let token: TokenResponse = resp.json().map_err(|e| SalesforceError::Decode {
+        let token: TokenResponse = resp.json().map_err(|e| Error::Decode {
             what: "token response",
             message: e.message().to_owned(),
         })?;
@@ -308,8 +308,8 @@ pub(crate) fn identity_user_id(identity: &str) -> Option<String> {
 }
 
 /// Parses an instance URL and gives it the trailing slash URL joining needs.
-pub(crate) fn parse_instance_url(raw: &str) -> Result<Url, SalesforceError> {
-    let mut url = Url::parse(raw).map_err(|e| SalesforceError::Decode {
+pub(crate) fn parse_instance_url(raw: &str) -> Result<Url, Error> {
+    let mut url = Url::parse(raw).map_err(|e| Error::Decode {
         what: "instance_url",
         message: format!("{raw:?}: {e}"),
     })?;
@@ -320,9 +320,9 @@ pub(crate) fn parse_instance_url(raw: &str) -> Result<Url, SalesforceError> {
     Ok(url)
 }
 
-fn oauth_error(e: HttpError) -> SalesforceError {
+fn oauth_error(e: HttpError) -> Error {
     let Some(status) = e.status() else {
-        return SalesforceError::Http(e);
+        return Error::Http(e);
     };
     let first = e
         .body()
@@ -337,7 +337,7 @@ fn oauth_error(e: HttpError) -> SalesforceError {
             e.message().to_owned(),
         ),
     };
-    SalesforceError::OAuth {
+    Error::OAuth {
         status: status.as_u16(),
         code,
         message,
@@ -349,14 +349,14 @@ impl TokenSource for SalesforceTokenSource {
     async fn fetch_token(&self) -> Result<AccessToken, HttpError> {
         match self.request_token().await {
             Ok(t) => Ok(AccessToken::new(t.access_token, None)),
-            Err(SalesforceError::Http(e)) => Err(e),
+            Err(Error::Http(e)) => Err(e),
             Err(other) => {
                 let kind = match other {
-                    SalesforceError::Decode { .. } => ErrorKind::Decode,
+                    Error::Decode { .. } => ErrorKind::Decode,
                     _ => ErrorKind::Auth,
                 };
                 let mut e = HttpError::new(kind, other.to_string());
-                if let SalesforceError::OAuth { code, .. } = &other {
+                if let Error::OAuth { code, .. } = &other {
                     e = e.with_code(code.clone());
                 }
                 Err(e.with_source(other))
@@ -377,10 +377,7 @@ mod tests {
             "https://TEST.salesforce.com/",
         ] {
             let err = flow.check_login_url(&Url::parse(bad).unwrap()).unwrap_err();
-            assert!(
-                matches!(err, SalesforceError::MyDomainRequired { .. }),
-                "{bad}"
-            );
+            assert!(matches!(err, Error::MyDomainRequired { .. }), "{bad}");
             assert!(err.to_string().contains("My Domain"));
         }
         assert!(

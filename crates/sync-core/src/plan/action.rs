@@ -124,19 +124,83 @@ pub enum ActionKind {
     },
 }
 
-impl ActionKind {
-    /// A short stable name of the kind (`assign_badge`, ...), used in reports and metrics.
-    pub fn name(&self) -> &'static str {
+/// The type of an [`ActionKind`], without its data: what [`Plan::count_of`](super::Plan::count_of)
+/// counts, so a misspelt kind is a compile error rather than a count of 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ActionType {
+    /// [`ActionKind::AssignBadge`].
+    AssignBadge,
+    /// [`ActionKind::RemoveBadge`].
+    RemoveBadge,
+    /// [`ActionKind::Invite`].
+    Invite,
+    /// [`ActionKind::LinkMapping`].
+    LinkMapping,
+    /// [`ActionKind::UpdateCrmProperties`].
+    UpdateCrmProperties,
+    /// [`ActionKind::UpdateCommunityFields`].
+    UpdateCommunityFields,
+    /// [`ActionKind::ProvisionCrmContact`].
+    ProvisionCrmContact,
+    /// [`ActionKind::LogActivity`].
+    LogActivity,
+}
+
+impl ActionType {
+    /// Every type, in declaration order.
+    pub const ALL: [ActionType; 8] = [
+        ActionType::AssignBadge,
+        ActionType::RemoveBadge,
+        ActionType::Invite,
+        ActionType::LinkMapping,
+        ActionType::UpdateCrmProperties,
+        ActionType::UpdateCommunityFields,
+        ActionType::ProvisionCrmContact,
+        ActionType::LogActivity,
+    ];
+
+    /// The stable name (`assign_badge`, ...): the `type` tag of the plan's JSON, the key of
+    /// [`PlanCounts::actions`](super::PlanCounts::actions), and the name in reports and metrics.
+    pub fn name(self) -> &'static str {
         match self {
-            ActionKind::AssignBadge { .. } => "assign_badge",
-            ActionKind::RemoveBadge { .. } => "remove_badge",
-            ActionKind::Invite { .. } => "invite",
-            ActionKind::LinkMapping { .. } => "link_mapping",
-            ActionKind::UpdateCrmProperties { .. } => "update_crm_properties",
-            ActionKind::UpdateCommunityFields { .. } => "update_community_fields",
-            ActionKind::ProvisionCrmContact { .. } => "provision_crm_contact",
-            ActionKind::LogActivity { .. } => "log_activity",
+            ActionType::AssignBadge => "assign_badge",
+            ActionType::RemoveBadge => "remove_badge",
+            ActionType::Invite => "invite",
+            ActionType::LinkMapping => "link_mapping",
+            ActionType::UpdateCrmProperties => "update_crm_properties",
+            ActionType::UpdateCommunityFields => "update_community_fields",
+            ActionType::ProvisionCrmContact => "provision_crm_contact",
+            ActionType::LogActivity => "log_activity",
         }
+    }
+}
+
+impl fmt::Display for ActionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ActionKind {
+    /// The type of this action, without its data.
+    pub fn action_type(&self) -> ActionType {
+        match self {
+            ActionKind::AssignBadge { .. } => ActionType::AssignBadge,
+            ActionKind::RemoveBadge { .. } => ActionType::RemoveBadge,
+            ActionKind::Invite { .. } => ActionType::Invite,
+            ActionKind::LinkMapping { .. } => ActionType::LinkMapping,
+            ActionKind::UpdateCrmProperties { .. } => ActionType::UpdateCrmProperties,
+            ActionKind::UpdateCommunityFields { .. } => ActionType::UpdateCommunityFields,
+            ActionKind::ProvisionCrmContact { .. } => ActionType::ProvisionCrmContact,
+            ActionKind::LogActivity { .. } => ActionType::LogActivity,
+        }
+    }
+
+    /// A short stable name of the kind (`assign_badge`, ...), used in reports and metrics:
+    /// [`ActionType::name`] of [`action_type`](Self::action_type).
+    pub fn name(&self) -> &'static str {
+        self.action_type().name()
     }
 
     /// The email the action concerns.
@@ -301,5 +365,37 @@ impl Action {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_type_names_are_the_snake_case_of_their_variant() {
+        for t in ActionType::ALL {
+            let mut snake = String::new();
+            for (i, c) in format!("{t:?}").chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(t.name(), snake);
+            assert_eq!(t.to_string(), snake);
+        }
+    }
+
+    #[test]
+    fn an_action_names_its_type_as_its_json_tag() {
+        let kind = ActionKind::Invite {
+            email: "a@example.com".parse().unwrap(),
+            crm_id: CrmRecordId::hubspot("1"),
+            badges: Vec::new(),
+        };
+        let json = serde_json::to_value(&kind).unwrap();
+        assert_eq!(kind.action_type(), ActionType::Invite);
+        assert_eq!(json["type"], kind.action_type().name());
     }
 }

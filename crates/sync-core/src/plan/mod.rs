@@ -10,7 +10,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use action::{Action, ActionKind, Reason};
+pub use action::{Action, ActionKind, ActionType, Reason};
 pub use key::IdempotencyKey;
 
 use crate::domain::{BadgeId, CrmRecordId, Email, TenantId};
@@ -154,9 +154,9 @@ impl Plan {
         self.actions.is_empty()
     }
 
-    /// Number of actions of a kind (`"assign_badge"`, ...).
-    pub fn count_of(&self, kind: &str) -> u64 {
-        self.counts.actions.get(kind).copied().unwrap_or(0)
+    /// Number of actions of a type (`plan.count_of(ActionType::AssignBadge)`).
+    pub fn count_of(&self, kind: ActionType) -> u64 {
+        self.counts.actions.get(kind.name()).copied().unwrap_or(0)
     }
 
     /// Appends another plan's actions, conflicts and counts (pages of one run). Re-sorts.

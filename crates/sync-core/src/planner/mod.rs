@@ -82,7 +82,9 @@ impl<'a> PlanInput<'a> {
 /// use chrono::Utc;
 /// use sync_core::config::{BadgeRule, Condition, SyncConfig};
 /// use sync_core::planner::{PlanInput, StateView, plan};
-/// use sync_core::{BadgeGrant, CrmContact, CrmRecordId, Email, Mapping, PlanMode, Provenance, TenantId};
+/// use sync_core::{
+///     ActionType, BadgeGrant, CrmContact, CrmRecordId, Email, Mapping, PlanMode, Provenance, TenantId,
+/// };
 ///
 /// let mut config = SyncConfig::default();
 /// config.badge_rules.push(BadgeRule::new("annual", "Premium", Condition::Tag("Pago Anual".into())));
@@ -93,8 +95,8 @@ impl<'a> PlanInput<'a> {
 /// let contact = CrmContact::new(CrmRecordId::hubspot("101"), Some(jane), now).with_tag("Pago Anual");
 /// let tenant = TenantId::new("acme");
 /// let plan = plan(&PlanInput::new(&tenant, &config, &view, now), &[contact], PlanMode::Delta);
-/// assert_eq!(plan.count_of("assign_badge"), 1);
-/// assert_eq!(plan.count_of("link_mapping"), 1);
+/// assert_eq!(plan.count_of(ActionType::AssignBadge), 1);
+/// assert_eq!(plan.count_of(ActionType::LinkMapping), 1);
 /// println!("{plan}");
 /// # Ok::<(), sync_core::Error>(())
 /// ```

@@ -1,11 +1,12 @@
-//! Properties of the pure retry decision, over arbitrary policies and outcomes.
+//! Properties of the pure retry decision, over arbitrary policies and outcomes (inside the
+//! crate: `decide` is not public).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
+use crate::retry::{Decision, Failure, Outcome, RetryPolicy, decide, is_retryable_status};
 use http::StatusCode;
 use proptest::prelude::*;
-use sync_http::{Decision, Failure, Outcome, RetryPolicy, decide, is_retryable_status};
 
 fn policy() -> impl Strategy<Value = RetryPolicy> {
     (
