@@ -283,9 +283,9 @@ async fn dry_run_writes_nothing() {
     let w = world(10, MissingUserPolicy::Invite);
     add_users(&w, 0..5).await;
     let plan = w.engine.plan(&w.tenant, PlanMode::Delta).await.unwrap();
-    assert_eq!(plan.count_of(crate::plan::ActionType::AssignBadge), 3);
+    assert_eq!(plan.count_of(sync_core::plan::ActionType::AssignBadge), 3);
     assert_eq!(
-        plan.count_of(crate::plan::ActionType::Invite),
+        plan.count_of(sync_core::plan::ActionType::Invite),
         2,
         "contacts 6 and 8 qualify but have no user"
     );
