@@ -136,16 +136,19 @@ impl SyncEngine {
         report: &mut RunReport,
     ) -> Result<Plan, Error> {
         let source = self.source()?.clone();
-        let name = self.source_name();
-        let stream = self.options.stream.clone();
+        let (name, stream) = (self.source_name(), self.options.stream.clone());
         let started = self.clock.now();
         let stored = self.store.checkpoint(tenant, &name, &stream).await?;
-        let mut current = stored.clone().unwrap_or_else(Cursor::beginning);
-        let mut expected = stored;
+        let mut checkpoint = DeltaCheckpoint {
+            current: stored.clone().unwrap_or_else(Cursor::beginning),
+            expected: stored,
+            name,
+            stream,
+        };
         let mut newest = None;
         let mut token: Option<PageToken> = None;
         let mut whole = Plan::empty(tenant.clone(), PlanMode::Delta, started);
-        let since = current.clone();
+        let since = checkpoint.current.clone();
         loop {
             if self.stop_requested() {
                 report.interrupt();
@@ -182,15 +185,10 @@ impl SyncEngine {
             if effect == Effect::Write {
                 report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
                 // The plan is durable: the checkpoint may move past this page.
-                let next = next_checkpoint(&current, started, newest, self.options.overlap);
-                self.advance_checkpoint(
-                    tenant,
-                    (&name, &stream),
-                    &mut current,
-                    &mut expected,
-                    next,
-                )
-                .await?;
+                let next =
+                    next_checkpoint(&checkpoint.current, started, newest, self.options.overlap);
+                self.advance_checkpoint(tenant, &mut checkpoint, next)
+                    .await?;
                 if self.options.apply {
                     let drained = self.drain_outbox_inner(tenant).await?;
                     report.absorb_drain(drained);
@@ -205,10 +203,8 @@ impl SyncEngine {
                 None => break,
             }
         }
-        report.checkpoint = Some(current);
-        if let Some(newest) = newest {
-            report.lag_ms = Some((self.clock.now() - newest).num_milliseconds().max(0));
-        }
+        report.checkpoint = Some(checkpoint.current);
+        self.record_lag(report, newest);
         Ok(whole)
     }
 
@@ -246,30 +242,41 @@ impl SyncEngine {
         Ok(Some((contacts, view)))
     }
 
-    /// Moves the delta checkpoint `(source name, stream)` from `current` to `next`, unless
-    /// another worker moved it meanwhile (compare-and-set on `expected`).
+    /// Moves the delta checkpoint to `next`, unless another worker moved it meanwhile
+    /// (compare-and-set on what this run last stored).
     async fn advance_checkpoint(
         &self,
         tenant: &TenantId,
-        (name, stream): (&str, &str),
-        current: &mut Cursor,
-        expected: &mut Option<Cursor>,
+        checkpoint: &mut DeltaCheckpoint,
         next: Cursor,
     ) -> Result<(), Error> {
-        if next == *current {
+        if next == checkpoint.current {
             return Ok(());
         }
+        let DeltaCheckpoint {
+            name,
+            stream,
+            expected,
+            ..
+        } = &*checkpoint;
         if self
             .store
             .advance_checkpoint(tenant, name, stream, expected.as_ref(), &next)
             .await?
         {
-            *current = next.clone();
-            *expected = Some(next);
+            checkpoint.current = next.clone();
+            checkpoint.expected = Some(next);
         } else {
             warn!("checkpoint moved by another worker; this run keeps its own position");
         }
         Ok(())
+    }
+
+    /// The run's lag: from the newest change read to now.
+    fn record_lag(&self, report: &mut RunReport, newest: Option<DateTime<Utc>>) {
+        if let Some(newest) = newest {
+            report.lag_ms = Some((self.clock.now() - newest).num_milliseconds().max(0));
+        }
     }
 
     /// A full reconcile: scans every page, plans each against the view the earlier pages
@@ -308,9 +315,7 @@ impl SyncEngine {
             let drained = self.drain_outbox_inner(tenant).await?;
             report.absorb_drain(drained);
         }
-        if let Some(newest) = scan.newest {
-            report.lag_ms = Some((self.clock.now() - newest).num_milliseconds().max(0));
-        }
+        self.record_lag(report, scan.newest);
         Ok(scan.whole)
     }
 
@@ -428,6 +433,18 @@ impl SyncEngine {
         }
         Ok(())
     }
+}
+
+/// The delta checkpoint as a run holds it.
+struct DeltaCheckpoint {
+    /// Where this run reads from now.
+    current: Cursor,
+    /// What the store holds, as this run last read or wrote it.
+    expected: Option<Cursor>,
+    /// The source's name.
+    name: String,
+    /// The stream (`EngineOptions::stream`).
+    stream: String,
 }
 
 /// What a full scan has learned so far.
