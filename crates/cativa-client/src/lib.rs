@@ -29,9 +29,6 @@ pub mod webhook;
 pub use client::{CativaClient, CativaClientBuilder, DEFAULT_BASE_URL, PreviewPaths};
 pub use error::Error;
 
-/// The former name of [`Error`].
-#[deprecated(since = "0.1.0", note = "renamed to `cativa_client::Error`")]
-pub type CativaError = Error;
 pub use model::{CativaUser, Me, NewUser, UserFields};
 
 // The README's code blocks compile and run as doc-tests.

@@ -102,9 +102,6 @@ pub use client::{
 pub use contact::{ContactSchema, MODSTAMP_FIELD, TagSource, decode_contact, is_relationship};
 pub use error::{ApiError, ApiErrorKind, Error};
 
-/// The former name of [`Error`].
-#[deprecated(since = "0.1.0", note = "renamed to `crm_salesforce::Error`")]
-pub type SalesforceError = Error;
 pub use limits::ApiUsage;
 pub use sink::SalesforceSink;
 pub use source::SalesforceSource;

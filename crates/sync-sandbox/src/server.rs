@@ -187,7 +187,7 @@ async fn pipeline(State(core): State<Arc<Core>>, req: Request, next: Next) -> Re
         Err(resp) => {
             core.log
                 .record(&key, Some(resp.status().as_u16()), true, None);
-            return resp;
+            return *resp;
         }
     };
 
@@ -226,7 +226,7 @@ async fn pipeline(State(core): State<Arc<Core>>, req: Request, next: Next) -> Re
 
 /// The rate limits' verdict on one request: the headers' figures when allowed, the refusal
 /// (decorated like a real one) otherwise.
-fn check_limits(core: &Core, template: &str) -> Result<LimitInfo, Response> {
+fn check_limits(core: &Core, template: &str) -> Result<LimitInfo, Box<Response>> {
     if core.flavor.exempt_from_limits(template) {
         let (used, daily) = core.api_usage();
         return Ok(LimitInfo {
@@ -253,7 +253,7 @@ fn check_limits(core: &Core, template: &str) -> Result<LimitInfo, Response> {
                 set_retry_after(resp.headers_mut(), wait);
             }
             core.flavor.decorate(template, resp.headers_mut(), &info);
-            Err(resp)
+            Err(Box::new(resp))
         }
     }
 }
