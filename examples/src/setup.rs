@@ -43,6 +43,105 @@ pub struct Endpoints {
     pub notice: String,
 }
 
+/// The Salesforce client for `crm`: from the settings, else from the sandbox.
+fn salesforce_endpoint(
+    crm: Crm,
+    settings: &Settings,
+    sandbox: Option<&SandboxServer>,
+    served: &mut Vec<String>,
+) -> Result<Option<SalesforceClient>, ExampleError> {
+    Ok(match (crm, &settings.salesforce, sandbox) {
+        (Crm::Salesforce, Some(s), _) => {
+            served.push(format!("Salesforce at {}", s.login_url));
+            let flow = match &s.auth {
+                SalesforceAuth::Jwt {
+                    username,
+                    private_key_path,
+                } => {
+                    let pem = std::fs::read(private_key_path)?;
+                    OAuthFlow::JwtBearer(JwtBearer::from_pem(&s.client_id, username, &pem)?)
+                }
+                SalesforceAuth::RefreshToken {
+                    client_secret,
+                    refresh_token,
+                } => OAuthFlow::refresh_token(
+                    &s.client_id,
+                    client_secret.clone(),
+                    refresh_token.clone(),
+                ),
+                SalesforceAuth::ClientCredentials { client_secret } => {
+                    OAuthFlow::client_credentials(&s.client_id, client_secret.clone())
+                }
+            };
+            Some(
+                SalesforceClient::builder()
+                    .login_url(&s.login_url)
+                    .flow(flow)
+                    .build()?,
+            )
+        }
+        (Crm::Salesforce, None, Some(sb)) => {
+            served.push(format!(
+                "Salesforce at {} (sandbox)",
+                sb.salesforce().base_url()
+            ));
+            Some(
+                SalesforceClient::builder()
+                    .login_url(sb.salesforce().base_url())
+                    .flow(OAuthFlow::refresh_token(
+                        sync_sandbox::salesforce::DEFAULT_CLIENT_ID,
+                        None,
+                        SecretString::from(sync_sandbox::salesforce::DEFAULT_REFRESH_TOKEN),
+                    ))
+                    .build()?,
+            )
+        }
+        _ => None,
+    })
+}
+
+/// The Cativa client and webhook secret: from the settings, else from the sandbox.
+fn cativa_endpoint(
+    settings: &Settings,
+    sandbox: Option<&SandboxServer>,
+    served: &mut Vec<String>,
+) -> Result<(CativaClient, SecretString), ExampleError> {
+    Ok(match (&settings.cativa, sandbox) {
+        (Some(c), _) => {
+            served.push(format!("Cativa at {}", c.base_url));
+            let secret = settings.cativa_webhook_secret.clone().ok_or(ExampleError::Env {
+                var: "CATIVA_WEBHOOK_SECRET",
+                message: "is required when CATIVA_BASE_URL is set (the Console shows it with the listener)".to_owned(),
+            });
+            (
+                CativaClient::builder(c.api_key.clone())
+                    .base_url(&c.base_url)
+                    .build()?,
+                // Only receivers need it; the pull examples run without.
+                secret.unwrap_or_else(|_| SecretString::from(String::new())),
+            )
+        }
+        (None, Some(sb)) => {
+            served.push(format!("Cativa at {} (sandbox)", sb.cativa().base_url()));
+            (
+                CativaClient::builder(SecretString::from(sync_sandbox::cativa::DEFAULT_API_KEY))
+                    .base_url(sb.cativa().base_url())
+                    .build()?,
+                settings
+                    .cativa_webhook_secret
+                    .clone()
+                    .unwrap_or_else(|| sb.cativa().webhook_secret().clone()),
+            )
+        }
+        (None, None) => {
+            return Err(ExampleError::Env {
+                var: "CATIVA_BASE_URL",
+                message: "is unset and the sandbox did not start".to_owned(),
+            });
+        }
+    })
+}
+
 impl Endpoints {
     /// Builds the clients for `crm` and Cativa; starts the sandbox (all three fake APIs on
     /// 127.0.0.1) if any of them has no endpoint in the environment.
@@ -82,90 +181,9 @@ impl Endpoints {
             }
             _ => None,
         };
-        let salesforce = match (crm, &settings.salesforce, &sandbox) {
-            (Crm::Salesforce, Some(s), _) => {
-                served.push(format!("Salesforce at {}", s.login_url));
-                let flow = match &s.auth {
-                    SalesforceAuth::Jwt {
-                        username,
-                        private_key_path,
-                    } => {
-                        let pem = std::fs::read(private_key_path)?;
-                        OAuthFlow::JwtBearer(JwtBearer::from_pem(&s.client_id, username, &pem)?)
-                    }
-                    SalesforceAuth::RefreshToken {
-                        client_secret,
-                        refresh_token,
-                    } => OAuthFlow::refresh_token(
-                        &s.client_id,
-                        client_secret.clone(),
-                        refresh_token.clone(),
-                    ),
-                    SalesforceAuth::ClientCredentials { client_secret } => {
-                        OAuthFlow::client_credentials(&s.client_id, client_secret.clone())
-                    }
-                };
-                Some(
-                    SalesforceClient::builder()
-                        .login_url(&s.login_url)
-                        .flow(flow)
-                        .build()?,
-                )
-            }
-            (Crm::Salesforce, None, Some(sb)) => {
-                served.push(format!(
-                    "Salesforce at {} (sandbox)",
-                    sb.salesforce().base_url()
-                ));
-                Some(
-                    SalesforceClient::builder()
-                        .login_url(sb.salesforce().base_url())
-                        .flow(OAuthFlow::refresh_token(
-                            sync_sandbox::salesforce::DEFAULT_CLIENT_ID,
-                            None,
-                            SecretString::from(sync_sandbox::salesforce::DEFAULT_REFRESH_TOKEN),
-                        ))
-                        .build()?,
-                )
-            }
-            _ => None,
-        };
-        let (cativa, cativa_webhook_secret) = match (&settings.cativa, &sandbox) {
-            (Some(c), _) => {
-                served.push(format!("Cativa at {}", c.base_url));
-                let secret = settings.cativa_webhook_secret.clone().ok_or(ExampleError::Env {
-                    var: "CATIVA_WEBHOOK_SECRET",
-                    message: "is required when CATIVA_BASE_URL is set (the Console shows it with the listener)".to_owned(),
-                });
-                (
-                    CativaClient::builder(c.api_key.clone())
-                        .base_url(&c.base_url)
-                        .build()?,
-                    // Only receivers need it; the pull examples run without.
-                    secret.unwrap_or_else(|_| SecretString::from(String::new())),
-                )
-            }
-            (None, Some(sb)) => {
-                served.push(format!("Cativa at {} (sandbox)", sb.cativa().base_url()));
-                (
-                    CativaClient::builder(SecretString::from(
-                        sync_sandbox::cativa::DEFAULT_API_KEY,
-                    ))
-                    .base_url(sb.cativa().base_url())
-                    .build()?,
-                    settings
-                        .cativa_webhook_secret
-                        .clone()
-                        .unwrap_or_else(|| sb.cativa().webhook_secret().clone()),
-                )
-            }
-            (None, None) => {
-                return Err(ExampleError::Env {
-                    var: "CATIVA_BASE_URL",
-                    message: "is unset and the sandbox did not start".to_owned(),
-                });
-            }
-        };
+        let salesforce = salesforce_endpoint(crm, settings, sandbox.as_ref(), &mut served)?;
+        let (cativa, cativa_webhook_secret) =
+            cativa_endpoint(settings, sandbox.as_ref(), &mut served)?;
         let hubspot_client_secret = settings
             .hubspot_client_secret
             .clone()

@@ -1790,41 +1790,7 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
             .unwrap()
     );
 
-    // B sees nothing of A.
-    assert_eq!(store.mapping_by_email(&b, &row.email).await.unwrap(), None);
-    assert_eq!(store.mapping_by_crm_id(&b, &hs("1")).await.unwrap(), None);
-    assert_eq!(store.mapping_by_user(&b, &user("u1")).await.unwrap(), None);
-    assert!(store.list_mappings(&b, None, 100).await.unwrap().is_empty());
-    assert_eq!(store.count_mappings(&b).await.unwrap(), 0);
-    assert!(
-        store
-            .load_view(&b, &[hs("1")], std::slice::from_ref(&row.email))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(store.load_full_view(&b).await.unwrap().is_empty());
-    assert_eq!(
-        store.checkpoint(&b, "hubspot", "contacts").await.unwrap(),
-        None
-    );
-    assert!(!store.has_delivery(&b, "exec-1").await.unwrap());
-    assert_eq!(store.outbox_counts(&b).await.unwrap(), Default::default());
-    assert!(
-        store
-            .list_outbox(&b, OutboxStatus::Pending, 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        store
-            .claim(&b, &h("b-worker"), 100, ttl, secs(0))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(store.recent_audit(&b, 100).await.unwrap().is_empty());
+    sees_nothing_of(&*store, &b, &row).await;
 
     // B cannot change A's rows.
     assert!(!store.delete_mapping(&b, &row.email).await.unwrap());
@@ -1853,49 +1819,7 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     assert!(matches!(stolen, Err(Error::LeaseLost { .. })), "{stolen:?}");
     store.release_lease(&b, "pull", "a-instance").await.unwrap();
 
-    // B's own rows with the same keys live side by side.
-    let b_row = Mapping::new(row.email.clone(), secs(7))
-        .with_crm(hs("1"))
-        .with_user(user("u1"));
-    store
-        .put_mapping(&b, &b_row)
-        .await
-        .expect("same keys in another tenant");
-    assert!(
-        store
-            .advance_checkpoint(&b, "hubspot", "contacts", None, &Cursor::at(secs(5)))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store.record_delivery(&b, "exec-1", secs(0)).await.unwrap(),
-        "the same delivery id is new for B"
-    );
-    assert_eq!(
-        store.enqueue(&b, &actions(0..1), secs(0)).await.unwrap(),
-        1,
-        "the same key is new for B"
-    );
-    assert!(
-        store
-            .try_acquire_lease(&b, "pull", "b-instance", ttl, secs(1))
-            .await
-            .unwrap()
-    );
-    let b_claim = store
-        .claim(&b, &h("b-worker"), 100, ttl, secs(1))
-        .await
-        .unwrap();
-    assert_eq!(keys(&b_claim), vec![action(0).key]);
-    store
-        .complete(&b, &action(0).key, &h("b-worker"), secs(2))
-        .await
-        .unwrap();
-    assert!(store.delete_mapping(&b, &row.email).await.unwrap());
-    assert_eq!(
-        store.purge_deliveries(&b, secs(1_000_000)).await.unwrap(),
-        1
-    );
+    own_rows_beside(&*store, &b, &row).await;
 
     // A is untouched.
     assert_eq!(
@@ -1926,6 +1850,91 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
             .unwrap(),
         "A's lease still held"
     );
+}
+
+/// Tenant `b` reads nothing of another tenant's `row`, nor its checkpoint, delivery, outbox
+/// and audit (see [`tenant_isolation`]).
+async fn sees_nothing_of(store: &dyn Store, b: &TenantId, row: &Mapping) {
+    let ttl = Duration::from_secs(30);
+    assert_eq!(store.mapping_by_email(b, &row.email).await.unwrap(), None);
+    assert_eq!(store.mapping_by_crm_id(b, &hs("1")).await.unwrap(), None);
+    assert_eq!(store.mapping_by_user(b, &user("u1")).await.unwrap(), None);
+    assert!(store.list_mappings(b, None, 100).await.unwrap().is_empty());
+    assert_eq!(store.count_mappings(b).await.unwrap(), 0);
+    assert!(
+        store
+            .load_view(b, &[hs("1")], std::slice::from_ref(&row.email))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.load_full_view(b).await.unwrap().is_empty());
+    assert_eq!(
+        store.checkpoint(b, "hubspot", "contacts").await.unwrap(),
+        None
+    );
+    assert!(!store.has_delivery(b, "exec-1").await.unwrap());
+    assert_eq!(store.outbox_counts(b).await.unwrap(), Default::default());
+    assert!(
+        store
+            .list_outbox(b, OutboxStatus::Pending, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim(b, &h("b-worker"), 100, ttl, secs(0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.recent_audit(b, 100).await.unwrap().is_empty());
+}
+
+/// Tenant `b` keeps rows with the same keys as another tenant's, and changes only its own
+/// (see [`tenant_isolation`]).
+async fn own_rows_beside(store: &dyn Store, b: &TenantId, row: &Mapping) {
+    let ttl = Duration::from_secs(30);
+    let b_row = Mapping::new(row.email.clone(), secs(7))
+        .with_crm(hs("1"))
+        .with_user(user("u1"));
+    store
+        .put_mapping(b, &b_row)
+        .await
+        .expect("same keys in another tenant");
+    assert!(
+        store
+            .advance_checkpoint(b, "hubspot", "contacts", None, &Cursor::at(secs(5)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.record_delivery(b, "exec-1", secs(0)).await.unwrap(),
+        "the same delivery id is new for B"
+    );
+    assert_eq!(
+        store.enqueue(b, &actions(0..1), secs(0)).await.unwrap(),
+        1,
+        "the same key is new for B"
+    );
+    assert!(
+        store
+            .try_acquire_lease(b, "pull", "b-instance", ttl, secs(1))
+            .await
+            .unwrap()
+    );
+    let b_claim = store
+        .claim(b, &h("b-worker"), 100, ttl, secs(1))
+        .await
+        .unwrap();
+    assert_eq!(keys(&b_claim), vec![action(0).key]);
+    store
+        .complete(b, &action(0).key, &h("b-worker"), secs(2))
+        .await
+        .unwrap();
+    assert!(store.delete_mapping(b, &row.email).await.unwrap());
+    assert_eq!(store.purge_deliveries(b, secs(1_000_000)).await.unwrap(), 1);
 }
 
 /// The empty tenant id is refused by every method with `UnknownTenant`.
