@@ -20,6 +20,9 @@
 //! HTTP behaviour (retries honouring `Retry-After`, rate limiting, error classification,
 //! secret redaction, tracing) comes from [`sync_http`].
 
+// Functions stay short enough to read: long ones are split into named steps.
+#![warn(clippy::too_many_lines)]
+
 mod client;
 mod error;
 mod model;

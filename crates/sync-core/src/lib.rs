@@ -15,6 +15,9 @@
 //! - a writer writes only the fields it owns, and a blank value never clears the other side;
 //! - removal by absence only after a complete full scan.
 
+// Functions stay short enough to read: long ones are split into named steps.
+#![warn(clippy::too_many_lines)]
+
 pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;

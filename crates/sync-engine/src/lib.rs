@@ -14,6 +14,9 @@
 //! tokio (what the rest of the workspace uses) or any other executor; time comes from a
 //! [`Clock`].
 
+// Functions stay short enough to read: long ones are split into named steps.
+#![warn(clippy::too_many_lines)]
+
 mod apply;
 mod error;
 mod events;

@@ -26,6 +26,9 @@
 //! a lost connection, `UniqueViolation` for conflicting mapping keys, `CorruptRow` for a row
 //! that does not decode, `UnknownTenant` for an empty tenant id.
 
+// Functions stay short enough to read: long ones are split into named steps.
+#![warn(clippy::too_many_lines)]
+
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "conformance")]
