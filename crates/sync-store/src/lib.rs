@@ -28,7 +28,6 @@
 
 // Functions stay short enough to read: long ones are split into named steps.
 #![warn(clippy::too_many_lines)]
-
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "conformance")]
