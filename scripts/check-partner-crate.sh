@@ -37,5 +37,5 @@ TOML
 cp "$repo/Cargo.lock" "$work/partner/Cargo.lock"
 
 cd "$work/partner"
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" cargo build --offline --quiet
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" cargo build --quiet
 echo "partner crate built: README embedding example against cativa-crm-sync only"
