@@ -1,0 +1,30 @@
+//! # sync-service
+//!
+//! The production service of cativa-crm-sync, as a library: a partner's whole binary is a
+//! short `main` that reads a [`ServiceConfig`], connects, checks and serves.
+//!
+//! - **Routes** ([`router`]): `POST /webhooks/cativa/{event}`, `POST /webhooks/cativa`
+//!   (listeners told apart by automation id), `POST /webhooks/hubspot`, `GET /healthz`,
+//!   `GET /readyz` and, with the `prometheus` feature, `GET /metrics`. Nest the router into
+//!   your own axum app behind your middleware, or run [`Service::serve`] standalone.
+//! - **Hardening**: header, body and request timeouts; a concurrency limit that sheds load
+//!   with 503 and `Retry-After`; the body limit enforced before any parsing; header size and
+//!   count limits; every answer JSON (`{"error", "message", "request_id"}`), with internal
+//!   detail only in the log under the same request id.
+//! - **Background work**: a continuous outbox drainer, delta pulls on an interval with
+//!   jitter and a daily full reconcile (only the leader-lease holder pulls), and retention
+//!   purges in bounded batches.
+//! - **Start-up checks** and **graceful shutdown**: see the crate README.
+
+// Functions stay short enough to read: long ones are split into named steps.
+#![warn(clippy::too_many_lines)]
+
+mod error;
+pub mod options;
+mod service;
+mod signal;
+
+pub use error::{Error, Problem};
+pub use options::ServiceOptions;
+pub use service::{Service, ServiceBuilder};
+pub use signal::shutdown_signal;
