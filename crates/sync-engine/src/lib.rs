@@ -245,6 +245,11 @@ impl SyncEngine {
         &self.options
     }
 
+    /// Whether a CRM source is configured (pulls need one).
+    pub fn has_source(&self) -> bool {
+        self.source.is_some()
+    }
+
     /// The stop signal this engine obeys.
     pub fn stop_signal(&self) -> &StopSignal {
         &self.stop

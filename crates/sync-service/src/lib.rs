@@ -19,12 +19,20 @@
 // Functions stay short enough to read: long ones are split into named steps.
 #![warn(clippy::too_many_lines)]
 
+mod background;
 mod error;
+mod hardening;
 pub mod options;
+mod response;
+mod routes;
+mod server;
 mod service;
 mod signal;
 
+pub use background::{Background, PULL_LEASE};
 pub use error::{Error, Problem};
+pub use hardening::router;
 pub use options::ServiceOptions;
+pub use response::{REQUEST_ID_HEADER, RequestId};
 pub use service::{Service, ServiceBuilder};
 pub use signal::shutdown_signal;

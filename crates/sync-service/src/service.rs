@@ -2,6 +2,7 @@
 //! its options, built with [`ServiceBuilder`]; serve it standalone or nest its router.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crm_hubspot::HubSpotSource;
 use sync_core::TenantId;
@@ -21,6 +22,10 @@ pub(crate) struct Shared {
     pub(crate) work: Notify,
     /// The instance id pulls and leader leases are held under.
     pub(crate) instance: String,
+    /// Raised when a shutdown begins: `/readyz` answers 503 from then on.
+    pub(crate) shutting_down: AtomicBool,
+    /// The start-up checks that passed, listed by `/readyz`.
+    pub(crate) checks: Vec<String>,
     #[cfg(feature = "prometheus")]
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -62,6 +67,7 @@ impl Service {
             cativa: None,
             hubspot: None,
             options: ServiceOptions::default(),
+            checks: Vec::new(),
             #[cfg(feature = "prometheus")]
             metrics: None,
         }
@@ -90,6 +96,7 @@ pub struct ServiceBuilder {
     cativa: Option<cativa_client::webhook::WebhookReceiver>,
     hubspot: Option<(crm_hubspot::webhook::WebhookReceiver, Arc<HubSpotSource>)>,
     options: ServiceOptions,
+    checks: Vec<String>,
     #[cfg(feature = "prometheus")]
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -127,6 +134,12 @@ impl ServiceBuilder {
         self
     }
 
+    /// Records the start-up checks that passed (names), listed by `GET /readyz`.
+    pub fn checks_passed(mut self, checks: impl IntoIterator<Item = String>) -> Self {
+        self.checks = checks.into_iter().collect();
+        self
+    }
+
     /// Serves `GET /metrics` from this Prometheus recorder (install it once per process,
     /// e.g. with `PrometheusBuilder::new().install_recorder()`).
     #[cfg(feature = "prometheus")]
@@ -149,6 +162,8 @@ impl ServiceBuilder {
                 options: self.options,
                 work: Notify::new(),
                 instance,
+                shutting_down: AtomicBool::new(false),
+                checks: self.checks,
                 #[cfg(feature = "prometheus")]
                 metrics: self.metrics,
             }),

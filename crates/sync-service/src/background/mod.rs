@@ -1,0 +1,103 @@
+//! The work a service does besides answering requests: the outbox drainer (every instance),
+//! scheduled pulls (the leader-lease holder only) and retention purges. Each task watches
+//! one stop channel; [`Background::shutdown`] stops them, lets the drainer finish its batch
+//! and releases what this instance holds.
+
+mod drainer;
+mod pulls;
+mod retention;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::Service;
+use crate::service::Shared;
+
+/// The name of the leader lease scheduled pulls run under.
+pub const PULL_LEASE: &str = "scheduled-pulls";
+
+/// The running background tasks of a [`Service`]. Dropping it does not stop them: call
+/// [`Background::shutdown`].
+pub struct Background {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Background")
+            .field("tasks", &self.tasks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Starts the background work: the drainer (unless disabled), scheduled pulls (when the
+    /// engine has a source and an interval is set) and retention. [`Service::serve`] does this
+    /// itself; call it when you serve [`crate::router`] from your own server.
+    pub fn spawn_background(&self) -> Background {
+        let (stop, watch) = watch::channel(false);
+        let shared = &self.shared;
+        let mut tasks = Vec::new();
+        if shared.options.drain.enabled {
+            tasks.push(tokio::spawn(drainer::run(
+                Arc::clone(shared),
+                watch.clone(),
+            )));
+        }
+        if shared.options.schedule.delta_interval.is_some() && shared.engine.has_source() {
+            tasks.push(tokio::spawn(pulls::run(Arc::clone(shared), watch.clone())));
+        }
+        tasks.push(tokio::spawn(retention::run(Arc::clone(shared), watch)));
+        Background {
+            shared: Arc::clone(shared),
+            stop,
+            tasks,
+        }
+    }
+}
+
+impl Background {
+    /// Stops the background work: runs take no new work (the batch in flight finishes),
+    /// then this instance's unapplied outbox claims and its leader lease are released, so
+    /// another instance (or the next start) takes them at once.
+    pub async fn shutdown(self) {
+        self.shared.engine.stop_signal().stop();
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "a background task ended abnormally");
+            }
+        }
+        let shared = &self.shared;
+        match shared.engine.release_claims(&shared.tenant).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "outbox claims released"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release outbox claims; they free up after one lease");
+            }
+        }
+        if let Err(e) = shared
+            .engine
+            .store()
+            .release_lease(&shared.tenant, PULL_LEASE, &shared.instance)
+            .await
+        {
+            tracing::warn!(error = %e, "could not release the leader lease; it expires by itself");
+        }
+    }
+}
+
+/// Waits `wait`, or less if `stop` is raised. Returns whether to stop.
+pub(crate) async fn pause(stop: &mut watch::Receiver<bool>, wait: std::time::Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        changed = stop.changed() => changed.is_err() || *stop.borrow(),
+        () = tokio::time::sleep(wait) => false,
+    }
+}

@@ -1,0 +1,154 @@
+//! Scheduled pulls: a delta every interval (plus random jitter, so instances and tenants do
+//! not pull in step) and a daily full reconcile, run only by the holder of the tenant's
+//! leader lease. The lease is renewed while a run lasts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use sync_engine::RunReport;
+use tokio::sync::watch;
+
+use super::PULL_LEASE;
+use crate::options::FullReconcile;
+use crate::service::Shared;
+
+/// Whether the daily full reconcile is due at `now`: from `hour` (UTC) on, once per day.
+pub(crate) fn full_reconcile_due(
+    schedule: &FullReconcile,
+    last_full: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> bool {
+    match schedule {
+        FullReconcile::DailyAt { hour } => {
+            now.hour() >= *hour && last_full != Some(now.date_naive())
+        }
+        FullReconcile::Never => false,
+    }
+}
+
+fn jitter(max: Duration) -> Duration {
+    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(rand::random_range(0..=ms))
+}
+
+pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let schedule = shared.options.schedule.clone();
+    let Some(interval) = schedule.delta_interval else {
+        return;
+    };
+    let mut last_full: Option<NaiveDate> = None;
+    // The first pull soon after start, spread by the jitter.
+    let mut wait = jitter(schedule.jitter);
+    loop {
+        if super::pause(&mut stop, wait).await {
+            return;
+        }
+        wait = interval + jitter(schedule.jitter);
+        if !lead(&shared).await {
+            continue;
+        }
+        let full = full_reconcile_due(&schedule.full_reconcile, last_full, Utc::now());
+        let report = tokio::select! {
+            r = pull(&shared, full) => r,
+            () = renew_while_running(&shared) => continue,
+        };
+        let Some(report) = report else { continue };
+        if full && report.scan_complete == Some(true) {
+            last_full = Some(Utc::now().date_naive());
+        }
+        // A quota stop says when it resets: the next pull waits for it.
+        if let Some(until) = report
+            .resume_after
+            .and_then(|at| (at - Utc::now()).to_std().ok())
+        {
+            wait = wait.max(until);
+        }
+    }
+}
+
+/// Takes or renews the leader lease; `false` when another instance holds it (or the store
+/// failed: then nobody pulls this round, which a later round makes up for).
+async fn lead(shared: &Shared) -> bool {
+    let ttl = shared.options.schedule.leader_lease;
+    match shared
+        .engine
+        .store()
+        .try_acquire_lease(
+            &shared.tenant,
+            PULL_LEASE,
+            &shared.instance,
+            ttl,
+            Utc::now(),
+        )
+        .await
+    {
+        Ok(won) => won,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not take the leader lease; skipping this pull");
+            false
+        }
+    }
+}
+
+/// Renews the lease every third of its length; returns only if the lease was lost.
+async fn renew_while_running(shared: &Shared) {
+    let every = shared.options.schedule.leader_lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        if !lead(shared).await {
+            tracing::warn!("lost the leader lease during a pull; stopping it");
+            return;
+        }
+    }
+}
+
+async fn pull(shared: &Shared, full: bool) -> Option<RunReport> {
+    let result = if full {
+        shared.engine.run_full_reconcile(&shared.tenant).await
+    } else {
+        shared.engine.run_delta(&shared.tenant).await
+    };
+    match result {
+        Ok(report) => {
+            tracing::info!(kind = %report.kind, read = report.read, enqueued = report.enqueued, failed = report.failed, "scheduled pull finished");
+            shared.work.notify_one();
+            Some(report)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, full, "scheduled pull failed; the next one retries");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn the_full_reconcile_is_due_once_a_day_from_its_hour() {
+        let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 3, d, h, 0, 0).unwrap();
+        let daily = FullReconcile::DailyAt { hour: 3 };
+        assert!(!full_reconcile_due(&daily, None, at(1, 2)));
+        assert!(full_reconcile_due(&daily, None, at(1, 3)));
+        let day1 = at(1, 3).date_naive();
+        assert!(!full_reconcile_due(&daily, Some(day1), at(1, 23)));
+        assert!(!full_reconcile_due(&daily, Some(day1), at(2, 1)));
+        assert!(full_reconcile_due(&daily, Some(day1), at(2, 4)));
+        assert!(!full_reconcile_due(&FullReconcile::Never, None, at(1, 12)));
+    }
+
+    #[test]
+    fn jitter_stays_within_its_bound() {
+        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
+        for _ in 0..100 {
+            assert!(jitter(Duration::from_millis(500)) <= Duration::from_millis(500));
+        }
+    }
+}
