@@ -22,6 +22,7 @@
 mod background;
 mod error;
 mod hardening;
+pub mod jobs;
 pub mod options;
 mod response;
 mod routes;
