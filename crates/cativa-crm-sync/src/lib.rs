@@ -19,6 +19,7 @@
 //! | `salesforce` | `crm-salesforce` | `salesforce` |
 //! | `store` | `sync-store`: SQLite and PostgreSQL | `sqlite` (default), `postgres` |
 //! | `sandbox` | `sync-sandbox`: fake HubSpot, Salesforce and Cativa servers | `sandbox` |
+//! | `service` | `sync-service`: the production service (routes, drainer, schedules, checks) | `service` |
 //!
 //! [`secrecy`] is re-exported too, so credentials are wrapped in the same `SecretString` the
 //! clients take, and [`chrono`], whose timestamps the domain model uses. The [`prelude`] holds what a service needs.
@@ -44,6 +45,8 @@ pub use crm_hubspot as hubspot;
 pub use crm_salesforce as salesforce;
 #[cfg(feature = "sandbox")]
 pub use sync_sandbox as sandbox;
+#[cfg(feature = "service")]
+pub use sync_service as service;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sync_store as store;
 

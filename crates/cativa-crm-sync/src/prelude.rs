@@ -19,6 +19,8 @@ pub use cativa_client::sink::{ApiBadgeSink, ApiCommunitySink, SignupInviter};
 pub use crm_hubspot::{HubSpotClient, HubSpotSink, HubSpotSource};
 #[cfg(feature = "salesforce")]
 pub use crm_salesforce::{SalesforceClient, SalesforceSink, SalesforceSource};
+#[cfg(feature = "service")]
+pub use sync_service::{Service, ServiceOptions, shutdown_signal};
 #[cfg(feature = "postgres")]
 pub use sync_store::PostgresStore;
 #[cfg(feature = "sqlite")]
