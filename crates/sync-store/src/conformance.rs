@@ -896,19 +896,31 @@ pub async fn purge_deliveries_respects_the_window(store: Arc<dyn Store>) {
     store.record_delivery(&t, "old", secs(0)).await.unwrap();
     store.record_delivery(&t, "edge", secs(3600)).await.unwrap();
     store.record_delivery(&t, "new", secs(7200)).await.unwrap();
-    assert_eq!(store.purge_deliveries(&t, secs(3600), 100).await.unwrap(), 1);
+    assert_eq!(
+        store.purge_deliveries(&t, secs(3600), 100).await.unwrap(),
+        1
+    );
     assert!(!store.has_delivery(&t, "old").await.unwrap());
     assert!(
         store.has_delivery(&t, "edge").await.unwrap(),
         "received exactly at the cutoff: kept"
     );
     assert!(store.has_delivery(&t, "new").await.unwrap());
-    assert_eq!(store.purge_deliveries(&t, secs(3600), 100).await.unwrap(), 0);
+    assert_eq!(
+        store.purge_deliveries(&t, secs(3600), 100).await.unwrap(),
+        0
+    );
     assert!(
         store.record_delivery(&t, "old", secs(8000)).await.unwrap(),
         "a purged id is new again"
     );
-    assert_eq!(store.purge_deliveries(&t, secs(100_000), 100).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .purge_deliveries(&t, secs(100_000), 100)
+            .await
+            .unwrap(),
+        3
+    );
 }
 
 /// A purge deletes at most `limit` deliveries per call, the oldest first, whatever the
@@ -921,7 +933,13 @@ pub async fn purge_deliveries_is_bounded_oldest_first(store: Arc<dyn Store>) {
     }
     assert_eq!(store.purge_deliveries(&t, secs(45), 0).await.unwrap(), 0);
     assert_eq!(store.purge_deliveries(&t, secs(45), 2).await.unwrap(), 2);
-    for (id, kept) in [("e", false), ("d", false), ("c", true), ("b", true), ("a", true)] {
+    for (id, kept) in [
+        ("e", false),
+        ("d", false),
+        ("c", true),
+        ("b", true),
+        ("a", true),
+    ] {
         assert_eq!(
             store.has_delivery(&t, id).await.unwrap(),
             kept,
@@ -1661,10 +1679,7 @@ pub async fn outbox_purge_done_respects_window_limit_and_status(store: Arc<dyn S
         0,
         "completed exactly at the cutoff: kept"
     );
-    assert_eq!(
-        store.purge_done(&t, secs(1_000_000), 5).await.unwrap(),
-        1
-    );
+    assert_eq!(store.purge_done(&t, secs(1_000_000), 5).await.unwrap(), 1);
     assert_eq!(
         store.purge_done(&t, secs(1_000_000), 5).await.unwrap(),
         0,
@@ -1675,7 +1690,10 @@ pub async fn outbox_purge_done_respects_window_limit_and_status(store: Arc<dyn S
         (counts.pending, counts.in_flight, counts.done, counts.failed),
         (2, 1, 0, 1)
     );
-    let failed = store.list_outbox(&t, OutboxStatus::Failed, 10).await.unwrap();
+    let failed = store
+        .list_outbox(&t, OutboxStatus::Failed, 10)
+        .await
+        .unwrap();
     assert_eq!(keys(&failed), vec![action(3).key], "failed items stay");
     assert_eq!(
         store.enqueue(&t, &actions(0..1), secs(2)).await.unwrap(),
@@ -1778,10 +1796,7 @@ pub async fn audit_purge_is_bounded_and_keeps_newer_rows(store: Arc<dyn Store>) 
         targets(store.recent_audit(&t, 10).await.unwrap()),
         vec!["d", "a"]
     );
-    store
-        .append_audit(&t, &[audit_at(0, "f")])
-        .await
-        .unwrap();
+    store.append_audit(&t, &[audit_at(0, "f")]).await.unwrap();
     assert_eq!(
         targets(store.recent_audit(&t, 10).await.unwrap()),
         vec!["f", "d", "a"],
@@ -1969,7 +1984,10 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     // B cannot change A's rows.
     assert!(!store.delete_mapping(&b, &row.email).await.unwrap());
     assert_eq!(
-        store.purge_deliveries(&b, secs(1_000_000), 100).await.unwrap(),
+        store
+            .purge_deliveries(&b, secs(1_000_000), 100)
+            .await
+            .unwrap(),
         0
     );
     let a_claim = store
@@ -2108,7 +2126,13 @@ async fn own_rows_beside(store: &dyn Store, b: &TenantId, row: &Mapping) {
         .await
         .unwrap();
     assert!(store.delete_mapping(b, &row.email).await.unwrap());
-    assert_eq!(store.purge_deliveries(b, secs(1_000_000), 100).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .purge_deliveries(b, secs(1_000_000), 100)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 /// The empty tenant id is refused by every method with `UnknownTenant`.
