@@ -315,13 +315,13 @@ async fn a_delivery_id_is_accepted_once_per_tenant_through_the_engine_and_sqlite
     // The window: once purged (older than the retention), an id would be new again, so
     // the retention must exceed the sender's retry horizon. Inside it, still a duplicate.
     let purged = store
-        .purge_deliveries(&a, Utc::now() - Duration::days(3))
+        .purge_deliveries(&a, Utc::now() - Duration::days(3), 1000)
         .await
         .unwrap();
     assert_eq!(purged, 0, "recent deliveries stay inside the window");
     assert!(store.has_delivery(&a, "exec-42").await.unwrap());
     let purged = store
-        .purge_deliveries(&a, Utc::now() + Duration::seconds(1))
+        .purge_deliveries(&a, Utc::now() + Duration::seconds(1), 1000)
         .await
         .unwrap();
     assert_eq!(purged, 2);

@@ -25,6 +25,8 @@ struct TenantState {
     deliveries: HashMap<String, DateTime<Utc>>,
     outbox: BTreeMap<u64, OutboxItem>,
     outbox_keys: HashMap<IdempotencyKey, u64>,
+    /// When each done item (by seq) was completed: what [`Outbox::purge_done`] compares.
+    done_at: HashMap<u64, DateTime<Utc>>,
     next_seq: u64,
     audit: Vec<AuditEntry>,
     leases: HashMap<String, (String, DateTime<Utc>)>,
@@ -259,11 +261,21 @@ impl DeliveryLedger for MemoryStore {
         &self,
         tenant: &TenantId,
         older_than: DateTime<Utc>,
+        limit: usize,
     ) -> Result<u64, Error> {
         self.with(tenant, |t| {
-            let before = t.deliveries.len();
-            t.deliveries.retain(|_, at| *at >= older_than);
-            (before - t.deliveries.len()) as u64
+            let mut expired: Vec<(DateTime<Utc>, String)> = t
+                .deliveries
+                .iter()
+                .filter(|(_, at)| **at < older_than)
+                .map(|(id, at)| (*at, id.clone()))
+                .collect();
+            expired.sort_unstable();
+            expired.truncate(limit);
+            for (_, id) in &expired {
+                t.deliveries.remove(id);
+            }
+            expired.len() as u64
         })
     }
 }
@@ -419,12 +431,14 @@ impl Outbox for MemoryStore {
         tenant: &TenantId,
         key: &IdempotencyKey,
         holder: &LeaseHolder,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<(), Error> {
         self.with(tenant, |t| {
-            let item = t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq));
+            let seq = t.outbox_keys.get(key).copied();
+            let item = seq.and_then(|seq| t.outbox.get_mut(&seq).map(|item| (seq, item)));
             match item {
-                Some(item) if held_by(item, holder) => {
+                Some((seq, item)) if held_by(item, holder) => {
+                    t.done_at.insert(seq, now);
                     item.status = OutboxStatus::Done;
                     item.leased_by = None;
                     item.lease_incarnation = None;
@@ -518,6 +532,32 @@ impl Outbox for MemoryStore {
         })
     }
 
+    async fn purge_done(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error> {
+        self.with(tenant, |t| {
+            let mut expired: Vec<(DateTime<Utc>, u64)> = t
+                .outbox
+                .iter()
+                .filter(|(_, item)| item.status == OutboxStatus::Done)
+                .filter_map(|(seq, _)| t.done_at.get(seq).map(|at| (*at, *seq)))
+                .filter(|(at, _)| *at < older_than)
+                .collect();
+            expired.sort_unstable();
+            expired.truncate(limit);
+            for (_, seq) in &expired {
+                t.done_at.remove(seq);
+                if let Some(item) = t.outbox.remove(seq) {
+                    t.outbox_keys.remove(&item.action.key);
+                }
+            }
+            expired.len() as u64
+        })
+    }
+
     async fn list_outbox(
         &self,
         tenant: &TenantId,
@@ -548,6 +588,35 @@ impl AuditLog for MemoryStore {
     ) -> Result<Vec<AuditEntry>, Error> {
         self.with(tenant, |t| {
             t.audit.iter().rev().take(limit).cloned().collect()
+        })
+    }
+
+    async fn purge_audit(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error> {
+        self.with(tenant, |t| {
+            // Oldest first by time, then by append order (as the SQL stores' seq).
+            let mut expired: Vec<(DateTime<Utc>, usize)> = t
+                .audit
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.at < older_than)
+                .map(|(i, e)| (e.at, i))
+                .collect();
+            expired.sort_unstable();
+            expired.truncate(limit);
+            let doomed: std::collections::HashSet<usize> =
+                expired.iter().map(|(_, i)| *i).collect();
+            let mut index = 0;
+            t.audit.retain(|_| {
+                let keep = !doomed.contains(&index);
+                index += 1;
+                keep
+            });
+            doomed.len() as u64
         })
     }
 }

@@ -22,6 +22,7 @@ mod error;
 mod events;
 mod pull;
 mod report;
+mod retention;
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use error::Error;
+pub use retention::{PurgeReport, RetentionPolicy};
 pub use sync_core::report::{FailureSample, MAX_SAMPLES, RunReport, STOP_REQUESTED};
 pub use sync_core::{CommunityEvent, DeliveryOutcome};
 

@@ -70,6 +70,7 @@ macro_rules! __with_conformance_cases {
             delivery_ledger_records_once,
             delivery_recording_is_idempotent_under_16_tasks,
             purge_deliveries_respects_the_window,
+            purge_deliveries_is_bounded_oldest_first,
             outbox_enqueue_is_idempotent_by_key,
             outbox_claim_leases_and_counts_attempts,
             outbox_fail_retries_later_or_gives_up,
@@ -81,7 +82,10 @@ macro_rules! __with_conformance_cases {
             outbox_renewed_lease_keeps_the_claim,
             outbox_release_frees_claims_at_once_without_an_attempt,
             outbox_backlog_counts_each_state,
+            outbox_purge_done_respects_window_limit_and_status,
             audit_log_appends_and_reads_newest_first,
+            audit_purge_is_bounded_and_keeps_newer_rows,
+            purges_touch_only_their_tenant,
             leader_lease_is_exclusive,
             leader_lease_has_one_winner_under_contention,
             tenant_isolation,
@@ -892,19 +896,66 @@ pub async fn purge_deliveries_respects_the_window(store: Arc<dyn Store>) {
     store.record_delivery(&t, "old", secs(0)).await.unwrap();
     store.record_delivery(&t, "edge", secs(3600)).await.unwrap();
     store.record_delivery(&t, "new", secs(7200)).await.unwrap();
-    assert_eq!(store.purge_deliveries(&t, secs(3600)).await.unwrap(), 1);
+    assert_eq!(
+        store.purge_deliveries(&t, secs(3600), 100).await.unwrap(),
+        1
+    );
     assert!(!store.has_delivery(&t, "old").await.unwrap());
     assert!(
         store.has_delivery(&t, "edge").await.unwrap(),
         "received exactly at the cutoff: kept"
     );
     assert!(store.has_delivery(&t, "new").await.unwrap());
-    assert_eq!(store.purge_deliveries(&t, secs(3600)).await.unwrap(), 0);
+    assert_eq!(
+        store.purge_deliveries(&t, secs(3600), 100).await.unwrap(),
+        0
+    );
     assert!(
         store.record_delivery(&t, "old", secs(8000)).await.unwrap(),
         "a purged id is new again"
     );
-    assert_eq!(store.purge_deliveries(&t, secs(100_000)).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .purge_deliveries(&t, secs(100_000), 100)
+            .await
+            .unwrap(),
+        3
+    );
+}
+
+/// A purge deletes at most `limit` deliveries per call, the oldest first, whatever the
+/// order of their ids; a caller loops until a call returns less than `limit`.
+pub async fn purge_deliveries_is_bounded_oldest_first(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    // Ids sort in the opposite order of their times.
+    for (id, at) in [("e", 10), ("d", 20), ("c", 30), ("b", 40), ("a", 50)] {
+        store.record_delivery(&t, id, secs(at)).await.unwrap();
+    }
+    assert_eq!(store.purge_deliveries(&t, secs(45), 0).await.unwrap(), 0);
+    assert_eq!(store.purge_deliveries(&t, secs(45), 2).await.unwrap(), 2);
+    for (id, kept) in [
+        ("e", false),
+        ("d", false),
+        ("c", true),
+        ("b", true),
+        ("a", true),
+    ] {
+        assert_eq!(
+            store.has_delivery(&t, id).await.unwrap(),
+            kept,
+            "{id}: the two oldest go first"
+        );
+    }
+    assert_eq!(
+        store.purge_deliveries(&t, secs(45), 2).await.unwrap(),
+        2,
+        "c and b"
+    );
+    assert_eq!(store.purge_deliveries(&t, secs(45), 2).await.unwrap(), 0);
+    assert!(
+        store.has_delivery(&t, "a").await.unwrap(),
+        "after the cutoff: kept"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1588,6 +1639,69 @@ pub async fn outbox_backlog_counts_each_state(store: Arc<dyn Store>) {
 // ---------------------------------------------------------------------------------------
 // Audit log
 
+/// Purging done items deletes, at most `limit` per call and the earliest completed first,
+/// items completed before the cutoff; never pending, in-flight or failed items.
+pub async fn outbox_purge_done_respects_window_limit_and_status(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let lease = Duration::from_secs(600);
+    store.enqueue(&t, &actions(0..7), secs(0)).await.unwrap();
+    let claimed = store.claim(&t, &h("w"), 6, lease, secs(0)).await.unwrap();
+    assert_eq!(claimed.len(), 6);
+    // Completed out of enqueue order: the completion time counts, not the enqueue time.
+    for (n, at) in [(2, 10), (0, 20), (1, 30)] {
+        store
+            .complete(&t, &action(n).key, &h("w"), secs(at))
+            .await
+            .unwrap();
+    }
+    let w = h("w");
+    store
+        .fail(&t, &action(3).key, &w, "gone", None, secs(1))
+        .await
+        .unwrap();
+    store
+        .fail(&t, &action(4).key, &w, "busy", Some(secs(2)), secs(1))
+        .await
+        .unwrap();
+    // Item 5 stays in flight, item 6 pending and never claimed.
+
+    assert_eq!(store.purge_done(&t, secs(30), 0).await.unwrap(), 0);
+    assert_eq!(store.purge_done(&t, secs(30), 1).await.unwrap(), 1);
+    let done = store.list_outbox(&t, OutboxStatus::Done, 10).await.unwrap();
+    assert_eq!(
+        keys(&done),
+        vec![action(0).key, action(1).key],
+        "the earliest completed (2) went first"
+    );
+    assert_eq!(store.purge_done(&t, secs(30), 5).await.unwrap(), 1);
+    assert_eq!(
+        store.purge_done(&t, secs(30), 5).await.unwrap(),
+        0,
+        "completed exactly at the cutoff: kept"
+    );
+    assert_eq!(store.purge_done(&t, secs(1_000_000), 5).await.unwrap(), 1);
+    assert_eq!(
+        store.purge_done(&t, secs(1_000_000), 5).await.unwrap(),
+        0,
+        "nothing but done items is ever purged"
+    );
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.in_flight, counts.done, counts.failed),
+        (2, 1, 0, 1)
+    );
+    let failed = store
+        .list_outbox(&t, OutboxStatus::Failed, 10)
+        .await
+        .unwrap();
+    assert_eq!(keys(&failed), vec![action(3).key], "failed items stay");
+    assert_eq!(
+        store.enqueue(&t, &actions(0..1), secs(2)).await.unwrap(),
+        1,
+        "a purged key is new again"
+    );
+}
+
 /// Entries read back newest first, whole.
 pub async fn audit_log_appends_and_reads_newest_first(store: Arc<dyn Store>) {
     let t = tenant("acme");
@@ -1640,6 +1754,81 @@ pub async fn audit_log_appends_and_reads_newest_first(store: Arc<dyn Store>) {
     );
     assert_eq!(store.recent_audit(&t, 1).await.unwrap(), vec![fourth]);
     assert!(store.recent_audit(&t, 0).await.unwrap().is_empty());
+}
+
+fn audit_at(at: i64, target: &str) -> AuditEntry {
+    AuditEntry::new(
+        secs(at),
+        "assign_badge",
+        target,
+        AuditOutcome::Applied,
+        action(0).key,
+    )
+}
+
+/// Purging the audit log deletes, at most `limit` per call, the entries older than the
+/// cutoff, the oldest first (in append order among equal times); newer entries stay.
+pub async fn audit_purge_is_bounded_and_keeps_newer_rows(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let entries: Vec<AuditEntry> = [(5, "a"), (1, "b"), (3, "c"), (9, "d"), (3, "e")]
+        .into_iter()
+        .map(|(at, target)| audit_at(at, target))
+        .collect();
+    store.append_audit(&t, &entries).await.unwrap();
+    let targets = |entries: Vec<AuditEntry>| -> Vec<String> {
+        entries.into_iter().map(|e| e.target).collect()
+    };
+
+    assert_eq!(store.purge_audit(&t, secs(5), 0).await.unwrap(), 0);
+    assert_eq!(store.purge_audit(&t, secs(5), 2).await.unwrap(), 2);
+    assert_eq!(
+        targets(store.recent_audit(&t, 10).await.unwrap()),
+        vec!["e", "d", "a"],
+        "b (1 s) then c (3 s, appended before e) went first"
+    );
+    assert_eq!(store.purge_audit(&t, secs(5), 2).await.unwrap(), 1);
+    assert_eq!(
+        store.purge_audit(&t, secs(5), 2).await.unwrap(),
+        0,
+        "at the cutoff or after: kept"
+    );
+    assert_eq!(
+        targets(store.recent_audit(&t, 10).await.unwrap()),
+        vec!["d", "a"]
+    );
+    store.append_audit(&t, &[audit_at(0, "f")]).await.unwrap();
+    assert_eq!(
+        targets(store.recent_audit(&t, 10).await.unwrap()),
+        vec!["f", "d", "a"],
+        "appending after a purge still reads newest first"
+    );
+}
+
+/// Each purge deletes only its own tenant's rows.
+pub async fn purges_touch_only_their_tenant(store: Arc<dyn Store>) {
+    let (a, b) = (tenant("a"), tenant("b"));
+    let lease = Duration::from_secs(60);
+    for t in [&a, &b] {
+        store.record_delivery(t, "d-1", secs(0)).await.unwrap();
+        store.enqueue(t, &actions(0..1), secs(0)).await.unwrap();
+        store.claim(t, &h("w"), 1, lease, secs(0)).await.unwrap();
+        store
+            .complete(t, &action(0).key, &h("w"), secs(1))
+            .await
+            .unwrap();
+        store.append_audit(t, &[audit_at(1, "x")]).await.unwrap();
+    }
+    let later = secs(1_000);
+    assert_eq!(store.purge_deliveries(&b, later, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_done(&b, later, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_audit(&b, later, 10).await.unwrap(), 1);
+
+    assert!(store.has_delivery(&a, "d-1").await.unwrap());
+    assert_eq!(store.outbox_counts(&a).await.unwrap().done, 1);
+    assert_eq!(store.recent_audit(&a, 10).await.unwrap().len(), 1);
+    assert!(!store.has_delivery(&b, "d-1").await.unwrap());
+    assert_eq!(store.outbox_counts(&b).await.unwrap().done, 0);
+    assert!(store.recent_audit(&b, 10).await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1795,7 +1984,10 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     // B cannot change A's rows.
     assert!(!store.delete_mapping(&b, &row.email).await.unwrap());
     assert_eq!(
-        store.purge_deliveries(&b, secs(1_000_000)).await.unwrap(),
+        store
+            .purge_deliveries(&b, secs(1_000_000), 100)
+            .await
+            .unwrap(),
         0
     );
     let a_claim = store
@@ -1934,7 +2126,13 @@ async fn own_rows_beside(store: &dyn Store, b: &TenantId, row: &Mapping) {
         .await
         .unwrap();
     assert!(store.delete_mapping(b, &row.email).await.unwrap());
-    assert_eq!(store.purge_deliveries(b, secs(1_000_000)).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .purge_deliveries(b, secs(1_000_000), 100)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 /// The empty tenant id is refused by every method with `UnknownTenant`.
@@ -1996,7 +2194,15 @@ pub async fn empty_tenant_is_rejected(store: Arc<dyn Store>) {
     unknown("has_delivery", store.has_delivery(&t, "d").await.map(drop));
     unknown(
         "purge_deliveries",
-        store.purge_deliveries(&t, secs(0)).await.map(drop),
+        store.purge_deliveries(&t, secs(0), 1).await.map(drop),
+    );
+    unknown(
+        "purge_done",
+        store.purge_done(&t, secs(0), 1).await.map(drop),
+    );
+    unknown(
+        "purge_audit",
+        store.purge_audit(&t, secs(0), 1).await.map(drop),
     );
     unknown(
         "enqueue",

@@ -358,4 +358,47 @@ mod behaviour {
         assert!(store.record_delivery(&t, "exec-1", t0()).await.unwrap());
         store.put_mapping(&t, &row(1)).await.unwrap();
     }
+
+    /// Items done before migration 0003 (which added the completion time) count as
+    /// completed at the upgrade: none is purged before a full window has passed since.
+    #[tokio::test]
+    async fn items_done_before_the_upgrade_count_as_completed_at_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("migrations");
+        std::fs::create_dir(&old).unwrap();
+        let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for name in ["0001_initial.sql", "0002_worker_incarnations.sql"] {
+            std::fs::copy(ours.join(name), old.join(name)).unwrap();
+        }
+        let path = dir.path().join("sync.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let before = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
+        before.run(&mut conn).await.unwrap();
+        sqlx::query(
+            "INSERT INTO outbox (tenant, key, kind, action, status, attempts, enqueued_at_ns) \
+             VALUES ('acme', 'k-done', 'invite', '{}', 'done', 1, 0), \
+                    ('acme', 'k-failed', 'invite', '{}', 'failed', 1, 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let t = TenantId::new("acme");
+        // Enqueued at the epoch, but only an hour's margin either side of the upgrade
+        // decides whether the done item goes.
+        let hour = chrono::Duration::hours(1);
+        assert_eq!(
+            store.purge_done(&t, Utc::now() - hour, 10).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            store.purge_done(&t, Utc::now() + hour, 10).await.unwrap(),
+            1
+        );
+        let counts = store.outbox_counts(&t).await.unwrap();
+        assert_eq!((counts.done, counts.failed), (0, 1));
+    }
 }

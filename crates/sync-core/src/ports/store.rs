@@ -140,11 +140,18 @@ pub trait DeliveryLedger: Send + Sync {
     /// Whether a delivery id is recorded.
     async fn has_delivery(&self, tenant: &TenantId, delivery_id: &str) -> Result<bool, Error>;
 
-    /// Deletes deliveries received before `older_than` (the retention window); returns how many.
+    /// Deletes at most `limit` deliveries received before `older_than` (the end of the
+    /// retention window), the oldest first; returns how many it deleted.
+    ///
+    /// One call is one bounded batch, so it never holds the store for long: a caller purging
+    /// everything loops until a call returns less than `limit`. A delivery id purged is new
+    /// again to [`DeliveryLedger::record_delivery`], so the window must outlast the senders'
+    /// retries.
     async fn purge_deliveries(
         &self,
         tenant: &TenantId,
         older_than: DateTime<Utc>,
+        limit: usize,
     ) -> Result<u64, Error>;
 }
 
@@ -417,6 +424,21 @@ pub trait Outbox: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<OutboxBacklog, Error>;
 
+    /// Deletes at most `limit` items in status done that were completed (by
+    /// [`Outbox::complete`]) before `older_than`, the earliest completed first; returns how
+    /// many it deleted.
+    ///
+    /// Pending, in-flight and failed items are never deleted: failed ones stay for a person
+    /// to look at and requeue. One call is one bounded batch: a caller purging everything
+    /// loops until a call returns less than `limit`. Once an item is purged its key is no
+    /// longer in the outbox, so the same action enqueued again is new.
+    async fn purge_done(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error>;
+
     /// Items with a status, oldest first.
     async fn list_outbox(
         &self,
@@ -494,6 +516,18 @@ pub trait AuditLog: Send + Sync {
     /// The newest entries first, at most `limit`.
     async fn recent_audit(&self, tenant: &TenantId, limit: usize)
     -> Result<Vec<AuditEntry>, Error>;
+
+    /// Deletes at most `limit` entries whose time ([`AuditEntry::at`]) is before
+    /// `older_than`, the oldest first; returns how many it deleted. Newer entries are kept.
+    ///
+    /// One call is one bounded batch: a caller purging everything loops until a call
+    /// returns less than `limit`.
+    async fn purge_audit(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error>;
 }
 
 /// A leader lease, so only one instance runs the scheduled pull worker of a tenant.

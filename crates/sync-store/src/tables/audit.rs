@@ -2,6 +2,7 @@
 //! `crate::tables`).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sync_core::ports::{AuditEntry, AuditLog};
 use sync_core::{Error, TenantId};
 
@@ -9,7 +10,7 @@ use super::{Sql, Store};
 use crate::db_error::db;
 use crate::rows::{AuditRow, audit_payload, check_tenant};
 use crate::tables::Dialect;
-use crate::time::sql_limit;
+use crate::time::{sql_limit, to_ns};
 
 #[async_trait]
 impl AuditLog for Store {
@@ -44,5 +45,27 @@ impl AuditLog for Store {
         .await
         .map_err(db("read audit", tenant))?;
         rows.iter().map(AuditRow::entry).collect()
+    }
+
+    async fn purge_audit(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error> {
+        check_tenant(tenant)?;
+        // One bounded batch, picked oldest first through (tenant, at_ns).
+        let done = sqlx::query(
+            "DELETE FROM audit_log WHERE seq IN ( \
+                 SELECT seq FROM audit_log WHERE tenant = $1 AND at_ns < $2 \
+                 ORDER BY at_ns, seq LIMIT $3)",
+        )
+        .bind(tenant.as_str())
+        .bind(to_ns(older_than, "purge cutoff")?)
+        .bind(sql_limit(limit))
+        .execute(self.writer())
+        .await
+        .map_err(db("purge audit", tenant))?;
+        Ok(done.rows_affected())
     }
 }

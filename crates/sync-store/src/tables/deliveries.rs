@@ -10,7 +10,7 @@ use sync_core::{Error, TenantId};
 use super::Store;
 use crate::db_error::db;
 use crate::rows::check_tenant;
-use crate::time::to_ns;
+use crate::time::{sql_limit, to_ns};
 
 #[async_trait]
 impl DeliveryLedger for Store {
@@ -50,14 +50,21 @@ impl DeliveryLedger for Store {
         &self,
         tenant: &TenantId,
         older_than: DateTime<Utc>,
+        limit: usize,
     ) -> Result<u64, Error> {
         check_tenant(tenant)?;
-        let done = sqlx::query("DELETE FROM deliveries WHERE tenant = $1 AND received_at_ns < $2")
-            .bind(tenant.as_str())
-            .bind(to_ns(older_than, "purge cutoff")?)
-            .execute(self.writer())
-            .await
-            .map_err(db("purge deliveries", tenant))?;
+        // One bounded batch, picked oldest first through (tenant, received_at_ns).
+        let done = sqlx::query(
+            "DELETE FROM deliveries WHERE tenant = $1 AND delivery_id IN ( \
+                 SELECT delivery_id FROM deliveries WHERE tenant = $1 AND received_at_ns < $2 \
+                 ORDER BY received_at_ns, delivery_id LIMIT $3)",
+        )
+        .bind(tenant.as_str())
+        .bind(to_ns(older_than, "purge cutoff")?)
+        .bind(sql_limit(limit))
+        .execute(self.writer())
+        .await
+        .map_err(db("purge deliveries", tenant))?;
         Ok(done.rows_affected())
     }
 }

@@ -46,8 +46,10 @@ const REGISTER: &str = "INSERT INTO outbox_workers (tenant, worker, incarnation,
          registered_at_ns = EXCLUDED.registered_at_ns \
      RETURNING incarnation";
 
+/// Marks done at `$5` (the completion time [`Outbox::purge_done`] compares) the item held by
+/// ($3, $4).
 const COMPLETE: &str = "UPDATE outbox SET status = 'done', leased_by = NULL, lease_incarnation = NULL, \
-         lease_until_ns = NULL \
+         lease_until_ns = NULL, done_at_ns = $5 \
      WHERE tenant = $1 AND key = $2 AND status = 'in_flight' AND leased_by = $3 AND lease_incarnation = $4";
 
 const FAIL: &str = "UPDATE outbox SET last_error = $4, leased_by = NULL, lease_incarnation = NULL, \
@@ -64,6 +66,12 @@ const BACKLOG: &str = "SELECT \
          MAX(lease_until_ns) FILTER (WHERE status = 'in_flight' AND lease_until_ns > $2), \
          MIN(not_before_ns) FILTER (WHERE status = 'pending' AND not_before_ns > $2) \
      FROM outbox WHERE tenant = $1 AND status IN ('pending', 'in_flight')";
+
+/// Deletes at most `$3` done items completed before `$2`, the earliest completed first
+/// (through the partial index on (tenant, done_at_ns) of done items).
+const PURGE_DONE: &str = "DELETE FROM outbox WHERE seq IN ( \
+         SELECT seq FROM outbox WHERE tenant = $1 AND status = 'done' AND done_at_ns < $2 \
+         ORDER BY done_at_ns, seq LIMIT $3)";
 
 /// Leases due items to holder ($2, incarnation $6) until `$3`: pending items whose retry
 /// time has come and items whose lease expired, oldest first, at most `$5`.
@@ -241,7 +249,7 @@ impl Outbox for Store {
         tenant: &TenantId,
         key: &IdempotencyKey,
         holder: &LeaseHolder,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<(), Error> {
         check_tenant(tenant)?;
         let done = sqlx::query(COMPLETE)
@@ -249,6 +257,7 @@ impl Outbox for Store {
             .bind(key.as_str())
             .bind(&holder.worker)
             .bind(incarnation(holder))
+            .bind(to_ns(now, "completion time")?)
             .execute(self.writer())
             .await
             .map_err(db("complete outbox item", tenant))?;
@@ -276,6 +285,23 @@ impl Outbox for Store {
             .await
             .map_err(db("fail outbox item", tenant))?;
         lease_held(done.rows_affected(), key, holder)
+    }
+
+    async fn purge_done(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error> {
+        check_tenant(tenant)?;
+        let done = sqlx::query(PURGE_DONE)
+            .bind(tenant.as_str())
+            .bind(to_ns(older_than, "purge cutoff")?)
+            .bind(sql_limit(limit))
+            .execute(self.writer())
+            .await
+            .map_err(db("purge done outbox items", tenant))?;
+        Ok(done.rows_affected())
     }
 
     async fn outbox_counts(&self, tenant: &TenantId) -> Result<OutboxCounts, Error> {
