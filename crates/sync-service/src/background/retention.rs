@@ -1,27 +1,34 @@
 //! Retention: purges old delivery-ledger entries, applied outbox items and audit rows in
-//! bounded batches, every retention interval, on every instance (purges are idempotent).
+//! bounded batches, every retention interval, on every instance (purges are idempotent, so
+//! instances sharing a store need no coordination).
 
 use std::sync::Arc;
 
+use sync_engine::RetentionPolicy;
 use tokio::sync::watch;
 
 use crate::service::Shared;
 
 pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let retention = shared.options.retention.clone();
+    let policy = RetentionPolicy::default()
+        .with_deliveries(retention.deliveries)
+        .with_done_outbox(retention.done_outbox)
+        .with_audit(retention.audit)
+        .with_batch(retention.batch);
     loop {
-        let now = chrono::Utc::now();
-        let older_than = now
-            - chrono::Duration::from_std(retention.deliveries)
-                .unwrap_or_else(|_| chrono::Duration::days(30));
         match shared
             .engine
-            .store()
-            .purge_deliveries(&shared.tenant, older_than)
+            .purge_expired(&shared.tenant, policy.clone())
             .await
         {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deliveries = n, "retention: purged"),
+            Ok(report) if report.total() > 0 => tracing::info!(
+                deliveries = report.deliveries,
+                outbox = report.outbox,
+                audit = report.audit,
+                "retention: purged expired rows"
+            ),
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention purge failed; the next round retries"),
         }
         if super::pause(&mut stop, retention.interval).await {
