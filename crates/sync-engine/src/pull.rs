@@ -209,9 +209,10 @@ impl SyncEngine {
     }
 
     /// A page's contacts with the records they compete with (a merge survivor, the record
-    /// linked to a row a contact matches by email) that did not change themselves, so that a
-    /// delta decides as a full reconcile would; and the store's view of them all. `None`
-    /// when those records cannot be read: the run stops there.
+    /// linked to a row a contact matches by email, the records holding the new email of a
+    /// contact that renames its row) that did not change themselves, so that a delta decides
+    /// as a full reconcile would; and the store's view of them all. `None` when those records
+    /// cannot be read: the run stops there.
     async fn with_competitors(
         &self,
         tenant: &TenantId,
@@ -220,18 +221,12 @@ impl SyncEngine {
         report: &mut RunReport,
     ) -> Result<Option<(Vec<CrmContact>, StateView)>, Error> {
         let mut view = self.view_for(tenant, &contacts).await?;
+        let mut searched = HashSet::new();
         // A record read this way may bring its own (a tombstone's survivor): a few rounds.
         for _ in 0..3 {
-            let others = unread_competitors(&contacts, &view);
-            if others.is_empty() {
-                break;
-            }
-            match source.get_by_ids(tenant, &others).await {
-                Ok(again) if again.is_empty() => break,
-                Ok(again) => {
-                    contacts.extend(again);
-                    view = self.view_for(tenant, &contacts).await?;
-                }
+            match read_competitors(source, tenant, &mut contacts, &view, &mut searched).await {
+                Ok(0) => break,
+                Ok(_) => view = self.view_for(tenant, &contacts).await?,
                 Err(e) => {
                     warn!(error = %e, "could not read the records this page competes with; checkpoint stays at the last durable page");
                     stop(report, &e);
@@ -351,16 +346,26 @@ impl SyncEngine {
             scan.note_page(&page.contacts);
             let earlier = scan.earlier_duplicates(&page.contacts);
             let mut contacts = page.contacts;
-            if !earlier.is_empty() {
-                match source.get_by_ids(tenant, &earlier).await {
-                    Ok(again) => contacts.extend(again),
-                    Err(e) => {
-                        warn!(error = %e, "could not re-read earlier duplicates; nothing will be removed by absence");
-                        scan.complete = false;
-                        stop(report, &e);
-                        return Ok(());
-                    }
+            // A contact renaming its row competes with the records that hold its new email,
+            // later pages' included: the rename is refused while another contact has it.
+            let read = async {
+                if !earlier.is_empty() {
+                    contacts.extend(source.get_by_ids(tenant, &earlier).await?);
                 }
+                add_rename_rivals(
+                    source,
+                    tenant,
+                    &mut contacts,
+                    &scan.view,
+                    &mut HashSet::new(),
+                )
+                .await
+            };
+            if let Err(e) = read.await {
+                warn!(error = %e, "could not re-read earlier duplicates or the rivals of a rename; nothing will be removed by absence");
+                scan.complete = false;
+                stop(report, &e);
+                return Ok(());
             }
             self.plan_page(tenant, effect, &contacts, page_len, scan, report)
                 .await?;
@@ -559,6 +564,73 @@ fn unread_competitors(contacts: &[CrmContact], view: &StateView) -> Vec<CrmRecor
     }
     others.sort();
     others
+}
+
+/// One round of [`SyncEngine::with_competitors`]: reads the unread competitors by id, then the
+/// rivals of the batch's renames. Returns how many records were added.
+async fn read_competitors(
+    source: &dyn CrmSource,
+    tenant: &TenantId,
+    contacts: &mut Vec<CrmContact>,
+    view: &StateView,
+    searched: &mut HashSet<Email>,
+) -> Result<usize, sync_core::Error> {
+    let others = unread_competitors(contacts, view);
+    let mut added = 0;
+    if !others.is_empty() {
+        let again = source.get_by_ids(tenant, &others).await?;
+        added += again.len();
+        contacts.extend(again);
+    }
+    Ok(added + add_rename_rivals(source, tenant, contacts, view, searched).await?)
+}
+
+/// The new emails of the live contacts that rename their row: linked by record id to a row of
+/// another email that is not their alternate email (as the planner decides a rename).
+fn rename_targets(contacts: &[CrmContact], view: &StateView) -> Vec<Email> {
+    let mut emails: Vec<Email> = contacts
+        .iter()
+        .filter(|c| !c.archived)
+        .filter_map(|c| {
+            let email = c.email.as_ref()?;
+            let row = view.by_crm_id(&c.id)?;
+            (row.email != *email && c.alternate_email.as_ref() != Some(&row.email))
+                .then(|| email.clone())
+        })
+        .collect();
+    emails.sort();
+    emails.dedup();
+    emails
+}
+
+/// Adds to the batch the live records, not in it yet, whose email is the new email of a
+/// contact renaming its row: the planner refuses a rename while another contact of the batch
+/// has that email, and that contact may be on another page or unchanged. One search per email
+/// not in `searched`; renames are rare, so this costs few calls. Returns how many were added.
+async fn add_rename_rivals(
+    source: &dyn CrmSource,
+    tenant: &TenantId,
+    contacts: &mut Vec<CrmContact>,
+    view: &StateView,
+    searched: &mut HashSet<Email>,
+) -> Result<usize, sync_core::Error> {
+    let mut added = 0;
+    for email in rename_targets(contacts, view) {
+        if !searched.insert(email.clone()) {
+            continue;
+        }
+        for c in source.find_by_email(tenant, &email).await? {
+            // A record found by its alternate email does not contest the rename.
+            if !c.archived
+                && c.email.as_ref() == Some(&email)
+                && !contacts.iter().any(|o| o.id == c.id)
+            {
+                contacts.push(c);
+                added += 1;
+            }
+        }
+    }
+    Ok(added)
 }
 
 fn stop(report: &mut RunReport, e: &sync_core::Error) {

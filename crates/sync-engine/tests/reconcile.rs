@@ -16,8 +16,8 @@ use sync_core::config::{BadgeRule, Condition, SyncConfig};
 use sync_core::ports::{CheckpointStore, MappingStore};
 use sync_core::testkit::{MemoryCrm, RecordingBadgeSink};
 use sync_core::{
-    ActionKind, CativaUserId, CrmContact, CrmKind, CrmRecordId, Email, Mapping, MemoryStore, Plan,
-    PlanMode, TenantId,
+    ActionKind, BadgeGrant, CativaUserId, CrmContact, CrmKind, CrmRecordId, Email, Mapping,
+    MemoryStore, Plan, PlanMode, Provenance, TenantId,
 };
 use sync_engine::Clock;
 use sync_engine::{EngineOptions, SyncEngine};
@@ -141,6 +141,169 @@ async fn a_full_reconcile_leaves_a_checkpoint_so_the_next_delta_reads_only_what_
     let delta = w.engine.run_delta(&w.tenant).await.unwrap();
     assert_eq!(delta.read, 2, "only the two changed contacts: {delta}");
     assert_eq!(delta.applied.get("assign_badge"), Some(&1), "{delta}");
+}
+
+/// A full reconcile over pages of 2. The row of `u3` (linked to record 3, granted Premium) has
+/// email person3; record 3 now carries person1 and is still tagged, but record 0, on a later
+/// page, carries person1 too. As in one batch, the rename is refused while another contact
+/// has the email, so the row keeps its email, its record and its badge, and record 0 (no row
+/// of its own) is not handed `u3`'s row by the duplicate ranking.
+#[tokio::test]
+async fn a_full_reconcile_does_not_rename_a_row_onto_an_email_a_later_page_holds() {
+    let w = world(2);
+    let granted = Mapping::new(email(3), t(0))
+        .with_user(user(3))
+        .with_crm(id(3))
+        .with_badge(BadgeGrant::new(
+            "Premium",
+            Provenance::sync("annual"),
+            t(100),
+        ));
+    w.store.put_mapping(&w.tenant, &granted).await.unwrap();
+    let other = Mapping::new(email(0), t(0))
+        .with_user(user(1))
+        .with_crm(id(1));
+    w.store.put_mapping(&w.tenant, &other).await.unwrap();
+    // Scan order is by modification time: [4, 3] then [1, 0].
+    w.crm.put(CrmContact::new(id(4), Some(email(4)), t(4)));
+    w.crm
+        .put(CrmContact::new(id(3), Some(email(1)), t(200)).with_tag(TAG));
+    w.crm.put(CrmContact::new(id(1), Some(email(0)), t(300)));
+    w.crm.put(CrmContact::new(id(0), Some(email(1)), t(400)));
+
+    let full = w
+        .engine
+        .plan(
+            &w.tenant,
+            PlanMode::FullReconcile {
+                scan_complete: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(badge_actions(&full).is_empty(), "{full}");
+    assert!(
+        !full
+            .actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::LinkMapping { .. })),
+        "no row is renamed or handed over: {full}"
+    );
+
+    let report = w.engine.run_full_reconcile(&w.tenant).await.unwrap();
+    assert_eq!(report.scan_complete, Some(true), "{report}");
+    let row = w
+        .store
+        .mapping_by_user(&w.tenant, &user(3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.email, email(3), "the row keeps its email");
+    assert_eq!(row.crm_id, Some(id(3)), "and its record");
+    assert!(row.grant(&"Premium".into()).is_some(), "and its badge");
+}
+
+/// A delta that reads a contact whose new email an unchanged contact already has refuses the
+/// rename, as a full reconcile holding both would.
+#[tokio::test]
+async fn a_delta_does_not_rename_a_row_onto_an_email_an_unread_contact_holds() {
+    let w = world(50);
+    w.store
+        .put_mapping(
+            &w.tenant,
+            &Mapping::new(email(3), t(0))
+                .with_user(user(3))
+                .with_crm(id(3)),
+        )
+        .await
+        .unwrap();
+    w.crm.put(CrmContact::new(id(0), Some(email(1)), t(10)));
+    w.crm.put(CrmContact::new(id(3), Some(email(3)), t(20)));
+    w.engine.run_delta(&w.tenant).await.unwrap();
+    w.clock.advance(Duration::minutes(1));
+    let at = w.clock.now();
+    w.crm.update(&id(3), |c| {
+        c.email = Some(email(1));
+        c.updated_at = at;
+    });
+    w.clock.advance(Duration::minutes(1));
+    let delta = w.engine.plan(&w.tenant, PlanMode::Delta).await.unwrap();
+    assert!(
+        !delta
+            .actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::LinkMapping { .. })),
+        "the rename is refused: {delta}"
+    );
+    let full = w
+        .engine
+        .plan(
+            &w.tenant,
+            PlanMode::FullReconcile {
+                scan_complete: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        !full
+            .actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::LinkMapping { .. })),
+        "as a full reconcile refuses it: {full}"
+    );
+}
+
+/// The regression seed of the property, replayed as a plain test (an email change onto
+/// another person's email, collisions and a merge, over pages of 2).
+#[tokio::test]
+async fn the_known_rename_and_collision_sequence_over_pages_of_two_agrees() {
+    use Change::*;
+    let users = vec![false, true, false, true, false, false];
+    let changes = vec![
+        Tag(3, true),
+        Collide(3, 1),
+        Merge(2, 0, false),
+        Email(1, 0),
+        Collide(0, 3),
+    ];
+    delta_then_full_agree(vec![false; CONTACTS], users, changes, 2)
+        .await
+        .unwrap();
+}
+
+/// A regression seed of the property: a contact takes the email of a badge holder and its row
+/// (the holder's badge is removed), is merged into another linked contact, which then takes
+/// the same email. The holder, tagged all along, must get its row and badge back.
+#[tokio::test]
+async fn a_holder_whose_row_came_back_after_a_merge_gets_its_badge_back() {
+    use Change::*;
+    let users = vec![false, false, false, true, true, false];
+    let changes = vec![Collide(0, 4), Merge(0, 3, false), Email(3, 4)];
+    let tagged = vec![false, false, false, false, true];
+    delta_then_full_agree(tagged, users, changes, 50)
+        .await
+        .unwrap();
+}
+
+/// A regression seed of the property: a row handed back and forth between two records, then
+/// taken back by the one that did not change when the other is merged away. The link taking
+/// it back must apply (it had the key of the earlier identical link, so the outbox dropped it).
+#[tokio::test]
+async fn a_row_taken_back_by_an_unchanged_record_is_relinked() {
+    use Change::*;
+    let users = vec![false, false, true, true, true, false];
+    let changes = vec![
+        Collide(1, 2),
+        Collide(3, 1),
+        Tag(2, true),
+        Tag(1, false),
+        Merge(1, 3, false),
+        Tag(0, false),
+    ];
+    delta_then_full_agree(vec![false; CONTACTS], users, changes, 50)
+        .await
+        .unwrap();
 }
 
 /// One CRM change of the generated sequences.
