@@ -19,11 +19,17 @@
 // Functions stay short enough to read: long ones are split into named steps.
 #![warn(clippy::too_many_lines)]
 
+mod checks;
+pub mod config;
+mod connect;
 mod error;
 pub mod options;
 mod service;
 mod signal;
 
+pub use checks::{CheckReport, HUBSPOT_REQUIRED_SCOPES, HUBSPOT_SCHEMA_WRITE_SCOPE, check, start};
+pub use config::{ServiceArgs, ServiceConfig};
+pub use connect::{Connected, HUBSPOT_BADGES_PROPERTY, HUBSPOT_USER_ID_PROPERTY, connect};
 pub use error::{Error, Problem};
 pub use options::ServiceOptions;
 pub use service::{Service, ServiceBuilder};
