@@ -75,11 +75,17 @@ async fn connect_and_check_pass_against_the_sandbox_creating_what_is_missing() {
         "{:?}",
         report.passed
     );
-    let names: Vec<String> = sb.hubspot().properties().into_iter().map(|p| p.name).collect();
+    let names: Vec<String> = sb
+        .hubspot()
+        .properties()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     assert!(names.iter().any(|n| n == "cativa_user_id"), "{names:?}");
 
     // Now that they exist, a start without create_properties passes and builds the service.
-    let plain = env_for(&sb).config();
+    let plain_env = env_for(&sb);
+    let plain = plain_env.config();
     let service = start(&plain).await.unwrap();
     assert_eq!(service.tenant().as_str(), "default");
     sb.shutdown().await;
@@ -97,20 +103,33 @@ async fn a_missing_property_refuses_start_naming_it_and_the_scope() {
         .find(|p| p.message.contains("cativa_user_id"))
         .unwrap_or_else(|| panic!("{found:?}"));
     assert_eq!(user_id.check, "crm_property");
-    assert!(user_id.message.contains("crm.schemas.contacts.write"), "{user_id}");
+    assert!(
+        user_id.message.contains("crm.schemas.contacts.write"),
+        "{user_id}"
+    );
     assert!(found.iter().any(|p| p.message.contains("cativa_badges")));
     assert!(
-        sb.hubspot().properties().iter().all(|p| p.name != "cativa_user_id"),
+        sb.hubspot()
+            .properties()
+            .iter()
+            .all(|p| p.name != "cativa_user_id"),
         "nothing created without create_properties"
     );
     let shown = start(&config).await.unwrap_err().to_string();
-    assert!(shown.contains("cativa_user_id") && shown.contains("refusing to start"), "{shown}");
+    assert!(
+        shown.contains("cativa_user_id") && shown.contains("refusing to start"),
+        "{shown}"
+    );
     sb.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_token_without_the_schema_write_scope_cannot_create_properties() {
-    let scopes = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read"];
+    let scopes = [
+        "crm.objects.contacts.read",
+        "crm.objects.contacts.write",
+        "crm.schemas.contacts.read",
+    ];
     let sb = sandbox(HubSpotConfig::default().with_scopes(scopes)).await;
     let env = env_for(&sb).set("SYNC_CREATE_PROPERTIES", "true");
     let config = env.config();
@@ -118,7 +137,8 @@ async fn a_token_without_the_schema_write_scope_cannot_create_properties() {
     let found = problems(check(&connected, &config).await.unwrap_err());
     assert!(
         found.iter().any(|p| p.message.contains("cativa_user_id")
-            && p.message.contains("lacks the scope crm.schemas.contacts.write")),
+            && p.message
+                .contains("lacks the scope crm.schemas.contacts.write")),
         "{found:?}"
     );
 
@@ -128,7 +148,10 @@ async fn a_token_without_the_schema_write_scope_cannot_create_properties() {
     let connected = connect(&config).await.unwrap();
     let found = problems(check(&connected, &config).await.unwrap_err());
     let scopes = found.iter().find(|p| p.check == "hubspot_scopes").unwrap();
-    assert!(scopes.message.contains("crm.objects.contacts.write"), "{scopes}");
+    assert!(
+        scopes.message.contains("crm.objects.contacts.write"),
+        "{scopes}"
+    );
     sb.shutdown().await;
     sb2.shutdown().await;
 }
@@ -146,7 +169,10 @@ async fn a_wrong_cativa_key_and_a_wrong_hubspot_token_are_both_reported() {
     assert!(checks.contains(&"cativa_credentials"), "{found:?}");
     assert!(checks.contains(&"hubspot_credentials"), "{found:?}");
     let shown = Error::Startup(found).to_string();
-    assert!(!shown.contains("wrong_key") && !shown.contains("wrong-token"), "{shown}");
+    assert!(
+        !shown.contains("wrong_key") && !shown.contains("wrong-token"),
+        "{shown}"
+    );
     sb.shutdown().await;
 }
 
@@ -169,12 +195,14 @@ async fn a_token_info_404_is_noted_not_refused() {
     };
     Mock::given(method("GET"))
         .and(path("/crm/v3/properties/contacts"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": [
-            property("email", "string", "text"),
-            property("cativa_tags", "enumeration", "checkbox"),
-            property("cativa_user_id", "string", "text"),
-            property("cativa_badges", "enumeration", "checkbox"),
-        ]})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": [
+                property("email", "string", "text"),
+                property("cativa_tags", "enumeration", "checkbox"),
+                property("cativa_user_id", "string", "text"),
+                property("cativa_badges", "enumeration", "checkbox"),
+            ]})),
+        )
         .mount(&hubspot)
         .await;
     let env = Env::new(&hubspot.uri(), sb.cativa().base_url());
@@ -182,7 +210,10 @@ async fn a_token_info_404_is_noted_not_refused() {
     let connected = connect(&config).await.unwrap();
     let report = check(&connected, &config).await.unwrap();
     assert!(
-        report.unchecked.iter().any(|u| u.contains("HubSpot scopes")),
+        report
+            .unchecked
+            .iter()
+            .any(|u| u.contains("HubSpot scopes")),
         "{report:?}"
     );
     sb.shutdown().await;

@@ -94,8 +94,8 @@ full_reconcile_hour = "never"
     assert_eq!(c.pull.full_reconcile_hour, ReconcileHour::Never);
     assert_eq!(c.listen.to_string(), "127.0.0.1:2000");
 
-    let cli = Cli::try_parse_from(["svc", "--listen", "127.0.0.1:3000", "--create-properties"])
-        .unwrap();
+    let cli =
+        Cli::try_parse_from(["svc", "--listen", "127.0.0.1:3000", "--create-properties"]).unwrap();
     let c = c.with_args(&cli.service);
     assert_eq!(c.listen.to_string(), "127.0.0.1:3000", "args over env");
     assert!(c.create_properties);
@@ -141,7 +141,10 @@ fn a_bad_value_names_its_key_and_variable() {
 fn missing_credentials_and_crm_name_their_variables() {
     let none = |_: &str| None::<String>;
     let (key, env, _) = config_error(ServiceConfig::from_lookup(None, none).unwrap_err());
-    assert_eq!((key.as_str(), env.as_str()), ("cativa.api_key", "CATIVA_API_KEY"));
+    assert_eq!(
+        (key.as_str(), env.as_str()),
+        ("cativa.api_key", "CATIVA_API_KEY")
+    );
 
     let only_key = |k: &str| (k == "CATIVA_API_KEY").then(|| "k".to_owned());
     let (_, env, _) = config_error(ServiceConfig::from_lookup(None, only_key).unwrap_err());
@@ -198,7 +201,10 @@ fn every_setting_is_in_the_readme_and_the_example_file() {
             readme.contains(&format!("`{key}`")) && readme.contains(&format!("`{env}`")),
             "README lacks {key} / {env}"
         );
-        assert!(example.contains(leaf) && example.contains(env), "example lacks {key}");
+        assert!(
+            example.contains(leaf) && example.contains(env),
+            "example lacks {key}"
+        );
     }
 }
 
@@ -235,12 +241,16 @@ fn the_arguments_have_help() {
     for flag in ["--config", "--listen", "--create-properties"] {
         assert!(help.contains(flag), "{help}");
     }
-    assert!(help.contains("SYNC_SERVICE_CONFIG") && help.contains("LISTEN_ADDR"), "{help}");
+    assert!(
+        help.contains("SYNC_SERVICE_CONFIG") && help.contains("LISTEN_ADDR"),
+        "{help}"
+    );
 }
 
 #[test]
 fn the_config_deserializes_when_embedded() {
-    let c: ServiceConfig = toml::from_str("tenant = \"t\"\n[pull]\nfull_reconcile_hour = 4\n").unwrap();
+    let c: ServiceConfig =
+        toml::from_str("tenant = \"t\"\n[pull]\nfull_reconcile_hour = 4\n").unwrap();
     assert_eq!(c.tenant, "t");
     assert_eq!(c.pull.full_reconcile_hour, ReconcileHour::At(4));
     assert_eq!(c.http.max_concurrency, 256);
