@@ -541,7 +541,8 @@ fn flatten_file(path: &Path, map: &mut BTreeMap<String, String>) -> Result<(), E
         if env_of(&key).is_empty() {
             return Err(Error::Config {
                 key,
-                env: String::new(),
+                // Not a setting, so no variable of its own: name the file's.
+                env: "SYNC_SERVICE_CONFIG".to_owned(),
                 message: format!(
                     "is not a setting (in {}): see the sync-service README for the keys",
                     path.display()

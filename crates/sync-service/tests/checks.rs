@@ -1,5 +1,6 @@
 //! `connect` + `check` against the sandbox on 127.0.0.1 (and wiremock where the sandbox
 //! lacks something): every problem is reported at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 
@@ -215,6 +216,51 @@ async fn a_token_info_404_is_noted_not_refused() {
             .iter()
             .any(|u| u.contains("HubSpot scopes")),
         "{report:?}"
+    );
+    sb.shutdown().await;
+}
+
+fn salesforce_env(sb: &SandboxServer) -> Env {
+    let mut env = Env::new("", sb.cativa().base_url());
+    env.vars.remove("HUBSPOT_BASE_URL");
+    env.vars.remove("HUBSPOT_CLIENT_SECRET");
+    env.set("SALESFORCE_LOGIN_URL", sb.salesforce().base_url())
+        .set(
+            "SALESFORCE_CLIENT_ID",
+            sync_sandbox::salesforce::DEFAULT_CLIENT_ID,
+        )
+        .set(
+            "SALESFORCE_REFRESH_TOKEN",
+            sync_sandbox::salesforce::DEFAULT_REFRESH_TOKEN,
+        )
+}
+
+#[tokio::test]
+async fn salesforce_credentials_and_tags_field_are_checked() {
+    let sb = sandbox(HubSpotConfig::default()).await;
+    let env = salesforce_env(&sb);
+    let config = env.config();
+    let connected = connect(&config).await.unwrap();
+    assert!(connected.salesforce.is_some() && connected.hubspot.is_none());
+    let report = check(&connected, &config).await.unwrap();
+    assert!(
+        report
+            .passed
+            .iter()
+            .any(|p| p.contains("Contact.Cativa_Tags__c")),
+        "{report:?}"
+    );
+    assert!(!report.unchecked.is_empty(), "says what is not checked");
+
+    let env = salesforce_env(&sb).set("SALESFORCE_TAGS_FIELD", "Missing_Tags__c");
+    let config = env.config();
+    let connected = connect(&config).await.unwrap();
+    let found = problems(check(&connected, &config).await.unwrap_err());
+    assert!(
+        found
+            .iter()
+            .any(|p| p.check == "salesforce" && p.message.contains("Missing_Tags__c")),
+        "{found:?}"
     );
     sb.shutdown().await;
 }

@@ -1,5 +1,6 @@
 //! `ServiceConfig`: precedence (file < environment < command line), errors naming the key
 //! and the variable, secrets kept out of `Debug`, the example file, the options derived.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::path::Path;
