@@ -62,7 +62,7 @@ pub mod webhook;
 
 pub use client::{
     ApiPaths, BatchItemError, BatchOutcome, DEFAULT_BASE_URL, HubSpotClient, HubSpotClientBuilder,
-    ListOptions, OAuthCredentials, RateLimitTier, V3_OBJECTS_PREFIX, search_rate_limit,
+    ListOptions, OAuthCredentials, RateLimitTier, TokenInfo, V3_OBJECTS_PREFIX, search_rate_limit,
     window_safe,
 };
 pub use convert::{ContactMapping, TagMatch, TagSource};

@@ -20,6 +20,9 @@
 #![warn(clippy::too_many_lines)]
 
 mod background;
+mod checks;
+pub mod config;
+mod connect;
 mod error;
 mod hardening;
 pub mod jobs;
@@ -31,6 +34,9 @@ mod service;
 mod signal;
 
 pub use background::{Background, PULL_LEASE};
+pub use checks::{CheckReport, HUBSPOT_REQUIRED_SCOPES, HUBSPOT_SCHEMA_WRITE_SCOPE, check, start};
+pub use config::{ServiceArgs, ServiceConfig};
+pub use connect::{Connected, HUBSPOT_BADGES_PROPERTY, HUBSPOT_USER_ID_PROPERTY, connect};
 pub use error::{Error, Problem};
 pub use hardening::router;
 pub use options::ServiceOptions;

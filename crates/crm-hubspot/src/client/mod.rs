@@ -7,6 +7,7 @@ mod limits;
 mod lists;
 mod notes;
 mod properties;
+mod token_info;
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use auth::OAuthCredentials;
 pub use batch::{BatchItemError, BatchOutcome};
 pub use contacts::ListOptions;
 pub use limits::{RateLimitTier, search_rate_limit, window_safe};
+pub use token_info::TokenInfo;
 
 use crate::api_error::{ApiError, Problem, decode_error};
 use crate::error::Error;

@@ -155,3 +155,27 @@ pub(crate) async fn token(State(api): State<Arc<Api>>, body: Bytes) -> Response 
     }))
     .into_response()
 }
+
+/// `POST /oauth/v2/private-apps/get/access-token-info` `{"tokenKey": "pat-..."}` ->
+/// `{userId, hubId, appId, scopes}` for a static token the sandbox accepts, 401 otherwise.
+pub(crate) async fn token_info(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        token_key: String,
+    }
+    let b: Body = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return api.bad_json(&e),
+    };
+    if !lock(&api.tokens).static_tokens.contains(&b.token_key) {
+        return errors::unauthorized(&api.core.correlation_id());
+    }
+    Json(json!({
+        "userId": 1,
+        "hubId": api.config.portal_id,
+        "appId": super::HUBSPOT_APP_ID,
+        "scopes": api.config.scopes,
+    }))
+    .into_response()
+}

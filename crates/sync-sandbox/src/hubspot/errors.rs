@@ -93,6 +93,20 @@ impl ApiError {
         e
     }
 
+    /// 403 `MISSING_SCOPES`, naming the scope required.
+    pub(crate) fn missing_scope(scope: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::FORBIDDEN,
+            "MISSING_SCOPES",
+            "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+        );
+        e.errors = vec![json!({
+            "message": "One or more of the following scopes are required.",
+            "context": { "requiredGranularScopes": [scope] }
+        })];
+        e
+    }
+
     pub(crate) fn duplicate_contact(existing: u64) -> Self {
         Self::new(
             StatusCode::CONFLICT,

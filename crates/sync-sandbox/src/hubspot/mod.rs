@@ -99,7 +99,22 @@ pub struct HubSpotConfig {
     pub rate_limits: RateLimits,
     /// Fault injection (default: none).
     pub faults: FaultConfig,
+    /// The scopes granted to the static tokens, reported by the private-app token info
+    /// endpoint; creating a contact property without `crm.schemas.contacts.write` answers
+    /// 403 `MISSING_SCOPES`. Default: [`DEFAULT_SCOPES`].
+    pub scopes: Vec<String>,
 }
+
+/// The scopes the sandbox grants by default: every CRM scope the SDK uses.
+pub const DEFAULT_SCOPES: [&str; 7] = [
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.schemas.contacts.read",
+    "crm.schemas.contacts.write",
+    "crm.lists.read",
+    "crm.lists.write",
+    "oauth",
+];
 
 impl Default for HubSpotConfig {
     fn default() -> Self {
@@ -118,6 +133,7 @@ impl Default for HubSpotConfig {
                 .collect(),
             rate_limits: RateLimits::hubspot_default(),
             faults: FaultConfig::default(),
+            scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 }
@@ -138,6 +154,16 @@ impl HubSpotConfig {
     /// Sets the lifetime of issued OAuth access tokens.
     pub fn with_access_token_ttl(mut self, ttl: Duration) -> Self {
         self.access_token_ttl = ttl;
+        self
+    }
+
+    /// Sets the scopes granted to the static tokens.
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
         self
     }
 
@@ -292,6 +318,10 @@ fn router(api: Arc<Api>) -> Router {
         .merge(list_routes("/crm/v3/lists"))
         .merge(list_routes("/crm/lists/{version}"))
         .route("/oauth/v1/token", post(auth::token))
+        .route(
+            "/oauth/v2/private-apps/get/access-token-info",
+            post(auth::token_info),
+        )
         .merge(inspect_routes::routes())
         .with_state(api)
 }

@@ -77,6 +77,10 @@ const TYPES: [&str; 7] = [
 
 /// `POST /crm/v3/properties/contacts` -> 201, 409 when the name exists.
 pub(crate) async fn create(_: Authed, State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    const SCHEMA_WRITE: &str = "crm.schemas.contacts.write";
+    if !api.config.scopes.iter().any(|s| s == SCHEMA_WRITE) {
+        return api.error(ApiError::missing_scope(SCHEMA_WRITE));
+    }
     let b: PropertyBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => return api.bad_json(&e),
