@@ -99,7 +99,10 @@ pub async fn start(config: &ServiceConfig) -> Result<Service, Error> {
     for name in &report.created {
         info!(property = %name, "created CRM property");
     }
-    Ok(connected.into_builder(config.service_options()).build())
+    Ok(connected
+        .into_builder(config.service_options())
+        .checks_passed(report.passed)
+        .build())
 }
 
 /// The store answers reads on the tables the service uses (so it is reachable and

@@ -66,6 +66,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("http.retry_after_secs", "SYNC_HTTP_RETRY_AFTER_SECS"),
     ("drain.enabled", "SYNC_DRAIN_ENABLED"),
     ("drain.idle_ms", "SYNC_DRAIN_IDLE_MS"),
+    ("drain.lease_secs", "SYNC_LEASE_SECS"),
     ("pull.interval_secs", "SYNC_PULL_INTERVAL_SECS"),
     ("pull.jitter_secs", "SYNC_PULL_JITTER_SECS"),
     ("pull.full_reconcile_hour", "SYNC_FULL_RECONCILE_HOUR"),
@@ -277,6 +278,9 @@ pub struct DrainSection {
     pub enabled: bool,
     /// `SYNC_DRAIN_IDLE_MS`: how often an idle drainer looks for due work. Default 1000.
     pub idle_ms: u64,
+    /// `SYNC_LEASE_SECS`: how long a claim on an outbox item lasts before another worker
+    /// may take it; renewed while its batch is in flight. Default 15.
+    pub lease_secs: u64,
 }
 
 impl Default for DrainSection {
@@ -284,6 +288,7 @@ impl Default for DrainSection {
         Self {
             enabled: true,
             idle_ms: 1000,
+            lease_secs: 15,
         }
     }
 }
@@ -669,6 +674,7 @@ impl ServiceConfig {
         l.set("http.retry_after_secs", &mut h.retry_after_secs)?;
         l.set("drain.enabled", &mut self.drain.enabled)?;
         l.set("drain.idle_ms", &mut self.drain.idle_ms)?;
+        l.set("drain.lease_secs", &mut self.drain.lease_secs)?;
         let p = &mut self.pull;
         l.set("pull.interval_secs", &mut p.interval_secs)?;
         l.set("pull.jitter_secs", &mut p.jitter_secs)?;
@@ -697,6 +703,7 @@ impl ServiceConfig {
             ("http.max_header_bytes", self.http.max_header_bytes as u64),
             ("http.max_headers", self.http.max_headers as u64),
             ("drain.idle_ms", self.drain.idle_ms),
+            ("drain.lease_secs", self.drain.lease_secs),
             ("pull.leader_lease_secs", self.pull.leader_lease_secs),
             ("retention.batch", self.retention.batch as u64),
             ("retention.interval_secs", self.retention.interval_secs),

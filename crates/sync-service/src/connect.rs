@@ -133,6 +133,7 @@ pub async fn connect(config: &ServiceConfig) -> Result<Connected, Error> {
     let tenant = TenantId::new(config.tenant.clone());
     let mut options = EngineOptions::default();
     options.worker_id.clone_from(&config.instance_id);
+    options.lease = std::time::Duration::from_secs(config.drain.lease_secs);
     if crm.hubspot.is_some() {
         options.crm_badges_property = Some(HUBSPOT_BADGES_PROPERTY.to_owned());
     } else {

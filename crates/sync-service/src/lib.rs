@@ -43,3 +43,8 @@ pub use options::ServiceOptions;
 pub use response::{REQUEST_ID_HEADER, RequestId};
 pub use service::{Service, ServiceBuilder};
 pub use signal::shutdown_signal;
+
+// The README's code blocks compile as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
