@@ -327,7 +327,9 @@ async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() 
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        let header_limit = sync_service::ServiceOptions::default().http.max_header_bytes;
+        let header_limit = sync_service::ServiceOptions::default()
+            .http
+            .max_header_bytes;
         let expected = if exec.len() > header_limit { 431 } else { 400 };
         assert_eq!(status, expected, "{case}: {text}");
         let code = answer_code(&text).unwrap_or_else(|| panic!("{case}: {text}"));
