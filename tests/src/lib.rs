@@ -5,6 +5,13 @@
 //! the sandbox. Expected outcomes are computed here **from the sandbox's own state**
 //! ([`World::expected_premium`]), independently of the planner, so a test compares what
 //! the engine did with what the rules imply.
+//!
+//! The other helpers: [`seed`] records community users from signed `user_created`
+//! webhooks; [`hubspot_source`] and [`salesforce_schema`] read tags the way the sandbox
+//! stores them; [`answer_code`] and [`leaks_internals`] read the JSON answers of the
+//! `sync-service` routes.
+
+pub mod seed;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -12,9 +19,8 @@ use std::time::Duration;
 
 use cativa_client::CativaClient;
 use cativa_client::sink::ApiBadgeSink;
-use cativa_crm_sync_examples::seed::{DeliveryTally, deliver_user_created};
-use cativa_crm_sync_examples::setup::hubspot_source;
-use crm_hubspot::{HubSpotClient, HubSpotSource, RateLimitTier};
+use crm_hubspot::{ContactMapping, HubSpotClient, HubSpotSource, RateLimitTier, SourceConfig};
+use crm_salesforce::ContactSchema;
 use secrecy::SecretString;
 use sync_core::ports::Store;
 use sync_core::{Error, TenantId, ValidatedConfig};
@@ -23,18 +29,85 @@ use sync_sandbox::cativa::BadgeSource;
 use sync_sandbox::datagen::{DataGenConfig, GeneratedContact};
 use sync_sandbox::{SandboxConfig, SandboxServer};
 
-pub use cativa_crm_sync_examples::settings::SANDBOX_PREMIUM_BADGE as PREMIUM;
+pub use seed::{DeliveryTally, cativa_headers, deliver_user_created};
+
+/// The badge id the Cativa sandbox knows as "Premium" (`sync_sandbox::cativa::DEFAULT_BADGES`).
+pub const PREMIUM: &str = "b0000000-0000-4000-8000-000000000001";
 
 /// The tag that grants [`PREMIUM`].
 pub const TAG: &str = "Pago Anual";
 
-/// The rule under test: tag `Pago Anual` grants Premium.
+/// The configuration of these tests: the tag `Pago Anual` grants the sandbox's Premium badge.
+pub const DEFAULT_CONFIG: &str = r#"
+[badges]
+Premium = "b0000000-0000-4000-8000-000000000001" # the Cativa sandbox's Premium badge
+
+[[badge_rules]]
+id = "annual-plan"
+grant = "Premium"
+when = { tag = "Pago Anual" }
+"#;
+
+/// The rule under test ([`DEFAULT_CONFIG`]): tag `Pago Anual` grants Premium.
 ///
 /// # Errors
 /// Never in practice: the TOML is fixed.
 pub fn config() -> Result<ValidatedConfig, Error> {
-    sync_core::SyncConfig::from_toml_str(cativa_crm_sync_examples::settings::DEFAULT_CONFIG)?
-        .validate()
+    sync_core::SyncConfig::from_toml_str(DEFAULT_CONFIG)?.validate()
+}
+
+/// A HubSpot source reading tags from the multiple-checkboxes property `tags_property`.
+pub fn hubspot_source(client: HubSpotClient, tags_property: &str) -> HubSpotSource {
+    let mapping = ContactMapping::default().with_tags(crm_hubspot::TagSource::CheckboxProperty(
+        tags_property.to_owned(),
+    ));
+    HubSpotSource::new(client, SourceConfig::new(mapping))
+}
+
+/// The Salesforce contact schema: tags from the multi-select picklist `tags_field`.
+pub fn salesforce_schema(tags_field: &str) -> ContactSchema {
+    ContactSchema::contact().with_tags(crm_salesforce::TagSource::MultiSelect {
+        field: tags_field.to_owned(),
+    })
+}
+
+/// What a `sync-service` answer body names: its `status` (`accepted`, `duplicate`) when a
+/// delivery was taken, else its `error` code (`signature_invalid`, `in_progress`,
+/// `unavailable`, ...). `None` when the body is not the service's JSON shape: every answer
+/// carries a non-empty `request_id`, and an error a `message`.
+pub fn answer_code(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let id = v.get("request_id")?.as_str()?;
+    if id.is_empty() {
+        return None;
+    }
+    if let Some(status) = v.get("status").and_then(|s| s.as_str()) {
+        return Some(status.to_owned());
+    }
+    v.get("message")?.as_str()?;
+    v.get("error")?.as_str().map(str::to_owned)
+}
+
+/// Whether `text` (an answer's `message`) shows internal detail a sender must never see:
+/// Rust paths or debug output, SQL, or the names of the libraries underneath.
+pub fn leaks_internals(text: &str) -> bool {
+    const TELLTALES: [&str; 14] = [
+        "::",
+        "Error {",
+        "Error(",
+        "Some(",
+        "None",
+        "sqlx",
+        "serde",
+        "reqwest",
+        "hyper",
+        "axum",
+        "SELECT ",
+        "INSERT ",
+        "panicked",
+        "backtrace",
+    ];
+    TELLTALES.iter().any(|t| text.contains(t))
 }
 
 /// Engine options for tests: failed actions become due again after milliseconds instead
@@ -193,7 +266,7 @@ impl World {
             .options(fast_options())
             .build();
         let secret = self.sandbox.cativa().webhook_secret().clone();
-        Ok(deliver_user_created(&self.sandbox, &community, &self.tenant, &secret, 8).await?)
+        deliver_user_created(&self.sandbox, &community, &self.tenant, &secret, 8).await
     }
 
     /// Cativa user id by normalized email.

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use cativa_client::CativaClient;
 use cativa_client::sink::ApiBadgeSink;
-use cativa_crm_sync_examples::setup::hubspot_source;
-use cativa_crm_sync_tests::{World, assert_same_users, config, fast_options, unlimited_sandbox};
+use cativa_crm_sync_tests::{
+    World, assert_same_users, config, fast_options, hubspot_source, unlimited_sandbox,
+};
 use crm_hubspot::{HubSpotClient, RateLimitTier};
 use secrecy::SecretString;
 use sync_engine::SyncEngine;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cativa_client::sink::ApiBadgeSink;
-use cativa_crm_sync_examples::setup::salesforce_schema;
-use cativa_crm_sync_tests::{TAG, World, config, fast_options, unlimited_sandbox};
+use cativa_crm_sync_tests::{
+    TAG, World, config, fast_options, salesforce_schema, unlimited_sandbox,
+};
 use chrono::{DateTime, Utc};
 use crm_salesforce::{OAuthFlow, SalesforceClient, SalesforceSource};
 use secrecy::SecretString;

@@ -1,4 +1,4 @@
-//! Push: 1,000 signed `user_created` deliveries over HTTP to the example receiver, each sent
+//! Push: 1,000 signed `user_created` deliveries over HTTP to the service's Cativa route, each sent
 //! twice (Cativa retries), 10% with a bad signature. Every valid delivery is applied once
 //! (the second copy answers `duplicate`), every bad one is refused with 401 both times, and
 //! each valid user ends up with exactly one HubSpot contact carrying its Cativa user id.
@@ -12,18 +12,35 @@ use std::time::Duration;
 
 use cativa_client::sink::ApiBadgeSink;
 use cativa_client::webhook::{SignatureVerifier, WebhookReceiver};
-use cativa_crm_sync_examples::receiver::{ReceiverState, router};
-use cativa_crm_sync_tests::{World, config, fast_options, serve, unlimited_sandbox};
+use cativa_crm_sync_tests::{
+    World, answer_code, config, fast_options, leaks_internals, serve, unlimited_sandbox,
+};
 use crm_hubspot::{HubSpotSink, SinkConfig};
 use futures::StreamExt;
 use sync_engine::SyncEngine;
 use sync_sandbox::cativa::SignatureMode;
 use sync_sandbox::datagen::DataGenConfig;
+use sync_service::Service;
 
 const DELIVERIES: usize = 1_000;
 
 /// A delivery's index, execution id, and the two answers it got.
 type Answers = (usize, String, Vec<(u16, String)>);
+
+/// The service's hardened routes for `world`'s tenant, verifying Cativa deliveries with
+/// `cativa` and handing them to `engine`.
+fn app(engine: SyncEngine, world: &World, cativa: WebhookReceiver) -> axum::Router {
+    let service = Service::builder(engine, world.tenant.clone())
+        .cativa(cativa)
+        .build();
+    sync_service::router(&service)
+}
+
+/// The answer's `status` or `error` code; panics unless the body has the service's shape.
+fn code(status: u16, body: &str) -> (u16, String) {
+    let code = answer_code(body).unwrap_or_else(|| panic!("not the service's JSON: {body}"));
+    (status, code)
+}
 
 fn bad_mode(i: usize) -> SignatureMode {
     match i % 5 {
@@ -55,15 +72,10 @@ async fn signed_user_created_deliveries_are_applied_once_and_forgeries_refused()
         )))
         .options(fast_options())
         .build();
-    let state = ReceiverState {
-        engine,
-        tenant: world.tenant.clone(),
-        cativa: WebhookReceiver::new(
-            SignatureVerifier::new(world.sandbox.cativa().webhook_secret().clone()).unwrap(),
-        ),
-        hubspot: None,
-    };
-    let (base, server) = serve(router(Arc::new(state))).await.unwrap();
+    let cativa = WebhookReceiver::new(
+        SignatureVerifier::new(world.sandbox.cativa().webhook_secret().clone()).unwrap(),
+    );
+    let (base, server) = serve(app(engine, &world, cativa)).await.unwrap();
     let url = format!("{base}/webhooks/cativa/user_created");
 
     // 900 people new to HubSpot and 100 who already are contacts (not yet community users)
@@ -136,18 +148,24 @@ async fn signed_user_created_deliveries_are_applied_once_and_forgeries_refused()
         if bad(*i) {
             for (status, body) in answers {
                 assert_eq!(*status, 401, "delivery {i}: {body}");
-                assert!(body.contains("\"error\""), "delivery {i}: {body}");
+                let (_, error) = code(*status, body);
+                assert!(
+                    error.starts_with("signature_") || error.starts_with("timestamp_"),
+                    "delivery {i}: a signature error code: {body}"
+                );
             }
         } else {
             assert_eq!(
-                answers[0],
-                (200, r#"{"status":"accepted"}"#.to_owned()),
-                "delivery {i}"
+                code(answers[0].0, &answers[0].1),
+                (200, "accepted".to_owned()),
+                "delivery {i}: {}",
+                answers[0].1
             );
             assert_eq!(
-                answers[1],
-                (200, r#"{"status":"duplicate"}"#.to_owned()),
-                "delivery {i}"
+                code(answers[1].0, &answers[1].1),
+                (200, "duplicate".to_owned()),
+                "delivery {i}: {}",
+                answers[1].1
             );
         }
     }
@@ -201,8 +219,9 @@ async fn signed_user_created_deliveries_are_applied_once_and_forgeries_refused()
     world.shutdown().await;
 }
 
-/// A delivery whose processing fails (HubSpot down) is answered 500 so Cativa retries it;
-/// the retry must be processed, not acknowledged as a duplicate.
+/// A delivery whose processing fails (HubSpot down) is answered 503 `unavailable` (with
+/// `Retry-After`, and no internal detail) so Cativa retries it; the retry must be
+/// processed, not acknowledged as a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_that_failed_is_processed_when_retried() {
     use sync_sandbox::faults::{Fault, FaultConfig, FaultRates};
@@ -226,22 +245,17 @@ async fn a_delivery_that_failed_is_processed_when_retried() {
         .build()
         .unwrap();
     let engine = SyncEngine::builder(config().unwrap(), world.store.clone())
-        .source(Arc::new(cativa_crm_sync_examples::setup::hubspot_source(
+        .source(Arc::new(cativa_crm_sync_tests::hubspot_source(
             hubspot,
             world.sandbox.hubspot().tags_property(),
         )))
         .crm_sink(Arc::new(sink))
         .options(fast_options())
         .build();
-    let state = ReceiverState {
-        engine,
-        tenant: world.tenant.clone(),
-        cativa: WebhookReceiver::new(
-            SignatureVerifier::new(world.sandbox.cativa().webhook_secret().clone()).unwrap(),
-        ),
-        hubspot: None,
-    };
-    let (base, server) = serve(router(Arc::new(state))).await.unwrap();
+    let cativa = WebhookReceiver::new(
+        SignatureVerifier::new(world.sandbox.cativa().webhook_secret().clone()).unwrap(),
+    );
+    let (base, server) = serve(app(engine, &world, cativa)).await.unwrap();
     let url = format!("{base}/webhooks/cativa/user_created");
     let user = world
         .sandbox
@@ -264,7 +278,16 @@ async fn a_delivery_that_failed_is_processed_when_retried() {
         .deliver(&url, &delivery, SignatureMode::Valid)
         .await
         .unwrap();
-    assert_eq!(first.status, 500, "{}", first.body);
+    assert_eq!(
+        code(first.status, &first.body),
+        (503, "unavailable".to_owned()),
+        "{}",
+        first.body
+    );
+    let v: serde_json::Value = serde_json::from_str(&first.body).unwrap();
+    let message = v["message"].as_str().unwrap();
+    assert!(!leaks_internals(message), "{message}");
+    assert!(!message.contains("503"), "no upstream detail: {message}");
 
     world
         .sandbox
@@ -278,8 +301,10 @@ async fn a_delivery_that_failed_is_processed_when_retried() {
         .await
         .unwrap();
     assert_eq!(
-        (retry.status, retry.body.as_str()),
-        (200, r#"{"status":"accepted"}"#)
+        code(retry.status, &retry.body),
+        (200, "accepted".to_owned()),
+        "{}",
+        retry.body
     );
     assert_eq!(
         world
@@ -293,7 +318,7 @@ async fn a_delivery_that_failed_is_processed_when_retried() {
     world.shutdown().await;
 }
 
-/// Builds the receiver of these tests: the example router over `world`'s HubSpot sandbox,
+/// Builds the receiver of these tests: the service's routes over `world`'s HubSpot sandbox,
 /// its Cativa verifier mapping the sandbox's listeners (automation ids) to their events.
 async fn receiver_for(world: &World) -> (String, tokio::task::JoinHandle<()>) {
     let sink = HubSpotSink::new(world.hubspot.clone(), SinkConfig::default());
@@ -311,13 +336,7 @@ async fn receiver_for(world: &World) -> (String, tokio::task::JoinHandle<()>) {
     for (event, automation) in world.sandbox.cativa().automation_events() {
         cativa = cativa.with_automation(automation, event.parse().unwrap());
     }
-    let state = ReceiverState {
-        engine,
-        tenant: world.tenant.clone(),
-        cativa,
-        hubspot: None,
-    };
-    serve(router(Arc::new(state))).await.unwrap()
+    serve(app(engine, world, cativa)).await.unwrap()
 }
 
 /// Seed 004's `user_created` payload, verbatim: the same field names and nesting (the
@@ -396,7 +415,7 @@ async fn the_documented_user_created_payload_provisions_the_crm_contact() {
         Some("a1b2c3d4-0000-4000-8000-000000000999"),
     )
     .await;
-    assert_eq!((status, body.as_str()), (200, r#"{"status":"accepted"}"#));
+    assert_eq!(code(status, &body), (200, "accepted".to_owned()), "{body}");
     let contacts = hubspot.contacts_by_email("maria.silva@example.com.br");
     assert_eq!(contacts.len(), 1, "the CRM contact appears");
     assert_eq!(
@@ -422,7 +441,7 @@ async fn the_documented_user_created_payload_provisions_the_crm_contact() {
         Some(&automation),
     )
     .await;
-    assert_eq!((status, body.as_str()), (200, r#"{"status":"accepted"}"#));
+    assert_eq!(code(status, &body), (200, "accepted".to_owned()), "{body}");
     assert_eq!(
         hubspot.contacts_by_email("joao.souza@example.com.br").len(),
         1
@@ -438,7 +457,11 @@ async fn the_documented_user_created_payload_provisions_the_crm_contact() {
     )
     .await;
     assert_eq!(status, 422, "{body}");
-    assert!(body.contains("\"error\""), "{body}");
+    assert_eq!(
+        code(status, &body),
+        (422, "unknown_event".to_owned()),
+        "{body}"
+    );
     server.abort();
     world.shutdown().await;
 }
@@ -474,11 +497,11 @@ async fn concurrent_duplicate_deliveries_have_exactly_one_effect_over_http() {
     let mut accepted = 0;
     for a in answers {
         let a = a.unwrap();
-        match (a.status, a.body.as_str()) {
-            (200, r#"{"status":"accepted"}"#) => accepted += 1,
-            (200, r#"{"status":"duplicate"}"#) => {}
-            (409, b) if b.contains("in_progress") => {}
-            other => panic!("{other:?}"),
+        let answer = code(a.status, &a.body);
+        match (answer.0, answer.1.as_str()) {
+            (200, "accepted") => accepted += 1,
+            (200, "duplicate") | (409, "in_progress") => {}
+            _ => panic!("{answer:?}: {}", a.body),
         }
     }
     assert_eq!(accepted, 1);

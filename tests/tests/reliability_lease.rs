@@ -1,5 +1,5 @@
-//! Crash-safe pull workers: the pull worker (`run_worker`, as the examples run it) in a child
-//! process, killed from outside with SIGKILL or stopped with SIGTERM, while the HubSpot and
+//! Crash-safe pull workers: a one-shot pull job (`sync_service::jobs::run_once`, as a cron
+//! job runs it, with `SIGTERM` raising the engine's stop signal) in a child process, killed from outside with SIGKILL or stopped with SIGTERM, while the HubSpot and
 //! Cativa sandboxes live in this test process, so their state survives every kill.
 //!
 //! Leases are short (2 s) so a test never waits more than a few seconds for a dead
@@ -23,12 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cativa_client::sink::ApiBadgeSink;
-use cativa_crm_sync_examples::worker::{WorkerArgs, exit_code, run_worker};
 use rel_support::*;
 use sync_core::ports::{Outbox, Store};
 use sync_core::{RunReport, TenantId};
 use sync_engine::SyncEngine;
 use sync_sandbox::cativa::Effect;
+use sync_service::jobs::{Pull, exit_code, run_once};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const LEASE_SECS: &str = "2";
@@ -40,8 +40,31 @@ fn contacts() -> usize {
         .unwrap_or(3000)
 }
 
-/// The child side: one `--once` run of the pull worker against the parent's sandboxes and
-/// store, printing its report; exits with the worker's exit code. Not a test on its own.
+/// The child's settings, from the environment the parent sets: `SYNC_INSTANCE_ID` (the
+/// engine's worker id: a restart with the same id takes back its predecessor's claims at
+/// once), `SYNC_LEASE_SECS` (the outbox lease) and `SYNC_ONCE_WAIT_SECS` (how long the run
+/// waits for work held elsewhere; default two leases).
+fn child_settings() -> (Option<String>, Duration, Duration) {
+    let number = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().parse::<u64>().unwrap())
+    };
+    let instance = std::env::var("SYNC_INSTANCE_ID")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let lease = number("SYNC_LEASE_SECS").unwrap_or(15);
+    let wait = number("SYNC_ONCE_WAIT_SECS").unwrap_or(2 * lease);
+    (
+        instance,
+        Duration::from_secs(lease),
+        Duration::from_secs(wait),
+    )
+}
+
+/// The child side: one full-reconcile job against the parent's sandboxes and store
+/// (SIGTERM stops it early: the batch in flight finishes, the rest is released), printing
+/// its report as a JSON line; exits with the job's exit code. Not a test on its own.
 #[test]
 #[ignore = "run by the tests below as a child process"]
 fn lease_worker_child() {
@@ -70,10 +93,12 @@ fn lease_worker_child() {
             Err(_) => sqlite(Path::new(&db)).await,
         };
         let tenant = TenantId::new("acme");
-        let flags = ["--once".to_owned(), "--full".to_owned()];
-        let args = WorkerArgs::parse(flags, |v| std::env::var(v).ok()).unwrap();
+        let (instance, lease, once_wait) = child_settings();
         let mut o = options();
-        args.apply_to(&mut o);
+        if let Some(id) = instance {
+            o.worker_id = id;
+        }
+        o.lease = lease;
         let engine = SyncEngine::builder(config(), store)
             .source(Arc::new(source_with(&tags, hubspot_client_at(&hubspot))))
             .badge_sink(Arc::new(ApiBadgeSink::new(
@@ -82,12 +107,16 @@ fn lease_worker_child() {
             )))
             .options(o)
             .build();
+        let stop = engine.stop_signal().clone();
+        tokio::spawn(async move {
+            sync_service::shutdown_signal().await;
+            stop.stop();
+        });
         println!("CHILD STARTED");
-        let mut out = std::io::stdout();
-        let report = run_worker(&engine, &tenant, &args, &mut out)
+        let report = run_once(&engine, &tenant, Pull::FullReconcile, once_wait)
             .await
-            .unwrap()
             .unwrap();
+        println!("{}", report.to_json_line());
         exit_code(&report)
     });
     std::process::exit(code);

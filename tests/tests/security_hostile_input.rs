@@ -220,13 +220,16 @@ fn hostile_emails_are_refused_or_normalized() {
 const CUSTOMER: &str = "8c1f0b7e-1111-2222-3333-444455556666";
 const USER: &str = "0b7e8c1f-aaaa-4bbb-8ccc-000000000001";
 
-/// Hostile identifiers over HTTP, against the example receiver: an email with an invisible
+/// Hostile identifiers over HTTP, against the service's routes: an email with an invisible
 /// character, a 60 KB execution id, a 100 KB `User.Id`, an id that is not a GUID, two
 /// `X-Cativa-Signature` headers, a signed body with a key repeated. Each is refused with
-/// 400 and a JSON error, and nothing reaches the store (no ledger entry, no mapping row).
+/// 400 (the 60 KB header already by the service's header limit, with 431
+/// `headers_too_large`) and a JSON error (a stable code, a bounded message without
+/// internals, a request id),
+/// and nothing reaches the store (no ledger entry, no mapping row).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() {
-    use cativa_crm_sync_examples::receiver::{ReceiverState, router};
+    use cativa_crm_sync_tests::{answer_code, leaks_internals};
     use std::sync::Arc;
     use sync_core::ports::{DeliveryLedger, MappingStore};
     let secret = SecretString::from("whsec_live");
@@ -235,19 +238,19 @@ async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() 
     let engine =
         sync_engine::SyncEngine::builder(SyncConfig::default().validate().unwrap(), store.clone())
             .build();
-    let state = Arc::new(ReceiverState {
-        engine,
-        tenant: tenant.clone(),
-        cativa: WebhookReceiver::new(SignatureVerifier::new(secret.clone()).unwrap()),
-        hubspot: None,
-    });
+    let service = sync_service::Service::builder(engine, tenant.clone())
+        .cativa(WebhookReceiver::new(
+            SignatureVerifier::new(secret.clone()).unwrap(),
+        ))
+        .build();
+    let app = sync_service::router(&service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
         "http://{}/webhooks/cativa/user_created",
         listener.local_addr().unwrap()
     );
     let server = tokio::spawn(async move {
-        axum::serve(listener, router(state)).await.unwrap();
+        axum::serve(listener, app).await.unwrap();
     });
     let client = reqwest::Client::new();
     let now = std::time::SystemTime::now()
@@ -323,13 +326,26 @@ async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() 
         }
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
-        let v: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(status, 400, "{case}: {v}");
-        let e = v["error"].as_str().unwrap();
+        let text = r.text().await.unwrap();
+        let header_limit = sync_service::ServiceOptions::default()
+            .http
+            .max_header_bytes;
+        let expected = if exec.len() > header_limit { 431 } else { 400 };
+        assert_eq!(status, expected, "{case}: {text}");
+        let code = answer_code(&text).unwrap_or_else(|| panic!("{case}: {text}"));
         assert!(
-            !e.is_empty() && e.len() < 1_000,
-            "{case}: a bounded message: {e}"
+            !code.is_empty()
+                && code.len() < 40
+                && code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{case}: a stable code: {text}"
         );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let message = v["message"].as_str().unwrap();
+        assert!(
+            !message.is_empty() && message.len() < 1_000,
+            "{case}: a bounded message: {message}"
+        );
+        assert!(!leaks_internals(message), "{case}: {message}");
         assert!(!store.has_delivery(&tenant, exec).await.unwrap(), "{case}");
     }
     for email in ["jane@example.com", "evil@example.com"] {
@@ -353,34 +369,39 @@ async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() 
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        answer_code(&r.text().await.unwrap()).as_deref(),
+        Some("accepted")
+    );
     assert!(store.has_delivery(&tenant, "x-ok").await.unwrap());
     server.abort();
 }
 
-/// The same guarantees over HTTP, through the `webhook_receiver` example's router: 413
-/// before parsing, 400 for nesting, 401 for stale, future or forged signatures, each with a
-/// JSON error that says what was wrong.
+/// The same guarantees over HTTP, through the service's shared Cativa route: 413 before
+/// parsing, 400 for nesting, 401 for stale, future or forged signatures, each with a JSON
+/// error whose stable code says what was wrong and whose message shows no internals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_example_receiver_answers_hostile_requests_over_http() {
-    use cativa_crm_sync_examples::receiver::{MAX_BODY_BYTES, ReceiverState, router};
+async fn the_service_answers_hostile_requests_over_http() {
+    use cativa_crm_sync_tests::leaks_internals;
     use std::sync::Arc;
+    let max_body_bytes = sync_service::ServiceOptions::default().http.max_body_bytes;
     let secret = SecretString::from("whsec_live");
     let engine = sync_engine::SyncEngine::builder(
         SyncConfig::default().validate().unwrap(),
         Arc::new(sync_core::MemoryStore::new()),
     )
     .build();
-    let state = Arc::new(ReceiverState {
-        engine,
-        tenant: sync_core::TenantId::new("acme"),
-        cativa: WebhookReceiver::new(SignatureVerifier::new(secret.clone()).unwrap())
-            .with_event_type(EventType::UserCreated),
-        hubspot: None,
-    });
+    let service = sync_service::Service::builder(engine, sync_core::TenantId::new("acme"))
+        .cativa(
+            WebhookReceiver::new(SignatureVerifier::new(secret.clone()).unwrap())
+                .with_event_type(EventType::UserCreated),
+        )
+        .build();
+    let app = sync_service::router(&service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhooks/cativa", listener.local_addr().unwrap());
     let server = tokio::spawn(async move {
-        axum::serve(listener, router(state)).await.unwrap();
+        axum::serve(listener, app).await.unwrap();
     });
     let client = reqwest::Client::new();
     let now = std::time::SystemTime::now()
@@ -399,24 +420,30 @@ async fn the_example_receiver_answers_hostile_requests_over_http() {
             .body(body)
             .send()
     };
+    // (status, error code, message); the message never shows internals.
     let error_of = |r: reqwest::Response| async move {
         let status = r.status().as_u16();
         let v: serde_json::Value = r.json().await.unwrap();
-        (status, v["error"].as_str().unwrap_or_default().to_owned())
+        assert!(v["request_id"].is_string(), "{v}");
+        let message = v["message"].as_str().unwrap_or_default().to_owned();
+        assert!(!leaks_internals(&message), "{v}");
+        let code = v["error"].as_str().unwrap_or_default().to_owned();
+        (status, code, message)
     };
 
-    let (status, e) = error_of(
-        post(vec![b'{'; MAX_BODY_BYTES + 1], now, &secret)
+    let (status, code, e) = error_of(
+        post(vec![b'{'; max_body_bytes + 1], now, &secret)
             .await
             .unwrap(),
     )
     .await;
-    assert_eq!(status, 413, "{e}");
+    assert_eq!((status, code.as_str()), (413, "body_too_large"), "{e}");
     assert!(e.contains("limit"), "{e}");
 
     let deep = nested(100_000, "[", "]").into_bytes();
-    let (status, e) = error_of(post(deep, now, &secret).await.unwrap()).await;
-    assert_eq!(status, 400, "{e}");
+    let (status, code, e) = error_of(post(deep, now, &secret).await.unwrap()).await;
+    assert_eq!(status, 400, "{code}: {e}");
+    assert!(!code.is_empty(), "{e}");
 
     let good = format!(
         r#"{{"CustomerId":"{CUSTOMER}","User":{{"Id":"{USER}","Email":"u1@example.com"}}}}"#
@@ -427,8 +454,12 @@ async fn the_example_receiver_answers_hostile_requests_over_http() {
         (now + 3_600, &secret),
         (now, &SecretString::from("whsec_someone_else")),
     ] {
-        let (status, e) = error_of(post(good.clone(), signed_at, key).await.unwrap()).await;
-        assert_eq!(status, 401, "t={signed_at}: {e}");
+        let (status, code, e) = error_of(post(good.clone(), signed_at, key).await.unwrap()).await;
+        assert_eq!(status, 401, "t={signed_at}: {code}: {e}");
+        assert!(
+            code == "timestamp_out_of_range" || code == "signature_invalid",
+            "t={signed_at}: {code}: {e}"
+        );
         assert!(!e.is_empty());
     }
     let r = post(good, now, &secret).await.unwrap();

@@ -1,34 +1,33 @@
-//! The pull worker of `hubspot_badge_sync` and `salesforce_delta_sync` (`run_worker`):
-//! `--once` runs a delta, `--once --full` a full reconcile, and the last line printed is
-//! the run report as one JSON line, equal to the report returned.
+//! The pull jobs of `sync-service`: `jobs::run_once` with `Pull::Delta` runs a delta,
+//! with `Pull::FullReconcile` a full reconcile, each finishing the outbox work it left; the
+//! report's JSON line (what a cron job prints) reads back as the same report, and
+//! `jobs::exit_code` says 0. The loop mode is `Service::spawn_background`: scheduled pulls
+//! that converge on the rule's state and stop cleanly at `Background::shutdown`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cativa_client::sink::ApiBadgeSink;
-use cativa_crm_sync_examples::setup::salesforce_schema;
-use cativa_crm_sync_examples::worker::{WorkerArgs, run_worker};
-use cativa_crm_sync_tests::{World, assert_same_users, config, fast_options, unlimited_sandbox};
+use cativa_crm_sync_tests::{
+    World, assert_same_users, config, fast_options, salesforce_schema, unlimited_sandbox,
+};
 use crm_salesforce::{OAuthFlow, SalesforceClient, SalesforceSource};
 use secrecy::SecretString;
 use sync_core::RunReport;
 use sync_engine::SyncEngine;
 use sync_sandbox::datagen::DataGenConfig;
+use sync_service::jobs::{Pull, exit_code, run_once};
+use sync_service::options::FullReconcile;
+use sync_service::{Service, ServiceOptions};
 
-fn args(list: &[&str]) -> WorkerArgs {
-    WorkerArgs::parse(list.iter().map(|s| (*s).to_owned()), |_| None).unwrap()
-}
-
-async fn once(engine: &SyncEngine, world: &World, flags: &[&str]) -> RunReport {
-    let mut out = Vec::new();
-    let report = run_worker(engine, &world.tenant, &args(flags), &mut out)
+async fn once(engine: &SyncEngine, world: &World, pull: Pull) -> RunReport {
+    let report = run_once(engine, &world.tenant, pull, Duration::from_secs(30))
         .await
-        .unwrap()
         .unwrap();
-    let text = String::from_utf8(out).unwrap();
-    let last = text.lines().last().unwrap();
-    let parsed: RunReport = serde_json::from_str(last).unwrap();
-    assert_eq!(parsed, report, "the last line is the report as JSON");
+    let parsed: RunReport = serde_json::from_str(&report.to_json_line()).unwrap();
+    assert_eq!(parsed, report, "the JSON line is the report");
+    assert_eq!(exit_code(&report), 0, "{report}");
     report
 }
 
@@ -46,16 +45,16 @@ async fn hubspot_worker_once_and_once_full() {
         .unwrap();
     world.record_users().await.unwrap();
     let engine = world.engine().unwrap();
-    let delta = once(&engine, &world, &["--once"]).await;
+    let delta = once(&engine, &world, Pull::Delta).await;
     assert_eq!(delta.kind, "delta");
     assert_eq!(delta.read, 600);
     assert!(delta.checkpoint.is_some());
     assert_same_users(
-        "after --once",
+        "after a delta",
         &world.premium_holders(),
         &world.expected_premium(),
     );
-    let full = once(&engine, &world, &["--once", "--full"]).await;
+    let full = once(&engine, &world, Pull::FullReconcile).await;
     assert_eq!(full.kind, "full_reconcile");
     assert_eq!(full.scan_complete, Some(true));
     assert_eq!(full.applied_total(), 0, "nothing left to do: {full}");
@@ -90,16 +89,58 @@ async fn salesforce_worker_once_full_then_once() {
         )))
         .options(fast_options())
         .build();
-    let full = once(&engine, &world, &["--once", "--full"]).await;
+    let full = once(&engine, &world, Pull::FullReconcile).await;
     assert_eq!((full.read, full.failed), (600, 0), "{full}");
     // The same people are seeded in both CRMs, so the HubSpot-derived expectation holds.
     assert_same_users(
-        "after --once --full",
+        "after a full reconcile",
         &world.premium_holders(),
         &world.expected_premium(),
     );
-    let delta = once(&engine, &world, &["--once"]).await;
+    let delta = once(&engine, &world, Pull::Delta).await;
     assert_eq!(delta.kind, "delta");
     assert_eq!(delta.applied_total(), 0, "{delta}");
+    world.shutdown().await;
+}
+
+/// The loop mode: with a delta every 100 ms (no jitter, no scheduled full reconcile), the
+/// background pulls alone bring Cativa to the rule's state; `shutdown` stops them and
+/// leaves nothing claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_pulls_in_the_background_converge_and_stop_cleanly() {
+    let world = World::start_with(unlimited_sandbox(), data())
+        .await
+        .unwrap();
+    world.record_users().await.unwrap();
+    let mut options = ServiceOptions::default();
+    options.schedule.delta_interval = Some(Duration::from_millis(100));
+    options.schedule.jitter = Duration::ZERO;
+    options.schedule.full_reconcile = FullReconcile::Never;
+    options.drain.idle_interval = Duration::from_millis(50);
+    let service = Service::builder(world.engine().unwrap(), world.tenant.clone())
+        .options(options)
+        .build();
+    let background = service.spawn_background();
+    let expected = world.expected_premium();
+    assert!(!expected.is_empty(), "the world has grants to make");
+    // Bounded: the pulls run on their own; the test only waits for their effect.
+    for _ in 0..600 {
+        if world.premium_holders() == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    background.shutdown().await;
+    assert_same_users(
+        "after the scheduled pulls",
+        &world.premium_holders(),
+        &expected,
+    );
+    let counts = world.store.outbox_counts(&world.tenant).await.unwrap();
+    assert_eq!(
+        (counts.in_flight, counts.failed),
+        (0, 0),
+        "nothing held or failed after shutdown: {counts:?}"
+    );
     world.shutdown().await;
 }

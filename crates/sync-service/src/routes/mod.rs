@@ -33,6 +33,8 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
 
 /// The body, or the answer for a body that could not be read: over the limit (413), too slow
 /// between chunks (408), or cut off (400).
+// The error is the answer itself, returned at once by the handler: boxing it gains nothing.
+#[allow(clippy::result_large_err)]
 pub(crate) fn body_or_error(
     body: Result<Bytes, BytesRejection>,
     limit: usize,
