@@ -1,6 +1,6 @@
-//! Load: the `webhook_receiver` example's router (the same `router` function, from
-//! `examples/src/receiver.rs`) over a SQLite file store, driven on loopback by 32
-//! concurrent connections with 50,000 signed `user_received_badge` deliveries, plus a share
+//! Load: the production service (`sync_service::Service::serve`: the hardened routes with
+//! their limits, timeouts and request ids, the hyper server and the background drainer)
+//! over a SQLite file store, driven on loopback by 32 concurrent connections with 50,000 signed `user_received_badge` deliveries, plus a share
 //! sent twice (Cativa's retries). Checks zero lost and zero double-applied, and reports
 //! throughput and latency percentiles.
 //!
@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cativa_client::webhook::{SignatureVerifier, WebhookReceiver, sign};
-use cativa_crm_sync_examples::receiver::{ReceiverState, router};
 use futures::StreamExt;
 use secrecy::SecretString;
 use sync_core::TenantId;
 use sync_core::ports::{DeliveryLedger, Store};
 use sync_engine::SyncEngine;
+use sync_service::Service;
 use sync_store::SqliteStore;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -79,17 +79,17 @@ fn main() {
         )
         .build();
         let secret = SecretString::from("whsec_load_test_secret");
-        let state = Arc::new(ReceiverState {
-            engine,
-            tenant: tenant.clone(),
-            cativa: WebhookReceiver::new(SignatureVerifier::new(secret.clone()).unwrap()),
-            hubspot: None,
-        });
+        let service = Service::builder(engine, tenant.clone())
+            .cativa(WebhookReceiver::new(
+                SignatureVerifier::new(secret.clone()).unwrap(),
+            ))
+            .build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router(state)).await.unwrap();
-        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(service.serve(listener, async {
+            let _ = stopped.await;
+        }));
         let url = format!("http://{addr}/webhooks/cativa/user_received_badge");
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
@@ -160,7 +160,9 @@ fn main() {
             .collect()
             .await;
         let elapsed = started.elapsed();
-        server.abort();
+        // A graceful stop: in-flight requests finish, the background work ends.
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
 
         let sent = results.len() as u64;
         let expected_sent = deliveries + deliveries.div_ceil(resend_every);
