@@ -1,27 +1,114 @@
-//! Quickstart: a full sync HubSpot -> Cativa badges, on in-process sandboxes.
+//! Quickstart: a full sync HubSpot -> Cativa badges, on sandbox servers, with a SQLite store.
 //!
 //! ```text
 //! cargo run --example quickstart
 //! ```
 //!
-//! Starts fake HubSpot and Cativa servers on 127.0.0.1, seeds 1,000 generated people (about
-//! 600 of them community users), records the community users from signed `user_created`
-//! webhooks, prints the plan of a full sync (contacts tagged `Pago Anual` get the Premium
-//! badge), runs it with a SQLite store in a temporary directory, and prints the run report.
-//! No account, no network, nothing left behind.
-//!
-//! The code is in `examples/src/quickstart.rs` (`run_quickstart`), so the end-to-end tests
-//! run exactly what this prints.
+//! Starts fake HubSpot and Cativa servers on 127.0.0.1 and seeds 1,000 people. Community
+//! users reach the store as in production: signed `user_created` webhooks posted to the
+//! service's route. Then it prints the plan of a full sync (tag `Pago Anual` grants Premium),
+//! runs it and prints the report, last as one JSON line. No account, nothing left behind.
 
-use cativa_crm_sync_examples::quickstart::{QuickstartOptions, run_quickstart};
-use cativa_crm_sync_examples::settings::Settings;
-use cativa_crm_sync_examples::{ExampleError, init_tracing};
+use std::sync::Arc;
+
+use cativa_crm_sync::cativa::webhook::{SignatureVerifier, WebhookReceiver};
+use cativa_crm_sync::hubspot::{ContactMapping, SinkConfig, SourceConfig, TagSource};
+use cativa_crm_sync::prelude::*;
+use cativa_crm_sync::sandbox::cativa::{BadgeGrant, DEFAULT_API_KEY, SignatureMode};
+use cativa_crm_sync::sandbox::datagen::DataGenConfig;
+use cativa_crm_sync::sandbox::hubspot::DEFAULT_ACCESS_TOKEN;
+use cativa_crm_sync::sandbox::{SandboxConfig, SandboxServer};
+
+/// The tag `Pago Anual` grants the sandbox's Premium badge (Cativa takes badge ids).
+const RULES: &str = r#"badges = { Premium = "b0000000-0000-4000-8000-000000000001" }
+badge_rules = [{ id = "annual-plan", grant = "Premium", when = { tag = "Pago Anual" } }]"#;
+const PREMIUM: &str = "b0000000-0000-4000-8000-000000000001";
 
 #[tokio::main]
-async fn main() -> Result<(), ExampleError> {
-    init_tracing();
-    let settings = Settings::from_env()?;
-    let mut out = std::io::stdout();
-    run_quickstart(&settings, &QuickstartOptions::default(), &mut out).await?;
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!(
+        "Sandbox mode: the quickstart runs on fake HubSpot and Cativa servers on 127.0.0.1 (no account is touched)."
+    );
+    let sandbox = SandboxServer::start(SandboxConfig::default()).await?;
+    let seed = DataGenConfig::default().with_contacts(1_000).with_seed(42);
+    let (contacts, users) = (sandbox.seed_people(&seed)?.len(), sandbox.cativa().users());
+    println!(
+        "Seeded {contacts} HubSpot contacts and {} Cativa users.",
+        users.len()
+    );
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("sync.db")).await?);
+    let tenant = TenantId::new("quickstart");
+    let config = SyncConfig::from_toml_str(RULES)?.validate()?;
+
+    // 1. Community users arrive as signed user_created webhooks at the service's route.
+    let emitter = sandbox.cativa();
+    let verifier = SignatureVerifier::new(emitter.webhook_secret().clone())?;
+    let recorder = SyncEngine::builder(config.clone(), store.clone()).build();
+    let service = Service::builder(recorder, tenant.clone())
+        .cativa(WebhookReceiver::new(verifier))
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}/webhooks/cativa/user_created");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(service.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let mut accepted = 0;
+    for user in &users {
+        let delivery = emitter.user_created_delivery(&user.id)?;
+        let answer = emitter
+            .deliver(&url, &delivery, SignatureMode::Valid)
+            .await?;
+        accepted += usize::from(answer.status == 200 && answer.body.contains("accepted"));
+    }
+    let _ = stop.send(());
+    server.await??;
+    println!(
+        "Recorded {accepted} community users from {} signed user_created webhooks (verified, deduplicated by execution id).",
+        users.len()
+    );
+
+    // 2. The full sync: plan first (a dry run), then apply.
+    let hubspot = HubSpotClient::builder()
+        .base_url(sandbox.hubspot().base_url())
+        .access_token(SecretString::from(DEFAULT_ACCESS_TOKEN))
+        .build()?;
+    let tags = TagSource::CheckboxProperty("cativa_tags".into());
+    let source = HubSpotSource::new(
+        hubspot.clone(),
+        SourceConfig::new(ContactMapping::default().with_tags(tags)),
+    );
+    let cativa = CativaClient::builder(SecretString::from(DEFAULT_API_KEY))
+        .base_url(sandbox.cativa().base_url())
+        .build()?;
+    let engine = SyncEngine::builder(config, store)
+        .source(Arc::new(source))
+        .crm_sink(Arc::new(HubSpotSink::new(hubspot, SinkConfig::default())))
+        .badge_sink(Arc::new(ApiBadgeSink::new(tenant.clone(), cativa)))
+        .build();
+    let mode = PlanMode::FullReconcile {
+        scan_complete: false,
+    };
+    let plan = engine.plan(&tenant, mode).await?.to_string();
+    let lines: Vec<&str> = plan.lines().collect();
+    let shown = lines.len().min(25);
+    println!(
+        "\nPlan (dry run, nothing written):\n{}",
+        lines[..shown].join("\n")
+    );
+    if let (true, Some(summary)) = (lines.len() > shown, lines.last()) {
+        println!("... {} more lines\n{summary}", lines.len() - shown - 1);
+    }
+
+    let report = engine.run_full_reconcile(&tenant).await?;
+    println!("\nFull sync HubSpot -> Cativa badges:\n{report}");
+    let badges = sandbox.cativa().badges_by_user();
+    let holds = |grants: &&Vec<_>| grants.iter().any(|g: &BadgeGrant| g.badge_id == PREMIUM);
+    let premium = badges.values().filter(holds).count();
+    println!("Cativa now shows {premium} users holding Premium (badge {PREMIUM}).");
+    println!("{}", report.to_json_line());
+    sandbox.shutdown().await;
     Ok(())
 }

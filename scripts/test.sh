@@ -14,4 +14,6 @@ export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-2026120601}"
 
 # PostgreSQL-backed tests must run here, not skip.
 export SYNC_TEST_POSTGRES_REQUIRED=1
+# The end-to-end tests run the examples as processes: build them first, with the tests' features.
+cargo build --workspace --all-features --examples
 exec scripts/with-postgres.sh cargo test --workspace --all-features "$@"

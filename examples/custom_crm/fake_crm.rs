@@ -1,5 +1,13 @@
 //! The small JSON-over-HTTP CRM that `custom_crm` connects to, served by axum on 127.0.0.1.
 //! It keeps contacts in memory with a clock a test can move, and can be told to fail.
+//!
+//! Its API:
+//! - `GET /contacts/changed?since=<ms>&after=<offset>&limit=<n>`: contacts modified at or
+//!   after `since` (deleted and merged ones included), oldest first, ties by id;
+//! - `GET /contacts?after=<offset>&limit=<n>`: live contacts;
+//! - `GET /contacts/search?email=<e>`: case-insensitive;
+//! - `POST /contacts/get` `{"ids": [...]}`: the ones that exist;
+//! - `POST /contacts/upsert` `{"contacts": [{"email", "properties"}]}`: per-record results.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, Utc};
+use cativa_crm_sync::chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
