@@ -280,6 +280,12 @@ pub struct RunRecord {
     pub lag_ms: Option<i64>,
     /// The conflicts the run found (a sample).
     pub conflicts: Vec<Conflict>,
+    /// The run stopped because the CRM refused its credentials.
+    #[serde(default)]
+    pub credentials_rejected: bool,
+    /// Outbox items left to do when the run ended (pending, retrying, held).
+    #[serde(default)]
+    pub backlog: Option<u64>,
 }
 
 impl RunRecord {
@@ -305,6 +311,8 @@ impl RunRecord {
             checkpoint: None,
             lag_ms: None,
             conflicts: Vec::new(),
+            credentials_rejected: false,
+            backlog: None,
         }
     }
 }
