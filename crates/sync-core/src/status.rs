@@ -495,3 +495,7 @@ pub trait StatusObserver: Send + Sync {
         status: &SyncStatus,
     );
 }
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;
