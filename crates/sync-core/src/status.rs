@@ -172,7 +172,7 @@ pub fn group_failures(records: Vec<(String, FailureRecord)>) -> Vec<FailureGroup
             }
         })
         .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count));
+    out.sort_by_key(|g| std::cmp::Reverse(g.count));
     out
 }
 

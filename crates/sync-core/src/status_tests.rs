@@ -132,8 +132,10 @@ fn failures_are_amber_below_the_threshold_and_red_at_it() {
     assert_eq!(reasons, vec!["3 failed items: fix the cause, then requeue"]);
     s.outbox.failed = 25;
     assert_eq!(health(&s).0, HealthState::Red);
-    let mut strict = HealthThresholds::default();
-    strict.failed_red = 2;
+    let strict = HealthThresholds {
+        failed_red: 2,
+        ..HealthThresholds::default()
+    };
     s.outbox.failed = 2;
     assert_eq!(assess(&s, now(), &strict).state, HealthState::Red);
     s.outbox.dismissed = 40;

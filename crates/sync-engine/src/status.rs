@@ -276,10 +276,8 @@ impl HealthWatch {
     pub async fn update(&self, status: &SyncStatus) -> bool {
         let old = {
             let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-            let old = last
-                .insert(status.tenant.clone(), status.health.clone())
-                .unwrap_or_else(Health::green);
-            old
+            last.insert(status.tenant.clone(), status.health.clone())
+                .unwrap_or_else(Health::green)
         };
         if old.state == status.health.state {
             return false;

@@ -93,7 +93,8 @@ macro_rules! __with_conformance_cases {
             leader_lease_has_one_winner_under_contention,
             tenant_isolation,
             empty_tenant_is_rejected,
-            status_failed_items_filter_requeue_and_dismiss,
+            status_failed_items_are_listed_and_filtered,
+            status_requeue_and_dismiss_are_audited,
             status_last_runs_credentials_and_webhook_counts,
         }
     };
@@ -2273,11 +2274,9 @@ fn failed_keys(items: &[sync_core::ports::FailedItem]) -> Vec<IdempotencyKey> {
     items.iter().map(|f| f.item.action.key.clone()).collect()
 }
 
-/// Failed items are listed with their failure time and filtered by kind, error prefix and
-/// time; a dismissed item is counted apart, listed only when asked and never requeued by a
-/// filter; requeued items are pending with no attempts and claimable at once; every
-/// operator action is audited.
-pub async fn status_failed_items_filter_requeue_and_dismiss(store: Arc<dyn Store>) {
+/// Failed items are listed with their failure time, the earliest failed first, and filtered
+/// by kind, error prefix, time window and limit.
+pub async fn status_failed_items_are_listed_and_filtered(store: Arc<dyn Store>) {
     let t = tenant("acme");
     failed_fixture(&store, &t).await;
     let all = store
@@ -2310,7 +2309,15 @@ pub async fn status_failed_items_filter_requeue_and_dismiss(store: Arc<dyn Store
             .len(),
         2
     );
+}
 
+/// A dismissed item is counted apart, listed only when asked and never requeued by a
+/// filter; requeued items are pending with no attempts and claimable at once; every
+/// operator action is audited.
+pub async fn status_requeue_and_dismiss_are_audited(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    failed_fixture(&store, &t).await;
+    let rejected = FailedFilter::new(10).reason_prefix("rejected");
     assert!(
         store
             .dismiss_failed(&t, &action(1).key, "ops", "known bad email", secs(20))
@@ -2386,6 +2393,21 @@ pub async fn status_failed_items_filter_requeue_and_dismiss(store: Arc<dyn Store
             .unwrap(),
         1
     );
+    assert_operator_log(&store, &t).await;
+    let other = tenant("other");
+    assert!(
+        store
+            .list_failed(&other, &FailedFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.operator_actions(&other, 10).await.unwrap().is_empty());
+}
+
+/// The operator log of [`status_requeue_and_dismiss_are_audited`], newest first.
+async fn assert_operator_log(store: &Arc<dyn Store>, t: &TenantId) {
+    let t = t.clone();
     let log = store.operator_actions(&t, 10).await.unwrap();
     let summary: Vec<(&str, &str, usize, Option<&str>)> = log
         .iter()
@@ -2410,15 +2432,6 @@ pub async fn status_failed_items_filter_requeue_and_dismiss(store: Arc<dyn Store
         (log[0].at, log[0].keys.clone()),
         (secs(40), vec![action(1).key.to_string()])
     );
-    let other = tenant("other");
-    assert!(
-        store
-            .list_failed(&other, &FailedFilter::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(store.operator_actions(&other, 10).await.unwrap().is_empty());
 }
 
 /// The last run of each mode round-trips and keeps the last success across a failed run;
