@@ -27,10 +27,12 @@ mod client;
 mod error;
 mod model;
 pub mod sink;
+mod status_webhook;
 pub mod webhook;
 
 pub use client::{CativaClient, CativaClientBuilder, DEFAULT_BASE_URL, PreviewPaths};
 pub use error::Error;
+pub use status_webhook::WebhookObserver;
 
 pub use model::{CativaUser, Me, NewUser, UserFields};
 

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod planner;
 pub mod ports;
 pub mod report;
+pub mod status;
 pub mod suggest;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;

@@ -14,8 +14,10 @@ use crate::error::Error;
 use crate::plan::{Action, IdempotencyKey};
 use crate::planner::StateView;
 use crate::ports::{
-    AuditEntry, AuditLog, CheckpointStore, DeliveryLedger, LeaderLease, LeaseHolder, MappingStore,
-    Outbox, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus, Registration,
+    AuditEntry, AuditLog, CheckpointStore, CredentialsCheck, DeliveryLedger, Dismissal,
+    FailedFilter, FailedItem, LastRun, LeaderLease, LeaseHolder, MappingStore, OperatorAction,
+    Outbox, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus, Registration, Requeue, RunMode,
+    RunOutcome, RunRecord, StatusStore, WebhookCounts, WebhookOutcome, hour_bucket,
 };
 
 #[derive(Debug, Default)]
@@ -32,6 +34,18 @@ struct TenantState {
     leases: HashMap<String, (String, DateTime<Utc>)>,
     /// The latest incarnation of each instance id.
     workers: HashMap<String, u64>,
+    /// When each failed item (by seq) was failed for good.
+    failed_at: HashMap<u64, DateTime<Utc>>,
+    /// Dismissed failed items (by seq).
+    dismissed: HashMap<u64, Dismissal>,
+    /// Operator actions, oldest first.
+    operator: Vec<OperatorAction>,
+    /// The last run of each mode.
+    runs: BTreeMap<RunMode, LastRun>,
+    /// The last credentials check.
+    credentials: Option<CredentialsCheck>,
+    /// Webhook deliveries per (hour bucket, outcome, refusal reason).
+    webhooks: BTreeMap<(DateTime<Utc>, &'static str, String), u64>,
 }
 
 impl TenantState {
@@ -460,10 +474,16 @@ impl Outbox for MemoryStore {
         holder: &LeaseHolder,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<(), Error> {
         self.with(tenant, |t| {
-            let item = t.outbox_keys.get(key).and_then(|seq| t.outbox.get_mut(seq));
+            let seq = t.outbox_keys.get(key).copied();
+            if retry_at.is_none()
+                && seq.is_some_and(|s| t.outbox.get(&s).is_some_and(|i| held_by(i, holder)))
+            {
+                t.failed_at.extend(seq.map(|s| (s, now)));
+            }
+            let item = seq.and_then(|seq| t.outbox.get_mut(&seq));
             match item {
                 Some(item) if held_by(item, holder) => {
                     item.last_error = Some(error.to_owned());
@@ -490,11 +510,12 @@ impl Outbox for MemoryStore {
     async fn outbox_counts(&self, tenant: &TenantId) -> Result<OutboxCounts, Error> {
         self.with(tenant, |t| {
             let mut counts = OutboxCounts::default();
-            for item in t.outbox.values() {
+            for (seq, item) in &t.outbox {
                 match item.status {
                     OutboxStatus::Pending => counts.pending += 1,
                     OutboxStatus::InFlight => counts.in_flight += 1,
                     OutboxStatus::Done => counts.done += 1,
+                    OutboxStatus::Failed if t.dismissed.contains_key(seq) => counts.dismissed += 1,
                     OutboxStatus::Failed => counts.failed += 1,
                 }
             }
@@ -651,6 +672,240 @@ impl LeaderLease for MemoryStore {
             if t.leases.get(name).is_some_and(|(h, _)| h == holder) {
                 t.leases.remove(name);
             }
+        })
+    }
+}
+
+impl TenantState {
+    /// The failed items matching `filter` (its limit ignored), the earliest failed first.
+    fn failed_matching(&self, filter: &FailedFilter) -> Vec<(DateTime<Utc>, u64)> {
+        let mut hits: Vec<(DateTime<Utc>, u64)> = self
+            .outbox
+            .iter()
+            .filter(|(_, item)| item.status == OutboxStatus::Failed)
+            .map(|(seq, item)| {
+                (
+                    self.failed_at.get(seq).copied().unwrap_or(item.enqueued_at),
+                    *seq,
+                    item,
+                )
+            })
+            .filter(|(at, seq, item)| {
+                filter.matches(
+                    item.action.kind.name(),
+                    item.last_error.as_deref(),
+                    *at,
+                    self.dismissed.contains_key(seq),
+                )
+            })
+            .map(|(at, seq, _)| (at, seq))
+            .collect();
+        hits.sort_unstable();
+        hits
+    }
+
+    /// Back to pending, attempts reset, claimable at once; returns its key if it was failed.
+    fn requeue(&mut self, seq: u64) -> Option<String> {
+        let item = self.outbox.get_mut(&seq)?;
+        if item.status != OutboxStatus::Failed {
+            return None;
+        }
+        item.status = OutboxStatus::Pending;
+        item.attempts = 0;
+        item.not_before = None;
+        self.failed_at.remove(&seq);
+        self.dismissed.remove(&seq);
+        Some(item.action.key.to_string())
+    }
+}
+
+#[async_trait]
+impl StatusStore for MemoryStore {
+    async fn list_failed(
+        &self,
+        tenant: &TenantId,
+        filter: &FailedFilter,
+    ) -> Result<Vec<FailedItem>, Error> {
+        self.with(tenant, |t| {
+            t.failed_matching(filter)
+                .into_iter()
+                .take(filter.limit)
+                .filter_map(|(at, seq)| {
+                    let mut failed = FailedItem {
+                        item: t.outbox.get(&seq)?.clone(),
+                        failed_at: at,
+                        dismissed: None,
+                    };
+                    failed.dismissed = t.dismissed.get(&seq).cloned();
+                    Some(failed)
+                })
+                .collect()
+        })
+    }
+
+    async fn requeue_failed(
+        &self,
+        tenant: &TenantId,
+        which: &Requeue,
+        actor: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        self.with(tenant, |t| {
+            let seqs: Vec<u64> = match which {
+                Requeue::Keys(keys) => keys
+                    .iter()
+                    .filter_map(|k| t.outbox_keys.get(k).copied())
+                    .collect(),
+                Requeue::Matching(filter) => {
+                    let mut filter = filter.clone();
+                    filter.include_dismissed = false;
+                    t.failed_matching(&filter)
+                        .into_iter()
+                        .map(|(_, seq)| seq)
+                        .collect()
+                }
+            };
+            let mut keys: Vec<String> = seqs.into_iter().filter_map(|seq| t.requeue(seq)).collect();
+            keys.sort();
+            let moved = keys.len() as u64;
+            t.operator.push(OperatorAction {
+                at: now,
+                actor: actor.to_owned(),
+                action: "requeue".to_owned(),
+                keys,
+                note: note.map(str::to_owned),
+            });
+            moved
+        })
+    }
+
+    async fn dismiss_failed(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        actor: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        self.with(tenant, |t| {
+            let Some(seq) = t.outbox_keys.get(key).copied() else {
+                return false;
+            };
+            if t.outbox
+                .get(&seq)
+                .is_none_or(|i| i.status != OutboxStatus::Failed)
+            {
+                return false;
+            }
+            t.dismissed.insert(
+                seq,
+                Dismissal {
+                    at: now,
+                    by: actor.to_owned(),
+                    note: note.to_owned(),
+                },
+            );
+            t.operator.push(OperatorAction {
+                at: now,
+                actor: actor.to_owned(),
+                action: "dismiss".to_owned(),
+                keys: vec![key.to_string()],
+                note: Some(note.to_owned()),
+            });
+            true
+        })
+    }
+
+    async fn operator_actions(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<OperatorAction>, Error> {
+        self.with(tenant, |t| {
+            t.operator.iter().rev().take(limit).cloned().collect()
+        })
+    }
+
+    async fn record_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            let before = t.runs.get(&run.mode).and_then(|r| r.last_ok_at);
+            let last_ok_at = if run.outcome == RunOutcome::Ok {
+                Some(run.finished_at)
+            } else {
+                before
+            };
+            t.runs.insert(
+                run.mode,
+                LastRun {
+                    run: run.clone(),
+                    last_ok_at,
+                },
+            );
+        })
+    }
+
+    async fn last_runs(&self, tenant: &TenantId) -> Result<Vec<LastRun>, Error> {
+        self.with(tenant, |t| t.runs.values().cloned().collect())
+    }
+
+    async fn record_credentials_check(
+        &self,
+        tenant: &TenantId,
+        check: &CredentialsCheck,
+    ) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            let known = t.credentials.as_ref().and_then(|c| c.account_id.clone());
+            let mut check = check.clone();
+            check.account_id = check.account_id.or(known);
+            t.credentials = Some(check);
+        })
+    }
+
+    async fn credentials_check(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<CredentialsCheck>, Error> {
+        self.with(tenant, |t| t.credentials.clone())
+    }
+
+    async fn record_delivery_outcome(
+        &self,
+        tenant: &TenantId,
+        outcome: WebhookOutcome,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            let key = (
+                hour_bucket(at),
+                outcome.as_str(),
+                reason.unwrap_or_default().to_owned(),
+            );
+            *t.webhooks.entry(key).or_insert(0) += 1;
+        })
+    }
+
+    async fn webhook_counts(
+        &self,
+        tenant: &TenantId,
+        since: DateTime<Utc>,
+    ) -> Result<WebhookCounts, Error> {
+        let from = hour_bucket(since);
+        self.with(tenant, |t| {
+            let mut counts = WebhookCounts::default();
+            for ((bucket, outcome, reason), n) in &t.webhooks {
+                if *bucket < from {
+                    continue;
+                }
+                let outcome = match *outcome {
+                    "accepted" => WebhookOutcome::Accepted,
+                    "duplicate" => WebhookOutcome::Duplicate,
+                    _ => WebhookOutcome::Refused,
+                };
+                counts.add(outcome, reason, *n);
+            }
+            counts
         })
     }
 }

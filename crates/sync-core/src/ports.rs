@@ -7,6 +7,7 @@ mod community;
 mod crm;
 mod delivery;
 mod from_action;
+mod status;
 mod store;
 
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
@@ -16,6 +17,10 @@ pub use crm::{
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use from_action::WrongAction;
+pub use status::{
+    CredentialsCheck, Dismissal, FailedFilter, FailedItem, LastRun, OperatorAction, Requeue,
+    RunMode, RunOutcome, RunRecord, StatusStore, WebhookCounts, WebhookOutcome, hour_bucket,
+};
 pub use store::{
     AuditEntry, AuditLog, AuditOutcome, CheckpointStore, DeliveryLedger, LeaderLease, LeaseHolder,
     MappingStore, Outbox, OutboxBacklog, OutboxCounts, OutboxItem, OutboxStatus, Registration,

@@ -124,6 +124,10 @@ pub struct RunReport {
     /// this run planned that was already queued shows here, never as "nothing to do".
     #[serde(default)]
     pub backlog: Option<OutboxBacklog>,
+    /// The run stopped because the CRM refused its credentials (invalid, expired or
+    /// lacking a scope): nothing will work until they are fixed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credentials_rejected: bool,
 }
 
 impl RunReport {
@@ -155,6 +159,7 @@ impl RunReport {
             interrupted: false,
             released: 0,
             backlog: None,
+            credentials_rejected: false,
         }
     }
 
@@ -189,6 +194,7 @@ impl RunReport {
         if self.stopped.is_none() {
             self.stopped = drain.stopped;
             self.resume_after = drain.resume_after;
+            self.credentials_rejected = drain.credentials_rejected;
         }
     }
 

@@ -61,14 +61,23 @@ impl SyncEngine {
     /// expired), then returns what happened. Safe to run from several workers at once.
     pub async fn drain_outbox(&self, tenant: &TenantId) -> Result<RunReport, Error> {
         let span = info_span!("sync.run", kind = "drain", tenant = %tenant);
-        async {
+        let started = self.clock.now();
+        let result = async {
             let before = self.api_calls();
             let mut report = self.drain_outbox_inner(tenant).await?;
             self.finish_report(&mut report, &before);
             Ok(report)
         }
         .instrument(span)
-        .await
+        .await;
+        self.record_run_end(
+            tenant,
+            sync_core::ports::RunMode::Drain,
+            started,
+            result.as_ref(),
+        )
+        .await;
+        result
     }
 
     pub(super) async fn drain_outbox_inner(&self, tenant: &TenantId) -> Result<RunReport, Error> {
@@ -426,6 +435,7 @@ impl SyncEngine {
             report.stopped = Some(message);
             if let Some(r) = e.as_remote() {
                 report.resume_after = r.resets_at;
+                report.credentials_rejected = crate::status::refuses_credentials(r);
             }
         }
         Ok(stops)

@@ -92,9 +92,52 @@ impl SyncEngine {
         .await
     }
 
+    /// [`Self::community_event_work`], recorded as the last event run.
+    async fn community_event_claimed(
+        &self,
+        tenant: &TenantId,
+        delivery_id: &str,
+        event: CommunityEvent,
+    ) -> Result<DeliveryOutcome, Error> {
+        let started = self.clock.now();
+        let result = self.community_event_work(tenant, delivery_id, event).await;
+        self.record_event_end(tenant, started, &result).await;
+        result
+    }
+
+    /// [`Self::crm_contacts_work`], recorded as the last event run.
+    async fn crm_contacts_claimed(
+        &self,
+        tenant: &TenantId,
+        delivery_ids: &[String],
+        contacts: Vec<CrmContact>,
+    ) -> Result<DeliveryOutcome, Error> {
+        let started = self.clock.now();
+        let result = self.crm_contacts_work(tenant, delivery_ids, contacts).await;
+        self.record_event_end(tenant, started, &result).await;
+        result
+    }
+
+    /// Records a processed delivery as the last event run (duplicates are not runs).
+    async fn record_event_end(
+        &self,
+        tenant: &TenantId,
+        started: chrono::DateTime<chrono::Utc>,
+        result: &Result<DeliveryOutcome, Error>,
+    ) {
+        let mode = sync_core::ports::RunMode::Event;
+        match result {
+            Ok(DeliveryOutcome::Accepted { report }) => {
+                self.record_run_end(tenant, mode, started, Ok(report)).await;
+            }
+            Ok(_) => {}
+            Err(e) => self.record_run_end(tenant, mode, started, Err(e)).await,
+        }
+    }
+
     /// The work of [`handle_community_event`](Self::handle_community_event), under the
     /// delivery's lease.
-    async fn community_event_claimed(
+    async fn community_event_work(
         &self,
         tenant: &TenantId,
         delivery_id: &str,
@@ -222,7 +265,7 @@ impl SyncEngine {
         .await
     }
 
-    async fn crm_contacts_claimed(
+    async fn crm_contacts_work(
         &self,
         tenant: &TenantId,
         delivery_ids: &[String],

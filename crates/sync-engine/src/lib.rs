@@ -23,6 +23,7 @@ mod events;
 mod pull;
 mod report;
 mod retention;
+mod status;
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -34,7 +35,11 @@ use chrono::{DateTime, Utc};
 
 pub use error::Error;
 pub use retention::{PurgeReport, RetentionPolicy};
+pub use status::{FAILURE_SCAN, HealthWatch, describe_metrics};
 pub use sync_core::report::{FailureSample, MAX_SAMPLES, RunReport, STOP_REQUESTED};
+pub use sync_core::status::{
+    Health, HealthState, HealthThresholds, Schedule, StatusObserver, SyncStatus,
+};
 pub use sync_core::{CommunityEvent, DeliveryOutcome};
 
 use sync_core::TenantId;
@@ -127,6 +132,9 @@ pub struct EngineOptions {
     /// `user_created` writes it on an existing contact so both sides hold both ids. `None`
     /// to skip.
     pub crm_user_id_property: Option<String>,
+    /// The thresholds of the health [`SyncEngine::status`] reports (see
+    /// [`sync_core::status::assess`]).
+    pub health: HealthThresholds,
 }
 
 impl Default for EngineOptions {
@@ -145,6 +153,7 @@ impl Default for EngineOptions {
             crm_badges_property: None,
             log_activities: true,
             crm_user_id_property: Some("cativa_user_id".to_owned()),
+            health: HealthThresholds::default(),
         }
     }
 }

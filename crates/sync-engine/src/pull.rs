@@ -10,7 +10,7 @@ use crate::report::ReportExt;
 use crate::{RunReport, SyncEngine, diff_calls};
 use sync_core::plan::{Plan, PlanMode};
 use sync_core::planner::{PlanInput, StateView, apply_to_view, plan, plan_absences};
-use sync_core::ports::{CrmSource, PageToken};
+use sync_core::ports::{CrmSource, PageToken, RunMode};
 use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, TenantId, next_checkpoint};
 
 /// What a run does with its plans.
@@ -65,15 +65,19 @@ impl SyncEngine {
     /// or credential error stops the run cleanly with the checkpoint at the last durable page.
     pub async fn run_delta(&self, tenant: &TenantId) -> Result<RunReport, Error> {
         let span = info_span!("sync.run", kind = "delta", tenant = %tenant);
-        async {
+        let started = self.clock.now();
+        let result = async {
             let before = self.api_calls();
-            let mut report = RunReport::new("delta", tenant, self.clock.now());
+            let mut report = RunReport::new("delta", tenant, started);
             self.delta(tenant, Effect::Write, &mut report).await?;
             self.finish_report(&mut report, &before);
             Ok(report)
         }
         .instrument(span)
-        .await
+        .await;
+        self.record_run_end(tenant, RunMode::Delta, started, result.as_ref())
+            .await;
+        result
     }
 
     /// Runs a full reconcile: scans every contact, plans against the whole mapping table,
@@ -82,15 +86,19 @@ impl SyncEngine {
     /// overlap (never moving it back), once the plan is in the outbox.
     pub async fn run_full_reconcile(&self, tenant: &TenantId) -> Result<RunReport, Error> {
         let span = info_span!("sync.run", kind = "full_reconcile", tenant = %tenant);
-        async {
+        let started = self.clock.now();
+        let result = async {
             let before = self.api_calls();
-            let mut report = RunReport::new("full_reconcile", tenant, self.clock.now());
+            let mut report = RunReport::new("full_reconcile", tenant, started);
             self.full(tenant, Effect::Write, &mut report).await?;
             self.finish_report(&mut report, &before);
             Ok(report)
         }
         .instrument(span)
-        .await
+        .await;
+        self.record_run_end(tenant, RunMode::FullReconcile, started, result.as_ref())
+            .await;
+        result
     }
 
     pub(super) fn finish_report(
@@ -637,5 +645,6 @@ fn stop(report: &mut RunReport, e: &sync_core::Error) {
     report.stopped = Some(e.to_string());
     if let Some(r) = e.as_remote() {
         report.resume_after = r.resets_at;
+        report.credentials_rejected = crate::status::refuses_credentials(r);
     }
 }

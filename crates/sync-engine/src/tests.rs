@@ -863,3 +863,6 @@ async fn concurrent_first_runs_of_one_engine_share_one_incarnation() {
     let holder = engine.holder(&w.tenant).await.unwrap();
     assert_eq!(holder.incarnation, 1, "registered once");
 }
+
+#[path = "status_tests.rs"]
+mod status_tests;

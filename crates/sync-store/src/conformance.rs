@@ -36,7 +36,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures::future::BoxFuture;
-use sync_core::ports::{AuditEntry, AuditOutcome, LeaseHolder, OutboxItem, OutboxStatus, Store};
+use sync_core::ports::{
+    AuditEntry, AuditOutcome, CredentialsCheck, FailedFilter, LeaseHolder, OutboxItem,
+    OutboxStatus, Requeue, RunMode, RunOutcome, RunRecord, Store, WebhookOutcome, hour_bucket,
+};
 use sync_core::{
     Action, ActionKind, BadgeGrant, BadgeId, CativaUserId, CommunityProfile, CrmRecordId, Cursor,
     Email, Error, IdempotencyKey, Mapping, Provenance, Reason, RuleId, TenantId,
@@ -90,6 +93,9 @@ macro_rules! __with_conformance_cases {
             leader_lease_has_one_winner_under_contention,
             tenant_isolation,
             empty_tenant_is_rejected,
+            status_failed_items_are_listed_and_filtered,
+            status_requeue_and_dismiss_are_audited,
+            status_last_runs_credentials_and_webhook_counts,
         }
     };
 }
@@ -2235,4 +2241,270 @@ pub async fn empty_tenant_is_rejected(store: Arc<dyn Store>) {
             .map(drop),
     );
     unknown("release_lease", store.release_lease(&t, "l", "h").await);
+}
+
+// ---------------------------------------------------------------------------------------
+// Status
+
+/// Six items: 0 to 3 failed for good at 10 to 13 s, 4 done, 5 waiting for a retry.
+async fn failed_fixture(store: &Arc<dyn Store>, t: &TenantId) {
+    let lease = Duration::from_secs(1000);
+    store.enqueue(t, &actions(0..6), secs(0)).await.unwrap();
+    store.claim(t, &h("w"), 6, lease, secs(1)).await.unwrap();
+    let errors = ["rejected: a", "rejected: b", "timeout: c", "rejected: d"];
+    for (n, error) in errors.iter().enumerate() {
+        let at = secs(10 + n as i64);
+        store
+            .fail(t, &action(n).key, &h("w"), error, None, at)
+            .await
+            .unwrap();
+    }
+    store
+        .complete(t, &action(4).key, &h("w"), secs(5))
+        .await
+        .unwrap();
+    let later = Some(secs(1000));
+    store
+        .fail(t, &action(5).key, &h("w"), "HTTP 503", later, secs(5))
+        .await
+        .unwrap();
+}
+
+fn failed_keys(items: &[sync_core::ports::FailedItem]) -> Vec<IdempotencyKey> {
+    items.iter().map(|f| f.item.action.key.clone()).collect()
+}
+
+/// Failed items are listed with their failure time, the earliest failed first, and filtered
+/// by kind, error prefix, time window and limit.
+pub async fn status_failed_items_are_listed_and_filtered(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    failed_fixture(&store, &t).await;
+    let all = store
+        .list_failed(&t, &FailedFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(failed_keys(&all), keys_of(&actions(0..4)));
+    assert_eq!(all[2].failed_at, secs(12));
+    assert_eq!(all[2].item.last_error.as_deref(), Some("timeout: c"));
+    let kind = action(0).kind.name();
+    let by_kind = store
+        .list_failed(&t, &FailedFilter::new(10).kind(kind))
+        .await
+        .unwrap();
+    assert_eq!(failed_keys(&by_kind), vec![action(0).key, action(2).key]);
+    let rejected = FailedFilter::new(10).reason_prefix("rejected");
+    let by_reason = store.list_failed(&t, &rejected).await.unwrap();
+    assert_eq!(
+        failed_keys(&by_reason),
+        vec![action(0).key, action(1).key, action(3).key]
+    );
+    let window = FailedFilter::new(10).failed_between(Some(secs(11)), Some(secs(13)));
+    let by_time = store.list_failed(&t, &window).await.unwrap();
+    assert_eq!(failed_keys(&by_time), vec![action(1).key, action(2).key]);
+    assert_eq!(
+        store
+            .list_failed(&t, &FailedFilter::new(2))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// A dismissed item is counted apart, listed only when asked and never requeued by a
+/// filter; requeued items are pending with no attempts and claimable at once; every
+/// operator action is audited.
+pub async fn status_requeue_and_dismiss_are_audited(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    failed_fixture(&store, &t).await;
+    let rejected = FailedFilter::new(10).reason_prefix("rejected");
+    assert!(
+        store
+            .dismiss_failed(&t, &action(1).key, "ops", "known bad email", secs(20))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .dismiss_failed(&t, &action(4).key, "ops", "done", secs(20))
+            .await
+            .unwrap()
+    );
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.done, counts.failed, counts.dismissed),
+        (1, 1, 3, 1)
+    );
+    let listed = store
+        .list_failed(&t, &FailedFilter::default())
+        .await
+        .unwrap();
+    assert!(
+        !failed_keys(&listed).contains(&action(1).key),
+        "dismissed items are hidden"
+    );
+    let with = store
+        .list_failed(&t, &FailedFilter::default().with_dismissed())
+        .await
+        .unwrap();
+    let dismissed = with
+        .iter()
+        .find(|f| f.item.action.key == action(1).key)
+        .unwrap();
+    let note = dismissed.dismissed.as_ref().unwrap();
+    assert_eq!(
+        (note.at, note.by.as_str(), note.note.as_str()),
+        (secs(20), "ops", "known bad email")
+    );
+
+    let moved = store
+        .requeue_failed(
+            &t,
+            &Requeue::Matching(rejected.with_dismissed()),
+            "ops",
+            Some("fixed"),
+            secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, 2, "the dismissed item is never requeued by a filter");
+    let claimed = store
+        .claim(&t, &h("w2"), 10, Duration::from_secs(60), secs(30))
+        .await
+        .unwrap();
+    let mut claimed_keys = keys(&claimed);
+    claimed_keys.sort();
+    let mut expected = vec![action(0).key, action(3).key];
+    expected.sort();
+    assert_eq!(
+        claimed_keys, expected,
+        "requeued items are claimable at once"
+    );
+    assert!(
+        claimed.iter().all(|i| i.attempts == 1),
+        "attempts start again from zero"
+    );
+
+    let by_key = Requeue::Keys(vec![action(1).key, action(4).key]);
+    assert_eq!(
+        store
+            .requeue_failed(&t, &by_key, "lead", None, secs(40))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_operator_log(&store, &t).await;
+    let other = tenant("other");
+    assert!(
+        store
+            .list_failed(&other, &FailedFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.operator_actions(&other, 10).await.unwrap().is_empty());
+}
+
+/// The operator log of [`status_requeue_and_dismiss_are_audited`], newest first.
+async fn assert_operator_log(store: &Arc<dyn Store>, t: &TenantId) {
+    let t = t.clone();
+    let log = store.operator_actions(&t, 10).await.unwrap();
+    let summary: Vec<(&str, &str, usize, Option<&str>)> = log
+        .iter()
+        .map(|a| {
+            (
+                a.actor.as_str(),
+                a.action.as_str(),
+                a.keys.len(),
+                a.note.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("lead", "requeue", 1, None),
+            ("ops", "requeue", 2, Some("fixed")),
+            ("ops", "dismiss", 1, Some("known bad email")),
+        ]
+    );
+    assert_eq!(
+        (log[0].at, log[0].keys.clone()),
+        (secs(40), vec![action(1).key.to_string()])
+    );
+}
+
+/// The last run of each mode round-trips and keeps the last success across a failed run;
+/// a credentials check keeps the account id known before; webhook deliveries are counted
+/// per hour bucket, refusals by reason.
+pub async fn status_last_runs_credentials_and_webhook_counts(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    assert!(store.last_runs(&t).await.unwrap().is_empty());
+    let mut ok = RunRecord::new(RunMode::Delta, secs(0), secs(10), RunOutcome::Ok);
+    ok.applied.insert("assign_badge".to_owned(), 3);
+    ok.read = 7;
+    ok.checkpoint = Some(Cursor::at(secs(-300)));
+    ok.lag_ms = Some(1500);
+    store.record_run(&t, &ok).await.unwrap();
+    let mut failed = RunRecord::new(RunMode::Delta, secs(20), secs(21), RunOutcome::Failed);
+    failed.reason = Some("store unavailable".to_owned());
+    store.record_run(&t, &failed).await.unwrap();
+    let drain = RunRecord::new(RunMode::Drain, secs(30), secs(31), RunOutcome::Ok);
+    store.record_run(&t, &drain).await.unwrap();
+    let runs = store.last_runs(&t).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        (&runs[0].run, runs[0].last_ok_at),
+        (&failed, Some(secs(10)))
+    );
+    assert_eq!((&runs[1].run, runs[1].last_ok_at), (&drain, Some(secs(31))));
+    store.record_run(&t, &ok).await.unwrap();
+    assert_eq!(store.last_runs(&t).await.unwrap()[0].run, ok);
+
+    assert_eq!(store.credentials_check(&t).await.unwrap(), None);
+    let good = CredentialsCheck::ok(secs(1), Some("portal-123".to_owned()));
+    store.record_credentials_check(&t, &good).await.unwrap();
+    let bad = CredentialsCheck::failed(secs(2), "401: token revoked");
+    store.record_credentials_check(&t, &bad).await.unwrap();
+    let check = store.credentials_check(&t).await.unwrap().unwrap();
+    assert_eq!(check.at, secs(2));
+    assert_eq!(check.error.as_deref(), Some("401: token revoked"));
+    assert_eq!(check.account_id.as_deref(), Some("portal-123"));
+
+    let hour = hour_bucket(secs(0));
+    let at = hour + chrono::Duration::minutes(10);
+    let old = hour - chrono::Duration::hours(2);
+    for (outcome, reason, when) in [
+        (WebhookOutcome::Accepted, None, at),
+        (WebhookOutcome::Accepted, None, at),
+        (WebhookOutcome::Duplicate, None, at),
+        (WebhookOutcome::Refused, Some("bad_signature"), at),
+        (WebhookOutcome::Refused, Some("bad_signature"), at),
+        (WebhookOutcome::Refused, Some("stale"), old),
+    ] {
+        store
+            .record_delivery_outcome(&t, outcome, reason, when)
+            .await
+            .unwrap();
+    }
+    let recent = store
+        .webhook_counts(&t, hour + chrono::Duration::minutes(30))
+        .await
+        .unwrap();
+    assert_eq!((recent.accepted, recent.duplicate), (2, 1));
+    assert_eq!(
+        recent.refused.into_iter().collect::<Vec<_>>(),
+        vec![("bad_signature".to_owned(), 2)]
+    );
+    let day = store
+        .webhook_counts(&t, hour - chrono::Duration::hours(23))
+        .await
+        .unwrap();
+    assert_eq!(day.refused.get("stale"), Some(&1));
+    assert_eq!(day.accepted, 2);
+
+    let other = tenant("other");
+    assert!(store.last_runs(&other).await.unwrap().is_empty());
+    assert_eq!(store.credentials_check(&other).await.unwrap(), None);
+    assert_eq!(store.webhook_counts(&other, old).await.unwrap().accepted, 0);
 }

@@ -373,6 +373,10 @@ pub(crate) fn counts(rows: Vec<(String, i64)>) -> Result<OutboxCounts, Error> {
     let mut counts = OutboxCounts::default();
     for (status, n) in rows {
         let n = u64::try_from(n).unwrap_or_default();
+        if status == "dismissed" {
+            counts.dismissed += n;
+            continue;
+        }
         match OutboxStatus::parse(&status) {
             Some(OutboxStatus::Pending) => counts.pending += n,
             Some(OutboxStatus::InFlight) => counts.in_flight += n,

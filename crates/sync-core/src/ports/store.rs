@@ -14,6 +14,7 @@ use crate::domain::{CativaUserId, CrmRecordId, Cursor, Email, Mapping, TenantId}
 use crate::error::Error;
 use crate::plan::{Action, IdempotencyKey};
 use crate::planner::StateView;
+use crate::ports::StatusStore;
 
 /// The identity mapping table and badge provenance.
 #[async_trait]
@@ -328,8 +329,10 @@ pub struct OutboxCounts {
     pub in_flight: u64,
     /// Done.
     pub done: u64,
-    /// Failed.
+    /// Failed (not dismissed).
     pub failed: u64,
+    /// Failed, then dismissed by a person.
+    pub dismissed: u64,
 }
 
 /// The durable outbox: a plan is written here before it is applied, so a crash loses nothing.
@@ -551,11 +554,17 @@ pub trait LeaderLease: Send + Sync {
 
 /// Everything the engine needs from a store.
 pub trait Store:
-    MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease
+    MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease + StatusStore
 {
 }
 
 impl<T> Store for T where
-    T: MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease
+    T: MappingStore
+        + CheckpointStore
+        + DeliveryLedger
+        + Outbox
+        + AuditLog
+        + LeaderLease
+        + StatusStore
 {
 }

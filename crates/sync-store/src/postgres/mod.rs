@@ -25,6 +25,9 @@ mod mappings;
 #[allow(clippy::duplicate_mod)]
 #[path = "../tables/outbox.rs"]
 mod outbox;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/status.rs"]
+mod status;
 
 use std::fmt;
 use std::str::FromStr;

@@ -26,6 +26,9 @@ mod mappings;
 #[allow(clippy::duplicate_mod)]
 #[path = "../tables/outbox.rs"]
 mod outbox;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tables/status.rs"]
+mod status;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -27,7 +27,7 @@ use crate::tables::Dialect;
 use crate::time::{deadline_ns, opt_to_ns, sql_limit, to_ns};
 
 /// The columns of an [`OutboxRow`].
-const COLUMNS: &str = "seq, key, CAST(action AS TEXT) AS action, status, attempts, last_error, leased_by, \
+pub(super) const COLUMNS: &str = "seq, key, CAST(action AS TEXT) AS action, status, attempts, last_error, leased_by, \
      lease_incarnation, lease_until_ns, not_before_ns, enqueued_at_ns";
 
 /// Back to pending, claimable at once; the claim does not count as an attempt.
@@ -55,7 +55,8 @@ const COMPLETE: &str = "UPDATE outbox SET status = 'done', leased_by = NULL, lea
 const FAIL: &str = "UPDATE outbox SET last_error = $4, leased_by = NULL, lease_incarnation = NULL, \
          lease_until_ns = NULL, \
          status = CASE WHEN CAST($5 AS BIGINT) IS NULL THEN 'failed' ELSE 'pending' END, \
-         not_before_ns = COALESCE(CAST($5 AS BIGINT), not_before_ns) \
+         not_before_ns = COALESCE(CAST($5 AS BIGINT), not_before_ns), \
+         failed_at_ns = CASE WHEN CAST($5 AS BIGINT) IS NULL THEN CAST($7 AS BIGINT) ELSE NULL END \
      WHERE tenant = $1 AND key = $2 AND status = 'in_flight' AND leased_by = $3 AND lease_incarnation = $6";
 
 const BACKLOG: &str = "SELECT \
@@ -271,7 +272,7 @@ impl Outbox for Store {
         holder: &LeaseHolder,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<(), Error> {
         check_tenant(tenant)?;
         let done = sqlx::query(FAIL)
@@ -281,6 +282,7 @@ impl Outbox for Store {
             .bind(error)
             .bind(opt_to_ns(retry_at, "retry time")?)
             .bind(incarnation(holder))
+            .bind(to_ns(now, "failure time")?)
             .execute(self.writer())
             .await
             .map_err(db("fail outbox item", tenant))?;
@@ -306,12 +308,14 @@ impl Outbox for Store {
 
     async fn outbox_counts(&self, tenant: &TenantId) -> Result<OutboxCounts, Error> {
         check_tenant(tenant)?;
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM outbox WHERE tenant = $1 GROUP BY status")
-                .bind(tenant.as_str())
-                .fetch_all(self.reader())
-                .await
-                .map_err(db("count outbox items", tenant))?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT CASE WHEN dismissed_at_ns IS NOT NULL THEN 'dismissed' ELSE status END AS s, \
+                 COUNT(*) FROM outbox WHERE tenant = $1 GROUP BY 1",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db("count outbox items", tenant))?;
         counts(rows)
     }
 
