@@ -75,7 +75,7 @@ mod tests {
         fn now(&self) -> DateTime<Utc> {
             self.crm.now()
         }
-        async fn advance(&self, by: chrono::Duration) {
+        async fn advance(&self, by: cativa_crm_sync::chrono::Duration) {
             self.crm.advance(by);
         }
         async fn create(&self, email: &str) -> Result<CrmRecordId, String> {

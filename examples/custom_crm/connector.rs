@@ -59,7 +59,7 @@ impl JsonCrmConnector {
         CrmKind::Other("json-crm".into())
     }
 
-    fn id(&self, id: &str) -> CrmRecordId {
+    pub fn id(&self, id: &str) -> CrmRecordId {
         CrmRecordId::new(Self::kind(), id)
     }
 

@@ -235,16 +235,16 @@ async fn a_missing_crm_property_refuses_start_naming_it() {
     );
 }
 
+/// Each member's answer: `accepted` / `duplicate`, or `None` when none came.
+type Answers = Arc<Mutex<BTreeMap<usize, Option<String>>>>;
+
 /// Sends `count` deliveries, `concurrency` at a time, and records each answer (or its absence).
 fn load(
     url: String,
     secret: secrecy::SecretString,
     range: std::ops::Range<usize>,
     concurrency: usize,
-) -> (
-    Arc<Mutex<BTreeMap<usize, Option<String>>>>,
-    tokio::task::JoinHandle<()>,
-) {
+) -> (Answers, tokio::task::JoinHandle<()>) {
     let answers = Arc::new(Mutex::new(BTreeMap::new()));
     let sink = answers.clone();
     let task = tokio::spawn(async move {

@@ -17,11 +17,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         .with_audit(retention.audit)
         .with_batch(retention.batch);
     loop {
-        match shared
-            .engine
-            .purge_expired(&shared.tenant, policy.clone())
-            .await
-        {
+        match shared.engine.purge_expired(&shared.tenant, policy).await {
             Ok(report) if report.total() > 0 => tracing::info!(
                 deliveries = report.deliveries,
                 outbox = report.outbox,
