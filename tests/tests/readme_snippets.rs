@@ -1,8 +1,8 @@
 //! The READMEs run as written. Every TOML and JSON block parses (and, when it is a sync
 //! configuration, validates); no Rust block is `ignore` (they compile as doc-tests: see
 //! `tests/src/lib.rs` and each crate's `lib.rs`); every `cargo run --example ...` command runs
-//! against the sandbox and exits 0; and the README's configuration example, passed to the
-//! quickstart with `SYNC_CONFIG`, grants the Premium badge.
+//! against the sandbox and exits 0; and the README's configuration example grants the Premium
+//! badge on the sandbox.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -282,25 +282,64 @@ fn readme_config() -> String {
         .text
 }
 
-#[test]
-fn readme_configuration_passed_with_sync_config_grants_premium() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sync.toml");
-    std::fs::write(&path, readme_config()).unwrap();
-    let env = [(
-        "SYNC_CONFIG".to_owned(),
-        path.to_string_lossy().into_owned(),
-    )];
-    let stdout = run_example("quickstart", &[], &env, "README configuration");
-    let holders: usize = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Cativa now shows "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no Premium count in:\n{stdout}"));
-    assert!(holders > 0, "nothing was granted:\n{stdout}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_configuration_grants_premium_on_the_sandbox() {
+    use std::sync::Arc;
+
+    use cativa_client::sink::{ApiBadgeSink, InviteOutput, SignupInviter};
+    use cativa_crm_sync_tests::{
+        cativa_client, deliver_user_created, hubspot_client, hubspot_source,
+    };
+    use sync_core::{PlanMode, TenantId};
+    use sync_engine::SyncEngine;
+
+    let config = SyncConfig::from_toml_str(&readme_config())
+        .unwrap()
+        .validate()
+        .unwrap();
+    let sandbox = sync_sandbox::SandboxServer::start(cativa_crm_sync_tests::unlimited_sandbox())
+        .await
+        .unwrap();
+    let seed = sync_sandbox::datagen::DataGenConfig::default()
+        .with_contacts(300)
+        .with_seed(42);
+    sandbox.seed_people(&seed).unwrap();
+    let store: Arc<dyn sync_core::ports::Store> = Arc::new(sync_core::MemoryStore::new());
+    let tenant = TenantId::new("readme");
+    let recorder = SyncEngine::builder(config.clone(), store.clone()).build();
+    let secret = sandbox.cativa().webhook_secret().clone();
+    deliver_user_created(&sandbox, &recorder, &tenant, &secret, 8)
+        .await
+        .unwrap();
+    let hubspot = hubspot_client(sandbox.hubspot().base_url()).unwrap();
+    let cativa = cativa_client(sandbox.cativa().base_url()).unwrap();
+    // The configuration invites people who are not in the community yet.
+    let engine = SyncEngine::builder(config, store)
+        .source(Arc::new(hubspot_source(
+            hubspot,
+            sandbox.hubspot().tags_property(),
+        )))
+        .badge_sink(Arc::new(ApiBadgeSink::new(tenant.clone(), cativa)))
+        .inviter(Arc::new(SignupInviter::new(InviteOutput::Memory)))
+        .build();
+    let mode = PlanMode::FullReconcile {
+        scan_complete: false,
+    };
+    let plan = engine.plan(&tenant, mode).await.unwrap().to_string();
     assert!(
-        stdout.contains("+ badge Premium (b0000000-0000-4000-8000-000000000001) -> "),
-        "the plan shows badges by name:\n{stdout}"
+        plan.contains("+ badge Premium (b0000000-0000-4000-8000-000000000001) -> "),
+        "the plan shows badges by name:\n{plan}"
     );
+    let report = engine.run_full_reconcile(&tenant).await.unwrap();
+    let holders = sandbox
+        .cativa()
+        .badges_by_user()
+        .values()
+        .filter(|g| {
+            g.iter()
+                .any(|g| g.badge_id == cativa_crm_sync_tests::PREMIUM)
+        })
+        .count();
+    assert!(holders > 0, "nothing was granted: {report}");
+    sandbox.shutdown().await;
 }

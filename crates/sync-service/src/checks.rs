@@ -99,10 +99,18 @@ pub async fn start(config: &ServiceConfig) -> Result<Service, Error> {
     for name in &report.created {
         info!(property = %name, "created CRM property");
     }
-    Ok(connected
+    let builder = connected
         .into_builder(config.service_options())
-        .checks_passed(report.passed)
-        .build())
+        .checks_passed(report.passed);
+    #[cfg(feature = "prometheus")]
+    let builder = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => builder.prometheus(handle),
+        Err(e) => {
+            warn!(error = %e, "no Prometheus recorder installed (the process has one already?): GET /metrics answers 404");
+            builder
+        }
+    };
+    Ok(builder.build())
 }
 
 /// The store answers reads on the tables the service uses (so it is reachable and
