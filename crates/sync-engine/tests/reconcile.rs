@@ -286,26 +286,6 @@ async fn a_holder_whose_row_came_back_after_a_merge_gets_its_badge_back() {
         .unwrap();
 }
 
-/// A regression seed of the property: a row handed back and forth between two records, then
-/// taken back by the one that did not change when the other is merged away. The link taking
-/// it back must apply (it had the key of the earlier identical link, so the outbox dropped it).
-#[tokio::test]
-async fn a_row_taken_back_by_an_unchanged_record_is_relinked() {
-    use Change::*;
-    let users = vec![false, false, true, true, true, false];
-    let changes = vec![
-        Collide(1, 2),
-        Collide(3, 1),
-        Tag(2, true),
-        Tag(1, false),
-        Merge(1, 3, false),
-        Tag(0, false),
-    ];
-    delta_then_full_agree(vec![false; CONTACTS], users, changes, 50)
-        .await
-        .unwrap();
-}
-
 /// One CRM change of the generated sequences.
 #[derive(Debug, Clone)]
 enum Change {

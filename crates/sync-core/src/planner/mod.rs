@@ -293,11 +293,10 @@ impl<'a, 'i> Builder<'a, 'i> {
     }
 }
 
-/// Key parts of a link: what it writes, the time of the change that triggered it and the time
-/// the row last changed, so the same link planned again after a later change (a row handed
-/// back and forth between two records, even when the record taking it back did not change)
-/// is a new action, while re-planning one change repeats its key.
-fn link_key_parts(kind: &ActionKind, at: DateTime<Utc>, row_at: DateTime<Utc>) -> Vec<String> {
+/// Key parts of a link: what it writes and the time of the change that triggered it, so the
+/// same link planned again after a later change (a row handed back and forth between two
+/// records) is a new action, while re-planning one change repeats its key.
+fn link_key_parts(kind: &ActionKind, at: DateTime<Utc>) -> Vec<String> {
     match kind {
         ActionKind::LinkMapping {
             email,
@@ -319,9 +318,8 @@ fn link_key_parts(kind: &ActionKind, at: DateTime<Utc>, row_at: DateTime<Utc>) -
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             millis(at),
-            millis(row_at),
         ],
-        other => vec![other.name().to_owned(), millis(at), millis(row_at)],
+        other => vec![other.name().to_owned(), millis(at)],
     }
 }
 

@@ -137,7 +137,7 @@ impl Builder<'_, '_> {
             };
             if let Some(link) = link {
                 let (kind, reason) = *link;
-                let parts = link_key_parts(&kind, c.updated_at, row.updated_at);
+                let parts = link_key_parts(&kind, c.updated_at);
                 let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
                 self.push(kind, reason, &refs);
             }
@@ -250,7 +250,7 @@ impl Builder<'_, '_> {
             previous_email: None,
             previous_crm_id: Some(loser.id.clone()),
         };
-        let parts = link_key_parts(&kind, loser.updated_at, row.updated_at);
+        let parts = link_key_parts(&kind, loser.updated_at);
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         self.push(
             kind,

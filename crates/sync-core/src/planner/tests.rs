@@ -1102,37 +1102,6 @@ fn a_grant_planned_again_after_its_removal_has_a_new_key() {
     assert_ne!(a.actions[0].key, b.actions[0].key);
 }
 
-#[test]
-fn a_link_planned_again_after_the_row_changed_has_a_new_key() {
-    // Record 2 takes back a row it held before, from record 1 (archived): record 2 did not
-    // change, but the row did (record 1 took it meanwhile), so the link is a new action, not a
-    // repeat of the first one the outbox already applied.
-    let contacts = [
-        contact("2", "jane@example.com", 100),
-        contact("1", "jane@example.com", 200).archived(),
-    ];
-    let before = StateView::new(vec![row("jane@example.com", "u1", Some("1"))]);
-    let mut changed = row("jane@example.com", "u1", Some("1"));
-    changed.updated_at = t(500);
-    let after = StateView::new(vec![changed]);
-    let links = |p: &Plan| -> Vec<IdempotencyKey> {
-        p.actions
-            .iter()
-            .filter(|a| matches!(a.kind, ActionKind::LinkMapping { .. }))
-            .map(|a| a.key.clone())
-            .collect()
-    };
-    let a = run(&cfg(), &before, &contacts, PlanMode::Delta);
-    let b = run(&cfg(), &after, &contacts, PlanMode::Delta);
-    assert_eq!(links(&a).len(), 1, "{a}");
-    assert_eq!(links(&b).len(), 1, "{b}");
-    assert_eq!(
-        links(&a),
-        links(&run(&cfg(), &before, &contacts, PlanMode::Delta))
-    );
-    assert_ne!(links(&a), links(&b));
-}
-
 // --- Property tests ---------------------------------------------------------------------------
 
 const EMAILS: [&str; 6] = ["a@x.io", "b@x.io", "c@x.io", "d@x.io", "e@x.io", "f@x.io"];
