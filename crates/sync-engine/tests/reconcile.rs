@@ -272,20 +272,6 @@ async fn the_known_rename_and_collision_sequence_over_pages_of_two_agrees() {
         .unwrap();
 }
 
-/// A regression seed of the property: a contact takes the email of a badge holder and its row
-/// (the holder's badge is removed), is merged into another linked contact, which then takes
-/// the same email. The holder, tagged all along, must get its row and badge back.
-#[tokio::test]
-async fn a_holder_whose_row_came_back_after_a_merge_gets_its_badge_back() {
-    use Change::*;
-    let users = vec![false, false, false, true, true, false];
-    let changes = vec![Collide(0, 4), Merge(0, 3, false), Email(3, 4)];
-    let tagged = vec![false, false, false, false, true];
-    delta_then_full_agree(tagged, users, changes, 50)
-        .await
-        .unwrap();
-}
-
 /// One CRM change of the generated sequences.
 #[derive(Debug, Clone)]
 enum Change {

@@ -41,14 +41,11 @@ pub(super) fn plan_badges(
                     rule: rule.id.clone(),
                     condition: config.rule_description(index).to_owned(),
                 };
-                // The row's time too: a grant removed while the contact stayed unchanged
-                // (its row was taken, then given back) is granted again by a new action.
                 let at = millis(c.updated_at);
-                let row_at = millis(row.updated_at);
                 b.push(
                     kind,
                     reason,
-                    &["assign_badge", user.as_str(), badge.as_str(), &at, &row_at],
+                    &["assign_badge", user.as_str(), badge.as_str(), &at],
                 );
             }
             (None, Some(grant)) => {

@@ -1085,23 +1085,6 @@ fn keys_are_deterministic_and_change_with_the_triggering_change() {
     assert_ne!(a.actions[0].key, c.actions[0].key);
 }
 
-#[test]
-fn a_grant_planned_again_after_its_removal_has_a_new_key() {
-    // The holder's contact did not change, but its grant was removed meanwhile (another
-    // contact took its row, then gave it back): the row changed, so the assign is a new
-    // action, not a repeat of the first one the outbox already applied.
-    let holder = [contact("1", "jane@example.com", 100).with_tag("Pago Anual")];
-    let first = StateView::new(vec![row("jane@example.com", "u1", Some("1"))]);
-    let mut removed = row("jane@example.com", "u1", Some("1"));
-    removed.updated_at = t(500);
-    let again = StateView::new(vec![removed]);
-    let a = run(&cfg(), &first, &holder, PlanMode::Delta);
-    let b = run(&cfg(), &again, &holder, PlanMode::Delta);
-    assert_eq!(a.count_of(crate::plan::ActionType::AssignBadge), 1, "{a}");
-    assert_eq!(b.count_of(crate::plan::ActionType::AssignBadge), 1, "{b}");
-    assert_ne!(a.actions[0].key, b.actions[0].key);
-}
-
 // --- Property tests ---------------------------------------------------------------------------
 
 const EMAILS: [&str; 6] = ["a@x.io", "b@x.io", "c@x.io", "d@x.io", "e@x.io", "f@x.io"];
