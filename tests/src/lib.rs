@@ -31,6 +31,32 @@ use sync_sandbox::{SandboxConfig, SandboxServer};
 
 pub use seed::{DeliveryTally, cativa_headers, deliver_user_created};
 
+/// Seed 004's `user_created` payload, verbatim: the same field names and nesting (the
+/// top-level fields and the nested `User`), and no event-name field.
+pub const SEED_USER_CREATED: &str = r#"{
+  "CustomerId": "5a4d0b0c-0000-4000-8000-c0ffee000001",
+  "UserId": "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
+  "Email": "Maria.Silva@Example.com.br",
+  "FirstName": "Maria",
+  "LastName": "Silva",
+  "DisplayName": "Maria Silva",
+  "Username": "mariasilva",
+  "PhoneNumber": "+5511988887777",
+  "CreatedAt": "2026-11-20T13:45:10.123Z",
+  "User": {
+    "Id": "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
+    "Email": "Maria.Silva@Example.com.br",
+    "FirstName": "Maria",
+    "LastName": "Silva",
+    "DisplayName": "Maria Silva",
+    "Username": "mariasilva",
+    "PhoneNumber": "+5511988887777",
+    "CreatedAt": "2026-11-20T13:45:10.123Z",
+    "BadgeId": null,
+    "Badges": []
+  }
+}"#;
+
 /// The badge id the Cativa sandbox knows as "Premium" (`sync_sandbox::cativa::DEFAULT_BADGES`).
 pub const PREMIUM: &str = "b0000000-0000-4000-8000-000000000001";
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use cativa_client::sink::ApiBadgeSink;
 use cativa_client::webhook::{SignatureVerifier, WebhookReceiver};
 use cativa_crm_sync_tests::{
-    World, answer_code, config, fast_options, leaks_internals, serve, unlimited_sandbox,
+    SEED_USER_CREATED, World, answer_code, config, fast_options, leaks_internals, serve,
+    unlimited_sandbox,
 };
 use crm_hubspot::{HubSpotSink, SinkConfig};
 use futures::StreamExt;
@@ -338,33 +339,6 @@ async fn receiver_for(world: &World) -> (String, tokio::task::JoinHandle<()>) {
     }
     serve(app(engine, world, cativa)).await.unwrap()
 }
-
-/// Seed 004's `user_created` payload, verbatim: the same field names and nesting (the
-/// top-level fields and the nested `User`), and no event-name field.
-const SEED_USER_CREATED: &str = r#"{
-  "CustomerId": "5a4d0b0c-0000-4000-8000-c0ffee000001",
-  "UserId": "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
-  "Email": "Maria.Silva@Example.com.br",
-  "FirstName": "Maria",
-  "LastName": "Silva",
-  "DisplayName": "Maria Silva",
-  "Username": "mariasilva",
-  "PhoneNumber": "+5511988887777",
-  "CreatedAt": "2026-11-20T13:45:10.123Z",
-  "User": {
-    "Id": "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
-    "Email": "Maria.Silva@Example.com.br",
-    "FirstName": "Maria",
-    "LastName": "Silva",
-    "DisplayName": "Maria Silva",
-    "Username": "mariasilva",
-    "PhoneNumber": "+5511988887777",
-    "CreatedAt": "2026-11-20T13:45:10.123Z",
-    "BadgeId": null,
-    "Badges": []
-  }
-}"#;
-
 async fn post_signed(
     url: &str,
     secret: &secrecy::SecretString,

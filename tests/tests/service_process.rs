@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cativa_crm_sync_tests::SEED_USER_CREATED;
 use example_process::Process;
 use futures::StreamExt;
 use sync_sandbox::hubspot::{DEFAULT_ACCESS_TOKEN, DEFAULT_CLIENT_SECRET, HubSpotConfig};
@@ -17,33 +18,6 @@ use sync_sandbox::ratelimit::RateLimits;
 use sync_sandbox::{SandboxConfig, SandboxServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Seed 004's `user_created` payload, verbatim: the top-level fields and the nested `User`,
-/// and no event-name field.
-const SEED_USER_CREATED: &str = r#"{
-  "CustomerId": "5a4d0b0c-0000-4000-8000-c0ffee000001",
-  "UserId": "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
-  "Email": "Maria.Silva@Example.com.br",
-  "FirstName": "Maria",
-  "LastName": "Silva",
-  "DisplayName": "Maria Silva",
-  "Username": "mariasilva",
-  "PhoneNumber": "+5511988887777",
-  "CreatedAt": "2026-11-20T13:45:10.123Z",
-  "User": {
-    "Id": "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
-    "Email": "Maria.Silva@Example.com.br",
-    "FirstName": "Maria",
-    "LastName": "Silva",
-    "DisplayName": "Maria Silva",
-    "Username": "mariasilva",
-    "PhoneNumber": "+5511988887777",
-    "CreatedAt": "2026-11-20T13:45:10.123Z",
-    "BadgeId": null,
-    "Badges": []
-  }
-}"#;
-
 struct World {
     sandbox: SandboxServer,
     dir: tempfile::TempDir,
