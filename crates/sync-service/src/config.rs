@@ -38,6 +38,9 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("create_properties", "SYNC_CREATE_PROPERTIES"),
     ("webhook_public_url", "WEBHOOK_PUBLIC_URL"),
     ("shutdown_grace_secs", "SYNC_SHUTDOWN_GRACE_SECS"),
+    ("status_token", "STATUS_TOKEN"),
+    ("alert_webhook_url", "SYNC_ALERT_WEBHOOK_URL"),
+    ("health_interval_secs", "SYNC_HEALTH_INTERVAL_SECS"),
     ("hubspot.base_url", "HUBSPOT_BASE_URL"),
     ("hubspot.token", "HUBSPOT_TOKEN"),
     ("hubspot.client_secret", "HUBSPOT_CLIENT_SECRET"),
@@ -379,6 +382,15 @@ pub struct ServiceConfig {
     /// `SYNC_SHUTDOWN_GRACE_SECS`: how long a shutdown waits for in-flight requests.
     /// Default 30.
     pub shutdown_grace_secs: u64,
+    /// `STATUS_TOKEN`: the bearer token of the status routes and the status page. Unset:
+    /// the status routes are not mounted (they answer 404). Never shown in `Debug` or logs.
+    pub status_token: Option<SecretString>,
+    /// `SYNC_ALERT_WEBHOOK_URL`: a URL told (JSON `POST`) each time a tenant's health
+    /// changes. Unset: no alert posts.
+    pub alert_webhook_url: Option<String>,
+    /// `SYNC_HEALTH_INTERVAL_SECS`: how often the health of each tenant is computed (and
+    /// observers told of changes). Default 60.
+    pub health_interval_secs: u64,
     /// `[hubspot]`.
     pub hubspot: HubSpotSection,
     /// `[salesforce]`.
@@ -407,6 +419,9 @@ impl Default for ServiceConfig {
             create_properties: false,
             webhook_public_url: None,
             shutdown_grace_secs: 30,
+            status_token: None,
+            alert_webhook_url: None,
+            health_interval_secs: 60,
             hubspot: HubSpotSection::default(),
             salesforce: SalesforceSection::default(),
             cativa: CativaSection::default(),
@@ -623,6 +638,11 @@ impl ServiceConfig {
         if let Some(v) = l.text("webhook_public_url") {
             self.webhook_public_url = Some(v);
         }
+        self.status_token = l.secret("status_token").or(self.status_token.take());
+        if let Some(v) = l.text("alert_webhook_url") {
+            self.alert_webhook_url = Some(v);
+        }
+        l.set("health_interval_secs", &mut self.health_interval_secs)?;
         l.set("shutdown_grace_secs", &mut self.shutdown_grace_secs)
     }
 
@@ -707,6 +727,7 @@ impl ServiceConfig {
             ("pull.leader_lease_secs", self.pull.leader_lease_secs),
             ("retention.batch", self.retention.batch as u64),
             ("retention.interval_secs", self.retention.interval_secs),
+            ("health_interval_secs", self.health_interval_secs),
         ];
         if let Some((key, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(key, "must be at least 1"));
@@ -882,6 +903,7 @@ impl ServiceConfig {
         o.retention.batch = r.batch;
         o.retention.interval = Duration::from_secs(r.interval_secs);
         o.shutdown_grace = Duration::from_secs(self.shutdown_grace_secs);
+        o.health_interval = Duration::from_secs(self.health_interval_secs);
         o
     }
 

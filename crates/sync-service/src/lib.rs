@@ -32,6 +32,7 @@ mod routes;
 mod server;
 mod service;
 mod signal;
+mod status_page;
 
 pub use background::{Background, PULL_LEASE};
 pub use checks::{CheckReport, HUBSPOT_REQUIRED_SCOPES, HUBSPOT_SCHEMA_WRITE_SCOPE, check, start};

@@ -148,6 +148,9 @@ pub struct ServiceOptions {
     pub retention: RetentionOptions,
     /// How long a shutdown waits for in-flight requests before closing them. Default 30 s.
     pub shutdown_grace: Duration,
+    /// How often the background health job computes each tenant's status and tells the
+    /// observers of a change. Default 60 s.
+    pub health_interval: Duration,
 }
 
 impl Default for ServiceOptions {
@@ -158,6 +161,7 @@ impl Default for ServiceOptions {
             schedule: PullSchedule::default(),
             retention: RetentionOptions::default(),
             shutdown_grace: Duration::from_secs(30),
+            health_interval: Duration::from_secs(60),
         }
     }
 }
