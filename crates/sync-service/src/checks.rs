@@ -109,11 +109,12 @@ pub async fn start(config: &ServiceConfig) -> Result<Service, Error> {
         builder = builder.status_token(token.clone());
     }
     if let Some(url) = &config.alert_webhook_url {
-        let observer = cativa_client::WebhookObserver::new(url.clone()).map_err(|e| Error::Config {
-            key: "alert_webhook_url".to_owned(),
-            env: "SYNC_ALERT_WEBHOOK_URL".to_owned(),
-            message: e.to_string(),
-        })?;
+        let observer =
+            cativa_client::WebhookObserver::new(url.clone()).map_err(|e| Error::Config {
+                key: "alert_webhook_url".to_owned(),
+                env: "SYNC_ALERT_WEBHOOK_URL".to_owned(),
+                message: e.to_string(),
+            })?;
         builder = builder.observer(std::sync::Arc::new(observer));
     }
     #[cfg(feature = "prometheus")]

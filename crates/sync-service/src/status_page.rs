@@ -70,7 +70,11 @@ pub(crate) fn login(error: Option<&str>) -> String {
     let mut out = head("Sign in: sync status");
     out.push_str("<main><h1>Sync status</h1>");
     if let Some(error) = error {
-        let _ = write!(out, "<p role=\"alert\" class=\"badge red\">{}</p>", escape(error));
+        let _ = write!(
+            out,
+            "<p role=\"alert\" class=\"badge red\">{}</p>",
+            escape(error)
+        );
     }
     out.push_str(
         "<section><h2>Sign in</h2><form method=\"post\" action=\"login\">\
@@ -173,11 +177,18 @@ fn runs(out: &mut String, runs: &[LastRun]) {
     );
     for last in runs {
         let r = &last.run;
-        let mut counts = format!("read {}, failed {}, retrying {}", r.read, r.failed, r.retrying);
+        let mut counts = format!(
+            "read {}, failed {}, retrying {}",
+            r.read, r.failed, r.retrying
+        );
         for (kind, n) in &r.applied {
             let _ = write!(counts, ", {kind} {n}");
         }
-        let why = r.reason.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
+        let why = r
+            .reason
+            .as_deref()
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
         let _ = write!(
             out,
             "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td></tr>",
@@ -193,10 +204,10 @@ fn runs(out: &mut String, runs: &[LastRun]) {
 }
 
 fn timing_and_backlog(out: &mut String, s: &SyncStatus) {
-    let lag = s
-        .timing
-        .lag_ms
-        .map_or_else(|| "unknown".to_owned(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
+    let lag = s.timing.lag_ms.map_or_else(
+        || "unknown".to_owned(),
+        |ms| format!("{:.1} s", ms as f64 / 1000.0),
+    );
     let checkpoint = s.timing.checkpoint.as_ref().map_or_else(
         || "none".to_owned(),
         |c| match &c.last_id {
@@ -294,9 +305,16 @@ fn webhooks(out: &mut String, s: &SyncStatus) {
 <thead><tr><th scope=\"col\">Window</th><th scope=\"col\">Accepted</th><th scope=\"col\">Duplicate</th>\
 <th scope=\"col\">Refused</th></tr></thead><tbody>",
     );
-    for (name, w) in [("Last hour", &s.webhooks.last_hour), ("Last day", &s.webhooks.last_day)] {
+    for (name, w) in [
+        ("Last hour", &s.webhooks.last_hour),
+        ("Last day", &s.webhooks.last_day),
+    ] {
         let refused: Vec<String> = w.refused.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        let refused = if refused.is_empty() { "0".to_owned() } else { refused.join(", ") };
+        let refused = if refused.is_empty() {
+            "0".to_owned()
+        } else {
+            refused.join(", ")
+        };
         let _ = write!(
             out,
             "<tr><th scope=\"row\">{name}</th><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -199,47 +199,65 @@ async fn failed_work_is_listed_requeued_and_dismissed_with_an_audit() {
     let service = service(&w);
     let app = sync_service::router(&service);
     fail_one_grant(&w, &service).await;
-    let status = send(&app, bearer(Request::get("/status/acme")), "").await.json();
+    let status = send(&app, bearer(Request::get("/status/acme")), "")
+        .await
+        .json();
     assert_eq!(status["health"]["state"], "red", "{status}");
     assert_eq!(status["outbox"]["failed"], 1);
     let list = send(
         &app,
-        bearer(Request::get("/status/acme/failures?kind=assign_badge&limit=10")),
+        bearer(Request::get(
+            "/status/acme/failures?kind=assign_badge&limit=10",
+        )),
         "",
     )
     .await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     let items = list.json();
     assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
-    let key = items[0]["item"]["action"]["key"].as_str().unwrap().to_owned();
-    let none = send(&app, bearer(Request::get("/status/acme/failures?kind=other")), "").await;
+    let key = items[0]["item"]["action"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let none = send(
+        &app,
+        bearer(Request::get("/status/acme/failures?kind=other")),
+        "",
+    )
+    .await;
     assert_eq!(none.json().as_array().unwrap().len(), 0);
-    let bad = send(&app, bearer(Request::get("/status/acme/failures?limit=x")), "").await;
+    let bad = send(
+        &app,
+        bearer(Request::get("/status/acme/failures?limit=x")),
+        "",
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
     // Requeued by id (JSON): the badge is granted by the next drain.
-    let json_post = |path: &str| {
-        bearer(Request::post(path)).header(header::CONTENT_TYPE, "application/json")
-    };
+    let json_post =
+        |path: &str| bearer(Request::post(path)).header(header::CONTENT_TYPE, "application/json");
     let body = json!({"ids": [key], "by": "ops@acme", "note": "user exists now"}).to_string();
     let a = send(&app, json_post("/status/acme/requeue"), &body).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     assert_eq!(a.json()["requeued"], 1);
     service.engine().drain_outbox(&w.tenant).await.unwrap();
-    assert_eq!(
-        w.badges
-            .badges_of(&CativaUserId::from("u1"))
-            .len(),
-        1
-    );
-    let status = send(&app, bearer(Request::get("/status/acme")), "").await.json();
+    assert_eq!(w.badges.badges_of(&CativaUserId::from("u1")).len(), 1);
+    let status = send(&app, bearer(Request::get("/status/acme")), "")
+        .await
+        .json();
     assert_eq!(status["outbox"]["failed"], 0, "{status}");
     let actions = w.store.operator_actions(&w.tenant, 10).await.unwrap();
     assert_eq!(actions[0].action, "requeue");
     assert_eq!(actions[0].actor, "ops@acme");
 
     // Nothing failed any more: dismissing answers 404; a body naming nothing is 400.
-    let a = send(&app, json_post("/status/acme/dismiss"), &json!({"id": key}).to_string()).await;
+    let a = send(
+        &app,
+        json_post("/status/acme/dismiss"),
+        &json!({"id": key}).to_string(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     let a = send(&app, json_post("/status/acme/requeue"), "{}").await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
@@ -265,7 +283,9 @@ async fn a_form_dismiss_and_requeue_answer_303_back_to_the_page() {
     let a = send(&app, form("/status/acme/dismiss"), &body).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
     assert_eq!(a.headers.get(header::LOCATION).unwrap(), "../page");
-    let status = send(&app, bearer(Request::get("/status/acme")), "").await.json();
+    let status = send(&app, bearer(Request::get("/status/acme")), "")
+        .await
+        .json();
     assert_eq!(status["outbox"]["dismissed"], 1, "{status}");
     let actions = w.store.operator_actions(&w.tenant, 10).await.unwrap();
     assert_eq!(actions[0].action, "dismiss");
@@ -322,11 +342,24 @@ async fn the_page_signs_in_with_a_cookie_and_refuses_cross_site_posts() {
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     assert_eq!(a.headers.get(header::LOCATION).unwrap(), "page");
     let cookie = session_of(&a);
-    let page = send(&app, Request::get("/status/page").header(header::COOKIE, &cookie), "").await;
+    let page = send(
+        &app,
+        Request::get("/status/page").header(header::COOKIE, &cookie),
+        "",
+    )
+    .await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text.contains("<section id=\"tenant-acme\" data-health=\"red\""));
+    assert!(
+        page.text
+            .contains("<section id=\"tenant-acme\" data-health=\"red\"")
+    );
     // The cookie also reads the JSON.
-    let a = send(&app, Request::get("/status/acme").header(header::COOKIE, &cookie), "").await;
+    let a = send(
+        &app,
+        Request::get("/status/acme").header(header::COOKIE, &cookie),
+        "",
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK);
     // A cookie-authenticated post from another site is refused; from the page it works.
     let evil = form("/status/acme/requeue")
@@ -364,8 +397,12 @@ async fn webhook_deliveries_are_counted_for_the_status() {
         .header(header::CONTENT_TYPE, "application/json");
     let a = send(&app, unsigned, "{}").await;
     assert!(a.status.is_client_error());
-    let status = send(&app, bearer(Request::get("/status/acme")), "").await.json();
-    let refused = status["webhooks"]["last_hour"]["refused"].as_object().unwrap();
+    let status = send(&app, bearer(Request::get("/status/acme")), "")
+        .await
+        .json();
+    let refused = status["webhooks"]["last_hour"]["refused"]
+        .as_object()
+        .unwrap();
     let total: u64 = refused.values().filter_map(Value::as_u64).sum();
     assert_eq!(total, 1, "{status}");
 }
@@ -407,11 +444,17 @@ async fn the_health_job_tells_an_observer_red_then_green_once_each() {
         .observer(seen.clone())
         .build();
     let refused = CredentialsCheck::failed(Utc::now(), "HubSpot refused the token (401)");
-    w.store.record_credentials_check(&w.tenant, &refused).await.unwrap();
+    w.store
+        .record_credentials_check(&w.tenant, &refused)
+        .await
+        .unwrap();
     let background = service.spawn_background();
     eventually("red", || !seen.0.lock().unwrap().is_empty()).await;
     let ok = CredentialsCheck::ok(Utc::now(), Some("portal-1".to_owned()));
-    w.store.record_credentials_check(&w.tenant, &ok).await.unwrap();
+    w.store
+        .record_credentials_check(&w.tenant, &ok)
+        .await
+        .unwrap();
     eventually("green", || seen.0.lock().unwrap().len() >= 2).await;
     // Several more rounds: no repeated alert.
     tokio::time::sleep(Duration::from_millis(150)).await;

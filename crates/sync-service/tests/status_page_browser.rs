@@ -79,7 +79,10 @@ async fn start_driver(binary: &PathBuf) -> Driver {
         url: format!("http://127.0.0.1:{port}"),
     };
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return driver;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -129,9 +132,12 @@ async fn world(store_path: &std::path::Path) -> (SandboxServer, SyncEngine, Tena
     let tags = hubspot.tags_property().to_owned();
     hubspot
         .insert_contact(
-            [("email".to_owned(), EMAIL.to_owned()), (tags.clone(), "Pago Anual".to_owned())]
-                .into_iter()
-                .collect(),
+            [
+                ("email".to_owned(), EMAIL.to_owned()),
+                (tags.clone(), "Pago Anual".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
         )
         .unwrap();
     let client = HubSpotClient::builder()
@@ -160,7 +166,10 @@ async fn world(store_path: &std::path::Path) -> (SandboxServer, SyncEngine, Tena
         .validate()
         .unwrap();
     let engine = SyncEngine::builder(rules, store)
-        .source(Arc::new(HubSpotSource::new(client.clone(), SourceConfig::new(mapping))))
+        .source(Arc::new(HubSpotSource::new(
+            client.clone(),
+            SourceConfig::new(mapping),
+        )))
         .crm_sink(Arc::new(HubSpotSink::new(client, SinkConfig::default())))
         .badge_sink(Arc::new(cativa_client::sink::ApiBadgeSink::new(
             tenant.clone(),
@@ -178,7 +187,11 @@ async fn health(client: &Client) -> String {
         .for_element(Locator::Css("section#tenant-acme"))
         .await
         .unwrap();
-    section.attr("data-health").await.unwrap().unwrap_or_default()
+    section
+        .attr("data-health")
+        .await
+        .unwrap()
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,14 +205,19 @@ async fn the_status_page_shows_a_failure_and_its_requeue_turns_the_tenant_green(
             !required,
             "CATIVA_REQUIRE_BROWSER=1 but chromedriver or chromium is not on the PATH (apt-get install chromium chromium-driver)"
         );
-        println!("SKIPPED: chromedriver or chromium not on the PATH; the status page browser test did not run");
+        println!(
+            "SKIPPED: chromedriver or chromium not on the PATH; the status page browser test did not run"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let (sandbox, engine, tenant) = world(&dir.path().join("sync.db")).await;
     let user_id = sandbox.cativa().sign_up(EMAIL, "Ana", "Lima").id;
     sandbox.cativa().set_faults(cativa_down()).unwrap();
-    let user = CommunityUser::new(CativaUserId::from(user_id.as_str()), Email::parse(EMAIL).unwrap());
+    let user = CommunityUser::new(
+        CativaUserId::from(user_id.as_str()),
+        Email::parse(EMAIL).unwrap(),
+    );
     engine
         .handle_community_event(&tenant, "exec-1", CommunityEvent::UserCreated { user })
         .await
@@ -212,8 +230,14 @@ async fn the_status_page_shows_a_failure_and_its_requeue_turns_the_tenant_green(
         .list_failed(&tenant, &sync_core::ports::FailedFilter::new(10))
         .await
         .unwrap();
-    let kinds: Vec<String> = failed.iter().map(|f| format!("{} {:?}", f.item.action.kind.name(), f.item.last_error)).collect();
-    assert_eq!(counts.failed, 1, "the grant fails for good: {counts:?} {kinds:?}");
+    let kinds: Vec<String> = failed
+        .iter()
+        .map(|f| format!("{} {:?}", f.item.action.kind.name(), f.item.last_error))
+        .collect();
+    assert_eq!(
+        counts.failed, 1,
+        "the grant fails for good: {counts:?} {kinds:?}"
+    );
 
     let mut options = ServiceOptions::default();
     options.schedule.delta_interval = None;
@@ -257,8 +281,14 @@ async fn drive(
     sandbox: &SandboxServer,
     user_id: &str,
 ) -> Result<(), String> {
-    client.goto(&format!("{base}/status/page")).await.map_err(|e| e.to_string())?;
-    let token = client.find(Locator::Id("token")).await.map_err(|e| e.to_string())?;
+    client
+        .goto(&format!("{base}/status/page"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = client
+        .find(Locator::Id("token"))
+        .await
+        .map_err(|e| e.to_string())?;
     token.send_keys(TOKEN).await.map_err(|e| e.to_string())?;
     client
         .find(Locator::Id("sign-in"))
@@ -310,7 +340,9 @@ async fn drive(
             .is_some_and(|u| u.has_badge(PREMIUM));
         let green = health(client).await == "green";
         let cleared = client
-            .find(Locator::Css("section#tenant-acme [data-testid='no-failures']"))
+            .find(Locator::Css(
+                "section#tenant-acme [data-testid='no-failures']",
+            ))
             .await
             .is_ok();
         if has_badge && green && cleared {

@@ -21,7 +21,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             Ok(status) => {
                 shared.health.update(&status).await;
             }
-            Err(e) => tracing::warn!(error = %e, "could not read the sync status for the health job"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the sync status for the health job")
+            }
         }
     }
 }

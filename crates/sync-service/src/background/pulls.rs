@@ -27,8 +27,12 @@ pub(crate) fn schedule(shared: &Shared, now: DateTime<Utc>) -> Schedule {
     let state = shared.pulls.lock().unwrap_or_else(|e| e.into_inner());
     let mut schedule = Schedule::every(interval.as_secs().max(1));
     schedule.next_delta = state.next_delta;
-    schedule.next_full_reconcile =
-        next_full_reconcile(&options.full_reconcile, state.last_full, state.next_delta, now);
+    schedule.next_full_reconcile = next_full_reconcile(
+        &options.full_reconcile,
+        state.last_full,
+        state.next_delta,
+        now,
+    );
     schedule
 }
 
@@ -59,7 +63,11 @@ fn note_next_pull(shared: &Shared, wait: Duration) {
     let at = chrono::Duration::from_std(wait)
         .ok()
         .and_then(|d| Utc::now().checked_add_signed(d));
-    shared.pulls.lock().unwrap_or_else(|e| e.into_inner()).next_delta = at;
+    shared
+        .pulls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .next_delta = at;
 }
 
 /// Whether the daily full reconcile is due at `now`: from `hour` (UTC) on, once per day.
@@ -109,7 +117,11 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let Some(report) = report else { continue };
         if full && report.scan_complete == Some(true) {
             last_full = Some(Utc::now().date_naive());
-            shared.pulls.lock().unwrap_or_else(|e| e.into_inner()).last_full = last_full;
+            shared
+                .pulls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_full = last_full;
         }
         // A quota stop says when it resets: the next pull waits for it.
         if let Some(until) = report
@@ -200,20 +212,29 @@ mod tests {
         let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 3, d, h, 0, 0).unwrap();
         let daily = FullReconcile::DailyAt { hour: 3 };
         // Before its hour: today at the hour.
-        assert_eq!(next_full_reconcile(&daily, None, None, at(1, 1)), Some(at(1, 3)));
+        assert_eq!(
+            next_full_reconcile(&daily, None, None, at(1, 1)),
+            Some(at(1, 3))
+        );
         // Past its hour, not run today: with the next pull.
         assert_eq!(
             next_full_reconcile(&daily, None, Some(at(1, 6)), at(1, 5)),
             Some(at(1, 6))
         );
-        assert_eq!(next_full_reconcile(&daily, None, None, at(1, 5)), Some(at(1, 5)));
+        assert_eq!(
+            next_full_reconcile(&daily, None, None, at(1, 5)),
+            Some(at(1, 5))
+        );
         // Run today: tomorrow at the hour.
         let day1 = at(1, 3).date_naive();
         assert_eq!(
             next_full_reconcile(&daily, Some(day1), None, at(1, 5)),
             Some(at(2, 3))
         );
-        assert_eq!(next_full_reconcile(&FullReconcile::Never, None, None, at(1, 5)), None);
+        assert_eq!(
+            next_full_reconcile(&FullReconcile::Never, None, None, at(1, 5)),
+            None
+        );
     }
 
     #[test]

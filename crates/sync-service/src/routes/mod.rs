@@ -14,8 +14,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::middleware::from_fn_with_state;
+use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use sync_core::DeliveryOutcome;
@@ -118,7 +118,11 @@ fn timed_out(e: &BytesRejection) -> bool {
 
 /// The answer for an engine outcome (counted for the status); wakes the drainer, since work
 /// may be left in the outbox.
-pub(crate) async fn outcome(shared: &Shared, outcome: &DeliveryOutcome, id: &RequestId) -> Response {
+pub(crate) async fn outcome(
+    shared: &Shared,
+    outcome: &DeliveryOutcome,
+    id: &RequestId,
+) -> Response {
     shared.work.notify_one();
     match outcome {
         DeliveryOutcome::InProgress => {}

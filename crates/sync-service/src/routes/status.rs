@@ -93,13 +93,22 @@ pub(super) async fn failures(
     if q.dismissed {
         filter = filter.with_dismissed();
     }
-    match shared.engine.store().list_failed(&shared.tenant, &filter).await {
+    match shared
+        .engine
+        .store()
+        .list_failed(&shared.tenant, &filter)
+        .await
+    {
         Ok(items) => axum::Json(items).into_response(),
         Err(e) => store_error(&sync_engine::Error::from(e), &id),
     }
 }
 
-fn filter_by(mut filter: FailedFilter, kind: Option<String>, reason: Option<String>) -> FailedFilter {
+fn filter_by(
+    mut filter: FailedFilter,
+    kind: Option<String>,
+    reason: Option<String>,
+) -> FailedFilter {
     if let Some(kind) = kind.filter(|k| !k.is_empty()) {
         filter = filter.kind(kind);
     }
@@ -166,14 +175,22 @@ pub(super) async fn requeue(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let mut keys: Vec<IdempotencyKey> = b.ids.unwrap_or_default().into_iter().map(IdempotencyKey::from_raw).collect();
+    let mut keys: Vec<IdempotencyKey> = b
+        .ids
+        .unwrap_or_default()
+        .into_iter()
+        .map(IdempotencyKey::from_raw)
+        .collect();
     keys.extend(b.id.filter(|k| !k.is_empty()).map(IdempotencyKey::from_raw));
     let which = if !keys.is_empty() {
         Requeue::Keys(keys)
     } else if b.all == Some(true) {
         Requeue::Matching(filter_by(FailedFilter::new(MAX_LIST), b.kind, b.reason))
     } else {
-        return bad_request("name the items to requeue: ids, or all (with kind and reason to narrow it)", &id);
+        return bad_request(
+            "name the items to requeue: ids, or all (with kind and reason to narrow it)",
+            &id,
+        );
     };
     let actor = clip(b.by).unwrap_or_else(|| who.default_actor().to_owned());
     let note = clip(b.note);
@@ -220,7 +237,13 @@ pub(super) async fn dismiss(
     let dismissed = shared
         .engine
         .store()
-        .dismiss_failed(&shared.tenant, &IdempotencyKey::from_raw(key), &actor, &note, Utc::now())
+        .dismiss_failed(
+            &shared.tenant,
+            &IdempotencyKey::from_raw(key),
+            &actor,
+            &note,
+            Utc::now(),
+        )
         .await;
     match dismissed {
         Ok(true) if is_form(&headers) => back_to_page(),

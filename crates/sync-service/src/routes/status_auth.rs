@@ -238,9 +238,15 @@ mod tests {
 
     #[test]
     fn cross_site_posts_are_recognised() {
-        let same = headers(&[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]);
+        let same = headers(&[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080"),
+        ]);
         assert!(!cross_site(&same));
-        let other = headers(&[("origin", "https://evil.example"), ("host", "127.0.0.1:8080")]);
+        let other = headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:8080"),
+        ]);
         assert!(cross_site(&other));
         assert!(cross_site(&headers(&[("origin", "null"), ("host", "a")])));
         assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
