@@ -13,7 +13,7 @@
 //! them): then a skip is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,6 @@ use crm_hubspot::{
 use fantoccini::{Client, ClientBuilder, Locator};
 use secrecy::SecretString;
 use serde_json::json;
-use sync_core::ports::{Outbox, StatusStore};
 use sync_core::{CativaUserId, CommunityEvent, CommunityUser, Email, TenantId};
 use sync_engine::{EngineOptions, SyncEngine};
 use sync_sandbox::cativa::DEFAULT_API_KEY;
@@ -61,7 +60,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver(binary: &PathBuf) -> Driver {
+async fn start_driver(binary: &Path) -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -90,7 +89,7 @@ async fn start_driver(binary: &PathBuf) -> Driver {
     panic!("chromedriver did not listen on port {port} within 10 s");
 }
 
-async fn browser(driver: &Driver, chromium: &PathBuf, profile: &tempfile::TempDir) -> Client {
+async fn browser(driver: &Driver, chromium: &Path, profile: &tempfile::TempDir) -> Client {
     let args = [
         "--headless".to_owned(),
         "--no-sandbox".to_owned(),
@@ -225,19 +224,7 @@ async fn the_status_page_shows_a_failure_and_its_requeue_turns_the_tenant_green(
     // A pull that ends ok (a tenant never pulled is amber); the grant failed for good.
     engine.run_full_reconcile(&tenant).await.unwrap();
     let counts = engine.store().outbox_counts(&tenant).await.unwrap();
-    let failed = engine
-        .store()
-        .list_failed(&tenant, &sync_core::ports::FailedFilter::new(10))
-        .await
-        .unwrap();
-    let kinds: Vec<String> = failed
-        .iter()
-        .map(|f| format!("{} {:?}", f.item.action.kind.name(), f.item.last_error))
-        .collect();
-    assert_eq!(
-        counts.failed, 1,
-        "the grant fails for good: {counts:?} {kinds:?}"
-    );
+    assert_eq!(counts.failed, 1, "the grant fails for good: {counts:?}");
 
     let mut options = ServiceOptions::default();
     options.schedule.delta_interval = None;
