@@ -59,6 +59,7 @@ macro_rules! __with_conformance_cases {
     ($callback:ident ! ($($args:tt)*)) => {
         $crate::$callback! { $($args)*;
             mapping_round_trip,
+            mapping_generation_is_kept_by_updates_and_views,
             put_mapping_replaces_the_row_with_the_same_email,
             put_mapping_moves_email_by_crm_id_or_user,
             put_mapping_refuses_keys_of_different_rows,
@@ -220,6 +221,7 @@ fn full_mapping(address: &str, crm: &str, uid: &str) -> Mapping {
                 .updated(secs(4)),
         );
     m.invited_at = Some(secs(-60));
+    m.generation = 3;
     m
 }
 
@@ -331,6 +333,46 @@ pub async fn mapping_round_trip(store: Arc<dyn Store>) {
         store.mapping_by_user(&t, &user("u-404")).await.unwrap(),
         None
     );
+}
+
+/// A row's generation (how many times it moved between CRM records) is written by inserts
+/// and updates and read back by every lookup, views included: the planner keys actions by it.
+pub async fn mapping_generation_is_kept_by_updates_and_views(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let mut row = Mapping::new(email("gen@example.com"), secs(1))
+        .with_user(user("u-gen"))
+        .with_crm(hs("1"));
+    store.put_mapping(&t, &row).await.unwrap();
+    assert_eq!(
+        store.mapping_by_email(&t, &row.email).await.unwrap(),
+        Some(row.clone()),
+        "a new row starts at generation 0"
+    );
+    // Taken over by record 2: the same row, moved, one generation later.
+    row.crm_id = Some(hs("2"));
+    row.generation = 1;
+    row.updated_at = secs(2);
+    store.put_mapping(&t, &row).await.unwrap();
+    row.generation = 2;
+    store
+        .put_mappings(&t, std::slice::from_ref(&row))
+        .await
+        .unwrap();
+    for found in [
+        store.mapping_by_email(&t, &row.email).await.unwrap(),
+        store.mapping_by_crm_id(&t, &hs("2")).await.unwrap(),
+        store.mapping_by_user(&t, &user("u-gen")).await.unwrap(),
+    ] {
+        assert_eq!(found.map(|m| m.generation), Some(2));
+    }
+    let view = store
+        .load_view(&t, &[hs("2")], std::slice::from_ref(&row.email))
+        .await
+        .unwrap();
+    assert_eq!(view.by_crm_id(&hs("2")).map(|m| m.generation), Some(2));
+    let full = store.load_full_view(&t).await.unwrap();
+    assert_eq!(full.by_email(&row.email).map(|m| m.generation), Some(2));
+    assert_eq!(all_rows(&store, &t).await, vec![row]);
 }
 
 /// Putting a row with an existing email replaces that row whole (keys, badges, profile).
