@@ -97,6 +97,8 @@ macro_rules! __with_conformance_cases {
             status_failed_items_are_listed_and_filtered,
             status_requeue_and_dismiss_are_audited,
             status_last_runs_credentials_and_webhook_counts,
+            status_webhook_count_purge_deletes_whole_old_buckets,
+            status_operator_action_purge_is_bounded_oldest_first,
         }
     };
 }
@@ -2283,6 +2285,14 @@ pub async fn empty_tenant_is_rejected(store: Arc<dyn Store>) {
             .map(drop),
     );
     unknown("release_lease", store.release_lease(&t, "l", "h").await);
+    unknown(
+        "purge_webhook_counts",
+        store.purge_webhook_counts(&t, secs(0), 1).await.map(drop),
+    );
+    unknown(
+        "purge_operator_actions",
+        store.purge_operator_actions(&t, secs(0), 1).await.map(drop),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2549,4 +2559,112 @@ pub async fn status_last_runs_credentials_and_webhook_counts(store: Arc<dyn Stor
     assert!(store.last_runs(&other).await.unwrap().is_empty());
     assert_eq!(store.credentials_check(&other).await.unwrap(), None);
     assert_eq!(store.webhook_counts(&other, old).await.unwrap().accepted, 0);
+}
+
+/// Webhook counters are purged by whole hour buckets that ended by the cutoff, oldest
+/// first, at most `limit` a call, for one tenant only: counts since the cutoff answer the
+/// same after the purge.
+pub async fn status_webhook_count_purge_deletes_whole_old_buckets(store: Arc<dyn Store>) {
+    let (t, other) = (tenant("acme"), tenant("other"));
+    let hour = hour_bucket(secs(0));
+    let at = |h: i64, m: i64| hour + chrono::Duration::hours(h) + chrono::Duration::minutes(m);
+    for (outcome, reason, when) in [
+        (WebhookOutcome::Refused, Some("stale"), at(-3, 5)),
+        (WebhookOutcome::Accepted, None, at(-2, 10)),
+        (WebhookOutcome::Refused, Some("bad_signature"), at(-2, 20)),
+        (WebhookOutcome::Duplicate, None, at(-1, 5)),
+        (WebhookOutcome::Accepted, None, at(0, 1)),
+    ] {
+        store
+            .record_delivery_outcome(&t, outcome, reason, when)
+            .await
+            .unwrap();
+    }
+    store
+        .record_delivery_outcome(&other, WebhookOutcome::Accepted, None, at(-3, 0))
+        .await
+        .unwrap();
+    // The cutoff falls inside the bucket of -1 h: that bucket has not ended, so it stays.
+    let cutoff = at(-1, 30);
+    let since_cutoff = store.webhook_counts(&t, cutoff).await.unwrap();
+    assert_eq!(store.purge_webhook_counts(&t, cutoff, 0).await.unwrap(), 0);
+    assert_eq!(store.purge_webhook_counts(&t, cutoff, 2).await.unwrap(), 2);
+    let left = store.webhook_counts(&t, at(-5, 0)).await.unwrap();
+    assert_eq!(
+        left.refused.get("stale"),
+        None,
+        "the oldest bucket went first"
+    );
+    assert_eq!(left.accepted, 1, "of -2 h, at most the limit went");
+    assert_eq!(store.purge_webhook_counts(&t, cutoff, 2).await.unwrap(), 1);
+    assert_eq!(store.purge_webhook_counts(&t, cutoff, 2).await.unwrap(), 0);
+    assert_eq!(
+        store.webhook_counts(&t, cutoff).await.unwrap(),
+        since_cutoff
+    );
+    assert_eq!(
+        store.webhook_counts(&t, at(-5, 0)).await.unwrap(),
+        since_cutoff,
+        "nothing before the cutoff's bucket is left"
+    );
+    assert_eq!((since_cutoff.accepted, since_cutoff.duplicate), (1, 1));
+    let theirs = store.webhook_counts(&other, at(-5, 0)).await.unwrap();
+    assert_eq!(theirs.accepted, 1, "another tenant's counters are kept");
+}
+
+/// Operator actions are purged oldest first, at most `limit` a call, for one tenant only;
+/// the items they named are not touched.
+pub async fn status_operator_action_purge_is_bounded_oldest_first(store: Arc<dyn Store>) {
+    let (t, other) = (tenant("acme"), tenant("other"));
+    failed_fixture(&store, &t).await;
+    failed_fixture(&store, &other).await;
+    for (n, at) in [(0, 40), (1, 20), (2, 30)] {
+        assert!(
+            store
+                .dismiss_failed(&t, &action(n).key, "ops", "note", secs(at))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        store
+            .dismiss_failed(&other, &action(0).key, "ops", "note", secs(1))
+            .await
+            .unwrap()
+    );
+    let one = Requeue::Keys(vec![action(3).key.clone()]);
+    assert_eq!(
+        store
+            .requeue_failed(&t, &one, "ops", None, secs(50))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.purge_operator_actions(&t, secs(45), 0).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.purge_operator_actions(&t, secs(45), 2).await.unwrap(),
+        2
+    );
+    let left = store.operator_actions(&t, 10).await.unwrap();
+    let times: Vec<_> = left.iter().map(|a| a.at).collect();
+    assert_eq!(times, vec![secs(50), secs(40)], "the two oldest went");
+    assert_eq!(
+        store.purge_operator_actions(&t, secs(45), 2).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.purge_operator_actions(&t, secs(45), 2).await.unwrap(),
+        0
+    );
+    assert_eq!(store.operator_actions(&t, 10).await.unwrap().len(), 1);
+    assert_eq!(store.operator_actions(&other, 10).await.unwrap().len(), 1);
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!(
+        (counts.failed, counts.dismissed),
+        (0, 3),
+        "the dismissals stand"
+    );
 }
