@@ -99,6 +99,7 @@ macro_rules! __with_conformance_cases {
             status_last_runs_credentials_and_webhook_counts,
             status_webhook_count_purge_deletes_whole_old_buckets,
             status_operator_action_purge_is_bounded_oldest_first,
+            status_purges_reject_the_empty_tenant,
         }
     };
 }
@@ -2285,14 +2286,27 @@ pub async fn empty_tenant_is_rejected(store: Arc<dyn Store>) {
             .map(drop),
     );
     unknown("release_lease", store.release_lease(&t, "l", "h").await);
-    unknown(
-        "purge_webhook_counts",
-        store.purge_webhook_counts(&t, secs(0), 1).await.map(drop),
-    );
-    unknown(
-        "purge_operator_actions",
-        store.purge_operator_actions(&t, secs(0), 1).await.map(drop),
-    );
+}
+
+/// The status tables' purges refuse the empty tenant id with `UnknownTenant`, as every
+/// other method does.
+pub async fn status_purges_reject_the_empty_tenant(store: Arc<dyn Store>) {
+    let t = TenantId::new("");
+    for (name, r) in [
+        (
+            "purge_webhook_counts",
+            store.purge_webhook_counts(&t, secs(0), 1).await,
+        ),
+        (
+            "purge_operator_actions",
+            store.purge_operator_actions(&t, secs(0), 1).await,
+        ),
+    ] {
+        assert!(
+            matches!(r, Err(Error::UnknownTenant(_))),
+            "{name}: expected UnknownTenant, got {r:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
