@@ -80,6 +80,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     ("retention.outbox_days", "SYNC_RETENTION_OUTBOX_DAYS"),
     ("retention.audit_days", "SYNC_RETENTION_AUDIT_DAYS"),
+    (
+        "retention.webhook_counts_days",
+        "SYNC_RETENTION_WEBHOOK_COUNTS_DAYS",
+    ),
+    (
+        "retention.operator_actions_days",
+        "SYNC_RETENTION_OPERATOR_ACTIONS_DAYS",
+    ),
     ("retention.batch", "SYNC_RETENTION_BATCH"),
     ("retention.interval_secs", "SYNC_RETENTION_INTERVAL_SECS"),
 ];
@@ -333,6 +341,11 @@ pub struct RetentionSection {
     pub outbox_days: u64,
     /// `SYNC_RETENTION_AUDIT_DAYS`: audit rows. Default 90.
     pub audit_days: u64,
+    /// `SYNC_RETENTION_WEBHOOK_COUNTS_DAYS`: webhook delivery counters (per hour). Default 7.
+    pub webhook_counts_days: u64,
+    /// `SYNC_RETENTION_OPERATOR_ACTIONS_DAYS`: operator actions (requeues, dismissals).
+    /// Default 90.
+    pub operator_actions_days: u64,
     /// `SYNC_RETENTION_BATCH`: rows deleted per statement. Default 1000.
     pub batch: usize,
     /// `SYNC_RETENTION_INTERVAL_SECS`: how often the purge runs. Default 3600.
@@ -345,6 +358,8 @@ impl Default for RetentionSection {
             deliveries_days: 30,
             outbox_days: 7,
             audit_days: 90,
+            webhook_counts_days: 7,
+            operator_actions_days: 90,
             batch: 1000,
             interval_secs: 3600,
         }
@@ -704,6 +719,11 @@ impl ServiceConfig {
         l.set("retention.deliveries_days", &mut r.deliveries_days)?;
         l.set("retention.outbox_days", &mut r.outbox_days)?;
         l.set("retention.audit_days", &mut r.audit_days)?;
+        l.set("retention.webhook_counts_days", &mut r.webhook_counts_days)?;
+        l.set(
+            "retention.operator_actions_days",
+            &mut r.operator_actions_days,
+        )?;
         l.set("retention.batch", &mut r.batch)?;
         l.set("retention.interval_secs", &mut r.interval_secs)
     }
@@ -900,6 +920,9 @@ impl ServiceConfig {
         o.retention.deliveries = Duration::from_secs(r.deliveries_days.saturating_mul(DAY));
         o.retention.done_outbox = Duration::from_secs(r.outbox_days.saturating_mul(DAY));
         o.retention.audit = Duration::from_secs(r.audit_days.saturating_mul(DAY));
+        o.retention.webhook_counts = Duration::from_secs(r.webhook_counts_days.saturating_mul(DAY));
+        o.retention.operator_actions =
+            Duration::from_secs(r.operator_actions_days.saturating_mul(DAY));
         o.retention.batch = r.batch;
         o.retention.interval = Duration::from_secs(r.interval_secs);
         o.shutdown_grace = Duration::from_secs(self.shutdown_grace_secs);

@@ -115,6 +115,10 @@ pub struct RetentionOptions {
     pub done_outbox: Duration,
     /// Audit rows. Default 90 days.
     pub audit: Duration,
+    /// Webhook delivery counters (one per hour, outcome and reason). Default 7 days.
+    pub webhook_counts: Duration,
+    /// Operator actions (requeues, dismissals). Default 90 days.
+    pub operator_actions: Duration,
     /// Rows deleted per statement. Default 1,000.
     pub batch: usize,
     /// How often the purge runs. Default 1 hour.
@@ -128,6 +132,8 @@ impl Default for RetentionOptions {
             deliveries: Duration::from_secs(30 * DAY),
             done_outbox: Duration::from_secs(7 * DAY),
             audit: Duration::from_secs(90 * DAY),
+            webhook_counts: Duration::from_secs(7 * DAY),
+            operator_actions: Duration::from_secs(90 * DAY),
             batch: 1000,
             interval: Duration::from_secs(3600),
         }
