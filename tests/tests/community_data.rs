@@ -33,6 +33,10 @@ const SF_EXTERNAL_ID: &str = "Cativa_Member_Id__c";
 const SF_CUSTOMER_ID: &str = "Cativa_Customer_Id__c";
 /// The HubSpot property the `CustomerId` goes to (created by `ensure_sdk_properties`).
 const HS_CUSTOMER_ID: &str = "cativa_customer_id";
+/// The Salesforce multi-select picklist mirroring badges (added to the sandbox's schema).
+const SF_BADGES: &str = "Cativa_Badges__c";
+/// The sandbox's Speaker badge.
+const SPEAKER: &str = "b0000000-0000-4000-8000-000000000002";
 
 #[derive(Clone, Copy, Debug)]
 enum Crm {
@@ -44,7 +48,8 @@ async fn start(contacts: usize) -> World {
     let mut sandbox = unlimited_sandbox();
     sandbox.salesforce = sandbox
         .salesforce
-        .with_field("Contact", SF_CUSTOMER_ID, FieldType::Text);
+        .with_field("Contact", SF_CUSTOMER_ID, FieldType::Text)
+        .with_field("Contact", SF_BADGES, FieldType::MultiPicklist);
     let data = DataGenConfig::default()
         .with_contacts(contacts)
         .with_seed(71)
@@ -74,7 +79,10 @@ async fn crm_ports(world: &World, crm: Crm) -> (Arc<dyn CrmSource>, Arc<dyn CrmS
                     .with_customer_id_property(HS_CUSTOMER_ID)
                     .adding_options_to(DEFAULT_BADGES_PROPERTY),
             );
-            sink.ensure_sdk_properties("contactinformation", &[PREMIUM.to_owned()])
+            sink.ensure_sdk_properties(
+                "contactinformation",
+                &[PREMIUM.to_owned(), SPEAKER.to_owned()],
+            )
                 .await
                 .unwrap();
             (world.source(), Arc::new(sink))
@@ -93,8 +101,17 @@ async fn crm_ports(world: &World, crm: Crm) -> (Arc<dyn CrmSource>, Arc<dyn CrmS
 }
 
 async fn engine(world: &World, crm: Crm, options: EngineOptions) -> SyncEngine {
+    engine_with(world, crm, options, config().unwrap()).await
+}
+
+async fn engine_with(
+    world: &World,
+    crm: Crm,
+    options: EngineOptions,
+    rules: sync_core::ValidatedConfig,
+) -> SyncEngine {
     let (source, sink) = crm_ports(world, crm).await;
-    SyncEngine::builder(config().unwrap(), world.store.clone())
+    SyncEngine::builder(rules, world.store.clone())
         .source(source)
         .crm_sink(sink)
         .badge_sink(Arc::new(ApiBadgeSink::new(
@@ -252,4 +269,120 @@ async fn hubspot_provisioning_uses_the_sinks_names_and_never_duplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn salesforce_provisioning_uses_the_sinks_names_and_never_duplicates() {
     provisions_once(Crm::Salesforce).await;
+}
+
+fn badges_property(crm: Crm) -> &'static str {
+    match crm {
+        Crm::HubSpot => DEFAULT_BADGES_PROPERTY,
+        Crm::Salesforce => SF_BADGES,
+    }
+}
+
+fn mirror_options(crm: Crm) -> EngineOptions {
+    let mut options = fast_options();
+    options.crm_badges_property = Some(badges_property(crm).to_owned());
+    options
+}
+
+/// A community member with a CRM contact and no tags: (user id, email, contact id).
+async fn member(world: &World, crm: Crm) -> (String, String, String) {
+    world.record_users().await.unwrap();
+    let users = world.users_by_email();
+    let person = world
+        .people
+        .iter()
+        .find(|p| p.in_community && p.tags.is_empty() && users.contains_key(&p.normalized_email()))
+        .unwrap();
+    let email = person.normalized_email();
+    let (id, _) = contacts(world, crm, &email).remove(0);
+    (users[&email].clone(), email, id)
+}
+
+fn set_tag(world: &World, crm: Crm, id: &str, on: bool) {
+    match (crm, on) {
+        (Crm::HubSpot, true) => world.sandbox.hubspot().add_tag(id.parse().unwrap(), TAG),
+        (Crm::HubSpot, false) => world.sandbox.hubspot().remove_tag(id.parse().unwrap(), TAG),
+        (Crm::Salesforce, true) => world.sandbox.salesforce().add_tag(id, TAG),
+        (Crm::Salesforce, false) => world.sandbox.salesforce().remove_tag(id, TAG),
+    }
+    .unwrap();
+}
+
+/// The mirror property's badges on the member's contact, sorted.
+fn mirrored(world: &World, crm: Crm, email: &str) -> Vec<String> {
+    let (_, fields) = contacts(world, crm, email).remove(0);
+    let mut held: Vec<String> = fields
+        .get(badges_property(crm))
+        .map(|v| v.split(';').filter(|b| !b.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    held.sort();
+    held
+}
+
+async fn mirror_follows_the_held_badges(crm: Crm) {
+    let world = start(20).await;
+    let (user, email, id) = member(&world, crm).await;
+    let engine = engine(&world, crm, mirror_options(crm)).await;
+    assert!(mirrored(&world, crm, &email).is_empty());
+
+    // The sync grants Premium: the mirror shows it.
+    set_tag(&world, crm, &id, true);
+    engine.run_full_reconcile(&world.tenant).await.unwrap();
+    assert_eq!(mirrored(&world, crm, &email), vec![PREMIUM.to_owned()]);
+
+    // A badge granted elsewhere arrives by webhook: the mirror holds both.
+    let cativa = world.sandbox.cativa();
+    cativa.grant_badge_elsewhere(&user, SPEAKER).unwrap();
+    let delivery = cativa.user_received_badge_delivery(&user, SPEAKER).unwrap();
+    deliver(&world, &engine, &delivery, EventType::UserReceivedBadge).await;
+    assert_eq!(
+        mirrored(&world, crm, &email),
+        vec![PREMIUM.to_owned(), SPEAKER.to_owned()]
+    );
+
+    // The sync removes Premium: the mirror keeps only what the user still holds.
+    set_tag(&world, crm, &id, false);
+    engine.run_full_reconcile(&world.tenant).await.unwrap();
+    assert_eq!(mirrored(&world, crm, &email), vec![SPEAKER.to_owned()]);
+    let counts = world.store.outbox_counts(&world.tenant).await.unwrap();
+    assert_eq!(counts.failed, 0, "{counts:?}");
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_badge_mirror_holds_exactly_the_held_badges() {
+    mirror_follows_the_held_badges(Crm::HubSpot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_badge_mirror_holds_exactly_the_held_badges() {
+    mirror_follows_the_held_badges(Crm::Salesforce).await;
+}
+
+/// A field mapping that leaves the mirror property to a CRM administrator: the sync grants
+/// the badge but never writes the property, so the administrator's value stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_property_owned_elsewhere_is_not_clobbered() {
+    let crm = Crm::HubSpot;
+    let world = start(20).await;
+    let (user, email, id) = member(&world, crm).await;
+    let toml = format!(
+        "{}\n[[fields]]\ncommunity = \"crm_badges\"\ncrm = \"{DEFAULT_BADGES_PROPERTY}\"\nrule = \"never\"\nowner = {{ external = \"crm-admin\" }}\n",
+        cativa_crm_sync_tests::DEFAULT_CONFIG
+    );
+    let rules = sync_core::SyncConfig::from_toml_str(&toml)
+        .unwrap()
+        .validate()
+        .unwrap();
+    let engine = engine_with(&world, crm, mirror_options(crm), rules).await;
+    world
+        .sandbox
+        .hubspot()
+        .set_property(id.parse().unwrap(), DEFAULT_BADGES_PROPERTY, SPEAKER)
+        .unwrap();
+    set_tag(&world, crm, &id, true);
+    engine.run_full_reconcile(&world.tenant).await.unwrap();
+    assert!(world.premium_holders().contains(&user), "the badge is granted");
+    assert_eq!(mirrored(&world, crm, &email), vec![SPEAKER.to_owned()]);
+    world.shutdown().await;
 }
