@@ -5,7 +5,9 @@
 //!   delivery for the same email, and a contact that exists with another email case, never
 //!   make a duplicate;
 //! - the badge mirror property holds exactly the badges a user holds as the sync grants
-//!   and removes them, and is left alone when a field mapping gives it to another owner.
+//!   and removes them, and is left alone when a field mapping gives it to another owner;
+//! - `sync_contact` reads one contact by email or record id, plans it, and applies the plan
+//!   or (dry run) changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -22,7 +24,8 @@ use crm_salesforce::{OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSour
 use secrecy::SecretString;
 use sync_core::ports::{CrmSink, CrmSource};
 use sync_core::{CativaUserId, DeliveryOutcome};
-use sync_engine::{DEFAULT_BADGES_PROPERTY, EngineOptions, SyncEngine};
+use sync_core::CrmRecordId;
+use sync_engine::{ContactRef, DEFAULT_BADGES_PROPERTY, EngineOptions, SyncEngine, SyncMode};
 use sync_sandbox::cativa::{SignatureMode, WebhookDelivery};
 use sync_sandbox::datagen::DataGenConfig;
 use sync_sandbox::salesforce::FieldType;
@@ -385,4 +388,69 @@ async fn a_mirror_property_owned_elsewhere_is_not_clobbered() {
     assert!(world.premium_holders().contains(&user), "the badge is granted");
     assert_eq!(mirrored(&world, crm, &email), vec![SPEAKER.to_owned()]);
     world.shutdown().await;
+}
+
+async fn one_contact_syncs_on_request(crm: Crm) {
+    let world = start(20).await;
+    let (user, email, id) = member(&world, crm).await;
+    let engine = engine(&world, crm, fast_options()).await;
+    set_tag(&world, crm, &id, true);
+    let before = world.store.outbox_counts(&world.tenant).await.unwrap();
+
+    // Test mapping: the plan grants Premium, and nothing is written anywhere.
+    let email_ref = ContactRef::Email(email.parse().unwrap());
+    let dry = engine
+        .sync_contact(&world.tenant, email_ref, SyncMode::DryRun)
+        .await
+        .unwrap();
+    assert_eq!(dry.contact.as_ref().map(|c| c.id.id.as_str()), Some(id.as_str()));
+    let kinds: Vec<&str> = dry.plan.actions.iter().map(|a| a.kind.name()).collect();
+    assert!(kinds.contains(&"assign_badge"), "{kinds:?}");
+    assert_eq!(dry.report.read, 1);
+    assert_eq!(dry.report.applied_total(), 0);
+    assert!(!world.premium_holders().contains(&user));
+    assert_eq!(world.store.outbox_counts(&world.tenant).await.unwrap(), before);
+
+    // Sync now, by record id: the badge is granted.
+    let record = match crm {
+        Crm::HubSpot => CrmRecordId::hubspot(id.clone()),
+        Crm::Salesforce => CrmRecordId::salesforce(id.clone()),
+    };
+    let done = engine
+        .sync_contact(&world.tenant, ContactRef::CrmId(record), SyncMode::Apply)
+        .await
+        .unwrap();
+    assert_eq!(done.report.applied.get("assign_badge"), Some(&1), "{:?}", done.report);
+    assert!(world.premium_holders().contains(&user));
+
+    // Again: nothing left to do. And an unknown contact is found missing, not an error.
+    let again = engine
+        .sync_contact(&world.tenant, ContactRef::Email(email.parse().unwrap()), SyncMode::Apply)
+        .await
+        .unwrap();
+    assert!(
+        !again.plan.actions.iter().any(|a| a.kind.name() == "assign_badge"),
+        "{:?}",
+        again.plan.actions
+    );
+    let nobody = engine
+        .sync_contact(
+            &world.tenant,
+            ContactRef::Email("nobody@single.example.org".parse().unwrap()),
+            SyncMode::DryRun,
+        )
+        .await
+        .unwrap();
+    assert!(nobody.contact.is_none() && nobody.plan.actions.is_empty());
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_sync_contact_dry_runs_and_applies() {
+    one_contact_syncs_on_request(Crm::HubSpot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_sync_contact_dry_runs_and_applies() {
+    one_contact_syncs_on_request(Crm::Salesforce).await;
 }

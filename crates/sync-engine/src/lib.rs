@@ -24,6 +24,7 @@ mod events;
 mod pull;
 mod report;
 mod retention;
+mod single;
 mod status;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,8 @@ use chrono::{DateTime, Utc};
 
 pub use error::Error;
 pub use retention::{PurgeReport, RetentionPolicy};
+pub use single::{ContactSync, SyncMode};
+pub use sync_core::ports::ContactRef;
 pub use status::{FAILURE_SCAN, HealthWatch, describe_metrics};
 pub use sync_core::report::{FailureSample, MAX_SAMPLES, RunReport, STOP_REQUESTED};
 pub use sync_core::status::{

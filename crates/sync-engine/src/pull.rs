@@ -221,7 +221,7 @@ impl SyncEngine {
     /// contact that renames its row) that did not change themselves, so that a delta decides
     /// as a full reconcile would; and the store's view of them all. `None` when those records
     /// cannot be read: the run stops there.
-    async fn with_competitors(
+    pub(crate) async fn with_competitors(
         &self,
         tenant: &TenantId,
         source: &dyn CrmSource,
