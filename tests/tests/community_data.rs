@@ -6,6 +6,8 @@
 //!   make a duplicate;
 //! - the badge mirror property holds exactly the badges a user holds as the sync grants
 //!   and removes them, and is left alone when a field mapping gives it to another owner;
+//! - a full reconcile over a `CsvSource` (a HubSpot export of the sandbox's contacts)
+//!   grants what the same reconcile over the API grants, with no HubSpot call;
 //! - `sync_contact` reads one contact by email or record id, plans it, and applies the plan
 //!   or (dry run) changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -453,4 +455,48 @@ async fn hubspot_sync_contact_dry_runs_and_applies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn salesforce_sync_contact_dry_runs_and_applies() {
     one_contact_syncs_on_request(Crm::Salesforce).await;
+}
+
+/// A quoted CSV field.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_from_a_hubspot_export_grants_what_the_api_would() {
+    let world = start(60).await;
+    world.record_users().await.unwrap();
+    let tags = world.sandbox.hubspot().tags_property().to_owned();
+    let mut export = String::from("\u{feff}Record ID,Email,Community Tags,Last Modified Date\n");
+    for c in world.sandbox.hubspot().contacts() {
+        if c.archived {
+            continue;
+        }
+        export.push_str(&format!(
+            "{},{},{},{}\n",
+            c.id,
+            quoted(c.email().unwrap_or_default()),
+            quoted(c.property(&tags).unwrap_or_default()),
+            c.updated_at.format("%Y-%m-%d %H:%M:%S")
+        ));
+    }
+    let layout = sync_core::csv_source::CsvLayout::hubspot().with_tags("Community Tags", ';');
+    let source = sync_core::csv_source::CsvSource::from_reader(&layout, export.as_bytes()).unwrap();
+    assert!(source.issues().is_empty(), "{:?}", source.issues());
+    let engine = SyncEngine::builder(config().unwrap(), world.store.clone())
+        .source(Arc::new(source))
+        .badge_sink(Arc::new(ApiBadgeSink::new(
+            world.tenant.clone(),
+            world.cativa.clone(),
+        )))
+        .options(fast_options())
+        .build();
+    world.sandbox.reset_requests();
+    let report = engine.run_full_reconcile(&world.tenant).await.unwrap();
+    assert_eq!(report.scan_complete, Some(true));
+    assert_eq!(world.sandbox.hubspot().requests().total(), 0, "no HubSpot call");
+    let expected = world.expected_premium();
+    assert!(!expected.is_empty());
+    cativa_crm_sync_tests::assert_same_users("premium", &world.premium_holders(), &expected);
+    world.shutdown().await;
 }

@@ -19,6 +19,7 @@
 #![warn(clippy::too_many_lines)]
 
 pub mod config;
+pub mod csv_source;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod domain;
