@@ -64,7 +64,7 @@ impl SyncEngine {
         let started = self.clock.now();
         let result = async {
             let before = self.api_calls();
-            let mut report = self.drain_outbox_inner(tenant).await?;
+            let mut report = self.drain_outbox_inner(tenant, None).await?;
             self.finish_report(&mut report, &before);
             Ok(report)
         }
@@ -80,7 +80,12 @@ impl SyncEngine {
         result
     }
 
-    pub(super) async fn drain_outbox_inner(&self, tenant: &TenantId) -> Result<RunReport, Error> {
+    /// The drain itself; `outer` is the run it is part of, for progress counts.
+    pub(super) async fn drain_outbox_inner(
+        &self,
+        tenant: &TenantId,
+        outer: Option<&RunReport>,
+    ) -> Result<RunReport, Error> {
         let mut report = RunReport::new("drain", tenant, self.clock.now());
         let holder = self.holder(tenant).await?;
         loop {
@@ -99,6 +104,7 @@ impl SyncEngine {
             let stop = self
                 .apply_with_heartbeat(tenant, &holder, items, &mut report)
                 .await?;
+            self.report_progress(&report, outer, false);
             if stop {
                 break;
             }

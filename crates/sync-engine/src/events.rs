@@ -222,7 +222,7 @@ impl SyncEngine {
         // Nothing new for the outbox: earlier items are applied by whoever enqueued them
         // (or the next drain), so this delivery spares the store a claim round.
         if self.options.apply && report.enqueued > 0 {
-            let drained = self.drain_outbox_inner(tenant).await?;
+            let drained = self.drain_outbox_inner(tenant, Some(&report)).await?;
             report.absorb_drain(drained);
         }
         self.finish_report(&mut report, &before);
@@ -289,7 +289,7 @@ impl SyncEngine {
             return Ok(DeliveryOutcome::Duplicate);
         }
         if self.options.apply {
-            let drained = self.drain_outbox_inner(tenant).await?;
+            let drained = self.drain_outbox_inner(tenant, Some(&report)).await?;
             report.absorb_drain(drained);
         }
         if let Some(newest) = contacts.iter().map(|c| c.updated_at).max() {

@@ -21,6 +21,7 @@ mod apply;
 mod crm_fields;
 mod error;
 mod events;
+mod progress;
 mod pull;
 mod report;
 mod retention;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use error::Error;
+pub use progress::{Progress, ProgressObserver};
 pub use retention::{PurgeReport, RetentionPolicy};
 pub use single::{ContactSync, SyncMode};
 pub use sync_core::ports::ContactRef;
@@ -210,6 +212,8 @@ pub struct SyncEngine {
     /// Deliveries this engine is handling now (tenant, lease name): copies racing inside one
     /// process are told `InProgress` here, before the store's lease is asked.
     deliveries_in_flight: events::InFlight,
+    /// Who hears how runs move (`SyncEngineBuilder::with_progress`).
+    progress: Option<Arc<dyn ProgressObserver>>,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -220,6 +224,7 @@ impl std::fmt::Debug for SyncEngine {
             .field("badge_sink", &self.badge_sink.is_some())
             .field("inviter", &self.inviter.is_some())
             .field("community_sink", &self.community_sink.is_some())
+            .field("progress", &self.progress.is_some())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -249,6 +254,7 @@ impl SyncEngine {
                 holders: Arc::new(Mutex::new(HashMap::new())),
                 registering: Arc::new(futures::lock::Mutex::new(())),
                 deliveries_in_flight: events::InFlight::default(),
+                progress: None,
             },
         }
     }

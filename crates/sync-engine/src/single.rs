@@ -96,7 +96,7 @@ impl SyncEngine {
         report.absorb_plan(&p);
         if mode == SyncMode::Apply && !p.actions.is_empty() {
             report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
-            let drained = self.drain_outbox_inner(tenant).await?;
+            let drained = self.drain_outbox_inner(tenant, Some(report)).await?;
             report.absorb_drain(drained);
         }
         Ok((Some(found), p))
