@@ -71,6 +71,14 @@ impl SyncEngineBuilder {
 }
 
 impl SyncEngine {
+    /// This engine reporting the progress of its runs to `observer` (for an engine built
+    /// elsewhere, e.g. by the service's `connect`). Clones share the rest of the engine.
+    #[must_use]
+    pub fn with_progress(mut self, observer: impl ProgressObserver + 'static) -> Self {
+        self.progress = Some(Arc::new(observer));
+        self
+    }
+
     /// Tells the observer where `report` stands; a drain inside a larger run adds the
     /// counts of the run around it (`outer`).
     pub(crate) fn report_progress(&self, report: &RunReport, outer: Option<&RunReport>, done: bool) {
