@@ -18,15 +18,14 @@ use std::sync::Arc;
 use cativa_client::sink::ApiBadgeSink;
 use cativa_client::webhook::{EventType, SignatureVerifier, WebhookReceiver};
 use cativa_crm_sync_tests::{
-    PREMIUM, TAG, World, cativa_headers, config, fast_options, salesforce_schema,
-    unlimited_sandbox,
+    PREMIUM, TAG, World, cativa_headers, config, fast_options, salesforce_schema, unlimited_sandbox,
 };
 use crm_hubspot::{HubSpotSink, SinkConfig};
 use crm_salesforce::{OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource};
 use secrecy::SecretString;
+use sync_core::CrmRecordId;
 use sync_core::ports::{CrmSink, CrmSource};
 use sync_core::{CativaUserId, DeliveryOutcome};
-use sync_core::CrmRecordId;
 use sync_engine::{ContactRef, DEFAULT_BADGES_PROPERTY, EngineOptions, SyncEngine, SyncMode};
 use sync_sandbox::cativa::{SignatureMode, WebhookDelivery};
 use sync_sandbox::datagen::DataGenConfig;
@@ -88,8 +87,8 @@ async fn crm_ports(world: &World, crm: Crm) -> (Arc<dyn CrmSource>, Arc<dyn CrmS
                 "contactinformation",
                 &[PREMIUM.to_owned(), SPEAKER.to_owned()],
             )
-                .await
-                .unwrap();
+            .await
+            .unwrap();
             (world.source(), Arc::new(sink))
         }
         Crm::Salesforce => {
@@ -135,8 +134,8 @@ async fn deliver(
     event: EventType,
 ) -> DeliveryOutcome {
     let secret = world.sandbox.cativa().webhook_secret().clone();
-    let receiver =
-        WebhookReceiver::new(SignatureVerifier::new(secret.clone()).unwrap()).with_event_type(event);
+    let receiver = WebhookReceiver::new(SignatureVerifier::new(secret.clone()).unwrap())
+        .with_event_type(event);
     let (headers, body) = cativa_headers(delivery, &secret, &SignatureMode::Valid);
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.headers = headers;
@@ -239,7 +238,10 @@ async fn provisions_once(crm: Crm) {
             .sandbox
             .hubspot()
             .insert_contact(BTreeMap::from([
-                ("email".to_owned(), "Old.Timer@Provision.Example.org".to_owned()),
+                (
+                    "email".to_owned(),
+                    "Old.Timer@Provision.Example.org".to_owned(),
+                ),
                 ("firstname".to_owned(), "Old".to_owned()),
             ]))
             .unwrap()
@@ -318,7 +320,12 @@ fn mirrored(world: &World, crm: Crm, email: &str) -> Vec<String> {
     let (_, fields) = contacts(world, crm, email).remove(0);
     let mut held: Vec<String> = fields
         .get(badges_property(crm))
-        .map(|v| v.split(';').filter(|b| !b.is_empty()).map(str::to_owned).collect())
+        .map(|v| {
+            v.split(';')
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     held.sort();
     held
@@ -387,7 +394,10 @@ async fn a_mirror_property_owned_elsewhere_is_not_clobbered() {
         .unwrap();
     set_tag(&world, crm, &id, true);
     engine.run_full_reconcile(&world.tenant).await.unwrap();
-    assert!(world.premium_holders().contains(&user), "the badge is granted");
+    assert!(
+        world.premium_holders().contains(&user),
+        "the badge is granted"
+    );
     assert_eq!(mirrored(&world, crm, &email), vec![SPEAKER.to_owned()]);
     world.shutdown().await;
 }
@@ -405,13 +415,19 @@ async fn one_contact_syncs_on_request(crm: Crm) {
         .sync_contact(&world.tenant, email_ref, SyncMode::DryRun)
         .await
         .unwrap();
-    assert_eq!(dry.contact.as_ref().map(|c| c.id.id.as_str()), Some(id.as_str()));
+    assert_eq!(
+        dry.contact.as_ref().map(|c| c.id.id.as_str()),
+        Some(id.as_str())
+    );
     let kinds: Vec<&str> = dry.plan.actions.iter().map(|a| a.kind.name()).collect();
     assert!(kinds.contains(&"assign_badge"), "{kinds:?}");
     assert_eq!(dry.report.read, 1);
     assert_eq!(dry.report.applied_total(), 0);
     assert!(!world.premium_holders().contains(&user));
-    assert_eq!(world.store.outbox_counts(&world.tenant).await.unwrap(), before);
+    assert_eq!(
+        world.store.outbox_counts(&world.tenant).await.unwrap(),
+        before
+    );
 
     // Sync now, by record id: the badge is granted.
     let record = match crm {
@@ -422,16 +438,29 @@ async fn one_contact_syncs_on_request(crm: Crm) {
         .sync_contact(&world.tenant, ContactRef::CrmId(record), SyncMode::Apply)
         .await
         .unwrap();
-    assert_eq!(done.report.applied.get("assign_badge"), Some(&1), "{:?}", done.report);
+    assert_eq!(
+        done.report.applied.get("assign_badge"),
+        Some(&1),
+        "{:?}",
+        done.report
+    );
     assert!(world.premium_holders().contains(&user));
 
     // Again: nothing left to do. And an unknown contact is found missing, not an error.
     let again = engine
-        .sync_contact(&world.tenant, ContactRef::Email(email.parse().unwrap()), SyncMode::Apply)
+        .sync_contact(
+            &world.tenant,
+            ContactRef::Email(email.parse().unwrap()),
+            SyncMode::Apply,
+        )
         .await
         .unwrap();
     assert!(
-        !again.plan.actions.iter().any(|a| a.kind.name() == "assign_badge"),
+        !again
+            .plan
+            .actions
+            .iter()
+            .any(|a| a.kind.name() == "assign_badge"),
         "{:?}",
         again.plan.actions
     );
@@ -494,7 +523,11 @@ async fn a_backfill_from_a_hubspot_export_grants_what_the_api_would() {
     world.sandbox.reset_requests();
     let report = engine.run_full_reconcile(&world.tenant).await.unwrap();
     assert_eq!(report.scan_complete, Some(true));
-    assert_eq!(world.sandbox.hubspot().requests().total(), 0, "no HubSpot call");
+    assert_eq!(
+        world.sandbox.hubspot().requests().total(),
+        0,
+        "no HubSpot call"
+    );
     let expected = world.expected_premium();
     assert!(!expected.is_empty());
     cativa_crm_sync_tests::assert_same_users("premium", &world.premium_holders(), &expected);

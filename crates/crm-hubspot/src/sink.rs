@@ -20,7 +20,7 @@ use chrono::{SecondsFormat, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sync_core::ports::{
-    Activity, ContactDraft, CrmSink, ItemResult, PropertyUpdate, ProvisioningFields, Provisioned,
+    Activity, ContactDraft, CrmSink, ItemResult, PropertyUpdate, Provisioned, ProvisioningFields,
 };
 use sync_core::{CrmKind, CrmRecordId, TenantId};
 use tokio::sync::Mutex;

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use sync_core::ports::{
-    Activity, ContactDraft, CrmSink, ItemResult, PropertyUpdate, ProvisioningFields, Provisioned,
+    Activity, ContactDraft, CrmSink, ItemResult, PropertyUpdate, Provisioned, ProvisioningFields,
 };
 use sync_core::{CrmKind, CrmRecordId, Error, RemoteError, RemoteErrorKind, TenantId};
 

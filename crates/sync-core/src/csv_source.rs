@@ -49,7 +49,11 @@ pub struct CsvLayout {
 
 impl CsvLayout {
     /// A layout with the given record id and email columns, no tags, no time.
-    pub fn new(crm: CrmKind, id_column: impl Into<String>, email_column: impl Into<String>) -> Self {
+    pub fn new(
+        crm: CrmKind,
+        id_column: impl Into<String>,
+        email_column: impl Into<String>,
+    ) -> Self {
         Self {
             crm,
             id_column: id_column.into(),
@@ -117,7 +121,9 @@ impl std::fmt::Display for RowIssue {
 #[non_exhaustive]
 pub enum CsvError {
     /// The header row lacks a column the layout needs.
-    #[error("the export has no {column:?} column (headers: {headers}): set the layout's column names to the export's headers")]
+    #[error(
+        "the export has no {column:?} column (headers: {headers}): set the layout's column names to the export's headers"
+    )]
     MissingColumn {
         /// The column the layout names.
         column: String,
@@ -154,7 +160,9 @@ impl CsvSource {
     /// row is unreadable or lacks a needed column; bad rows are left out and listed in
     /// [`CsvSource::issues`].
     pub fn from_reader(layout: &CsvLayout, reader: impl Read) -> Result<Self, CsvError> {
-        let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(reader);
         let headers: Vec<String> = csv
             .headers()
             .map_err(|e| CsvError::Header(e.to_string()))?
@@ -211,7 +219,10 @@ impl CsvSource {
     fn push(&mut self, line: u64, contact: CrmContact) {
         if self.by_id.contains_key(&contact.id.id) {
             let id = contact.id.id.clone();
-            self.issue(line, format!("record id {id} appears again; the first row is kept"));
+            self.issue(
+                line,
+                format!("record id {id} appears again; the first row is kept"),
+            );
             return;
         }
         self.by_id
@@ -220,7 +231,11 @@ impl CsvSource {
     }
 
     /// One page of `items` from the offset in `page`.
-    fn page_of(&self, items: Vec<CrmContact>, page: Option<&PageToken>) -> Result<ContactPage, Error> {
+    fn page_of(
+        &self,
+        items: Vec<CrmContact>,
+        page: Option<&PageToken>,
+    ) -> Result<ContactPage, Error> {
         let start = match page {
             Some(t) => t.0.parse::<usize>().map_err(|_| {
                 Error::from(RemoteError::new(
@@ -236,7 +251,10 @@ impl CsvSource {
         };
         let end = start.saturating_add(self.page_size).min(items.len());
         let next = (end < items.len()).then(|| PageToken(end.to_string()));
-        let contacts = items.get(start..end).map(<[CrmContact]>::to_vec).unwrap_or_default();
+        let contacts = items
+            .get(start..end)
+            .map(<[CrmContact]>::to_vec)
+            .unwrap_or_default();
         Ok(ContactPage::new(contacts, next))
     }
 }
@@ -337,7 +355,11 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S%.f",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Some(Utc.from_utc_datetime(&t));
         }
@@ -373,7 +395,11 @@ impl CrmSource for CsvSource {
         self.page_of(changed, page)
     }
 
-    async fn scan(&self, _tenant: &TenantId, page: Option<&PageToken>) -> Result<ContactPage, Error> {
+    async fn scan(
+        &self,
+        _tenant: &TenantId,
+        page: Option<&PageToken>,
+    ) -> Result<ContactPage, Error> {
         self.page_of(self.contacts.clone(), page)
     }
 
@@ -390,7 +416,11 @@ impl CrmSource for CsvSource {
             .collect())
     }
 
-    async fn find_by_email(&self, _tenant: &TenantId, email: &Email) -> Result<Vec<CrmContact>, Error> {
+    async fn find_by_email(
+        &self,
+        _tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Vec<CrmContact>, Error> {
         Ok(self
             .contacts
             .iter()

@@ -24,14 +24,20 @@ fn a_hubspot_export_with_a_bom_and_quoted_fields() {
     let c = source.contacts();
     assert_eq!(c.len(), 3);
     assert_eq!(c[0].id, CrmRecordId::hubspot("101"));
-    assert_eq!(c[0].email.as_ref().map(Email::as_str), Some("ana@example.com"));
+    assert_eq!(
+        c[0].email.as_ref().map(Email::as_str),
+        Some("ana@example.com")
+    );
     assert_eq!(
         c[0].tags,
         BTreeSet::from(["Pago Anual".to_owned(), "VIP".to_owned()])
     );
     assert_eq!(c[0].updated_at.to_rfc3339(), "2026-11-20T13:45:00+00:00");
     assert_eq!(c[1].properties["First Name"], "Silva, Bea");
-    assert_eq!(c[1].email.as_ref().map(Email::as_str), Some("bea@example.com"));
+    assert_eq!(
+        c[1].email.as_ref().map(Email::as_str),
+        Some("bea@example.com")
+    );
     assert!(c[1].tags.is_empty());
     assert_eq!(c[2].properties["First Name"], "Line\nbreak");
     assert_eq!(c[2].tags, BTreeSet::from(["Pago Anual".to_owned()]));
@@ -55,15 +61,28 @@ fn a_salesforce_export_reports_bad_rows_with_their_lines() {
     assert_eq!(c.len(), 2);
     assert_eq!(c[0].id, CrmRecordId::salesforce("003000000000001AAA"));
     assert_eq!(c[0].updated_at.to_rfc3339(), "2026-11-20T13:45:10+00:00");
-    assert_eq!(c[0].properties, BTreeMap::from([("LastName".to_owned(), "Souza".to_owned())]));
-    assert_eq!(c[1].email, None, "an invalid email is a contact without email");
+    assert_eq!(
+        c[0].properties,
+        BTreeMap::from([("LastName".to_owned(), "Souza".to_owned())])
+    );
+    assert_eq!(
+        c[1].email, None,
+        "an invalid email is a contact without email"
+    );
     let lines: Vec<u64> = source.issues().iter().map(|i| i.line).collect();
     assert_eq!(lines, vec![4, 5, 6, 7], "{:?}", source.issues());
-    assert!(source.issues()[0].message.contains("3 fields where the header has 5"));
+    assert!(
+        source.issues()[0]
+            .message
+            .contains("3 fields where the header has 5")
+    );
     assert!(source.issues()[1].message.contains("no record id"));
     assert!(source.issues()[2].message.contains("\"yesterday\""));
     assert!(source.issues()[3].message.contains("appears again"));
-    assert_eq!(source.issues()[0].to_string().split(':').next(), Some("line 4"));
+    assert_eq!(
+        source.issues()[0].to_string().split(':').next(),
+        Some("line 4")
+    );
 }
 
 #[test]
@@ -71,7 +90,10 @@ fn a_missing_column_is_an_error_that_names_it() {
     let err = CsvSource::from_reader(&CsvLayout::salesforce(), "Id,Mail\n1,a@b.c\n".as_bytes())
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("\"Email\"") && text.contains("Id, Mail"), "{text}");
+    assert!(
+        text.contains("\"Email\"") && text.contains("Id, Mail"),
+        "{text}"
+    );
 }
 
 #[test]

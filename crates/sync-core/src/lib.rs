@@ -19,9 +19,9 @@
 #![warn(clippy::too_many_lines)]
 
 pub mod config;
-pub mod csv_source;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod csv_source;
 mod domain;
 mod error;
 #[cfg(any(test, feature = "test-util"))]

@@ -13,7 +13,7 @@ mod store;
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
 pub use crm::{
     Activity, CUSTOMER_ID_FIELD, ContactDraft, ContactPage, ContactRef, CrmSink, CrmSource,
-    ItemResult, PageToken, PropertyUpdate, ProvisioningFields, Provisioned, freshest,
+    ItemResult, PageToken, PropertyUpdate, Provisioned, ProvisioningFields, freshest,
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use from_action::WrongAction;

@@ -40,8 +40,8 @@ pub use error::Error;
 pub use progress::{Progress, ProgressObserver};
 pub use retention::{PurgeReport, RetentionPolicy};
 pub use single::{ContactSync, SyncMode};
-pub use sync_core::ports::ContactRef;
 pub use status::{FAILURE_SCAN, HealthWatch, describe_metrics};
+pub use sync_core::ports::ContactRef;
 pub use sync_core::report::{FailureSample, MAX_SAMPLES, RunReport, STOP_REQUESTED};
 pub use sync_core::status::{
     Health, HealthState, HealthThresholds, Schedule, StatusObserver, SyncStatus,

@@ -81,7 +81,12 @@ impl SyncEngine {
 
     /// Tells the observer where `report` stands; a drain inside a larger run adds the
     /// counts of the run around it (`outer`).
-    pub(crate) fn report_progress(&self, report: &RunReport, outer: Option<&RunReport>, done: bool) {
+    pub(crate) fn report_progress(
+        &self,
+        report: &RunReport,
+        outer: Option<&RunReport>,
+        done: bool,
+    ) {
         let Some(observer) = &self.progress else {
             return;
         };

@@ -85,7 +85,10 @@ impl SyncEngine {
             .await?
         else {
             // The report says why (`stopped`): nothing is planned on a partial picture.
-            return Ok((Some(found), Plan::empty(tenant.clone(), PlanMode::Delta, now)));
+            return Ok((
+                Some(found),
+                Plan::empty(tenant.clone(), PlanMode::Delta, now),
+            ));
         };
         let mut p = plan(
             &PlanInput::new(tenant, &self.config, &view, now),

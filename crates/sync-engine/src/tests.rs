@@ -877,13 +877,16 @@ async fn progress_moves_through_a_run_and_ends_with_its_totals() {
         engine: w.engine.clone(),
     }
     .with_progress(move |p: &Progress| sink.lock().unwrap().push(p.clone()))
-        .build();
+    .build();
     let report = engine.run_full_reconcile(&w.tenant).await.unwrap();
     let seen = seen.lock().unwrap().clone();
     assert!(seen.len() > 2, "several updates: {seen:?}");
     // Counts only grow, the run's kind throughout, and one final update with the totals.
     for pair in seen.windows(2) {
-        assert!(pair[1].read >= pair[0].read && pair[1].applied >= pair[0].applied, "{pair:?}");
+        assert!(
+            pair[1].read >= pair[0].read && pair[1].applied >= pair[0].applied,
+            "{pair:?}"
+        );
     }
     assert!(seen.iter().all(|p| p.kind == "full_reconcile"), "{seen:?}");
     let total = report.applied_total();

@@ -196,7 +196,11 @@ impl ProvisioningFields {
 
     /// Writes community profile field `community` to CRM property `crm` (builder style).
     #[must_use]
-    pub fn with_profile_field(mut self, community: impl Into<String>, crm: impl Into<String>) -> Self {
+    pub fn with_profile_field(
+        mut self,
+        community: impl Into<String>,
+        crm: impl Into<String>,
+    ) -> Self {
         self.profile.insert(community.into(), crm.into());
         self
     }
