@@ -76,9 +76,7 @@ impl SyncEngine {
     /// mapping leaves it to another owner.
     fn badges_property(&self) -> Option<&str> {
         let prop = self.options.crm_badges_property.as_deref()?;
-        if self.crm_sink.is_none() {
-            return None;
-        }
+        self.crm_sink.as_ref()?;
         if !crm_writable(&self.config, prop) {
             tracing::debug!(
                 property = prop,
