@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sync_core::ports::{ContactPage, CrmSource, PageToken};
+use sync_core::ports::{ContactPage, ContactRef, CrmSource, PageToken, freshest};
 use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, TenantId};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -641,6 +641,29 @@ impl CrmSource for HubSpotSource {
             out.extend(self.convert(outcome.results, lists.as_deref()));
         }
         Ok(out)
+    }
+
+    /// One read: `GET …/contacts/{id}`, or `GET …/contacts/{email}?idProperty=email`.
+    async fn get_contact(
+        &self,
+        _tenant: &TenantId,
+        contact: &ContactRef,
+    ) -> Result<Option<CrmContact>, sync_core::Error> {
+        let found = match contact {
+            ContactRef::CrmId(id) if id.crm == CrmKind::Hubspot => {
+                self.client.get_contact(&id.id, &self.properties).await?
+            }
+            ContactRef::Email(email) => {
+                self.client
+                    .get_contact_by_email(email.as_str(), &self.properties)
+                    .await?
+            }
+            // Another CRM's id, or a kind added later: not a HubSpot contact.
+            _ => None,
+        };
+        let Some(found) = found else { return Ok(None) };
+        let lists = self.list_tags(false).await?;
+        Ok(freshest(self.convert(vec![found], lists.as_deref())))
     }
 
     async fn find_by_email(

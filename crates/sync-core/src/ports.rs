@@ -12,8 +12,8 @@ mod store;
 
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
 pub use crm::{
-    Activity, ContactDraft, ContactPage, CrmSink, CrmSource, ItemResult, PageToken, PropertyUpdate,
-    Provisioned,
+    Activity, CUSTOMER_ID_FIELD, ContactDraft, ContactPage, ContactRef, CrmSink, CrmSource,
+    ItemResult, PageToken, PropertyUpdate, Provisioned, ProvisioningFields, freshest,
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use from_action::WrongAction;
