@@ -55,6 +55,7 @@ mod client;
 pub mod convert;
 mod error;
 pub mod model;
+pub mod oauth;
 mod schema;
 mod sink;
 mod source;

@@ -131,7 +131,10 @@ mod tests {
         let s = k.issue("acme.tenant/1", at(1_000), Duration::from_secs(600));
         assert_eq!(k.verify(&s, at(1_599)).unwrap(), "acme.tenant/1");
         assert_eq!(k.verify(&s, at(1_600)), Err(StateError::Expired));
-        assert_ne!(s, k.issue("acme.tenant/1", at(1_000), Duration::from_secs(600)));
+        assert_ne!(
+            s,
+            k.issue("acme.tenant/1", at(1_000), Duration::from_secs(600))
+        );
     }
 
     #[test]
