@@ -13,6 +13,7 @@
 //! the client then renews once, single-flight, and retries.
 
 mod jwt;
+mod web_server;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,9 @@ use sync_http::{AccessToken, ErrorKind, HttpClient, HttpError, TokenSource};
 use url::Url;
 
 pub use jwt::{JwtBearer, MAX_ASSERTION_LIFETIME};
+pub use web_server::{
+    Authorization, Installed, Pkce, STATE_TTL, WebServerConfig, WebServerFlow, identity_org_id,
+};
 
 use crate::error::Error;
 
