@@ -18,6 +18,7 @@
 #![warn(clippy::too_many_lines)]
 
 mod apply;
+mod credentials;
 mod error;
 mod events;
 mod pull;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use credentials::TenantTokens;
 pub use error::Error;
 pub use retention::{PurgeReport, RetentionPolicy};
 pub use status::{FAILURE_SCAN, HealthWatch, describe_metrics};
