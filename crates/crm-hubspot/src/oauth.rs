@@ -20,7 +20,8 @@ use std::time::{Duration, SystemTime};
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sync_core::TenantId;
+use sync_core::ports::{TenantCredentials, TokenRefresher};
+use sync_core::{CrmKind, RemoteError, RemoteErrorKind, TenantId};
 use sync_http::{HttpClient, OAuthStateKey};
 
 use crate::error::Error;
@@ -397,5 +398,48 @@ mod tests {
             !d.contains("very-secret") && d.contains("hub_id: Some(7)"),
             "{d}"
         );
+    }
+}
+
+impl HubSpotTokens {
+    /// The tokens as a tenant's stored credentials, the expiry counted from `now` and the
+    /// portal id as the account id.
+    pub fn into_credentials(self, now: chrono::DateTime<chrono::Utc>) -> TenantCredentials {
+        let expires_at = self
+            .expires_in
+            .and_then(|s| i64::try_from(s).ok())
+            .map(|s| now + chrono::Duration::seconds(s));
+        TenantCredentials::new(Some(self.access_token), Some(self.refresh_token))
+            .with_expires_at(expires_at)
+            .with_account_id(self.hub_id.map(|h| h.to_string()))
+    }
+}
+
+/// Renews a tenant's tokens with the refresh-token grant; a rotated refresh token comes
+/// back in the result (and `TenantTokens` saves it).
+#[async_trait::async_trait]
+impl TokenRefresher for HubSpotOAuthApp {
+    fn crm(&self) -> CrmKind {
+        CrmKind::Hubspot
+    }
+
+    async fn refresh(
+        &self,
+        tenant: &TenantId,
+        current: &TenantCredentials,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<TenantCredentials, sync_core::Error> {
+        let Some(refresh_token) = &current.refresh_token else {
+            return Err(RemoteError::new(
+                "hubspot",
+                RemoteErrorKind::Auth,
+                format!(
+                    "tenant {tenant} has no HubSpot refresh token saved: connect the account again"
+                ),
+            )
+            .into());
+        };
+        let tokens = HubSpotOAuthApp::refresh(self, refresh_token).await?;
+        Ok(tokens.into_credentials(now))
     }
 }

@@ -156,3 +156,73 @@ async fn a_forged_or_expired_state_exchanges_nothing() {
     .await
     .unwrap();
 }
+
+struct At(chrono::DateTime<chrono::Utc>);
+impl sync_engine::Clock for At {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+    }
+}
+
+/// An installed tenant's tokens in a credential store: two concurrent callers after the
+/// access token expired make one token call, and the refresh token stays usable.
+#[tokio::test]
+async fn stored_tokens_renew_once_for_concurrent_callers() {
+    use std::sync::Arc;
+
+    use chrono::TimeZone;
+    use sync_core::ports::CredentialStore;
+    use sync_core::{CrmKind, MemoryStore};
+
+    let hs = HubSpotSandbox::start(HubSpotConfig::default())
+        .await
+        .unwrap();
+    let app = app(&hs);
+    let key = OAuthStateKey::new(SecretSlice::from(vec![42u8; 32])).unwrap();
+    let tenant = TenantId::new("tenant-a");
+    let back = consent(&app.begin(&key, &tenant, at(1_000))).await;
+    let installed = app
+        .complete(
+            &key,
+            &param(&back, "state"),
+            &param(&back, "code"),
+            at(1_001),
+        )
+        .await
+        .unwrap();
+    let t0 = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let creds = installed.tokens.into_credentials(t0);
+    assert_eq!(creds.account_id, Some(hs.portal_id().to_string()));
+    store
+        .save_credentials(&tenant, &CrmKind::Hubspot, &creds)
+        .await
+        .unwrap();
+
+    // An hour later the 30-minute token has expired.
+    let later = Arc::new(At(t0 + chrono::Duration::hours(1)));
+    let tokens = sync_engine::TenantTokens::new(store.clone(), Arc::new(app.clone()), later);
+    let issued_before = hs.tokens_issued();
+    let (a, b) = futures::join!(tokens.access_token(&tenant), tokens.access_token(&tenant));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.expose_secret(), b.expose_secret());
+    assert_eq!(
+        hs.tokens_issued(),
+        issued_before + 1,
+        "one token call for two callers"
+    );
+    api_client(&hs, &a)
+        .list_contacts(&ListOptions::default())
+        .await
+        .unwrap();
+    let saved = store
+        .load_credentials(&tenant, &CrmKind::Hubspot)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        saved.access_token.unwrap().expose_secret(),
+        a.expose_secret()
+    );
+    app.refresh(&saved.refresh_token.unwrap()).await.unwrap();
+}

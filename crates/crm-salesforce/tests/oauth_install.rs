@@ -92,6 +92,10 @@ async fn install_with_pkce_call_refresh_revoke() {
     rest_call(&tokens.access_token, &tokens.instance_url)
         .await
         .unwrap();
+    let stored = tokens.clone().into_credentials();
+    assert_eq!(stored.account_id.as_deref(), Some(SANDBOX_ORG_ID));
+    assert_eq!(stored.instance_url.as_deref(), Some(sf.base_url()));
+    assert!(!format!("{stored:?}").contains(refresh.expose_secret()));
 
     let renewed = flow.refresh(&refresh).await.unwrap();
     assert_ne!(

@@ -17,7 +17,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Digest;
-use sync_core::TenantId;
+use sync_core::ports::{TenantCredentials, TokenRefresher};
+use sync_core::{CrmKind, RemoteError, RemoteErrorKind, TenantId};
 use sync_http::{HttpClient, OAuthStateKey};
 use url::Url;
 
@@ -316,6 +317,46 @@ impl WebServerFlow {
             .await
             .map_err(oauth_error)?;
         Ok(())
+    }
+}
+
+impl TokenResponse {
+    /// The response as a tenant's stored credentials: the instance URL, and the org id
+    /// from the identity URL as the account id. Salesforce gives no expiry (a 401 is the
+    /// signal), and a refresh response no refresh token (the stored one stays).
+    pub fn into_credentials(self) -> TenantCredentials {
+        let org = self.id.as_deref().and_then(identity_org_id);
+        TenantCredentials::new(Some(self.access_token), self.refresh_token)
+            .with_instance_url(Some(self.instance_url))
+            .with_account_id(org)
+    }
+}
+
+/// Renews a tenant's access token with the refresh-token grant.
+#[async_trait::async_trait]
+impl TokenRefresher for WebServerFlow {
+    fn crm(&self) -> CrmKind {
+        CrmKind::Salesforce
+    }
+
+    async fn refresh(
+        &self,
+        tenant: &TenantId,
+        current: &TenantCredentials,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<TenantCredentials, sync_core::Error> {
+        let Some(refresh_token) = &current.refresh_token else {
+            return Err(RemoteError::new(
+                "salesforce",
+                RemoteErrorKind::Auth,
+                format!(
+                    "tenant {tenant} has no Salesforce refresh token saved: connect the account again"
+                ),
+            )
+            .into());
+        };
+        let tokens = WebServerFlow::refresh(self, refresh_token).await?;
+        Ok(tokens.into_credentials())
     }
 }
 

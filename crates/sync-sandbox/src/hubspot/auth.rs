@@ -27,6 +27,9 @@ pub(crate) struct TokenStore {
     /// Authorization codes not yet exchanged (see `oauth.rs`).
     pub(crate) codes: BTreeMap<String, super::oauth::PendingCode>,
     counter: u64,
+    /// Refresh tokens and codes issued (numbered apart from access tokens, which
+    /// `issued_count` counts).
+    other_counter: u64,
 }
 
 pub(crate) enum TokenCheck {
@@ -48,6 +51,7 @@ impl TokenStore {
             issued_scopes: BTreeMap::new(),
             codes: BTreeMap::new(),
             counter: 0,
+            other_counter: 0,
         }
     }
 
@@ -78,10 +82,16 @@ impl TokenStore {
             .filter(|d| !d.is_zero())
     }
 
+    /// A fresh code number.
+    pub(crate) fn next_code(&mut self) -> u64 {
+        self.other_counter += 1;
+        self.other_counter
+    }
+
     /// A fresh refresh token granting `scopes`.
     pub(crate) fn new_refresh_token(&mut self, scopes: Vec<String>) -> String {
-        self.counter += 1;
-        let token = format!("sandbox-refresh-{:06}", self.counter);
+        self.other_counter += 1;
+        let token = format!("sandbox-refresh-{:06}", self.other_counter);
         self.refresh_tokens.insert(token.clone(), scopes);
         token
     }

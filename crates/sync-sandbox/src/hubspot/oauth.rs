@@ -78,10 +78,7 @@ async fn authorize(
     scopes.dedup();
     let code = {
         let mut tokens = lock(&api.tokens);
-        let code = format!(
-            "sandbox-code-{}",
-            tokens.issued_count() + tokens.codes.len() as u64 + 1
-        );
+        let code = format!("sandbox-code-{:06}", tokens.next_code());
         tokens.codes.insert(
             code.clone(),
             PendingCode {
