@@ -14,8 +14,8 @@ mod store;
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
 pub use credentials::{CredentialStore, TenantCredentials, TokenRefresher};
 pub use crm::{
-    Activity, ContactDraft, ContactPage, CrmSink, CrmSource, ItemResult, PageToken, PropertyUpdate,
-    Provisioned,
+    Activity, ConnectionFacts, ContactDraft, ContactPage, CrmSink, CrmSource, ItemResult,
+    PageToken, PropertyUpdate, Provisioned,
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use from_action::WrongAction;

@@ -18,6 +18,7 @@
 #![warn(clippy::too_many_lines)]
 
 mod apply;
+mod connection;
 mod credentials;
 mod error;
 mod events;
@@ -34,6 +35,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use connection::ConnectionReport;
 pub use credentials::TenantTokens;
 pub use error::Error;
 pub use retention::{PurgeReport, RetentionPolicy};
