@@ -52,6 +52,7 @@
 
 pub mod api_error;
 mod client;
+pub mod connection;
 pub mod convert;
 mod error;
 pub mod model;
@@ -62,9 +63,9 @@ mod source;
 pub mod webhook;
 
 pub use client::{
-    ApiPaths, BatchItemError, BatchOutcome, DEFAULT_BASE_URL, HubSpotClient, HubSpotClientBuilder,
-    ListOptions, OAuthCredentials, RateLimitTier, TokenInfo, V3_OBJECTS_PREFIX, search_rate_limit,
-    window_safe,
+    AccountDetails, ApiPaths, BatchItemError, BatchOutcome, DEFAULT_BASE_URL, HubSpotClient,
+    HubSpotClientBuilder, ListOptions, OAuthCredentials, RateLimitTier, TokenInfo,
+    V3_OBJECTS_PREFIX, search_rate_limit, window_safe,
 };
 pub use convert::{ContactMapping, TagMatch, TagSource};
 pub use error::Error;
