@@ -85,6 +85,7 @@
 
 mod auth;
 mod client;
+mod connection;
 mod contact;
 mod echo;
 pub mod error;

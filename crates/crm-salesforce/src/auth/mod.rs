@@ -191,6 +191,7 @@ pub struct SalesforceTokenSource {
     clock: Clock,
     instance_url: Mutex<Option<Url>>,
     user_id: Mutex<Option<String>>,
+    org_id: Mutex<Option<String>>,
     fetches: AtomicU64,
 }
 
@@ -213,6 +214,7 @@ impl SalesforceTokenSource {
             clock,
             instance_url: Mutex::new(None),
             user_id: Mutex::new(None),
+            org_id: Mutex::new(None),
             fetches: AtomicU64::new(0),
         }
     }
@@ -226,6 +228,11 @@ impl SalesforceTokenSource {
     /// response's identity URL (`https://login.salesforce.com/id/00D.../005...`).
     pub fn user_id(&self) -> Option<String> {
         self.user_id.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// The org id (`00D...`) in the latest token response's identity URL.
+    pub fn org_id(&self) -> Option<String> {
+        self.org_id.lock().ok().and_then(|g| g.clone())
     }
 
     /// How many tokens were fetched so far.
@@ -297,6 +304,11 @@ impl SalesforceTokenSource {
             && let Ok(mut slot) = self.user_id.lock()
         {
             *slot = Some(user);
+        }
+        if let Some(org) = token.id.as_deref().and_then(identity_org_id)
+            && let Ok(mut slot) = self.org_id.lock()
+        {
+            *slot = Some(org);
         }
         Ok(token)
     }
