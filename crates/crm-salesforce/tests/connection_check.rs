@@ -16,10 +16,12 @@ use sync_sandbox::salesforce::{
 };
 
 fn source(sf: &SalesforceSandbox, flow: OAuthFlow, extra: Option<&str>) -> SalesforceSource {
+    // A static token has no token response to name the instance.
+    let is_static = matches!(flow, OAuthFlow::AccessToken(_));
     let mut builder = SalesforceClient::builder()
         .login_url(sf.base_url())
         .flow(flow);
-    if matches!(builder_flow_is_static(extra), true) {
+    if is_static {
         builder = builder.instance_url(sf.base_url());
     }
     let client = builder.build().unwrap();
