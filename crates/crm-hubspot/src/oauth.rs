@@ -360,47 +360,6 @@ impl HubSpotOAuthApp {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn authorize_url_joins_scopes_with_encoded_spaces() {
-        let app = HubSpotOAuthApp::new(
-            HubSpotOAuthConfig::new(
-                "cid",
-                SecretString::from("cs"),
-                "https://svc.example/cb?x=1",
-            )
-            .with_optional_scopes(["crm.lists.read", "crm.lists.write"]),
-        )
-        .unwrap();
-        assert_eq!(
-            app.authorize_url("s.t"),
-            "https://app.hubspot.com/oauth/authorize?client_id=cid\
-             &redirect_uri=https%3A%2F%2Fsvc.example%2Fcb%3Fx%3D1\
-             &scope=crm.objects.contacts.read%20crm.objects.contacts.write%20oauth\
-             &optional_scope=crm.lists.read%20crm.lists.write&state=s.t"
-        );
-    }
-
-    #[test]
-    fn debug_never_shows_secrets() {
-        let cfg =
-            HubSpotOAuthConfig::new("cid", SecretString::from("cs-very-secret"), "https://x/cb");
-        assert!(!format!("{cfg:?}").contains("very-secret"));
-        let t: HubSpotTokens = serde_json::from_str(
-            r#"{"access_token":"at-very-secret","refresh_token":"rt-very-secret","expires_in":1800,"hub_id":7}"#,
-        )
-        .unwrap();
-        let d = format!("{t:?}");
-        assert!(
-            !d.contains("very-secret") && d.contains("hub_id: Some(7)"),
-            "{d}"
-        );
-    }
-}
-
 impl HubSpotTokens {
     /// The tokens as a tenant's stored credentials, the expiry counted from `now` and the
     /// portal id as the account id.
@@ -441,5 +400,46 @@ impl TokenRefresher for HubSpotOAuthApp {
         };
         let tokens = HubSpotOAuthApp::refresh(self, refresh_token).await?;
         Ok(tokens.into_credentials(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorize_url_joins_scopes_with_encoded_spaces() {
+        let app = HubSpotOAuthApp::new(
+            HubSpotOAuthConfig::new(
+                "cid",
+                SecretString::from("cs"),
+                "https://svc.example/cb?x=1",
+            )
+            .with_optional_scopes(["crm.lists.read", "crm.lists.write"]),
+        )
+        .unwrap();
+        assert_eq!(
+            app.authorize_url("s.t"),
+            "https://app.hubspot.com/oauth/authorize?client_id=cid\
+             &redirect_uri=https%3A%2F%2Fsvc.example%2Fcb%3Fx%3D1\
+             &scope=crm.objects.contacts.read%20crm.objects.contacts.write%20oauth\
+             &optional_scope=crm.lists.read%20crm.lists.write&state=s.t"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let cfg =
+            HubSpotOAuthConfig::new("cid", SecretString::from("cs-very-secret"), "https://x/cb");
+        assert!(!format!("{cfg:?}").contains("very-secret"));
+        let t: HubSpotTokens = serde_json::from_str(
+            r#"{"access_token":"at-very-secret","refresh_token":"rt-very-secret","expires_in":1800,"hub_id":7}"#,
+        )
+        .unwrap();
+        let d = format!("{t:?}");
+        assert!(
+            !d.contains("very-secret") && d.contains("hub_id: Some(7)"),
+            "{d}"
+        );
     }
 }

@@ -259,7 +259,7 @@ pub(crate) async fn token(
         "authorization_code" => {
             return match super::oauth::exchange_code(&api, &headers, &form) {
                 Ok(refresh) => token_body(&api, Some(&refresh)),
-                Err(refused) => refused,
+                Err(refused) => *refused,
             };
         }
         "" => {

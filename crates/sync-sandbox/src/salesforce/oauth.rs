@@ -100,17 +100,17 @@ pub(crate) fn exchange_code(
     api: &Api,
     headers: &HeaderMap,
     form: &BTreeMap<String, String>,
-) -> Result<String, Response> {
+) -> Result<String, Box<Response>> {
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (id, secret) = basic_credentials(headers)
         .map(|(i, s)| (i, Some(s)))
         .unwrap_or_else(|| (get("client_id"), form.get("client_secret").cloned()));
     if id != api.config.client_id || secret.is_some_and(|s| s != api.config.client_secret) {
-        return Err(oauth(
+        return Err(Box::new(oauth(
             StatusCode::BAD_REQUEST,
             "invalid_client_id",
             "client identifier invalid",
-        ));
+        )));
     }
     let mut sessions = lock(&api.sessions);
     let invalid = || {
@@ -122,21 +122,21 @@ pub(crate) fn exchange_code(
     };
     let pending = sessions.codes.remove(&get("code")).ok_or_else(invalid)?;
     if pending.redirect_uri != get("redirect_uri") {
-        return Err(oauth(
+        return Err(Box::new(oauth(
             StatusCode::BAD_REQUEST,
             "redirect_uri_mismatch",
             "redirect_uri must match configuration",
-        ));
+        )));
     }
     if let Some(challenge) = pending.challenge {
         let verifier = get("code_verifier");
         let computed = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
         if verifier.is_empty() || computed != challenge {
-            return Err(oauth(
+            return Err(Box::new(oauth(
                 StatusCode::BAD_REQUEST,
                 "invalid_grant",
                 "invalid code verifier",
-            ));
+            )));
         }
     }
     Ok(sessions.new_refresh_token())
