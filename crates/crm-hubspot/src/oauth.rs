@@ -1,5 +1,5 @@
 //! The OAuth install flow of a public HubSpot app, as library calls a service wires to its
-//! routes (see `README.md`, "Connecting an account"):
+//! routes:
 //!
 //! 1. [`HubSpotOAuthApp::begin`]: the consent-page URL to send the user to, with a `state`
 //!    bound to the tenant (see [`OAuthStateKey`]);

@@ -1,5 +1,5 @@
 //! The web-server (authorization code) flow with PKCE, as library calls a service wires to
-//! its routes (see `README.md`, "Connecting an account"):
+//! its routes:
 //!
 //! 1. [`WebServerFlow::begin`]: the consent-page URL (`/services/oauth2/authorize`) with a
 //!    `state` bound to the tenant and an `S256` PKCE challenge; keep the returned
