@@ -568,6 +568,18 @@ impl CrmSource for HubSpotSource {
         self.client.api_calls()
     }
 
+    async fn account_id(&self, _tenant: &TenantId) -> Result<Option<String>, sync_core::Error> {
+        let details = self.client.account_details().await?;
+        Ok(Some(details.portal_id.to_string()))
+    }
+
+    async fn connection_facts(
+        &self,
+        _tenant: &TenantId,
+    ) -> Result<sync_core::ports::ConnectionFacts, sync_core::Error> {
+        Ok(crate::connection::facts(&self.client, &self.properties).await?)
+    }
+
     async fn changed_since(
         &self,
         _tenant: &TenantId,

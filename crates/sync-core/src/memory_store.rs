@@ -20,6 +20,8 @@ use crate::ports::{
     RunOutcome, RunRecord, StatusStore, WebhookCounts, WebhookOutcome, hour_bucket,
 };
 
+mod credentials;
+
 #[derive(Debug, Default)]
 struct TenantState {
     mappings: StateView,
@@ -46,6 +48,8 @@ struct TenantState {
     credentials: Option<CredentialsCheck>,
     /// Webhook deliveries per (hour bucket, outcome, refusal reason).
     webhooks: BTreeMap<(DateTime<Utc>, &'static str, String), u64>,
+    /// CRM credentials by CRM name (see `memory_store/credentials.rs`).
+    crm_credentials: BTreeMap<String, crate::ports::TenantCredentials>,
 }
 
 impl TenantState {

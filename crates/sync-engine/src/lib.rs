@@ -18,6 +18,8 @@
 #![warn(clippy::too_many_lines)]
 
 mod apply;
+mod connection;
+mod credentials;
 mod crm_fields;
 mod error;
 mod events;
@@ -36,6 +38,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use connection::ConnectionReport;
+pub use credentials::TenantTokens;
 pub use error::Error;
 pub use progress::{Progress, ProgressObserver};
 pub use retention::{PurgeReport, RetentionPolicy};

@@ -46,6 +46,8 @@ use sync_core::{
 };
 use tokio::sync::Barrier;
 
+pub mod credentials;
+
 /// The future a [`Case`] returns.
 pub type CaseFuture = BoxFuture<'static, ()>;
 

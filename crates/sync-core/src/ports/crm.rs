@@ -40,6 +40,34 @@ impl ContactPage {
     }
 }
 
+/// What a source can tell about its connection to the CRM, for
+/// `SyncEngine::check_connection` (crates/sync-engine/src/connection.rs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConnectionFacts {
+    /// The CRM account (HubSpot portal id, Salesforce org id), when the source can tell.
+    pub account_id: Option<String>,
+    /// The scopes the credentials were granted, when the CRM says.
+    pub scopes_granted: Option<Vec<String>>,
+    /// The scopes the connector needs to sync.
+    pub scopes_needed: Vec<String>,
+    /// The properties or fields the connector reads that the CRM does not have; `None` when
+    /// not checked.
+    pub missing_fields: Option<Vec<String>>,
+    /// What could not be checked, and why.
+    pub unchecked: Vec<String>,
+}
+
+impl ConnectionFacts {
+    /// Facts naming only the account.
+    pub fn account(account_id: Option<String>) -> Self {
+        Self {
+            account_id,
+            ..Self::default()
+        }
+    }
+}
+
 /// Reads contacts from a CRM, page by page.
 ///
 /// Delta pages come in modification order (ties by record id) so the engine can checkpoint
@@ -97,6 +125,24 @@ pub trait CrmSource: Send + Sync {
     /// the difference over a run). The default reports nothing.
     fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
         std::collections::BTreeMap::new()
+    }
+
+    /// The CRM account `tenant`'s credentials reach (HubSpot portal id, Salesforce org id).
+    /// The default cannot tell: `Ok(None)`. An error means the CRM refused or could not be
+    /// reached.
+    async fn account_id(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
+        let _ = tenant;
+        Ok(None)
+    }
+
+    /// Checks the connection: credentials, account, scopes and the fields the source reads,
+    /// as far as the CRM tells. The default asks only [`account_id`](Self::account_id).
+    async fn connection_facts(&self, tenant: &TenantId) -> Result<ConnectionFacts, Error> {
+        let mut facts = ConnectionFacts::account(self.account_id(tenant).await?);
+        facts
+            .unchecked
+            .push("scopes and fields: this source does not report them".to_owned());
+        Ok(facts)
     }
 }
 
