@@ -14,8 +14,8 @@ mod store;
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
 pub use credentials::{CredentialStore, TenantCredentials, TokenRefresher};
 pub use crm::{
-    Activity, CUSTOMER_ID_FIELD, ConnectionFacts, ContactDraft, ContactPage, ContactRef, CrmSink, CrmSource,
-    ItemResult, PageToken, PropertyUpdate, Provisioned, ProvisioningFields, freshest,
+    Activity, CUSTOMER_ID_FIELD, ConnectionFacts, ContactDraft, ContactPage, ContactRef, CrmSink,
+    CrmSource, ItemResult, PageToken, PropertyUpdate, Provisioned, ProvisioningFields, freshest,
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use from_action::WrongAction;

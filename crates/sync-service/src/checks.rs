@@ -150,6 +150,12 @@ async fn record_credentials(c: &Connected, error: Option<&Error>) {
         _ => Vec::new(),
     };
     let check = if refused.is_empty() {
+        // The engine's connection check also learns the CRM account id (HubSpot portal,
+        // Salesforce org) and records its own result; without a CRM source it cannot run.
+        if let Ok(report) = c.engine.check_connection(&c.tenant).await {
+            info!(account = ?report.account_id, ready = report.is_ready(), "CRM connection checked");
+            return;
+        }
         CredentialsCheck::ok(now, None)
     } else {
         CredentialsCheck::failed(now, refused.join("; "))
