@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The `sync-sandbox` binary, run as a process the way scripts use it.
 
 use std::io::{BufRead, BufReader};
