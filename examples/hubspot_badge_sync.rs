@@ -11,13 +11,17 @@
 //! `CATIVA_BASE_URL`, `CATIVA_API_KEY`, `SYNC_DATABASE_URL`, `SYNC_TENANT`, `SYNC_CONFIG`,
 //! `SYNC_INSTANCE_ID`, `SYNC_PULL_INTERVAL_SECS`, `SYNC_FULL_RECONCILE_HOUR` (the
 //! sync-service README lists every setting). A `--once` run prints its report and, last, the
-//! report as one JSON line; its exit code is 0 (done, or stopped by SIGTERM with its claims
+//! report as one JSON line, and shows its progress (a bar on a terminal, log lines
+//! otherwise); its exit code is 0 (done, or stopped by SIGTERM with its claims
 //! released), 2 (stopped early: quota or credentials) or 3 (work still held by another
 //! worker after `--once-wait-secs`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cativa_crm_sync::engine::Progress;
+use cativa_crm_sync::indicatif::{ProgressBar, ProgressStyle};
 use cativa_crm_sync::service::config::Crm;
 use cativa_crm_sync::service::jobs::{Pull, exit_code, run_once};
 use cativa_crm_sync::service::shutdown_signal;
@@ -79,8 +83,31 @@ async fn run(args: Args) -> Result<u8, Error> {
         Pull::Delta
     };
     let wait = Duration::from_secs(args.once_wait_secs);
-    let report = run_once(&connected.engine, &connected.tenant, pull, wait).await?;
+    let engine = connected.engine.clone().with_progress(progress());
+    let report = run_once(&engine, &connected.tenant, pull, wait).await?;
     println!("{report}");
     println!("{}", report.to_json_line());
     Ok(u8::try_from(exit_code(&report)).unwrap_or(1))
+}
+
+/// A spinner with the counts when stderr is a terminal, else one log line per update.
+fn progress() -> impl Fn(&Progress) + Send + Sync {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let style = ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bar = ProgressBar::new_spinner().with_style(style);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    move |p: &Progress| {
+        let line = format!(
+            "{}: read {} planned {} applied {} failed {} retrying {}",
+            p.kind, p.read, p.planned, p.applied, p.failed, p.retrying
+        );
+        match &bar {
+            Some(bar) if p.done => bar.finish_with_message(line),
+            Some(bar) => bar.set_message(line),
+            None => eprintln!("{line}"),
+        }
+    }
 }

@@ -1,13 +1,15 @@
 //! Quickstart: a full sync HubSpot -> Cativa badges, on sandbox servers, with a SQLite store.
 //!
 //! ```text
-//! cargo run --example quickstart
+//! cargo run --example quickstart [-- --serve]
 //! ```
 //!
 //! Starts fake HubSpot and Cativa servers on 127.0.0.1 and seeds 1,000 people. Community
 //! users reach the store as in production: signed `user_created` webhooks posted to the
 //! service's route. Then it prints the plan of a full sync (tag `Pago Anual` grants Premium),
 //! runs it and prints the report, last as one JSON line. No account, nothing left behind.
+//! With `--serve` it then keeps serving the status page (URL and sign-in token printed;
+//! `STATUS_TOKEN` sets the token) and the status JSON until Ctrl-C.
 
 use std::sync::Arc;
 
@@ -32,10 +34,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = SandboxServer::start(SandboxConfig::default()).await?;
     let seed = DataGenConfig::default().with_contacts(1_000).with_seed(42);
     let (contacts, users) = (sandbox.seed_people(&seed)?.len(), sandbox.cativa().users());
-    println!(
-        "Seeded {contacts} HubSpot contacts and {} Cativa users.",
-        users.len()
-    );
+    let n = users.len();
+    println!("Seeded {contacts} HubSpot contacts and {n} Cativa users.");
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("sync.db")).await?);
     let tenant = TenantId::new("quickstart");
@@ -69,17 +69,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Recorded {accepted} community users from {} signed user_created webhooks (verified, deduplicated by execution id).",
         users.len()
     );
-
     // 2. The full sync: plan first (a dry run), then apply.
     let hubspot = HubSpotClient::builder()
         .base_url(sandbox.hubspot().base_url())
         .access_token(SecretString::from(DEFAULT_ACCESS_TOKEN))
         .build()?;
     let tags = TagSource::CheckboxProperty("cativa_tags".into());
-    let source = HubSpotSource::new(
-        hubspot.clone(),
-        SourceConfig::new(ContactMapping::default().with_tags(tags)),
-    );
+    let mapping = ContactMapping::default().with_tags(tags);
+    let source = HubSpotSource::new(hubspot.clone(), SourceConfig::new(mapping));
     let cativa = CativaClient::builder(SecretString::from(DEFAULT_API_KEY))
         .base_url(sandbox.cativa().base_url())
         .build()?;
@@ -94,14 +91,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let plan = engine.plan(&tenant, mode).await?.to_string();
     let lines: Vec<&str> = plan.lines().collect();
     let shown = lines.len().min(25);
-    println!(
-        "\nPlan (dry run, nothing written):\n{}",
-        lines[..shown].join("\n")
-    );
+    let head = lines[..shown].join("\n");
+    println!("\nPlan (dry run, nothing written):\n{head}");
     if let (true, Some(summary)) = (lines.len() > shown, lines.last()) {
         println!("... {} more lines\n{summary}", lines.len() - shown - 1);
     }
-
     let report = engine.run_full_reconcile(&tenant).await?;
     println!("\nFull sync HubSpot -> Cativa badges:\n{report}");
     let badges = sandbox.cativa().badges_by_user();
@@ -109,6 +103,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let premium = badges.values().filter(holds).count();
     println!("Cativa now shows {premium} users holding Premium (badge {PREMIUM}).");
     println!("{}", report.to_json_line());
+    if std::env::args().any(|a| a == "--serve") {
+        let token = std::env::var("STATUS_TOKEN").unwrap_or_else(|_| "quickstart".into());
+        let service = Service::builder(engine, tenant).status_token(token.clone().into());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        println!(
+            "Status page: http://{addr}/status/page (sign in with the token {token}); JSON: curl -H 'Authorization: Bearer {token}' http://{addr}/status ; Ctrl-C stops."
+        );
+        let stop = cativa_crm_sync::service::shutdown_signal();
+        service.build().serve(listener, stop).await?;
+    }
     sandbox.shutdown().await;
     Ok(())
 }

@@ -17,6 +17,11 @@
 //! /webhooks/cativa` (listeners told apart by `CATIVA_AUTOMATION_EVENTS`), `POST
 //! /webhooks/hubspot`, `GET /healthz`, `GET /readyz`. Every answer is JSON.
 //!
+//! With `STATUS_TOKEN` set it also serves the sync's health: `GET /status` and
+//! `GET /status/{tenant}` (JSON, `Authorization: Bearer <STATUS_TOKEN>`), requeue and dismiss
+//! of failed work, and the status page at `/status/page` (sign in with the token). Without
+//! it those routes answer 404. `SYNC_ALERT_WEBHOOK_URL` is told of every health change.
+//!
 //! Before it listens it checks the Cativa and CRM credentials, the granted scopes, the CRM
 //! properties the sync writes (`--create-properties` creates missing ones) and the store;
 //! any problem is printed, all at once, and it exits with status 1. SIGTERM or Ctrl-C stops
@@ -62,6 +67,11 @@ async fn run(args: Args) -> Result<(), Error> {
     println!(
         "Listening on http://{addr} : POST /webhooks/cativa/{{event}}, POST /webhooks/cativa, POST /webhooks/hubspot, GET /healthz, GET /readyz."
     );
+    if config.status_token.is_some() {
+        println!(
+            "Status page: http://{addr}/status/page (sign in with STATUS_TOKEN); JSON: GET /status"
+        );
+    }
     service.serve(listener, shutdown_signal()).await?;
     println!("Stopped: in-flight deliveries finished, outbox claims released.");
     Ok(())

@@ -41,7 +41,7 @@ edition = "2024"
 publish = false
 
 [dependencies]
-cativa-crm-sync = { path = "$repo/crates/cativa-crm-sync", features = ["hubspot", "salesforce", "sqlite", "postgres", "sandbox", "service"] }
+cativa-crm-sync = { path = "$repo/crates/cativa-crm-sync", features = ["hubspot", "salesforce", "sqlite", "postgres", "sandbox", "service", "progress"] }
 async-trait = "0.1"
 axum = { version = "0.8", default-features = false, features = ["http1", "json", "query", "tokio"] }
 clap = { version = "4", features = ["derive", "env"] }

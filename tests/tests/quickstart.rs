@@ -62,3 +62,39 @@ async fn the_quickstart_runs_and_tells_the_truth() {
         "{summary}"
     );
 }
+
+/// `--serve` keeps serving after the run: the printed status URL answers 401 without the
+/// token and the status JSON with it; Ctrl-C (SIGINT) stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quickstart_serves_its_status_until_ctrl_c() {
+    let env = [("STATUS_TOKEN", "quickstart-test-token".to_owned())];
+    let mut run = Process::start("quickstart", &["--serve"], &env);
+    let line = run
+        .wait_for_line("Status page: http://", Duration::from_secs(300))
+        .await;
+    let page = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let base = page.trim_end_matches("/status/page");
+    assert!(line.contains("quickstart-test-token"), "{line}");
+    let http = reqwest::Client::new();
+    let anonymous = http.get(format!("{base}/status")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let status: serde_json::Value = http
+        .get(format!("{base}/status/quickstart"))
+        .bearer_auth("quickstart-test-token")
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["tenant"], "quickstart", "{status}");
+    assert_eq!(status["outbox"]["failed"], 0, "{status}");
+    run.signal("INT");
+    assert_eq!(run.exit_code(Duration::from_secs(60)).await, Some(0));
+}

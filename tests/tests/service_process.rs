@@ -513,3 +513,58 @@ async fn every_error_status_has_a_json_body_that_leaks_nothing_internal() {
         }
     }
 }
+
+/// `STATUS_TOKEN` mounts the status routes: 401 (with `WWW-Authenticate: Bearer`) without
+/// the token, the status JSON with it, and the page's sign-in form for a browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_routes_answer_401_without_the_token_and_json_with_it() {
+    let world = World::start().await;
+    let (service, url) = world
+        .receiver(&[("STATUS_TOKEN", "process-status-token")])
+        .await;
+    service
+        .wait_for_line("Status page: http://", Duration::from_secs(10))
+        .await;
+    let http = client();
+    let anonymous = http.get(format!("{url}/status/acme")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        anonymous
+            .headers()
+            .get("www-authenticate")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("Bearer"))
+    );
+    let body: serde_json::Value = anonymous.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized", "{body}");
+    assert!(!body.to_string().contains("acme"), "{body}");
+    let status: serde_json::Value = http
+        .get(format!("{url}/status/acme"))
+        .bearer_auth("process-status-token")
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["tenant"], "acme", "{status}");
+    // The start-up check recorded the credentials as accepted.
+    assert_eq!(status["connection"]["ok"], true, "{status}");
+    let page = http.get(format!("{url}/status/page")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("id=\"sign-in\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_status_token_the_status_routes_are_404() {
+    let world = World::start().await;
+    let (_service, url) = world.receiver(&[]).await;
+    let answer = client()
+        .get(format!("{url}/status"))
+        .bearer_auth("anything")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+}

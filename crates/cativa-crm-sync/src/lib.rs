@@ -20,6 +20,7 @@
 //! | `store` | `sync-store`: SQLite and PostgreSQL | `sqlite` (default), `postgres` |
 //! | `sandbox` | `sync-sandbox`: fake HubSpot, Salesforce and Cativa servers | `sandbox` |
 //! | `service` | `sync-service`: the production service (routes, drainer, schedules, checks) | `service` |
+//! | `indicatif` | progress bars over the engine's `with_progress` updates | `progress` |
 //!
 //! [`secrecy`] is re-exported too, so credentials are wrapped in the same `SecretString` the
 //! clients take, and [`chrono`], whose timestamps the domain model uses. The [`prelude`] holds what a service needs.
@@ -43,6 +44,8 @@ pub use sync_http as http;
 pub use crm_hubspot as hubspot;
 #[cfg(feature = "salesforce")]
 pub use crm_salesforce as salesforce;
+#[cfg(feature = "progress")]
+pub use indicatif;
 #[cfg(feature = "sandbox")]
 pub use sync_sandbox as sandbox;
 #[cfg(feature = "service")]

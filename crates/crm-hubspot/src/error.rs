@@ -37,6 +37,10 @@ pub enum Error {
         /// The decoder's message.
         message: String,
     },
+    /// An OAuth callback's `state` was refused (forged, altered, expired); nothing was
+    /// exchanged.
+    #[error("{0}")]
+    OAuthState(#[from] sync_http::StateError),
     /// A value failed validation against the live property schema; no call was made.
     #[error("invalid value for HubSpot property {property:?}: {reason}")]
     InvalidValue {
@@ -166,7 +170,7 @@ impl From<Error> for sync_core::Error {
                 RemoteError::new("hubspot", RemoteErrorKind::Invalid, e.to_string())
                     .with_code(format!("INVALID_VALUE:{property}"))
             }
-            Error::Config(_) => {
+            Error::Config(_) | Error::OAuthState(_) => {
                 RemoteError::new("hubspot", RemoteErrorKind::Invalid, e.to_string())
             }
         };

@@ -52,18 +52,20 @@
 
 pub mod api_error;
 mod client;
+pub mod connection;
 pub mod convert;
 mod error;
 pub mod model;
+pub mod oauth;
 mod schema;
 mod sink;
 mod source;
 pub mod webhook;
 
 pub use client::{
-    ApiPaths, BatchItemError, BatchOutcome, DEFAULT_BASE_URL, HubSpotClient, HubSpotClientBuilder,
-    ListOptions, OAuthCredentials, RateLimitTier, TokenInfo, V3_OBJECTS_PREFIX, search_rate_limit,
-    window_safe,
+    AccountDetails, ApiPaths, BatchItemError, BatchOutcome, DEFAULT_BASE_URL, HubSpotClient,
+    HubSpotClientBuilder, ListOptions, OAuthCredentials, RateLimitTier, TokenInfo,
+    V3_OBJECTS_PREFIX, search_rate_limit, window_safe,
 };
 pub use convert::{ContactMapping, TagMatch, TagSource};
 pub use error::Error;

@@ -19,7 +19,9 @@ use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use sync_core::ports::{Activity, ContactDraft, CrmSink, ItemResult, PropertyUpdate, Provisioned};
+use sync_core::ports::{
+    Activity, ContactDraft, CrmSink, ItemResult, PropertyUpdate, Provisioned, ProvisioningFields,
+};
 use sync_core::{CrmKind, CrmRecordId, TenantId};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -54,6 +56,14 @@ pub struct SinkConfig {
     pub add_missing_options: BTreeSet<String>,
     /// How long the described schema is cached, in seconds (default 600).
     pub schema_cache_secs: u64,
+    /// Community profile field -> contact property written when a contact is provisioned
+    /// for a new community user (default `firstName` -> `firstname`, `lastName` ->
+    /// `lastname`, `phone` -> `phone`).
+    pub profile_properties: BTreeMap<String, String>,
+    /// The property the tenant's `CustomerId` is written to on provisioned contacts (e.g.
+    /// `cativa_customer_id`; default `None`: not written). `ensure_sdk_properties` creates
+    /// it.
+    pub customer_id_property: Option<String>,
 }
 
 impl Default for SinkConfig {
@@ -64,6 +74,8 @@ impl Default for SinkConfig {
             validate: true,
             add_missing_options: BTreeSet::new(),
             schema_cache_secs: 600,
+            profile_properties: ProvisioningFields::hubspot().profile,
+            customer_id_property: None,
         }
     }
 }
@@ -81,6 +93,38 @@ impl SinkConfig {
     pub fn adding_options_to(mut self, property: impl Into<String>) -> Self {
         self.add_missing_options.insert(property.into());
         self
+    }
+
+    /// Writes community profile field `community` to contact property `property` when a
+    /// contact is provisioned (builder style).
+    #[must_use]
+    pub fn with_profile_property(
+        mut self,
+        community: impl Into<String>,
+        property: impl Into<String>,
+    ) -> Self {
+        self.profile_properties
+            .insert(community.into(), property.into());
+        self
+    }
+
+    /// Writes the tenant's `CustomerId` to `property` on provisioned contacts (builder
+    /// style).
+    #[must_use]
+    pub fn with_customer_id_property(mut self, property: impl Into<String>) -> Self {
+        self.customer_id_property = Some(property.into());
+        self
+    }
+
+    /// The provisioning field names of this configuration.
+    pub fn provisioning_fields(&self) -> ProvisioningFields {
+        let mut fields = ProvisioningFields::none();
+        fields.profile = self.profile_properties.clone();
+        fields.user_id = self.user_id_property.clone();
+        match &self.customer_id_property {
+            Some(p) => fields.with_customer_id(p.clone()),
+            None => fields,
+        }
     }
 
     /// Turns schema validation on or off (builder style).
@@ -247,7 +291,8 @@ impl HubSpotSink {
     }
 
     /// Creates the properties the sink writes (`cativa_user_id`, the unique
-    /// `cativa_member_id`, `cativa_badges` with `badges` as options) where missing, in
+    /// `cativa_member_id`, `cativa_badges` with `badges` as options, the `CustomerId`
+    /// property when configured) where missing, in
     /// property group `group` (`contactinformation` exists in every account). Needs the
     /// `crm.schemas.contacts.write` scope. Returns the names created.
     pub async fn ensure_sdk_properties(
@@ -255,10 +300,11 @@ impl HubSpotSink {
         group: &str,
         badges: &[String],
     ) -> Result<Vec<String>, Error> {
-        let created = self
-            .client
-            .ensure_contact_properties(&PropertyCreate::sdk_properties(group, badges))
-            .await?;
+        let mut wanted = PropertyCreate::sdk_properties(group, badges);
+        if let Some(name) = &self.config.customer_id_property {
+            wanted.push(PropertyCreate::cativa_customer_id(group, name));
+        }
+        let created = self.client.ensure_contact_properties(&wanted).await?;
         // The client's listing now includes what was created: rebuild from it.
         *self.schema.lock().await = None;
         Ok(created)
@@ -624,6 +670,10 @@ impl CrmSink for HubSpotSink {
 
     fn max_batch(&self) -> usize {
         MAX_BATCH_INPUTS
+    }
+
+    fn provisioning_fields(&self) -> ProvisioningFields {
+        self.config.provisioning_fields()
     }
 
     async fn upsert_contacts(

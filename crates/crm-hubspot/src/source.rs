@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sync_core::ports::{ContactPage, CrmSource, PageToken};
+use sync_core::ports::{ContactPage, ContactRef, CrmSource, PageToken, freshest};
 use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, TenantId};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -568,6 +568,18 @@ impl CrmSource for HubSpotSource {
         self.client.api_calls()
     }
 
+    async fn account_id(&self, _tenant: &TenantId) -> Result<Option<String>, sync_core::Error> {
+        let details = self.client.account_details().await?;
+        Ok(Some(details.portal_id.to_string()))
+    }
+
+    async fn connection_facts(
+        &self,
+        _tenant: &TenantId,
+    ) -> Result<sync_core::ports::ConnectionFacts, sync_core::Error> {
+        Ok(crate::connection::facts(&self.client, &self.properties).await?)
+    }
+
     async fn changed_since(
         &self,
         _tenant: &TenantId,
@@ -641,6 +653,29 @@ impl CrmSource for HubSpotSource {
             out.extend(self.convert(outcome.results, lists.as_deref()));
         }
         Ok(out)
+    }
+
+    /// One read: `GET …/contacts/{id}`, or `GET …/contacts/{email}?idProperty=email`.
+    async fn get_contact(
+        &self,
+        _tenant: &TenantId,
+        contact: &ContactRef,
+    ) -> Result<Option<CrmContact>, sync_core::Error> {
+        let found = match contact {
+            ContactRef::CrmId(id) if id.crm == CrmKind::Hubspot => {
+                self.client.get_contact(&id.id, &self.properties).await?
+            }
+            ContactRef::Email(email) => {
+                self.client
+                    .get_contact_by_email(email.as_str(), &self.properties)
+                    .await?
+            }
+            // Another CRM's id, or a kind added later: not a HubSpot contact.
+            _ => None,
+        };
+        let Some(found) = found else { return Ok(None) };
+        let lists = self.list_tags(false).await?;
+        Ok(freshest(self.convert(vec![found], lists.as_deref())))
     }
 
     async fn find_by_email(

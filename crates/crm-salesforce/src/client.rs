@@ -610,6 +610,28 @@ impl SalesforceClient {
         &self.inner.echo
     }
 
+    /// The org (`00D...`) this client reaches: from the latest token response's identity
+    /// URL, or for a static token its org prefix (a session id reads `<org id>!...`).
+    /// `None` before the first token.
+    pub fn org_id(&self) -> Option<String> {
+        if let Some(tokens) = &self.inner.tokens {
+            return tokens.source().org_id();
+        }
+        match &self.inner.auth {
+            sync_http::Auth::Bearer(token) => {
+                let prefix = secrecy::ExposeSecret::expose_secret(token)
+                    .split('!')
+                    .next()
+                    .unwrap_or_default();
+                (prefix.starts_with("00D")
+                    && (prefix.len() == 15 || prefix.len() == 18)
+                    && prefix.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .then(|| prefix.to_owned())
+            }
+            _ => None,
+        }
+    }
+
     /// How many tokens were fetched from the login host so far.
     pub fn token_fetches(&self) -> u64 {
         self.inner

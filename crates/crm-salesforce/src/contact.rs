@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sync_core::ports::ProvisioningFields;
 use sync_core::{CrmContact, CrmRecordId, Email};
 
 use crate::error::Error;
@@ -89,6 +90,19 @@ pub struct ContactSchema {
     /// `Company` on leads).
     #[serde(default)]
     pub create_defaults: BTreeMap<String, String>,
+    /// Community profile field -> field written when a contact is provisioned for a new
+    /// community user (default `firstName` -> `FirstName`, `lastName` -> `LastName`,
+    /// `phone` -> `Phone`).
+    #[serde(default = "default_profile_fields")]
+    pub profile_fields: BTreeMap<String, String>,
+    /// The field the tenant's `CustomerId` is written to on provisioned contacts (e.g.
+    /// `Cativa_Customer_Id__c`; default `None`: not written).
+    #[serde(default)]
+    pub customer_id_field: Option<String>,
+}
+
+fn default_profile_fields() -> BTreeMap<String, String> {
+    ProvisioningFields::salesforce().profile
 }
 
 impl ContactSchema {
@@ -120,6 +134,37 @@ impl ContactSchema {
             task_key_field: None,
             filter: None,
             create_defaults: BTreeMap::new(),
+            profile_fields: default_profile_fields(),
+            customer_id_field: None,
+        }
+    }
+
+    /// Writes community profile field `community` to `field` when a contact is
+    /// provisioned (builder style).
+    pub fn with_profile_field(
+        mut self,
+        community: impl Into<String>,
+        field: impl Into<String>,
+    ) -> Self {
+        self.profile_fields.insert(community.into(), field.into());
+        self
+    }
+
+    /// Writes the tenant's `CustomerId` to `field` on provisioned contacts (builder style).
+    pub fn with_customer_id_field(mut self, field: impl Into<String>) -> Self {
+        self.customer_id_field = Some(field.into());
+        self
+    }
+
+    /// The provisioning field names of this schema: its profile fields, the `CustomerId`
+    /// field, and the External ID field as the user id.
+    pub fn provisioning_fields(&self) -> ProvisioningFields {
+        let mut fields = ProvisioningFields::none();
+        fields.profile = self.profile_fields.clone();
+        fields.user_id = self.external_id_field.clone();
+        match &self.customer_id_field {
+            Some(f) => fields.with_customer_id(f.clone()),
+            None => fields,
         }
     }
 
@@ -193,6 +238,14 @@ impl ContactSchema {
                 .keys()
                 .map(|p| ("create_defaults", p.as_str())),
         );
+        own.extend(
+            self.profile_fields
+                .values()
+                .map(|p| ("profile_fields", p.as_str())),
+        );
+        if let Some(f) = &self.customer_id_field {
+            own.push(("customer_id_field", f));
+        }
         if let Some((key, name)) = own.into_iter().find(|(_, n)| is_relationship(n)) {
             return Err(Error::Config(format!(
                 "{key}: {name:?} is a field of a related record; the sync writes or keys on {key}, so it must be a field of the object itself"
@@ -211,6 +264,14 @@ impl ContactSchema {
             }
         }
         names.extend(self.properties.iter().map(|p| ("properties", p.as_str())));
+        names.extend(
+            self.profile_fields
+                .values()
+                .map(|p| ("profile_fields", p.as_str())),
+        );
+        if let Some(f) = &self.customer_id_field {
+            names.push(("customer_id_field", f));
+        }
         names.extend(
             self.create_defaults
                 .keys()

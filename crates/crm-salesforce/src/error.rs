@@ -401,6 +401,10 @@ pub enum Error {
     /// The request failed below the API (connection, timeout, rate limiter, configuration).
     #[error(transparent)]
     Http(HttpError),
+    /// An OAuth callback's `state` was refused (forged, altered, expired); nothing was
+    /// exchanged.
+    #[error(transparent)]
+    OAuthState(#[from] sync_http::StateError),
     /// A success response did not have the expected shape.
     #[error("unexpected Salesforce response for {what}: {message}: check the API version")]
     Decode {
@@ -460,9 +464,11 @@ impl Error {
     /// The system-neutral kind.
     pub fn remote_kind(&self) -> RemoteErrorKind {
         match self {
-            Self::Config(_) | Self::MyDomainRequired { .. } | Self::Window(_) | Self::Soql(_) => {
-                RemoteErrorKind::Invalid
-            }
+            Self::Config(_)
+            | Self::MyDomainRequired { .. }
+            | Self::Window(_)
+            | Self::Soql(_)
+            | Self::OAuthState(_) => RemoteErrorKind::Invalid,
             Self::Jwt(_) => RemoteErrorKind::Auth,
             // The token endpoint failing or throttling is not a refusal of the credentials:
             // retry it like any other call.

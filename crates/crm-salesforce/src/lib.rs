@@ -85,6 +85,7 @@
 
 mod auth;
 mod client;
+mod connection;
 mod contact;
 mod echo;
 pub mod error;
@@ -95,7 +96,8 @@ pub mod soql;
 mod source;
 
 pub use auth::{
-    Clock, JwtBearer, MAX_ASSERTION_LIFETIME, OAuthFlow, SalesforceTokenSource, TokenResponse,
+    Authorization, Clock, Installed, JwtBearer, MAX_ASSERTION_LIFETIME, OAuthFlow, Pkce, STATE_TTL,
+    SalesforceTokenSource, TokenResponse, WebServerConfig, WebServerFlow, identity_org_id,
 };
 pub use client::{
     DEFAULT_API_VERSION, DEFAULT_CALL_CLIENT, DEFAULT_LOGIN_URL, DELETED_WINDOW_DAYS, LockRetry,

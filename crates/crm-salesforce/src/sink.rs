@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use sync_core::ports::{Activity, ContactDraft, CrmSink, ItemResult, PropertyUpdate, Provisioned};
+use sync_core::ports::{
+    Activity, ContactDraft, CrmSink, ItemResult, PropertyUpdate, Provisioned, ProvisioningFields,
+};
 use sync_core::{CrmKind, CrmRecordId, Error, RemoteError, RemoteErrorKind, TenantId};
 
 use crate::client::{MAX_COLLECTION_RECORDS, SalesforceClient};
@@ -562,6 +564,10 @@ impl CrmSink for SalesforceSink {
 
     fn max_batch(&self) -> usize {
         MAX_COLLECTION_RECORDS
+    }
+
+    fn provisioning_fields(&self) -> ProvisioningFields {
+        self.schema.provisioning_fields()
     }
 
     async fn upsert_contacts(

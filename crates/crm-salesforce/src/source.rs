@@ -344,6 +344,24 @@ impl CrmSource for SalesforceSource {
         self.client.api_calls()
     }
 
+    async fn account_id(&self, _tenant: &TenantId) -> Result<Option<String>, sync_core::Error> {
+        // The org id comes with the first token.
+        self.client
+            .instance_url()
+            .await
+            .map_err(|e| self.client.port_error(e))?;
+        Ok(self.client.org_id())
+    }
+
+    async fn connection_facts(
+        &self,
+        _tenant: &TenantId,
+    ) -> Result<sync_core::ports::ConnectionFacts, sync_core::Error> {
+        crate::connection::facts(&self.client, &self.schema)
+            .await
+            .map_err(|e| self.client.port_error(e))
+    }
+
     async fn changed_since(
         &self,
         _tenant: &TenantId,

@@ -169,6 +169,15 @@ pub enum Error {
         /// What failed to decode.
         detail: String,
     },
+    /// Stored CRM credentials cannot be opened: sealed under a key that is not configured,
+    /// or the key given is not the one they were sealed with.
+    #[error("cannot open the stored CRM credentials of tenant {tenant}: {detail}")]
+    Credentials {
+        /// The tenant.
+        tenant: TenantId,
+        /// What is wrong and what to configure.
+        detail: String,
+    },
     /// The tenant is not known to the store.
     #[error("unknown tenant {0}: register it before syncing")]
     UnknownTenant(TenantId),

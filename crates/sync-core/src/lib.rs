@@ -21,6 +21,7 @@
 pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod csv_source;
 mod domain;
 mod error;
 #[cfg(any(test, feature = "test-util"))]

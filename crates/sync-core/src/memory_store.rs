@@ -20,6 +20,8 @@ use crate::ports::{
     RunOutcome, RunRecord, StatusStore, WebhookCounts, WebhookOutcome, hour_bucket,
 };
 
+mod credentials;
+
 #[derive(Debug, Default)]
 struct TenantState {
     mappings: StateView,
@@ -46,6 +48,8 @@ struct TenantState {
     credentials: Option<CredentialsCheck>,
     /// Webhook deliveries per (hour bucket, outcome, refusal reason).
     webhooks: BTreeMap<(DateTime<Utc>, &'static str, String), u64>,
+    /// CRM credentials by CRM name (see `memory_store/credentials.rs`).
+    crm_credentials: BTreeMap<String, crate::ports::TenantCredentials>,
 }
 
 impl TenantState {
@@ -906,6 +910,58 @@ impl StatusStore for MemoryStore {
                 counts.add(outcome, reason, *n);
             }
             counts
+        })
+    }
+
+    async fn purge_webhook_counts(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error> {
+        let before = hour_bucket(older_than);
+        self.with(tenant, |t| {
+            // The map is ordered by bucket first: the oldest buckets come first.
+            let doomed: Vec<_> = t
+                .webhooks
+                .keys()
+                .take_while(|(bucket, _, _)| *bucket < before)
+                .take(limit)
+                .cloned()
+                .collect();
+            for key in &doomed {
+                t.webhooks.remove(key);
+            }
+            doomed.len() as u64
+        })
+    }
+
+    async fn purge_operator_actions(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error> {
+        self.with(tenant, |t| {
+            // Oldest first by time, then by append order (as the SQL stores' seq).
+            let mut expired: Vec<(DateTime<Utc>, usize)> = t
+                .operator
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.at < older_than)
+                .map(|(i, a)| (a.at, i))
+                .collect();
+            expired.sort_unstable();
+            expired.truncate(limit);
+            let doomed: std::collections::HashSet<usize> =
+                expired.iter().map(|(_, i)| *i).collect();
+            let mut index = 0;
+            t.operator.retain(|_| {
+                let keep = !doomed.contains(&index);
+                index += 1;
+                keep
+            });
+            doomed.len() as u64
         })
     }
 }

@@ -4,6 +4,7 @@
 //! [`TenantId`]: crate::TenantId
 
 mod community;
+mod credentials;
 mod crm;
 mod delivery;
 mod from_action;
@@ -11,9 +12,10 @@ mod status;
 mod store;
 
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
+pub use credentials::{CredentialStore, TenantCredentials, TokenRefresher};
 pub use crm::{
-    Activity, ContactDraft, ContactPage, CrmSink, CrmSource, ItemResult, PageToken, PropertyUpdate,
-    Provisioned,
+    Activity, CUSTOMER_ID_FIELD, ConnectionFacts, ContactDraft, ContactPage, ContactRef, CrmSink,
+    CrmSource, ItemResult, PageToken, PropertyUpdate, Provisioned, ProvisioningFields, freshest,
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use from_action::WrongAction;

@@ -64,7 +64,7 @@ impl SyncEngine {
         let started = self.clock.now();
         let result = async {
             let before = self.api_calls();
-            let mut report = self.drain_outbox_inner(tenant).await?;
+            let mut report = self.drain_outbox_inner(tenant, None).await?;
             self.finish_report(&mut report, &before);
             Ok(report)
         }
@@ -80,7 +80,12 @@ impl SyncEngine {
         result
     }
 
-    pub(super) async fn drain_outbox_inner(&self, tenant: &TenantId) -> Result<RunReport, Error> {
+    /// The drain itself; `outer` is the run it is part of, for progress counts.
+    pub(super) async fn drain_outbox_inner(
+        &self,
+        tenant: &TenantId,
+        outer: Option<&RunReport>,
+    ) -> Result<RunReport, Error> {
         let mut report = RunReport::new("drain", tenant, self.clock.now());
         let holder = self.holder(tenant).await?;
         loop {
@@ -99,6 +104,7 @@ impl SyncEngine {
             let stop = self
                 .apply_with_heartbeat(tenant, &holder, items, &mut report)
                 .await?;
+            self.report_progress(&report, outer, false);
             if stop {
                 break;
             }
@@ -346,6 +352,8 @@ impl SyncEngine {
         // Badges are shown by name where the configuration names them.
         let badge = action.badge().map(|b| self.config.badge_label(b));
         let (before, after) = self.apply_effect(tenant, action, provisioned, now).await?;
+        self.follow_badges(tenant, action, after.as_ref(), now)
+            .await?;
         let mut entry = AuditEntry::new(
             now,
             action.kind.name(),
@@ -370,6 +378,31 @@ impl SyncEngine {
                 debug!(key = %action.key, "lease lost after apply")
             }
             Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// After this sync granted or removed a badge, or provisioned a contact for a user who
+    /// holds badges, queues the write that brings the badge mirror property in line (the
+    /// drain that applies this item claims it next).
+    async fn follow_badges(
+        &self,
+        tenant: &TenantId,
+        action: &Action,
+        after: Option<&Mapping>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let Some(row) = after else { return Ok(()) };
+        let event = match &action.kind {
+            ActionKind::AssignBadge { .. } => "assign_badge",
+            ActionKind::RemoveBadge { .. } => "remove_badge",
+            ActionKind::ProvisionCrmContact { .. } if !row.badges.is_empty() => {
+                "provision_crm_contact"
+            }
+            _ => return Ok(()),
+        };
+        if let Some(mirror) = self.badges_mirror(tenant, row, event) {
+            self.store.enqueue(tenant, &[mirror], now).await?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use tracing::{Instrument, info_span};
 
 use crate::Error;
+use crate::crm_fields::provision_action;
 use crate::report::ReportExt;
 use crate::{CommunityEvent, DeliveryOutcome, RunReport, SyncEngine};
 use sync_core::plan::{Action, ActionKind, IdempotencyKey, PlanMode, Reason};
@@ -221,7 +222,7 @@ impl SyncEngine {
         // Nothing new for the outbox: earlier items are applied by whoever enqueued them
         // (or the next drain), so this delivery spares the store a claim round.
         if self.options.apply && report.enqueued > 0 {
-            let drained = self.drain_outbox_inner(tenant).await?;
+            let drained = self.drain_outbox_inner(tenant, Some(&report)).await?;
             report.absorb_drain(drained);
         }
         self.finish_report(&mut report, &before);
@@ -288,7 +289,7 @@ impl SyncEngine {
             return Ok(DeliveryOutcome::Duplicate);
         }
         if self.options.apply {
-            let drained = self.drain_outbox_inner(tenant).await?;
+            let drained = self.drain_outbox_inner(tenant, Some(&report)).await?;
             report.absorb_drain(drained);
         }
         if let Some(newest) = contacts.iter().map(|c| c.updated_at).max() {
@@ -455,18 +456,16 @@ impl SyncEngine {
             };
             report.read += contacts.len() as u64;
         }
-        if contacts.is_empty() && row.crm_id.is_none() && self.crm_sink.is_some() {
-            actions.push(provision_action(tenant, &user));
+        if let (true, None, Some(sink)) = (contacts.is_empty(), &row.crm_id, &self.crm_sink) {
+            let fields = sink.provisioning_fields();
+            actions.push(provision_action(tenant, &user, &fields, &self.config));
         } else {
             self.plan_and_enqueue(tenant, &contacts, report).await?;
             // Both sides hold both ids: stamp the user id on the contact, when it is the one
             // live contact with this email (duplicates are reported by the planner instead).
             let live: Vec<&CrmContact> = contacts.iter().filter(|c| !c.archived).collect();
-            if let (Some(prop), [contact], true) = (
-                &self.options.crm_user_id_property,
-                live.as_slice(),
-                self.crm_sink.is_some(),
-            ) && contact.properties.get(prop).map(String::as_str) != Some(user.id.as_str())
+            if let (Some(prop), [contact]) = (self.user_id_property(), live.as_slice())
+                && contact.properties.get(&prop).map(String::as_str) != Some(user.id.as_str())
             {
                 let key = IdempotencyKey::derive(&[
                     tenant.as_str(),
@@ -554,29 +553,9 @@ impl SyncEngine {
                 .await?,
             );
         }
-        if let (Some(prop), Some(crm_id)) = (&self.options.crm_badges_property, &row.crm_id) {
-            let mut badges: Vec<&str> = row.badges.iter().map(|g| g.badge.as_str()).collect();
-            badges.sort_unstable();
-            let value = badges.join(";");
-            let key = IdempotencyKey::derive(&[
-                tenant.as_str(),
-                "badges_property",
-                crm_id.to_string().as_str(),
-                &value,
-            ]);
-            let mut properties = BTreeMap::new();
-            properties.insert(prop.clone(), value);
-            actions.push(Action::new(
-                key,
-                ActionKind::UpdateCrmProperties {
-                    crm_id: crm_id.clone(),
-                    email: row.email.clone(),
-                    properties,
-                },
-                Reason::CommunityEvent {
-                    event: "user_received_badge".to_owned(),
-                },
-            ));
+        // The mirror follows the row: written when this event recorded something new.
+        if changed {
+            actions.extend(self.badges_mirror(tenant, &row, "user_received_badge"));
         }
         Ok(actions)
     }
@@ -625,33 +604,6 @@ impl SyncEngine {
             },
         )])
     }
-}
-
-/// The action that creates the CRM contact of a new community user (email, name, phone).
-fn provision_action(tenant: &TenantId, user: &CommunityUser) -> Action {
-    let mut properties = BTreeMap::new();
-    properties.insert("email".to_owned(), user.email.to_string());
-    for (community, crm) in [
-        ("firstName", "firstname"),
-        ("lastName", "lastname"),
-        ("phone", "phone"),
-    ] {
-        if let Some(v) = user.profile.field(community) {
-            properties.insert(crm.to_owned(), v.to_owned());
-        }
-    }
-    let key = IdempotencyKey::derive(&[tenant.as_str(), "provision", user.id.as_str()]);
-    Action::new(
-        key,
-        ActionKind::ProvisionCrmContact {
-            user: user.id.clone(),
-            email: user.email.clone(),
-            properties,
-        },
-        Reason::CommunityEvent {
-            event: "user_created".to_owned(),
-        },
-    )
 }
 
 #[cfg(test)]

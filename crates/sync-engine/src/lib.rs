@@ -18,11 +18,16 @@
 #![warn(clippy::too_many_lines)]
 
 mod apply;
+mod connection;
+mod credentials;
+mod crm_fields;
 mod error;
 mod events;
+mod progress;
 mod pull;
 mod report;
 mod retention;
+mod single;
 mod status;
 
 use std::collections::BTreeMap;
@@ -33,9 +38,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use connection::ConnectionReport;
+pub use credentials::TenantTokens;
 pub use error::Error;
+pub use progress::{Progress, ProgressObserver};
 pub use retention::{PurgeReport, RetentionPolicy};
+pub use single::{ContactSync, SyncMode};
 pub use status::{FAILURE_SCAN, HealthWatch, describe_metrics};
+pub use sync_core::ports::ContactRef;
 pub use sync_core::report::{FailureSample, MAX_SAMPLES, RunReport, STOP_REQUESTED};
 pub use sync_core::status::{
     Health, HealthState, HealthThresholds, Schedule, StatusObserver, SyncStatus,
@@ -91,6 +101,9 @@ impl Clock for SystemClock {
     }
 }
 
+/// The badge mirror property the SDK suggests (a multiple-checkbox property on HubSpot).
+pub const DEFAULT_BADGES_PROPERTY: &str = "cativa_badges";
+
 /// Tuning of the engine. The defaults suit a CRM with HubSpot-like limits.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -122,15 +135,20 @@ pub struct EngineOptions {
     pub retry_max: Duration,
     /// Apply (drain the outbox) at the end of each page or event. `false` only enqueues.
     pub apply: bool,
-    /// A CRM property that mirrors the user's badges (`;`-joined, e.g. `cativa_badges`),
-    /// written on badge events. `None` to skip.
+    /// A CRM property that mirrors the badges a user holds (`;`-joined badge ids, sorted;
+    /// [`DEFAULT_BADGES_PROPERTY`] is the multiple-checkbox property HubSpot's
+    /// `ensure_sdk_properties` creates). Written when a badge event records new badges and
+    /// after this sync grants or removes a badge, so it holds exactly the held badges. Not
+    /// written when a field mapping gives the property to another owner. `None` (the
+    /// default) to skip.
     pub crm_badges_property: Option<String>,
     /// Log community events (badges, groups) as CRM activities.
     pub log_activities: bool,
-    /// The CRM property that stores the Cativa user id on the contact (`cativa_user_id` on
-    /// HubSpot; on Salesforce use your external ID field, e.g. `Cativa_Member_Id__c`).
-    /// `user_created` writes it on an existing contact so both sides hold both ids. `None`
-    /// to skip.
+    /// Overrides the CRM property that stores the Cativa user id on the contact. `None`
+    /// (the default) takes the CRM sink's own
+    /// ([`sync_core::ports::CrmSink::provisioning_fields`]: `cativa_user_id` on HubSpot,
+    /// the External ID field on Salesforce). `user_created` writes it on an existing
+    /// contact so both sides hold both ids.
     pub crm_user_id_property: Option<String>,
     /// The thresholds of the health [`SyncEngine::status`] reports (see
     /// [`sync_core::status::assess`]).
@@ -152,7 +170,7 @@ impl Default for EngineOptions {
             apply: true,
             crm_badges_property: None,
             log_activities: true,
-            crm_user_id_property: Some("cativa_user_id".to_owned()),
+            crm_user_id_property: None,
             health: HealthThresholds::default(),
         }
     }
@@ -198,6 +216,8 @@ pub struct SyncEngine {
     /// Deliveries this engine is handling now (tenant, lease name): copies racing inside one
     /// process are told `InProgress` here, before the store's lease is asked.
     deliveries_in_flight: events::InFlight,
+    /// Who hears how runs move (`SyncEngineBuilder::with_progress`).
+    progress: Option<Arc<dyn ProgressObserver>>,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -208,6 +228,7 @@ impl std::fmt::Debug for SyncEngine {
             .field("badge_sink", &self.badge_sink.is_some())
             .field("inviter", &self.inviter.is_some())
             .field("community_sink", &self.community_sink.is_some())
+            .field("progress", &self.progress.is_some())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -237,6 +258,7 @@ impl SyncEngine {
                 holders: Arc::new(Mutex::new(HashMap::new())),
                 registering: Arc::new(futures::lock::Mutex::new(())),
                 deliveries_in_flight: events::InFlight::default(),
+                progress: None,
             },
         }
     }

@@ -109,6 +109,7 @@ impl SyncEngine {
         let now = self.clock.now();
         report.api_calls = diff_calls(self.api_calls(), calls_before);
         report.finish(now);
+        self.report_progress(report, None, true);
         let source = self.source_name();
         metrics::counter!("cativa_sync_records_read_total", "source" => source.clone())
             .increment(report.read);
@@ -190,6 +191,7 @@ impl SyncEngine {
             // Re-read competitors are not part of this page's count.
             p.counts.contacts = page_len;
             report.absorb_plan(&p);
+            self.report_progress(report, None, false);
             if effect == Effect::Write {
                 report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
                 // The plan is durable: the checkpoint may move past this page.
@@ -198,7 +200,7 @@ impl SyncEngine {
                 self.advance_checkpoint(tenant, &mut checkpoint, next)
                     .await?;
                 if self.options.apply {
-                    let drained = self.drain_outbox_inner(tenant).await?;
+                    let drained = self.drain_outbox_inner(tenant, Some(report)).await?;
                     report.absorb_drain(drained);
                     if report.stopped.is_some() {
                         break;
@@ -221,7 +223,7 @@ impl SyncEngine {
     /// contact that renames its row) that did not change themselves, so that a delta decides
     /// as a full reconcile would; and the store's view of them all. `None` when those records
     /// cannot be read: the run stops there.
-    async fn with_competitors(
+    pub(crate) async fn with_competitors(
         &self,
         tenant: &TenantId,
         source: &dyn CrmSource,
@@ -315,7 +317,7 @@ impl SyncEngine {
                 .await?;
         }
         if effect == Effect::Write && self.options.apply {
-            let drained = self.drain_outbox_inner(tenant).await?;
+            let drained = self.drain_outbox_inner(tenant, Some(report)).await?;
             report.absorb_drain(drained);
         }
         self.record_lag(report, scan.newest);
@@ -407,6 +409,7 @@ impl SyncEngine {
         // Later pages must see this page's links and grants (the outbox applies them).
         apply_to_view(&p, &mut scan.view, now);
         report.absorb_plan(&p);
+        self.report_progress(report, None, false);
         if effect == Effect::Write {
             report.enqueued += self.store.enqueue(tenant, &p.actions, now).await?;
         }

@@ -1,15 +1,17 @@
 //! Retention: purging what a long-running service no longer needs, in bounded batches.
 //!
-//! Three things grow without end while a service runs: the delivery ledger (one row per
-//! webhook delivery), the outbox's done items and the audit log. [`SyncEngine::purge_expired`]
-//! deletes, for one tenant, what is older than each window of a [`RetentionPolicy`], one
-//! bounded batch at a time (see `DeliveryLedger::purge_deliveries`, `Outbox::purge_done` and
-//! `AuditLog::purge_audit` in `sync_core::ports`), so no call holds the store for long and a
-//! stop request is obeyed between batches. Failed outbox items are never purged: they wait
-//! for a person to requeue them.
+//! Five things grow without end while a service runs: the delivery ledger (one row per
+//! webhook delivery), the outbox's done items, the audit log, the webhook delivery counters
+//! (one row per hour, outcome and reason) and the operator actions (requeues, dismissals).
+//! [`SyncEngine::purge_expired`] deletes, for one tenant, what is older than each window of a
+//! [`RetentionPolicy`], one bounded batch at a time (see `DeliveryLedger::purge_deliveries`,
+//! `Outbox::purge_done`, `AuditLog::purge_audit`, `StatusStore::purge_webhook_counts` and
+//! `StatusStore::purge_operator_actions` in `sync_core::ports`), so no call holds the store
+//! for long and a stop request is obeyed between batches. Failed outbox items are never
+//! purged: they wait for a person to requeue them.
 //!
 //! Each purged row counts in the `cativa_sync_retention_purged_total` counter, labelled by
-//! `table` (`deliveries`, `outbox`, `audit`).
+//! `table` (`deliveries`, `outbox`, `audit`, `webhook_counts`, `operator_actions`).
 
 use std::time::Duration;
 
@@ -23,7 +25,9 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long each kind of row is kept, and how many rows one purge batch deletes.
 ///
 /// The defaults: delivery ledger 30 days, done outbox items 7 days, audit rows 90 days,
-/// batches of 1000. The ledger window must outlast the longest time a webhook sender retries
+/// webhook delivery counters 7 days, operator actions 90 days, batches of 1000. The
+/// counters window should cover the longest window the status reads them over (a day). The
+/// ledger window must outlast the longest time a webhook sender retries
 /// a delivery: a delivery id purged is new again, so a retry after the window is applied a
 /// second time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,10 @@ pub struct RetentionPolicy {
     pub done_outbox: Duration,
     /// Keep audit rows this long after their time.
     pub audit: Duration,
+    /// Keep webhook delivery counters this long after their hour ended.
+    pub webhook_counts: Duration,
+    /// Keep operator actions (requeues, dismissals) this long after they were taken.
+    pub operator_actions: Duration,
     /// Rows deleted per batch (a store call). 0 counts as 1.
     pub batch: usize,
 }
@@ -45,6 +53,8 @@ impl Default for RetentionPolicy {
             deliveries: 30 * DAY,
             done_outbox: 7 * DAY,
             audit: 90 * DAY,
+            webhook_counts: 7 * DAY,
+            operator_actions: 90 * DAY,
             batch: 1000,
         }
     }
@@ -69,6 +79,18 @@ impl RetentionPolicy {
         self
     }
 
+    /// Sets how long webhook delivery counters are kept.
+    pub fn with_webhook_counts(mut self, keep: Duration) -> Self {
+        self.webhook_counts = keep;
+        self
+    }
+
+    /// Sets how long operator actions are kept.
+    pub fn with_operator_actions(mut self, keep: Duration) -> Self {
+        self.operator_actions = keep;
+        self
+    }
+
     /// Sets how many rows one batch deletes (0 counts as 1).
     pub fn with_batch(mut self, batch: usize) -> Self {
         self.batch = batch;
@@ -86,6 +108,10 @@ pub struct PurgeReport {
     pub outbox: u64,
     /// Audit rows deleted.
     pub audit: u64,
+    /// Webhook delivery counters deleted (one per hour, outcome and reason).
+    pub webhook_counts: u64,
+    /// Operator actions deleted.
+    pub operator_actions: u64,
     /// Whether a stop request ended the purge before everything expired was deleted (the
     /// next call carries on).
     pub interrupted: bool,
@@ -94,7 +120,7 @@ pub struct PurgeReport {
 impl PurgeReport {
     /// Rows deleted in all.
     pub fn total(&self) -> u64 {
-        self.deliveries + self.outbox + self.audit
+        self.deliveries + self.outbox + self.audit + self.webhook_counts + self.operator_actions
     }
 }
 
@@ -104,6 +130,19 @@ enum Table {
     Deliveries,
     DoneOutbox,
     Audit,
+    WebhookCounts,
+    OperatorActions,
+}
+
+impl Table {
+    /// Every kind, in the order they are purged.
+    const ALL: [Table; 5] = [
+        Table::Deliveries,
+        Table::DoneOutbox,
+        Table::Audit,
+        Table::WebhookCounts,
+        Table::OperatorActions,
+    ];
 }
 
 impl Table {
@@ -112,6 +151,8 @@ impl Table {
             Table::Deliveries => "deliveries",
             Table::DoneOutbox => "outbox",
             Table::Audit => "audit",
+            Table::WebhookCounts => "webhook_counts",
+            Table::OperatorActions => "operator_actions",
         }
     }
 
@@ -120,6 +161,8 @@ impl Table {
             Table::Deliveries => policy.deliveries,
             Table::DoneOutbox => policy.done_outbox,
             Table::Audit => policy.audit,
+            Table::WebhookCounts => policy.webhook_counts,
+            Table::OperatorActions => policy.operator_actions,
         }
     }
 }
@@ -133,8 +176,9 @@ fn cutoff(now: DateTime<Utc>, keep: Duration) -> Option<DateTime<Utc>> {
 }
 
 impl SyncEngine {
-    /// Deletes `tenant`'s delivery ledger entries, done outbox items and audit rows older
-    /// than the windows of `policy`, measured back from the engine's clock.
+    /// Deletes `tenant`'s delivery ledger entries, done outbox items, audit rows, webhook
+    /// delivery counters and operator actions older than the windows of `policy`, measured
+    /// back from the engine's clock.
     ///
     /// Each kind is purged in batches of `policy.batch` rows until a batch deletes fewer,
     /// so the store is never held for long; the engine's [`StopSignal`](crate::StopSignal)
@@ -154,7 +198,7 @@ impl SyncEngine {
         let now = self.clock.now();
         let batch = policy.batch.max(1);
         let mut report = PurgeReport::default();
-        for table in [Table::Deliveries, Table::DoneOutbox, Table::Audit] {
+        for table in Table::ALL {
             let Some(older_than) = cutoff(now, table.window(&policy)) else {
                 continue;
             };
@@ -163,6 +207,8 @@ impl SyncEngine {
                 Table::Deliveries => report.deliveries = purged,
                 Table::DoneOutbox => report.outbox = purged,
                 Table::Audit => report.audit = purged,
+                Table::WebhookCounts => report.webhook_counts = purged,
+                Table::OperatorActions => report.operator_actions = purged,
             }
             if stopped {
                 report.interrupted = true;
@@ -174,6 +220,8 @@ impl SyncEngine {
             deliveries = report.deliveries,
             outbox = report.outbox,
             audit = report.audit,
+            webhook_counts = report.webhook_counts,
+            operator_actions = report.operator_actions,
             interrupted = report.interrupted,
             "purged expired rows"
         );
@@ -200,6 +248,16 @@ impl SyncEngine {
                 Table::Deliveries => store.purge_deliveries(tenant, older_than, batch).await?,
                 Table::DoneOutbox => store.purge_done(tenant, older_than, batch).await?,
                 Table::Audit => store.purge_audit(tenant, older_than, batch).await?,
+                Table::WebhookCounts => {
+                    store
+                        .purge_webhook_counts(tenant, older_than, batch)
+                        .await?
+                }
+                Table::OperatorActions => {
+                    store
+                        .purge_operator_actions(tenant, older_than, batch)
+                        .await?
+                }
             };
             metrics::counter!("cativa_sync_retention_purged_total", "table" => table.label())
                 .increment(purged);

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sync_core::config::SyncConfig;
-use sync_core::ports::{AuditEntry, AuditLog, DeliveryLedger, LeaseHolder, Outbox, OutboxStatus};
+use sync_core::ports::{
+    AuditEntry, AuditLog, DeliveryLedger, LeaseHolder, Outbox, OutboxStatus, StatusStore,
+    WebhookOutcome,
+};
 use sync_core::{
     Action, ActionKind, CrmRecordId, Email, IdempotencyKey, MemoryStore, Reason, TenantId,
 };
@@ -125,6 +128,15 @@ async fn audit_at(w: &World, days: &[i64]) {
 
 fn counts(r: &PurgeReport) -> (u64, u64, u64) {
     (r.deliveries, r.outbox, r.audit)
+}
+
+#[test]
+fn the_default_policy_keeps_webhook_counters_7_days_and_operator_actions_90() {
+    let p = RetentionPolicy::default();
+    let day = Duration::from_secs(86_400);
+    assert_eq!((p.webhook_counts, p.operator_actions), (7 * day, 90 * day));
+    let p = p.with_webhook_counts(day).with_operator_actions(2 * day);
+    assert_eq!((p.webhook_counts, p.operator_actions), (day, 2 * day));
 }
 
 #[test]
@@ -260,4 +272,92 @@ async fn a_window_longer_than_the_epoch_purges_nothing() {
     let report = w.engine.purge_expired(&w.tenant, policy).await.unwrap();
     assert_eq!(counts(&report), (0, 0, 0));
     assert!(w.store.has_delivery(&w.tenant, "d-old").await.unwrap());
+}
+
+/// Counts deliveries at these many days ago (one accepted delivery each).
+async fn deliveries_counted_at(w: &World, days: &[i64]) {
+    for d in days {
+        w.store
+            .record_delivery_outcome(&w.tenant, WebhookOutcome::Accepted, None, days_ago(*d))
+            .await
+            .unwrap();
+    }
+}
+
+/// Dismisses failed items at these many days ago (one operator action each).
+async fn operator_actions_at(w: &World, days: &[i64]) {
+    settle(w, &vec![None; days.len()]).await;
+    for (i, d) in days.iter().enumerate() {
+        assert!(
+            w.store
+                .dismiss_failed(&w.tenant, &action(i).key, "ops", "known", days_ago(*d))
+                .await
+                .unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn purges_webhook_counters_and_operator_actions_out_of_their_windows() {
+    let w = world();
+    deliveries_counted_at(&w, &[10, 8, 6, 1]).await;
+    operator_actions_at(&w, &[120, 91, 30]).await;
+    let report = w
+        .engine
+        .purge_expired(&w.tenant, RetentionPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!((report.webhook_counts, report.operator_actions), (2, 2));
+    assert_eq!(report.total(), 4);
+    let counted = w
+        .store
+        .webhook_counts(&w.tenant, days_ago(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        counted.accepted, 2,
+        "the counters of 6 and 1 days ago are kept"
+    );
+    let kept = w.store.operator_actions(&w.tenant, 10).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].at, days_ago(30));
+    let c = w.store.outbox_counts(&w.tenant).await.unwrap();
+    assert_eq!(c.dismissed, 3, "the items an action named are not touched");
+
+    // Shorter windows purge more, in batches, and a second call finds nothing left. The
+    // counter of exactly a day ago stays: its hour had not ended a day ago.
+    let day = Duration::from_secs(86_400);
+    let policy = RetentionPolicy::default()
+        .with_webhook_counts(day)
+        .with_operator_actions(day)
+        .with_batch(1);
+    let report = w.engine.purge_expired(&w.tenant, policy).await.unwrap();
+    assert_eq!((report.webhook_counts, report.operator_actions), (1, 1));
+    let report = w.engine.purge_expired(&w.tenant, policy).await.unwrap();
+    assert_eq!(report, PurgeReport::default());
+}
+
+#[tokio::test]
+async fn a_stop_request_keeps_webhook_counters_and_operator_actions() {
+    let w = world();
+    deliveries_counted_at(&w, &[10]).await;
+    operator_actions_at(&w, &[120]).await;
+    w.stop.stop();
+    let report = w
+        .engine
+        .purge_expired(&w.tenant, RetentionPolicy::default())
+        .await
+        .unwrap();
+    assert!(report.interrupted);
+    assert_eq!(report.total(), 0);
+    assert_eq!(
+        w.store.operator_actions(&w.tenant, 10).await.unwrap().len(),
+        1
+    );
+    let counted = w
+        .store
+        .webhook_counts(&w.tenant, days_ago(30))
+        .await
+        .unwrap();
+    assert_eq!(counted.accepted, 1);
 }

@@ -866,3 +866,41 @@ async fn concurrent_first_runs_of_one_engine_share_one_incarnation() {
 
 #[path = "status_tests.rs"]
 mod status_tests;
+
+#[tokio::test]
+async fn progress_moves_through_a_run_and_ends_with_its_totals() {
+    let w = world(40, MissingUserPolicy::Skip);
+    add_users(&w, 0..40).await;
+    let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let sink = seen.clone();
+    let engine = SyncEngineBuilder {
+        engine: w.engine.clone(),
+    }
+    .with_progress(move |p: &Progress| sink.lock().unwrap().push(p.clone()))
+    .build();
+    let report = engine.run_full_reconcile(&w.tenant).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() > 2, "several updates: {seen:?}");
+    // Counts only grow, the run's kind throughout, and one final update with the totals.
+    for pair in seen.windows(2) {
+        assert!(
+            pair[1].read >= pair[0].read && pair[1].applied >= pair[0].applied,
+            "{pair:?}"
+        );
+    }
+    assert!(seen.iter().all(|p| p.kind == "full_reconcile"), "{seen:?}");
+    let total = report.applied_total();
+    assert!(
+        seen.iter()
+            .any(|p| !p.done && p.applied > 0 && p.applied < total),
+        "applied batch by batch: {seen:?}"
+    );
+    let last = seen.last().unwrap();
+    assert!(last.done);
+    assert_eq!(seen.iter().filter(|p| p.done).count(), 1);
+    assert_eq!(
+        (last.read, last.planned, last.applied, last.failed),
+        (40, report.planned_total(), total, 0)
+    );
+    assert_eq!(report.applied.get("assign_badge"), Some(&20));
+}

@@ -272,6 +272,45 @@ async fn the_known_rename_and_collision_sequence_over_pages_of_two_agrees() {
         .unwrap();
 }
 
+/// A regression seed of the property: a contact takes the email of a badge holder and its row
+/// (the holder's badge is removed), is merged into another linked contact, which then takes
+/// the same email. The holder, tagged all along, must get its row and badge back (the assign
+/// repeated the first one's key, so the outbox dropped it, until keys carried the row's
+/// generation).
+#[tokio::test]
+async fn a_holder_whose_row_came_back_after_a_merge_gets_its_badge_back() {
+    use Change::*;
+    let users = vec![false, false, false, true, true, false];
+    let changes = vec![Collide(0, 4), Merge(0, 3, false), Email(3, 4)];
+    let tagged = vec![false, false, false, false, true];
+    delta_then_full_agree(tagged, users, changes, 50)
+        .await
+        .unwrap();
+}
+
+/// A regression seed of the property: a row handed back and forth between two records, then
+/// taken back by the one that did not change when the other is merged away. The link taking
+/// it back must apply (it had the key of the earlier identical link, so the outbox dropped it
+/// and the full reconcile removed the badge by absence, until keys carried the row's
+/// generation).
+#[tokio::test]
+async fn a_row_taken_back_by_an_unchanged_record_is_relinked() {
+    use Change::*;
+    let users = vec![false, false, true, true, true, false];
+    let changes = vec![
+        Collide(1, 2),
+        Collide(3, 1),
+        Tag(2, true),
+        Tag(1, false),
+        Merge(1, 3, false),
+        Tag(0, false),
+    ];
+    let tagged = vec![false, true, false, false, false];
+    delta_then_full_agree(tagged, users, changes, 50)
+        .await
+        .unwrap();
+}
+
 /// One CRM change of the generated sequences.
 #[derive(Debug, Clone)]
 enum Change {

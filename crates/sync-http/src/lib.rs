@@ -73,6 +73,7 @@ mod auth;
 mod client;
 mod decode;
 mod error;
+mod oauth_state;
 mod rate_limit;
 mod redact;
 mod retry;
@@ -87,6 +88,7 @@ pub use client::{
 };
 pub use decode::{ApiErrorInfo, ErrorDecoder, JsonErrorDecoder, correlation_from_headers};
 pub use error::{ErrorKind, HttpError};
+pub use oauth_state::{MIN_STATE_SECRET_LEN, OAuthStateKey, StateError};
 pub use rate_limit::{AnnouncedLimit, RateLimit, RateLimiter};
 pub use redact::redact_secrets;
 pub use retry::{Decision, Failure, GiveUpReason, Outcome, RetryPolicy, is_retryable_status};

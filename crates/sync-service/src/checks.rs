@@ -5,6 +5,7 @@
 
 use crm_hubspot::model::PropertyCreate;
 use crm_hubspot::{HubSpotClient, HubSpotSink, TokenInfo};
+use sync_core::ports::CredentialsCheck;
 use tracing::{info, warn};
 
 use crate::config::ServiceConfig;
@@ -89,7 +90,9 @@ pub async fn check(connected: &Connected, config: &ServiceConfig) -> Result<Chec
 /// [`Error::Startup`] listing every problem the checks found.
 pub async fn start(config: &ServiceConfig) -> Result<Service, Error> {
     let connected = connect(config).await?;
-    let report = check(&connected, config).await?;
+    let checked = check(&connected, config).await;
+    record_credentials(&connected, checked.as_ref().err()).await;
+    let report = checked?;
     for line in &report.passed {
         info!(check = %line, "start-up check passed");
     }
@@ -99,9 +102,21 @@ pub async fn start(config: &ServiceConfig) -> Result<Service, Error> {
     for name in &report.created {
         info!(property = %name, "created CRM property");
     }
-    let builder = connected
+    let mut builder = connected
         .into_builder(config.service_options())
         .checks_passed(report.passed);
+    if let Some(token) = &config.status_token {
+        builder = builder.status_token(token.clone());
+    }
+    if let Some(url) = &config.alert_webhook_url {
+        let observer =
+            cativa_client::WebhookObserver::new(url.clone()).map_err(|e| Error::Config {
+                key: "alert_webhook_url".to_owned(),
+                env: "SYNC_ALERT_WEBHOOK_URL".to_owned(),
+                message: e.to_string(),
+            })?;
+        builder = builder.observer(std::sync::Arc::new(observer));
+    }
     #[cfg(feature = "prometheus")]
     let builder = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
         Ok(handle) => builder.prometheus(handle),
@@ -111,6 +126,43 @@ pub async fn start(config: &ServiceConfig) -> Result<Service, Error> {
         }
     };
     Ok(builder.build())
+}
+
+/// The checks whose failure means credentials were refused.
+const CREDENTIAL_CHECKS: [&str; 4] = [
+    "cativa_credentials",
+    "hubspot_credentials",
+    "hubspot_scopes",
+    "salesforce",
+];
+
+/// Records the start-up check of the credentials for the status: failed with the
+/// credential problems found, else ok. A store error is only logged (the store check
+/// reports it).
+async fn record_credentials(c: &Connected, error: Option<&Error>) {
+    let now = chrono::Utc::now();
+    let refused: Vec<String> = match error {
+        Some(Error::Startup(problems)) => problems
+            .iter()
+            .filter(|p| CREDENTIAL_CHECKS.contains(&p.check))
+            .map(ToString::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let check = if refused.is_empty() {
+        // The engine's connection check also learns the CRM account id (HubSpot portal,
+        // Salesforce org) and records its own result; without a CRM source it cannot run.
+        if let Ok(report) = c.engine.check_connection(&c.tenant).await {
+            info!(account = ?report.account_id, ready = report.is_ready(), "CRM connection checked");
+            return;
+        }
+        CredentialsCheck::ok(now, None)
+    } else {
+        CredentialsCheck::failed(now, refused.join("; "))
+    };
+    if let Err(e) = c.store.record_credentials_check(&c.tenant, &check).await {
+        warn!(error = %e, "could not record the start-up credentials check");
+    }
 }
 
 /// The store answers reads on the tables the service uses (so it is reachable and

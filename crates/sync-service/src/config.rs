@@ -38,6 +38,9 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("create_properties", "SYNC_CREATE_PROPERTIES"),
     ("webhook_public_url", "WEBHOOK_PUBLIC_URL"),
     ("shutdown_grace_secs", "SYNC_SHUTDOWN_GRACE_SECS"),
+    ("status_token", "STATUS_TOKEN"),
+    ("alert_webhook_url", "SYNC_ALERT_WEBHOOK_URL"),
+    ("health_interval_secs", "SYNC_HEALTH_INTERVAL_SECS"),
     ("hubspot.base_url", "HUBSPOT_BASE_URL"),
     ("hubspot.token", "HUBSPOT_TOKEN"),
     ("hubspot.client_secret", "HUBSPOT_CLIENT_SECRET"),
@@ -77,6 +80,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     ("retention.outbox_days", "SYNC_RETENTION_OUTBOX_DAYS"),
     ("retention.audit_days", "SYNC_RETENTION_AUDIT_DAYS"),
+    (
+        "retention.webhook_counts_days",
+        "SYNC_RETENTION_WEBHOOK_COUNTS_DAYS",
+    ),
+    (
+        "retention.operator_actions_days",
+        "SYNC_RETENTION_OPERATOR_ACTIONS_DAYS",
+    ),
     ("retention.batch", "SYNC_RETENTION_BATCH"),
     ("retention.interval_secs", "SYNC_RETENTION_INTERVAL_SECS"),
 ];
@@ -330,6 +341,11 @@ pub struct RetentionSection {
     pub outbox_days: u64,
     /// `SYNC_RETENTION_AUDIT_DAYS`: audit rows. Default 90.
     pub audit_days: u64,
+    /// `SYNC_RETENTION_WEBHOOK_COUNTS_DAYS`: webhook delivery counters (per hour). Default 7.
+    pub webhook_counts_days: u64,
+    /// `SYNC_RETENTION_OPERATOR_ACTIONS_DAYS`: operator actions (requeues, dismissals).
+    /// Default 90.
+    pub operator_actions_days: u64,
     /// `SYNC_RETENTION_BATCH`: rows deleted per statement. Default 1000.
     pub batch: usize,
     /// `SYNC_RETENTION_INTERVAL_SECS`: how often the purge runs. Default 3600.
@@ -342,6 +358,8 @@ impl Default for RetentionSection {
             deliveries_days: 30,
             outbox_days: 7,
             audit_days: 90,
+            webhook_counts_days: 7,
+            operator_actions_days: 90,
             batch: 1000,
             interval_secs: 3600,
         }
@@ -379,6 +397,15 @@ pub struct ServiceConfig {
     /// `SYNC_SHUTDOWN_GRACE_SECS`: how long a shutdown waits for in-flight requests.
     /// Default 30.
     pub shutdown_grace_secs: u64,
+    /// `STATUS_TOKEN`: the bearer token of the status routes and the status page. Unset:
+    /// the status routes are not mounted (they answer 404). Never shown in `Debug` or logs.
+    pub status_token: Option<SecretString>,
+    /// `SYNC_ALERT_WEBHOOK_URL`: a URL told (JSON `POST`) each time a tenant's health
+    /// changes. Unset: no alert posts.
+    pub alert_webhook_url: Option<String>,
+    /// `SYNC_HEALTH_INTERVAL_SECS`: how often the health of each tenant is computed (and
+    /// observers told of changes). Default 60.
+    pub health_interval_secs: u64,
     /// `[hubspot]`.
     pub hubspot: HubSpotSection,
     /// `[salesforce]`.
@@ -407,6 +434,9 @@ impl Default for ServiceConfig {
             create_properties: false,
             webhook_public_url: None,
             shutdown_grace_secs: 30,
+            status_token: None,
+            alert_webhook_url: None,
+            health_interval_secs: 60,
             hubspot: HubSpotSection::default(),
             salesforce: SalesforceSection::default(),
             cativa: CativaSection::default(),
@@ -623,6 +653,11 @@ impl ServiceConfig {
         if let Some(v) = l.text("webhook_public_url") {
             self.webhook_public_url = Some(v);
         }
+        self.status_token = l.secret("status_token").or(self.status_token.take());
+        if let Some(v) = l.text("alert_webhook_url") {
+            self.alert_webhook_url = Some(v);
+        }
+        l.set("health_interval_secs", &mut self.health_interval_secs)?;
         l.set("shutdown_grace_secs", &mut self.shutdown_grace_secs)
     }
 
@@ -684,6 +719,11 @@ impl ServiceConfig {
         l.set("retention.deliveries_days", &mut r.deliveries_days)?;
         l.set("retention.outbox_days", &mut r.outbox_days)?;
         l.set("retention.audit_days", &mut r.audit_days)?;
+        l.set("retention.webhook_counts_days", &mut r.webhook_counts_days)?;
+        l.set(
+            "retention.operator_actions_days",
+            &mut r.operator_actions_days,
+        )?;
         l.set("retention.batch", &mut r.batch)?;
         l.set("retention.interval_secs", &mut r.interval_secs)
     }
@@ -707,6 +747,7 @@ impl ServiceConfig {
             ("pull.leader_lease_secs", self.pull.leader_lease_secs),
             ("retention.batch", self.retention.batch as u64),
             ("retention.interval_secs", self.retention.interval_secs),
+            ("health_interval_secs", self.health_interval_secs),
         ];
         if let Some((key, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(key, "must be at least 1"));
@@ -879,9 +920,13 @@ impl ServiceConfig {
         o.retention.deliveries = Duration::from_secs(r.deliveries_days.saturating_mul(DAY));
         o.retention.done_outbox = Duration::from_secs(r.outbox_days.saturating_mul(DAY));
         o.retention.audit = Duration::from_secs(r.audit_days.saturating_mul(DAY));
+        o.retention.webhook_counts = Duration::from_secs(r.webhook_counts_days.saturating_mul(DAY));
+        o.retention.operator_actions =
+            Duration::from_secs(r.operator_actions_days.saturating_mul(DAY));
         o.retention.batch = r.batch;
         o.retention.interval = Duration::from_secs(r.interval_secs);
         o.shutdown_grace = Duration::from_secs(self.shutdown_grace_secs);
+        o.health_interval = Duration::from_secs(self.health_interval_secs);
         o
     }
 

@@ -7,6 +7,10 @@
 //!   (listeners told apart by automation id), `POST /webhooks/hubspot`, `GET /healthz`,
 //!   `GET /readyz` and, with the `prometheus` feature, `GET /metrics`. Nest the router into
 //!   your own axum app behind your middleware, or run [`Service::serve`] standalone.
+//! - **Status** (with a status token, [`ServiceBuilder::status_token`]): `GET /status`,
+//!   `GET /status/{tenant}`, failed work listed, requeued and dismissed, and a status page
+//!   at `GET /status/page`, all behind a bearer token; a health job tells observers
+//!   ([`ServiceBuilder::observer`]) of each change of health.
 //! - **Hardening**: header, body and request timeouts; a concurrency limit that sheds load
 //!   with 503 and `Retry-After`; the body limit enforced before any parsing; header size and
 //!   count limits; every answer JSON (`{"error", "message", "request_id"}`), with internal
@@ -32,6 +36,7 @@ mod routes;
 mod server;
 mod service;
 mod signal;
+mod status_page;
 
 pub use background::{Background, PULL_LEASE};
 pub use checks::{CheckReport, HUBSPOT_REQUIRED_SCOPES, HUBSPOT_SCHEMA_WRITE_SCOPE, check, start};

@@ -115,6 +115,10 @@ pub struct RetentionOptions {
     pub done_outbox: Duration,
     /// Audit rows. Default 90 days.
     pub audit: Duration,
+    /// Webhook delivery counters (one per hour, outcome and reason). Default 7 days.
+    pub webhook_counts: Duration,
+    /// Operator actions (requeues, dismissals). Default 90 days.
+    pub operator_actions: Duration,
     /// Rows deleted per statement. Default 1,000.
     pub batch: usize,
     /// How often the purge runs. Default 1 hour.
@@ -128,6 +132,8 @@ impl Default for RetentionOptions {
             deliveries: Duration::from_secs(30 * DAY),
             done_outbox: Duration::from_secs(7 * DAY),
             audit: Duration::from_secs(90 * DAY),
+            webhook_counts: Duration::from_secs(7 * DAY),
+            operator_actions: Duration::from_secs(90 * DAY),
             batch: 1000,
             interval: Duration::from_secs(3600),
         }
@@ -148,6 +154,9 @@ pub struct ServiceOptions {
     pub retention: RetentionOptions,
     /// How long a shutdown waits for in-flight requests before closing them. Default 30 s.
     pub shutdown_grace: Duration,
+    /// How often the background health job computes each tenant's status and tells the
+    /// observers of a change. Default 60 s.
+    pub health_interval: Duration,
 }
 
 impl Default for ServiceOptions {
@@ -158,6 +167,7 @@ impl Default for ServiceOptions {
             schedule: PullSchedule::default(),
             retention: RetentionOptions::default(),
             shutdown_grace: Duration::from_secs(30),
+            health_interval: Duration::from_secs(60),
         }
     }
 }

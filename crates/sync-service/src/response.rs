@@ -109,7 +109,10 @@ pub(crate) async fn request_id_and_json_errors(mut request: Request, next: Next)
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        // The status page's own HTML answers (its sign-in form on 401) are kept as they are.
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
     let mut response = if (status.is_client_error() || status.is_server_error()) && !is_json {
         let (code, message) = describe(status);
         tracing::info!(request_id = %id.0, %method, %path, %status, code, "request refused");

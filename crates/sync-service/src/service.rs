@@ -1,15 +1,28 @@
 //! [`Service`]: the parts of a running sync service (engine, tenant, webhook receivers) and
 //! its options, built with [`ServiceBuilder`]; serve it standalone or nest its router.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, NaiveDate, Utc};
 use crm_hubspot::HubSpotSource;
+use secrecy::SecretString;
 use sync_core::TenantId;
-use sync_engine::SyncEngine;
+use sync_core::status::{StatusObserver, SyncStatus};
+use sync_engine::{HealthWatch, SyncEngine};
 use tokio::sync::Notify;
 
 use crate::options::ServiceOptions;
+use crate::routes::StatusAuth;
+
+/// What the pull loop knows of its own schedule, for the status' `schedule`.
+#[derive(Debug, Default)]
+pub(crate) struct PullState {
+    /// When the pull loop next wakes up to pull.
+    pub(crate) next_delta: Option<DateTime<Utc>>,
+    /// The day the last complete full reconcile ran.
+    pub(crate) last_full: Option<NaiveDate>,
+}
 
 /// What the routes and the background tasks share.
 pub(crate) struct Shared {
@@ -26,8 +39,22 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     /// The start-up checks that passed, listed by `/readyz`.
     pub(crate) checks: Vec<String>,
+    /// The status routes' credentials; `None`: the status routes are not mounted.
+    pub(crate) status_auth: Option<StatusAuth>,
+    /// Tells the observers of each change of a tenant's health.
+    pub(crate) health: HealthWatch,
+    /// The pull loop's next run, for the status' schedule.
+    pub(crate) pulls: Mutex<PullState>,
     #[cfg(feature = "prometheus")]
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl Shared {
+    /// The status of the tenant, with the schedule of this service's pulls.
+    pub(crate) async fn status(&self) -> Result<SyncStatus, sync_engine::Error> {
+        let schedule = crate::background::schedule(self, Utc::now());
+        self.engine.status(&self.tenant, &schedule).await
+    }
 }
 
 /// A sync service: webhook routes, health routes and the background work (drainer, pulls,
@@ -68,6 +95,8 @@ impl Service {
             hubspot: None,
             options: ServiceOptions::default(),
             checks: Vec::new(),
+            status_token: None,
+            observers: Vec::new(),
             #[cfg(feature = "prometheus")]
             metrics: None,
         }
@@ -87,6 +116,15 @@ impl Service {
     pub fn options(&self) -> &ServiceOptions {
         &self.shared.options
     }
+
+    /// The status of the service's tenant now (as `GET /status/{tenant}` answers it), with
+    /// the schedule of this service's pulls.
+    ///
+    /// # Errors
+    /// The store could not be read.
+    pub async fn status(&self) -> Result<SyncStatus, crate::Error> {
+        Ok(self.shared.status().await?)
+    }
 }
 
 /// Builds a [`Service`].
@@ -97,6 +135,8 @@ pub struct ServiceBuilder {
     hubspot: Option<(crm_hubspot::webhook::WebhookReceiver, Arc<HubSpotSource>)>,
     options: ServiceOptions,
     checks: Vec<String>,
+    status_token: Option<SecretString>,
+    observers: Vec<Arc<dyn StatusObserver>>,
     #[cfg(feature = "prometheus")]
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -140,6 +180,22 @@ impl ServiceBuilder {
         self
     }
 
+    /// Mounts the status routes (`GET /status`, `GET /status/{tenant}`, failures, requeue,
+    /// dismiss, and the status page) behind this bearer token. Without a token (or with an
+    /// empty one) they are not mounted and answer 404.
+    pub fn status_token(mut self, token: SecretString) -> Self {
+        self.status_token = Some(token);
+        self
+    }
+
+    /// Adds an observer told once per change of the tenant's health (on failing and on
+    /// recovery), by the background health job every
+    /// [`ServiceOptions::health_interval`](crate::ServiceOptions::health_interval).
+    pub fn observer(mut self, observer: Arc<dyn StatusObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
     /// Serves `GET /metrics` from this Prometheus recorder (install it once per process,
     /// e.g. with `PrometheusBuilder::new().install_recorder()`).
     #[cfg(feature = "prometheus")]
@@ -153,6 +209,11 @@ impl ServiceBuilder {
     /// restarted instance takes back its previous incarnation's claims at once.
     pub fn build(self) -> Service {
         let instance = self.engine.options().worker_id.clone();
+        let status_auth = self.status_token.as_ref().and_then(StatusAuth::new);
+        let health = self
+            .observers
+            .into_iter()
+            .fold(HealthWatch::new(), HealthWatch::observer);
         Service {
             shared: Arc::new(Shared {
                 engine: self.engine,
@@ -164,6 +225,9 @@ impl ServiceBuilder {
                 instance,
                 shutting_down: AtomicBool::new(false),
                 checks: self.checks,
+                status_auth,
+                health,
+                pulls: Mutex::new(PullState::default()),
                 #[cfg(feature = "prometheus")]
                 metrics: self.metrics,
             }),

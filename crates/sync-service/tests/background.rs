@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sync_core::config::{BadgeRule, Condition, SyncConfig};
-use sync_core::ports::{CheckpointStore, DeliveryLedger, LeaderLease};
+use sync_core::ports::{CheckpointStore, DeliveryLedger, LeaderLease, StatusStore, WebhookOutcome};
 use sync_core::testkit::{MemoryCrm, RecordingBadgeSink};
 use sync_core::{
     CativaUserId, CommunityEvent, CommunityUser, CrmKind, Email, MemoryStore, TenantId,
@@ -141,6 +141,16 @@ async fn retention_purges_expired_ledger_entries_and_keeps_recent_ones() {
         .record_delivery(&w.tenant, "recent", now - chrono::Duration::days(1))
         .await
         .unwrap();
+    // A webhook delivery counter out of its 7-day window goes too.
+    w.store
+        .record_delivery_outcome(
+            &w.tenant,
+            WebhookOutcome::Accepted,
+            None,
+            now - chrono::Duration::days(10),
+        )
+        .await
+        .unwrap();
     let service = Service::builder(engine(&w, "a", true), w.tenant.clone())
         .options(push_only())
         .build();
@@ -150,5 +160,15 @@ async fn retention_purges_expired_ledger_entries_and_keeps_recent_ones() {
     })
     .await;
     assert!(w.store.has_delivery(&w.tenant, "recent").await.unwrap());
+    eventually("the counters' purge", async || {
+        let since = now - chrono::Duration::days(30);
+        w.store
+            .webhook_counts(&w.tenant, since)
+            .await
+            .unwrap()
+            .accepted
+            == 0
+    })
+    .await;
     background.shutdown().await;
 }

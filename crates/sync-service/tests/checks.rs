@@ -89,6 +89,14 @@ async fn connect_and_check_pass_against_the_sandbox_creating_what_is_missing() {
     let plain = plain_env.config();
     let service = start(&plain).await.unwrap();
     assert_eq!(service.tenant().as_str(), "default");
+    // The start-up check recorded the connection with the portal the token reaches.
+    let status = service.status().await.unwrap();
+    assert_eq!(status.connection.ok, Some(true), "{:?}", status.connection);
+    assert_eq!(
+        status.account_id,
+        Some(sb.hubspot().portal_id().to_string()),
+        "the status names the HubSpot portal"
+    );
     sb.shutdown().await;
 }
 

@@ -219,6 +219,8 @@ fn options_follow_the_settings() {
             ("SYNC_HTTP_HEADER_TIMEOUT_SECS", "2"),
             ("SYNC_DRAIN_ENABLED", "false"),
             ("SYNC_RETENTION_OUTBOX_DAYS", "1"),
+            ("SYNC_RETENTION_WEBHOOK_COUNTS_DAYS", "2"),
+            ("SYNC_RETENTION_OPERATOR_ACTIONS_DAYS", "3"),
         ],
     )
     .unwrap();
@@ -228,6 +230,14 @@ fn options_follow_the_settings() {
     assert_eq!(o.http.header_read_timeout, Duration::from_secs(2));
     assert!(!o.drain.enabled);
     assert_eq!(o.retention.done_outbox, Duration::from_secs(24 * 3600));
+    assert_eq!(
+        o.retention.webhook_counts,
+        Duration::from_secs(2 * 24 * 3600)
+    );
+    assert_eq!(
+        o.retention.operator_actions,
+        Duration::from_secs(3 * 24 * 3600)
+    );
     let c = load(None, &[("SYNC_FULL_RECONCILE_HOUR", "23")]).unwrap();
     assert_eq!(
         c.service_options().schedule.full_reconcile,

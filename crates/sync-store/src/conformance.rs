@@ -46,6 +46,8 @@ use sync_core::{
 };
 use tokio::sync::Barrier;
 
+pub mod credentials;
+
 /// The future a [`Case`] returns.
 pub type CaseFuture = BoxFuture<'static, ()>;
 
@@ -59,6 +61,7 @@ macro_rules! __with_conformance_cases {
     ($callback:ident ! ($($args:tt)*)) => {
         $crate::$callback! { $($args)*;
             mapping_round_trip,
+            mapping_generation_is_kept_by_updates_and_views,
             put_mapping_replaces_the_row_with_the_same_email,
             put_mapping_moves_email_by_crm_id_or_user,
             put_mapping_refuses_keys_of_different_rows,
@@ -96,6 +99,9 @@ macro_rules! __with_conformance_cases {
             status_failed_items_are_listed_and_filtered,
             status_requeue_and_dismiss_are_audited,
             status_last_runs_credentials_and_webhook_counts,
+            status_webhook_count_purge_deletes_whole_old_buckets,
+            status_operator_action_purge_is_bounded_oldest_first,
+            status_purges_reject_the_empty_tenant,
         }
     };
 }
@@ -220,6 +226,7 @@ fn full_mapping(address: &str, crm: &str, uid: &str) -> Mapping {
                 .updated(secs(4)),
         );
     m.invited_at = Some(secs(-60));
+    m.generation = 3;
     m
 }
 
@@ -331,6 +338,46 @@ pub async fn mapping_round_trip(store: Arc<dyn Store>) {
         store.mapping_by_user(&t, &user("u-404")).await.unwrap(),
         None
     );
+}
+
+/// A row's generation (how many times it moved between CRM records) is written by inserts
+/// and updates and read back by every lookup, views included: the planner keys actions by it.
+pub async fn mapping_generation_is_kept_by_updates_and_views(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let mut row = Mapping::new(email("gen@example.com"), secs(1))
+        .with_user(user("u-gen"))
+        .with_crm(hs("1"));
+    store.put_mapping(&t, &row).await.unwrap();
+    assert_eq!(
+        store.mapping_by_email(&t, &row.email).await.unwrap(),
+        Some(row.clone()),
+        "a new row starts at generation 0"
+    );
+    // Taken over by record 2: the same row, moved, one generation later.
+    row.crm_id = Some(hs("2"));
+    row.generation = 1;
+    row.updated_at = secs(2);
+    store.put_mapping(&t, &row).await.unwrap();
+    row.generation = 2;
+    store
+        .put_mappings(&t, std::slice::from_ref(&row))
+        .await
+        .unwrap();
+    for found in [
+        store.mapping_by_email(&t, &row.email).await.unwrap(),
+        store.mapping_by_crm_id(&t, &hs("2")).await.unwrap(),
+        store.mapping_by_user(&t, &user("u-gen")).await.unwrap(),
+    ] {
+        assert_eq!(found.map(|m| m.generation), Some(2));
+    }
+    let view = store
+        .load_view(&t, &[hs("2")], std::slice::from_ref(&row.email))
+        .await
+        .unwrap();
+    assert_eq!(view.by_crm_id(&hs("2")).map(|m| m.generation), Some(2));
+    let full = store.load_full_view(&t).await.unwrap();
+    assert_eq!(full.by_email(&row.email).map(|m| m.generation), Some(2));
+    assert_eq!(all_rows(&store, &t).await, vec![row]);
 }
 
 /// Putting a row with an existing email replaces that row whole (keys, badges, profile).
@@ -2243,6 +2290,27 @@ pub async fn empty_tenant_is_rejected(store: Arc<dyn Store>) {
     unknown("release_lease", store.release_lease(&t, "l", "h").await);
 }
 
+/// The status tables' purges refuse the empty tenant id with `UnknownTenant`, as every
+/// other method does.
+pub async fn status_purges_reject_the_empty_tenant(store: Arc<dyn Store>) {
+    let t = TenantId::new("");
+    for (name, r) in [
+        (
+            "purge_webhook_counts",
+            store.purge_webhook_counts(&t, secs(0), 1).await,
+        ),
+        (
+            "purge_operator_actions",
+            store.purge_operator_actions(&t, secs(0), 1).await,
+        ),
+    ] {
+        assert!(
+            matches!(r, Err(Error::UnknownTenant(_))),
+            "{name}: expected UnknownTenant, got {r:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Status
 
@@ -2507,4 +2575,112 @@ pub async fn status_last_runs_credentials_and_webhook_counts(store: Arc<dyn Stor
     assert!(store.last_runs(&other).await.unwrap().is_empty());
     assert_eq!(store.credentials_check(&other).await.unwrap(), None);
     assert_eq!(store.webhook_counts(&other, old).await.unwrap().accepted, 0);
+}
+
+/// Webhook counters are purged by whole hour buckets that ended by the cutoff, oldest
+/// first, at most `limit` a call, for one tenant only: counts since the cutoff answer the
+/// same after the purge.
+pub async fn status_webhook_count_purge_deletes_whole_old_buckets(store: Arc<dyn Store>) {
+    let (t, other) = (tenant("acme"), tenant("other"));
+    let hour = hour_bucket(secs(0));
+    let at = |h: i64, m: i64| hour + chrono::Duration::hours(h) + chrono::Duration::minutes(m);
+    for (outcome, reason, when) in [
+        (WebhookOutcome::Refused, Some("stale"), at(-3, 5)),
+        (WebhookOutcome::Accepted, None, at(-2, 10)),
+        (WebhookOutcome::Refused, Some("bad_signature"), at(-2, 20)),
+        (WebhookOutcome::Duplicate, None, at(-1, 5)),
+        (WebhookOutcome::Accepted, None, at(0, 1)),
+    ] {
+        store
+            .record_delivery_outcome(&t, outcome, reason, when)
+            .await
+            .unwrap();
+    }
+    store
+        .record_delivery_outcome(&other, WebhookOutcome::Accepted, None, at(-3, 0))
+        .await
+        .unwrap();
+    // The cutoff falls inside the bucket of -1 h: that bucket has not ended, so it stays.
+    let cutoff = at(-1, 30);
+    let since_cutoff = store.webhook_counts(&t, cutoff).await.unwrap();
+    assert_eq!(store.purge_webhook_counts(&t, cutoff, 0).await.unwrap(), 0);
+    assert_eq!(store.purge_webhook_counts(&t, cutoff, 2).await.unwrap(), 2);
+    let left = store.webhook_counts(&t, at(-5, 0)).await.unwrap();
+    assert_eq!(
+        left.refused.get("stale"),
+        None,
+        "the oldest bucket went first"
+    );
+    assert_eq!(left.accepted, 1, "of -2 h, at most the limit went");
+    assert_eq!(store.purge_webhook_counts(&t, cutoff, 2).await.unwrap(), 1);
+    assert_eq!(store.purge_webhook_counts(&t, cutoff, 2).await.unwrap(), 0);
+    assert_eq!(
+        store.webhook_counts(&t, cutoff).await.unwrap(),
+        since_cutoff
+    );
+    assert_eq!(
+        store.webhook_counts(&t, at(-5, 0)).await.unwrap(),
+        since_cutoff,
+        "nothing before the cutoff's bucket is left"
+    );
+    assert_eq!((since_cutoff.accepted, since_cutoff.duplicate), (1, 1));
+    let theirs = store.webhook_counts(&other, at(-5, 0)).await.unwrap();
+    assert_eq!(theirs.accepted, 1, "another tenant's counters are kept");
+}
+
+/// Operator actions are purged oldest first, at most `limit` a call, for one tenant only;
+/// the items they named are not touched.
+pub async fn status_operator_action_purge_is_bounded_oldest_first(store: Arc<dyn Store>) {
+    let (t, other) = (tenant("acme"), tenant("other"));
+    failed_fixture(&store, &t).await;
+    failed_fixture(&store, &other).await;
+    for (n, at) in [(0, 40), (1, 20), (2, 30)] {
+        assert!(
+            store
+                .dismiss_failed(&t, &action(n).key, "ops", "note", secs(at))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        store
+            .dismiss_failed(&other, &action(0).key, "ops", "note", secs(1))
+            .await
+            .unwrap()
+    );
+    let one = Requeue::Keys(vec![action(3).key.clone()]);
+    assert_eq!(
+        store
+            .requeue_failed(&t, &one, "ops", None, secs(50))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.purge_operator_actions(&t, secs(45), 0).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.purge_operator_actions(&t, secs(45), 2).await.unwrap(),
+        2
+    );
+    let left = store.operator_actions(&t, 10).await.unwrap();
+    let times: Vec<_> = left.iter().map(|a| a.at).collect();
+    assert_eq!(times, vec![secs(50), secs(40)], "the two oldest went");
+    assert_eq!(
+        store.purge_operator_actions(&t, secs(45), 2).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.purge_operator_actions(&t, secs(45), 2).await.unwrap(),
+        0
+    );
+    assert_eq!(store.operator_actions(&t, 10).await.unwrap().len(), 1);
+    assert_eq!(store.operator_actions(&other, 10).await.unwrap().len(), 1);
+    let counts = store.outbox_counts(&t).await.unwrap();
+    assert_eq!(
+        (counts.failed, counts.dismissed),
+        (0, 3),
+        "the dismissals stand"
+    );
 }

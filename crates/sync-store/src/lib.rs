@@ -34,6 +34,8 @@
 pub mod conformance;
 mod connect;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod crypto;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod db_error;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -49,10 +51,12 @@ mod time;
 mod upsert;
 
 pub use connect::connect;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use crypto::{CredentialKey, CredentialKeys, KEY_LEN};
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{PostgresCredentialStore, PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use sqlite::{Durability, SqliteCredentialStore, SqliteOptions, SqliteStore};
 
 // The README's code blocks compile and run as doc-tests.
 #[cfg(doctest)]

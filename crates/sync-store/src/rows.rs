@@ -67,6 +67,7 @@ pub(crate) struct MappingRow {
     pub profile: Option<String>,
     pub invited_at_ns: Option<i64>,
     pub updated_at_ns: i64,
+    pub generation: i64,
     pub g_badge: Option<String>,
     pub g_provenance: Option<String>,
     pub g_rule: Option<String>,
@@ -100,6 +101,12 @@ impl MappingRow {
             .map(|raw| parse_json::<CommunityProfile>("mappings", "profile", raw))
             .transpose()?;
         m.invited_at = opt_from_ns(self.invited_at_ns);
+        m.generation = u64::try_from(self.generation).map_err(|_| {
+            corrupt(
+                "mappings",
+                format!("row {}: negative generation {}", self.id, self.generation),
+            )
+        })?;
         Ok(m)
     }
 

@@ -246,6 +246,7 @@ fn row_json(id: Option<i64>, m: &Mapping) -> Result<serde_json::Value, Error> {
         "profile": m.profile.as_ref().map(|p| to_json(p, "mapping profile")).transpose()?,
         "invited": opt_to_ns(m.invited_at, "mapping invited_at")?,
         "updated": to_ns(m.updated_at, "mapping updated_at")?,
+        "generation": m.generation,
     }))
 }
 

@@ -100,3 +100,64 @@ async fn unreachable_database_is_a_retryable_error() {
     assert!(err.is_retryable(), "{err:?}");
     assert!(!format!("{err:?}").contains("pw@"), "{err:?}");
 }
+
+/// The credential store on PostgreSQL: the conformance cases, and a rotation.
+mod credentials {
+    use super::*;
+    use secrecy::{ExposeSecret, SecretBox, SecretString};
+    use sync_core::ports::{CredentialStore, TenantCredentials};
+    use sync_core::{CrmKind, TenantId};
+    use sync_store::{CredentialKey, CredentialKeys, PostgresCredentialStore};
+
+    fn keys(id: &str, byte: u8) -> CredentialKeys {
+        CredentialKeys::new(CredentialKey::new(id, SecretBox::new(Box::new([byte; 32]))).unwrap())
+    }
+
+    async fn store() -> Option<PostgresStore> {
+        let url = database_url()?;
+        Some(
+            PostgresStore::connect(PostgresOptions::new(url).schema(fresh_schema()))
+                .await
+                .expect("connect to SYNC_TEST_POSTGRES_URL"),
+        )
+    }
+
+    async fn fresh_vault() -> Option<Arc<dyn CredentialStore>> {
+        let vault: PostgresCredentialStore = store().await?.credential_store(keys("k1", 1));
+        Some(Arc::new(vault))
+    }
+
+    sync_store::credential_conformance_tests!(fresh_vault);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotation_reseals_under_the_new_key() {
+        let Some(db) = store().await else { return };
+        let t = TenantId::new("rot");
+        let creds = TenantCredentials::new(
+            Some(SecretString::from("at")),
+            Some(SecretString::from("rt")),
+        );
+        db.credential_store(keys("k1", 1))
+            .save_credentials(&t, &CrmKind::Hubspot, &creds)
+            .await
+            .unwrap();
+        let rotating = db.credential_store(
+            keys("k2", 2)
+                .with_old(CredentialKey::new("k1", SecretBox::new(Box::new([1; 32]))).unwrap()),
+        );
+        assert_eq!(rotating.rotate_credentials().await.unwrap(), 1);
+        let got = db
+            .credential_store(keys("k2", 2))
+            .load_credentials(&t, &CrmKind::Hubspot)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.refresh_token.unwrap().expose_secret(), "rt");
+        assert!(
+            db.credential_store(keys("k1", 1))
+                .load_credentials(&t, &CrmKind::Hubspot)
+                .await
+                .is_err()
+        );
+    }
+}

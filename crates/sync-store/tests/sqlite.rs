@@ -401,4 +401,49 @@ mod behaviour {
         let counts = store.outbox_counts(&t).await.unwrap();
         assert_eq!((counts.done, counts.failed), (0, 1));
     }
+
+    /// Rows written before migration 0005 (which added the generation) read back at
+    /// generation 0, which keys their actions exactly as before: outbox items enqueued
+    /// before the upgrade keep matching what the planner plans after it.
+    #[tokio::test]
+    async fn rows_written_before_the_generation_existed_read_back_at_generation_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("migrations");
+        std::fs::create_dir(&old).unwrap();
+        let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for name in [
+            "0001_initial.sql",
+            "0002_worker_incarnations.sql",
+            "0003_retention.sql",
+            "0004_status.sql",
+        ] {
+            std::fs::copy(ours.join(name), old.join(name)).unwrap();
+        }
+        let path = dir.path().join("sync.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let before = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
+        before.run(&mut conn).await.unwrap();
+        sqlx::query(
+            "INSERT INTO mappings (tenant, email, cativa_user_id, crm_kind, crm_id, updated_at_ns) \
+             VALUES ('acme', 'old@example.com', 'u-old', 'hubspot', '7', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let t = TenantId::new("acme");
+        let row = store
+            .mapping_by_crm_id(&t, &sync_core::CrmRecordId::hubspot("7"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.generation, 0);
+        assert_eq!(
+            row.cativa_user_id.as_ref().map(|u| u.as_str()),
+            Some("u-old")
+        );
+    }
 }

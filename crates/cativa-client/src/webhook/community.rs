@@ -51,9 +51,16 @@ impl CativaEvent {
     /// new); `user_joined_group` a [`CommunityEvent::JoinedGroup`] without a group name.
     pub fn to_community_event(&self, at: DateTime<Utc>) -> Option<CommunityEvent> {
         Some(match self {
-            Self::UserCreated(e) => CommunityEvent::UserCreated {
-                user: e.user.to_community_user(),
-            },
+            Self::UserCreated(e) => {
+                let mut user = e.user.to_community_user();
+                // The tenant travels as a profile field, so a sink configured to write it
+                // on the provisioned contact finds it where it finds the names.
+                user.profile.fields.insert(
+                    sync_core::ports::CUSTOMER_ID_FIELD.to_owned(),
+                    e.customer_id.as_str().to_owned(),
+                );
+                CommunityEvent::UserCreated { user }
+            }
             Self::UserReceivedBadge(e) => CommunityEvent::BadgesHeld {
                 user: e.user.id.clone(),
                 email: Some(e.user.email.clone()),

@@ -1,5 +1,6 @@
 //! [`HubSpotClient`]: the typed HubSpot CRM client, and its builder.
 
+mod account;
 mod auth;
 mod batch;
 mod contacts;
@@ -24,6 +25,7 @@ use sync_http::{
     RefreshingToken, Response, RetryPolicy, TokenProvider,
 };
 
+pub use account::AccountDetails;
 pub use auth::OAuthCredentials;
 pub use batch::{BatchItemError, BatchOutcome};
 pub use contacts::ListOptions;

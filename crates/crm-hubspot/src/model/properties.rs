@@ -170,6 +170,18 @@ impl PropertyCreate {
         )
     }
 
+    /// `name` (e.g. `cativa_customer_id`): the Cativa tenant (`CustomerId`) the contact
+    /// signed up in (text), for segmenting contacts by community.
+    pub fn cativa_customer_id(group: &str, name: &str) -> Self {
+        Self::text(
+            name,
+            "Cativa customer id",
+            group,
+            "The Cativa community (CustomerId) this contact signed up in (written by cativa-crm-sync).",
+            false,
+        )
+    }
+
     /// `cativa_badges`: a multiple-checkboxes property with one option per badge.
     pub fn cativa_badges(group: &str, badges: &[String]) -> Self {
         Self::multi_checkbox(

@@ -13,6 +13,7 @@
 //! the client then renews once, single-flight, and retries.
 
 mod jwt;
+mod web_server;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,9 @@ use sync_http::{AccessToken, ErrorKind, HttpClient, HttpError, TokenSource};
 use url::Url;
 
 pub use jwt::{JwtBearer, MAX_ASSERTION_LIFETIME};
+pub use web_server::{
+    Authorization, Installed, Pkce, STATE_TTL, WebServerConfig, WebServerFlow, identity_org_id,
+};
 
 use crate::error::Error;
 
@@ -187,6 +191,7 @@ pub struct SalesforceTokenSource {
     clock: Clock,
     instance_url: Mutex<Option<Url>>,
     user_id: Mutex<Option<String>>,
+    org_id: Mutex<Option<String>>,
     fetches: AtomicU64,
 }
 
@@ -209,6 +214,7 @@ impl SalesforceTokenSource {
             clock,
             instance_url: Mutex::new(None),
             user_id: Mutex::new(None),
+            org_id: Mutex::new(None),
             fetches: AtomicU64::new(0),
         }
     }
@@ -222,6 +228,11 @@ impl SalesforceTokenSource {
     /// response's identity URL (`https://login.salesforce.com/id/00D.../005...`).
     pub fn user_id(&self) -> Option<String> {
         self.user_id.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// The org id (`00D...`) in the latest token response's identity URL.
+    pub fn org_id(&self) -> Option<String> {
+        self.org_id.lock().ok().and_then(|g| g.clone())
     }
 
     /// How many tokens were fetched so far.
@@ -293,6 +304,11 @@ impl SalesforceTokenSource {
             && let Ok(mut slot) = self.user_id.lock()
         {
             *slot = Some(user);
+        }
+        if let Some(org) = token.id.as_deref().and_then(identity_org_id)
+            && let Ok(mut slot) = self.org_id.lock()
+        {
+            *slot = Some(org);
         }
         Ok(token)
     }

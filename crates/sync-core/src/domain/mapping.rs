@@ -97,6 +97,18 @@ pub struct Mapping {
     pub invited_at: Option<DateTime<Utc>>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+    /// How many times the row moved from one CRM record to another (taken over by another
+    /// contact, or following a merge). The planner puts it in the keys of the links and
+    /// badge grants it plans for the row, so a link or grant planned again after the row was
+    /// taken away and given back is a new action rather than a repeat of one already applied
+    /// (see ARCHITECTURE.md, "At most once per key"). 0 leaves the keys as they were before
+    /// this counter existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Mapping {
@@ -110,6 +122,7 @@ impl Mapping {
             profile: None,
             invited_at: None,
             updated_at,
+            generation: 0,
         }
     }
 
@@ -135,6 +148,12 @@ impl Mapping {
     pub fn with_profile(mut self, profile: CommunityProfile) -> Self {
         self.profile = Some(profile);
         self
+    }
+
+    /// Whether linking the row to `crm_id` moves it away from the CRM record it is linked to
+    /// (which bumps [`Mapping::generation`] once the link is applied).
+    pub fn moves_to_other_record(&self, crm_id: &CrmRecordId) -> bool {
+        self.crm_id.as_ref().is_some_and(|old| old != crm_id)
     }
 
     /// The grant of `badge`, if the user holds it.

@@ -1,6 +1,6 @@
 //! Badge planning: grant what the rules imply, remove only what this sync granted.
 
-use super::{Builder, millis};
+use super::{Builder, generation_part, millis};
 use crate::config::ValidatedConfig;
 use crate::domain::{BadgeId, CativaUserId, CrmContact, Mapping, Provenance};
 use crate::plan::{ActionKind, Reason};
@@ -20,6 +20,7 @@ pub(super) fn plan_badges(
     c: &CrmContact,
     row: &Mapping,
     user: &CativaUserId,
+    generation: u64,
 ) {
     let config = b.input.config;
     for (badge, rules) in config.badge_rules_by_badge() {
@@ -41,12 +42,14 @@ pub(super) fn plan_badges(
                     rule: rule.id.clone(),
                     condition: config.rule_description(index).to_owned(),
                 };
+                // The row's generation too: a grant removed because another record took the
+                // row is granted again by a new action when the row comes back, even if this
+                // contact did not change (the first grant's key is already done).
                 let at = millis(c.updated_at);
-                b.push(
-                    kind,
-                    reason,
-                    &["assign_badge", user.as_str(), badge.as_str(), &at],
-                );
+                let generation = generation_part(generation);
+                let mut parts = vec!["assign_badge", user.as_str(), badge.as_str(), &at];
+                parts.extend(generation.as_deref());
+                b.push(kind, reason, &parts);
             }
             (None, Some(grant)) => {
                 // Provenance, not just the managed set: a badge from a paywall, a course or an

@@ -61,6 +61,9 @@ pub fn apply_to_mapping(
             let mut row = before
                 .cloned()
                 .unwrap_or_else(|| Mapping::new(email.clone(), now));
+            if row.moves_to_other_record(crm_id) {
+                row.generation += 1;
+            }
             row.email = email.clone();
             row.crm_id = Some(crm_id.clone());
             if user.is_some() {

@@ -229,8 +229,15 @@ impl<'a, 'i> Builder<'a, 'i> {
         self.push(kind, Reason::NoCommunityUser, &["invite", email.as_str()]);
     }
 
-    /// A live contact matched to a row.
-    fn mapped(&mut self, c: &CrmContact, row: &crate::domain::Mapping, row_email: &Email) {
+    /// A live contact matched to a row. `generation` is the row's generation once this
+    /// plan's link (if any) is applied: the grants planned here are keyed by it.
+    fn mapped(
+        &mut self,
+        c: &CrmContact,
+        row: &crate::domain::Mapping,
+        row_email: &Email,
+        generation: u64,
+    ) {
         let Some(user) = &row.cativa_user_id else {
             let qualifying = badges::qualifying(self.input.config, c);
             if !qualifying.is_empty()
@@ -243,7 +250,7 @@ impl<'a, 'i> Builder<'a, 'i> {
             }
             return;
         };
-        badges::plan_badges(self, c, row, user);
+        badges::plan_badges(self, c, row, user, generation);
         fields::plan_fields(self, c, row, user);
     }
 
@@ -293,10 +300,24 @@ impl<'a, 'i> Builder<'a, 'i> {
     }
 }
 
-/// Key parts of a link: what it writes and the time of the change that triggered it, so the
-/// same link planned again after a later change (a row handed back and forth between two
-/// records) is a new action, while re-planning one change repeats its key.
-fn link_key_parts(kind: &ActionKind, at: DateTime<Utc>) -> Vec<String> {
+/// The key part naming a row's generation, if any: none for generation 0, so the keys of a
+/// row that never moved between CRM records are those of the releases before the counter
+/// (outbox items enqueued before an upgrade keep matching; nothing is sent twice).
+fn generation_part(generation: u64) -> Option<String> {
+    (generation > 0).then(|| format!("g{generation}"))
+}
+
+/// Key parts of a link: what it writes, the time of the change that triggered it and the
+/// row's generation before the link, so the same link planned again after a later change
+/// (a row handed back and forth between two records, even when the record taking it back
+/// did not change) is a new action, while re-planning one change repeats its key.
+fn link_key_parts(kind: &ActionKind, at: DateTime<Utc>, generation: u64) -> Vec<String> {
+    let mut parts = link_parts(kind, at);
+    parts.extend(generation_part(generation));
+    parts
+}
+
+fn link_parts(kind: &ActionKind, at: DateTime<Utc>) -> Vec<String> {
     match kind {
         ActionKind::LinkMapping {
             email,

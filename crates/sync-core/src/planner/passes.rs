@@ -52,7 +52,7 @@ impl Builder<'_, '_> {
                 // batch-wide tables.
                 row_taken[r] = true;
                 let row = view.row(r);
-                self.mapped(c, row, &row.email);
+                self.mapped(c, row, &row.email, row.generation);
                 continue;
             }
             if !b.is_canonical[i as usize] {
@@ -67,7 +67,7 @@ impl Builder<'_, '_> {
                 }) => {
                     row_taken[row as usize] = true;
                     let row = view.row(row as usize);
-                    self.mapped(c, row, &row.email);
+                    self.mapped(c, row, &row.email, row.generation);
                 }
                 Some(res) => out.resolved.push((i, res)),
                 None => {}
@@ -135,13 +135,21 @@ impl Builder<'_, '_> {
                 }
                 _ => None,
             };
+            // The generation the row will have once the link is applied (the effect bumps it
+            // when the row moves to this record): a re-plan after the link keys grants alike.
+            let mut generation = row.generation;
             if let Some(link) = link {
                 let (kind, reason) = *link;
-                let parts = link_key_parts(&kind, c.updated_at);
+                if let ActionKind::LinkMapping { crm_id, .. } = &kind
+                    && row.moves_to_other_record(crm_id)
+                {
+                    generation += 1;
+                }
+                let parts = link_key_parts(&kind, c.updated_at, row.generation);
                 let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
                 self.push(kind, reason, &refs);
             }
-            self.mapped(c, row, renamed.as_ref().unwrap_or(&row.email));
+            self.mapped(c, row, renamed.as_ref().unwrap_or(&row.email), generation);
         }
     }
 
@@ -250,7 +258,7 @@ impl Builder<'_, '_> {
             previous_email: None,
             previous_crm_id: Some(loser.id.clone()),
         };
-        let parts = link_key_parts(&kind, loser.updated_at);
+        let parts = link_key_parts(&kind, loser.updated_at, row.generation);
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         self.push(
             kind,

@@ -1085,6 +1085,164 @@ fn keys_are_deterministic_and_change_with_the_triggering_change() {
     assert_ne!(a.actions[0].key, c.actions[0].key);
 }
 
+fn keys_of(p: &Plan, ty: crate::plan::ActionType) -> Vec<IdempotencyKey> {
+    p.actions
+        .iter()
+        .filter(|a| a.kind.action_type() == ty)
+        .map(|a| a.key.clone())
+        .collect()
+}
+
+#[test]
+fn a_grant_planned_again_after_the_row_came_back_has_a_new_key() {
+    // The holder's contact did not change, but another record took its row (its grant was
+    // removed) and gave it back: the row's generation moved, so the assign is a new action,
+    // not a repeat of the first one, which the outbox already applied.
+    use crate::plan::ActionType::AssignBadge;
+    let holder = [contact("1", "jane@example.com", 100).with_tag("Pago Anual")];
+    let first = StateView::new(vec![row("jane@example.com", "u1", Some("1"))]);
+    let mut back = row("jane@example.com", "u1", Some("1"));
+    back.generation = 2;
+    back.updated_at = t(500);
+    let again = StateView::new(vec![back.clone()]);
+    let a = run(&cfg(), &first, &holder, PlanMode::Delta);
+    let b = run(&cfg(), &again, &holder, PlanMode::Delta);
+    assert_eq!(keys_of(&a, AssignBadge).len(), 1, "{a}");
+    assert_eq!(keys_of(&b, AssignBadge).len(), 1, "{b}");
+    assert_ne!(keys_of(&a, AssignBadge), keys_of(&b, AssignBadge));
+    // Any other change of the row (its time, its profile) leaves the key alone: a grant still
+    // in the outbox is not planned twice.
+    back.updated_at = t(900);
+    let later = run(
+        &cfg(),
+        &StateView::new(vec![back]),
+        &holder,
+        PlanMode::Delta,
+    );
+    assert_eq!(keys_of(&b, AssignBadge), keys_of(&later, AssignBadge));
+}
+
+#[test]
+fn a_link_planned_again_after_the_row_moved_has_a_new_key() {
+    // Record 2 takes back a row it held before, from record 1 (archived): record 2 did not
+    // change, but the row moved meanwhile (generation 1), so the link is a new action.
+    use crate::plan::ActionType::LinkMapping;
+    let contacts = [
+        contact("2", "jane@example.com", 100),
+        contact("1", "jane@example.com", 200).archived(),
+    ];
+    let before = StateView::new(vec![row("jane@example.com", "u1", Some("1"))]);
+    let mut moved = row("jane@example.com", "u1", Some("1"));
+    moved.generation = 1;
+    let after = StateView::new(vec![moved]);
+    let a = run(&cfg(), &before, &contacts, PlanMode::Delta);
+    let b = run(&cfg(), &after, &contacts, PlanMode::Delta);
+    assert_eq!(keys_of(&a, LinkMapping).len(), 1, "{a}");
+    assert_eq!(keys_of(&b, LinkMapping).len(), 1, "{b}");
+    assert_eq!(
+        keys_of(&a, LinkMapping),
+        keys_of(
+            &run(&cfg(), &before, &contacts, PlanMode::Delta),
+            LinkMapping
+        )
+    );
+    assert_ne!(keys_of(&a, LinkMapping), keys_of(&b, LinkMapping));
+}
+
+#[test]
+fn a_grant_planned_with_the_link_that_moves_its_row_keeps_its_key_once_the_link_applied() {
+    // One plan moves the row to record 2 and grants its badge. If the link is applied and the
+    // grant is still in the outbox (retrying), planning again must repeat the grant's key,
+    // not enqueue a second grant: the grant is keyed by the generation after the link.
+    use crate::plan::ActionType::{AssignBadge, LinkMapping};
+    let contacts = [
+        contact("2", "jane@example.com", 100).with_tag("Pago Anual"),
+        contact("1", "jane@example.com", 200).archived(),
+    ];
+    let view = StateView::new(vec![row("jane@example.com", "u1", Some("1"))]);
+    let first = run(&cfg(), &view, &contacts, PlanMode::Delta);
+    assert_eq!(keys_of(&first, LinkMapping).len(), 1, "{first}");
+    assert_eq!(keys_of(&first, AssignBadge).len(), 1, "{first}");
+    let mut links_only = first.clone();
+    links_only
+        .actions
+        .retain(|a| a.kind.action_type() == LinkMapping);
+    let mut linked = view.clone();
+    assert_eq!(apply_to_view(&links_only, &mut linked, t(300)), 0);
+    assert_eq!(linked.by_crm_id(&hs("2")).map(|m| m.generation), Some(1));
+    let again = run(&cfg(), &linked, &contacts, PlanMode::Delta);
+    assert!(keys_of(&again, LinkMapping).is_empty(), "{again}");
+    assert_eq!(
+        keys_of(&again, AssignBadge),
+        keys_of(&first, AssignBadge),
+        "{again}"
+    );
+}
+
+#[test]
+fn keys_of_a_row_that_never_moved_are_those_of_earlier_releases() {
+    // Generation 0 adds nothing to a key, so outbox items enqueued before the generation
+    // existed keep matching after an upgrade (nothing is sent twice or dropped).
+    use crate::plan::ActionType::{AssignBadge, LinkMapping};
+    let tenant = "acme";
+    let holder = [contact("1", "jane@example.com", 100).with_tag("Pago Anual")];
+    let view = StateView::new(vec![row("jane@example.com", "u1", Some("1"))]);
+    let p = run(&cfg(), &view, &holder, PlanMode::Delta);
+    let at = millis(t(100));
+    assert_eq!(
+        keys_of(&p, AssignBadge),
+        vec![IdempotencyKey::derive_with(
+            tenant,
+            &["assign_badge", "u1", "Premium", &at]
+        )]
+    );
+    let contacts = [
+        contact("2", "jane@example.com", 100),
+        contact("1", "jane@example.com", 200).archived(),
+    ];
+    let p = run(&cfg(), &view, &contacts, PlanMode::Delta);
+    assert_eq!(
+        keys_of(&p, LinkMapping),
+        vec![IdempotencyKey::derive_with(
+            tenant,
+            &[
+                "link",
+                "jane@example.com",
+                &hs("2").to_string(),
+                "u1",
+                "",
+                &hs("1").to_string(),
+                &at
+            ]
+        )]
+    );
+}
+
+#[test]
+fn applying_a_link_counts_the_rows_moves_between_records() {
+    let linked = row("jane@example.com", "u1", Some("1"));
+    let link = |crm: &str, mail: &str| {
+        Action::new(
+            IdempotencyKey::derive(&["link", crm, mail]),
+            ActionKind::LinkMapping {
+                email: email(mail),
+                crm_id: hs(crm),
+                user: Some("u1".into()),
+                previous_email: None,
+                previous_crm_id: None,
+            },
+            Reason::CanonicalDuplicate,
+        )
+    };
+    let moved = apply_to_mapping(&link("2", "jane@example.com"), Some(&linked), t(5)).unwrap();
+    assert_eq!(moved.generation, 1, "moved to another record");
+    let renamed = apply_to_mapping(&link("2", "j@example.com"), Some(&moved), t(6)).unwrap();
+    assert_eq!(renamed.generation, 1, "a rename keeps the record");
+    let unlinked = row("new@example.com", "u2", None);
+    let first = apply_to_mapping(&link("3", "new@example.com"), Some(&unlinked), t(7)).unwrap();
+    assert_eq!(first.generation, 0, "a first link moves nothing");
+}
+
 // --- Property tests ---------------------------------------------------------------------------
 
 const EMAILS: [&str; 6] = ["a@x.io", "b@x.io", "c@x.io", "d@x.io", "e@x.io", "f@x.io"];

@@ -40,6 +40,34 @@ impl ContactPage {
     }
 }
 
+/// What a source can tell about its connection to the CRM, for
+/// `SyncEngine::check_connection` (crates/sync-engine/src/connection.rs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConnectionFacts {
+    /// The CRM account (HubSpot portal id, Salesforce org id), when the source can tell.
+    pub account_id: Option<String>,
+    /// The scopes the credentials were granted, when the CRM says.
+    pub scopes_granted: Option<Vec<String>>,
+    /// The scopes the connector needs to sync.
+    pub scopes_needed: Vec<String>,
+    /// The properties or fields the connector reads that the CRM does not have; `None` when
+    /// not checked.
+    pub missing_fields: Option<Vec<String>>,
+    /// What could not be checked, and why.
+    pub unchecked: Vec<String>,
+}
+
+impl ConnectionFacts {
+    /// Facts naming only the account.
+    pub fn account(account_id: Option<String>) -> Self {
+        Self {
+            account_id,
+            ..Self::default()
+        }
+    }
+}
+
 /// Reads contacts from a CRM, page by page.
 ///
 /// Delta pages come in modification order (ties by record id) so the engine can checkpoint
@@ -76,10 +104,170 @@ pub trait CrmSource: Send + Sync {
         email: &Email,
     ) -> Result<Vec<CrmContact>, Error>;
 
+    /// One contact, by CRM id or by email: the single-record read of a "sync now". `None`
+    /// when there is no such contact. By email, with duplicates, the most recently updated
+    /// live one (ties: the smaller id). The default reads through
+    /// [`CrmSource::get_by_ids`] and [`CrmSource::find_by_email`]; connectors override it
+    /// with the CRM's own single-record read.
+    async fn get_contact(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactRef,
+    ) -> Result<Option<CrmContact>, Error> {
+        let found = match contact {
+            ContactRef::CrmId(id) => self.get_by_ids(tenant, std::slice::from_ref(id)).await?,
+            ContactRef::Email(email) => self.find_by_email(tenant, email).await?,
+        };
+        Ok(freshest(found))
+    }
+
     /// API calls made so far, by endpoint (cumulative, for run reports: the engine reports
     /// the difference over a run). The default reports nothing.
     fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
         std::collections::BTreeMap::new()
+    }
+
+    /// The CRM account `tenant`'s credentials reach (HubSpot portal id, Salesforce org id).
+    /// The default cannot tell: `Ok(None)`. An error means the CRM refused or could not be
+    /// reached.
+    async fn account_id(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
+        let _ = tenant;
+        Ok(None)
+    }
+
+    /// Checks the connection: credentials, account, scopes and the fields the source reads,
+    /// as far as the CRM tells. The default asks only [`account_id`](Self::account_id).
+    async fn connection_facts(&self, tenant: &TenantId) -> Result<ConnectionFacts, Error> {
+        let mut facts = ConnectionFacts::account(self.account_id(tenant).await?);
+        facts
+            .unchecked
+            .push("scopes and fields: this source does not report them".to_owned());
+        Ok(facts)
+    }
+}
+
+/// The contact [`CrmSource::get_contact`] returns among several: the most recently updated
+/// live one (ties: the smaller id), else the most recently updated archived one.
+pub fn freshest(contacts: Vec<CrmContact>) -> Option<CrmContact> {
+    contacts.into_iter().max_by(|a, b| {
+        (!a.archived, a.updated_at)
+            .cmp(&(!b.archived, b.updated_at))
+            .then_with(|| b.id.id.cmp(&a.id.id))
+    })
+}
+
+/// Which contact a single-record sync is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ContactRef {
+    /// The contact with this email.
+    Email(Email),
+    /// The CRM record with this id.
+    CrmId(CrmRecordId),
+}
+
+impl std::fmt::Display for ContactRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Email(e) => write!(f, "{e}"),
+            Self::CrmId(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// The community profile field that carries the tenant's `CustomerId` on a new user (set by
+/// the Cativa client from the `user_created` payload).
+pub const CUSTOMER_ID_FIELD: &str = "customerId";
+
+/// The CRM property names a sink writes when it provisions a contact for a new community
+/// user. Each sink builds them from its own configuration
+/// ([`CrmSink::provisioning_fields`]), so the engine never assumes one CRM's names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct ProvisioningFields {
+    /// Community profile field -> CRM property, written on the new contact (`firstName` ->
+    /// `firstname` on HubSpot, `FirstName` on Salesforce). The email is the sink's own
+    /// business ([`ContactDraft::email`]).
+    pub profile: BTreeMap<String, String>,
+    /// The CRM property holding the Cativa user id (HubSpot `cativa_user_id`, a Salesforce
+    /// External ID field), stamped on an existing contact when its user signs up. `None`:
+    /// the CRM does not store it.
+    pub user_id: Option<String>,
+}
+
+impl Default for ProvisioningFields {
+    fn default() -> Self {
+        Self::hubspot()
+    }
+}
+
+impl ProvisioningFields {
+    /// No property at all: only the email (and the user id where the sink stores it).
+    pub fn none() -> Self {
+        Self {
+            profile: BTreeMap::new(),
+            user_id: None,
+        }
+    }
+
+    /// HubSpot's contact properties: `firstname`, `lastname`, `phone`, `cativa_user_id`.
+    pub fn hubspot() -> Self {
+        Self::none()
+            .with_profile_field("firstName", "firstname")
+            .with_profile_field("lastName", "lastname")
+            .with_profile_field("phone", "phone")
+            .with_user_id("cativa_user_id")
+    }
+
+    /// Salesforce's Contact and Lead fields: `FirstName`, `LastName`, `Phone`. The user id
+    /// goes to the sink's External ID field, when it has one ([`Self::with_user_id`]).
+    pub fn salesforce() -> Self {
+        Self::none()
+            .with_profile_field("firstName", "FirstName")
+            .with_profile_field("lastName", "LastName")
+            .with_profile_field("phone", "Phone")
+    }
+
+    /// The defaults of a CRM: [`Self::hubspot`], [`Self::salesforce`], or [`Self::none`]
+    /// for any other.
+    pub fn for_crm(crm: &CrmKind) -> Self {
+        match crm {
+            CrmKind::Hubspot => Self::hubspot(),
+            CrmKind::Salesforce => Self::salesforce(),
+            CrmKind::Other(_) => Self::none(),
+        }
+    }
+
+    /// Writes community profile field `community` to CRM property `crm` (builder style).
+    #[must_use]
+    pub fn with_profile_field(
+        mut self,
+        community: impl Into<String>,
+        crm: impl Into<String>,
+    ) -> Self {
+        self.profile.insert(community.into(), crm.into());
+        self
+    }
+
+    /// Stores the Cativa user id in `property` (builder style).
+    #[must_use]
+    pub fn with_user_id(mut self, property: impl Into<String>) -> Self {
+        self.user_id = Some(property.into());
+        self
+    }
+
+    /// Writes the tenant's `CustomerId` ([`CUSTOMER_ID_FIELD`]) to `property` on provisioned
+    /// contacts (builder style), for cross-tenant segmentation in the CRM.
+    #[must_use]
+    pub fn with_customer_id(self, property: impl Into<String>) -> Self {
+        self.with_profile_field(CUSTOMER_ID_FIELD, property)
+    }
+
+    /// The CRM property the `CustomerId` goes to, if any.
+    pub fn customer_id(&self) -> Option<&str> {
+        self.profile.get(CUSTOMER_ID_FIELD).map(String::as_str)
     }
 }
 
@@ -217,6 +405,12 @@ pub trait CrmSink: Send + Sync {
         tenant: &TenantId,
         updates: &[PropertyUpdate],
     ) -> Result<Vec<ItemResult<()>>, Error>;
+
+    /// The CRM property names this sink writes when it provisions a contact (from its
+    /// configuration). The default: [`ProvisioningFields::for_crm`] of [`CrmSink::crm`].
+    fn provisioning_fields(&self) -> ProvisioningFields {
+        ProvisioningFields::for_crm(&self.crm())
+    }
 
     /// Logs activities.
     async fn log_activities(

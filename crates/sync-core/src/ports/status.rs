@@ -498,4 +498,29 @@ pub trait StatusStore: Send + Sync {
         tenant: &TenantId,
         since: DateTime<Utc>,
     ) -> Result<WebhookCounts, Error>;
+
+    /// Deletes at most `limit` webhook counters (one per hour bucket, outcome and reason)
+    /// of hour buckets that ended by `older_than` (starting before `hour_bucket(older_than)`),
+    /// the oldest buckets first; returns how many it deleted.
+    ///
+    /// A bucket is deleted whole or not at all by the window, so
+    /// [`StatusStore::webhook_counts`] since `older_than` or later answers the same after a
+    /// purge. One call is one bounded batch: a caller purging everything loops until a call
+    /// returns less than `limit`.
+    async fn purge_webhook_counts(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error>;
+
+    /// Deletes at most `limit` operator actions (requeues and dismissals) taken before
+    /// `older_than`, the oldest first; returns how many it deleted. The items they named are
+    /// not touched. One call is one bounded batch, as [`StatusStore::purge_webhook_counts`].
+    async fn purge_operator_actions(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error>;
 }

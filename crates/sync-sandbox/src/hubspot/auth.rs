@@ -18,10 +18,18 @@ use crate::lock;
 
 pub(crate) struct TokenStore {
     static_tokens: BTreeSet<String>,
-    refresh_tokens: BTreeSet<String>,
+    /// Live refresh token -> the scopes it grants.
+    pub(crate) refresh_tokens: BTreeMap<String, Vec<String>>,
     /// Issued access token -> monotonic expiry.
     issued: BTreeMap<String, Duration>,
+    /// Issued access token -> the scopes it grants.
+    pub(crate) issued_scopes: BTreeMap<String, Vec<String>>,
+    /// Authorization codes not yet exchanged (see `oauth.rs`).
+    pub(crate) codes: BTreeMap<String, super::oauth::PendingCode>,
     counter: u64,
+    /// Refresh tokens and codes issued (numbered apart from access tokens, which
+    /// `issued_count` counts).
+    other_counter: u64,
 }
 
 pub(crate) enum TokenCheck {
@@ -34,9 +42,16 @@ impl TokenStore {
     pub(crate) fn new(config: &HubSpotConfig) -> Self {
         Self {
             static_tokens: config.access_tokens.iter().cloned().collect(),
-            refresh_tokens: config.refresh_tokens.iter().cloned().collect(),
+            refresh_tokens: config
+                .refresh_tokens
+                .iter()
+                .map(|t| (t.clone(), config.scopes.clone()))
+                .collect(),
             issued: BTreeMap::new(),
+            issued_scopes: BTreeMap::new(),
+            codes: BTreeMap::new(),
             counter: 0,
+            other_counter: 0,
         }
     }
 
@@ -51,10 +66,33 @@ impl TokenStore {
         }
     }
 
-    fn issue(&mut self, now: Duration, ttl: Duration) -> String {
+    pub(crate) fn issue(&mut self, now: Duration, ttl: Duration, scopes: Vec<String>) -> String {
         self.counter += 1;
         let token = format!("CKS-sandbox-oauth-{:06}", self.counter);
         self.issued.insert(token.clone(), now + ttl);
+        self.issued_scopes.insert(token.clone(), scopes);
+        token
+    }
+
+    /// Seconds left on an issued access token; `None` for an unknown or expired one.
+    pub(crate) fn remaining(&self, token: &str, now: Duration) -> Option<Duration> {
+        self.issued
+            .get(token)
+            .and_then(|&exp| exp.checked_sub(now))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// A fresh code number.
+    pub(crate) fn next_code(&mut self) -> u64 {
+        self.other_counter += 1;
+        self.other_counter
+    }
+
+    /// A fresh refresh token granting `scopes`.
+    pub(crate) fn new_refresh_token(&mut self, scopes: Vec<String>) -> String {
+        self.other_counter += 1;
+        let token = format!("sandbox-refresh-{:06}", self.other_counter);
+        self.refresh_tokens.insert(token.clone(), scopes);
         token
     }
 
@@ -91,7 +129,7 @@ impl FromRequestParts<Arc<Api>> for Authed {
     }
 }
 
-fn oauth_error(api: &Api, status: &str, message: &str) -> Response {
+pub(crate) fn oauth_error(api: &Api, status: &str, message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({"status": status, "message": message, "correlationId": api.core.correlation_id()})),
@@ -107,6 +145,7 @@ pub(crate) async fn token(State(api): State<Arc<Api>>, body: Bytes) -> Response 
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     match get("grant_type") {
         "refresh_token" => {}
+        "authorization_code" => return super::oauth::exchange_code(&api, &form),
         "" => return oauth_error(&api, "BAD_GRANT_TYPE", "missing grant_type"),
         other => {
             return oauth_error(
@@ -129,29 +168,37 @@ pub(crate) async fn token(State(api): State<Arc<Api>>, body: Bytes) -> Response 
     let refresh = get("refresh_token").to_owned();
     let now = api.core.clock.elapsed();
     let ttl = api.config.access_token_ttl;
-    let access = {
+    let (access, scopes) = {
         let mut tokens = lock(&api.tokens);
-        if !tokens.refresh_tokens.contains(&refresh) {
+        let Some(scopes) = tokens.refresh_tokens.get(&refresh).cloned() else {
             drop(tokens);
             return oauth_error(
                 &api,
                 "BAD_REFRESH_TOKEN",
                 "missing or unknown refresh token",
             );
-        }
-        tokens.issue(now, ttl)
+        };
+        (tokens.issue(now, ttl, scopes.clone()), scopes)
     };
+    token_response(&api, &access, &refresh, &scopes)
+}
+
+/// The token endpoint's answer.
+pub(crate) fn token_response(
+    api: &Api,
+    access: &str,
+    refresh: &str,
+    scopes: &[String],
+) -> Response {
     Json(json!({
         "access_token": access,
         "refresh_token": refresh,
-        "expires_in": ttl.as_secs(),
+        "expires_in": api.config.access_token_ttl.as_secs(),
         "token_type": "bearer",
         "token_use": "access_token",
         "hub_id": api.config.portal_id,
         "user_id": 1,
-        "scopes": ["crm.objects.contacts.read", "crm.objects.contacts.write",
-                   "crm.schemas.contacts.read", "crm.schemas.contacts.write",
-                   "crm.lists.read", "crm.lists.write", "oauth"],
+        "scopes": scopes,
     }))
     .into_response()
 }

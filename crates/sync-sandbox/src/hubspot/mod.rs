@@ -30,6 +30,7 @@ mod engagements;
 pub(crate) mod errors;
 mod inspect_routes;
 mod model;
+mod oauth;
 mod properties;
 mod search;
 mod webhooks;
@@ -318,6 +319,7 @@ fn router(api: Arc<Api>) -> Router {
         .merge(list_routes("/crm/v3/lists"))
         .merge(list_routes("/crm/lists/{version}"))
         .route("/oauth/v1/token", post(auth::token))
+        .merge(oauth::routes())
         .route(
             "/oauth/v2/private-apps/get/access-token-info",
             post(auth::token_info),
@@ -377,6 +379,11 @@ impl HubSpotSandbox {
     /// Base URL, e.g. `http://127.0.0.1:53011` (point a HubSpot client here).
     pub fn base_url(&self) -> &str {
         &self.api.base_url
+    }
+
+    /// The portal (account) id the sandbox reports.
+    pub fn portal_id(&self) -> u64 {
+        self.api.config.portal_id
     }
 
     /// Stops the server gracefully (in-flight requests finish).

@@ -29,6 +29,10 @@ pub(crate) struct Sessions {
     static_tokens: BTreeSet<String>,
     /// Issued token -> still valid.
     issued: BTreeMap<String, bool>,
+    /// Live refresh token -> the access tokens issued with it (revoked with it).
+    pub(crate) refresh_tokens: BTreeMap<String, Vec<String>>,
+    /// Authorization codes not yet exchanged (see `oauth.rs`).
+    pub(crate) codes: BTreeMap<String, super::oauth::PendingCode>,
     counter: u64,
 }
 
@@ -37,6 +41,12 @@ impl Sessions {
         Self {
             static_tokens: config.access_tokens.iter().cloned().collect(),
             issued: BTreeMap::new(),
+            refresh_tokens: config
+                .refresh_tokens
+                .iter()
+                .map(|t| (t.clone(), Vec::new()))
+                .collect(),
+            codes: BTreeMap::new(),
             counter: 0,
         }
     }
@@ -45,11 +55,43 @@ impl Sessions {
         self.static_tokens.contains(token) || self.issued.get(token).copied().unwrap_or(false)
     }
 
-    fn issue(&mut self) -> String {
+    pub(crate) fn issue(&mut self) -> String {
         self.counter += 1;
         let token = format!("00DSB0000000001AAA!AQsandbox.session.{:08}", self.counter);
         self.issued.insert(token.clone(), true);
         token
+    }
+
+    /// A fresh refresh token.
+    pub(crate) fn new_refresh_token(&mut self) -> String {
+        self.counter += 1;
+        let token = format!("5Aep861sandbox.refresh.{:08}", self.counter);
+        self.refresh_tokens.insert(token.clone(), Vec::new());
+        token
+    }
+
+    /// Revokes a refresh token (and the access tokens issued with it) or one access token;
+    /// false when the token is neither.
+    pub(crate) fn revoke(&mut self, token: &str) -> bool {
+        if let Some(accesses) = self.refresh_tokens.remove(token) {
+            for a in accesses {
+                self.issued.insert(a, false);
+            }
+            return true;
+        }
+        match self.issued.get_mut(token) {
+            Some(valid) if *valid => {
+                *valid = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The next code number.
+    pub(crate) fn next_code(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
     }
 
     pub(crate) fn expire_all(&mut self) {
@@ -89,7 +131,7 @@ struct Claims {
     exp: i64,
 }
 
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let v = crate::http::header_str(headers, "authorization")?;
     let (scheme, b64) = v.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -203,13 +245,22 @@ pub(crate) async fn token(
                     "client identifier invalid",
                 );
             }
-            if !cfg.refresh_tokens.contains(&get("refresh_token")) {
+            if !lock(&api.sessions)
+                .refresh_tokens
+                .contains_key(&get("refresh_token"))
+            {
                 return oauth(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
                     "expired access/refresh token",
                 );
             }
+        }
+        "authorization_code" => {
+            return match super::oauth::exchange_code(&api, &headers, &form) {
+                Ok(refresh) => token_body(&api, Some(&refresh)),
+                Err(refused) => *refused,
+            };
         }
         "" => {
             return oauth(
@@ -228,7 +279,29 @@ pub(crate) async fn token(
     }
     // No grant here returns a refresh token: JWT and client credentials have none,
     // and a refresh keeps the one the client holds.
-    let access = lock(&api.sessions).issue();
+    let refresh = get("refresh_token");
+    if grant == "refresh_token" {
+        return token_body_for(&api, None, Some(&refresh));
+    }
+    token_body(&api, None)
+}
+
+/// A token response with a new access token, and `refresh` when the grant issues one.
+pub(crate) fn token_body(api: &Api, refresh: Option<&str>) -> Response {
+    token_body_for(api, refresh, refresh)
+}
+
+/// A token response; the access token is revoked with the refresh token `parent`.
+fn token_body_for(api: &Api, refresh: Option<&str>, parent: Option<&str>) -> Response {
+    let cfg = &api.config;
+    let access = {
+        let mut sessions = lock(&api.sessions);
+        let access = sessions.issue();
+        if let Some(list) = parent.and_then(|p| sessions.refresh_tokens.get_mut(p)) {
+            list.push(access.clone());
+        }
+        access
+    };
     let issued_at = api.now().timestamp_millis().to_string();
     let id = format!(
         "{}/id/00DSB0000000001AAA/{}",
@@ -242,7 +315,7 @@ pub(crate) async fn token(
             STANDARD.encode(mac.finalize().into_bytes())
         })
         .unwrap_or_default();
-    let body = json!({
+    let mut body = json!({
         "access_token": access,
         "signature": signature,
         "scope": "api refresh_token",
@@ -251,5 +324,8 @@ pub(crate) async fn token(
         "token_type": "Bearer",
         "issued_at": issued_at,
     });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
     Json(body).into_response()
 }

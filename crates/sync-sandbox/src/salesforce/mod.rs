@@ -33,6 +33,8 @@ mod errors;
 mod inspect_routes;
 mod meta;
 mod model;
+mod oauth;
+pub use oauth::SANDBOX_ORG_ID;
 mod query;
 mod sobjects;
 
@@ -240,6 +242,7 @@ fn router(api: Arc<Api>) -> Router {
     let d = "/services/data/{version}";
     Router::new()
         .route("/services/oauth2/token", post(auth::token))
+        .merge(oauth::routes())
         .route("/services/data/", get(meta::versions))
         .route("/services/data", get(meta::versions))
         .route(&format!("{d}/limits"), get(meta::limits))

@@ -4,8 +4,11 @@
 //! and releases what this instance holds.
 
 mod drainer;
+mod health;
 mod pulls;
 mod retention;
+
+pub(crate) use pulls::schedule;
 
 use std::sync::Arc;
 
@@ -36,7 +39,7 @@ impl std::fmt::Debug for Background {
 
 impl Service {
     /// Starts the background work: the drainer (unless disabled), scheduled pulls (when the
-    /// engine has a source and an interval is set) and retention. [`Service::serve`] does this
+    /// engine has a source and an interval is set), the health job and retention. [`Service::serve`] does this
     /// itself; call it when you serve [`crate::router`] from your own server.
     pub fn spawn_background(&self) -> Background {
         let (stop, watch) = watch::channel(false);
@@ -51,6 +54,7 @@ impl Service {
         if shared.options.schedule.delta_interval.is_some() && shared.engine.has_source() {
             tasks.push(tokio::spawn(pulls::run(Arc::clone(shared), watch.clone())));
         }
+        tasks.push(tokio::spawn(health::run(Arc::clone(shared), watch.clone())));
         tasks.push(tokio::spawn(retention::run(Arc::clone(shared), watch)));
         Background {
             shared: Arc::clone(shared),

@@ -6,12 +6,69 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use sync_core::status::Schedule;
 use sync_engine::RunReport;
 use tokio::sync::watch;
 
 use super::PULL_LEASE;
 use crate::options::FullReconcile;
 use crate::service::Shared;
+
+/// The schedule the status shows: the delta interval, the pull loop's next wake-up and the
+/// next full reconcile. Empty when this service does not pull (no interval or no source).
+pub(crate) fn schedule(shared: &Shared, now: DateTime<Utc>) -> Schedule {
+    let options = &shared.options.schedule;
+    let Some(interval) = options
+        .delta_interval
+        .filter(|_| shared.engine.has_source())
+    else {
+        return Schedule::default();
+    };
+    let state = shared.pulls.lock().unwrap_or_else(|e| e.into_inner());
+    let mut schedule = Schedule::every(interval.as_secs().max(1));
+    schedule.next_delta = state.next_delta;
+    schedule.next_full_reconcile = next_full_reconcile(
+        &options.full_reconcile,
+        state.last_full,
+        state.next_delta,
+        now,
+    );
+    schedule
+}
+
+/// When the next full reconcile runs: with the first pull from its hour on, once a day.
+pub(crate) fn next_full_reconcile(
+    schedule: &FullReconcile,
+    last_full: Option<NaiveDate>,
+    next_pull: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let FullReconcile::DailyAt { hour } = schedule else {
+        return None;
+    };
+    let today = now.date_naive();
+    let at = |day: NaiveDate| day.and_hms_opt(*hour, 0, 0).map(|t| t.and_utc());
+    if last_full == Some(today) {
+        return at(today.succ_opt()?);
+    }
+    let today_at = at(today)?;
+    if now >= today_at {
+        // Due: the next pull is the full reconcile.
+        return Some(next_pull.map_or(now, |p| p.max(now)));
+    }
+    Some(today_at)
+}
+
+fn note_next_pull(shared: &Shared, wait: Duration) {
+    let at = chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|d| Utc::now().checked_add_signed(d));
+    shared
+        .pulls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .next_delta = at;
+}
 
 /// Whether the daily full reconcile is due at `now`: from `hour` (UTC) on, once per day.
 pub(crate) fn full_reconcile_due(
@@ -44,6 +101,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // The first pull soon after start, spread by the jitter.
     let mut wait = jitter(schedule.jitter);
     loop {
+        note_next_pull(&shared, wait);
         if super::pause(&mut stop, wait).await {
             return;
         }
@@ -59,6 +117,11 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let Some(report) = report else { continue };
         if full && report.scan_complete == Some(true) {
             last_full = Some(Utc::now().date_naive());
+            shared
+                .pulls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_full = last_full;
         }
         // A quota stop says when it resets: the next pull waits for it.
         if let Some(until) = report
@@ -142,6 +205,36 @@ mod tests {
         assert!(!full_reconcile_due(&daily, Some(day1), at(2, 1)));
         assert!(full_reconcile_due(&daily, Some(day1), at(2, 4)));
         assert!(!full_reconcile_due(&FullReconcile::Never, None, at(1, 12)));
+    }
+
+    #[test]
+    fn the_next_full_reconcile_follows_its_hour_and_the_last_one() {
+        let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 3, d, h, 0, 0).unwrap();
+        let daily = FullReconcile::DailyAt { hour: 3 };
+        // Before its hour: today at the hour.
+        assert_eq!(
+            next_full_reconcile(&daily, None, None, at(1, 1)),
+            Some(at(1, 3))
+        );
+        // Past its hour, not run today: with the next pull.
+        assert_eq!(
+            next_full_reconcile(&daily, None, Some(at(1, 6)), at(1, 5)),
+            Some(at(1, 6))
+        );
+        assert_eq!(
+            next_full_reconcile(&daily, None, None, at(1, 5)),
+            Some(at(1, 5))
+        );
+        // Run today: tomorrow at the hour.
+        let day1 = at(1, 3).date_naive();
+        assert_eq!(
+            next_full_reconcile(&daily, Some(day1), None, at(1, 5)),
+            Some(at(2, 3))
+        );
+        assert_eq!(
+            next_full_reconcile(&FullReconcile::Never, None, None, at(1, 5)),
+            None
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Retention: purges old delivery-ledger entries, applied outbox items and audit rows in
-//! bounded batches, every retention interval, on every instance (purges are idempotent, so
+//! Retention: purges old delivery-ledger entries, applied outbox items, audit rows, webhook
+//! delivery counters and operator actions in bounded batches, every retention interval, on every instance (purges are idempotent, so
 //! instances sharing a store need no coordination).
 
 use std::sync::Arc;
@@ -15,6 +15,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         .with_deliveries(retention.deliveries)
         .with_done_outbox(retention.done_outbox)
         .with_audit(retention.audit)
+        .with_webhook_counts(retention.webhook_counts)
+        .with_operator_actions(retention.operator_actions)
         .with_batch(retention.batch);
     loop {
         match shared.engine.purge_expired(&shared.tenant, policy).await {
@@ -22,6 +24,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 deliveries = report.deliveries,
                 outbox = report.outbox,
                 audit = report.audit,
+                webhook_counts = report.webhook_counts,
+                operator_actions = report.operator_actions,
                 "retention: purged expired rows"
             ),
             Ok(_) => {}

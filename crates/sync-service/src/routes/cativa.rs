@@ -16,6 +16,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use cativa_client::webhook::{Delivery, EventType, WebhookError};
 
+use sync_core::ports::WebhookOutcome;
+
 use super::{body_or_error, engine_error, outcome};
 use crate::response::{ApiError, RequestId};
 use crate::service::Shared;
@@ -79,7 +81,10 @@ async fn handle(
 ) -> Response {
     let delivery = match delivery {
         Ok(d) => d,
-        Err(e) => return refused(&e, id),
+        Err(e) => {
+            super::count_delivery(shared, WebhookOutcome::Refused, Some(e.code())).await;
+            return refused(&e, id);
+        }
     };
     let Some(event) = delivery.to_community_event() else {
         // Only for an event type added to the client after this service was built: refused
@@ -99,7 +104,7 @@ async fn handle(
         .handle_community_event(&shared.tenant, delivery.execution_id.as_str(), event)
         .await
     {
-        Ok(o) => outcome(shared, &o, id),
+        Ok(o) => outcome(shared, &o, id).await,
         Err(e) => engine_error(shared, &e, id),
     }
 }

@@ -12,6 +12,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use crm_hubspot::webhook::WebhookError;
 
+use sync_core::ports::WebhookOutcome;
+
 use super::{body_or_error, engine_error, outcome};
 use crate::response::{ApiError, RequestId, status};
 use crate::service::Shared;
@@ -36,10 +38,14 @@ pub(super) async fn route(
     };
     let delivery = match receiver.receive_now(&parts, &body) {
         Ok(d) => d,
-        Err(e) => return refused(&e, &id),
+        Err(e) => {
+            super::count_delivery(&shared, WebhookOutcome::Refused, Some(e.code())).await;
+            return refused(&e, &id);
+        }
     };
     if delivery.events.is_empty() {
         // Only echoes of the SDK's own writes, or nothing at all.
+        super::count_delivery(&shared, WebhookOutcome::Accepted, None).await;
         return status(StatusCode::OK, "accepted", &id);
     }
     let contacts = match source
@@ -54,7 +60,7 @@ pub(super) async fn route(
         .handle_crm_contacts(&shared.tenant, &delivery.ledger_ids(), contacts)
         .await
     {
-        Ok(o) => outcome(&shared, &o, &id),
+        Ok(o) => outcome(&shared, &o, &id).await,
         Err(e) => engine_error(&shared, &e, &id),
     }
 }

@@ -4,16 +4,22 @@
 mod cativa;
 mod health;
 mod hubspot;
+mod status;
+mod status_auth;
+
+pub(crate) use status_auth::StatusAuth;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use sync_core::DeliveryOutcome;
+use sync_core::ports::WebhookOutcome;
 
 use crate::response::{ApiError, RequestId, status};
 use crate::service::Shared;
@@ -28,7 +34,41 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(health::readyz));
     #[cfg(feature = "prometheus")]
     let router = router.route("/metrics", get(health::metrics));
+    let router = if shared.status_auth.is_some() {
+        router.merge(status_routes(&shared))
+    } else {
+        router
+    };
     router.with_state(shared)
+}
+
+/// The status routes (see [`status`]): all behind the token, but the page and its sign-in
+/// answer without it (with the sign-in form).
+fn status_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
+    let protected = Router::new()
+        .route("/status", get(status::all))
+        .route("/status/{tenant}", get(status::one))
+        .route("/status/{tenant}/failures", get(status::failures))
+        .route("/status/{tenant}/requeue", post(status::requeue))
+        .route("/status/{tenant}/dismiss", post(status::dismiss))
+        .route_layer(from_fn_with_state(Arc::clone(shared), status_auth::require));
+    Router::new()
+        .route("/status/page", get(status::page))
+        .route("/status/login", post(status::login))
+        .merge(protected)
+}
+
+/// Counts a webhook delivery for the status (accepted, duplicate, refused by code). Cheap,
+/// and never fails the delivery: a store error is only logged.
+pub(crate) async fn count_delivery(shared: &Shared, outcome: WebhookOutcome, reason: Option<&str>) {
+    if let Err(e) = shared
+        .engine
+        .store()
+        .record_delivery_outcome(&shared.tenant, outcome, reason, chrono::Utc::now())
+        .await
+    {
+        tracing::warn!(error = %e, outcome = outcome.as_str(), "could not count the webhook delivery");
+    }
 }
 
 /// The body, or the answer for a body that could not be read: over the limit (413), too slow
@@ -76,9 +116,19 @@ fn timed_out(e: &BytesRejection) -> bool {
     false
 }
 
-/// The answer for an engine outcome; wakes the drainer, since work may be left in the outbox.
-pub(crate) fn outcome(shared: &Shared, outcome: &DeliveryOutcome, id: &RequestId) -> Response {
+/// The answer for an engine outcome (counted for the status); wakes the drainer, since work
+/// may be left in the outbox.
+pub(crate) async fn outcome(
+    shared: &Shared,
+    outcome: &DeliveryOutcome,
+    id: &RequestId,
+) -> Response {
     shared.work.notify_one();
+    match outcome {
+        DeliveryOutcome::InProgress => {}
+        DeliveryOutcome::Duplicate => count_delivery(shared, WebhookOutcome::Duplicate, None).await,
+        _ => count_delivery(shared, WebhookOutcome::Accepted, None).await,
+    }
     match outcome {
         DeliveryOutcome::Duplicate => status(StatusCode::OK, "duplicate", id),
         DeliveryOutcome::InProgress => {

@@ -14,6 +14,9 @@ mod audit;
 #[path = "../tables/checkpoints.rs"]
 mod checkpoints;
 #[allow(clippy::duplicate_mod)]
+#[path = "../tables/credentials.rs"]
+mod credentials;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/deliveries.rs"]
 mod deliveries;
 #[allow(clippy::duplicate_mod)]
@@ -139,6 +142,11 @@ fn valid_schema(schema: &str) -> Result<(), Error> {
         ))
     }
 }
+
+/// The Postgres [`CredentialStore`](sync_core::ports::CredentialStore): tokens sealed at rest
+/// (see [`CredentialKeys`](crate::CredentialKeys)); made by
+/// [`PostgresStore::credential_store`].
+pub type PostgresCredentialStore = credentials::CredentialVault;
 
 /// The PostgreSQL implementation of every store trait ([`sync_core::ports::Store`]).
 ///

@@ -15,6 +15,9 @@ mod audit;
 #[path = "../tables/checkpoints.rs"]
 mod checkpoints;
 #[allow(clippy::duplicate_mod)]
+#[path = "../tables/credentials.rs"]
+mod credentials;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/deliveries.rs"]
 mod deliveries;
 #[allow(clippy::duplicate_mod)]
@@ -175,6 +178,11 @@ impl SqliteOptions {
             }))
     }
 }
+
+/// The Sqlite [`CredentialStore`](sync_core::ports::CredentialStore): tokens sealed at rest
+/// (see [`CredentialKeys`](crate::CredentialKeys)); made by
+/// [`SqliteStore::credential_store`].
+pub type SqliteCredentialStore = credentials::CredentialVault;
 
 /// The SQLite implementation of every store trait ([`sync_core::ports::Store`]).
 ///

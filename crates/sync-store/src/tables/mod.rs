@@ -80,7 +80,7 @@ macro_rules! select_mappings {
     ($rest:literal) => {
         concat!(
             "SELECT m.id, m.email, m.cativa_user_id, m.crm_kind, m.crm_id, CAST(m.profile AS TEXT) AS profile, \
-             m.invited_at_ns, m.updated_at_ns, g.badge AS g_badge, g.provenance AS g_provenance, g.rule_id AS g_rule, \
+             m.invited_at_ns, m.updated_at_ns, m.generation, g.badge AS g_badge, g.provenance AS g_provenance, g.rule_id AS g_rule, \
              g.source AS g_source, g.granted_at_ns AS g_granted_at_ns ",
             $rest
         )
@@ -122,20 +122,25 @@ impl Dialect for SqliteSql {
     // json_each` as a scan of the table per row of the batch). `WHERE true` resolves
     // SQLite's parsing ambiguity between a join and an upsert.
     const MAPPING_UPDATE: &'static str = "\
-        INSERT INTO mappings (id, tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns) \
+        INSERT INTO mappings (id, tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns, \
+            generation) \
         SELECT value ->> '$.id', $1, value ->> '$.email', value ->> '$.user', value ->> '$.crm_kind', \
-            value ->> '$.crm_id', value ->> '$.profile', value ->> '$.invited', value ->> '$.updated' \
+            value ->> '$.crm_id', value ->> '$.profile', value ->> '$.invited', value ->> '$.updated', \
+            value ->> '$.generation' \
         FROM json_each($2) WHERE true \
         ON CONFLICT (id) DO UPDATE SET email = excluded.email, cativa_user_id = excluded.cativa_user_id, \
             crm_kind = excluded.crm_kind, crm_id = excluded.crm_id, profile = excluded.profile, \
-            invited_at_ns = excluded.invited_at_ns, updated_at_ns = excluded.updated_at_ns \
+            invited_at_ns = excluded.invited_at_ns, updated_at_ns = excluded.updated_at_ns, \
+            generation = excluded.generation \
         WHERE mappings.tenant = excluded.tenant";
     const MAPPING_DELETE_GRANTS: &'static str = "\
         DELETE FROM badge_grants WHERE +tenant = $1 AND mapping_id IN (SELECT value FROM json_each($2))";
     const MAPPING_INSERT: &'static str = "\
-        INSERT INTO mappings (tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns) \
+        INSERT INTO mappings (tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns, \
+            generation) \
         SELECT $1, value ->> '$.email', value ->> '$.user', value ->> '$.crm_kind', value ->> '$.crm_id', \
-            value ->> '$.profile', value ->> '$.invited', value ->> '$.updated' FROM json_each($2) \
+            value ->> '$.profile', value ->> '$.invited', value ->> '$.updated', value ->> '$.generation' \
+        FROM json_each($2) \
         RETURNING id, email";
     const MAPPING_INSERT_GRANTS: &'static str = "\
         INSERT INTO badge_grants (mapping_id, tenant, position, badge, provenance, rule_id, source, granted_at_ns) \
@@ -194,18 +199,19 @@ impl Dialect for PostgresSql {
         WHERE tenant = $1 AND id IN (SELECT value::bigint FROM jsonb_array_elements_text($2::jsonb))";
     const MAPPING_UPDATE: &'static str = "\
         UPDATE mappings m SET email = j.email, cativa_user_id = j.\"user\", crm_kind = j.crm_kind, crm_id = j.crm_id, \
-            profile = j.profile::jsonb, invited_at_ns = j.invited, updated_at_ns = j.updated \
+            profile = j.profile::jsonb, invited_at_ns = j.invited, updated_at_ns = j.updated, generation = j.generation \
         FROM jsonb_to_recordset($2::jsonb) AS j(id bigint, email text, \"user\" text, crm_kind text, crm_id text, \
-            profile text, invited bigint, updated bigint) \
+            profile text, invited bigint, updated bigint, generation bigint) \
         WHERE m.tenant = $1 AND m.id = j.id";
     const MAPPING_DELETE_GRANTS: &'static str = "\
         DELETE FROM badge_grants WHERE tenant = $1 \
           AND mapping_id IN (SELECT value::bigint FROM jsonb_array_elements_text($2::jsonb))";
     const MAPPING_INSERT: &'static str = "\
-        INSERT INTO mappings (tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns) \
-        SELECT $1, j.email, j.\"user\", j.crm_kind, j.crm_id, j.profile::jsonb, j.invited, j.updated \
+        INSERT INTO mappings (tenant, email, cativa_user_id, crm_kind, crm_id, profile, invited_at_ns, updated_at_ns, \
+            generation) \
+        SELECT $1, j.email, j.\"user\", j.crm_kind, j.crm_id, j.profile::jsonb, j.invited, j.updated, j.generation \
         FROM jsonb_to_recordset($2::jsonb) AS j(email text, \"user\" text, crm_kind text, crm_id text, profile text, \
-            invited bigint, updated bigint) \
+            invited bigint, updated bigint, generation bigint) \
         RETURNING id, email";
     const MAPPING_INSERT_GRANTS: &'static str = "\
         INSERT INTO badge_grants (mapping_id, tenant, position, badge, provenance, rule_id, source, granted_at_ns) \

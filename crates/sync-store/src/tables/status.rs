@@ -376,4 +376,50 @@ impl StatusStore for Store {
         }
         Ok(counts)
     }
+
+    async fn purge_webhook_counts(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error> {
+        check_tenant(tenant)?;
+        // One bounded batch of whole hour buckets, oldest first through the primary key
+        // (tenant, hour_ns, ...); the table has no single-column key, so rows are named by
+        // their primary key.
+        let done = sqlx::query(
+            "DELETE FROM webhook_counts WHERE (tenant, hour_ns, outcome, reason) IN ( \
+                 SELECT tenant, hour_ns, outcome, reason FROM webhook_counts \
+                 WHERE tenant = $1 AND hour_ns < $2 ORDER BY hour_ns, outcome, reason LIMIT $3)",
+        )
+        .bind(tenant.as_str())
+        .bind(to_ns(hour_bucket(older_than), "purge cutoff")?)
+        .bind(sql_limit(limit))
+        .execute(self.writer())
+        .await
+        .map_err(db("purge webhook counts", tenant))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_operator_actions(
+        &self,
+        tenant: &TenantId,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, Error> {
+        check_tenant(tenant)?;
+        // One bounded batch, picked oldest first through (tenant, at_ns).
+        let done = sqlx::query(
+            "DELETE FROM operator_actions WHERE seq IN ( \
+                 SELECT seq FROM operator_actions WHERE tenant = $1 AND at_ns < $2 \
+                 ORDER BY at_ns, seq LIMIT $3)",
+        )
+        .bind(tenant.as_str())
+        .bind(to_ns(older_than, "purge cutoff")?)
+        .bind(sql_limit(limit))
+        .execute(self.writer())
+        .await
+        .map_err(db("purge operator actions", tenant))?;
+        Ok(done.rows_affected())
+    }
 }
