@@ -1,10 +1,13 @@
 //! Decoding a 2,000-record Salesforce query page (the largest batch `query` returns) into
-//! `CrmContact`s: JSON parse, then field, tag and date decoding per record.
+//! `CrmContact`s: JSON parse, then field, tag and date decoding per record. Two ways: a
+//! `serde_json::Map` per record (`decode_contact`, the old path, kept for comparison), and
+//! records borrowed from the body (`RawQueryPage::records` and `decode_record`, what the
+//! source reads with); plus the JSON parse alone for each.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use crm_salesforce::models::{QueryPage, Record};
-use crm_salesforce::{ContactSchema, TagSource, decode_contact};
+use crm_salesforce::models::{QueryPage, RawQueryPage, Record};
+use crm_salesforce::{ContactSchema, TagSource, decode_contact, decode_record};
 use serde_json::json;
 
 const RECORDS: usize = 2_000;
@@ -68,6 +71,29 @@ fn bench(c: &mut Criterion) {
             assert_eq!(contacts.len(), RECORDS);
             contacts
         })
+    });
+    let raw = RawQueryPage::new(body.clone().into());
+    g.bench_function("query_page_2000_records_borrowed_to_crm_contacts", |b| {
+        b.iter(|| {
+            let page = std::hint::black_box(&raw).records().unwrap();
+            let contacts: Vec<_> = page
+                .records
+                .iter()
+                .map(|r| decode_record(&schema, r).unwrap())
+                .collect();
+            assert_eq!(contacts.len(), RECORDS);
+            contacts
+        })
+    });
+    g.bench_function("parse_only_maps", |b| {
+        b.iter(|| {
+            let page: QueryPage<Record> =
+                serde_json::from_slice(std::hint::black_box(&body)).unwrap();
+            page.records.len()
+        })
+    });
+    g.bench_function("parse_only_borrowed", |b| {
+        b.iter(|| std::hint::black_box(&raw).records().unwrap().records.len())
     });
     g.finish();
 }

@@ -127,3 +127,39 @@ async fn search_has_its_own_5_per_second_budget() {
     assert_eq!(times.len(), 60);
     assert!(max_in_window(&times, Duration::from_secs(1)) <= 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn unlimited_tier_sends_everything_at_once_searches_included() {
+    let t = Arc::new(Recorder::default());
+    let c = client(&t, RateLimitTier::Unlimited);
+    assert!(c.rate_limiter().is_none());
+    let start = Instant::now();
+    let req = SearchRequest::new(
+        vec![FilterGroup::new(vec![Filter::unary(
+            "email",
+            Operator::HasProperty,
+        )])],
+        200,
+    );
+    let gets = (0..500).map(|_| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.get_contact("1", &[]).await.unwrap();
+        })
+    });
+    let searches = (0..50).map(|_| {
+        let c = c.clone();
+        let req = req.clone();
+        tokio::spawn(async move {
+            c.search_contacts(&req).await.unwrap();
+        })
+    });
+    let tasks: Vec<_> = gets.chain(searches).collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let times: Vec<Instant> = t.0.lock().unwrap().iter().map(|(i, _)| *i).collect();
+    assert_eq!(times.len(), 550);
+    // The paused clock only moves when something waits: nothing did.
+    assert!(times.iter().all(|&i| i == start), "a request was paced");
+}

@@ -24,8 +24,8 @@ use crate::error::{
 };
 use crate::limits::{ApiUsage, LIMIT_INFO_HEADER, parse_limit_info};
 use crate::models::{
-    CollectionBody, DeletedResponse, OrgLimit, QueryPage, Record, SaveResult, UpdatedResponse,
-    UpsertOutcome,
+    CollectionBody, DeletedResponse, OrgLimit, QueryPage, RawQueryPage, Record, SaveResult,
+    UpdatedResponse, UpsertOutcome,
 };
 use crate::soql::is_identifier;
 
@@ -44,6 +44,8 @@ pub const MAX_COLLECTION_RECORDS: usize = 200;
 pub const UPDATED_WINDOW_DAYS: i64 = 30;
 /// The usage share above which the client logs a warning.
 const USAGE_WARNING: f64 = 0.9;
+/// The most records `query_to_end` reserves room for up front, whatever `totalSize` says.
+const MAX_RESERVED_RECORDS: usize = 1_000_000;
 /// How far back `sobjects/{Object}/deleted` serves.
 pub const DELETED_WINDOW_DAYS: i64 = 15;
 
@@ -801,20 +803,27 @@ impl SalesforceClient {
 
     /// The first page of a SOQL query (live records only).
     pub async fn query<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
-        self.query_resource("query", soql).await
+        self.query_raw(soql).await?.decode()
     }
 
     /// The first page of a SOQL query over live **and** deleted or merged records
     /// (`queryAll`: rows with `IsDeleted = true` included while in the Recycle Bin).
     pub async fn query_all<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
+        self.query_all_raw(soql).await?.decode()
+    }
+
+    /// [`query`](Self::query) without decoding: read the records in place with
+    /// [`RawQueryPage::records`] (no copy per field), or decode them into your own type.
+    pub async fn query_raw(&self, soql: &str) -> Result<RawQueryPage, Error> {
+        self.query_resource("query", soql).await
+    }
+
+    /// [`query_all`](Self::query_all) without decoding (see [`query_raw`](Self::query_raw)).
+    pub async fn query_all_raw(&self, soql: &str) -> Result<RawQueryPage, Error> {
         self.query_resource("queryAll", soql).await
     }
 
-    async fn query_resource<T: DeserializeOwned>(
-        &self,
-        resource: &str,
-        soql: &str,
-    ) -> Result<QueryPage<T>, Error> {
+    async fn query_resource(&self, resource: &str, soql: &str) -> Result<RawQueryPage, Error> {
         let api = self.api().await?;
         let mut url = Self::data_url(api, &[resource], &self.inner.api_version)?;
         url.query_pairs_mut().append_pair("q", soql);
@@ -822,11 +831,7 @@ impl SalesforceClient {
             .await
     }
 
-    async fn get_query_page<T: DeserializeOwned>(
-        &self,
-        url: Url,
-        endpoint: &str,
-    ) -> Result<QueryPage<T>, Error> {
+    async fn get_query_page(&self, url: Url, endpoint: &str) -> Result<RawQueryPage, Error> {
         let api = self.api().await?;
         // Query and queryAll are among the resources documented for Sforce-Call-Options.
         let mut rb = api
@@ -837,7 +842,7 @@ impl SalesforceClient {
             rb = rb.header("Sforce-Query-Options", options);
         }
         let resp = self.send(rb, endpoint).await?;
-        decode(&resp, "query page")
+        Ok(RawQueryPage::new(resp.bytes().clone()))
     }
 
     /// The page at a `nextRecordsUrl` (a path on the instance).
@@ -845,6 +850,11 @@ impl SalesforceClient {
         &self,
         next_records_url: &str,
     ) -> Result<QueryPage<T>, Error> {
+        self.query_more_raw(next_records_url).await?.decode()
+    }
+
+    /// [`query_more`](Self::query_more) without decoding (see [`query_raw`](Self::query_raw)).
+    pub async fn query_more_raw(&self, next_records_url: &str) -> Result<RawQueryPage, Error> {
         let api = self.api().await?;
         if !next_records_url.starts_with("/services/data/") {
             return Err(Error::Config(format!(
@@ -865,29 +875,43 @@ impl SalesforceClient {
     }
 
     /// Runs a query and follows `nextRecordsUrl` until `done`, collecting every record.
-    /// Prefer page-by-page reading (the `CrmSource` does) for large results.
+    /// One page body is held at a time, and the vector is sized once from `totalSize`;
+    /// choose a `T` holding only the fields you keep (a `Record` map costs several times
+    /// more). Prefer page-by-page reading ([`query_raw`](Self::query_raw) and
+    /// [`query_more_raw`](Self::query_more_raw), as the `CrmSource` does) for large results.
     pub async fn query_to_end<T: DeserializeOwned>(
         &self,
         soql: &str,
         all_rows: bool,
     ) -> Result<Vec<T>, Error> {
-        let mut page: QueryPage<T> = if all_rows {
-            self.query_all(soql).await?
+        let mut raw = if all_rows {
+            self.query_all_raw(soql).await?
         } else {
-            self.query(soql).await?
+            self.query_raw(soql).await?
         };
-        let mut records = std::mem::take(&mut page.records);
-        while !page.done {
-            let Some(next) = page.next_records_url.take() else {
+        let mut records: Vec<T> = Vec::new();
+        loop {
+            let page: QueryPage<T> = raw.decode()?;
+            if records.is_empty() {
+                // totalSize is the whole result: one allocation instead of doubling (a
+                // bound keeps a wrong count from reserving absurd memory).
+                let total = usize::try_from(page.total_size).unwrap_or(usize::MAX);
+                records.reserve_exact(total.min(MAX_RESERVED_RECORDS));
+            }
+            records.extend(page.records);
+            if page.done {
+                return Ok(records);
+            }
+            let Some(next) = page.next_records_url else {
                 return Err(Error::Decode {
                     what: "query page",
                     message: "done is false but nextRecordsUrl is missing".into(),
                 });
             };
-            page = self.query_more(&next).await?;
-            records.append(&mut page.records);
+            // The previous body is dropped before the next one is read.
+            drop(raw);
+            raw = self.query_more_raw(&next).await?;
         }
-        Ok(records)
     }
 
     fn check_window(

@@ -1,6 +1,7 @@
 //! Which Salesforce object and fields make a contact, and turning a SOQL record into a
 //! CRM-neutral [`CrmContact`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,7 @@ use sync_core::ports::ProvisioningFields;
 use sync_core::{CrmContact, CrmRecordId, Email};
 
 use crate::error::Error;
-use crate::models::{Record, sf_datetime};
+use crate::models::{FieldValue, Record, RecordRef, sf_datetime};
 use crate::soql::is_identifier;
 
 /// The field every delta is ordered by. It changes on every write, including system writes
@@ -377,10 +378,78 @@ pub(crate) fn field_value<'a>(record: &'a Record, name: &str) -> Option<&'a Valu
     Some(v)
 }
 
-fn str_field<'a>(record: &'a Record, name: &str) -> Option<&'a str> {
-    field_value(record, name)
-        .and_then(Value::as_str)
+/// Read access to a record's fields, whichever way the record was decoded: a
+/// [`Record`] map or a [`RecordRef`] borrowed from the page. Names may be relationship
+/// paths (`Account.Name`).
+pub(crate) trait Fields {
+    /// The value as text (see [`value_text`]).
+    fn text(&self, name: &str) -> Option<Cow<'_, str>>;
+    /// A non-empty string value.
+    fn str_field(&self, name: &str) -> Option<&str>;
+    /// A checkbox value.
+    fn bool_field(&self, name: &str) -> Option<bool>;
+}
+
+impl Fields for Record {
+    fn text(&self, name: &str) -> Option<Cow<'_, str>> {
+        field_value(self, name).and_then(value_text).map(Cow::Owned)
+    }
+
+    fn str_field(&self, name: &str) -> Option<&str> {
+        field_value(self, name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    fn bool_field(&self, name: &str) -> Option<bool> {
+        field_value(self, name).and_then(Value::as_bool)
+    }
+}
+
+/// A field of a [`RecordRef`]: a top-level value, or a value inside a nested record.
+enum Resolved<'r, 'a> {
+    Top(&'r FieldValue<'a>),
+    Nested(&'r Value),
+}
+
+fn resolve<'r, 'a>(record: &'r RecordRef<'a>, name: &str) -> Option<Resolved<'r, 'a>> {
+    let mut parts = name.split('.');
+    let top = record.get(parts.next()?)?;
+    let Some(second) = parts.next() else {
+        return Some(Resolved::Top(top));
+    };
+    let FieldValue::Json(nested) = top else {
+        return None;
+    };
+    let mut v = nested.as_object()?.get(second)?;
+    for part in parts {
+        v = v.as_object()?.get(part)?;
+    }
+    Some(Resolved::Nested(v))
+}
+
+impl Fields for RecordRef<'_> {
+    fn text(&self, name: &str) -> Option<Cow<'_, str>> {
+        match resolve(self, name)? {
+            Resolved::Top(v) => v.text(),
+            Resolved::Nested(v) => value_text(v).map(Cow::Owned),
+        }
+    }
+
+    fn str_field(&self, name: &str) -> Option<&str> {
+        match resolve(self, name)? {
+            Resolved::Top(v) => v.as_str(),
+            Resolved::Nested(v) => v.as_str(),
+        }
         .filter(|s| !s.is_empty())
+    }
+
+    fn bool_field(&self, name: &str) -> Option<bool> {
+        match resolve(self, name)? {
+            Resolved::Top(v) => v.as_bool(),
+            Resolved::Nested(v) => v.as_bool(),
+        }
+    }
 }
 
 /// Turns a SOQL record into a [`CrmContact`] (predicate tags are added by the source).
@@ -388,24 +457,41 @@ fn str_field<'a>(record: &'a Record, name: &str) -> Option<&'a str> {
 /// Deleted rows (`IsDeleted = true`, from `queryAll`) are archived; a row with a
 /// `MasterRecordId` was merged away and points to the surviving record.
 pub fn decode_contact(schema: &ContactSchema, record: &Record) -> Result<CrmContact, Error> {
-    let id = str_field(record, "Id").ok_or_else(|| Error::Decode {
+    decode_fields(schema, record)
+}
+
+/// [`decode_contact`] for a record borrowed from its page ([`RecordRef`]): the same
+/// contact, without building a map per record first.
+pub fn decode_record(schema: &ContactSchema, record: &RecordRef<'_>) -> Result<CrmContact, Error> {
+    decode_fields(schema, record)
+}
+
+pub(crate) fn decode_fields<F: Fields + ?Sized>(
+    schema: &ContactSchema,
+    record: &F,
+) -> Result<CrmContact, Error> {
+    let id = record.str_field("Id").ok_or_else(|| Error::Decode {
         what: "record",
         message: "a record has no Id".into(),
     })?;
-    let stamp = str_field(record, MODSTAMP_FIELD).ok_or_else(|| Error::Decode {
-        what: "record",
-        message: format!("record {id} has no {MODSTAMP_FIELD}"),
-    })?;
+    let stamp = record
+        .str_field(MODSTAMP_FIELD)
+        .ok_or_else(|| Error::Decode {
+            what: "record",
+            message: format!("record {id} has no {MODSTAMP_FIELD}"),
+        })?;
     let updated_at = sf_datetime::parse(stamp).ok_or_else(|| Error::Decode {
         what: "record",
         message: format!("record {id} has an invalid {MODSTAMP_FIELD} {stamp:?}"),
     })?;
-    let email = str_field(record, &schema.email_field).and_then(|e| Email::parse(e).ok());
+    let email = record
+        .str_field(&schema.email_field)
+        .and_then(|e| Email::parse(e).ok());
     let mut c = CrmContact::new(CrmRecordId::salesforce(id), email, updated_at);
     if let Some(alt) = schema
         .alternate_email_field
         .as_deref()
-        .and_then(|f| str_field(record, f))
+        .and_then(|f| record.str_field(f))
         .and_then(|e| Email::parse(e).ok())
     {
         c.alternate_email = Some(alt);
@@ -413,7 +499,7 @@ pub fn decode_contact(schema: &ContactSchema, record: &Record) -> Result<CrmCont
     if let Some(stage) = schema
         .lifecycle_field
         .as_deref()
-        .and_then(|f| str_field(record, f))
+        .and_then(|f| record.str_field(f))
     {
         c.lifecycle_stage = Some(stage.to_owned());
     }
@@ -422,14 +508,14 @@ pub fn decode_contact(schema: &ContactSchema, record: &Record) -> Result<CrmCont
         .iter()
         .chain(schema.external_id_field.iter())
     {
-        if let Some(v) = field_value(record, name).and_then(value_text) {
-            c.properties.insert(name.clone(), v);
+        if let Some(v) = record.text(name) {
+            c.properties.insert(name.clone(), v.into_owned());
         }
     }
     for t in &schema.tags {
         match t {
             TagSource::MultiSelect { field } => {
-                if let Some(values) = str_field(record, field) {
+                if let Some(values) = record.str_field(field) {
                     c.tags.extend(
                         values
                             .split(';')
@@ -440,16 +526,16 @@ pub fn decode_contact(schema: &ContactSchema, record: &Record) -> Result<CrmCont
                 }
             }
             TagSource::Checkbox { field, tag } => {
-                if field_value(record, field).and_then(Value::as_bool) == Some(true) {
+                if record.bool_field(field) == Some(true) {
                     c.tags.insert(tag.clone());
                 }
             }
             TagSource::Predicate { .. } => {}
         }
     }
-    if record.get("IsDeleted").and_then(Value::as_bool) == Some(true) {
+    if record.bool_field("IsDeleted") == Some(true) {
         c.archived = true;
-        if let Some(master) = str_field(record, "MasterRecordId") {
+        if let Some(master) = record.str_field("MasterRecordId") {
             c = c.merged_into(CrmRecordId::salesforce(master));
         }
     }
@@ -484,6 +570,55 @@ mod tests {
                 field: "Annual__c".into(),
                 tag: "Pago Anual".into(),
             })
+    }
+
+    /// Records of every shape the two decoders must agree on: escapes, numbers (integer,
+    /// float, exponent), nested relationship records, compound fields, nulls, repeated
+    /// keys, deleted and merged rows, missing and blank fields.
+    const SHAPES: &str = r#"{"totalSize": 6, "done": true, "records": [
+        {"attributes": {"type": "Contact"}, "Id": "003A", "SystemModstamp": "2026-01-02T03:04:05.000+0000",
+         "IsDeleted": false, "Email": " Jane@Example.com ", "Community_Email__c": "jane.alt@example.com",
+         "Stage__c": "customer", "Cativa_Member_Id__c": "u-1", "Title": "C\u00e9O \"Chief\"\n",
+         "NumberOfEmployees__c": 42, "Community_Tags__c": "Gold; Pago Mensual;;VIP", "Annual__c": true,
+         "Account": {"attributes": {"type": "Account"}, "Name": "Acme \u00c9", "Size": 1.50}},
+        {"Id": "003B", "SystemModstamp": "2026-01-02T03:04:05Z", "IsDeleted": true,
+         "MasterRecordId": "003A", "Email": null, "Title": {"street": "Rua 1", "city": "SP", "a": [1, 2.5e3]},
+         "NumberOfEmployees__c": -7.25, "Community_Tags__c": "", "Annual__c": false, "Account": null},
+        {"Id": "003C", "SystemModstamp": "2026-01-02T03:04:05.000+0000", "Email": "first@example.com",
+         "Email": "second@example.com", "NumberOfEmployees__c": 12345678901234567890, "Title": ["x", null]},
+        {"Id": "003D", "SystemModstamp": "2026-01-02T03:04:05.000+0000", "IsDeleted": true, "MasterRecordId": null,
+         "Annual__c": "true", "Stage__c": "", "Cativa_Member_Id__c": 5, "Title": false},
+        {"Id": "", "SystemModstamp": "2026-01-02T03:04:05.000+0000"},
+        {"Id": "003F", "SystemModstamp": "last tuesday"}
+    ]}"#;
+
+    #[test]
+    fn borrowed_records_decode_exactly_as_maps_do() {
+        let schema = schema()
+            .with_property("Account.Name")
+            .with_property("Account.Size")
+            .with_property("Account.Missing");
+        let maps: crate::models::QueryPage<Record> = serde_json::from_str(SHAPES).unwrap();
+        let raw = crate::models::RawQueryPage::new(SHAPES.as_bytes().to_vec().into());
+        let borrowed = raw.records().unwrap();
+        assert_eq!(maps.records.len(), borrowed.records.len());
+        for (m, b) in maps.records.iter().zip(&borrowed.records) {
+            let want = decode_contact(&schema, m).map_err(|e| e.to_string());
+            let got = decode_record(&schema, b).map_err(|e| e.to_string());
+            assert_eq!(got, want, "{m:?}");
+            assert_eq!(
+                crate::echo::snapshot(&schema, b),
+                crate::echo::snapshot(&schema, m),
+                "{m:?}"
+            );
+        }
+        // Strings without escapes are not copied.
+        let first = &borrowed.records[0];
+        assert!(matches!(
+            first.get("Email"),
+            Some(FieldValue::Str(Cow::Borrowed(_)))
+        ));
+        assert!(first.get("attributes").is_none());
     }
 
     #[test]

@@ -15,12 +15,13 @@
 //! Any other change, even one made before the SDK's write, leaves a difference, and the
 //! record is delivered as usual.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde_json::Value;
 
-use crate::contact::{ContactSchema, TagSource, field_value, value_text};
+use crate::contact::{ContactSchema, Fields, TagSource, value_text};
 use crate::models::Record;
 
 /// Field values as compared: text, multi-select options sorted, blanks as `None`.
@@ -106,7 +107,16 @@ impl EchoLog {
 
 /// A field's value as compared.
 fn normalize(schema: &ContactSchema, field: &str, value: &Value) -> Option<String> {
-    let text = value_text(value).filter(|s| !s.trim().is_empty())?;
+    normalize_text(schema, field, value_text(value).map(Cow::Owned))
+}
+
+/// A field's text (see [`value_text`]) as compared.
+fn normalize_text(
+    schema: &ContactSchema,
+    field: &str,
+    text: Option<Cow<'_, str>>,
+) -> Option<String> {
+    let text = text.filter(|s| !s.trim().is_empty())?;
     let multi = schema
         .tags
         .iter()
@@ -120,16 +130,15 @@ fn normalize(schema: &ContactSchema, field: &str, value: &Value) -> Option<Strin
         options.sort_unstable();
         return (!options.is_empty()).then(|| options.join(";"));
     }
-    Some(text)
+    Some(text.into_owned())
 }
 
 /// The compared values of a record as read.
-pub(crate) fn snapshot(schema: &ContactSchema, record: &Record) -> Snapshot {
+pub(crate) fn snapshot<F: Fields + ?Sized>(schema: &ContactSchema, record: &F) -> Snapshot {
     schema
         .echo_fields()
         .map(|f| {
-            let v = field_value(record, &f).cloned().unwrap_or(Value::Null);
-            let n = normalize(schema, &f, &v);
+            let n = normalize_text(schema, &f, record.text(&f));
             (f, n)
         })
         .collect()

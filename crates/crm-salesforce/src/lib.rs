@@ -104,7 +104,9 @@ pub use client::{
     MAX_COLLECTION_RECORDS, MIN_API_VERSION, SalesforceClient, SalesforceClientBuilder,
     UPDATED_WINDOW_DAYS,
 };
-pub use contact::{ContactSchema, MODSTAMP_FIELD, TagSource, decode_contact, is_relationship};
+pub use contact::{
+    ContactSchema, MODSTAMP_FIELD, TagSource, decode_contact, decode_record, is_relationship,
+};
 pub use error::{ApiError, ApiErrorKind, Error};
 
 pub use limits::ApiUsage;

@@ -33,10 +33,10 @@ use sync_core::ports::{ContactPage, CrmSource, PageToken};
 use sync_core::{CrmContact, CrmKind, CrmRecordId, Cursor, Email, Error, TenantId};
 
 use crate::client::{DELETED_WINDOW_DAYS, SalesforceClient};
-use crate::contact::{ContactSchema, MODSTAMP_FIELD, decode_contact};
+use crate::contact::{ContactSchema, MODSTAMP_FIELD, decode_record};
 use crate::echo::{same_user, snapshot};
 use crate::error::Error as SalesforceError;
-use crate::models::{QueryPage, Record};
+use crate::models::{FieldValue, RawQueryPage, RecordRef};
 use crate::soql::{Condition, Op, Order, Soql, Value};
 
 /// Ids per `Id IN (...)` query, to keep the query URL short.
@@ -44,6 +44,13 @@ const IDS_PER_QUERY: usize = 200;
 
 /// The field naming the user of a record's last change.
 const LAST_MODIFIED_BY: &str = "LastModifiedById";
+
+/// A record of which only the id is read.
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    #[serde(rename = "Id")]
+    id: String,
+}
 
 /// Reads contacts from one Salesforce org.
 #[derive(Debug, Clone)]
@@ -125,7 +132,7 @@ impl SalesforceSource {
     /// out the echoes of the sink's own writes.
     fn decode_records(
         &self,
-        records: &[Record],
+        records: &[RecordRef<'_>],
         skip_echoes: bool,
     ) -> Result<Vec<CrmContact>, SalesforceError> {
         let log = self.client.echo_log();
@@ -136,11 +143,11 @@ impl SalesforceSource {
         };
         let mut out = Vec::with_capacity(records.len());
         for r in records {
-            let contact = decode_contact(&self.schema, r)?;
+            let contact = decode_record(&self.schema, r)?;
             let snap = snapshot(&self.schema, r);
             let by_us = user.as_deref().is_some_and(|u| {
                 r.get(LAST_MODIFIED_BY)
-                    .and_then(serde_json::Value::as_str)
+                    .and_then(FieldValue::as_str)
                     .is_some_and(|by| same_user(by, u))
             });
             if by_us && !contact.archived && log.is_echo(&contact.id.id, &snap) {
@@ -156,22 +163,49 @@ impl SalesforceSource {
 
     async fn decode_page(
         &self,
-        page: QueryPage<Record>,
+        raw: RawQueryPage,
         skip_echoes: bool,
     ) -> Result<ContactPage, SalesforceError> {
-        let mut contacts = self.decode_records(&page.records, skip_echoes)?;
-        self.add_predicate_tags(&mut contacts).await?;
-        let next = if page.done {
-            None
-        } else {
-            Some(PageToken(page.next_records_url.ok_or_else(|| {
-                SalesforceError::Decode {
+        let (mut contacts, next) = {
+            let page = raw.records()?;
+            let contacts = self.decode_records(&page.records, skip_echoes)?;
+            let next = match (page.done, page.next_records_url) {
+                (true, _) => Ok(None),
+                (false, Some(url)) => Ok(Some(PageToken(url))),
+                (false, None) => Err(SalesforceError::Decode {
                     what: "query page",
                     message: "done is false but nextRecordsUrl is missing".into(),
-                }
-            })?))
+                }),
+            };
+            (contacts, next)
         };
+        // The body is no longer needed while the predicate queries run.
+        drop(raw);
+        self.add_predicate_tags(&mut contacts).await?;
+        let next = next?;
         Ok(ContactPage::new(contacts, next))
+    }
+
+    /// Every contact a query returns, page by page: each page is decoded in place and
+    /// dropped before the next is read.
+    async fn read_all(&self, soql: &str) -> Result<Vec<CrmContact>, SalesforceError> {
+        let mut raw = self.client.query_raw(soql).await?;
+        let mut out = Vec::new();
+        loop {
+            let next = {
+                let page = raw.records()?;
+                out.extend(self.decode_records(&page.records, false)?);
+                if page.done {
+                    return Ok(out);
+                }
+                page.next_records_url
+                    .ok_or_else(|| SalesforceError::Decode {
+                        what: "query page",
+                        message: "done is false but nextRecordsUrl is missing".into(),
+                    })?
+            };
+            raw = self.client.query_more_raw(&next).await?;
+        }
     }
 
     /// Tags from predicates: one `Id IN (...) AND (predicate)` query per 200 live contacts.
@@ -201,11 +235,9 @@ impl SalesforceSource {
                     .filter(Condition::in_list("Id", ids.iter().map(String::as_str)))
                     .filter(Condition::Raw(predicate.clone()))
                     .build()?;
-                let matched: Vec<Record> = self.client.query_to_end(&soql, false).await?;
+                let matched: Vec<IdOnly> = self.client.query_to_end(&soql, false).await?;
                 for m in matched {
-                    if let Some(id) = m.get("Id").and_then(|v| v.as_str())
-                        && let Some(&i) = index.get(id)
-                    {
+                    if let Some(&i) = index.get(m.id.as_str()) {
                         contacts[i].tags.insert(tag.clone());
                     }
                 }
@@ -246,12 +278,12 @@ impl SalesforceSource {
     ) -> Result<ContactPage, SalesforceError> {
         match page {
             Some(token) => {
-                let p = self.client.query_more(&token.0).await?;
+                let p = self.client.query_more_raw(&token.0).await?;
                 self.decode_page(p, true).await
             }
             None => {
                 let advised = self.deletions_may_be_missed(since.modified_at).await?;
-                let p = self.client.query_all(&self.delta_soql(since)?).await?;
+                let p = self.client.query_all_raw(&self.delta_soql(since)?).await?;
                 let mut out = self.decode_page(p, true).await?;
                 out.full_reconcile_advised = advised;
                 Ok(out)
@@ -261,8 +293,8 @@ impl SalesforceSource {
 
     async fn scan_page(&self, page: Option<&PageToken>) -> Result<ContactPage, SalesforceError> {
         let p = match page {
-            Some(token) => self.client.query_more(&token.0).await?,
-            None => self.client.query(&self.scan_soql()?).await?,
+            Some(token) => self.client.query_more_raw(&token.0).await?,
+            None => self.client.query_raw(&self.scan_soql()?).await?,
         };
         self.decode_page(p, false).await
     }
@@ -279,8 +311,7 @@ impl SalesforceSource {
                 .base_query()
                 .filter(Condition::in_list("Id", chunk.iter().copied()))
                 .build()?;
-            let records: Vec<Record> = self.client.query_to_end(&soql, false).await?;
-            let mut contacts = self.decode_records(&records, false)?;
+            let mut contacts = self.read_all(&soql).await?;
             self.add_predicate_tags(&mut contacts).await?;
             out.extend(contacts);
         }
@@ -297,8 +328,7 @@ impl SalesforceSource {
             .filter(cond)
             .order_by(MODSTAMP_FIELD, Order::Desc)
             .build()?;
-        let records: Vec<Record> = self.client.query_to_end(&soql, false).await?;
-        let mut contacts = self.decode_records(&records, false)?;
+        let mut contacts = self.read_all(&soql).await?;
         self.add_predicate_tags(&mut contacts).await?;
         Ok(contacts)
     }

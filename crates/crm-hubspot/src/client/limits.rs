@@ -28,10 +28,17 @@ pub enum RateLimitTier {
         /// The window in milliseconds.
         window_ms: u64,
     },
+    /// No client-side throttling at all: no rolling window, no search budget, and the
+    /// windows HubSpot announces are not followed. Only for tests and benches against a
+    /// local server without limits (such as the `sync-sandbox` binary run with
+    /// `--rate-limit off`); never for production, where HubSpot answers the excess with
+    /// 429s and can suspend the app.
+    Unlimited,
 }
 
 impl RateLimitTier {
-    /// Requests allowed per window, and the window.
+    /// Requests allowed per window, and the window ([`Unlimited`](Self::Unlimited):
+    /// `u32::MAX` per 10 s, the client builds no limiter for it).
     pub fn budget(self) -> (u32, Duration) {
         let ten = Duration::from_secs(10);
         match self {
@@ -43,6 +50,7 @@ impl RateLimitTier {
                 requests,
                 window_ms,
             } => (requests, Duration::from_millis(window_ms)),
+            Self::Unlimited => (u32::MAX, ten),
         }
     }
 
@@ -53,6 +61,11 @@ impl RateLimitTier {
     pub fn rate_limit(self) -> RateLimit {
         let (n, w) = self.budget();
         RateLimit::rolling(n, w)
+    }
+
+    /// Whether this is [`Unlimited`](Self::Unlimited): no client-side throttling.
+    pub fn is_unlimited(self) -> bool {
+        self == Self::Unlimited
     }
 }
 

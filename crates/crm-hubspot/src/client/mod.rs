@@ -191,7 +191,9 @@ impl HubSpotClientBuilder {
 
     /// The account's rate-limit tier (default Free/Starter, 100 per 10 s): the budget
     /// used until HubSpot announces its window on a response, see
-    /// [`learn_rate_limit`](Self::learn_rate_limit).
+    /// [`learn_rate_limit`](Self::learn_rate_limit). [`RateLimitTier::Unlimited`] builds no
+    /// limiter at all (tests and benches against a local server only; a
+    /// [`shared_limiter`](Self::shared_limiter) given explicitly still applies).
     #[must_use]
     pub fn tier(mut self, tier: RateLimitTier) -> Self {
         self.tier = tier;
@@ -288,7 +290,8 @@ impl HubSpotClientBuilder {
             b = b.without_timeouts();
         }
         b = self.http.apply(b);
-        if self.learn_limit {
+        // An unlimited client has no window to adjust.
+        if self.learn_limit && !self.tier.is_unlimited() {
             b = b.learn_rate_limit_from(LimitHeaders::new(
                 HeaderName::from_static("x-hubspot-ratelimit-max"),
                 HeaderName::from_static("x-hubspot-ratelimit-remaining"),
@@ -304,30 +307,44 @@ impl HubSpotClientBuilder {
     /// [`Error::Config`] for a bad base URL, rate limit or credential.
     pub fn build(self) -> Result<HubSpotClient, Error> {
         let config = |e: sync_http::HttpError| Error::Config(e.to_string());
+        let unlimited = self.tier.is_unlimited();
         let limiter = match &self.limiter {
-            Some(l) => Arc::clone(l),
-            None => Arc::new(RateLimiter::new(self.tier.rate_limit()).ok_or_else(|| {
-                Error::Config(format!("rate-limit tier {:?} has a zero budget", self.tier))
-            })?),
+            Some(l) => Some(Arc::clone(l)),
+            // Unlimited: tests and benches against an unthrottled local server only.
+            None if unlimited => None,
+            None => Some(Arc::new(
+                RateLimiter::new(self.tier.rate_limit()).ok_or_else(|| {
+                    Error::Config(format!("rate-limit tier {:?} has a zero budget", self.tier))
+                })?,
+            )),
         };
-        let search_limiter = Arc::new(RateLimiter::new(self.search_limit).ok_or_else(|| {
-            Error::Config(format!(
-                "search limit {:?} is not a usable budget",
-                self.search_limit
-            ))
-        })?);
-        let mut b = self.http_builder().rate_limiter(Arc::clone(&limiter));
+        let search_limiter = if unlimited {
+            None
+        } else {
+            Some(Arc::new(RateLimiter::new(self.search_limit).ok_or_else(
+                || {
+                    Error::Config(format!(
+                        "search limit {:?} is not a usable budget",
+                        self.search_limit
+                    ))
+                },
+            )?))
+        };
+        let mut b = self.http_builder();
+        if let Some(l) = &limiter {
+            b = b.rate_limiter(Arc::clone(l));
+        }
         b = match &self.credentials {
             Credentials::None => b,
             Credentials::Token(t) => b.bearer(t.clone()),
             Credentials::Provider(p) => b.token_provider(Arc::clone(p)),
             Credentials::OAuth(creds) => {
                 // The token endpoint shares the app's limiter, without auth of its own.
-                let token_http = self
-                    .http_builder()
-                    .rate_limiter(Arc::clone(&limiter))
-                    .build()
-                    .map_err(config)?;
+                let mut token_http = self.http_builder();
+                if let Some(l) = &limiter {
+                    token_http = token_http.rate_limiter(Arc::clone(l));
+                }
+                let token_http = token_http.build().map_err(config)?;
                 let source = auth::OAuthTokenSource::new(
                     token_http,
                     self.paths.oauth_token.clone(),
@@ -403,7 +420,7 @@ pub struct HubSpotClient {
     /// Kept only to redact it from error messages.
     static_token: Option<SecretString>,
     paths: Arc<ApiPaths>,
-    search_limiter: Arc<RateLimiter>,
+    search_limiter: Option<Arc<RateLimiter>>,
     max_rate_limit_retries: u32,
     max_rate_limit_wait: Duration,
     /// The last contact-property listing, kept current with this client's own property
@@ -549,8 +566,10 @@ impl HubSpotClient {
             if let Some(body) = &req.body {
                 b = b.body(body.clone(), "application/json");
             }
-            if req.search {
-                b = b.limiter(Arc::clone(&self.search_limiter));
+            if req.search
+                && let Some(l) = &self.search_limiter
+            {
+                b = b.limiter(Arc::clone(l));
             }
             let err = match b.send().await {
                 Ok(resp) => return Ok(resp),

@@ -4,16 +4,18 @@
 //! ```text
 //! sync-sandbox --contacts 1000 --seed 7
 //! sync-sandbox --json --rate-limits off      # {"hubspot": {"url", "token"}, ...}
+//! sync-sandbox --hubspot-rate-limit 190 --salesforce-rate-limit off
 //! ```
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use sync_sandbox::datagen::DataGenConfig;
 use sync_sandbox::faults::{FaultConfig, FaultRates};
-use sync_sandbox::ratelimit::RateLimits;
+use sync_sandbox::ratelimit::{RateLimit, RateLimits};
 use sync_sandbox::{SandboxConfig, SandboxServer, cativa, hubspot, salesforce};
 
 /// Local fake HubSpot, Salesforce and Cativa servers with real-shaped payloads, seeded with
@@ -33,6 +35,18 @@ struct Args {
     /// The APIs' rate limits: `default` (each API's documented limits) or `off`.
     #[arg(long, env = "SANDBOX_RATE_LIMITS", value_enum, default_value_t = Limits::Default)]
     rate_limits: Limits,
+    /// HubSpot's limit, overriding `--rate-limits`: `default` (100 per 10 s, search 5/s),
+    /// `off`, or a number of requests per rolling 10 s (search keeps 5/s).
+    #[arg(long, env = "SANDBOX_HUBSPOT_RATE_LIMIT", value_parser = parse_limit)]
+    hubspot_rate_limit: Option<Limit>,
+    /// Salesforce's limit, overriding `--rate-limits`: `default` (no burst limit, 100,000
+    /// calls a day), `off`, or a number of requests per rolling 10 s.
+    #[arg(long, env = "SANDBOX_SALESFORCE_RATE_LIMIT", value_parser = parse_limit)]
+    salesforce_rate_limit: Option<Limit>,
+    /// Cativa's limit, overriding `--rate-limits`: `default` (none), `off`, or a number
+    /// of requests per rolling 10 s.
+    #[arg(long, env = "SANDBOX_CATIVA_RATE_LIMIT", value_parser = parse_limit)]
+    cativa_rate_limit: Option<Limit>,
     /// Port of the HubSpot API on 127.0.0.1 (0: any free port).
     #[arg(long, env = "SANDBOX_HUBSPOT_PORT", default_value_t = 0)]
     hubspot_port: u16,
@@ -56,6 +70,43 @@ enum Limits {
     Off,
 }
 
+/// One API's limit given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// The API's documented limits.
+    Default,
+    /// None at all.
+    Off,
+    /// This many requests per rolling 10 seconds.
+    Per10s(u32),
+}
+
+fn parse_limit(s: &str) -> Result<Limit, String> {
+    match s {
+        "default" => Ok(Limit::Default),
+        "off" => Ok(Limit::Off),
+        n => match n.parse::<u32>() {
+            Ok(0) | Err(_) => Err(format!(
+                "{n:?} is not `default`, `off` or a positive number of requests per 10 s"
+            )),
+            Ok(n) => Ok(Limit::Per10s(n)),
+        },
+    }
+}
+
+/// The limits an API runs with: its own flag, else `--rate-limits`.
+fn limits_for(own: Option<Limit>, global: Limits, default: RateLimits) -> RateLimits {
+    let limit = own.unwrap_or(match global {
+        Limits::Default => Limit::Default,
+        Limits::Off => Limit::Off,
+    });
+    match limit {
+        Limit::Default => default,
+        Limit::Off => RateLimits::unlimited(),
+        Limit::Per10s(n) => default.with_general(Some(RateLimit::new(n, Duration::from_secs(10)))),
+    }
+}
+
 fn config(args: &Args) -> SandboxConfig {
     let faults = FaultConfig::seeded(args.seed)
         .with_rates(FaultRates::mixed(args.faults))
@@ -67,11 +118,9 @@ fn config(args: &Args) -> SandboxConfig {
     sf.port = args.salesforce_port;
     let mut cv = cativa::CativaConfig::default().with_faults(faults);
     cv.port = args.cativa_port;
-    if args.rate_limits == Limits::Off {
-        hs = hs.with_rate_limits(RateLimits::unlimited());
-        sf = sf.with_rate_limits(RateLimits::unlimited());
-        cv = cv.with_rate_limits(RateLimits::unlimited());
-    }
+    hs.rate_limits = limits_for(args.hubspot_rate_limit, args.rate_limits, hs.rate_limits);
+    sf.rate_limits = limits_for(args.salesforce_rate_limit, args.rate_limits, sf.rate_limits);
+    cv.rate_limits = limits_for(args.cativa_rate_limit, args.rate_limits, cv.rate_limits);
     SandboxConfig::default()
         .with_hubspot(hs)
         .with_salesforce(sf)

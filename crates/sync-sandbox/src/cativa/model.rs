@@ -142,8 +142,12 @@ pub(crate) struct Stored {
 #[derive(Debug, Default)]
 pub(crate) struct CativaState {
     pub(crate) users: BTreeMap<String, CativaUser>,
-    /// Lowercased email -> user id (emails do not change through this API).
-    by_email: std::collections::HashMap<String, String>,
+    /// Trimmed, ASCII-lowercased email -> ids of the users with it (emails do not change
+    /// through this API; several only when tests sign the same address up twice). The
+    /// smallest id first, as a scan of `users` finds them.
+    by_email: std::collections::HashMap<String, std::collections::BTreeSet<String>>,
+    /// Usernames taken, so a new user's is checked without a scan.
+    usernames: std::collections::HashSet<String>,
     counter: u64,
     pub(crate) effects: Vec<Effect>,
     pub(crate) idempotency: BTreeMap<String, Stored>,
@@ -151,12 +155,15 @@ pub(crate) struct CativaState {
     pub(crate) keys_seen: Vec<String>,
 }
 
+/// The key of [`CativaState::by_email`]: emails compare trimmed and ASCII-case-insensitive.
+fn email_key(email: &str) -> String {
+    email.trim().to_ascii_lowercase()
+}
+
 impl CativaState {
     pub(crate) fn find_by_email(&self, email: &str) -> Option<&CativaUser> {
-        let e = email.trim();
-        self.users
-            .values()
-            .find(|u| u.email.trim().eq_ignore_ascii_case(e))
+        let id = self.by_email.get(&email_key(email))?.first()?;
+        self.users.get(id)
     }
 
     pub(crate) fn add_user(
@@ -180,7 +187,7 @@ impl CativaState {
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '_')
                 .collect::<String>()
                 .to_lowercase();
-            if self.users.values().any(|u| u.username == base) {
+            if self.usernames.contains(&base) {
                 format!("{base}{}", self.counter)
             } else {
                 base
@@ -199,8 +206,10 @@ impl CativaState {
             created_via_api: via_api,
         };
         self.by_email
-            .entry(user.email.to_lowercase())
-            .or_insert_with(|| id.clone());
+            .entry(email_key(&user.email))
+            .or_default()
+            .insert(id.clone());
+        self.usernames.insert(user.username.clone());
         self.users.insert(id.clone(), user.clone());
         if via_api {
             self.effects.push(Effect::UserCreated { user_id: id });
