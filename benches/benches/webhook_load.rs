@@ -91,7 +91,7 @@ fn main() {
             let _ = stopped.await;
         }));
         let url = format!("http://{addr}/webhooks/cativa/user_received_badge");
-        let client = reqwest::Client::builder()
+        let client = sync_http::tls::client_builder()
             .pool_max_idle_per_host(connections)
             .build()
             .unwrap();

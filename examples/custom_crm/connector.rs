@@ -50,7 +50,10 @@ impl JsonCrmConnector {
     /// A connector for the CRM at `base` (no trailing slash).
     pub fn new(base: impl Into<String>) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            // The SDK's builder installs the TLS crypto provider its `reqwest` needs.
+            http: cativa_crm_sync::http::tls::client_builder()
+                .build()
+                .unwrap_or_default(),
             base: base.into(),
         }
     }

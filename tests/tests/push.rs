@@ -347,7 +347,8 @@ async fn post_signed(
     automation_id: Option<&str>,
 ) -> (u16, String) {
     let now = chrono::Utc::now().timestamp();
-    let mut req = reqwest::Client::new()
+    let mut req = sync_http::tls::client()
+        .unwrap()
         .post(url)
         .header("content-type", "application/json")
         .header(

@@ -79,7 +79,7 @@ async fn the_quickstart_serves_its_status_until_ctrl_c() {
         .to_owned();
     let base = page.trim_end_matches("/status/page");
     assert!(line.contains("quickstart-test-token"), "{line}");
-    let http = reqwest::Client::new();
+    let http = sync_http::tls::client().unwrap();
     let anonymous = http.get(format!("{base}/status")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
     let status: serde_json::Value = http

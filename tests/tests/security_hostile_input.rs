@@ -252,7 +252,7 @@ async fn hostile_identifiers_are_refused_with_400_over_http_and_store_nothing() 
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    let client = reqwest::Client::new();
+    let client = sync_http::tls::client().unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -403,7 +403,7 @@ async fn the_service_answers_hostile_requests_over_http() {
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    let client = reqwest::Client::new();
+    let client = sync_http::tls::client().unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

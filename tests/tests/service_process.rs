@@ -138,7 +138,7 @@ async fn post_signed(
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    sync_http::tls::client_builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap()

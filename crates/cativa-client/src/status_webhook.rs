@@ -46,7 +46,7 @@ impl WebhookObserver {
                 "status webhook URL {url:?} must start with http:// or https://"
             )));
         }
-        let client = reqwest::Client::builder()
+        let client = sync_http::tls::client_builder()
             .timeout(timeout)
             .build()
             .map_err(|e| {

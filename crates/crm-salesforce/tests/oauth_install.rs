@@ -36,7 +36,7 @@ fn key() -> OAuthStateKey {
 
 /// Follows the consent page as the user's browser would, up to the redirect back.
 async fn consent(url: &str) -> (String, String) {
-    let browser = sync_http::reqwest::Client::builder()
+    let browser = sync_http::tls::client_builder()
         .redirect(sync_http::reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -758,7 +758,7 @@ impl<'a> RequestBuilder<'a> {
                 let n = attempts.load(Ordering::SeqCst);
                 match decide(&policy, n, start.elapsed(), &Outcome::new(err.failure(), idempotent)) {
                     Decision::Retry { after, server_directed } => {
-                        let after = if server_directed { after } else { policy.jittered(after, rand::random()) };
+                        let after = if server_directed { after } else { policy.jittered(after, crate::random::unit()) };
                         tracing::warn!(attempt = n, wait_ms = after.as_millis() as u64, error = %err, "retrying");
                         Some(after)
                     }

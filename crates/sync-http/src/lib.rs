@@ -74,11 +74,13 @@ mod client;
 mod decode;
 mod error;
 mod oauth_state;
+pub mod random;
 mod rate_limit;
 mod redact;
 mod retry;
 #[cfg(test)]
 mod retry_properties;
+pub mod tls;
 mod transport;
 
 pub use auth::{AccessToken, Auth, RefreshingToken, TokenProvider, TokenSource};

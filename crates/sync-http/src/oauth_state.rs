@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use secrecy::{ExposeSecret, SecretSlice};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -62,7 +62,7 @@ impl OAuthStateKey {
 
     fn mac(&self, signed: &str) -> HmacSha256 {
         // HMAC takes keys of any length, so this cannot fail.
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.secret.expose_secret())
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.secret.expose_secret())
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(b"cativa-oauth-state-v1\n");
         mac.update(signed.as_bytes());
@@ -72,7 +72,7 @@ impl OAuthStateKey {
     /// A fresh state for `tenant`, valid for `ttl` from `now`, with a random nonce.
     pub fn issue(&self, tenant: &str, now: SystemTime, ttl: Duration) -> String {
         let mut nonce = [0u8; 16];
-        rand::fill(&mut nonce);
+        crate::random::fill(&mut nonce);
         let expiry = unix_secs(now).saturating_add(ttl.as_secs());
         let signed = format!(
             "{}.{}.{expiry}",

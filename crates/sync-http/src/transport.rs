@@ -252,7 +252,7 @@ impl ReqwestTransport {
         settings: ReqwestSettings,
         configure: Option<&ConfigureReqwest>,
     ) -> Result<Self, TransportError> {
-        let mut b = reqwest::Client::builder()
+        let mut b = crate::tls::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(settings.pool_idle_timeout);
         if let Some(t) = settings.connect_timeout {

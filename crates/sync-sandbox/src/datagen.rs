@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 /// Tags offered by default (the seed guide's `Pago Anual` among them).

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
 /// Shares of each fault, each in `0.0..=1.0`; together at most 1.0.

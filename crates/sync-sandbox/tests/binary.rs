@@ -75,7 +75,8 @@ async fn json_prints_one_object_whose_endpoints_and_credentials_work() {
 
     let hubspot = v["hubspot"]["url"].as_str().unwrap().trim_end_matches('/');
     let token = v["hubspot"]["token"].as_str().unwrap();
-    let page: serde_json::Value = reqwest::Client::new()
+    let page: serde_json::Value = sync_http::tls::client()
+        .unwrap()
         .get(format!("{hubspot}/crm/v3/objects/contacts?limit=10"))
         .bearer_auth(token)
         .send()
@@ -127,7 +128,7 @@ fn start_json(args: &[&str]) -> (Running, String, String) {
 
 /// Statuses of `n` HubSpot list calls sent one after the other.
 async fn statuses(url: &str, token: &str, n: usize) -> Vec<u16> {
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     let mut out = Vec::new();
     for _ in 0..n {
         let r = c

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ const PREMIUM: &str = DEFAULT_BADGES[0].0;
 async fn start(config: CativaConfig) -> (CativaSandbox, reqwest::Client) {
     (
         CativaSandbox::start(config).await.unwrap(),
-        reqwest::Client::new(),
+        sync_http::tls::client().unwrap(),
     )
 }
 

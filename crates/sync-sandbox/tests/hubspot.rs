@@ -22,7 +22,7 @@ fn unlimited() -> HubSpotConfig {
 async fn start(config: HubSpotConfig) -> (HubSpotSandbox, reqwest::Client) {
     (
         HubSpotSandbox::start(config).await.unwrap(),
-        reqwest::Client::new(),
+        sync_http::tls::client().unwrap(),
     )
 }
 
@@ -435,7 +435,7 @@ async fn tokens_expire_on_the_sandbox_clock() {
     )
     .await
     .unwrap();
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     let form = [
         ("grant_type", "refresh_token"),
         ("client_id", sync_sandbox::hubspot::DEFAULT_CLIENT_ID),
@@ -876,7 +876,7 @@ async fn rate_limit_rolling_window_with_injectable_clock() {
     )
     .await
     .unwrap();
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     let url = format!("{}/crm/v3/objects/contacts", hs.base_url());
     for i in 0..5u32 {
         let r = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
@@ -934,7 +934,7 @@ async fn search_has_its_own_five_per_second_limit_and_no_headers() {
     let hs = HubSpotSandbox::start_with_clock(HubSpotConfig::default(), clock.clone())
         .await
         .unwrap();
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     let url = format!("{}/crm/v3/objects/contacts/search", hs.base_url());
     for _ in 0..5 {
         let r = c
@@ -994,7 +994,7 @@ async fn daily_limit_answers_429_daily() {
     )
     .await
     .unwrap();
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     let url = format!("{}/crm/v3/objects/contacts", hs.base_url());
     for _ in 0..2 {
         assert_eq!(
@@ -1028,7 +1028,7 @@ async fn statuses_for_seed(seed: u64) -> Vec<String> {
         .unwrap();
     hs.seed_generated(&DataGenConfig::default().with_contacts(5))
         .unwrap();
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     let mut out = Vec::new();
     for i in 0..40 {
         let url = format!(
@@ -1233,7 +1233,7 @@ async fn shutdown_stops_the_listener() {
     let url = format!("{}/crm/v3/objects/contacts", hs.base_url());
     assert_eq!(get(&c, url.clone()).await.0, StatusCode::OK);
     hs.shutdown().await;
-    let fresh = reqwest::Client::new();
+    let fresh = sync_http::tls::client().unwrap();
     assert!(fresh.get(&url).bearer_auth(TOKEN).send().await.is_err());
     let _ = Arc::new(());
 }
@@ -1284,7 +1284,7 @@ async fn merge_moves_identity_to_the_primary() {
 #[tokio::test]
 async fn writes_are_recorded_as_webhook_events_and_delivered_signed() {
     use base64::Engine;
-    use hmac::{KeyInit, Mac};
+    use hmac::Mac;
     use sha2::Digest;
 
     let (hs, c) = start(unlimited()).await;

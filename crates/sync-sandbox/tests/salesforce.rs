@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 use sync_sandbox::datagen::DataGenConfig;
@@ -18,7 +18,7 @@ const V: &str = "v66.0";
 async fn start(config: SalesforceConfig) -> (SalesforceSandbox, reqwest::Client) {
     (
         SalesforceSandbox::start(config).await.unwrap(),
-        reqwest::Client::new(),
+        sync_http::tls::client().unwrap(),
     )
 }
 
@@ -395,7 +395,7 @@ async fn query_all_updated_deleted_and_merges() {
     let sf = SalesforceSandbox::start_with_clock(SalesforceConfig::default(), clock.clone())
         .await
         .unwrap();
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     let t0 = clock.now_utc();
     let start = t0 - chrono::Duration::minutes(5);
     let keep = sf

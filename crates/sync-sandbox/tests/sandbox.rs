@@ -41,7 +41,7 @@ async fn seed_people_everywhere_with_one_clock() {
         sandbox.cativa().base_url(),
     ];
     assert!(urls.iter().all(|u| u.starts_with("http://127.0.0.1:")));
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     for u in urls {
         c.get(format!("{u}/nowhere")).send().await.unwrap();
     }
@@ -70,7 +70,7 @@ async fn faults_are_per_server() {
     )
     .await
     .unwrap();
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     let err = c
         .get(format!(
             "{}/crm/v3/objects/contacts",
@@ -107,7 +107,7 @@ async fn truncated_bodies_and_slow_responses() {
     let sf = sandbox.salesforce();
     sf.set_faults(FaultConfig::seeded(2).with_rates(FaultRates::only(Fault::TruncatedBody, 1.0)))
         .unwrap();
-    let c = reqwest::Client::new();
+    let c = sync_http::tls::client().unwrap();
     let url = format!(
         "{}/services/data/v66.0/query?q=SELECT+Id+FROM+Contact",
         sf.base_url()
@@ -133,7 +133,7 @@ async fn truncated_bodies_and_slow_responses() {
             .with_slow_delay(Duration::from_secs(5)),
     )
     .unwrap();
-    let quick = reqwest::Client::builder()
+    let quick = sync_http::tls::client_builder()
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -161,7 +161,8 @@ fn binary_prints_its_urls_and_serves() {
     let url = first.split_whitespace().nth(1).unwrap().to_owned();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let body: serde_json::Value = rt.block_on(async {
-        reqwest::Client::new()
+        sync_http::tls::client()
+            .unwrap()
             .get(format!("{url}/crm/v3/objects/contacts?limit=100"))
             .bearer_auth(DEFAULT_ACCESS_TOKEN)
             .send()
@@ -223,7 +224,8 @@ async fn reset_faults_send_a_tcp_reset_and_drops_close_cleanly() {
     let url = format!("{}/crm/v3/objects/contacts", hs.base_url());
     hs.set_faults(FaultConfig::seeded(1).with_rates(FaultRates::only(Fault::ResetConnection, 1.0)))
         .unwrap();
-    let err = reqwest::Client::new()
+    let err = sync_http::tls::client()
+        .unwrap()
         .get(&url)
         .bearer_auth(DEFAULT_ACCESS_TOKEN)
         .send()
@@ -232,7 +234,8 @@ async fn reset_faults_send_a_tcp_reset_and_drops_close_cleanly() {
     assert!(is_reset(&err), "{err:?}");
     hs.set_faults(FaultConfig::seeded(1).with_rates(FaultRates::only(Fault::DropConnection, 1.0)))
         .unwrap();
-    let err = reqwest::Client::new()
+    let err = sync_http::tls::client()
+        .unwrap()
         .get(&url)
         .bearer_auth(DEFAULT_ACCESS_TOKEN)
         .send()

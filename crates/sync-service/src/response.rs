@@ -25,7 +25,7 @@ impl RequestId {
         // A random process prefix and a counter: unique per process, cheap, and sortable
         // within one instance's logs.
         static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-        let prefix = *PREFIX.get_or_init(rand::random::<u32>);
+        let prefix = *PREFIX.get_or_init(|| sync_http::random::u64() as u32);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         Self(format!("{prefix:08x}-{n:012x}"))
     }

@@ -182,13 +182,18 @@ impl CredentialKeys {
         plaintext: &[u8],
     ) -> Result<Sealed, Error> {
         let mut nonce = [0u8; NONCE_LEN];
-        rand::fill(&mut nonce);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).map_err(
+            |_| Error::Credentials {
+                tenant: tenant.clone(),
+                detail: "the operating system's random number generator failed".into(),
+            },
+        )?;
         let aad = associated_data(tenant, crm);
         let ciphertext = self
             .current
             .cipher()
             .encrypt(
-                &XNonce::from(nonce),
+                XNonce::from_slice(&nonce),
                 Payload {
                     msg: plaintext,
                     aad: &aad,
@@ -231,7 +236,7 @@ impl CredentialKeys {
             .map_err(|_| fail(format!("the stored nonce is {} bytes, not {NONCE_LEN}: the row is damaged; connect the account again", sealed.nonce.len())))?;
         key.cipher()
             .decrypt(
-                &XNonce::from(nonce),
+                XNonce::from_slice(&nonce),
                 Payload {
                     msg: &sealed.ciphertext,
                     aad: &associated_data(tenant, crm),

@@ -37,6 +37,10 @@ mod connect;
 mod crypto;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod db_error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod from_row;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrations;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -55,24 +55,26 @@ pub(crate) fn stored_email(table: &str, raw: &str) -> Result<Email, Error> {
     }
 }
 
-/// One mapping row joined with at most one of its badge grants (`g_*` are null when the
-/// mapping has none). Rows of one mapping come consecutively, grants in position order.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct MappingRow {
-    pub id: i64,
-    pub email: String,
-    pub cativa_user_id: Option<String>,
-    pub crm_kind: Option<String>,
-    pub crm_id: Option<String>,
-    pub profile: Option<String>,
-    pub invited_at_ns: Option<i64>,
-    pub updated_at_ns: i64,
-    pub generation: i64,
-    pub g_badge: Option<String>,
-    pub g_provenance: Option<String>,
-    pub g_rule: Option<String>,
-    pub g_source: Option<String>,
-    pub g_granted_at_ns: Option<i64>,
+crate::from_row::from_row! {
+    /// One mapping row joined with at most one of its badge grants (`g_*` are null when the
+    /// mapping has none). Rows of one mapping come consecutively, grants in position order.
+    #[derive(Debug)]
+    pub(crate) struct MappingRow {
+        pub id: i64,
+        pub email: String,
+        pub cativa_user_id: Option<String>,
+        pub crm_kind: Option<String>,
+        pub crm_id: Option<String>,
+        pub profile: Option<String>,
+        pub invited_at_ns: Option<i64>,
+        pub updated_at_ns: i64,
+        pub generation: i64,
+        pub g_badge: Option<String>,
+        pub g_provenance: Option<String>,
+        pub g_rule: Option<String>,
+        pub g_source: Option<String>,
+        pub g_granted_at_ns: Option<i64>,
+    }
 }
 
 impl MappingRow {
@@ -159,30 +161,34 @@ pub(crate) fn assemble_mappings(rows: &[MappingRow]) -> Result<Vec<Mapping>, Err
     Ok(out)
 }
 
-/// The identity keys of a mapping row, for resolving upserts.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct KeyRow {
-    pub id: i64,
-    pub email: String,
-    pub cativa_user_id: Option<String>,
-    pub crm_kind: Option<String>,
-    pub crm_id: Option<String>,
+crate::from_row::from_row! {
+    /// The identity keys of a mapping row, for resolving upserts.
+    #[derive(Debug)]
+    pub(crate) struct KeyRow {
+        pub id: i64,
+        pub email: String,
+        pub cativa_user_id: Option<String>,
+        pub crm_kind: Option<String>,
+        pub crm_id: Option<String>,
+    }
 }
 
-/// An outbox row.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct OutboxRow {
-    pub seq: i64,
-    pub key: String,
-    pub action: String,
-    pub status: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub leased_by: Option<String>,
-    pub lease_incarnation: Option<i64>,
-    pub lease_until_ns: Option<i64>,
-    pub not_before_ns: Option<i64>,
-    pub enqueued_at_ns: i64,
+crate::from_row::from_row! {
+    /// An outbox row.
+    #[derive(Debug)]
+    pub(crate) struct OutboxRow {
+        pub seq: i64,
+        pub key: String,
+        pub action: String,
+        pub status: String,
+        pub attempts: i64,
+        pub last_error: Option<String>,
+        pub leased_by: Option<String>,
+        pub lease_incarnation: Option<i64>,
+        pub lease_until_ns: Option<i64>,
+        pub not_before_ns: Option<i64>,
+        pub enqueued_at_ns: i64,
+    }
 }
 
 impl OutboxRow {
@@ -227,17 +233,19 @@ pub(crate) fn outbox_items(mut rows: Vec<OutboxRow>) -> Result<Vec<OutboxItem>, 
     rows.iter().map(OutboxRow::item).collect()
 }
 
-/// An audit row.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct AuditRow {
-    pub at_ns: i64,
-    pub action: String,
-    pub target: String,
-    pub before_json: Option<String>,
-    pub after_json: Option<String>,
-    pub outcome: String,
-    pub key: String,
-    pub detail: Option<String>,
+crate::from_row::from_row! {
+    /// An audit row.
+    #[derive(Debug)]
+    pub(crate) struct AuditRow {
+        pub at_ns: i64,
+        pub action: String,
+        pub target: String,
+        pub before_json: Option<String>,
+        pub after_json: Option<String>,
+        pub outcome: String,
+        pub key: String,
+        pub detail: Option<String>,
+    }
 }
 
 impl AuditRow {
@@ -279,11 +287,13 @@ pub(crate) fn outcome_name(outcome: AuditOutcome) -> Result<String, Error> {
     }
 }
 
-/// A checkpoint row.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct CheckpointRow {
-    pub modified_at_ns: i64,
-    pub last_id: Option<String>,
+crate::from_row::from_row! {
+    /// A checkpoint row.
+    #[derive(Debug)]
+    pub(crate) struct CheckpointRow {
+        pub modified_at_ns: i64,
+        pub last_id: Option<String>,
+    }
 }
 
 impl CheckpointRow {

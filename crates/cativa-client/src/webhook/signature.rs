@@ -11,7 +11,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -108,7 +108,7 @@ impl SignatureHeader {
 fn mac(secret: &SecretString, timestamp: i64, body: &[u8]) -> [u8; 32] {
     // HMAC takes keys of any length, so `new_from_slice` cannot fail here; an empty key is
     // refused when a verifier is built.
-    let mut m = match <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose_secret().as_bytes()) {
+    let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes()) {
         Ok(m) => m,
         Err(_) => return [0u8; 32],
     };

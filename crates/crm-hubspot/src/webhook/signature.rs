@@ -14,7 +14,7 @@ use std::fmt;
 use std::time::Duration;
 
 use base64::Engine as _;
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use http::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};

@@ -51,7 +51,7 @@ impl Pkce {
     /// A fresh pair.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
-        rand::fill(&mut bytes);
+        sync_http::random::fill(&mut bytes);
         Self::from_verifier(SecretString::from(URL_SAFE_NO_PAD.encode(bytes)))
     }
 

@@ -349,7 +349,7 @@ impl CativaSandbox {
             config.faults.clone(),
             config.rate_limits.clone(),
         ));
-        let client = reqwest::Client::builder()
+        let client = sync_http::tls::client_builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| SandboxError::InvalidConfig(format!("webhook HTTP client: {e}")))?;

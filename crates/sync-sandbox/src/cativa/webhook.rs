@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use serde::Serialize;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;

@@ -353,7 +353,7 @@ impl HubSpotSandbox {
             config.faults.clone(),
             config.rate_limits.clone(),
         ));
-        let client = reqwest::Client::builder()
+        let client = sync_http::tls::client_builder()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| SandboxError::InvalidConfig(format!("webhook HTTP client: {e}")))?;

@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -89,7 +89,7 @@ fn jitter(max: Duration) -> Duration {
     if ms == 0 {
         return Duration::ZERO;
     }
-    Duration::from_millis(rand::random_range(0..=ms))
+    Duration::from_millis(sync_http::random::up_to(ms))
 }
 
 pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {

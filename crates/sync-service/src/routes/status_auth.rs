@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -41,7 +41,7 @@ impl StatusAuth {
             tracing::warn!("the status token is empty: the status routes are not mounted");
             return None;
         }
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(token.as_bytes()).ok()?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(token.as_bytes()).ok()?;
         mac.update(SESSION_LABEL);
         Some(Self {
             token_digest: Sha256::digest(token.as_bytes()).into(),

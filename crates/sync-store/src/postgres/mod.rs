@@ -48,8 +48,6 @@ type Store = PostgresStore;
 type Db = sqlx::Postgres;
 type Sql = crate::tables::PostgresSql;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 /// Options for [`PostgresStore::connect`]. The URL may carry a password: it is kept as a
 /// secret and never appears in `Debug` output or errors.
 ///
@@ -212,10 +210,15 @@ impl PostgresStore {
 
     /// Applies pending schema migrations (idempotent, safe to run from several instances).
     pub async fn migrate(&self) -> Result<(), Error> {
-        MIGRATOR
+        let fail =
+            |e: sqlx::migrate::MigrateError| classify("migrate PostgreSQL schema", None, e.into());
+        crate::migrations::Embedded(crate::migrations::POSTGRES)
+            .migrator()
+            .await
+            .map_err(fail)?
             .run(&self.pool)
             .await
-            .map_err(|e| classify("migrate PostgreSQL schema", None, e.into()))
+            .map_err(fail)
     }
 
     /// Closes the pool; later calls fail with a non-retryable error.

@@ -52,8 +52,6 @@ type Store = SqliteStore;
 type Db = sqlx::Sqlite;
 type Sql = crate::tables::SqliteSql;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
 /// How hard SQLite works to make a commit survive a power failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -276,10 +274,15 @@ impl SqliteStore {
 
     /// Applies pending schema migrations (idempotent).
     pub async fn migrate(&self) -> Result<(), Error> {
-        MIGRATOR
+        let fail =
+            |e: sqlx::migrate::MigrateError| classify("migrate SQLite schema", None, e.into());
+        crate::migrations::Embedded(crate::migrations::SQLITE)
+            .migrator()
+            .await
+            .map_err(fail)?
             .run(&self.writer)
             .await
-            .map_err(|e| classify("migrate SQLite schema", None, e.into()))
+            .map_err(fail)
     }
 
     /// Closes the connection pools; later calls fail with a non-retryable error.

@@ -57,17 +57,18 @@ struct SecretsIn {
     r: Option<SecretString>,
 }
 
-/// A row as read.
-#[derive(sqlx::FromRow)]
-struct Row {
-    tenant: String,
-    crm: String,
-    key_id: String,
-    nonce: Vec<u8>,
-    sealed: Vec<u8>,
-    expires_at_ns: Option<i64>,
-    instance_url: Option<String>,
-    account_id: Option<String>,
+crate::from_row::from_row! {
+    /// A row as read.
+    struct Row {
+        tenant: String,
+        crm: String,
+        key_id: String,
+        nonce: Vec<u8>,
+        sealed: Vec<u8>,
+        expires_at_ns: Option<i64>,
+        instance_url: Option<String>,
+        account_id: Option<String>,
+    }
 }
 
 impl Row {

@@ -39,14 +39,32 @@ const APPEND_ACTION: &str = "INSERT INTO operator_actions (tenant, at_ns, actor,
      VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// A failed outbox row with its failure time and dismissal.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 struct FailedRow {
-    #[sqlx(flatten)]
     row: OutboxRow,
     failed_at: i64,
     dismissed_at_ns: Option<i64>,
     dismissed_by: Option<String>,
     dismiss_note: Option<String>,
+}
+
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for FailedRow
+where
+    &'r str: sqlx::ColumnIndex<R>,
+    OutboxRow: sqlx::FromRow<'r, R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            row: OutboxRow::from_row(row)?,
+            failed_at: row.try_get("failed_at")?,
+            dismissed_at_ns: row.try_get("dismissed_at_ns")?,
+            dismissed_by: row.try_get("dismissed_by")?,
+            dismiss_note: row.try_get("dismiss_note")?,
+        })
+    }
 }
 
 impl FailedRow {
