@@ -6,6 +6,7 @@ mod health;
 mod hubspot;
 mod status;
 mod status_auth;
+mod tenants;
 
 pub(crate) use status_auth::StatusAuth;
 
