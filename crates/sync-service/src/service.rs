@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     )>,
     /// Routes deliveries to their tenant; `None`: every delivery is `tenant`'s.
     pub(crate) routing: Option<Arc<dyn TenantConnections>>,
+    /// The install routes' flows; `None`: `/connect` and `/oauth` answer 404.
+    pub(crate) installs: Option<Arc<crate::install::Installs>>,
     pub(crate) options: ServiceOptions,
     /// Wakes the drainer when a delivery left work in the outbox.
     pub(crate) work: Notify,
@@ -103,6 +105,7 @@ impl Service {
             cativa: None,
             hubspot: None,
             routing: None,
+            installs: None,
             options: ServiceOptions::default(),
             checks: Vec::new(),
             status_token: None,
@@ -156,6 +159,7 @@ pub struct ServiceBuilder {
         Option<Arc<HubSpotSource>>,
     )>,
     routing: Option<Arc<dyn TenantConnections>>,
+    installs: Option<Arc<crate::install::Installs>>,
     options: ServiceOptions,
     checks: Vec<String>,
     status_token: Option<SecretString>,
@@ -207,6 +211,14 @@ impl ServiceBuilder {
     /// `/readyz` and the status routes serve.
     pub fn route_tenants(mut self, connections: Arc<dyn TenantConnections>) -> Self {
         self.routing = Some(connections);
+        self
+    }
+
+    /// Serves the install routes `GET /connect/{crm}?tenant=...` and
+    /// `GET /oauth/{crm}/callback` with these flows (see [`crate::Installs`]). Without it
+    /// they answer 404.
+    pub fn installs(mut self, installs: crate::install::Installs) -> Self {
+        self.installs = Some(Arc::new(installs));
         self
     }
 
@@ -263,6 +275,7 @@ impl ServiceBuilder {
                 cativa: self.cativa,
                 hubspot: self.hubspot,
                 routing: self.routing,
+                installs: self.installs,
                 options: self.options,
                 work: Notify::new(),
                 instance,
