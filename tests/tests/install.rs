@@ -20,11 +20,13 @@ use sync_core::ports::{
     CredentialStore, MemoryConnections, TenantConnections, TenantCredentials, TenantParts,
 };
 use sync_core::{CrmKind, TenantId};
-use sync_engine::SyncEngine;
+use sync_engine::{SyncEngine, TenantTokens};
 use sync_http::OAuthStateKey;
 use sync_sandbox::datagen::DataGenConfig;
 use sync_sandbox::{SandboxConfig, SandboxServer};
-use sync_service::{InstallHook, Installs, Service};
+use sync_service::{
+    CredentialConnections, HubSpotTenants, InstallHook, Installs, SalesforceTenants, Service,
+};
 use sync_store::{CredentialKey, CredentialKeys, SqliteStore};
 
 fn state_key() -> OAuthStateKey {
@@ -122,24 +124,30 @@ async fn install(base: &str, crm: &str, tenant: &str) -> (u16, String) {
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn both_crms_connect_over_http_and_a_sync_runs_on_the_saved_token() {
+/// The sandbox, the SQLite file's directory, the credential vault, and the OAuth apps of
+/// both CRMs pointed back at `base`.
+struct Setup {
+    sandbox: SandboxServer,
+    dir: tempfile::TempDir,
+    db: SqliteStore,
+    vault: Arc<dyn CredentialStore>,
+    listener: tokio::net::TcpListener,
+    base: String,
+    hubspot: HubSpotOAuthApp,
+    salesforce: WebServerFlow,
+}
+
+async fn setup() -> Setup {
     let sandbox = SandboxServer::start(SandboxConfig::default())
         .await
         .unwrap();
-    let people = sandbox
+    sandbox
         .seed_people(&DataGenConfig::default().with_contacts(12).with_seed(5))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteStore::open(dir.path().join("sync.db")).await.unwrap();
     let key = CredentialKey::new("k1", SecretBox::new(Box::new([9u8; 32]))).unwrap();
     let vault: Arc<dyn CredentialStore> = Arc::new(db.credential_store(CredentialKeys::new(key)));
-    let registry = Arc::new(MemoryConnections::new());
-    let engine = SyncEngine::builder(config().unwrap(), Arc::new(db.clone()))
-        .connections(registry.clone())
-        .options(fast_options())
-        .build();
-
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let hs = sandbox.hubspot().base_url().to_owned();
@@ -163,6 +171,44 @@ async fn both_crms_connect_over_http_and_a_sync_runs_on_the_saved_token() {
         .with_login_url(sandbox.salesforce().base_url()),
     )
     .unwrap();
+    Setup {
+        sandbox,
+        dir,
+        db,
+        vault,
+        listener,
+        base,
+        hubspot,
+        salesforce,
+    }
+}
+
+/// Serves `service` on the setup's listener.
+fn serve(listener: tokio::net::TcpListener, service: &Service) -> tokio::task::JoinHandle<()> {
+    let app = sync_service::router(service);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_crms_connect_over_http_and_a_sync_runs_on_the_saved_token() {
+    let Setup {
+        sandbox,
+        dir,
+        db,
+        vault,
+        listener,
+        base,
+        hubspot,
+        salesforce,
+    } = setup().await;
+    let registry = Arc::new(MemoryConnections::new());
+    let engine = SyncEngine::builder(config().unwrap(), Arc::new(db.clone()))
+        .connections(registry.clone())
+        .options(fast_options())
+        .build();
+    let hs = sandbox.hubspot().base_url().to_owned();
     let hook = Register {
         registry: registry.clone(),
         hubspot_base: hs,
@@ -176,10 +222,7 @@ async fn both_crms_connect_over_http_and_a_sync_runs_on_the_saved_token() {
     let service = Service::multi_tenant_builder(engine.clone(), TenantId::new("home"))
         .installs(installs)
         .build();
-    let app = sync_service::router(&service);
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let server = serve(listener, &service);
 
     for (crm, kind, tenant) in [
         ("hubspot", CrmKind::Hubspot, TenantId::new("acme")),
@@ -223,7 +266,6 @@ async fn both_crms_connect_over_http_and_a_sync_runs_on_the_saved_token() {
             "{crm}: token in the file"
         );
     }
-    assert!(!people.is_empty());
 
     // Forged, expired and replayed states: 400, nothing saved.
     let expired = state_key().issue(
@@ -264,5 +306,164 @@ async fn both_crms_connect_over_http_and_a_sync_runs_on_the_saved_token() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
+    server.abort();
+}
+
+/// The store-backed connections: installs register the tenant, each tenant's parts are
+/// built from its saved credentials (HubSpot through `TenantTokens`, which renews an expired
+/// token and saves the new one), cached, and found again after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_connections_serve_each_tenant_from_its_saved_credentials() {
+    let Setup {
+        sandbox,
+        dir: _dir,
+        db,
+        vault,
+        listener,
+        base,
+        hubspot,
+        salesforce,
+    } = setup().await;
+    let connections = || {
+        let tokens = TenantTokens::new(
+            vault.clone(),
+            Arc::new(hubspot.clone()),
+            Arc::new(sync_engine::SystemClock),
+        );
+        let mapping = crm_hubspot::ContactMapping::default().with_tags(
+            crm_hubspot::TagSource::CheckboxProperty(sandbox.hubspot().tags_property().to_owned()),
+        );
+        Arc::new(
+            CredentialConnections::new(vault.clone())
+                .hubspot(
+                    HubSpotTenants::new(
+                        Arc::new(tokens),
+                        crm_hubspot::SourceConfig::new(mapping),
+                        crm_hubspot::SinkConfig::default(),
+                    )
+                    .with_base_url(sandbox.hubspot().base_url()),
+                )
+                .salesforce(SalesforceTenants::new(
+                    sync_sandbox::salesforce::DEFAULT_CLIENT_ID,
+                    Some(SecretString::from(
+                        sync_sandbox::salesforce::DEFAULT_CLIENT_SECRET,
+                    )),
+                    sandbox.salesforce().base_url(),
+                    salesforce_schema(sandbox.salesforce().tags_field()),
+                )),
+        )
+    };
+    let registry = connections();
+    let engine = SyncEngine::builder(config().unwrap(), Arc::new(db.clone()))
+        .connections(registry.clone())
+        .options(fast_options())
+        .build();
+    let installs = Installs::new(state_key(), vault.clone())
+        .hubspot(hubspot.clone())
+        .salesforce(salesforce)
+        .on_connected(registry.clone());
+    let service = Service::multi_tenant_builder(engine.clone(), TenantId::new("home"))
+        .installs(installs)
+        .build();
+    let server = serve(listener, &service);
+
+    let (acme, globex) = (TenantId::new("acme"), TenantId::new("globex"));
+    for (crm, tenant) in [("hubspot", &acme), ("salesforce", &globex)] {
+        let (status, body) = install(&base, crm, tenant.as_str()).await;
+        assert_eq!(status, 200, "{crm}: {body}");
+    }
+    let portal = sandbox.hubspot().portal_id().to_string();
+    let org = sync_sandbox::salesforce::SANDBOX_ORG_ID;
+    assert_eq!(
+        registry
+            .tenant_for_account(&CrmKind::Hubspot, &portal)
+            .await
+            .unwrap(),
+        Some(acme.clone())
+    );
+    assert_eq!(
+        registry
+            .tenant_for_account(&CrmKind::Salesforce, org)
+            .await
+            .unwrap(),
+        Some(globex.clone())
+    );
+    for tenant in [&acme, &globex] {
+        let report = engine.run_full_reconcile(tenant).await.unwrap();
+        assert!(
+            report.stopped.is_none() && report.read > 0,
+            "{tenant}: {report}"
+        );
+    }
+    // Built once, then cached.
+    let (a, b) = (
+        registry.parts(&acme).await.unwrap(),
+        registry.parts(&acme).await.unwrap(),
+    );
+    assert!(Arc::ptr_eq(
+        a.source.as_ref().unwrap(),
+        b.source.as_ref().unwrap()
+    ));
+    assert!(matches!(
+        registry.parts(&TenantId::new("nobody")).await,
+        Err(sync_core::Error::UnknownTenant(_))
+    ));
+
+    // A restart: new connections know the tenants once loaded; HubSpot's expired token is
+    // renewed through the saved refresh token and the new one saved.
+    let before = vault
+        .load_credentials(&acme, &CrmKind::Hubspot)
+        .await
+        .unwrap()
+        .unwrap();
+    sandbox.hubspot().expire_tokens();
+    let restarted = connections();
+    assert_eq!(
+        restarted
+            .tenant_for_account(&CrmKind::Hubspot, &portal)
+            .await
+            .unwrap(),
+        None,
+        "not indexed before load"
+    );
+    assert_eq!(
+        restarted
+            .load(&[acme.clone(), globex.clone()])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        restarted
+            .tenant_for_account(&CrmKind::Hubspot, &portal)
+            .await
+            .unwrap(),
+        Some(acme.clone())
+    );
+    let engine = SyncEngine::builder(config().unwrap(), Arc::new(db.clone()))
+        .connections(restarted.clone())
+        .options(fast_options())
+        .build();
+    let report = engine.run_full_reconcile(&acme).await.unwrap();
+    assert!(report.stopped.is_none() && report.read > 0, "{report}");
+    let after = vault
+        .load_credentials(&acme, &CrmKind::Hubspot)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        before.access_token.unwrap().expose_secret(),
+        after.access_token.unwrap().expose_secret(),
+        "the renewed token is saved"
+    );
+    // The disconnect hook: a forgotten tenant is no longer routed.
+    assert!(restarted.forget(&acme).await.unwrap());
+    assert_eq!(
+        restarted
+            .tenant_for_account(&CrmKind::Hubspot, &portal)
+            .await
+            .unwrap(),
+        None
+    );
     server.abort();
 }

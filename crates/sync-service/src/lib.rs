@@ -38,6 +38,7 @@ mod server;
 mod service;
 mod signal;
 mod status_page;
+mod tenants;
 
 pub use background::{Background, PULL_LEASE};
 pub use checks::{CheckReport, HUBSPOT_REQUIRED_SCOPES, HUBSPOT_SCHEMA_WRITE_SCOPE, check, start};
@@ -50,6 +51,7 @@ pub use options::ServiceOptions;
 pub use response::{REQUEST_ID_HEADER, RequestId};
 pub use service::{Service, ServiceBuilder};
 pub use signal::shutdown_signal;
+pub use tenants::{CredentialConnections, HubSpotTenants, SalesforceTenants};
 
 // The README's code blocks compile as doc-tests.
 #[cfg(doctest)]
