@@ -7,6 +7,11 @@
 //!   (listeners told apart by automation id), `POST /webhooks/hubspot`, `GET /healthz`,
 //!   `GET /readyz` and, with the `prometheus` feature, `GET /metrics`. Nest the router into
 //!   your own axum app behind your middleware, or run [`Service::serve`] standalone.
+//! - **Many tenants** ([`Service::multi_tenant_builder`]): webhooks routed to their tenant by
+//!   HubSpot `portalId` and Cativa `CustomerId` (unknown tenants refused with 422), and the
+//!   install routes `GET /connect/{crm}?tenant=...` and `GET /oauth/{crm}/callback`
+//!   ([`ServiceBuilder::installs`]); [`CredentialConnections`] builds each tenant's parts from
+//!   its saved credentials.
 //! - **Status** (with a status token, [`ServiceBuilder::status_token`]): `GET /status`,
 //!   `GET /status/{tenant}`, failed work listed, requeued and dismissed, and a status page
 //!   at `GET /status/page`, all behind a bearer token; a health job tells observers
