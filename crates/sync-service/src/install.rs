@@ -32,6 +32,10 @@ use crate::service::Shared;
 /// How long a Salesforce PKCE verifier waits for its callback (the state's own lifetime).
 const VERIFIER_TTL: Duration = Duration::from_secs(600);
 
+/// The most Salesforce installs waiting for their callback at once: past it the oldest is
+/// dropped (its user starts again), so a flood of `/connect` cannot grow memory unbounded.
+const MAX_PENDING: usize = 10_000;
+
 /// Told when a tenant connected an account, after its credentials are saved: register the
 /// tenant (its parts, its account id for webhook routing) here.
 pub trait InstallHook: Send + Sync {
@@ -113,6 +117,14 @@ impl Installs {
     fn keep_verifier(&self, state: String, verifier: SecretString, now: SystemTime) {
         let mut all = self.verifiers.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|_, (_, at)| now.duration_since(*at).is_ok_and(|d| d < VERIFIER_TTL));
+        if all.len() >= MAX_PENDING
+            && let Some(oldest) = all
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone())
+        {
+            all.remove(&oldest);
+        }
         all.insert(state, (verifier, now));
     }
 
