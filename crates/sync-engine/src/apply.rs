@@ -60,17 +60,18 @@ impl SyncEngine {
     /// Applies every due item of the outbox (pending, or leased by a worker whose lease
     /// expired), then returns what happened. Safe to run from several workers at once.
     pub async fn drain_outbox(&self, tenant: &TenantId) -> Result<RunReport, Error> {
+        let this = &self.scoped(tenant).await?;
         let span = info_span!("sync.run", kind = "drain", tenant = %tenant);
-        let started = self.clock.now();
+        let started = this.clock.now();
         let result = async {
-            let before = self.api_calls();
-            let mut report = self.drain_outbox_inner(tenant, None).await?;
-            self.finish_report(&mut report, &before);
+            let before = this.api_calls();
+            let mut report = this.drain_outbox_inner(tenant, None).await?;
+            this.finish_report(&mut report, &before);
             Ok(report)
         }
         .instrument(span)
         .await;
-        self.record_run_end(
+        this.record_run_end(
             tenant,
             sync_core::ports::RunMode::Drain,
             started,
@@ -117,8 +118,8 @@ impl SyncEngine {
     /// capped by `claim_batch`. A claim never covers work that waits behind other work.
     fn claim_limit(&self) -> usize {
         let batch = [
-            self.badge_sink.as_ref().map(|s| s.max_batch()),
-            self.crm_sink.as_ref().map(|s| s.max_batch()),
+            self.parts.badge_sink.as_ref().map(|s| s.max_batch()),
+            self.parts.crm_sink.as_ref().map(|s| s.max_batch()),
         ]
         .into_iter()
         .flatten()
@@ -228,9 +229,13 @@ impl SyncEngine {
         items: Vec<OutboxItem>,
     ) -> Vec<Outcome> {
         let max = match lane {
-            Lane::Badges => self.badge_sink.as_ref().map_or(100, |s| s.max_batch()),
+            Lane::Badges => self
+                .parts
+                .badge_sink
+                .as_ref()
+                .map_or(100, |s| s.max_batch()),
             Lane::Provision | Lane::CrmProperties | Lane::Activities => {
-                self.crm_sink.as_ref().map_or(100, |s| s.max_batch())
+                self.parts.crm_sink.as_ref().map_or(100, |s| s.max_batch())
             }
             _ => 100,
         }
@@ -269,39 +274,39 @@ impl SyncEngine {
                 "an action kind of the outbox".to_owned(),
             )),
             Lane::Badges => {
-                let sink = configured(&self.badge_sink, "badge sink")?;
+                let sink = configured(&self.parts.badge_sink, "badge sink")?;
                 unit(
                     sink.apply_badges(tenant, &inputs::<BadgeChange>(chunk))
                         .await,
                 )
             }
             Lane::Invites => {
-                let inviter = configured(&self.inviter, "inviter")?;
+                let inviter = configured(&self.parts.inviter, "inviter")?;
                 unit(inviter.invite(tenant, &inputs::<Invite>(chunk)).await)
             }
             Lane::CommunityFields => {
-                let sink = configured(&self.community_sink, "community sink")?;
+                let sink = configured(&self.parts.community_sink, "community sink")?;
                 unit(
                     sink.update_fields(tenant, &inputs::<FieldUpdate>(chunk))
                         .await,
                 )
             }
             Lane::CrmProperties => {
-                let sink = configured(&self.crm_sink, "CRM sink")?;
+                let sink = configured(&self.parts.crm_sink, "CRM sink")?;
                 unit(
                     sink.update_properties(tenant, &inputs::<PropertyUpdate>(chunk))
                         .await,
                 )
             }
             Lane::Activities => {
-                let sink = configured(&self.crm_sink, "CRM sink")?;
+                let sink = configured(&self.parts.crm_sink, "CRM sink")?;
                 unit(
                     sink.log_activities(tenant, &inputs::<Activity>(chunk))
                         .await,
                 )
             }
             Lane::Provision => {
-                let sink = configured(&self.crm_sink, "CRM sink")?;
+                let sink = configured(&self.parts.crm_sink, "CRM sink")?;
                 let provisioned = sink
                     .upsert_contacts(tenant, &inputs::<ContactDraft>(chunk))
                     .await?;

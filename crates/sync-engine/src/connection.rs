@@ -54,8 +54,9 @@ impl SyncEngine {
     /// # Errors
     /// [`Error::NotConfigured`] without a source; store errors while recording.
     pub async fn check_connection(&self, tenant: &TenantId) -> Result<ConnectionReport, Error> {
-        let source = self.source()?;
-        let now = self.clock.now();
+        let this = &self.scoped(tenant).await?;
+        let source = this.source()?;
+        let now = this.clock.now();
         let mut report = ConnectionReport {
             tenant: tenant.clone(),
             checked_at: now,
@@ -100,7 +101,7 @@ impl SyncEngine {
                 CredentialsCheck::failed(now, why)
             }
         };
-        self.store.record_credentials_check(tenant, &check).await?;
+        this.store.record_credentials_check(tenant, &check).await?;
         Ok(report)
     }
 }

@@ -64,7 +64,7 @@ impl SyncEngine {
     /// The CRM property the Cativa user id is stamped on: the options' override, else the
     /// sink's own; `None` without a sink.
     pub(crate) fn user_id_property(&self) -> Option<String> {
-        let sink = self.crm_sink.as_ref()?;
+        let sink = self.parts.crm_sink.as_ref()?;
         self.options
             .crm_user_id_property
             .clone()
@@ -76,7 +76,7 @@ impl SyncEngine {
     /// mapping leaves it to another owner.
     fn badges_property(&self) -> Option<&str> {
         let prop = self.options.crm_badges_property.as_deref()?;
-        self.crm_sink.as_ref()?;
+        self.parts.crm_sink.as_ref()?;
         if !crm_writable(&self.config, prop) {
             tracing::debug!(
                 property = prop,

@@ -76,17 +76,18 @@ impl SyncEngine {
         delivery_id: &str,
         event: CommunityEvent,
     ) -> Result<DeliveryOutcome, Error> {
+        let this = &self.scoped(tenant).await?;
         let span = info_span!("sync.delivery", source = "cativa", tenant = %tenant, delivery_id);
         async {
             let ids = [delivery_id.to_owned()];
-            let (holder, _in_flight) = match self.claim_delivery(tenant, &ids, "cativa").await? {
+            let (holder, _in_flight) = match this.claim_delivery(tenant, &ids, "cativa").await? {
                 Claim::Won(holder, guard) => (holder, guard),
                 Claim::Lost(outcome) => return Ok(outcome),
             };
-            let result = self
+            let result = this
                 .community_event_claimed(tenant, delivery_id, event)
                 .await;
-            self.release_delivery(tenant, &ids, &holder).await;
+            this.release_delivery(tenant, &ids, &holder).await;
             result
         }
         .instrument(span)
@@ -243,23 +244,24 @@ impl SyncEngine {
         delivery_ids: &[String],
         contacts: Vec<CrmContact>,
     ) -> Result<DeliveryOutcome, Error> {
+        let this = &self.scoped(tenant).await?;
         let span = info_span!("sync.delivery", source = "crm", tenant = %tenant, deliveries = delivery_ids.len());
         async {
             // Without ids there is nothing to deduplicate, so nothing to serialize either.
             if delivery_ids.is_empty() {
-                return self
+                return this
                     .crm_contacts_claimed(tenant, delivery_ids, contacts)
                     .await;
             }
             let (holder, _in_flight) =
-                match self.claim_delivery(tenant, delivery_ids, "crm").await? {
+                match this.claim_delivery(tenant, delivery_ids, "crm").await? {
                     Claim::Won(holder, guard) => (holder, guard),
                     Claim::Lost(outcome) => return Ok(outcome),
                 };
-            let result = self
+            let result = this
                 .crm_contacts_claimed(tenant, delivery_ids, contacts)
                 .await;
-            self.release_delivery(tenant, delivery_ids, &holder).await;
+            this.release_delivery(tenant, delivery_ids, &holder).await;
             result
         }
         .instrument(span)
@@ -449,14 +451,14 @@ impl SyncEngine {
         let mut actions = Vec::new();
         // The CRM side: grant what the CRM implies right away, or provision the contact.
         let mut contacts = Vec::new();
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.parts.source {
             contacts = match &row.crm_id {
                 Some(id) => source.get_by_ids(tenant, std::slice::from_ref(id)).await?,
                 None => source.find_by_email(tenant, &user.email).await?,
             };
             report.read += contacts.len() as u64;
         }
-        if let (true, None, Some(sink)) = (contacts.is_empty(), &row.crm_id, &self.crm_sink) {
+        if let (true, None, Some(sink)) = (contacts.is_empty(), &row.crm_id, &self.parts.crm_sink) {
             let fields = sink.provisioning_fields();
             actions.push(provision_action(tenant, &user, &fields, &self.config));
         } else {
@@ -571,7 +573,7 @@ impl SyncEngine {
         at: DateTime<Utc>,
         key_parts: &[&str],
     ) -> Result<Vec<Action>, Error> {
-        if !self.options.log_activities || self.crm_sink.is_none() {
+        if !self.options.log_activities || self.parts.crm_sink.is_none() {
             return Ok(Vec::new());
         }
         let row = match self.store.mapping_by_user(tenant, user).await? {

@@ -56,7 +56,7 @@ use sync_core::TenantId;
 use sync_core::config::ValidatedConfig;
 use sync_core::ports::{
     BadgeSink, CommunitySink, CrmSink, CrmSource, Inviter, LeaseHolder, OutboxBacklog,
-    Registration, Store,
+    Registration, StaticConnections, Store, TenantConnections, TenantParts,
 };
 
 /// A request to stop, shared between whoever receives the shutdown signal and the engine.
@@ -200,11 +200,16 @@ impl EngineOptions {
 pub struct SyncEngine {
     config: Arc<ValidatedConfig>,
     store: Arc<dyn Store>,
-    source: Option<Arc<dyn CrmSource>>,
-    crm_sink: Option<Arc<dyn CrmSink>>,
-    badge_sink: Option<Arc<dyn BadgeSink>>,
-    inviter: Option<Arc<dyn Inviter>>,
-    community_sink: Option<Arc<dyn CommunitySink>>,
+    /// Resolves each tenant's parts (a [`StaticConnections`] unless
+    /// [`SyncEngineBuilder::connections`] gave another).
+    connections: Arc<dyn TenantConnections>,
+    /// Whether `connections` came from [`SyncEngineBuilder::connections`] (many tenants)
+    /// rather than the single-account part setters.
+    multi_tenant: bool,
+    /// The parts in use: the single account's, or after [`SyncEngine::scoped`] the tenant's.
+    parts: TenantParts,
+    /// The tenant `parts` were resolved for.
+    scoped_to: Option<TenantId>,
     clock: Arc<dyn Clock>,
     options: EngineOptions,
     stop: StopSignal,
@@ -223,11 +228,9 @@ pub struct SyncEngine {
 impl std::fmt::Debug for SyncEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyncEngine")
-            .field("source", &self.source.as_ref().map(|s| s.crm()))
-            .field("crm_sink", &self.crm_sink.is_some())
-            .field("badge_sink", &self.badge_sink.is_some())
-            .field("inviter", &self.inviter.is_some())
-            .field("community_sink", &self.community_sink.is_some())
+            .field("parts", &self.parts)
+            .field("multi_tenant", &self.multi_tenant)
+            .field("scoped_to", &self.scoped_to)
             .field("progress", &self.progress.is_some())
             .field("options", &self.options)
             .finish_non_exhaustive()
@@ -247,11 +250,10 @@ impl SyncEngine {
             engine: SyncEngine {
                 config: Arc::new(config),
                 store,
-                source: None,
-                crm_sink: None,
-                badge_sink: None,
-                inviter: None,
-                community_sink: None,
+                connections: Arc::new(StaticConnections::default()),
+                multi_tenant: false,
+                parts: TenantParts::default(),
+                scoped_to: None,
                 clock: Arc::new(SystemClock),
                 options: EngineOptions::default(),
                 stop: StopSignal::new(),
@@ -278,9 +280,37 @@ impl SyncEngine {
         &self.options
     }
 
-    /// Whether a CRM source is configured (pulls need one).
+    /// Whether a CRM source is configured (pulls need one). An engine over many tenants
+    /// ([`SyncEngineBuilder::connections`]) answers `true`: each tenant's source is resolved
+    /// when it is used.
     pub fn has_source(&self) -> bool {
-        self.source.is_some()
+        self.multi_tenant || self.parts.source.is_some()
+    }
+
+    /// Whether this engine resolves each tenant's parts through
+    /// [`SyncEngineBuilder::connections`].
+    pub fn is_multi_tenant(&self) -> bool {
+        self.multi_tenant
+    }
+
+    /// The tenant connections this engine resolves parts through.
+    pub fn connections(&self) -> &Arc<dyn TenantConnections> {
+        &self.connections
+    }
+
+    /// This engine with `tenant`'s parts: every call that reads or writes a CRM or the
+    /// community resolves them first, so a tenant's work never runs on another tenant's
+    /// credentials. Cheap: the parts are `Arc`s and the single-account engine serves its
+    /// own.
+    pub(crate) async fn scoped(&self, tenant: &TenantId) -> Result<SyncEngine, Error> {
+        if !self.multi_tenant || self.scoped_to.as_ref() == Some(tenant) {
+            return Ok(self.clone());
+        }
+        let parts = self.connections.parts(tenant).await?;
+        let mut engine = self.clone();
+        engine.parts = parts;
+        engine.scoped_to = Some(tenant.clone());
+        Ok(engine)
     }
 
     /// The stop signal this engine obeys.
@@ -354,13 +384,14 @@ impl SyncEngine {
     }
 
     fn source(&self) -> Result<&Arc<dyn CrmSource>, Error> {
-        self.source.as_ref().ok_or_else(|| {
+        self.parts.source.as_ref().ok_or_else(|| {
             Error::NotConfigured("no CRM source (SyncEngineBuilder::source)".to_owned())
         })
     }
 
     fn source_name(&self) -> String {
-        self.source
+        self.parts
+            .source
             .as_ref()
             .map_or_else(|| "crm".to_owned(), |s| s.crm().as_str().to_owned())
     }
@@ -372,13 +403,13 @@ impl SyncEngine {
                 *all.entry(k).or_insert(0) += v;
             }
         };
-        if let Some(s) = &self.source {
+        if let Some(s) = &self.parts.source {
             add(s.api_calls());
         }
-        if let Some(s) = &self.crm_sink {
+        if let Some(s) = &self.parts.crm_sink {
             add(s.api_calls());
         }
-        if let Some(s) = &self.badge_sink {
+        if let Some(s) = &self.parts.badge_sink {
             add(s.api_calls());
         }
         all
@@ -402,31 +433,31 @@ fn diff_calls(
 impl SyncEngineBuilder {
     /// The CRM to read.
     pub fn source(mut self, source: Arc<dyn CrmSource>) -> Self {
-        self.engine.source = Some(source);
+        self.engine.parts.source = Some(source);
         self
     }
 
     /// The CRM to write (provisioning, properties, activities).
     pub fn crm_sink(mut self, sink: Arc<dyn CrmSink>) -> Self {
-        self.engine.crm_sink = Some(sink);
+        self.engine.parts.crm_sink = Some(sink);
         self
     }
 
     /// Where badge changes go.
     pub fn badge_sink(mut self, sink: Arc<dyn BadgeSink>) -> Self {
-        self.engine.badge_sink = Some(sink);
+        self.engine.parts.badge_sink = Some(sink);
         self
     }
 
     /// Who sends invites.
     pub fn inviter(mut self, inviter: Arc<dyn Inviter>) -> Self {
-        self.engine.inviter = Some(inviter);
+        self.engine.parts.inviter = Some(inviter);
         self
     }
 
     /// Where community field updates go.
     pub fn community_sink(mut self, sink: Arc<dyn CommunitySink>) -> Self {
-        self.engine.community_sink = Some(sink);
+        self.engine.parts.community_sink = Some(sink);
         self
     }
 
@@ -449,8 +480,23 @@ impl SyncEngineBuilder {
         self
     }
 
+    /// Serves many tenants: each call resolves its tenant's parts through `connections`
+    /// (see [`sync_core::ports::TenantConnections`]), and the single-account part setters
+    /// ([`source`](Self::source), [`crm_sink`](Self::crm_sink), ...) are ignored.
+    pub fn connections(mut self, connections: Arc<dyn TenantConnections>) -> Self {
+        self.engine.connections = connections;
+        self.engine.multi_tenant = true;
+        self
+    }
+
     /// The engine.
-    pub fn build(self) -> SyncEngine {
+    pub fn build(mut self) -> SyncEngine {
+        if self.engine.multi_tenant {
+            // Unscoped calls of a multi-tenant engine must not use any account's parts.
+            self.engine.parts = TenantParts::default();
+        } else {
+            self.engine.connections = Arc::new(StaticConnections::new(self.engine.parts.clone()));
+        }
         self.engine
     }
 }
@@ -460,6 +506,9 @@ mod tests;
 
 #[cfg(test)]
 mod badge_names_tests;
+
+#[cfg(test)]
+mod tenants_tests;
 
 // The README's code blocks compile and run as doc-tests.
 #[cfg(doctest)]

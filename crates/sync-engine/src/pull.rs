@@ -44,11 +44,12 @@ impl SyncEngine {
     /// Plans what a run of `mode` would do, reading the CRM and the store but writing
     /// nothing: a dry run. A delta plan starts at the stored checkpoint.
     pub async fn plan(&self, tenant: &TenantId, mode: PlanMode) -> Result<Plan, Error> {
-        let mut report = RunReport::new("dry_run", tenant, self.clock.now());
+        let this = &self.scoped(tenant).await?;
+        let mut report = RunReport::new("dry_run", tenant, this.clock.now());
         let plan = match mode {
-            PlanMode::Delta => self.delta(tenant, Effect::DryRun, &mut report).await?,
+            PlanMode::Delta => this.delta(tenant, Effect::DryRun, &mut report).await?,
             PlanMode::FullReconcile { .. } => {
-                self.full(tenant, Effect::DryRun, &mut report).await?
+                this.full(tenant, Effect::DryRun, &mut report).await?
             }
             other => {
                 return Err(Error::Unsupported(format!("a {other:?} run")));
@@ -64,18 +65,19 @@ impl SyncEngine {
     /// as a full reconcile would. Per-record failures are recorded and retried later; a quota
     /// or credential error stops the run cleanly with the checkpoint at the last durable page.
     pub async fn run_delta(&self, tenant: &TenantId) -> Result<RunReport, Error> {
+        let this = &self.scoped(tenant).await?;
         let span = info_span!("sync.run", kind = "delta", tenant = %tenant);
-        let started = self.clock.now();
+        let started = this.clock.now();
         let result = async {
-            let before = self.api_calls();
+            let before = this.api_calls();
             let mut report = RunReport::new("delta", tenant, started);
-            self.delta(tenant, Effect::Write, &mut report).await?;
-            self.finish_report(&mut report, &before);
+            this.delta(tenant, Effect::Write, &mut report).await?;
+            this.finish_report(&mut report, &before);
             Ok(report)
         }
         .instrument(span)
         .await;
-        self.record_run_end(tenant, RunMode::Delta, started, result.as_ref())
+        this.record_run_end(tenant, RunMode::Delta, started, result.as_ref())
             .await;
         result
     }
@@ -85,18 +87,19 @@ impl SyncEngine {
     /// whose contact is gone and sets the delta checkpoint to the scan's start minus the
     /// overlap (never moving it back), once the plan is in the outbox.
     pub async fn run_full_reconcile(&self, tenant: &TenantId) -> Result<RunReport, Error> {
+        let this = &self.scoped(tenant).await?;
         let span = info_span!("sync.run", kind = "full_reconcile", tenant = %tenant);
-        let started = self.clock.now();
+        let started = this.clock.now();
         let result = async {
-            let before = self.api_calls();
+            let before = this.api_calls();
             let mut report = RunReport::new("full_reconcile", tenant, started);
-            self.full(tenant, Effect::Write, &mut report).await?;
-            self.finish_report(&mut report, &before);
+            this.full(tenant, Effect::Write, &mut report).await?;
+            this.finish_report(&mut report, &before);
             Ok(report)
         }
         .instrument(span)
         .await;
-        self.record_run_end(tenant, RunMode::FullReconcile, started, result.as_ref())
+        this.record_run_end(tenant, RunMode::FullReconcile, started, result.as_ref())
             .await;
         result
     }

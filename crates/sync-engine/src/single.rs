@@ -47,16 +47,17 @@ impl SyncEngine {
         contact: ContactRef,
         mode: SyncMode,
     ) -> Result<ContactSync, Error> {
+        let this = &self.scoped(tenant).await?;
         let span = info_span!("sync.run", kind = "single", tenant = %tenant, contact = %contact);
         async {
-            let before = self.api_calls();
+            let before = this.api_calls();
             let kind = match mode {
                 SyncMode::Apply => "single",
                 SyncMode::DryRun => "single_dry_run",
             };
-            let mut report = RunReport::new(kind, tenant, self.clock.now());
-            let result = self.sync_one(tenant, &contact, mode, &mut report).await?;
-            self.finish_report(&mut report, &before);
+            let mut report = RunReport::new(kind, tenant, this.clock.now());
+            let result = this.sync_one(tenant, &contact, mode, &mut report).await?;
+            this.finish_report(&mut report, &before);
             Ok(ContactSync {
                 contact: result.0,
                 plan: result.1,

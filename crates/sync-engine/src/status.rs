@@ -111,13 +111,14 @@ impl SyncEngine {
         tenant: &TenantId,
         schedule: &Schedule,
     ) -> Result<SyncStatus, Error> {
-        let now = self.clock.now();
+        let this = &self.scoped(tenant).await?;
+        let now = this.clock.now();
         let mut status = SyncStatus::new(tenant.clone(), now);
-        if let Some(check) = self.store.credentials_check(tenant).await? {
+        if let Some(check) = this.store.credentials_check(tenant).await? {
             status.connection = connection(&check);
             status.account_id = check.account_id;
         }
-        status.last_runs = self.store.last_runs(tenant).await?;
+        status.last_runs = this.store.last_runs(tenant).await?;
         status.timing.last_success_at = status
             .last_runs
             .iter()
@@ -125,24 +126,24 @@ impl SyncEngine {
             .filter_map(|l| l.last_ok_at)
             .max();
         status.timing.lag_ms = latest_pull(&status.last_runs).and_then(|l| l.run.lag_ms);
-        status.timing.checkpoint = self
+        status.timing.checkpoint = this
             .store
-            .checkpoint(tenant, &self.source_name(), &self.options.stream)
+            .checkpoint(tenant, &this.source_name(), &this.options.stream)
             .await?;
-        status.outbox = self.depth(tenant, now).await?;
-        status.failures = self.failure_groups(tenant).await?;
+        status.outbox = this.depth(tenant, now).await?;
+        status.failures = this.failure_groups(tenant).await?;
         status.conflicts = open_conflicts(&status.last_runs);
-        let hour = self
+        let hour = this
             .store
             .webhook_counts(tenant, now - chrono::Duration::hours(1))
             .await?;
-        let day = self
+        let day = this
             .store
             .webhook_counts(tenant, now - chrono::Duration::hours(24))
             .await?;
         status.webhooks = WebhookWindows::new(hour, day);
         status.schedule = schedule.clone();
-        status.health = assess(&status, now, &self.options.health);
+        status.health = assess(&status, now, &this.options.health);
         set_gauges(&status);
         Ok(status)
     }

@@ -7,6 +7,11 @@
 //!   (listeners told apart by automation id), `POST /webhooks/hubspot`, `GET /healthz`,
 //!   `GET /readyz` and, with the `prometheus` feature, `GET /metrics`. Nest the router into
 //!   your own axum app behind your middleware, or run [`Service::serve`] standalone.
+//! - **Many tenants** ([`Service::multi_tenant_builder`]): webhooks routed to their tenant by
+//!   HubSpot `portalId` and Cativa `CustomerId` (unknown tenants refused with 422), and the
+//!   install routes `GET /connect/{crm}?tenant=...` and `GET /oauth/{crm}/callback`
+//!   ([`ServiceBuilder::installs`]); [`CredentialConnections`] builds each tenant's parts from
+//!   its saved credentials.
 //! - **Status** (with a status token, [`ServiceBuilder::status_token`]): `GET /status`,
 //!   `GET /status/{tenant}`, failed work listed, requeued and dismissed, and a status page
 //!   at `GET /status/page`, all behind a bearer token; a health job tells observers
@@ -29,6 +34,7 @@ pub mod config;
 mod connect;
 mod error;
 mod hardening;
+mod install;
 pub mod jobs;
 pub mod options;
 mod response;
@@ -37,6 +43,7 @@ mod server;
 mod service;
 mod signal;
 mod status_page;
+mod tenants;
 
 pub use background::{Background, PULL_LEASE};
 pub use checks::{CheckReport, HUBSPOT_REQUIRED_SCOPES, HUBSPOT_SCHEMA_WRITE_SCOPE, check, start};
@@ -44,10 +51,12 @@ pub use config::{ServiceArgs, ServiceConfig};
 pub use connect::{Connected, HUBSPOT_BADGES_PROPERTY, HUBSPOT_USER_ID_PROPERTY, connect};
 pub use error::{Error, Problem};
 pub use hardening::router;
+pub use install::{InstallHook, Installs};
 pub use options::ServiceOptions;
 pub use response::{REQUEST_ID_HEADER, RequestId};
 pub use service::{Service, ServiceBuilder};
 pub use signal::shutdown_signal;
+pub use tenants::{CredentialConnections, HubSpotTenants, SalesforceTenants};
 
 // The README's code blocks compile as doc-tests.
 #[cfg(doctest)]

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crm_hubspot::HubSpotSource;
 use secrecy::SecretString;
 use sync_core::TenantId;
+use sync_core::ports::TenantConnections;
 use sync_core::status::{StatusObserver, SyncStatus};
 use sync_engine::{HealthWatch, SyncEngine};
 use tokio::sync::Notify;
@@ -29,7 +30,16 @@ pub(crate) struct Shared {
     pub(crate) engine: SyncEngine,
     pub(crate) tenant: TenantId,
     pub(crate) cativa: Option<cativa_client::webhook::WebhookReceiver>,
-    pub(crate) hubspot: Option<(crm_hubspot::webhook::WebhookReceiver, Arc<HubSpotSource>)>,
+    /// The HubSpot receiver, and the source of the single tenant (a routing service reads
+    /// through each tenant's own source).
+    pub(crate) hubspot: Option<(
+        crm_hubspot::webhook::WebhookReceiver,
+        Option<Arc<HubSpotSource>>,
+    )>,
+    /// Routes deliveries to their tenant; `None`: every delivery is `tenant`'s.
+    pub(crate) routing: Option<Arc<dyn TenantConnections>>,
+    /// The install routes' flows; `None`: `/connect` and `/oauth` answer 404.
+    pub(crate) installs: Option<Arc<crate::install::Installs>>,
     pub(crate) options: ServiceOptions,
     /// Wakes the drainer when a delivery left work in the outbox.
     pub(crate) work: Notify,
@@ -80,6 +90,7 @@ impl std::fmt::Debug for Service {
             .field("instance", &self.shared.instance)
             .field("cativa", &self.shared.cativa.is_some())
             .field("hubspot", &self.shared.hubspot.is_some())
+            .field("routes_tenants", &self.shared.routing.is_some())
             .field("options", &self.shared.options)
             .finish_non_exhaustive()
     }
@@ -93,6 +104,8 @@ impl Service {
             tenant,
             cativa: None,
             hubspot: None,
+            routing: None,
+            installs: None,
             options: ServiceOptions::default(),
             checks: Vec::new(),
             status_token: None,
@@ -100,6 +113,15 @@ impl Service {
             #[cfg(feature = "prometheus")]
             metrics: None,
         }
+    }
+
+    /// Starts building a service over many tenants: `engine` resolves each tenant's parts
+    /// ([`sync_engine::SyncEngineBuilder::connections`]) and each webhook delivery is routed
+    /// to its tenant through the same connections ([`ServiceBuilder::route_tenants`]).
+    /// `home` is the tenant of the background work and the status routes.
+    pub fn multi_tenant_builder(engine: SyncEngine, home: TenantId) -> ServiceBuilder {
+        let connections = engine.connections().clone();
+        Self::builder(engine, home).route_tenants(connections)
     }
 
     /// The engine.
@@ -132,7 +154,12 @@ pub struct ServiceBuilder {
     engine: SyncEngine,
     tenant: TenantId,
     cativa: Option<cativa_client::webhook::WebhookReceiver>,
-    hubspot: Option<(crm_hubspot::webhook::WebhookReceiver, Arc<HubSpotSource>)>,
+    hubspot: Option<(
+        crm_hubspot::webhook::WebhookReceiver,
+        Option<Arc<HubSpotSource>>,
+    )>,
+    routing: Option<Arc<dyn TenantConnections>>,
+    installs: Option<Arc<crate::install::Installs>>,
     options: ServiceOptions,
     checks: Vec<String>,
     status_token: Option<SecretString>,
@@ -164,7 +191,34 @@ impl ServiceBuilder {
         receiver: crm_hubspot::webhook::WebhookReceiver,
         source: Arc<HubSpotSource>,
     ) -> Self {
-        self.hubspot = Some((receiver, source));
+        self.hubspot = Some((receiver, Some(source)));
+        self
+    }
+
+    /// Serves HubSpot webhooks verified by `receiver` for a service that routes many
+    /// tenants ([`route_tenants`](Self::route_tenants)): the contacts an event names are
+    /// read through its tenant's own source.
+    pub fn hubspot_receiver(mut self, receiver: crm_hubspot::webhook::WebhookReceiver) -> Self {
+        self.hubspot = Some((receiver, None));
+        self
+    }
+
+    /// Routes each webhook delivery to its tenant through `connections`: HubSpot events by
+    /// `portalId` ([`TenantConnections::tenant_for_account`]), Cativa deliveries by
+    /// `CustomerId` ([`TenantConnections::tenant_for_customer`]). A delivery for a tenant
+    /// it does not know is refused with 422 `unknown_tenant` and changes nothing. The
+    /// builder's own tenant stays the one the background work (drainer, pulls, retention),
+    /// `/readyz` and the status routes serve.
+    pub fn route_tenants(mut self, connections: Arc<dyn TenantConnections>) -> Self {
+        self.routing = Some(connections);
+        self
+    }
+
+    /// Serves the install routes `GET /connect/{crm}?tenant=...` and
+    /// `GET /oauth/{crm}/callback` with these flows (see [`crate::Installs`]). Without it
+    /// they answer 404.
+    pub fn installs(mut self, installs: crate::install::Installs) -> Self {
+        self.installs = Some(Arc::new(installs));
         self
     }
 
@@ -220,6 +274,8 @@ impl ServiceBuilder {
                 tenant: self.tenant,
                 cativa: self.cativa,
                 hubspot: self.hubspot,
+                routing: self.routing,
+                installs: self.installs,
                 options: self.options,
                 work: Notify::new(),
                 instance,

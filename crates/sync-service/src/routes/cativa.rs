@@ -99,9 +99,20 @@ async fn handle(
         )
         .into_response(id);
     };
+    let customer = delivery.customer_id();
+    let tenant = match super::tenants::cativa_tenant(
+        shared,
+        customer.as_ref().map(|c| c.as_str()),
+        id,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     match shared
         .engine
-        .handle_community_event(&shared.tenant, delivery.execution_id.as_str(), event)
+        .handle_community_event(&tenant, delivery.execution_id.as_str(), event)
         .await
     {
         Ok(o) => outcome(shared, &o, id).await,

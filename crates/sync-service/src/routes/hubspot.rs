@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
 use bytes::Bytes;
-use crm_hubspot::webhook::WebhookError;
+use crm_hubspot::webhook::{WebhookError, WebhookEvent};
+use sync_core::DeliveryOutcome;
 
 use sync_core::ports::WebhookOutcome;
 
@@ -24,7 +25,7 @@ pub(super) async fn route(
     parts: Parts,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some((receiver, source)) = &shared.hubspot else {
+    let Some((receiver, _)) = &shared.hubspot else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             "not_configured",
@@ -48,21 +49,31 @@ pub(super) async fn route(
         super::count_delivery(&shared, WebhookOutcome::Accepted, None).await;
         return status(StatusCode::OK, "accepted", &id);
     }
-    let contacts = match source
-        .contacts_for(&shared.tenant, &delivery.contact_signals())
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return engine_error(&shared, &sync_engine::Error::from(e), &id),
+    let groups = match super::tenants::hubspot_tenants(&shared, delivery.events, &id).await {
+        Ok(g) => g,
+        Err(r) => return r,
     };
-    match shared
-        .engine
-        .handle_crm_contacts(&shared.tenant, &delivery.ledger_ids(), contacts)
-        .await
-    {
-        Ok(o) => outcome(&shared, &o, &id).await,
-        Err(e) => engine_error(&shared, &e, &id),
+    // One engine call per tenant; the answer asks for a retry if any part needs one.
+    let mut answer = DeliveryOutcome::Duplicate;
+    for (tenant, events) in groups {
+        let contacts = match super::tenants::hubspot_contacts(&shared, &tenant, &events).await {
+            Ok(c) => c,
+            Err(e) => return engine_error(&shared, &e, &id),
+        };
+        let ledger: Vec<String> = events.iter().map(WebhookEvent::dedupe_string).collect();
+        match shared
+            .engine
+            .handle_crm_contacts(&tenant, &ledger, contacts)
+            .await
+        {
+            Ok(DeliveryOutcome::Duplicate) => {}
+            Ok(DeliveryOutcome::InProgress) => answer = DeliveryOutcome::InProgress,
+            Ok(o) if answer != DeliveryOutcome::InProgress => answer = o,
+            Ok(_) => {}
+            Err(e) => return engine_error(&shared, &e, &id),
+        }
     }
+    outcome(&shared, &answer, &id).await
 }
 
 fn refused(e: &WebhookError, id: &RequestId) -> Response {

@@ -6,6 +6,7 @@ mod health;
 mod hubspot;
 mod status;
 mod status_auth;
+mod tenants;
 
 pub(crate) use status_auth::StatusAuth;
 
@@ -30,6 +31,8 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
         .route("/webhooks/cativa", post(cativa::shared_route))
         .route("/webhooks/cativa/{event}", post(cativa::event_route))
         .route("/webhooks/hubspot", post(hubspot::route))
+        .route("/connect/{crm}", get(crate::install::connect))
+        .route("/oauth/{crm}/callback", get(crate::install::callback))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     #[cfg(feature = "prometheus")]

@@ -1,0 +1,341 @@
+//! Many tenants: the [`TenantConnections`] port that resolves each tenant's CRM source, sinks
+//! and inviter ([`TenantParts`]), and finds the tenant a webhook belongs to (HubSpot
+//! `portalId`, Salesforce org id, Cativa `CustomerId`).
+//!
+//! The engine resolves a tenant's parts at the start of each call, so one engine serves every
+//! tenant, each with its own credentials. Two implementations live here: [`StaticConnections`]
+//! (the same parts for every tenant: what `SyncEngineBuilder::source` and friends build) and
+//! [`MemoryConnections`] (a map per tenant plus the account and customer indexes). A
+//! credential-backed one that builds clients from stored tokens lives in `sync-service`
+//! (crates/sync-service/src/tenants.rs).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use super::community::{BadgeSink, CommunitySink, Inviter};
+use super::crm::{CrmSink, CrmSource};
+use crate::domain::{CrmKind, TenantId};
+use crate::error::Error;
+
+/// One tenant's parts: where its contacts are read and its changes written. A part left
+/// `None` makes the work that needs it fail with "not configured", never fall back to
+/// another tenant's.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct TenantParts {
+    /// The CRM to read.
+    pub source: Option<Arc<dyn CrmSource>>,
+    /// The CRM to write (provisioning, properties, activities).
+    pub crm_sink: Option<Arc<dyn CrmSink>>,
+    /// Where badge changes go.
+    pub badge_sink: Option<Arc<dyn BadgeSink>>,
+    /// Who sends invites.
+    pub inviter: Option<Arc<dyn Inviter>>,
+    /// Where community field updates go.
+    pub community_sink: Option<Arc<dyn CommunitySink>>,
+}
+
+impl fmt::Debug for TenantParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantParts")
+            .field("source", &self.source.as_ref().map(|s| s.crm()))
+            .field("crm_sink", &self.crm_sink.as_ref().map(|s| s.crm()))
+            .field("badge_sink", &self.badge_sink.is_some())
+            .field("inviter", &self.inviter.is_some())
+            .field("community_sink", &self.community_sink.is_some())
+            .finish()
+    }
+}
+
+impl TenantParts {
+    /// No parts yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the CRM source.
+    #[must_use]
+    pub fn with_source(mut self, source: Arc<dyn CrmSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Sets the CRM sink.
+    #[must_use]
+    pub fn with_crm_sink(mut self, sink: Arc<dyn CrmSink>) -> Self {
+        self.crm_sink = Some(sink);
+        self
+    }
+
+    /// Sets the badge sink.
+    #[must_use]
+    pub fn with_badge_sink(mut self, sink: Arc<dyn BadgeSink>) -> Self {
+        self.badge_sink = Some(sink);
+        self
+    }
+
+    /// Sets the inviter.
+    #[must_use]
+    pub fn with_inviter(mut self, inviter: Arc<dyn Inviter>) -> Self {
+        self.inviter = Some(inviter);
+        self
+    }
+
+    /// Sets the community sink.
+    #[must_use]
+    pub fn with_community_sink(mut self, sink: Arc<dyn CommunitySink>) -> Self {
+        self.community_sink = Some(sink);
+        self
+    }
+}
+
+/// Resolves each tenant's parts and finds the tenant an inbound event belongs to.
+///
+/// A lookup that finds nothing answers `Ok(None)` (the caller refuses the delivery); `Err` is
+/// for a lookup that could not be made (store down, credentials unreadable).
+#[async_trait]
+pub trait TenantConnections: Send + Sync {
+    /// `tenant`'s parts. An unknown tenant is [`Error::UnknownTenant`].
+    async fn parts(&self, tenant: &TenantId) -> Result<TenantParts, Error>;
+
+    /// The tenant connected to the CRM account `account_id` (HubSpot portal id, Salesforce
+    /// org id) of `crm`.
+    async fn tenant_for_account(
+        &self,
+        crm: &CrmKind,
+        account_id: &str,
+    ) -> Result<Option<TenantId>, Error>;
+
+    /// The tenant whose Cativa community is `customer_id` (the webhook's `CustomerId`).
+    async fn tenant_for_customer(&self, customer_id: &str) -> Result<Option<TenantId>, Error>;
+
+    /// Forgets what is cached or indexed for `tenant` (the disconnect hook: after it, routing
+    /// no longer finds the tenant and its parts are built again on next use). Whether
+    /// anything was known. The default forgets nothing.
+    async fn forget(&self, tenant: &TenantId) -> Result<bool, Error> {
+        let _ = tenant;
+        Ok(false)
+    }
+}
+
+/// The same parts for every tenant: a single-account deployment (what
+/// `SyncEngineBuilder::source` and the other part setters build). It routes nothing: the
+/// single-tenant service names its one tenant itself.
+#[derive(Debug, Clone, Default)]
+pub struct StaticConnections {
+    parts: TenantParts,
+}
+
+impl StaticConnections {
+    /// Serves `parts` to every tenant.
+    pub fn new(parts: TenantParts) -> Self {
+        Self { parts }
+    }
+
+    /// The parts served.
+    pub fn served(&self) -> &TenantParts {
+        &self.parts
+    }
+
+    /// The parts served, to change them.
+    pub fn served_mut(&mut self) -> &mut TenantParts {
+        &mut self.parts
+    }
+}
+
+#[async_trait]
+impl TenantConnections for StaticConnections {
+    async fn parts(&self, _tenant: &TenantId) -> Result<TenantParts, Error> {
+        Ok(self.parts.clone())
+    }
+
+    async fn tenant_for_account(
+        &self,
+        _crm: &CrmKind,
+        _account_id: &str,
+    ) -> Result<Option<TenantId>, Error> {
+        Ok(None)
+    }
+
+    async fn tenant_for_customer(&self, _customer_id: &str) -> Result<Option<TenantId>, Error> {
+        Ok(None)
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    parts: HashMap<TenantId, TenantParts>,
+    accounts: HashMap<(CrmKind, String), TenantId>,
+    customers: HashMap<String, TenantId>,
+}
+
+/// Tenants registered in memory: their parts, the CRM account each is connected to and its
+/// Cativa `CustomerId`. For tests and for services that build every tenant's parts at start.
+#[derive(Default)]
+pub struct MemoryConnections {
+    inner: RwLock<Registry>,
+}
+
+impl fmt::Debug for MemoryConnections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("MemoryConnections")
+            .field("tenants", &inner.parts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryConnections {
+    /// No tenants yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers (replaces) `tenant`'s parts.
+    pub fn insert(&self, tenant: TenantId, parts: TenantParts) {
+        self.write().parts.insert(tenant, parts);
+    }
+
+    /// Routes the CRM account `account_id` of `crm` to `tenant` (replacing an earlier
+    /// tenant of that account: one account feeds one tenant).
+    pub fn link_account(&self, tenant: TenantId, crm: CrmKind, account_id: impl Into<String>) {
+        self.write()
+            .accounts
+            .insert((crm, account_id.into()), tenant);
+    }
+
+    /// Routes the Cativa `CustomerId` `customer_id` to `tenant`.
+    pub fn link_customer(&self, tenant: TenantId, customer_id: impl Into<String>) {
+        self.write().customers.insert(customer_id.into(), tenant);
+    }
+
+    /// The tenants registered, sorted.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<TenantId> = inner.parts.keys().cloned().collect();
+        all.sort();
+        all
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl TenantConnections for MemoryConnections {
+    async fn parts(&self, tenant: &TenantId) -> Result<TenantParts, Error> {
+        self.read()
+            .parts
+            .get(tenant)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTenant(tenant.clone()))
+    }
+
+    async fn tenant_for_account(
+        &self,
+        crm: &CrmKind,
+        account_id: &str,
+    ) -> Result<Option<TenantId>, Error> {
+        Ok(self
+            .read()
+            .accounts
+            .get(&(crm.clone(), account_id.to_owned()))
+            .cloned())
+    }
+
+    async fn tenant_for_customer(&self, customer_id: &str) -> Result<Option<TenantId>, Error> {
+        Ok(self.read().customers.get(customer_id).cloned())
+    }
+
+    async fn forget(&self, tenant: &TenantId) -> Result<bool, Error> {
+        let mut inner = self.write();
+        let known = inner.parts.remove(tenant).is_some();
+        let before = inner.accounts.len() + inner.customers.len();
+        inner.accounts.retain(|_, t| t != tenant);
+        inner.customers.retain(|_, t| t != tenant);
+        Ok(known || inner.accounts.len() + inner.customers.len() < before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn memory_connections_route_accounts_and_customers_to_their_tenant() {
+        let reg = MemoryConnections::new();
+        let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+        reg.insert(a.clone(), TenantParts::new());
+        reg.insert(b.clone(), TenantParts::new());
+        reg.link_account(a.clone(), CrmKind::Hubspot, "111");
+        reg.link_account(b.clone(), CrmKind::Hubspot, "222");
+        reg.link_customer(b.clone(), "cust-b");
+        assert_eq!(
+            block(reg.tenant_for_account(&CrmKind::Hubspot, "111")).unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(
+            block(reg.tenant_for_account(&CrmKind::Hubspot, "222")).unwrap(),
+            Some(b.clone())
+        );
+        // The same id in another CRM is another account.
+        assert_eq!(
+            block(reg.tenant_for_account(&CrmKind::Salesforce, "111")).unwrap(),
+            None
+        );
+        assert_eq!(
+            block(reg.tenant_for_customer("cust-b")).unwrap(),
+            Some(b.clone())
+        );
+        assert_eq!(block(reg.tenant_for_customer("cust-x")).unwrap(), None);
+        assert_eq!(reg.tenants(), vec![a, b]);
+    }
+
+    #[test]
+    fn an_unknown_tenant_has_no_parts_and_forget_unroutes_it() {
+        let reg = MemoryConnections::new();
+        let a = TenantId::new("a");
+        assert!(matches!(
+            block(reg.parts(&a)),
+            Err(Error::UnknownTenant(t)) if t == a
+        ));
+        reg.insert(a.clone(), TenantParts::new());
+        reg.link_account(a.clone(), CrmKind::Hubspot, "111");
+        reg.link_customer(a.clone(), "cust-a");
+        assert!(block(reg.forget(&a)).unwrap());
+        assert!(block(reg.parts(&a)).is_err());
+        assert_eq!(
+            block(reg.tenant_for_account(&CrmKind::Hubspot, "111")).unwrap(),
+            None
+        );
+        assert_eq!(block(reg.tenant_for_customer("cust-a")).unwrap(), None);
+        assert!(!block(reg.forget(&a)).unwrap());
+    }
+
+    #[test]
+    fn static_connections_serve_the_same_parts_to_every_tenant_and_route_nothing() {
+        let conns = StaticConnections::default();
+        assert!(block(conns.parts(&TenantId::new("x"))).is_ok());
+        assert_eq!(
+            block(conns.tenant_for_account(&CrmKind::Hubspot, "1")).unwrap(),
+            None
+        );
+    }
+}
