@@ -8,6 +8,7 @@ mod credentials;
 mod crm;
 mod delivery;
 mod from_action;
+mod purge;
 mod status;
 mod store;
 
@@ -19,6 +20,7 @@ pub use crm::{
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use from_action::WrongAction;
+pub use purge::{PURGE_ACTION, PurgeCounts, PurgeMode, TenantPurge};
 pub use status::{
     CredentialsCheck, Dismissal, FailedFilter, FailedItem, LastRun, OperatorAction, Requeue,
     RunMode, RunOutcome, RunRecord, StatusStore, WebhookCounts, WebhookOutcome, hour_bucket,
