@@ -60,6 +60,7 @@ pub mod oauth;
 mod schema;
 mod sink;
 mod source;
+pub mod subscriptions;
 pub mod webhook;
 
 pub use client::{
