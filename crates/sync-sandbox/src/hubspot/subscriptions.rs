@@ -47,20 +47,20 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         )
 }
 
-/// Refuses a request without the developer API key (401) or for another app (404).
-fn check(api: &Api, app_id: &str, q: &BTreeMap<String, String>) -> Result<(), Response> {
+/// The refusal of a request without the developer API key (401) or for another app (404).
+fn check(api: &Api, app_id: &str, q: &BTreeMap<String, String>) -> Option<Response> {
     if q.get("hapikey").map(String::as_str) != Some(DEFAULT_DEVELOPER_API_KEY) {
         let e = ApiError::new(
             StatusCode::UNAUTHORIZED,
             "INVALID_AUTHENTICATION",
             "The developer API key provided is invalid.",
         );
-        return Err(api.error(e));
+        return Some(api.error(e));
     }
     if app_id != HUBSPOT_APP_ID.to_string() {
-        return Err(api.error(ApiError::not_found(app_id)));
+        return Some(api.error(ApiError::not_found(app_id)));
     }
-    Ok(())
+    None
 }
 
 type Args = (
@@ -74,7 +74,7 @@ fn app_id(path: &BTreeMap<String, String>) -> &str {
 }
 
 async fn get_settings((State(api), Path(p), Query(q)): Args) -> Response {
-    if let Err(r) = check(&api, app_id(&p), &q) {
+    if let Some(r) = check(&api, app_id(&p), &q) {
         return r;
     }
     match lock(&api.subscriptions).settings.clone() {
@@ -92,7 +92,7 @@ struct SettingsIn {
 }
 
 async fn put_settings((State(api), Path(p), Query(q)): Args, body: String) -> Response {
-    if let Err(r) = check(&api, app_id(&p), &q) {
+    if let Some(r) = check(&api, app_id(&p), &q) {
         return r;
     }
     let input: SettingsIn = match serde_json::from_str(&body) {
@@ -124,7 +124,7 @@ async fn put_settings((State(api), Path(p), Query(q)): Args, body: String) -> Re
 }
 
 async fn delete_settings((State(api), Path(p), Query(q)): Args) -> Response {
-    if let Err(r) = check(&api, app_id(&p), &q) {
+    if let Some(r) = check(&api, app_id(&p), &q) {
         return r;
     }
     lock(&api.subscriptions).settings = None;
@@ -132,7 +132,7 @@ async fn delete_settings((State(api), Path(p), Query(q)): Args) -> Response {
 }
 
 async fn list((State(api), Path(p), Query(q)): Args) -> Response {
-    if let Err(r) = check(&api, app_id(&p), &q) {
+    if let Some(r) = check(&api, app_id(&p), &q) {
         return r;
     }
     let results: Vec<Value> = lock(&api.subscriptions).items.values().cloned().collect();
@@ -150,7 +150,7 @@ struct SubscriptionIn {
 }
 
 async fn create((State(api), Path(p), Query(q)): Args, body: String) -> Response {
-    if let Err(r) = check(&api, app_id(&p), &q) {
+    if let Some(r) = check(&api, app_id(&p), &q) {
         return r;
     }
     let input: SubscriptionIn = match serde_json::from_str(&body) {
@@ -200,18 +200,19 @@ async fn create((State(api), Path(p), Query(q)): Args, body: String) -> Response
     (StatusCode::CREATED, Json(item)).into_response()
 }
 
-fn sub_id(api: &Api, p: &BTreeMap<String, String>) -> Result<u64, Response> {
+fn sub_id(api: &Api, p: &BTreeMap<String, String>) -> Result<u64, Box<Response>> {
     let raw = p.get("id").map_or("", String::as_str);
-    raw.parse().map_err(|_| api.error(ApiError::not_found(raw)))
+    raw.parse()
+        .map_err(|_| Box::new(api.error(ApiError::not_found(raw))))
 }
 
 async fn get_one((State(api), Path(p), Query(q)): Args) -> Response {
-    if let Err(r) = check(&api, app_id(&p), &q) {
+    if let Some(r) = check(&api, app_id(&p), &q) {
         return r;
     }
     let id = match sub_id(&api, &p) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let found = lock(&api.subscriptions).items.get(&id).cloned();
     match found {
@@ -226,12 +227,12 @@ struct UpdateIn {
 }
 
 async fn update((State(api), Path(p), Query(q)): Args, body: String) -> Response {
-    if let Err(r) = check(&api, app_id(&p), &q) {
+    if let Some(r) = check(&api, app_id(&p), &q) {
         return r;
     }
     let id = match sub_id(&api, &p) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let input: UpdateIn = match serde_json::from_str(&body) {
         Ok(i) => i,
@@ -251,12 +252,12 @@ async fn update((State(api), Path(p), Query(q)): Args, body: String) -> Response
 }
 
 async fn delete_one((State(api), Path(p), Query(q)): Args) -> Response {
-    if let Err(r) = check(&api, app_id(&p), &q) {
+    if let Some(r) = check(&api, app_id(&p), &q) {
         return r;
     }
     let id = match sub_id(&api, &p) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if lock(&api.subscriptions).items.remove(&id).is_none() {
         return api.error(ApiError::not_found(&id.to_string()));

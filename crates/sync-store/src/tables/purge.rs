@@ -12,10 +12,13 @@ use crate::db_error::db;
 use crate::rows::check_tenant;
 use crate::time::to_ns;
 
+/// The field of [`PurgeCounts`] a table counts into.
+type Field = fn(&mut PurgeCounts) -> &mut u64;
+
 /// Every table with a `tenant` column, with the field of [`PurgeCounts`] it counts into.
 /// Badge grants belong to their mapping rows and are deleted first without a count of
 /// their own.
-const TABLES: [(&str, Option<fn(&mut PurgeCounts) -> &mut u64>); 13] = [
+const TABLES: [(&str, Option<Field>); 13] = [
     ("badge_grants", None),
     ("mappings", Some(|c| &mut c.mappings)),
     ("outbox", Some(|c| &mut c.outbox)),
