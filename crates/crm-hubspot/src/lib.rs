@@ -60,6 +60,7 @@ pub mod oauth;
 mod schema;
 mod sink;
 mod source;
+pub mod subscriptions;
 pub mod webhook;
 
 pub use client::{
@@ -69,7 +70,7 @@ pub use client::{
 };
 pub use convert::{ContactMapping, TagMatch, TagSource};
 pub use error::Error;
-pub use schema::{Schema, ValueIssue};
+pub use schema::{Schema, ValueIssue, crm_property};
 pub use sink::{HubSpotSink, SinkConfig};
 pub use source::{HubSpotSource, SourceConfig};
 

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sync_core::ports::{TenantCredentials, TokenRefresher};
+use sync_core::ports::{Revoked, TenantCredentials, TokenRefresher, TokenRevoker};
 use sync_core::{CrmKind, RemoteError, RemoteErrorKind, TenantId};
 use sync_http::{HttpClient, OAuthStateKey};
 
@@ -400,6 +400,28 @@ impl TokenRefresher for HubSpotOAuthApp {
         };
         let tokens = HubSpotOAuthApp::refresh(self, refresh_token).await?;
         Ok(tokens.into_credentials(now))
+    }
+}
+
+/// Revokes a tenant's refresh token on disconnect (`DELETE /oauth/v1/refresh-tokens/{token}`),
+/// which takes its access tokens along. Without a refresh token there is nothing to revoke:
+/// HubSpot's access tokens expire on their own.
+#[async_trait::async_trait]
+impl TokenRevoker for HubSpotOAuthApp {
+    fn crm(&self) -> CrmKind {
+        CrmKind::Hubspot
+    }
+
+    async fn revoke(
+        &self,
+        _tenant: &TenantId,
+        credentials: &TenantCredentials,
+    ) -> Result<Revoked, sync_core::Error> {
+        let Some(refresh_token) = &credentials.refresh_token else {
+            return Ok(Revoked::NothingToRevoke);
+        };
+        HubSpotOAuthApp::revoke(self, refresh_token).await?;
+        Ok(Revoked::Revoked)
     }
 }
 

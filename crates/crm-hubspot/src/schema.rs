@@ -141,6 +141,37 @@ impl Schema {
     }
 }
 
+/// A property as `sync_core::suggest::suggest_mappings` input: its name, label, kind
+/// (`phone` and `email` by field type or name) and option values.
+pub fn crm_property(p: &Property) -> sync_core::suggest::CrmProperty {
+    use sync_core::suggest::{CrmProperty, FieldKind};
+    let kind = match (p.kind.as_str(), p.field_type.as_str()) {
+        ("bool", _) | (_, "booleancheckbox") => FieldKind::Bool,
+        ("enumeration", _) => FieldKind::Enumeration,
+        ("number", _) => FieldKind::Number,
+        ("date" | "datetime", _) => FieldKind::Date,
+        (_, "phonenumber") => FieldKind::Phone,
+        _ if p.name == "email" || p.name.ends_with("_email") => FieldKind::Email,
+        _ => FieldKind::Text,
+    };
+    CrmProperty::new(&p.name, &p.label, kind)
+        .with_options(p.options.iter().map(|o| o.value.clone()))
+}
+
+impl Schema {
+    /// The writable properties as `suggest_mappings` input, sorted by name.
+    pub fn crm_properties(&self) -> Vec<sync_core::suggest::CrmProperty> {
+        let mut props: Vec<_> = self
+            .props
+            .values()
+            .filter(|p| p.is_writable())
+            .map(crm_property)
+            .collect();
+        props.sort_by(|a, b| a.name.cmp(&b.name));
+        props
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +221,19 @@ mod tests {
         );
         assert_eq!(s.check("since", "May 1st"), Err(ValueIssue::NotADate));
         assert!(s.check("email", "anything").is_ok());
+    }
+
+    #[test]
+    fn writable_properties_become_suggestion_input() {
+        use sync_core::suggest::FieldKind;
+        let props = schema().crm_properties();
+        let names: Vec<&str> = props.iter().map(|p| p.name.as_str()).collect();
+        assert!(!names.contains(&"createdate"), "read-only left out");
+        let badges = props.iter().find(|p| p.name == "cativa_badges").unwrap();
+        assert_eq!(badges.kind, FieldKind::Enumeration);
+        assert_eq!(badges.options, ["vip", "speaker"]);
+        let email = props.iter().find(|p| p.name == "email").unwrap();
+        assert_eq!(email.kind, FieldKind::Email);
     }
 
     #[test]

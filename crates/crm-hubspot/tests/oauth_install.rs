@@ -104,6 +104,15 @@ async fn install_exchange_call_refresh_revoke() {
         .unwrap();
 
     app.revoke(&refreshed.refresh_token).await.unwrap();
+    // The access tokens issued with the revoked refresh token go with it.
+    for access in [&tokens.access_token, &refreshed.access_token] {
+        let err = api_client(&hs, access)
+            .list_contacts(&ListOptions::default())
+            .await
+            .unwrap_err();
+        assert!(!err.to_string().contains(access.expose_secret()), "{err}");
+        assert!(app.access_token_info(access).await.is_err());
+    }
     let refused = app.refresh(&refreshed.refresh_token).await.unwrap_err();
     let text = refused.to_string();
     assert!(

@@ -973,6 +973,23 @@ impl SalesforceClient {
             .await
     }
 
+    /// `sobjects/{object}/describe`: the object's live schema (fields, types, picklist
+    /// values, createable and updateable), for mapping suggestions and validation.
+    pub async fn describe(&self, object: &str) -> Result<crate::describe::SObjectDescribe, Error> {
+        let api = self.api().await?;
+        let url = Self::data_url(
+            api,
+            &["sobjects", object, "describe"],
+            &self.inner.api_version,
+        )?;
+        self.get_json(
+            url,
+            "describe",
+            &format!("GET {VERSIONED}/sobjects/{{object}}/describe"),
+        )
+        .await
+    }
+
     /// `sobjects/{object}/updated`: ids created or updated in `[start, end]`, at most 30
     /// days back.
     pub async fn get_updated(

@@ -87,6 +87,7 @@ mod auth;
 mod client;
 mod connection;
 mod contact;
+pub mod describe;
 mod echo;
 pub mod error;
 pub mod limits;

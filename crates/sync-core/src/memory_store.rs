@@ -21,6 +21,7 @@ use crate::ports::{
 };
 
 mod credentials;
+mod purge;
 
 #[derive(Debug, Default)]
 struct TenantState {

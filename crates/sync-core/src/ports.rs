@@ -9,6 +9,8 @@ mod credentials;
 mod crm;
 mod delivery;
 mod from_action;
+mod purge;
+mod revoke;
 mod status;
 mod store;
 
@@ -21,6 +23,8 @@ pub use crm::{
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use from_action::WrongAction;
+pub use purge::{PURGE_ACTION, PurgeCounts, PurgeMode, TenantPurge};
+pub use revoke::{Revoked, TokenRevoker};
 pub use status::{
     CredentialsCheck, Dismissal, FailedFilter, FailedItem, LastRun, OperatorAction, Requeue,
     RunMode, RunOutcome, RunRecord, StatusStore, WebhookCounts, WebhookOutcome, hour_bucket,

@@ -21,6 +21,7 @@ mod apply;
 mod connection;
 mod credentials;
 mod crm_fields;
+mod disconnect;
 mod error;
 mod events;
 mod progress;
@@ -40,6 +41,7 @@ use chrono::{DateTime, Utc};
 
 pub use connection::ConnectionReport;
 pub use credentials::TenantTokens;
+pub use disconnect::{DisconnectOptions, DisconnectReport, Revocation, RevokeOutcome};
 pub use error::Error;
 pub use progress::{Progress, ProgressObserver};
 pub use retention::{PurgeReport, RetentionPolicy};

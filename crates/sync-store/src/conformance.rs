@@ -38,7 +38,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::future::BoxFuture;
 use sync_core::ports::{
     AuditEntry, AuditOutcome, CredentialsCheck, FailedFilter, LeaseHolder, OutboxItem,
-    OutboxStatus, Requeue, RunMode, RunOutcome, RunRecord, Store, WebhookOutcome, hour_bucket,
+    OutboxStatus, PURGE_ACTION, PurgeCounts, PurgeMode, Requeue, RunMode, RunOutcome, RunRecord,
+    Store, WebhookOutcome, hour_bucket,
 };
 use sync_core::{
     Action, ActionKind, BadgeGrant, BadgeId, CativaUserId, CommunityProfile, CrmRecordId, Cursor,
@@ -102,6 +103,7 @@ macro_rules! __with_conformance_cases {
             status_webhook_count_purge_deletes_whole_old_buckets,
             status_operator_action_purge_is_bounded_oldest_first,
             status_purges_reject_the_empty_tenant,
+            purge_tenant_deletes_only_its_tenant_and_audits_itself,
         }
     };
 }
@@ -2682,5 +2684,161 @@ pub async fn status_operator_action_purge_is_bounded_oldest_first(store: Arc<dyn
         (counts.failed, counts.dismissed),
         (0, 3),
         "the dismissals stand"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tenant purge
+
+/// Gives `t` one row of every kind a purge counts (credentials excepted: they live in the
+/// credential store, see `tests/credentials.rs`).
+async fn fill_tenant(store: &Arc<dyn Store>, t: &TenantId) {
+    let ttl = Duration::from_secs(30);
+    store
+        .put_mapping(t, &full_mapping("person@example.com", "1", "u1"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .advance_checkpoint(t, "hubspot", "contacts", None, &Cursor::at(secs(100)))
+            .await
+            .unwrap()
+    );
+    assert!(store.record_delivery(t, "exec-1", secs(0)).await.unwrap());
+    assert_eq!(store.enqueue(t, &actions(0..3), secs(0)).await.unwrap(), 3);
+    let holder = store
+        .register_worker(t, "worker", secs(0))
+        .await
+        .unwrap()
+        .holder;
+    let claimed = store.claim(t, &holder, 1, ttl, secs(1)).await.unwrap();
+    store
+        .fail(t, &claimed[0].action.key, &holder, "400", None, secs(2))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .dismiss_failed(t, &claimed[0].action.key, "ops", "known", secs(3))
+            .await
+            .unwrap()
+    );
+    let entry = AuditEntry::new(
+        secs(1),
+        "assign_badge",
+        "person@example.com",
+        AuditOutcome::Applied,
+        action(0).key,
+    );
+    store.append_audit(t, &[entry]).await.unwrap();
+    assert!(
+        store
+            .try_acquire_lease(t, "pull", "instance", ttl, secs(0))
+            .await
+            .unwrap()
+    );
+    let run = RunRecord::new(RunMode::Delta, secs(0), secs(1), RunOutcome::Ok);
+    store.record_run(t, &run).await.unwrap();
+    store
+        .record_credentials_check(t, &CredentialsCheck::ok(secs(1), Some("62515".into())))
+        .await
+        .unwrap();
+    store
+        .record_delivery_outcome(t, WebhookOutcome::Accepted, None, secs(1))
+        .await
+        .unwrap();
+}
+
+/// A dry run counts every row of the tenant and changes nothing; the purge deletes them in
+/// one go, then records itself as the tenant's only row (counts only, no personal data);
+/// another tenant's rows are untouched.
+pub async fn purge_tenant_deletes_only_its_tenant_and_audits_itself(store: Arc<dyn Store>) {
+    let (a, b) = (tenant("leaving"), tenant("staying"));
+    fill_tenant(&store, &a).await;
+    fill_tenant(&store, &b).await;
+    // `PurgeCounts` is non-exhaustive: built field by field.
+    let mut expected = PurgeCounts::default();
+    for n in [
+        &mut expected.mappings,
+        &mut expected.workers,
+        &mut expected.deliveries,
+        &mut expected.audit,
+        &mut expected.checkpoints,
+        &mut expected.leases,
+        &mut expected.operator_actions,
+        &mut expected.runs,
+        &mut expected.credentials_checks,
+        &mut expected.webhook_counts,
+    ] {
+        *n = 1;
+    }
+    expected.outbox = 3;
+    let dry = |t: TenantId| {
+        let store = store.clone();
+        async move {
+            store
+                .purge_tenant(&t, PurgeMode::DryRun, "ops", secs(50))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(dry(a.clone()).await, expected);
+    assert_eq!(dry(a.clone()).await, expected, "a dry run changes nothing");
+    assert_eq!(store.count_mappings(&a).await.unwrap(), 1);
+
+    let purged = store
+        .purge_tenant(&a, PurgeMode::Delete, "ops@partner", secs(60))
+        .await
+        .unwrap();
+    assert_eq!(purged, expected);
+    assert_eq!(purged.total(), 13);
+    let left = dry(a.clone()).await;
+    let mut only_the_record = PurgeCounts::default();
+    only_the_record.operator_actions = 1;
+    assert_eq!(left, only_the_record);
+    let log = store.operator_actions(&a, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].at, log[0].actor.as_str(), log[0].action.as_str()),
+        (secs(60), "ops@partner", PURGE_ACTION)
+    );
+    assert!(log[0].keys.is_empty());
+    assert_eq!(log[0].note.as_deref(), Some(expected.note().as_str()));
+    assert!(!expected.note().contains("example.com"));
+    assert!(
+        store
+            .mapping_by_user(&a, &user("u1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.outbox_counts(&a).await.unwrap(), Default::default());
+    assert!(store.recent_audit(&a, 10).await.unwrap().is_empty());
+    assert!(!store.has_delivery(&a, "exec-1").await.unwrap());
+    assert_eq!(
+        store.checkpoint(&a, "hubspot", "contacts").await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .try_acquire_lease(
+                &a,
+                "pull",
+                "new-instance",
+                Duration::from_secs(30),
+                secs(61)
+            )
+            .await
+            .unwrap(),
+        "the purged lease is free"
+    );
+
+    assert_eq!(
+        dry(b.clone()).await,
+        expected,
+        "the other tenant is untouched"
+    );
+    assert_eq!(
+        store.mapping_by_user(&b, &user("u1")).await.unwrap(),
+        Some(full_mapping("person@example.com", "1", "u1"))
     );
 }

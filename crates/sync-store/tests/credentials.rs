@@ -189,3 +189,38 @@ fn debug_output_never_shows_tokens_or_keys() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_purge_deletes_its_credentials_and_no_one_elses() {
+    use sync_core::ports::{PurgeMode, TenantPurge};
+    let db = SqliteStore::open_in_memory().await.unwrap();
+    let vault = db.credential_store(CredentialKeys::new(key("k1", 1)));
+    let (a, b) = (TenantId::new("leaving"), TenantId::new("staying"));
+    for t in [&a, &b] {
+        for crm in [CrmKind::Hubspot, CrmKind::Salesforce] {
+            vault.save_credentials(t, &crm, &creds()).await.unwrap();
+        }
+    }
+    let now = chrono::Utc::now();
+    let dry = db
+        .purge_tenant(&a, PurgeMode::DryRun, "ops", now)
+        .await
+        .unwrap();
+    assert_eq!(dry.credentials, 2);
+    assert!(
+        vault
+            .load_credentials(&a, &CrmKind::Hubspot)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let done = db
+        .purge_tenant(&a, PurgeMode::Delete, "ops", now)
+        .await
+        .unwrap();
+    assert_eq!(done, dry);
+    for crm in [CrmKind::Hubspot, CrmKind::Salesforce] {
+        assert!(vault.load_credentials(&a, &crm).await.unwrap().is_none());
+        assert!(vault.load_credentials(&b, &crm).await.unwrap().is_some());
+    }
+}

@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Digest;
-use sync_core::ports::{TenantCredentials, TokenRefresher};
+use sync_core::ports::{Revoked, TenantCredentials, TokenRefresher, TokenRevoker};
 use sync_core::{CrmKind, RemoteError, RemoteErrorKind, TenantId};
 use sync_http::{HttpClient, OAuthStateKey};
 use url::Url;
@@ -357,6 +357,40 @@ impl TokenRefresher for WebServerFlow {
         };
         let tokens = WebServerFlow::refresh(self, refresh_token).await?;
         Ok(tokens.into_credentials())
+    }
+}
+
+/// Revokes a tenant's tokens on disconnect (`POST /services/oauth2/revoke`): the refresh
+/// token when there is one (its access tokens go with it), else the access token. A token
+/// Salesforce refuses as unknown (`invalid_token`, `unsupported_token_type`) counts as
+/// revoked, so a disconnect can be retried.
+#[async_trait::async_trait]
+impl TokenRevoker for WebServerFlow {
+    fn crm(&self) -> CrmKind {
+        CrmKind::Salesforce
+    }
+
+    async fn revoke(
+        &self,
+        _tenant: &TenantId,
+        credentials: &TenantCredentials,
+    ) -> Result<Revoked, sync_core::Error> {
+        let Some(token) = credentials
+            .refresh_token
+            .as_ref()
+            .or(credentials.access_token.as_ref())
+        else {
+            return Ok(Revoked::NothingToRevoke);
+        };
+        match WebServerFlow::revoke(self, token).await {
+            Ok(()) => Ok(Revoked::Revoked),
+            Err(Error::OAuth { code, .. })
+                if code == "invalid_token" || code == "unsupported_token_type" =>
+            {
+                Ok(Revoked::Revoked)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

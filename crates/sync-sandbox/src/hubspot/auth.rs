@@ -24,6 +24,8 @@ pub(crate) struct TokenStore {
     issued: BTreeMap<String, Duration>,
     /// Issued access token -> the scopes it grants.
     pub(crate) issued_scopes: BTreeMap<String, Vec<String>>,
+    /// Issued access token -> the refresh token it was issued with (revoked with it).
+    issued_by: BTreeMap<String, String>,
     /// Authorization codes not yet exchanged (see `oauth.rs`).
     pub(crate) codes: BTreeMap<String, super::oauth::PendingCode>,
     counter: u64,
@@ -49,6 +51,7 @@ impl TokenStore {
                 .collect(),
             issued: BTreeMap::new(),
             issued_scopes: BTreeMap::new(),
+            issued_by: BTreeMap::new(),
             codes: BTreeMap::new(),
             counter: 0,
             other_counter: 0,
@@ -66,12 +69,40 @@ impl TokenStore {
         }
     }
 
-    pub(crate) fn issue(&mut self, now: Duration, ttl: Duration, scopes: Vec<String>) -> String {
+    /// A fresh access token granting `scopes`, issued with the refresh token `parent`.
+    pub(crate) fn issue(
+        &mut self,
+        now: Duration,
+        ttl: Duration,
+        scopes: Vec<String>,
+        parent: &str,
+    ) -> String {
         self.counter += 1;
         let token = format!("CKS-sandbox-oauth-{:06}", self.counter);
         self.issued.insert(token.clone(), now + ttl);
         self.issued_scopes.insert(token.clone(), scopes);
+        self.issued_by.insert(token.clone(), parent.to_owned());
         token
+    }
+
+    /// Revokes a refresh token and every access token issued with it (they are unknown from
+    /// then on); whether the refresh token was live.
+    pub(crate) fn revoke_refresh_token(&mut self, refresh: &str) -> bool {
+        if self.refresh_tokens.remove(refresh).is_none() {
+            return false;
+        }
+        let children: Vec<String> = self
+            .issued_by
+            .iter()
+            .filter(|(_, parent)| parent.as_str() == refresh)
+            .map(|(access, _)| access.clone())
+            .collect();
+        for access in children {
+            self.issued.remove(&access);
+            self.issued_scopes.remove(&access);
+            self.issued_by.remove(&access);
+        }
+        true
     }
 
     /// Seconds left on an issued access token; `None` for an unknown or expired one.
@@ -178,7 +209,7 @@ pub(crate) async fn token(State(api): State<Arc<Api>>, body: Bytes) -> Response 
                 "missing or unknown refresh token",
             );
         };
-        (tokens.issue(now, ttl, scopes.clone()), scopes)
+        (tokens.issue(now, ttl, scopes.clone(), &refresh), scopes)
     };
     token_response(&api, &access, &refresh, &scopes)
 }

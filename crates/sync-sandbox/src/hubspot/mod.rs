@@ -33,6 +33,7 @@ mod model;
 mod oauth;
 mod properties;
 mod search;
+mod subscriptions;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,7 @@ pub use model::{
     HubSpotContact, HubSpotEvent, HubSpotList, HubSpotNote, LIFECYCLE_STAGES, PropertyDef,
     PropertyOption,
 };
+pub use subscriptions::DEFAULT_DEVELOPER_API_KEY;
 pub use webhooks::{EVENTS_PER_DELIVERY, WebhookResponse, sign_v1, sign_v3};
 
 use crate::SandboxError;
@@ -184,6 +186,8 @@ pub(crate) struct Api {
     pub(crate) core: Arc<Core>,
     pub(crate) state: Mutex<HubSpotState>,
     pub(crate) tokens: Mutex<TokenStore>,
+    /// The app's webhook settings and subscriptions (see `subscriptions.rs`).
+    pub(crate) subscriptions: Mutex<subscriptions::Subscriptions>,
     pub(crate) config: HubSpotConfig,
     pub(crate) base_url: String,
     client: reqwest::Client,
@@ -320,6 +324,7 @@ fn router(api: Arc<Api>) -> Router {
         .merge(list_routes("/crm/lists/{version}"))
         .route("/oauth/v1/token", post(auth::token))
         .merge(oauth::routes())
+        .merge(subscriptions::routes())
         .route(
             "/oauth/v2/private-apps/get/access-token-info",
             post(auth::token_info),
@@ -366,6 +371,7 @@ impl HubSpotSandbox {
                 &config.tag_options,
             )),
             tokens: Mutex::new(TokenStore::new(&config)),
+            subscriptions: Mutex::default(),
             base_url: format!("http://{addr}"),
             config,
         });

@@ -116,7 +116,12 @@ pub(crate) fn exchange_code(api: &Api, form: &BTreeMap<String, String>) -> Respo
         return oauth_error(api, "BAD_REDIRECT_URI", "redirect URI does not match");
     }
     let refresh = tokens.new_refresh_token(pending.scopes.clone());
-    let access = tokens.issue(now, api.config.access_token_ttl, pending.scopes.clone());
+    let access = tokens.issue(
+        now,
+        api.config.access_token_ttl,
+        pending.scopes.clone(),
+        &refresh,
+    );
     drop(tokens);
     token_response(api, &access, &refresh, &pending.scopes)
 }
@@ -175,9 +180,10 @@ async fn refresh_token_info(State(api): State<Arc<Api>>, Path(token): Path<Strin
     .into_response()
 }
 
-/// `DELETE /oauth/v1/refresh-tokens/{token}`: 204, after which the token refreshes nothing.
+/// `DELETE /oauth/v1/refresh-tokens/{token}`: 204, after which the token refreshes nothing
+/// and the access tokens issued with it are refused.
 async fn revoke_refresh_token(State(api): State<Arc<Api>>, Path(token): Path<String>) -> Response {
-    if lock(&api.tokens).refresh_tokens.remove(&token).is_none() {
+    if !lock(&api.tokens).revoke_refresh_token(&token) {
         return not_found(&api, "refresh token");
     }
     StatusCode::NO_CONTENT.into_response()

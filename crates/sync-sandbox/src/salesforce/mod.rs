@@ -278,6 +278,10 @@ fn router(api: Arc<Api>) -> Router {
         )
         .route(&format!("{d}/sobjects/{{object}}"), post(sobjects::create))
         .route(
+            &format!("{d}/sobjects/{{object}}/describe"),
+            get(meta::describe),
+        )
+        .route(
             &format!("{d}/sobjects/{{object}}/{{id}}"),
             get(sobjects::get_one)
                 .patch(sobjects::update)

@@ -30,6 +30,9 @@ mod mappings;
 #[path = "../tables/outbox.rs"]
 mod outbox;
 #[allow(clippy::duplicate_mod)]
+#[path = "../tables/purge.rs"]
+mod purge;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/status.rs"]
 mod status;
 

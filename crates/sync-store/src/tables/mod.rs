@@ -1,7 +1,7 @@
 //! One implementation per table, shared by the SQLite and PostgreSQL stores.
 //!
 //! The files next to this one (`mappings.rs`, `outbox.rs`, `checkpoints.rs`,
-//! `deliveries.rs`, `leases.rs`, `audit.rs`) hold each table's logic once. Each backend
+//! `deliveries.rs`, `leases.rs`, `audit.rs`, `purge.rs`) hold each table's logic once. Each backend
 //! compiles them as its own child modules (`#[path = "../tables/..."] mod ...;` in
 //! `sqlite/mod.rs` and `postgres/mod.rs`), after naming three things the files use through
 //! `super::`:
