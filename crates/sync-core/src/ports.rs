@@ -4,6 +4,7 @@
 //! [`TenantId`]: crate::TenantId
 
 mod community;
+mod companies;
 mod credentials;
 mod crm;
 mod delivery;
@@ -12,6 +13,7 @@ mod status;
 mod store;
 
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
+pub use companies::CompanyLink;
 pub use credentials::{CredentialStore, TenantCredentials, TokenRefresher};
 pub use crm::{
     Activity, CUSTOMER_ID_FIELD, ConnectionFacts, ContactDraft, ContactPage, ContactRef, CrmSink,
