@@ -134,6 +134,9 @@ pub enum ActionKind {
         /// The company the sync had set and moves the contact away from, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replaces: Option<String>,
+        /// The contact property where the sink records the company it set
+        /// (`<company id>|<domain>`), the provenance the next plan reads.
+        provenance_property: String,
     },
 }
 

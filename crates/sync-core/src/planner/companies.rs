@@ -104,6 +104,7 @@ impl Builder<'_, '_> {
                 email: email.clone(),
                 domain,
                 replaces,
+                provenance_property: config.provenance_property.clone(),
             };
             let reason = Reason::Company {
                 from,

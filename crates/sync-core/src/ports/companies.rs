@@ -20,19 +20,33 @@ pub struct CompanyLink {
     pub domain: String,
     /// The company the sync had set and moves the contact away from, if any.
     pub replaces: Option<String>,
+    /// The contact property where the sink records the company it set.
+    pub provenance_property: String,
     /// The action's idempotency key.
     pub key: IdempotencyKey,
 }
 
 impl CompanyLink {
     /// Builds a link.
-    pub fn new(id: CrmRecordId, domain: impl Into<String>, key: IdempotencyKey) -> Self {
+    pub fn new(
+        id: CrmRecordId,
+        domain: impl Into<String>,
+        provenance_property: impl Into<String>,
+        key: IdempotencyKey,
+    ) -> Self {
         Self {
             id,
             domain: domain.into(),
             replaces: None,
+            provenance_property: provenance_property.into(),
             key,
         }
+    }
+
+    /// The value the sink writes to [`provenance_property`](Self::provenance_property) once
+    /// the contact is associated with `company_id`.
+    pub fn provenance(&self, company_id: &str) -> String {
+        crate::planner::CompanyProvenance::encode(company_id, &self.domain)
     }
 
     /// The company the contact moves away from (builder style).
@@ -52,11 +66,13 @@ impl TryFrom<&Action> for CompanyLink {
                 crm_id,
                 domain,
                 replaces,
+                provenance_property,
                 ..
             } => Ok(Self {
                 id: crm_id.clone(),
                 domain: domain.clone(),
                 replaces: replaces.clone(),
+                provenance_property: provenance_property.clone(),
                 key: action.key.clone(),
             }),
             _ => Err(WrongAction::new(action, "company link")),
