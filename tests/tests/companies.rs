@@ -225,3 +225,164 @@ async fn the_owners_company_is_never_replaced_and_the_syncs_own_moves_with_the_d
         Some(format!("{beta}|beta.io").as_str())
     );
 }
+
+mod salesforce {
+    use super::*;
+    use crm_salesforce::{
+        ContactSchema, OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource,
+    };
+    use secrecy::SecretString;
+    use serde_json::{Map, Value, json};
+    use sync_sandbox::salesforce::FieldType;
+
+    const SF_PROVENANCE: &str = "Cativa_Company__c";
+    const SF_KEY: &str = "Cativa_Domain__c";
+
+    fn fields(pairs: &[(&str, &str)]) -> Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn accounts_are_found_or_created_by_key_and_the_owners_account_is_kept() {
+        let mut config = unlimited_sandbox();
+        config.salesforce = config
+            .salesforce
+            .with_field("Contact", SF_PROVENANCE, FieldType::Text)
+            .with_field("Account", SF_KEY, FieldType::Text);
+        let sandbox = SandboxServer::start(config).await.unwrap();
+        let sf = sandbox.salesforce();
+        let existing = sf
+            .insert_record(
+                "Account",
+                fields(&[("Name", "Org 3"), (SF_KEY, "org3.example.org")]),
+            )
+            .unwrap();
+        let owners = sf
+            .insert_record(
+                "Account",
+                fields(&[("Name", "Partner"), (SF_KEY, "partner.org")]),
+            )
+            .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..300 {
+            let email = format!("p{i}@org{}.example.org", i % 30);
+            ids.push(
+                sf.insert_record(
+                    "Contact",
+                    fields(&[("LastName", "Person"), ("Email", &email)]),
+                )
+                .unwrap(),
+            );
+        }
+        let gmail = sf
+            .insert_record(
+                "Contact",
+                fields(&[("LastName", "Free"), ("Email", "free@gmail.com")]),
+            )
+            .unwrap();
+        sf.set_field(&ids[0], "AccountId", json!(owners)).unwrap();
+
+        let client = SalesforceClient::builder()
+            .login_url(sf.base_url())
+            .flow(OAuthFlow::refresh_token(
+                sync_sandbox::salesforce::DEFAULT_CLIENT_ID,
+                None,
+                SecretString::from(sync_sandbox::salesforce::DEFAULT_REFRESH_TOKEN),
+            ))
+            .build()
+            .unwrap();
+        let schema = ContactSchema::contact()
+            .with_property("AccountId")
+            .with_property(SF_PROVENANCE);
+        let source = SalesforceSource::new(client.clone(), schema.clone()).unwrap();
+        let sink = SalesforceSink::new(client, schema)
+            .unwrap()
+            .with_account_key_field(SF_KEY);
+        let mut rules = SyncConfig::default();
+        rules.companies = Some(CompanyConfig::new("AccountId", SF_PROVENANCE));
+        let dir = tempfile::tempdir().unwrap();
+        let store = sync_store::connect(&dir.path().join("sync.db").to_string_lossy())
+            .await
+            .unwrap();
+        let engine = SyncEngine::builder(rules.validate().unwrap(), store)
+            .source(Arc::new(source))
+            .crm_sink(Arc::new(sink))
+            .options(fast_options())
+            .build();
+        let tenant = TenantId::new("sf-companies");
+        sf.reset_requests();
+
+        let report = engine.run_full_reconcile(&tenant).await.unwrap();
+        assert_eq!(report.failed, 0, "{report:?}");
+        assert_eq!(report.applied.get("associate_company"), Some(&299));
+        let accounts = sf.records("Account");
+        let keys: BTreeSet<String> = accounts
+            .iter()
+            .filter_map(|a| {
+                a.fields
+                    .get(SF_KEY)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(
+            accounts.len(),
+            31,
+            "30 domains (one existed) and the owner's, no duplicate"
+        );
+        assert_eq!(keys.len(), 31);
+        let account_of = |id: &str| {
+            sf.record(id).and_then(|r| {
+                r.fields
+                    .get("AccountId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+        };
+        assert_eq!(
+            account_of(&ids[0]),
+            Some(owners.clone()),
+            "the owner's account is kept"
+        );
+        assert_eq!(
+            account_of(&ids[3]),
+            Some(existing.clone()),
+            "found by key, not created"
+        );
+        assert_eq!(account_of(&gmail), None);
+        let provenance = sf.record(&ids[3]).unwrap().fields[SF_PROVENANCE].clone();
+        assert_eq!(provenance, json!(format!("{existing}|org3.example.org")));
+        println!(
+            "salesforce requests: {:?}",
+            sf.requests().0.keys().collect::<Vec<_>>()
+        );
+
+        // The sync's own account follows the email; the owner's never does.
+        sf.set_field(&ids[3], "Email", json!("p3@moved.example.net"))
+            .unwrap();
+        sf.set_field(&ids[0], "Email", json!("p0@moved.example.net"))
+            .unwrap();
+        engine.run_full_reconcile(&tenant).await.unwrap();
+        let moved = sf
+            .records("Account")
+            .into_iter()
+            .find(|a| a.fields.get(SF_KEY) == Some(&json!("moved.example.net")))
+            .unwrap()
+            .id;
+        assert_eq!(account_of(&ids[3]), Some(moved));
+        assert_eq!(account_of(&ids[0]), Some(owners));
+        let again = engine
+            .plan(
+                &tenant,
+                PlanMode::FullReconcile {
+                    scan_complete: true,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.count_of(ActionType::AssociateCompany), 0, "{again}");
+    }
+}
