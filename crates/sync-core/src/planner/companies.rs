@@ -154,9 +154,12 @@ mod tests {
     use crate::planner::{PlanInput, StateView, plan};
 
     fn config(source: CompanySource) -> crate::config::ValidatedConfig {
-        let mut config = SyncConfig::default();
-        config.companies =
-            Some(CompanyConfig::new("associatedcompanyid", "cativa_company").with_source(source));
+        let config = SyncConfig {
+            companies: Some(
+                CompanyConfig::new("associatedcompanyid", "cativa_company").with_source(source),
+            ),
+            ..SyncConfig::default()
+        };
         config.validate().unwrap()
     }
 
