@@ -64,8 +64,9 @@ pub mod subscriptions;
 pub mod webhook;
 
 pub use client::{
-    AccountDetails, ApiPaths, BatchItemError, BatchOutcome, DEFAULT_BASE_URL, HubSpotClient,
-    HubSpotClientBuilder, ListOptions, OAuthCredentials, RateLimitTier, TokenInfo,
+    AccountDetails, ApiPaths, AssociationBatchOutcome, AssociationInput, AssociationSpec,
+    BatchItemError, BatchOutcome, CONTACT_TO_PRIMARY_COMPANY, DEFAULT_BASE_URL, HubSpotClient,
+    HubSpotClientBuilder, ListOptions, OAuthCredentials, ObjectRef, RateLimitTier, TokenInfo,
     V3_OBJECTS_PREFIX, search_rate_limit, window_safe,
 };
 pub use convert::{ContactMapping, TagMatch, TagSource};

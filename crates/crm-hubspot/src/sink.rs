@@ -10,6 +10,8 @@
 //! - A batch HubSpot rejects as a whole (400/409) is split in halves until the bad input
 //!   stands alone; the others are written.
 
+mod companies;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
@@ -142,6 +144,7 @@ pub struct HubSpotSink {
     config: SinkConfig,
     schema: Mutex<Option<(Instant, Arc<Schema>)>>,
     echo: Option<Arc<EchoFilter>>,
+    companies: companies::CompanyCache,
 }
 
 /// A contact resolved by find-or-create.
@@ -254,6 +257,7 @@ impl HubSpotSink {
             config,
             schema: Mutex::new(None),
             echo: None,
+            companies: companies::CompanyCache::default(),
         }
     }
 
@@ -767,6 +771,14 @@ impl CrmSink for HubSpotSink {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(missing_result("update"))))
             .collect())
+    }
+
+    async fn associate_companies(
+        &self,
+        tenant: &TenantId,
+        links: &[sync_core::ports::CompanyLink],
+    ) -> Result<Vec<ItemResult<()>>, sync_core::Error> {
+        self.associate_companies_impl(tenant, links).await
     }
 
     async fn log_activities(

@@ -13,6 +13,8 @@
 //! to the drafts in order. Activities become completed `Task` records on the contact
 //! (`WhoId`), upserted on the Task key field when configured so a retry creates one Task.
 
+mod companies;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -39,6 +41,8 @@ pub struct SalesforceSink {
     client: SalesforceClient,
     schema: ContactSchema,
     all_or_none: bool,
+    account_key: Option<String>,
+    accounts: companies::AccountCache,
 }
 
 impl SalesforceSink {
@@ -49,7 +53,17 @@ impl SalesforceSink {
             client: client.with_own_call_counts(),
             schema,
             all_or_none: false,
+            account_key: None,
+            accounts: companies::AccountCache::default(),
         })
+    }
+
+    /// Finds and creates Accounts by this field holding the company's domain (a custom
+    /// text field such as `Cativa_Domain__c`; `Website` works when it holds bare domains).
+    /// Needed when the configuration turns companies on.
+    pub fn with_account_key_field(mut self, field: impl Into<String>) -> Self {
+        self.account_key = Some(field.into());
+        self
     }
 
     /// Sets `allOrNone` on every collections call: one bad record fails its whole call.
@@ -586,6 +600,16 @@ impl CrmSink for SalesforceSink {
         updates: &[PropertyUpdate],
     ) -> Result<Vec<ItemResult<()>>, Error> {
         self.update(updates)
+            .await
+            .map_err(|e| self.client.port_error(e))
+    }
+
+    async fn associate_companies(
+        &self,
+        _tenant: &TenantId,
+        links: &[sync_core::ports::CompanyLink],
+    ) -> Result<Vec<ItemResult<()>>, Error> {
+        self.associate(links)
             .await
             .map_err(|e| self.client.port_error(e))
     }

@@ -217,6 +217,12 @@ pub enum Error {
     /// A webhook delivery or event was rejected (bad signature, malformed body).
     #[error("delivery rejected: {0}")]
     Delivery(String),
+    /// A connector was asked for something it does not implement (companies of a custom
+    /// CRM sink): implement the port method, or turn the feature off in the configuration.
+    #[error(
+        "this connector does not support {0}: implement it or turn it off in the configuration"
+    )]
+    NotSupported(String),
 }
 
 impl Error {

@@ -4,6 +4,7 @@
 //! [`TenantId`]: crate::TenantId
 
 mod community;
+mod companies;
 mod connections;
 mod credentials;
 mod crm;
@@ -15,6 +16,7 @@ mod status;
 mod store;
 
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
+pub use companies::CompanyLink;
 pub use connections::{MemoryConnections, StaticConnections, TenantConnections, TenantParts};
 pub use credentials::{CredentialStore, TenantCredentials, TokenRefresher};
 pub use crm::{

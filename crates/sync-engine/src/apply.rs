@@ -16,8 +16,8 @@ use crate::{FailureSample, RunReport, SyncEngine};
 use sync_core::plan::{Action, ActionKind, IdempotencyKey};
 use sync_core::planner::{RowKey, apply_to_mapping, row_keys};
 use sync_core::ports::{
-    Activity, AuditEntry, AuditOutcome, BadgeChange, ContactDraft, FieldUpdate, Invite, ItemResult,
-    LeaseHolder, OutboxItem, PropertyUpdate,
+    Activity, AuditEntry, AuditOutcome, BadgeChange, CompanyLink, ContactDraft, FieldUpdate,
+    Invite, ItemResult, LeaseHolder, OutboxItem, PropertyUpdate,
 };
 use sync_core::{CrmRecordId, Mapping, TenantId};
 
@@ -31,6 +31,9 @@ enum Lane {
     CommunityFields,
     CrmProperties,
     Activities,
+    /// Company associations: the whole claim in one sink call, so each domain of it is
+    /// looked up and created once (the sink batches its own calls).
+    Companies,
     /// An action kind added to sync-core after this engine: it fails (and is retried), so
     /// an upgraded engine applies it.
     Unsupported,
@@ -45,6 +48,7 @@ fn lane(kind: &ActionKind) -> Lane {
         ActionKind::UpdateCommunityFields { .. } => Lane::CommunityFields,
         ActionKind::UpdateCrmProperties { .. } => Lane::CrmProperties,
         ActionKind::LogActivity { .. } => Lane::Activities,
+        ActionKind::AssociateCompany { .. } => Lane::Companies,
         _ => Lane::Unsupported,
     }
 }
@@ -237,6 +241,7 @@ impl SyncEngine {
             Lane::Provision | Lane::CrmProperties | Lane::Activities => {
                 self.parts.crm_sink.as_ref().map_or(100, |s| s.max_batch())
             }
+            Lane::Companies => items.len(),
             _ => 100,
         }
         .max(1);
@@ -302,6 +307,13 @@ impl SyncEngine {
                 let sink = configured(&self.parts.crm_sink, "CRM sink")?;
                 unit(
                     sink.log_activities(tenant, &inputs::<Activity>(chunk))
+                        .await,
+                )
+            }
+            Lane::Companies => {
+                let sink = configured(&self.parts.crm_sink, "CRM sink")?;
+                unit(
+                    sink.associate_companies(tenant, &inputs::<CompanyLink>(chunk))
                         .await,
                 )
             }

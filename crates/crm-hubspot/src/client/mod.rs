@@ -3,6 +3,7 @@
 mod account;
 mod auth;
 mod batch;
+mod companies;
 mod contacts;
 mod limits;
 mod lists;
@@ -28,6 +29,10 @@ use sync_http::{
 pub use account::AccountDetails;
 pub use auth::OAuthCredentials;
 pub use batch::{BatchItemError, BatchOutcome};
+pub use companies::{
+    AssociationBatchOutcome, AssociationInput, AssociationSpec, CONTACT_TO_PRIMARY_COMPANY,
+    ObjectRef,
+};
 pub use contacts::ListOptions;
 pub use limits::{RateLimitTier, search_rate_limit, window_safe};
 pub use token_info::TokenInfo;

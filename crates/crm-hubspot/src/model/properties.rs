@@ -182,6 +182,18 @@ impl PropertyCreate {
         )
     }
 
+    /// `name` (e.g. `cativa_company`): where the sync records the company it associated the
+    /// contact with (`<company id>|<domain>`), so it never moves a contact the owner placed.
+    pub fn cativa_company(group: &str, name: &str) -> Self {
+        Self::text(
+            name,
+            "Cativa company",
+            group,
+            "The company cativa-crm-sync associated this contact with (id|domain); do not edit.",
+            false,
+        )
+    }
+
     /// `cativa_badges`: a multiple-checkboxes property with one option per badge.
     pub fn cativa_badges(group: &str, badges: &[String]) -> Self {
         Self::multi_checkbox(

@@ -31,6 +31,7 @@
 //! # Ok::<(), sync_core::Error>(())
 //! ```
 
+mod companies;
 mod fields;
 mod policy;
 mod rules;
@@ -41,6 +42,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use companies::{CompanyConfig, CompanySource, builtin_free_mail, normalize_domain};
 pub use fields::{CrmProperties, FieldMapping, FieldOwner, FieldRule, NullGuard};
 pub use policy::{DuplicatePolicy, MissingUserPolicy};
 pub use rules::{BadgeRule, Condition};
@@ -79,6 +81,9 @@ pub struct SyncConfig {
     /// Region (ISO 3166-1 alpha-2, e.g. `BR`) for phone numbers written without a country code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_phone_region: Option<String>,
+    /// Companies and accounts (off unless present): see [`CompanyConfig`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub companies: Option<CompanyConfig>,
 }
 
 /// One validation problem: the key and what is wrong with it.
@@ -152,6 +157,9 @@ impl SyncConfig {
         let default_region = validate_region(self.default_phone_region.as_deref(), &mut issues);
         validate_fields(&self.fields, &mut issues);
         validate_policies(&self, &mut issues);
+        if let Some(companies) = &self.companies {
+            companies.validate(&mut issues);
+        }
 
         if !issues.is_empty() {
             return Err(Error::InvalidConfig(issues));
@@ -517,6 +525,11 @@ impl ValidatedConfig {
         self.raw.alternate_email_property.as_deref()
     }
 
+    /// The companies configuration, when companies are on.
+    pub fn companies(&self) -> Option<&CompanyConfig> {
+        self.raw.companies.as_ref()
+    }
+
     /// The context transforms run with.
     pub fn transform_context(&self) -> &TransformContext {
         &self.transform_ctx
@@ -546,6 +559,9 @@ impl ValidatedConfig {
         }
         if let Some(p) = &self.raw.alternate_email_property {
             out.insert(p.clone());
+        }
+        if let Some(companies) = &self.raw.companies {
+            out.extend(companies.crm_properties());
         }
         out
     }

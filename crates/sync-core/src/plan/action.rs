@@ -122,6 +122,22 @@ pub enum ActionKind {
         /// When it happened in the community.
         occurred_at: DateTime<Utc>,
     },
+    /// Find or create the company (HubSpot) or account (Salesforce) with this domain and
+    /// associate the contact with it.
+    AssociateCompany {
+        /// The contact.
+        crm_id: CrmRecordId,
+        /// The contact's email.
+        email: Email,
+        /// The company's domain (lower case): what the company is found or created by.
+        domain: String,
+        /// The company the sync had set and moves the contact away from, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
+        /// The contact property where the sink records the company it set
+        /// (`<company id>|<domain>`), the provenance the next plan reads.
+        provenance_property: String,
+    },
 }
 
 /// The type of an [`ActionKind`], without its data: what [`Plan::count_of`](super::Plan::count_of)
@@ -145,11 +161,13 @@ pub enum ActionType {
     ProvisionCrmContact,
     /// [`ActionKind::LogActivity`].
     LogActivity,
+    /// [`ActionKind::AssociateCompany`].
+    AssociateCompany,
 }
 
 impl ActionType {
     /// Every type, in declaration order.
-    pub const ALL: [ActionType; 8] = [
+    pub const ALL: [ActionType; 9] = [
         ActionType::AssignBadge,
         ActionType::RemoveBadge,
         ActionType::Invite,
@@ -158,6 +176,7 @@ impl ActionType {
         ActionType::UpdateCommunityFields,
         ActionType::ProvisionCrmContact,
         ActionType::LogActivity,
+        ActionType::AssociateCompany,
     ];
 
     /// The stable name (`assign_badge`, ...): the `type` tag of the plan's JSON, the key of
@@ -172,6 +191,7 @@ impl ActionType {
             ActionType::UpdateCommunityFields => "update_community_fields",
             ActionType::ProvisionCrmContact => "provision_crm_contact",
             ActionType::LogActivity => "log_activity",
+            ActionType::AssociateCompany => "associate_company",
         }
     }
 }
@@ -194,6 +214,7 @@ impl ActionKind {
             ActionKind::UpdateCommunityFields { .. } => ActionType::UpdateCommunityFields,
             ActionKind::ProvisionCrmContact { .. } => ActionType::ProvisionCrmContact,
             ActionKind::LogActivity { .. } => ActionType::LogActivity,
+            ActionKind::AssociateCompany { .. } => ActionType::AssociateCompany,
         }
     }
 
@@ -213,7 +234,8 @@ impl ActionKind {
             | ActionKind::UpdateCrmProperties { email, .. }
             | ActionKind::UpdateCommunityFields { email, .. }
             | ActionKind::ProvisionCrmContact { email, .. }
-            | ActionKind::LogActivity { email, .. } => email,
+            | ActionKind::LogActivity { email, .. }
+            | ActionKind::AssociateCompany { email, .. } => email,
         }
     }
 
@@ -229,6 +251,7 @@ impl ActionKind {
             ActionKind::UpdateCommunityFields { .. } => 5,
             ActionKind::UpdateCrmProperties { .. } => 6,
             ActionKind::LogActivity { .. } => 7,
+            ActionKind::AssociateCompany { .. } => 8,
         }
     }
 }
@@ -287,6 +310,13 @@ pub enum Reason {
         /// The event type.
         event: String,
     },
+    /// The contact's company, derived by the `[companies]` configuration.
+    Company {
+        /// Where the domain came from (`email domain`, `profile field company_site`).
+        from: String,
+        /// Why the contact is (re)associated (`no company set`, `the sync's company changed`).
+        detail: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -307,6 +337,7 @@ impl fmt::Display for Reason {
                 detail,
             } => write!(f, "{field}: {rule:?}, {detail}"),
             Reason::CommunityEvent { event } => write!(f, "community event {event}"),
+            Reason::Company { from, detail } => write!(f, "company from {from}, {detail}"),
         }
     }
 }
@@ -353,6 +384,15 @@ impl Action {
             ActionKind::LogActivity { email, subject, .. } => {
                 format!("+ activity {email}: {subject}")
             }
+            ActionKind::AssociateCompany {
+                email,
+                domain,
+                replaces,
+                ..
+            } => match replaces {
+                Some(old) => format!("~ company {email} -> {domain} (was {old})"),
+                None => format!("+ company {email} -> {domain}"),
+            },
         };
         format!("{what} ({})", self.reason)
     }

@@ -85,7 +85,8 @@ pub fn apply_to_mapping(
         }
         ActionKind::UpdateCrmProperties { .. }
         | ActionKind::ProvisionCrmContact { .. }
-        | ActionKind::LogActivity { .. } => None,
+        | ActionKind::LogActivity { .. }
+        | ActionKind::AssociateCompany { .. } => None,
     }
 }
 
@@ -123,7 +124,9 @@ pub fn row_keys(action: &Action) -> Vec<RowKey<'_>> {
             .chain(previous_email.iter().map(RowKey::Email))
             .chain([RowKey::Email(email), RowKey::Crm(crm_id)])
             .collect(),
-        ActionKind::UpdateCrmProperties { .. } | ActionKind::LogActivity { .. } => Vec::new(),
+        ActionKind::UpdateCrmProperties { .. }
+        | ActionKind::LogActivity { .. }
+        | ActionKind::AssociateCompany { .. } => Vec::new(),
     }
 }
 

@@ -21,6 +21,7 @@
 
 mod badges;
 mod batch;
+mod companies;
 mod effects;
 mod fields;
 mod identity;
@@ -32,6 +33,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+pub use companies::CompanyProvenance;
 pub use effects::{RowKey, row_keys};
 pub use effects::{apply_to_mapping, apply_to_view};
 pub use view::StateView;
@@ -197,6 +199,7 @@ impl<'a, 'i> Builder<'a, 'i> {
         let claims = passes::best_claims(&b, &live.resolved);
         self.pass_resolved(&b, live.resolved, &claims, &mut row_taken);
         self.pass_archived(&b, &claims);
+        self.pass_companies(contacts);
         if self.plan.mode
             == (PlanMode::FullReconcile {
                 scan_complete: true,

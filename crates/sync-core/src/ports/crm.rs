@@ -424,4 +424,19 @@ pub trait CrmSink: Send + Sync {
     fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
         std::collections::BTreeMap::new()
     }
+
+    /// Finds or creates each link's company by domain (each domain once per call, never a
+    /// duplicate company), associates the contact with it and records the company in the
+    /// provenance property. Takes any number of links: the sink batches its calls, so the
+    /// engine hands over a whole claim at once. The default: [`Error::NotSupported`].
+    async fn associate_companies(
+        &self,
+        tenant: &TenantId,
+        links: &[super::CompanyLink],
+    ) -> Result<Vec<ItemResult<()>>, Error> {
+        let _ = (tenant, links);
+        Err(Error::NotSupported(
+            "companies (CrmSink::associate_companies)".to_owned(),
+        ))
+    }
 }

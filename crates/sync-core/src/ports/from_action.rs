@@ -17,7 +17,7 @@ pub struct WrongAction {
 }
 
 impl WrongAction {
-    fn new(action: &Action, input: &'static str) -> Self {
+    pub(super) fn new(action: &Action, input: &'static str) -> Self {
         Self {
             action: action.kind.name(),
             input,

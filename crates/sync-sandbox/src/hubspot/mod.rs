@@ -23,8 +23,10 @@
 //!   `.propertyChange`, `.deletion`, `.merge`; `changeSource` `API` or `CRM`) that
 //!   [`HubSpotSandbox::deliver_webhooks`] sends in signed batches of 100.
 
+mod associations;
 mod auth;
 mod batch;
+mod companies;
 mod contacts;
 mod engagements;
 pub(crate) mod errors;
@@ -46,6 +48,7 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 
+pub use companies::HubSpotCompany;
 pub use model::{
     HubSpotContact, HubSpotEvent, HubSpotList, HubSpotNote, LIFECYCLE_STAGES, PropertyDef,
     PropertyOption,
@@ -272,6 +275,18 @@ fn object_routes(prefix: &str) -> Router<Arc<Api>> {
         .route(&format!("{c}/batch/update"), post(batch::update))
         .route(&format!("{c}/batch/upsert"), post(batch::upsert))
         .route(&format!("{c}/batch/archive"), post(batch::archive))
+        .route(
+            &format!("{prefix}/companies/search"),
+            post(companies::search),
+        )
+        .route(
+            &format!("{prefix}/companies/batch/create"),
+            post(companies::batch_create),
+        )
+        .route(
+            &format!("{prefix}/companies/{{companyId}}"),
+            get(companies::get_one),
+        )
         .route(&format!("{prefix}/notes"), post(engagements::create_note))
         .route(
             &format!("{prefix}/notes/batch/create"),
@@ -314,12 +329,27 @@ fn list_routes(prefix: &str) -> Router<Arc<Api>> {
         )
 }
 
+fn association_routes() -> Router<Arc<Api>> {
+    let o = "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}";
+    Router::new()
+        .route(
+            "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/create",
+            post(associations::batch_create),
+        )
+        .route(o, get(associations::list))
+        .route(
+            &format!("{o}/{{toObjectId}}"),
+            axum::routing::delete(associations::remove),
+        )
+}
+
 fn router(api: Arc<Api>) -> Router {
     Router::new()
         .merge(object_routes("/crm/v3/objects"))
         .merge(object_routes("/crm/objects/{version}"))
         .merge(property_routes("/crm/v3/properties"))
         .merge(property_routes("/crm/properties/{version}"))
+        .merge(association_routes())
         .merge(list_routes("/crm/v3/lists"))
         .merge(list_routes("/crm/lists/{version}"))
         .route("/oauth/v1/token", post(auth::token))
@@ -429,6 +459,51 @@ impl HubSpotSandbox {
     /// Name of the tags property (`cativa_tags` by default).
     pub fn tags_property(&self) -> &str {
         &self.api.config.tags_property
+    }
+
+    /// Every company, by id.
+    pub fn companies(&self) -> Vec<HubSpotCompany> {
+        lock(&self.api.state)
+            .companies
+            .companies
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Inserts a company directly (no request counted), as someone would in the UI.
+    pub fn insert_company(&self, domain: &str, name: &str) -> u64 {
+        let now = self.api.now();
+        let props = BTreeMap::from([
+            ("domain".to_owned(), domain.to_owned()),
+            ("name".to_owned(), name.to_owned()),
+        ]);
+        lock(&self.api.state).companies.insert(props, now)
+    }
+
+    /// Makes `company` the contact's primary company directly, as an owner would in the
+    /// UI (sets `associatedcompanyid`).
+    pub fn set_primary_company(&self, contact: u64, company: u64) -> Result<(), SandboxError> {
+        let now = self.api.now();
+        let mut state = lock(&self.api.state);
+        if !state.contacts.contains_key(&contact) {
+            return Err(SandboxError::NotFound(format!("HubSpot contact {contact}")));
+        }
+        state.companies.associations.insert((contact, company, 1));
+        let props = BTreeMap::from([("associatedcompanyid".to_owned(), company.to_string())]);
+        state.with_source(Some("CRM"), |s| s.apply(contact, props, now));
+        Ok(())
+    }
+
+    /// The companies a contact is associated with: (company id, association type id).
+    pub fn contact_companies(&self, contact: u64) -> Vec<(u64, u32)> {
+        lock(&self.api.state)
+            .companies
+            .associations
+            .iter()
+            .filter(|(c, _, _)| *c == contact)
+            .map(|(_, company, t)| (*company, *t))
+            .collect()
     }
 
     /// Every contact, archived ones included, by id.

@@ -270,6 +270,12 @@ pub(crate) fn default_catalogue(
         ),
         PropertyDef::new("jobtitle", "Job Title", "string", "text"),
         PropertyDef::new("company", "Company Name", "string", "text"),
+        ro(
+            "associatedcompanyid",
+            "Primary Associated Company ID",
+            "number",
+            "number",
+        ),
         PropertyDef::new("city", "City", "string", "text"),
         PropertyDef::new("country", "Country/Region", "string", "text"),
         PropertyDef::new("lifecyclestage", "Lifecycle Stage", "enumeration", "radio")
@@ -411,6 +417,8 @@ pub(crate) struct HubSpotState {
     next_note_id: u64,
     pub(crate) lists: BTreeMap<u64, HubSpotList>,
     next_list_id: u64,
+    /// Companies and their associations with contacts.
+    pub(crate) companies: super::companies::Companies,
     /// Live contacts by trimmed, lowercased email (several when seeded duplicates).
     emails: HashMap<String, BTreeSet<u64>>,
     /// Change log for webhook deliveries.
@@ -441,6 +449,7 @@ impl HubSpotState {
             next_note_id: 9_000_001,
             lists: BTreeMap::new(),
             next_list_id: 1,
+            companies: super::companies::Companies::default(),
             emails: HashMap::new(),
             events: Vec::new(),
             next_event_id: 1,

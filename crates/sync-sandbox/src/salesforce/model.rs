@@ -151,7 +151,17 @@ pub(crate) fn default_schemas(tags_field: &str) -> BTreeMap<String, ObjectSchema
         f("Priority", FieldType::Text),
         f("TaskSubtype", FieldType::Text),
     ];
+    // Accounts: what a contact's AccountId points to. `Name` is required, as in Salesforce;
+    // a partner's key field (`Cativa_Domain__c`) is added with `with_field("Account", ...)`.
+    let account = vec![
+        FieldDef {
+            required: true,
+            ..f("Name", FieldType::Text)
+        },
+        f("Website", FieldType::Text),
+    ];
     [
+        schema("Account", "001", account),
         schema("Contact", "003", contact),
         schema("Lead", "00Q", lead),
         schema("Task", "00T", task),
