@@ -3,6 +3,7 @@
 //!
 //! [`TenantId`]: crate::TenantId
 
+mod commit;
 mod community;
 mod credentials;
 mod crm;
@@ -11,6 +12,7 @@ mod from_action;
 mod status;
 mod store;
 
+pub use commit::{DeliveryCommit, DeliveryCommitter, DeliveryWrite};
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
 pub use credentials::{CredentialStore, TenantCredentials, TokenRefresher};
 pub use crm::{

@@ -14,7 +14,7 @@ use crate::domain::{CativaUserId, CrmRecordId, Cursor, Email, Mapping, TenantId}
 use crate::error::Error;
 use crate::plan::{Action, IdempotencyKey};
 use crate::planner::StateView;
-use crate::ports::StatusStore;
+use crate::ports::{DeliveryCommitter, StatusStore};
 
 /// The identity mapping table and badge provenance.
 #[async_trait]
@@ -554,7 +554,14 @@ pub trait LeaderLease: Send + Sync {
 
 /// Everything the engine needs from a store.
 pub trait Store:
-    MappingStore + CheckpointStore + DeliveryLedger + Outbox + AuditLog + LeaderLease + StatusStore
+    MappingStore
+    + CheckpointStore
+    + DeliveryLedger
+    + DeliveryCommitter
+    + Outbox
+    + AuditLog
+    + LeaderLease
+    + StatusStore
 {
 }
 
@@ -562,6 +569,7 @@ impl<T> Store for T where
     T: MappingStore
         + CheckpointStore
         + DeliveryLedger
+        + DeliveryCommitter
         + Outbox
         + AuditLog
         + LeaderLease
