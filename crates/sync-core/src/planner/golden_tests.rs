@@ -152,13 +152,13 @@ fn the_golden_plans_are_unchanged() {
             PlanMode::FullReconcile {
                 scan_complete: true,
             },
-            (0, 0),
+            (5242, 8_982_373_195_905_166_486),
         ),
         (
             PlanMode::FullReconcile {
                 scan_complete: false,
             },
-            (0, 0),
+            (5180, 3_246_727_265_353_212_358),
         ),
     ];
     let mut actual = Vec::new();
