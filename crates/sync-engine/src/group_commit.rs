@@ -124,7 +124,7 @@ impl LatestRuns {
     pub(crate) async fn record(&self, store: &dyn Store, tenant: &TenantId, run: RunRecord) {
         self.lock().insert(tenant.clone(), run);
         loop {
-            let Some(_writer) = self.writing.try_lock() else {
+            let Some(writer) = self.writing.try_lock() else {
                 // The writer checks again for records after it lets go.
                 return;
             };
@@ -139,7 +139,7 @@ impl LatestRuns {
                     tracing::warn!(error = %e, mode = run.mode.as_str(), "could not record the end of the run");
                 }
             }
-            drop(_writer);
+            drop(writer);
             // A record left while this writer was finishing would otherwise wait for the
             // next delivery.
             if self.lock().is_empty() {
