@@ -254,6 +254,9 @@ impl CheckpointStore for MemoryStore {
     }
 }
 
+// Deliveries are committed with the default calls, under the engine's delivery lease.
+impl crate::ports::DeliveryCommitter for MemoryStore {}
+
 #[async_trait]
 impl DeliveryLedger for MemoryStore {
     async fn record_delivery(

@@ -3,6 +3,7 @@
 //!
 //! [`TenantId`]: crate::TenantId
 
+mod commit;
 mod community;
 mod companies;
 mod connections;
@@ -15,6 +16,7 @@ mod revoke;
 mod status;
 mod store;
 
+pub use commit::{DeliveryCommit, DeliveryCommitter, DeliveryWrite};
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
 pub use companies::CompanyLink;
 pub use connections::{MemoryConnections, StaticConnections, TenantConnections, TenantParts};

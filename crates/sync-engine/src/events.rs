@@ -15,6 +15,7 @@ use crate::report::ReportExt;
 use crate::{CommunityEvent, DeliveryOutcome, RunReport, SyncEngine};
 use sync_core::plan::{Action, ActionKind, IdempotencyKey, PlanMode, Reason};
 use sync_core::planner::{PlanInput, plan};
+use sync_core::ports::{DeliveryCommit, DeliveryWrite};
 use sync_core::{
     BadgeGrant, BadgeId, CativaUserId, CommunityUser, CrmContact, Email, Mapping, Provenance,
     TenantId,
@@ -51,8 +52,9 @@ impl Drop for InFlightGuard {
 
 /// The result of trying to take a delivery's lease.
 enum Claim {
-    /// Taken: the store lease's holder, and this engine's in-flight mark.
-    Won(String, InFlightGuard),
+    /// Taken: the store lease's holder (none when the delivery needs no store lease), and
+    /// this engine's in-flight mark.
+    Won(Option<String>, InFlightGuard),
     /// Not taken: answer this.
     Lost(DeliveryOutcome),
 }
@@ -80,14 +82,25 @@ impl SyncEngine {
         let span = info_span!("sync.delivery", source = "cativa", tenant = %tenant, delivery_id);
         async {
             let ids = [delivery_id.to_owned()];
-            let (holder, _in_flight) = match this.claim_delivery(tenant, &ids, "cativa").await? {
+            // An event that only touches the store is committed in one transaction whose
+            // ledger insert decides whether it writes anything (on a store that says so):
+            // two copies racing write it once without a store lease. Provisioning reads
+            // the CRM first, so a new user keeps the lease.
+            let store_lease = matches!(event, CommunityEvent::UserCreated { .. })
+                || !this.store.atomic_delivery_commits();
+            let claim = this
+                .claim_delivery(tenant, &ids, "cativa", store_lease)
+                .await?;
+            let (holder, _in_flight) = match claim {
                 Claim::Won(holder, guard) => (holder, guard),
                 Claim::Lost(outcome) => return Ok(outcome),
             };
             let result = this
                 .community_event_claimed(tenant, delivery_id, event)
                 .await;
-            this.release_delivery(tenant, &ids, &holder).await;
+            if let Some(holder) = holder {
+                this.release_delivery(tenant, &ids, &holder).await;
+            }
             result
         }
         .instrument(span)
@@ -148,7 +161,8 @@ impl SyncEngine {
         let now = self.clock.now();
         let before = self.api_calls();
         let mut report = RunReport::new("community_event", tenant, now);
-        let actions = match event {
+        let mut write = DeliveryWrite::new(tenant.clone(), delivery_id, now);
+        write.actions = match event {
             CommunityEvent::UserCreated { user } => {
                 self.user_created(tenant, user, &mut report).await?
             }
@@ -158,7 +172,8 @@ impl SyncEngine {
                 badge,
                 at,
             } => {
-                self.badges_received(tenant, &user, email, std::slice::from_ref(&badge), true, at)
+                let badges = std::slice::from_ref(&badge);
+                self.badges_received(tenant, &user, email, badges, true, at, &mut write)
                     .await?
             }
             CommunityEvent::BadgesHeld {
@@ -167,7 +182,7 @@ impl SyncEngine {
                 badges,
                 at,
             } => {
-                self.badges_received(tenant, &user, email, &badges, false, at)
+                self.badges_received(tenant, &user, email, &badges, false, at, &mut write)
                     .await?
             }
             CommunityEvent::JoinedGroup {
@@ -205,20 +220,20 @@ impl SyncEngine {
                 return Err(Error::Unsupported(format!("the community event {other:?}")));
             }
         };
-        if !actions.is_empty() {
-            report.enqueued += self.store.enqueue(tenant, &actions, now).await?;
-        }
-        for a in &actions {
+        for a in &write.actions {
             *report.planned.entry(a.kind.name().to_owned()).or_insert(0) += 1;
         }
-        // Recorded only once the work is durable in the outbox: a failure before this
-        // point leaves the delivery unrecorded, so the sender's retry processes it. Under
-        // the lease nobody else records it, unless the lease expired mid-way: then the
-        // idempotency keys keep the effect single.
-        if !self.store.record_delivery(tenant, delivery_id, now).await? {
-            metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "cativa")
-                .increment(1);
-            return Ok(DeliveryOutcome::Duplicate);
+        // The mapping rows, the outbox items and the ledger row in one store call (grouped
+        // with concurrent deliveries): a failure before it leaves the delivery unrecorded,
+        // so the sender's retry processes it. The ledger decides: a copy recorded
+        // meanwhile (the lease expired mid-way, or no lease was needed) writes nothing.
+        match self.group_commit.commit(&self.store, write).await? {
+            DeliveryCommit::Recorded { enqueued } => report.enqueued += enqueued,
+            _ => {
+                metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => "cativa")
+                    .increment(1);
+                return Ok(DeliveryOutcome::Duplicate);
+            }
         }
         // Nothing new for the outbox: earlier items are applied by whoever enqueued them
         // (or the next drain), so this delivery spares the store a claim round.
@@ -253,15 +268,19 @@ impl SyncEngine {
                     .crm_contacts_claimed(tenant, delivery_ids, contacts)
                     .await;
             }
-            let (holder, _in_flight) =
-                match this.claim_delivery(tenant, delivery_ids, "crm").await? {
-                    Claim::Won(holder, guard) => (holder, guard),
-                    Claim::Lost(outcome) => return Ok(outcome),
-                };
+            let (holder, _in_flight) = match this
+                .claim_delivery(tenant, delivery_ids, "crm", true)
+                .await?
+            {
+                Claim::Won(holder, guard) => (holder, guard),
+                Claim::Lost(outcome) => return Ok(outcome),
+            };
             let result = this
                 .crm_contacts_claimed(tenant, delivery_ids, contacts)
                 .await;
-            this.release_delivery(tenant, delivery_ids, &holder).await;
+            if let Some(holder) = holder {
+                this.release_delivery(tenant, delivery_ids, &holder).await;
+            }
             result
         }
         .instrument(span)
@@ -331,12 +350,14 @@ impl SyncEngine {
 
     /// Takes the delivery's lease, or says why not: already recorded (`Duplicate`) or
     /// held by another copy being processed now (`InProgress`). A copy that loses writes
-    /// nothing: the checks are reads and a refused lease changes no row.
+    /// nothing: the checks are reads and a refused lease changes no row. Without
+    /// `store_lease`, only this engine's in-flight mark is taken.
     async fn claim_delivery(
         &self,
         tenant: &TenantId,
         ids: &[String],
         source: &'static str,
+        store_lease: bool,
     ) -> Result<Claim, Error> {
         if self.all_seen(tenant, ids).await? {
             metrics::counter!("cativa_sync_deliveries_duplicate_total", "source" => source)
@@ -354,6 +375,9 @@ impl SyncEngine {
                 .increment(1);
             return Ok(Claim::Lost(DeliveryOutcome::InProgress));
         };
+        if !store_lease {
+            return Ok(Claim::Won(None, guard));
+        }
         let holder = format!("{}/deliveries", self.options.worker_id);
         if !self
             .store
@@ -378,7 +402,7 @@ impl SyncEngine {
                 .increment(1);
             return Ok(Claim::Lost(DeliveryOutcome::Duplicate));
         }
-        Ok(Claim::Won(holder, guard))
+        Ok(Claim::Won(Some(holder), guard))
     }
 
     /// Gives the delivery's lease up. A failure only delays the sender's next retry until
@@ -496,7 +520,8 @@ impl SyncEngine {
     /// Records `badges` on the user's row (those not yet there as granted elsewhere: the
     /// echo of this sync's own assignment keeps its Sync provenance), and logs an activity
     /// for each badge received: every one of `badges` when `all_received`, else only those
-    /// new to the row.
+    /// new to the row. The row is written by the delivery's commit (`write`).
+    #[allow(clippy::too_many_arguments)]
     async fn badges_received(
         &self,
         tenant: &TenantId,
@@ -505,6 +530,7 @@ impl SyncEngine {
         badges: &[BadgeId],
         all_received: bool,
         at: DateTime<Utc>,
+        write: &mut DeliveryWrite,
     ) -> Result<Vec<Action>, Error> {
         let now = self.clock.now();
         let existing = match self.store.mapping_by_user(tenant, user).await? {
@@ -538,7 +564,7 @@ impl SyncEngine {
         }
         if changed {
             row.updated_at = now;
-            self.store.put_mapping(tenant, &row).await?;
+            write.mappings.push(row.clone());
         }
         let mut actions = Vec::new();
         for badge in received {

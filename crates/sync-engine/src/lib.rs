@@ -24,6 +24,7 @@ mod crm_fields;
 mod disconnect;
 mod error;
 mod events;
+mod group_commit;
 mod progress;
 mod pull;
 mod report;
@@ -223,6 +224,10 @@ pub struct SyncEngine {
     /// Deliveries this engine is handling now (tenant, lease name): copies racing inside one
     /// process are told `InProgress` here, before the store's lease is asked.
     deliveries_in_flight: events::InFlight,
+    /// Commits concurrent deliveries together (see `group_commit`).
+    group_commit: group_commit::GroupCommit,
+    /// Writes the last event run of concurrent deliveries once (see `group_commit`).
+    event_runs: group_commit::LatestRuns,
     /// Who hears how runs move (`SyncEngineBuilder::with_progress`).
     progress: Option<Arc<dyn ProgressObserver>>,
 }
@@ -262,6 +267,8 @@ impl SyncEngine {
                 holders: Arc::new(Mutex::new(HashMap::new())),
                 registering: Arc::new(futures::lock::Mutex::new(())),
                 deliveries_in_flight: events::InFlight::default(),
+                group_commit: group_commit::GroupCommit::default(),
+                event_runs: group_commit::LatestRuns::default(),
                 progress: None,
             },
         }

@@ -93,7 +93,12 @@ impl SyncEngine {
         {
             warn!(error = %e, "could not record the credentials state");
         }
-        if let Err(e) = self.store.record_run(tenant, &run).await {
+        if mode == RunMode::Event {
+            // One write for the deliveries finishing together (latest wins).
+            self.event_runs
+                .record(self.store.as_ref(), tenant, run)
+                .await;
+        } else if let Err(e) = self.store.record_run(tenant, &run).await {
             warn!(error = %e, mode = mode.as_str(), "could not record the end of the run");
         }
     }

@@ -47,7 +47,13 @@ use sync_core::{
 };
 use tokio::sync::Barrier;
 
+mod commit;
 pub mod credentials;
+
+pub use commit::{
+    atomic_delivery_commit_is_all_or_nothing, delivery_commit_writes_rows_items_and_ledger,
+    delivery_commits_racing_record_once,
+};
 
 /// The future a [`Case`] returns.
 pub type CaseFuture = BoxFuture<'static, ()>;
@@ -76,6 +82,9 @@ macro_rules! __with_conformance_cases {
             checkpoint_cas_has_one_winner_under_contention,
             delivery_ledger_records_once,
             delivery_recording_is_idempotent_under_16_tasks,
+            delivery_commit_writes_rows_items_and_ledger,
+            atomic_delivery_commit_is_all_or_nothing,
+            delivery_commits_racing_record_once,
             purge_deliveries_respects_the_window,
             purge_deliveries_is_bounded_oldest_first,
             outbox_enqueue_is_idempotent_by_key,

@@ -373,4 +373,6 @@ fn badge_names_used(actions: &[Action], config: &ValidatedConfig) -> BTreeMap<Ba
 }
 
 #[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
 mod tests;

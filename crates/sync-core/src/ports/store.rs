@@ -14,7 +14,7 @@ use crate::domain::{CativaUserId, CrmRecordId, Cursor, Email, Mapping, TenantId}
 use crate::error::Error;
 use crate::plan::{Action, IdempotencyKey};
 use crate::planner::StateView;
-use crate::ports::{StatusStore, TenantPurge};
+use crate::ports::{DeliveryCommitter, StatusStore, TenantPurge};
 
 /// The identity mapping table and badge provenance.
 #[async_trait]
@@ -557,6 +557,7 @@ pub trait Store:
     MappingStore
     + CheckpointStore
     + DeliveryLedger
+    + DeliveryCommitter
     + Outbox
     + AuditLog
     + LeaderLease
@@ -569,6 +570,7 @@ impl<T> Store for T where
     T: MappingStore
         + CheckpointStore
         + DeliveryLedger
+        + DeliveryCommitter
         + Outbox
         + AuditLog
         + LeaderLease

@@ -15,6 +15,9 @@ mod audit;
 #[path = "../tables/checkpoints.rs"]
 mod checkpoints;
 #[allow(clippy::duplicate_mod)]
+#[path = "../tables/commit.rs"]
+mod commit;
+#[allow(clippy::duplicate_mod)]
 #[path = "../tables/credentials.rs"]
 mod credentials;
 #[allow(clippy::duplicate_mod)]

@@ -57,7 +57,7 @@ type MappingQuery<'q> =
     sqlx::query::QueryAs<'q, Db, MappingRow, <Db as sqlx::Database>::Arguments<'q>>;
 
 /// An open write transaction.
-type Tx = Transaction<'static, Db>;
+pub(super) type Tx = Transaction<'static, Db>;
 
 impl Store {
     async fn fetch_one_mapping(
@@ -73,7 +73,7 @@ impl Store {
     }
 
     /// Opens a mapping write transaction, holding the tenant's write lock.
-    async fn begin_mapping_write(
+    pub(super) async fn begin_mapping_write(
         &self,
         operation: &'static str,
         tenant: &TenantId,
@@ -91,35 +91,8 @@ impl Store {
 
     /// The body of `put_mappings`, run to completion on its own task.
     async fn write_mappings(&self, tenant: &TenantId, mappings: &[Mapping]) -> Result<(), Error> {
-        let lookup = Lookup::of(mappings)?;
         let mut tx = self.begin_mapping_write("put mappings", tenant).await?;
-        let existing: Vec<KeyRow> = sqlx::query_as(Sql::MAPPING_KEYS)
-            .bind(tenant.as_str())
-            .bind(&lookup.emails)
-            .bind(&lookup.crm_ids)
-            .bind(&lookup.users)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db("put mappings: look up keys", tenant))?;
-        let plan = UpsertPlan::resolve(tenant, &existing, mappings)?;
-        if !plan.park.is_empty() {
-            sqlx::query(Sql::MAPPING_PARK)
-                .bind(tenant.as_str())
-                .bind(to_json(&plan.park, "parked ids")?)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("put mappings: park keys", tenant))?;
-        }
-        let mut written = update_rows(&mut tx, tenant, &plan, mappings).await?;
-        written.extend(insert_rows(&mut tx, tenant, &plan, mappings).await?);
-        if written.iter().any(|(_, m)| !m.badges.is_empty()) {
-            sqlx::query(Sql::MAPPING_INSERT_GRANTS)
-                .bind(tenant.as_str())
-                .bind(grants_payload(written.into_iter())?)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("put mappings: insert badge grants", tenant))?;
-        }
+        write_mappings_in(&mut tx, tenant, mappings).await?;
         tx.commit()
             .await
             .map_err(db("put mappings: commit", tenant))
@@ -145,6 +118,44 @@ impl Store {
             .map_err(db("delete mapping: commit", tenant))?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// Upserts `mappings` inside `tx`, which holds the tenant's write lock (see
+/// `Store::begin_mapping_write` and `tables::Dialect::LOCK_TENANT`).
+pub(super) async fn write_mappings_in(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    mappings: &[Mapping],
+) -> Result<(), Error> {
+    let lookup = Lookup::of(mappings)?;
+    let existing: Vec<KeyRow> = sqlx::query_as(Sql::MAPPING_KEYS)
+        .bind(tenant.as_str())
+        .bind(&lookup.emails)
+        .bind(&lookup.crm_ids)
+        .bind(&lookup.users)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("put mappings: look up keys", tenant))?;
+    let plan = UpsertPlan::resolve(tenant, &existing, mappings)?;
+    if !plan.park.is_empty() {
+        sqlx::query(Sql::MAPPING_PARK)
+            .bind(tenant.as_str())
+            .bind(to_json(&plan.park, "parked ids")?)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("put mappings: park keys", tenant))?;
+    }
+    let mut written = update_rows(tx, tenant, &plan, mappings).await?;
+    written.extend(insert_rows(tx, tenant, &plan, mappings).await?);
+    if written.iter().any(|(_, m)| !m.badges.is_empty()) {
+        sqlx::query(Sql::MAPPING_INSERT_GRANTS)
+            .bind(tenant.as_str())
+            .bind(grants_payload(written.into_iter())?)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("put mappings: insert badge grants", tenant))?;
+    }
+    Ok(())
 }
 
 /// Rewrites the rows the plan updates and drops their grants (the batch's grants replace
