@@ -2,7 +2,9 @@
 //! own HubSpot portal and Cativa community). Signed Cativa deliveries of both `CustomerId`s
 //! and signed HubSpot webhooks of both portals arrive interleaved; every effect lands in
 //! the tenant's own portal or community and nothing in the other. A third portal and a third
-//! `CustomerId`, connected to no tenant, are refused with 422 and change nothing.
+//! `CustomerId`, connected to no tenant, are refused with 422 and change nothing. And the
+//! service's own background work (no drain call in the test) applies a non-home tenant's
+//! deliveries, while `GET /status` lists every tenant.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -22,9 +24,11 @@ use sync_engine::SyncEngine;
 use sync_sandbox::SandboxServer;
 use sync_sandbox::cativa::{CativaUser, SignatureMode};
 use sync_sandbox::hubspot::DEFAULT_CLIENT_SECRET;
-use sync_service::Service;
+use sync_service::{Service, ServiceOptions};
 
 const USERS: usize = 4;
+/// The status routes' bearer token.
+const STATUS_TOKEN: &str = "status-token-for-tests";
 
 /// One tenant's sandbox (its portal and its community) and the users who signed up there.
 struct Side {
@@ -290,5 +294,142 @@ async fn crossed_traffic_of_two_tenants_lands_in_each_tenants_own_accounts() {
             s.tenant
         );
     }
+    server.abort();
+}
+
+/// Polls `check` every 25 ms until it holds, for at most 10 s.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_drains_and_reports_every_tenant_not_only_its_home() {
+    let alpha = side("alpha", 1_001, "5a4d0b0c-0000-4000-8000-00000000a1fa").await;
+    let beta = side("beta", 2_002, "5a4d0b0c-0000-4000-8000-00000000b37a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = sync_store::connect(&dir.path().join("sync.db").to_string_lossy())
+        .await
+        .unwrap();
+    let registry = Arc::new(MemoryConnections::new());
+    for s in [&alpha, &beta] {
+        registry.insert(s.tenant.clone(), parts(s).await);
+        let portal = s.sandbox.hubspot().portal_id().to_string();
+        registry.link_account(s.tenant.clone(), CrmKind::Hubspot, portal);
+        registry.link_customer(s.tenant.clone(), s.sandbox.cativa().customer_id());
+    }
+    // Deliveries only enqueue: whatever reaches a sandbox got there through the service's
+    // own drainer.
+    let mut engine_options = fast_options();
+    engine_options.apply = false;
+    let engine = SyncEngine::builder(config().unwrap(), store.clone())
+        .connections(registry)
+        .options(engine_options)
+        .build();
+    let mut options = ServiceOptions::default();
+    options.schedule.delta_interval = None;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hubspot_url = format!("{base}/webhooks/hubspot");
+    let service = Service::multi_tenant_builder(engine, alpha.tenant.clone())
+        .cativa(WebhookReceiver::new(
+            CativaVerifier::new(alpha.sandbox.cativa().webhook_secret().clone()).unwrap(),
+        ))
+        .hubspot_receiver(HubSpotReceiver::new(
+            SignatureVerifier::new(SecretString::from(DEFAULT_CLIENT_SECRET))
+                .with_public_url(&hubspot_url),
+        ))
+        .status_token(SecretString::from(STATUS_TOKEN))
+        .options(options)
+        .build();
+    assert_eq!(
+        service.tenants(),
+        vec![alpha.tenant.clone(), beta.tenant.clone()]
+    );
+    let app = sync_service::router(&service);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let background = service.spawn_background();
+
+    // A sign-up in beta's community (beta is not the home tenant): its contact appears in
+    // beta's portal.
+    let user = &beta.users[0];
+    let delivery = beta
+        .sandbox
+        .cativa()
+        .user_created_delivery(&user.id)
+        .unwrap();
+    let out = beta
+        .sandbox
+        .cativa()
+        .deliver(
+            &format!("{base}/webhooks/cativa/user_created"),
+            &delivery,
+            SignatureMode::Valid,
+        )
+        .await
+        .unwrap();
+    assert_answer(out.status, &out.body, (200, "accepted"), "beta's sign-up");
+    let email = user.email.to_lowercase();
+    eventually("beta's contact provisioned by the drainer", || {
+        emails(&beta) == [email.clone()]
+    })
+    .await;
+
+    // The tag added in beta's portal: Premium granted in beta's community.
+    let hubspot = beta.sandbox.hubspot();
+    let _ = hubspot.take_webhook_events();
+    let contact = hubspot.contacts()[0].id;
+    hubspot.add_tag(contact, TAG).unwrap();
+    let events = hubspot.take_webhook_events();
+    let answers = hubspot
+        .deliver_webhooks(&hubspot_url, DEFAULT_CLIENT_SECRET, &events, true)
+        .await
+        .unwrap();
+    assert_answer(
+        answers[0].status,
+        &answers[0].body,
+        (200, "accepted"),
+        "beta's tag",
+    );
+    eventually("beta's Premium granted by the drainer", || {
+        premium_holders(&beta) == [user.id.clone()]
+    })
+    .await;
+    assert!(emails(&alpha).is_empty(), "nothing reached alpha's portal");
+    assert!(
+        premium_holders(&alpha).is_empty(),
+        "nothing reached alpha's community"
+    );
+
+    // The status routes list and answer for both tenants, and not for a stranger.
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        http.get(format!("{base}{path}"))
+            .bearer_auth(STATUS_TOKEN)
+            .send()
+    };
+    let all: serde_json::Value = get("/status".into()).await.unwrap().json().await.unwrap();
+    let listed: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["alpha", "beta"], "{all}");
+    let one = get("/status/beta".into()).await.unwrap();
+    assert_eq!(one.status(), 200);
+    let one: serde_json::Value = one.json().await.unwrap();
+    assert_eq!(one["tenant"], "beta", "{one}");
+    assert_eq!(get("/status/stranger".into()).await.unwrap().status(), 404);
+
+    background.shutdown().await;
     server.abort();
 }

@@ -11,7 +11,8 @@
 //!   HubSpot `portalId` and Cativa `CustomerId` (unknown tenants refused with 422), and the
 //!   install routes `GET /connect/{crm}?tenant=...` and `GET /oauth/{crm}/callback`
 //!   ([`ServiceBuilder::installs`]); [`CredentialConnections`] builds each tenant's parts from
-//!   its saved credentials.
+//!   its saved credentials. The background work, `/readyz` and the status routes serve every
+//!   tenant the connections list (`TenantConnections::tenants`), not only the home tenant.
 //! - **Status** (with a status token, [`ServiceBuilder::status_token`]): `GET /status`,
 //!   `GET /status/{tenant}`, failed work listed, requeued and dismissed, and a status page
 //!   at `GET /status/page`, all behind a bearer token; a health job tells observers

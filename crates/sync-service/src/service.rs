@@ -1,6 +1,7 @@
 //! [`Service`]: the parts of a running sync service (engine, tenant, webhook receivers) and
 //! its options, built with [`ServiceBuilder`]; serve it standalone or nest its router.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -21,8 +22,8 @@ use crate::routes::StatusAuth;
 pub(crate) struct PullState {
     /// When the pull loop next wakes up to pull.
     pub(crate) next_delta: Option<DateTime<Utc>>,
-    /// The day the last complete full reconcile ran.
-    pub(crate) last_full: Option<NaiveDate>,
+    /// The day each tenant's last complete full reconcile ran.
+    pub(crate) last_full: HashMap<TenantId, NaiveDate>,
 }
 
 /// What the routes and the background tasks share.
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) options: ServiceOptions,
     /// Wakes the drainer when a delivery left work in the outbox.
     pub(crate) work: Notify,
+    /// The tenants the drainer was woken for since its last round.
+    pub(crate) woken: Mutex<BTreeSet<TenantId>>,
     /// The instance id pulls and leader leases are held under.
     pub(crate) instance: String,
     /// Raised when a shutdown begins: `/readyz` answers 503 from then on.
@@ -60,15 +63,46 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The status of the tenant, with the schedule of this service's pulls.
-    pub(crate) async fn status(&self) -> Result<SyncStatus, sync_engine::Error> {
-        let schedule = crate::background::schedule(self, Utc::now());
-        self.engine.status(&self.tenant, &schedule).await
+    /// The status of `tenant`, with the schedule of this service's pulls.
+    pub(crate) async fn status(&self, tenant: &TenantId) -> Result<SyncStatus, sync_engine::Error> {
+        let schedule = crate::background::schedule(self, tenant, Utc::now());
+        self.engine.status(tenant, &schedule).await
+    }
+
+    /// Every tenant this service serves: its own first, then those its routing lists.
+    pub(crate) fn tenants(&self) -> Vec<TenantId> {
+        let mut all = vec![self.tenant.clone()];
+        if let Some(routing) = &self.routing {
+            all.extend(routing.tenants().into_iter().filter(|t| *t != self.tenant));
+        }
+        all
+    }
+
+    /// The served tenant named `name`, if this service serves it.
+    pub(crate) fn served(&self, name: &str) -> Option<TenantId> {
+        if name == self.tenant.as_str() {
+            return Some(self.tenant.clone());
+        }
+        self.routing
+            .as_ref()?
+            .tenants()
+            .into_iter()
+            .find(|t| t.as_str() == name)
+    }
+
+    /// Wakes the drainer for `tenant`, whose outbox may hold new work.
+    pub(crate) fn wake(&self, tenant: &TenantId) {
+        self.woken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.clone());
+        self.work.notify_one();
     }
 }
 
 /// A sync service: webhook routes, health routes and the background work (drainer, pulls,
-/// retention) of one tenant. Cheap to clone.
+/// retention, health) of its tenant, and of every tenant its routing lists
+/// ([`ServiceBuilder::route_tenants`]). Cheap to clone.
 ///
 /// ```no_run
 /// # async fn run(engine: sync_engine::SyncEngine) -> Result<(), sync_service::Error> {
@@ -118,7 +152,9 @@ impl Service {
     /// Starts building a service over many tenants: `engine` resolves each tenant's parts
     /// ([`sync_engine::SyncEngineBuilder::connections`]) and each webhook delivery is routed
     /// to its tenant through the same connections ([`ServiceBuilder::route_tenants`]).
-    /// `home` is the tenant of the background work and the status routes.
+    /// `home` is the tenant of deliveries' counters and the first of the tenants the
+    /// background work and the status routes serve (with every tenant the connections list,
+    /// [`TenantConnections::tenants`]).
     pub fn multi_tenant_builder(engine: SyncEngine, home: TenantId) -> ServiceBuilder {
         let connections = engine.connections().clone();
         Self::builder(engine, home).route_tenants(connections)
@@ -134,6 +170,12 @@ impl Service {
         &self.shared.tenant
     }
 
+    /// Every tenant the service serves now: its own, then the tenants its routing lists
+    /// ([`TenantConnections::tenants`]).
+    pub fn tenants(&self) -> Vec<TenantId> {
+        self.shared.tenants()
+    }
+
     /// The options.
     pub fn options(&self) -> &ServiceOptions {
         &self.shared.options
@@ -145,7 +187,7 @@ impl Service {
     /// # Errors
     /// The store could not be read.
     pub async fn status(&self) -> Result<SyncStatus, crate::Error> {
-        Ok(self.shared.status().await?)
+        Ok(self.shared.status(&self.shared.tenant).await?)
     }
 }
 
@@ -207,8 +249,9 @@ impl ServiceBuilder {
     /// `portalId` ([`TenantConnections::tenant_for_account`]), Cativa deliveries by
     /// `CustomerId` ([`TenantConnections::tenant_for_customer`]). A delivery for a tenant
     /// it does not know is refused with 422 `unknown_tenant` and changes nothing. The
-    /// builder's own tenant stays the one the background work (drainer, pulls, retention),
-    /// `/readyz` and the status routes serve.
+    /// background work (drainer, pulls, retention, health), `/readyz` and the status routes
+    /// serve the builder's own tenant and every tenant `connections` lists
+    /// ([`TenantConnections::tenants`]), looked up afresh each round.
     pub fn route_tenants(mut self, connections: Arc<dyn TenantConnections>) -> Self {
         self.routing = Some(connections);
         self
@@ -278,6 +321,7 @@ impl ServiceBuilder {
                 installs: self.installs,
                 options: self.options,
                 work: Notify::new(),
+                woken: Mutex::new(BTreeSet::new()),
                 instance,
                 shutting_down: AtomicBool::new(false),
                 checks: self.checks,

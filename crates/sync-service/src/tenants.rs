@@ -322,6 +322,22 @@ impl TenantConnections for CredentialConnections {
         known.customers.retain(|_, t| t != tenant);
         Ok(any || known.accounts.len() + known.customers.len() < before)
     }
+
+    /// Every tenant known here: with an indexed account (loaded with
+    /// [`load`](Self::load) or connected through the install routes), a linked Cativa
+    /// community, or parts built. Sorted.
+    fn tenants(&self) -> Vec<TenantId> {
+        let known = self.lock();
+        let all: std::collections::BTreeSet<TenantId> = known
+            .built
+            .keys()
+            .chain(known.community.keys())
+            .chain(known.accounts.values())
+            .chain(known.customers.values())
+            .cloned()
+            .collect();
+        all.into_iter().collect()
+    }
 }
 
 impl InstallHook for CredentialConnections {

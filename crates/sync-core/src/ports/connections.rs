@@ -119,6 +119,13 @@ pub trait TenantConnections: Send + Sync {
         let _ = tenant;
         Ok(false)
     }
+
+    /// The tenants these connections route, sorted: a service's background work (drainer,
+    /// pulls, retention, health) and status routes serve each of them. The default lists
+    /// none (a deployment that names its one tenant itself).
+    fn tenants(&self) -> Vec<TenantId> {
+        Vec::new()
+    }
 }
 
 /// The same parts for every tenant: a single-account deployment (what
@@ -212,14 +219,6 @@ impl MemoryConnections {
         self.write().customers.insert(customer_id.into(), tenant);
     }
 
-    /// The tenants registered, sorted.
-    pub fn tenants(&self) -> Vec<TenantId> {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<TenantId> = inner.parts.keys().cloned().collect();
-        all.sort();
-        all
-    }
-
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
@@ -262,6 +261,13 @@ impl TenantConnections for MemoryConnections {
         inner.accounts.retain(|_, t| t != tenant);
         inner.customers.retain(|_, t| t != tenant);
         Ok(known || inner.accounts.len() + inner.customers.len() < before)
+    }
+
+    /// The tenants registered (with parts), sorted.
+    fn tenants(&self) -> Vec<TenantId> {
+        let mut all: Vec<TenantId> = self.read().parts.keys().cloned().collect();
+        all.sort();
+        all
     }
 }
 
@@ -327,6 +333,10 @@ mod tests {
         );
         assert_eq!(block(reg.tenant_for_customer("cust-a")).unwrap(), None);
         assert!(!block(reg.forget(&a)).unwrap());
+        assert!(
+            reg.tenants().is_empty(),
+            "a forgotten tenant is no longer listed"
+        );
     }
 
     #[test]
@@ -337,5 +347,6 @@ mod tests {
             block(conns.tenant_for_account(&CrmKind::Hubspot, "1")).unwrap(),
             None
         );
+        assert!(conns.tenants().is_empty(), "it lists no tenants of its own");
     }
 }

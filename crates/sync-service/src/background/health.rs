@@ -1,4 +1,4 @@
-//! The health job: computes the tenant's status every health interval (which also sets the
+//! The health job: computes each served tenant's status every health interval (which also sets the
 //! outbox and health gauges) and hands it to the [`sync_engine::HealthWatch`], which tells
 //! the observers once per change.
 
@@ -17,12 +17,14 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             return;
         }
         wait = interval;
-        match shared.status().await {
-            Ok(status) => {
-                shared.health.update(&status).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the sync status for the health job")
+        for tenant in shared.tenants() {
+            match shared.status(&tenant).await {
+                Ok(status) => {
+                    shared.health.update(&status).await;
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant, error = %e, "could not read the sync status for the health job")
+                }
             }
         }
     }

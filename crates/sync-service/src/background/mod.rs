@@ -1,5 +1,6 @@
-//! The work a service does besides answering requests: the outbox drainer (every instance),
-//! scheduled pulls (the leader-lease holder only) and retention purges. Each task watches
+//! The work a service does besides answering requests, for every tenant it serves: the
+//! outbox drainer (every instance), scheduled pulls (the holder of the tenant's leader lease
+//! only), the health job and retention purges. Each task watches
 //! one stop channel; [`Background::shutdown`] stops them, lets the drainer finish its batch
 //! and releases what this instance holds.
 
@@ -76,22 +77,28 @@ impl Background {
                 tracing::warn!(error = %e, "a background task ended abnormally");
             }
         }
-        let shared = &self.shared;
-        match shared.engine.release_claims(&shared.tenant).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(released = n, "outbox claims released"),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not release outbox claims; they free up after one lease");
-            }
+        for tenant in self.shared.tenants() {
+            release(&self.shared, &tenant).await;
         }
-        if let Err(e) = shared
-            .engine
-            .store()
-            .release_lease(&shared.tenant, PULL_LEASE, &shared.instance)
-            .await
-        {
-            tracing::warn!(error = %e, "could not release the leader lease; it expires by itself");
+    }
+}
+
+/// Releases this instance's unapplied outbox claims and leader lease of `tenant`.
+async fn release(shared: &Shared, tenant: &sync_core::TenantId) {
+    match shared.engine.release_claims(tenant).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(tenant = %tenant, released = n, "outbox claims released"),
+        Err(e) => {
+            tracing::warn!(tenant = %tenant, error = %e, "could not release outbox claims; they free up after one lease");
         }
+    }
+    if let Err(e) = shared
+        .engine
+        .store()
+        .release_lease(tenant, PULL_LEASE, &shared.instance)
+        .await
+    {
+        tracing::warn!(tenant = %tenant, error = %e, "could not release the leader lease; it expires by itself");
     }
 }
 

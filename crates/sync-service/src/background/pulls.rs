@@ -1,11 +1,14 @@
 //! Scheduled pulls: a delta every interval (plus random jitter, so instances and tenants do
-//! not pull in step) and a daily full reconcile, run only by the holder of the tenant's
-//! leader lease. The lease is renewed while a run lasts.
+//! not pull in step) and a daily full reconcile, for every tenant the service serves, each
+//! run only by the holder of that tenant's leader lease. The lease is renewed while a run
+//! lasts.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use sync_core::TenantId;
 use sync_core::status::Schedule;
 use sync_engine::RunReport;
 use tokio::sync::watch;
@@ -15,8 +18,9 @@ use crate::options::FullReconcile;
 use crate::service::Shared;
 
 /// The schedule the status shows: the delta interval, the pull loop's next wake-up and the
-/// next full reconcile. Empty when this service does not pull (no interval or no source).
-pub(crate) fn schedule(shared: &Shared, now: DateTime<Utc>) -> Schedule {
+/// next full reconcile of `tenant`. Empty when this service does not pull (no interval or no
+/// source).
+pub(crate) fn schedule(shared: &Shared, tenant: &TenantId, now: DateTime<Utc>) -> Schedule {
     let options = &shared.options.schedule;
     let Some(interval) = options
         .delta_interval
@@ -29,7 +33,7 @@ pub(crate) fn schedule(shared: &Shared, now: DateTime<Utc>) -> Schedule {
     schedule.next_delta = state.next_delta;
     schedule.next_full_reconcile = next_full_reconcile(
         &options.full_reconcile,
-        state.last_full,
+        state.last_full.get(tenant).copied(),
         state.next_delta,
         now,
     );
@@ -97,7 +101,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let Some(interval) = schedule.delta_interval else {
         return;
     };
-    let mut last_full: Option<NaiveDate> = None;
+    // A tenant stopped on its quota is not pulled again before the reset.
+    let mut quota: HashMap<TenantId, DateTime<Utc>> = HashMap::new();
     // The first pull soon after start, spread by the jitter.
     let mut wait = jitter(schedule.jitter);
     loop {
@@ -106,83 +111,98 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             return;
         }
         wait = interval + jitter(schedule.jitter);
-        if !lead(&shared).await {
-            continue;
-        }
-        let full = full_reconcile_due(&schedule.full_reconcile, last_full, Utc::now());
-        let report = tokio::select! {
-            r = pull(&shared, full) => r,
-            () = renew_while_running(&shared) => continue,
-        };
-        let Some(report) = report else { continue };
-        if full && report.scan_complete == Some(true) {
-            last_full = Some(Utc::now().date_naive());
-            shared
-                .pulls
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .last_full = last_full;
-        }
-        // A quota stop says when it resets: the next pull waits for it.
-        if let Some(until) = report
-            .resume_after
-            .and_then(|at| (at - Utc::now()).to_std().ok())
-        {
-            wait = wait.max(until);
+        for tenant in shared.tenants() {
+            if *stop.borrow() {
+                return;
+            }
+            if quota.get(&tenant).is_some_and(|reset| *reset > Utc::now()) {
+                continue;
+            }
+            quota.remove(&tenant);
+            if let Some(reset) = pull_tenant(&shared, &tenant).await {
+                quota.insert(tenant, reset);
+            }
         }
     }
 }
 
+/// One tenant's scheduled pull, when this instance holds its lease: the full reconcile when
+/// due, else a delta. When a quota stopped it, when the quota resets.
+async fn pull_tenant(shared: &Shared, tenant: &TenantId) -> Option<DateTime<Utc>> {
+    if !lead(shared, tenant).await {
+        return None;
+    }
+    let last_full = shared
+        .pulls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .last_full
+        .get(tenant)
+        .copied();
+    let full = full_reconcile_due(
+        &shared.options.schedule.full_reconcile,
+        last_full,
+        Utc::now(),
+    );
+    let report = tokio::select! {
+        r = pull(shared, tenant, full) => r,
+        () = renew_while_running(shared, tenant) => None,
+    }?;
+    if full && report.scan_complete == Some(true) {
+        shared
+            .pulls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_full
+            .insert(tenant.clone(), Utc::now().date_naive());
+    }
+    report.resume_after.filter(|at| *at > Utc::now())
+}
+
 /// Takes or renews the leader lease; `false` when another instance holds it (or the store
 /// failed: then nobody pulls this round, which a later round makes up for).
-async fn lead(shared: &Shared) -> bool {
+async fn lead(shared: &Shared, tenant: &TenantId) -> bool {
     let ttl = shared.options.schedule.leader_lease;
     match shared
         .engine
         .store()
-        .try_acquire_lease(
-            &shared.tenant,
-            PULL_LEASE,
-            &shared.instance,
-            ttl,
-            Utc::now(),
-        )
+        .try_acquire_lease(tenant, PULL_LEASE, &shared.instance, ttl, Utc::now())
         .await
     {
         Ok(won) => won,
         Err(e) => {
-            tracing::warn!(error = %e, "could not take the leader lease; skipping this pull");
+            tracing::warn!(tenant = %tenant, error = %e, "could not take the leader lease; skipping this pull");
             false
         }
     }
 }
 
 /// Renews the lease every third of its length; returns only if the lease was lost.
-async fn renew_while_running(shared: &Shared) {
+async fn renew_while_running(shared: &Shared, tenant: &TenantId) {
     let every = shared.options.schedule.leader_lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        if !lead(shared).await {
-            tracing::warn!("lost the leader lease during a pull; stopping it");
+        if !lead(shared, tenant).await {
+            tracing::warn!(tenant = %tenant, "lost the leader lease during a pull; stopping it");
             return;
         }
     }
 }
 
-async fn pull(shared: &Shared, full: bool) -> Option<RunReport> {
+async fn pull(shared: &Shared, tenant: &TenantId, full: bool) -> Option<RunReport> {
     let result = if full {
-        shared.engine.run_full_reconcile(&shared.tenant).await
+        shared.engine.run_full_reconcile(tenant).await
     } else {
-        shared.engine.run_delta(&shared.tenant).await
+        shared.engine.run_delta(tenant).await
     };
     match result {
         Ok(report) => {
-            tracing::info!(kind = %report.kind, read = report.read, enqueued = report.enqueued, failed = report.failed, "scheduled pull finished");
-            shared.work.notify_one();
+            tracing::info!(tenant = %tenant, kind = %report.kind, read = report.read, enqueued = report.enqueued, failed = report.failed, "scheduled pull finished");
+            shared.wake(tenant);
             Some(report)
         }
         Err(e) => {
-            tracing::warn!(error = %e, full, "scheduled pull failed; the next one retries");
+            tracing::warn!(tenant = %tenant, error = %e, full, "scheduled pull failed; the next one retries");
             None
         }
     }

@@ -115,7 +115,7 @@ async fn handle(
         .handle_community_event(&tenant, delivery.execution_id.as_str(), event)
         .await
     {
-        Ok(o) => outcome(shared, &o, id).await,
+        Ok(o) => outcome(shared, std::slice::from_ref(&tenant), &o, id).await,
         Err(e) => engine_error(shared, &e, id),
     }
 }

@@ -19,7 +19,8 @@ pub(super) async fn healthz(Extension(id): Extension<RequestId>) -> Response {
 
 /// Ready when the store answers and the service is not shutting down. The start-up checks
 /// (credentials, scopes, CRM properties) passed before the first request was accepted; the
-/// answer lists them.
+/// answer lists them, with the outbox backlog of every tenant served, summed, and how many
+/// tenants that is.
 pub(super) async fn readyz(
     State(shared): State<Arc<Shared>>,
     Extension(id): Extension<RequestId>,
@@ -32,18 +33,19 @@ pub(super) async fn readyz(
         )
         .into_response(&id);
     }
-    match shared.engine.backlog(&shared.tenant).await {
-        Ok(backlog) => (
+    match backlog(&shared).await {
+        Ok((tenants, backlog)) => (
             StatusCode::OK,
             axum::Json(json!({
                 "status": "ready",
                 "request_id": id.0,
                 "store": "ok",
                 "checks": shared.checks,
+                "tenants": tenants,
                 "outbox": {
                     "pending": backlog.pending,
                     "retry_later": backlog.retry_later,
-                    "held": backlog.held_live + backlog.held_expired,
+                    "held": backlog.held,
                 },
             })),
         )
@@ -58,6 +60,27 @@ pub(super) async fn readyz(
             .into_response(&id)
         }
     }
+}
+
+/// The outbox backlog summed over the served tenants.
+#[derive(Default)]
+struct Backlog {
+    pending: u64,
+    retry_later: u64,
+    held: u64,
+}
+
+/// How many tenants are served, and their summed backlog.
+async fn backlog(shared: &Shared) -> Result<(usize, Backlog), sync_engine::Error> {
+    let tenants = shared.tenants();
+    let mut sum = Backlog::default();
+    for tenant in &tenants {
+        let b = shared.engine.backlog(tenant).await?;
+        sum.pending += b.pending;
+        sum.retry_later += b.retry_later;
+        sum.held += b.held_live + b.held_expired;
+    }
+    Ok((tenants.len(), sum))
 }
 
 #[cfg(feature = "prometheus")]

@@ -55,6 +55,7 @@ pub(super) async fn route(
     };
     // One engine call per tenant; the answer asks for a retry if any part needs one.
     let mut answer = DeliveryOutcome::Duplicate;
+    let tenants: Vec<_> = groups.iter().map(|(t, _)| t.clone()).collect();
     for (tenant, events) in groups {
         let contacts = match super::tenants::hubspot_contacts(&shared, &tenant, &events).await {
             Ok(c) => c,
@@ -73,7 +74,7 @@ pub(super) async fn route(
             Err(e) => return engine_error(&shared, &e, &id),
         }
     }
-    outcome(&shared, &answer, &id).await
+    outcome(&shared, &tenants, &answer, &id).await
 }
 
 fn refused(e: &WebhookError, id: &RequestId) -> Response {

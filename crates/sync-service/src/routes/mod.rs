@@ -19,8 +19,8 @@ use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
-use sync_core::DeliveryOutcome;
 use sync_core::ports::WebhookOutcome;
+use sync_core::{DeliveryOutcome, TenantId};
 
 use crate::response::{ApiError, RequestId, status};
 use crate::service::Shared;
@@ -61,13 +61,24 @@ fn status_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
         .merge(protected)
 }
 
-/// Counts a webhook delivery for the status (accepted, duplicate, refused by code). Cheap,
-/// and never fails the delivery: a store error is only logged.
+/// Counts a webhook delivery for the status (accepted, duplicate, refused by code) under the
+/// service's own tenant (a refused delivery has no other). Cheap, and never fails the
+/// delivery: a store error is only logged.
 pub(crate) async fn count_delivery(shared: &Shared, outcome: WebhookOutcome, reason: Option<&str>) {
+    count_for(shared, &shared.tenant, outcome, reason).await;
+}
+
+/// [`count_delivery`] under `tenant`.
+async fn count_for(
+    shared: &Shared,
+    tenant: &TenantId,
+    outcome: WebhookOutcome,
+    reason: Option<&str>,
+) {
     if let Err(e) = shared
         .engine
         .store()
-        .record_delivery_outcome(&shared.tenant, outcome, reason, chrono::Utc::now())
+        .record_delivery_outcome(tenant, outcome, reason, chrono::Utc::now())
         .await
     {
         tracing::warn!(error = %e, outcome = outcome.as_str(), "could not count the webhook delivery");
@@ -119,18 +130,23 @@ fn timed_out(e: &BytesRejection) -> bool {
     false
 }
 
-/// The answer for an engine outcome (counted for the status); wakes the drainer, since work
-/// may be left in the outbox.
+/// The answer for an engine outcome of a delivery for `tenants` (counted for each one's
+/// status); wakes the drainer for them, since work may be left in their outboxes.
 pub(crate) async fn outcome(
     shared: &Shared,
+    tenants: &[TenantId],
     outcome: &DeliveryOutcome,
     id: &RequestId,
 ) -> Response {
-    shared.work.notify_one();
-    match outcome {
-        DeliveryOutcome::InProgress => {}
-        DeliveryOutcome::Duplicate => count_delivery(shared, WebhookOutcome::Duplicate, None).await,
-        _ => count_delivery(shared, WebhookOutcome::Accepted, None).await,
+    for tenant in tenants {
+        shared.wake(tenant);
+        match outcome {
+            DeliveryOutcome::InProgress => {}
+            DeliveryOutcome::Duplicate => {
+                count_for(shared, tenant, WebhookOutcome::Duplicate, None).await;
+            }
+            _ => count_for(shared, tenant, WebhookOutcome::Accepted, None).await,
+        }
     }
     match outcome {
         DeliveryOutcome::Duplicate => status(StatusCode::OK, "duplicate", id),

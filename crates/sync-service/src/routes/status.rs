@@ -1,6 +1,7 @@
 //! The status routes, mounted only when a status token is configured:
 //!
-//! - `GET /status`: the status of every tenant this service serves (a JSON array);
+//! - `GET /status`: the status of every tenant this service serves (a JSON array: its own
+//!   tenant first, then each tenant its routing lists);
 //! - `GET /status/{tenant}`: one tenant's status (404 for a tenant this service does not
 //!   serve);
 //! - `GET /status/{tenant}/failures?kind=&reason=&after=&before=&limit=`: failed items;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sync_core::IdempotencyKey;
 use sync_core::ports::{FailedFilter, Requeue};
+use sync_core::status::SyncStatus;
 
 use super::status_auth::{Caller, caller, cross_site, session_cookie};
 use crate::response::{ApiError, RequestId};
@@ -40,10 +42,19 @@ pub(super) async fn all(
     State(shared): State<Arc<Shared>>,
     Extension(id): Extension<RequestId>,
 ) -> Response {
-    match shared.status().await {
-        Ok(status) => axum::Json(vec![status]).into_response(),
+    match statuses(&shared).await {
+        Ok(all) => axum::Json(all).into_response(),
         Err(e) => store_error(&e, &id),
     }
+}
+
+/// The status of every tenant the service serves, its own first.
+async fn statuses(shared: &Shared) -> Result<Vec<SyncStatus>, sync_engine::Error> {
+    let mut all = Vec::new();
+    for tenant in shared.tenants() {
+        all.push(shared.status(&tenant).await?);
+    }
+    Ok(all)
 }
 
 pub(super) async fn one(
@@ -51,10 +62,10 @@ pub(super) async fn one(
     Extension(id): Extension<RequestId>,
     Path(tenant): Path<String>,
 ) -> Response {
-    if tenant != shared.tenant.as_str() {
+    let Some(tenant) = shared.served(&tenant) else {
         return unknown_tenant(&id);
-    }
-    match shared.status().await {
+    };
+    match shared.status(&tenant).await {
         Ok(status) => axum::Json(status).into_response(),
         Err(e) => store_error(&e, &id),
     }
@@ -78,9 +89,9 @@ pub(super) async fn failures(
     Path(tenant): Path<String>,
     query: Result<Query<FailuresQuery>, QueryRejection>,
 ) -> Response {
-    if tenant != shared.tenant.as_str() {
+    let Some(tenant) = shared.served(&tenant) else {
         return unknown_tenant(&id);
-    }
+    };
     let Ok(Query(q)) = query else {
         return bad_request(
             "the query takes kind, reason, after and before (RFC 3339 times), limit (a number) and dismissed (true or false)",
@@ -93,12 +104,7 @@ pub(super) async fn failures(
     if q.dismissed {
         filter = filter.with_dismissed();
     }
-    match shared
-        .engine
-        .store()
-        .list_failed(&shared.tenant, &filter)
-        .await
-    {
+    match shared.engine.store().list_failed(&tenant, &filter).await {
         Ok(items) => axum::Json(items).into_response(),
         Err(e) => store_error(&sync_engine::Error::from(e), &id),
     }
@@ -168,9 +174,9 @@ pub(super) async fn requeue(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if tenant != shared.tenant.as_str() {
+    let Some(tenant) = shared.served(&tenant) else {
         return unknown_tenant(&id);
-    }
+    };
     let b = match parse_body(&headers, &body, &id) {
         Ok(b) => b,
         Err(r) => return r,
@@ -197,13 +203,13 @@ pub(super) async fn requeue(
     let moved = shared
         .engine
         .store()
-        .requeue_failed(&shared.tenant, &which, &actor, note.as_deref(), Utc::now())
+        .requeue_failed(&tenant, &which, &actor, note.as_deref(), Utc::now())
         .await;
     match moved {
         Ok(n) => {
             tracing::info!(request_id = %id.0, requeued = n, actor = %actor, "failed items requeued");
             if n > 0 {
-                shared.work.notify_one();
+                shared.wake(&tenant);
             }
             if is_form(&headers) {
                 return back_to_page();
@@ -222,9 +228,9 @@ pub(super) async fn dismiss(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if tenant != shared.tenant.as_str() {
+    let Some(tenant) = shared.served(&tenant) else {
         return unknown_tenant(&id);
-    }
+    };
     let b = match parse_body(&headers, &body, &id) {
         Ok(b) => b,
         Err(r) => return r,
@@ -238,7 +244,7 @@ pub(super) async fn dismiss(
         .engine
         .store()
         .dismiss_failed(
-            &shared.tenant,
+            &tenant,
             &IdempotencyKey::from_raw(key),
             &actor,
             &note,
@@ -270,8 +276,8 @@ pub(super) async fn page(
     if caller(auth, &headers).is_none() {
         return html(StatusCode::OK, status_page::login(None));
     }
-    match shared.status().await {
-        Ok(status) => html(StatusCode::OK, status_page::page(&[status])),
+    match statuses(&shared).await {
+        Ok(all) => html(StatusCode::OK, status_page::page(&all)),
         Err(e) => store_error(&e, &id),
     }
 }
