@@ -19,7 +19,9 @@ mod store;
 pub use commit::{DeliveryCommit, DeliveryCommitter, DeliveryWrite};
 pub use community::{BadgeChange, BadgeOp, BadgeSink, CommunitySink, FieldUpdate, Invite, Inviter};
 pub use companies::CompanyLink;
-pub use connections::{MemoryConnections, StaticConnections, TenantConnections, TenantParts};
+pub use connections::{
+    MemoryConnections, StaticConnections, TenantConnections, TenantParts, TenantRoutes,
+};
 pub use credentials::{CredentialStore, TenantCredentials, TokenRefresher};
 pub use crm::{
     Activity, CUSTOMER_ID_FIELD, ConnectionFacts, ContactDraft, ContactPage, ContactRef, CrmSink,

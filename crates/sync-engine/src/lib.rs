@@ -284,6 +284,13 @@ impl SyncEngine {
         &self.store
     }
 
+    /// The time now on the engine's clock ([`SyncEngineBuilder::clock`]): stamp what you
+    /// record beside the engine (operator actions, delivery counts) with it, so that every
+    /// record of a run reads one clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// The options.
     pub fn options(&self) -> &EngineOptions {
         &self.options

@@ -140,7 +140,7 @@ const CREDENTIAL_CHECKS: [&str; 4] = [
 /// credential problems found, else ok. A store error is only logged (the store check
 /// reports it).
 async fn record_credentials(c: &Connected, error: Option<&Error>) {
-    let now = chrono::Utc::now();
+    let now = c.engine.now();
     let refused: Vec<String> = match error {
         Some(Error::Startup(problems)) => problems
             .iter()

@@ -17,7 +17,9 @@ use crm_salesforce::{
     ContactSchema, OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource,
 };
 use secrecy::SecretString;
-use sync_core::ports::{CredentialStore, TenantConnections, TenantCredentials, TenantParts};
+use sync_core::ports::{
+    CredentialStore, TenantConnections, TenantCredentials, TenantParts, TenantRoutes,
+};
 use sync_core::{CrmKind, Error, RemoteError, RemoteErrorKind, TenantId};
 use sync_engine::TenantTokens;
 use sync_http::{ErrorKind, HttpError, TokenProvider};
@@ -92,8 +94,7 @@ impl SalesforceTenants {
 struct Known {
     built: HashMap<TenantId, TenantParts>,
     community: HashMap<TenantId, TenantParts>,
-    accounts: HashMap<(CrmKind, String), TenantId>,
-    customers: HashMap<String, TenantId>,
+    routes: TenantRoutes,
 }
 
 /// Tenant connections from saved credentials (see the module docs).
@@ -149,7 +150,7 @@ impl CredentialConnections {
         parts: TenantParts,
     ) {
         let mut known = self.lock();
-        known.customers.insert(customer_id.into(), tenant.clone());
+        known.routes.link_customer(tenant.clone(), customer_id);
         known.built.remove(&tenant);
         known.community.insert(tenant, parts);
     }
@@ -177,8 +178,8 @@ impl CredentialConnections {
     fn index(&self, tenant: &TenantId, crm: &CrmKind, credentials: &TenantCredentials) {
         if let Some(account) = &credentials.account_id {
             self.lock()
-                .accounts
-                .insert((crm.clone(), account.clone()), tenant.clone());
+                .routes
+                .link_account(tenant.clone(), crm.clone(), account.clone());
         }
     }
 
@@ -302,25 +303,19 @@ impl TenantConnections for CredentialConnections {
         crm: &CrmKind,
         account_id: &str,
     ) -> Result<Option<TenantId>, Error> {
-        Ok(self
-            .lock()
-            .accounts
-            .get(&(crm.clone(), account_id.to_owned()))
-            .cloned())
+        Ok(self.lock().routes.account(crm, account_id))
     }
 
     async fn tenant_for_customer(&self, customer_id: &str) -> Result<Option<TenantId>, Error> {
-        Ok(self.lock().customers.get(customer_id).cloned())
+        Ok(self.lock().routes.customer(customer_id))
     }
 
     async fn forget(&self, tenant: &TenantId) -> Result<bool, Error> {
         let mut known = self.lock();
         let mut any = known.built.remove(tenant).is_some();
         any |= known.community.remove(tenant).is_some();
-        let before = known.accounts.len() + known.customers.len();
-        known.accounts.retain(|_, t| t != tenant);
-        known.customers.retain(|_, t| t != tenant);
-        Ok(any || known.accounts.len() + known.customers.len() < before)
+        any |= known.routes.forget(tenant);
+        Ok(any)
     }
 
     /// Every tenant known here: with an indexed account (loaded with
@@ -332,8 +327,7 @@ impl TenantConnections for CredentialConnections {
             .built
             .keys()
             .chain(known.community.keys())
-            .chain(known.accounts.values())
-            .chain(known.customers.values())
+            .chain(known.routes.tenants())
             .cloned()
             .collect();
         all.into_iter().collect()

@@ -172,11 +172,61 @@ impl TenantConnections for StaticConnections {
     }
 }
 
+/// Which tenant a CRM account or a Cativa `CustomerId` belongs to: the routing index of a
+/// [`TenantConnections`] implementation, as plain data (keep it behind your own lock).
+#[derive(Debug, Clone, Default)]
+pub struct TenantRoutes {
+    accounts: HashMap<(CrmKind, String), TenantId>,
+    customers: HashMap<String, TenantId>,
+}
+
+impl TenantRoutes {
+    /// No routes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes the CRM account `account_id` of `crm` to `tenant` (replacing an earlier tenant
+    /// of that account: one account feeds one tenant).
+    pub fn link_account(&mut self, tenant: TenantId, crm: CrmKind, account_id: impl Into<String>) {
+        self.accounts.insert((crm, account_id.into()), tenant);
+    }
+
+    /// Routes the Cativa `CustomerId` `customer_id` to `tenant`.
+    pub fn link_customer(&mut self, tenant: TenantId, customer_id: impl Into<String>) {
+        self.customers.insert(customer_id.into(), tenant);
+    }
+
+    /// The tenant of the CRM account, if routed.
+    pub fn account(&self, crm: &CrmKind, account_id: &str) -> Option<TenantId> {
+        self.accounts
+            .get(&(crm.clone(), account_id.to_owned()))
+            .cloned()
+    }
+
+    /// The tenant of the Cativa `CustomerId`, if routed.
+    pub fn customer(&self, customer_id: &str) -> Option<TenantId> {
+        self.customers.get(customer_id).cloned()
+    }
+
+    /// Removes every route to `tenant`; whether there was any.
+    pub fn forget(&mut self, tenant: &TenantId) -> bool {
+        let before = self.accounts.len() + self.customers.len();
+        self.accounts.retain(|_, t| t != tenant);
+        self.customers.retain(|_, t| t != tenant);
+        self.accounts.len() + self.customers.len() < before
+    }
+
+    /// The tenants some route leads to (each once per route, unsorted).
+    pub fn tenants(&self) -> impl Iterator<Item = &TenantId> {
+        self.accounts.values().chain(self.customers.values())
+    }
+}
+
 #[derive(Default)]
 struct Registry {
     parts: HashMap<TenantId, TenantParts>,
-    accounts: HashMap<(CrmKind, String), TenantId>,
-    customers: HashMap<String, TenantId>,
+    routes: TenantRoutes,
 }
 
 /// Tenants registered in memory: their parts, the CRM account each is connected to and its
@@ -209,14 +259,12 @@ impl MemoryConnections {
     /// Routes the CRM account `account_id` of `crm` to `tenant` (replacing an earlier
     /// tenant of that account: one account feeds one tenant).
     pub fn link_account(&self, tenant: TenantId, crm: CrmKind, account_id: impl Into<String>) {
-        self.write()
-            .accounts
-            .insert((crm, account_id.into()), tenant);
+        self.write().routes.link_account(tenant, crm, account_id);
     }
 
     /// Routes the Cativa `CustomerId` `customer_id` to `tenant`.
     pub fn link_customer(&self, tenant: TenantId, customer_id: impl Into<String>) {
-        self.write().customers.insert(customer_id.into(), tenant);
+        self.write().routes.link_customer(tenant, customer_id);
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
@@ -243,24 +291,18 @@ impl TenantConnections for MemoryConnections {
         crm: &CrmKind,
         account_id: &str,
     ) -> Result<Option<TenantId>, Error> {
-        Ok(self
-            .read()
-            .accounts
-            .get(&(crm.clone(), account_id.to_owned()))
-            .cloned())
+        Ok(self.read().routes.account(crm, account_id))
     }
 
     async fn tenant_for_customer(&self, customer_id: &str) -> Result<Option<TenantId>, Error> {
-        Ok(self.read().customers.get(customer_id).cloned())
+        Ok(self.read().routes.customer(customer_id))
     }
 
     async fn forget(&self, tenant: &TenantId) -> Result<bool, Error> {
         let mut inner = self.write();
         let known = inner.parts.remove(tenant).is_some();
-        let before = inner.accounts.len() + inner.customers.len();
-        inner.accounts.retain(|_, t| t != tenant);
-        inner.customers.retain(|_, t| t != tenant);
-        Ok(known || inner.accounts.len() + inner.customers.len() < before)
+        let routed = inner.routes.forget(tenant);
+        Ok(known || routed)
     }
 
     /// The tenants registered (with parts), sorted.
@@ -282,6 +324,31 @@ mod tests {
             .build()
             .unwrap()
             .block_on(f)
+    }
+
+    #[test]
+    fn routes_replace_an_accounts_tenant_and_forget_only_their_own() {
+        let mut routes = TenantRoutes::new();
+        let (acme, globex) = (TenantId::new("acme"), TenantId::new("globex"));
+        routes.link_account(acme.clone(), CrmKind::Hubspot, "62515");
+        routes.link_customer(acme.clone(), "c-1");
+        routes.link_account(globex.clone(), CrmKind::Salesforce, "00D1");
+        assert_eq!(
+            routes.account(&CrmKind::Hubspot, "62515"),
+            Some(acme.clone())
+        );
+        // The same id under another CRM is another account.
+        assert_eq!(routes.account(&CrmKind::Salesforce, "62515"), None);
+        // One account feeds one tenant: linking it again moves it.
+        routes.link_account(globex.clone(), CrmKind::Hubspot, "62515");
+        assert_eq!(
+            routes.account(&CrmKind::Hubspot, "62515"),
+            Some(globex.clone())
+        );
+        assert!(routes.forget(&acme), "acme still had its CustomerId");
+        assert!(!routes.forget(&acme));
+        assert_eq!(routes.customer("c-1"), None);
+        assert_eq!(routes.tenants().filter(|t| **t == globex).count(), 2);
     }
 
     #[test]

@@ -166,7 +166,13 @@ async fn lead(shared: &Shared, tenant: &TenantId) -> bool {
     match shared
         .engine
         .store()
-        .try_acquire_lease(tenant, PULL_LEASE, &shared.instance, ttl, Utc::now())
+        .try_acquire_lease(
+            tenant,
+            PULL_LEASE,
+            &shared.instance,
+            ttl,
+            shared.engine.now(),
+        )
         .await
     {
         Ok(won) => won,

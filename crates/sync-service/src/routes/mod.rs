@@ -78,7 +78,7 @@ async fn count_for(
     if let Err(e) = shared
         .engine
         .store()
-        .record_delivery_outcome(tenant, outcome, reason, chrono::Utc::now())
+        .record_delivery_outcome(tenant, outcome, reason, shared.engine.now())
         .await
     {
         tracing::warn!(error = %e, outcome = outcome.as_str(), "could not count the webhook delivery");

@@ -203,7 +203,13 @@ pub(super) async fn requeue(
     let moved = shared
         .engine
         .store()
-        .requeue_failed(&tenant, &which, &actor, note.as_deref(), Utc::now())
+        .requeue_failed(
+            &tenant,
+            &which,
+            &actor,
+            note.as_deref(),
+            shared.engine.now(),
+        )
         .await;
     match moved {
         Ok(n) => {
@@ -248,7 +254,7 @@ pub(super) async fn dismiss(
             &IdempotencyKey::from_raw(key),
             &actor,
             &note,
-            Utc::now(),
+            shared.engine.now(),
         )
         .await;
     match dismissed {
