@@ -19,7 +19,6 @@ use serde_json::{Value, json};
 use super::Api;
 use super::auth::Authed;
 use super::errors::ApiError;
-use super::model::iso;
 use crate::lock;
 
 /// Contact to company, primary.
@@ -145,22 +144,7 @@ pub(crate) async fn batch_create(
             "labels": labels,
         }));
     }
-    let status = if errors.is_empty() {
-        StatusCode::CREATED
-    } else {
-        StatusCode::MULTI_STATUS
-    };
-    let mut out = json!({
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": iso(now),
-        "completedAt": iso(now),
-    });
-    if !errors.is_empty() {
-        out["numErrors"] = json!(errors.len());
-        out["errors"] = Value::Array(errors);
-    }
-    (status, Json(out)).into_response()
+    super::batch::respond(now, StatusCode::CREATED, results, errors)
 }
 
 fn object_params(params: &BTreeMap<String, String>) -> Option<(u64, Option<u64>)> {

@@ -76,7 +76,9 @@ fn parse<T: DeserializeOwned>(api: &Api, body: &[u8]) -> Result<BatchBody<T>, Bo
     Ok(parsed)
 }
 
-fn respond(
+/// A batch answer: `ok` when every input succeeded, else 207 with the errors (HubSpot's
+/// shape for every batch endpoint).
+pub(super) fn respond(
     now: DateTime<Utc>,
     ok: StatusCode,
     results: Vec<Value>,

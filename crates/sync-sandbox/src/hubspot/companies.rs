@@ -273,22 +273,7 @@ pub(crate) async fn batch_create(_: Authed, State(api): State<Arc<Api>>, body: B
         }
         results.push(v);
     }
-    let status = if errors.is_empty() {
-        StatusCode::CREATED
-    } else {
-        StatusCode::MULTI_STATUS
-    };
-    let mut out = json!({
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": iso(now),
-        "completedAt": iso(now),
-    });
-    if !errors.is_empty() {
-        out["numErrors"] = json!(errors.len());
-        out["errors"] = Value::Array(errors);
-    }
-    (status, Json(out)).into_response()
+    super::batch::respond(now, StatusCode::CREATED, results, errors)
 }
 
 /// `GET …/companies/{companyId}`.
