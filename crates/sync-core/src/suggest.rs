@@ -467,6 +467,7 @@ mod tests {
         assert_eq!(s, suggest_mappings(&community, &crm_schema()));
     }
 
+    #[cfg(feature = "phone")]
     #[test]
     fn preview_reports_values_warnings_and_errors() {
         let mut config = SyncConfig::default();

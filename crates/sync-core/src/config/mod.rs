@@ -49,7 +49,7 @@ pub use rules::{BadgeRule, Condition};
 
 use crate::domain::BadgeId;
 use crate::error::Error;
-use crate::transform::{Transform, TransformContext, has_name, parse_region};
+use crate::transform::{PhoneRegion, Transform, TransformContext, has_name, parse_region};
 
 /// The whole sync configuration of one tenant, as written by a person.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,10 +201,7 @@ fn validate_rules(rules: &[BadgeRule], issues: &mut Vec<ConfigIssue>) {
 }
 
 /// The default phone region, parsed; an unknown code is an issue.
-fn validate_region(
-    code: Option<&str>,
-    issues: &mut Vec<ConfigIssue>,
-) -> Option<phonenumber::country::Id> {
+fn validate_region(code: Option<&str>, issues: &mut Vec<ConfigIssue>) -> Option<PhoneRegion> {
     match code {
         Some(code) => {
             let region = parse_region(code);
@@ -226,6 +223,13 @@ fn validate_fields(fields: &[FieldMapping], issues: &mut Vec<ConfigIssue>) {
     let mut community_writers: HashMap<&str, usize> = HashMap::new();
     for (i, field) in fields.iter().enumerate() {
         validate_field(i, field, issues);
+        if !cfg!(feature = "phone") && field.transforms.contains(&Transform::PhoneE164) {
+            issues.push(ConfigIssue::new(
+                format!("fields[{i}].transforms"),
+                "phone_e164 needs the `phone` feature (cativa-crm-sync features = [\"phone\"], \
+                 or sync-core's `phone`): this build cannot normalize phone numbers",
+            ));
+        }
         if field.writes_crm() {
             for prop in field.crm.names() {
                 if let Some(first) = crm_writers.insert(prop, i) {

@@ -44,6 +44,13 @@ rule = "never"
 owner = { external = "billing" }
 "#;
 
+#[cfg(not(feature = "phone"))]
+#[test]
+fn a_phone_transform_needs_the_phone_feature() {
+    assert_eq!(issues(FULL), ["fields[1].transforms"]);
+}
+
+#[cfg(feature = "phone")]
 #[test]
 fn full_toml_config_loads_and_compiles() {
     let cfg = SyncConfig::from_toml_str(FULL).unwrap().validate().unwrap();
@@ -193,6 +200,7 @@ fn ambiguous_value_map_is_rejected_only_when_read_back() {
     );
 }
 
+#[cfg(feature = "phone")] // FULL maps a phone with phone_e164
 #[test]
 fn conditions_evaluate_against_contacts() {
     let cfg = SyncConfig::from_toml_str(FULL).unwrap().validate().unwrap();
@@ -316,6 +324,7 @@ Empty = ""
     assert!(keys.contains(&"badges.Premium"), "{keys:?}");
 }
 
+#[cfg(feature = "phone")] // FULL maps a phone with phone_e164
 #[test]
 fn without_a_badges_table_grant_is_a_badge_id() {
     let cfg = SyncConfig::from_toml_str(FULL).unwrap().validate().unwrap();

@@ -147,6 +147,9 @@ enum Resolution {
 struct Builder<'a, 'i> {
     input: &'a PlanInput<'i>,
     plan: Plan,
+    /// Survivors of merges that a row was re-pointed to in this plan, and that row's email:
+    /// a second row following a merge chain to the same survivor must not take it too.
+    merge_links: std::collections::HashMap<CrmRecordId, Email>,
 }
 
 impl<'a, 'i> Builder<'a, 'i> {
@@ -154,6 +157,7 @@ impl<'a, 'i> Builder<'a, 'i> {
         Self {
             input,
             plan: Plan::empty(input.tenant.clone(), mode, input.now),
+            merge_links: std::collections::HashMap::new(),
         }
     }
 

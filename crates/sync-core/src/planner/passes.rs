@@ -251,6 +251,24 @@ impl Builder<'_, '_> {
             }
             return false;
         }
+        // Two merged records (a chain, 2 -> 3 -> 4) may each have a row and lead to one
+        // survivor: the first row re-pointed takes it, as the row kept would in the next plan.
+        if let Some(first) = self.merge_links.get(winner) {
+            if *first == row.email {
+                return true;
+            }
+            {
+                let detail = format!("merged into a record this plan links to {first}; both rows are kept, and this one loses the badges this sync granted");
+                self.conflict(
+                    ConflictKind::EmailLinkedToOtherRecord,
+                    Some(row.email.clone()),
+                    vec![winner.clone(), loser.id.clone()],
+                    detail,
+                );
+            }
+            return false;
+        }
+        self.merge_links.insert(winner.clone(), row.email.clone());
         let kind = ActionKind::LinkMapping {
             email: row.email.clone(),
             crm_id: winner.clone(),

@@ -14,6 +14,7 @@ use crate::config::{
     SyncConfig,
 };
 use crate::domain::{BadgeGrant, BadgeId, CommunityProfile, Mapping, Provenance};
+#[cfg(feature = "phone")]
 use crate::transform::Transform;
 
 fn t(secs: i64) -> DateTime<Utc> {
@@ -678,6 +679,7 @@ fn name_split_writes_both_crm_properties_and_skips_a_blank_last_name() {
     );
 }
 
+#[cfg(feature = "phone")]
 #[test]
 fn invalid_field_values_are_reported_not_written() {
     let mut raw = base_config();
@@ -715,6 +717,44 @@ fn merged_contact_repoints_the_mapping_and_keeps_badges() {
     let winner = contact("2", "jane@example.com", 200).with_tag("Pago Anual");
     let plan = run(&cfg(), &view, &[loser, winner], PlanMode::Delta);
     assert_eq!(kinds(&plan), ["link_mapping"], "{plan}");
+}
+
+#[test]
+fn two_rows_following_one_merge_chain_do_not_both_take_the_survivor() {
+    // Found by the replanning property: record 3 was merged into 4 and record 2 into 3, each
+    // with a row; 4 is not in this delta and has no row. Both rows lead to 4: the first takes
+    // it, the other keeps its user, is reported and loses what this sync granted, exactly as
+    // the next plan would decide once 4 has the first row.
+    let view = StateView::new(vec![
+        row("e@x.io", "u4", Some("3")),
+        row("f@x.io", "u5", Some("2")).with_badge(sync_grant("Customer", "customers")),
+    ]);
+    let mut contacts = vec![
+        CrmContact::new(hs("3"), None, t(100)).merged_into(hs("4")),
+        CrmContact::new(hs("2"), None, t(100)).merged_into(hs("3")),
+    ];
+    for c in &mut contacts {
+        c.archived = true;
+    }
+    let first = run(&cfg(), &view, &contacts, PlanMode::Delta);
+    let links: Vec<_> = first
+        .actions
+        .iter()
+        .filter(|a| matches!(a.kind, ActionKind::LinkMapping { .. }))
+        .collect();
+    assert_eq!(links.len(), 1, "{first}");
+    assert_eq!(first.count_of(crate::plan::ActionType::RemoveBadge), 1, "{first}");
+    assert!(
+        first
+            .conflicts
+            .iter()
+            .any(|c| c.kind == ConflictKind::EmailLinkedToOtherRecord),
+        "{first}"
+    );
+    let mut view = view;
+    apply_to_view(&first, &mut view, t(10_000));
+    let second = run(&cfg(), &view, &contacts, PlanMode::Delta);
+    assert!(second.actions.is_empty(), "first:\n{first}\nsecond:\n{second}");
 }
 
 const FULL: PlanMode = PlanMode::FullReconcile {

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use name::{join_name, split_name};
-pub use phone::{normalize_phone, parse_region};
+#[cfg(feature = "phone")]
+pub use phone::normalize_phone;
+pub use phone::{PhoneRegion, parse_region};
 
 /// One transform step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +29,8 @@ pub enum Transform {
     /// Uppercase.
     Uppercase,
     /// Normalize a phone number to E.164, reading national numbers in the configuration's
-    /// `default_phone_region`.
+    /// `default_phone_region`. Needs the `phone` feature: without it a configuration using
+    /// this transform does not validate.
     PhoneE164,
     /// Map values community -> CRM (and back, inverted). Unmapped values pass through
     /// unchanged. TOML: `{ value_map = { gold = "Gold Member", silver = "Silver" } }`.
@@ -51,6 +54,11 @@ pub enum TransformError {
         /// What the parser said.
         reason: String,
     },
+    /// A `phone_e164` transform ran in a build without the `phone` feature.
+    #[error(
+        "the phone_e164 transform needs the `phone` feature: enable it (cativa-crm-sync features = [\"phone\"])"
+    )]
+    PhoneUnsupported,
     /// The mapping has the wrong number of CRM properties for its transforms.
     #[error("the mapping needs {expected} CRM properties for its transforms, it has {actual}")]
     Arity {
@@ -61,11 +69,21 @@ pub enum TransformError {
     },
 }
 
+#[cfg(feature = "phone")]
+fn phone_e164(value: &str, ctx: &TransformContext) -> Result<String, TransformError> {
+    normalize_phone(value, ctx.default_region)
+}
+
+#[cfg(not(feature = "phone"))]
+fn phone_e164(_value: &str, _ctx: &TransformContext) -> Result<String, TransformError> {
+    Err(TransformError::PhoneUnsupported)
+}
+
 /// Context a transform chain needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TransformContext {
     /// Region for national phone numbers.
-    pub default_region: Option<phonenumber::country::Id>,
+    pub default_region: Option<PhoneRegion>,
 }
 
 fn apply_scalar(
@@ -88,7 +106,7 @@ fn apply_scalar(
             if value.trim().is_empty() {
                 value
             } else {
-                normalize_phone(&value, ctx.default_region)?
+                phone_e164(&value, ctx)?
             }
         }
         Transform::ValueMap(map) => {
@@ -191,6 +209,17 @@ mod tests {
         );
     }
 
+    #[cfg(not(feature = "phone"))]
+    #[test]
+    fn phone_without_the_feature_is_an_error_not_a_pass_through() {
+        let chain = [Transform::PhoneE164];
+        assert_eq!(
+            to_crm(&chain, "(11) 98765-4321", &ctx()),
+            Err(TransformError::PhoneUnsupported)
+        );
+    }
+
+    #[cfg(feature = "phone")]
     #[test]
     fn phone_in_both_directions() {
         let chain = [Transform::PhoneE164];
