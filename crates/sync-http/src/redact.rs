@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 // `Bearer <token>` anywhere, and `key=value` / `"key": "value"` pairs whose key names a
 // credential. A regex that fails to compile (it cannot: these are constants) makes

@@ -1,7 +1,10 @@
-//! The keys that seal CRM credentials at rest, and the sealing itself: XChaCha20-Poly1305
-//! (RustCrypto's `chacha20poly1305`), a random 24-byte nonce per row (large enough that
-//! random nonces never repeat in practice), and the tenant and CRM as associated data, so a
-//! sealed row copied to another tenant does not open.
+//! The keys that seal CRM credentials at rest, and the sealing itself: ChaCha20-Poly1305
+//! (`ring`, already in every build for TLS), a random 12-byte nonce per row, and the tenant
+//! and CRM as associated data, so a sealed row copied to another tenant does not open.
+//!
+//! Random 96-bit nonces stay safe well past 2^32 seals under one key; a row is sealed when
+//! an account connects and at each token renewal, so 10,000 tenants renewing every 30
+//! minutes seal about 2^27 rows a year. Rotate yearly and the margin is large.
 //!
 //! Rotation: make the new key [`CredentialKeys::current`], list the previous ones with
 //! [`CredentialKeys::with_old`] so existing rows still open, call `rotate_credentials` on the
@@ -11,8 +14,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::Deserialize;
@@ -20,8 +22,10 @@ use sync_core::{CrmKind, Error, TenantId};
 
 /// The key size: 32 bytes (256 bits).
 pub const KEY_LEN: usize = 32;
-/// The nonce size of XChaCha20-Poly1305: 24 bytes.
-pub(crate) const NONCE_LEN: usize = 24;
+/// The nonce size of ChaCha20-Poly1305: 12 bytes.
+pub(crate) const NONCE_LEN: usize = ring::aead::NONCE_LEN;
+/// The nonce size of the XChaCha20-Poly1305 rows written by pre-release builds.
+const PRE_RELEASE_NONCE_LEN: usize = 24;
 
 /// One credential key and its id (stored with each row it seals). `Debug` never shows the
 /// key.
@@ -96,8 +100,9 @@ impl CredentialKey {
         &self.id
     }
 
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(self.key.expose_secret().into())
+    /// The cipher; ring refuses only keys of the wrong length, which the type rules out.
+    fn cipher(&self) -> Result<LessSafeKey, ring::error::Unspecified> {
+        UnboundKey::new(&CHACHA20_POLY1305, self.key.expose_secret()).map(LessSafeKey::new)
     }
 }
 
@@ -189,16 +194,16 @@ impl CredentialKeys {
             },
         )?;
         let aad = associated_data(tenant, crm);
-        let ciphertext = self
-            .current
+        let mut ciphertext = plaintext.to_vec();
+        self.current
             .cipher()
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
+            .and_then(|c| {
+                c.seal_in_place_append_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(&aad),
+                    &mut ciphertext,
+                )
+            })
             .map_err(|_| Error::Credentials {
                 tenant: tenant.clone(),
                 detail: "encryption failed".into(),
@@ -229,26 +234,35 @@ impl CredentialKeys {
                     sealed.key_id
                 ))
             })?;
+        if sealed.nonce.len() == PRE_RELEASE_NONCE_LEN {
+            return Err(fail(
+                "they were sealed by a pre-release build (XChaCha20-Poly1305), which this one cannot open: connect the account again".to_owned(),
+            ));
+        }
         let nonce: [u8; NONCE_LEN] = sealed
             .nonce
             .as_slice()
             .try_into()
             .map_err(|_| fail(format!("the stored nonce is {} bytes, not {NONCE_LEN}: the row is damaged; connect the account again", sealed.nonce.len())))?;
-        key.cipher()
-            .decrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &sealed.ciphertext,
-                    aad: &associated_data(tenant, crm),
-                },
-            )
-            .map(Zeroizing::new)
+        let mut buf = Zeroizing::new(sealed.ciphertext.clone());
+        let len = key
+            .cipher()
+            .and_then(|c| {
+                c.open_in_place(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(associated_data(tenant, crm)),
+                    &mut buf,
+                )
+                .map(|plain| plain.len())
+            })
             .map_err(|_| {
                 fail(format!(
                     "the configured key {:?} does not open them (a different key under the same id, or a damaged row): configure the key they were sealed with, or connect the account again",
                     sealed.key_id
                 ))
-            })
+            })?;
+        buf.truncate(len);
+        Ok(buf)
     }
 }
 
@@ -289,6 +303,26 @@ mod tests {
             keys.seal(&a, &hs, b"x").unwrap().nonce,
             keys.seal(&a, &hs, b"x").unwrap().nonce
         );
+    }
+
+    #[test]
+    fn damaged_and_pre_release_rows_are_refused_with_what_to_do() {
+        let keys = CredentialKeys::new(key("k1", 1));
+        let (a, hs) = (TenantId::new("a"), CrmKind::Hubspot);
+        let mut sealed = keys.seal(&a, &hs, b"secret-token").unwrap();
+        // The Poly1305 tag covers every byte.
+        sealed.ciphertext[0] ^= 1;
+        let err = keys.open(&a, &hs, &sealed).unwrap_err().to_string();
+        assert!(err.contains("does not open"), "{err}");
+        sealed.nonce = vec![0; 24];
+        let err = keys.open(&a, &hs, &sealed).unwrap_err().to_string();
+        assert!(
+            err.contains("pre-release") && err.contains("connect the account again"),
+            "{err}"
+        );
+        sealed.nonce = vec![0; 5];
+        let err = keys.open(&a, &hs, &sealed).unwrap_err().to_string();
+        assert!(err.contains("5 bytes, not 12"), "{err}");
     }
 
     #[test]

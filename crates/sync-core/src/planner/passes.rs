@@ -258,7 +258,9 @@ impl Builder<'_, '_> {
                 return true;
             }
             {
-                let detail = format!("merged into a record this plan links to {first}; both rows are kept, and this one loses the badges this sync granted");
+                let detail = format!(
+                    "merged into a record this plan links to {first}; both rows are kept, and this one loses the badges this sync granted"
+                );
                 self.conflict(
                     ConflictKind::EmailLinkedToOtherRecord,
                     Some(row.email.clone()),

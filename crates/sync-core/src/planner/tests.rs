@@ -743,7 +743,11 @@ fn two_rows_following_one_merge_chain_do_not_both_take_the_survivor() {
         .filter(|a| matches!(a.kind, ActionKind::LinkMapping { .. }))
         .collect();
     assert_eq!(links.len(), 1, "{first}");
-    assert_eq!(first.count_of(crate::plan::ActionType::RemoveBadge), 1, "{first}");
+    assert_eq!(
+        first.count_of(crate::plan::ActionType::RemoveBadge),
+        1,
+        "{first}"
+    );
     assert!(
         first
             .conflicts
@@ -754,7 +758,10 @@ fn two_rows_following_one_merge_chain_do_not_both_take_the_survivor() {
     let mut view = view;
     apply_to_view(&first, &mut view, t(10_000));
     let second = run(&cfg(), &view, &contacts, PlanMode::Delta);
-    assert!(second.actions.is_empty(), "first:\n{first}\nsecond:\n{second}");
+    assert!(
+        second.actions.is_empty(),
+        "first:\n{first}\nsecond:\n{second}"
+    );
 }
 
 const FULL: PlanMode = PlanMode::FullReconcile {
