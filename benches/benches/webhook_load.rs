@@ -7,6 +7,9 @@
 //! ```sh
 //! cargo bench -p cativa-crm-sync-benches --bench webhook_load
 //! LOAD_DELIVERIES=10000 LOAD_CONNECTIONS=16 cargo bench -p cativa-crm-sync-benches --bench webhook_load
+//! # PostgreSQL, and two service instances on one database (connections split between them):
+//! scripts/with-postgres.sh sh -c 'LOAD_DATABASE_URL=$SYNC_TEST_POSTGRES_URL cargo bench -p cativa-crm-sync-benches --bench webhook_load'
+//! scripts/with-postgres.sh sh -c 'LOAD_DATABASE_URL=$SYNC_TEST_POSTGRES_URL LOAD_INSTANCES=2 cargo bench -p cativa-crm-sync-benches --bench webhook_load'
 //! ```
 //!
 //! Bounded in count (`LOAD_DELIVERIES`, default 50,000) and time (`LOAD_MAX_SECS`, default
@@ -22,7 +25,7 @@ use cativa_client::webhook::{SignatureVerifier, WebhookReceiver, sign};
 use futures::StreamExt;
 use secrecy::SecretString;
 use sync_core::TenantId;
-use sync_core::ports::{DeliveryLedger, Store};
+use sync_core::ports::Store;
 use sync_engine::SyncEngine;
 use sync_service::Service;
 use sync_store::SqliteStore;
@@ -69,28 +72,48 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let instances = env_or("LOAD_INSTANCES", 1).max(1) as usize;
+    let database = std::env::var("LOAD_DATABASE_URL").ok();
     rt.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path().join("load.db")).await.unwrap());
-        let tenant = TenantId::new("acme");
-        let engine = SyncEngine::builder(
-            sync_core::SyncConfig::default().validate().unwrap(),
-            store.clone() as Arc<dyn Store>,
-        )
-        .build();
+        let sqlite = dir.path().join("load.db");
+        // A tenant of its own per run, so runs on a kept PostgreSQL database do not meet.
+        let run_id = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let tenant = TenantId::new(format!("load-{run_id}"));
         let secret = SecretString::from("whsec_load_test_secret");
-        let service = Service::builder(engine, tenant.clone())
-            .cativa(WebhookReceiver::new(
-                SignatureVerifier::new(secret.clone()).unwrap(),
-            ))
+        // Each instance is a service of its own with its own pool, as separate processes
+        // sharing one database would be.
+        let mut urls = Vec::new();
+        let mut servers = Vec::new();
+        let mut store: Option<Arc<dyn Store>> = None;
+        for _ in 0..instances {
+            let s: Arc<dyn Store> = match &database {
+                Some(url) => sync_store::connect(url).await.unwrap(),
+                None => Arc::new(SqliteStore::open(&sqlite).await.unwrap()),
+            };
+            store.get_or_insert_with(|| s.clone());
+            let engine = SyncEngine::builder(
+                sync_core::SyncConfig::default().validate().unwrap(),
+                s,
+            )
             .build();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(service.serve(listener, async {
-            let _ = stopped.await;
-        }));
-        let url = format!("http://{addr}/webhooks/cativa/user_received_badge");
+            let service = Service::builder(engine, tenant.clone())
+                .cativa(WebhookReceiver::new(
+                    SignatureVerifier::new(secret.clone()).unwrap(),
+                ))
+                .build();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            servers.push((
+                stop,
+                tokio::spawn(service.serve(listener, async {
+                    let _ = stopped.await;
+                })),
+            ));
+            urls.push(format!("http://{addr}/webhooks/cativa/user_received_badge"));
+        }
+        let store = store.unwrap();
         let client = sync_http::tls::client_builder()
             .pool_max_idle_per_host(connections)
             .build()
@@ -111,9 +134,9 @@ fn main() {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(max_secs);
         let results: Vec<(u64, Result<String, String>, Duration)> =
-            futures::stream::iter(work.into_iter().map(|i| {
+            futures::stream::iter(work.into_iter().enumerate().map(|(n, i)| {
                 let client = client.clone();
-                let url = url.clone();
+                let url = urls[n % urls.len()].clone();
                 let secret = secret.clone();
                 async move {
                     let b = body(i);
@@ -161,8 +184,10 @@ fn main() {
             .await;
         let elapsed = started.elapsed();
         // A graceful stop: in-flight requests finish, the background work ends.
-        let _ = stop.send(());
-        server.await.unwrap().unwrap();
+        for (stop, server) in servers {
+            let _ = stop.send(());
+            server.await.unwrap().unwrap();
+        }
 
         let sent = results.len() as u64;
         let expected_sent = deliveries + deliveries.div_ceil(resend_every);
@@ -196,7 +221,8 @@ fn main() {
         latencies.sort_unstable();
         let rate = sent as f64 / elapsed.as_secs_f64();
         println!(
-            "webhook_load: {sent} requests ({deliveries} deliveries + {} resends) over {connections} connections in {:.2} s",
+            "webhook_load ({}, {instances} instance(s)): {sent} requests ({deliveries} deliveries + {} resends) over {connections} connections in {:.2} s",
+            if database.is_some() { "PostgreSQL" } else { "SQLite" },
             sent - deliveries,
             elapsed.as_secs_f64()
         );
