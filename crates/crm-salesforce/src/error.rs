@@ -354,9 +354,9 @@ pub enum Error {
     },
     /// The JWT bearer assertion could not be built (bad private key, signing failure).
     #[error(
-        "cannot build the JWT bearer assertion: {0}: check that the key is an RSA private key in PEM form"
+        "cannot build the JWT bearer assertion: {0}: check that the key is an RSA private key in PEM form (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`)"
     )]
-    Jwt(#[source] jsonwebtoken::errors::Error),
+    Jwt(String),
     /// The token endpoint refused the credentials.
     #[error(
         "Salesforce refused the OAuth request ({code}: {message}): check the consumer key, the user's pre-authorization and the login URL"

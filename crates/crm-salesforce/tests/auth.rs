@@ -466,3 +466,56 @@ fn debug_of_builders_clients_and_errors_never_shows_secrets() {
         assert!(!format!("{client:?}").contains("TOP-SECRET"), "{client:?}");
     }
 }
+
+/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo`: the content of the
+/// `privateKey` OCTET STRING that follows the rsaEncryption `AlgorithmIdentifier`.
+fn pkcs1_of(pkcs8: &[u8]) -> Vec<u8> {
+    let algorithm = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let at = pkcs8
+        .windows(algorithm.len())
+        .position(|w| w == algorithm)
+        .unwrap()
+        + algorithm.len();
+    assert_eq!(pkcs8[at], 0x04, "an OCTET STRING follows");
+    let (len, start) = match pkcs8[at + 1] {
+        0x82 => (
+            usize::from(pkcs8[at + 2]) << 8 | usize::from(pkcs8[at + 3]),
+            at + 4,
+        ),
+        0x81 => (usize::from(pkcs8[at + 2]), at + 3),
+        n => (usize::from(n), at + 2),
+    };
+    pkcs8[start..start + len].to_vec()
+}
+
+#[test]
+fn jwt_keys_load_from_pkcs1_pem_too_and_ec_keys_are_refused() {
+    let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let der: Pkcs8V1Der<'static> = key.as_der().unwrap();
+    let pkcs1 = pem("RSA PRIVATE KEY", &pkcs1_of(der.as_ref()));
+    let jwt = JwtBearer::from_pem("ck", "u@x.com", pkcs1.as_bytes()).unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let assertion = jwt.assertion(now).unwrap();
+    let c = verify(
+        secrecy::ExposeSecret::expose_secret(&assertion),
+        key.public_key().as_ref(),
+        "https://login.salesforce.com",
+    );
+    assert_eq!(c.iss, "ck");
+
+    let ec = aws_lc_rs::signature::EcdsaKeyPair::generate(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+    )
+    .unwrap();
+    let ec_der = ec.to_pkcs8v1().unwrap();
+    let err = JwtBearer::from_pem(
+        "ck",
+        "u@x.com",
+        pem("PRIVATE KEY", ec_der.as_ref()).as_bytes(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("RSA"), "{err}");
+}

@@ -1,11 +1,21 @@
 //! The JWT bearer assertion (RFC 7523) Salesforce's JWT bearer flow signs with the app's
 //! private key.
+//!
+//! The assertion is signed RS256 with `ring` (already in every build for TLS): the flow only
+//! mints tokens, never reads them, so a JWT library would add a second crypto stack (with a
+//! C build) for a base64 header, claims and one signature.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +44,7 @@ pub struct JwtBearer {
     consumer_key: String,
     username: String,
     audience: Option<String>,
-    key: EncodingKey,
+    key: Arc<RsaKeyPair>,
     lifetime: Duration,
 }
 
@@ -60,12 +70,23 @@ impl JwtBearer {
         username: impl Into<String>,
         private_key_pem: &[u8],
     ) -> Result<Self, Error> {
-        let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(Error::Jwt)?;
+        let der = PrivateKeyDer::from_pem_slice(private_key_pem)
+            .map_err(|e| Error::Jwt(format!("no private key PEM block found ({e})")))?;
+        let key = match &der {
+            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+            PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+            _ => {
+                return Err(Error::Jwt(
+                    "the PEM holds an EC key, not an RSA key".to_owned(),
+                ));
+            }
+        }
+        .map_err(|e| Error::Jwt(format!("the RSA key was rejected ({e})")))?;
         Ok(Self {
             consumer_key: consumer_key.into(),
             username: username.into(),
             audience: None,
-            key,
+            key: Arc::new(key),
             lifetime: MAX_ASSERTION_LIFETIME,
         })
     }
@@ -111,9 +132,22 @@ impl JwtBearer {
     /// Signs a fresh assertion (RS256) valid from `now`. Salesforce issues no refresh token
     /// in this flow, so every renewal mints a new one.
     pub fn assertion(&self, now: DateTime<Utc>) -> Result<SecretString, Error> {
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::RS256), &self.claims(now), &self.key)
-                .map_err(Error::Jwt)?;
+        let claims = serde_json::to_vec(&self.claims(now))
+            .map_err(|e| Error::Jwt(format!("the claims did not serialize ({e})")))?;
+        let mut token = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"RS256"}"#);
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(claims));
+        let mut signature = vec![0u8; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                token.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| Error::Jwt("signing failed".to_owned()))?;
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(signature));
         Ok(SecretString::from(token))
     }
 }
