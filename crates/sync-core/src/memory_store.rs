@@ -720,6 +720,7 @@ impl TenantState {
         }
         item.status = OutboxStatus::Pending;
         item.attempts = 0;
+        item.requeues += 1;
         item.not_before = None;
         self.failed_at.remove(&seq);
         self.dismissed.remove(&seq);

@@ -318,6 +318,11 @@ impl RecordingBadgeSink {
         lock(&self.state).calls
     }
 
+    /// Whether a change under idempotency key `key` took effect.
+    pub fn applied_key(&self, key: &str) -> bool {
+        lock(&self.state).keys.contains(key)
+    }
+
     /// Assignments of `badge` to `user` that took effect (a repeated key does not count).
     pub fn grants(&self, user: &CativaUserId, badge: &BadgeId) -> u64 {
         lock(&self.state)

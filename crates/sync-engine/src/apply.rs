@@ -589,7 +589,15 @@ where
 {
     chunk
         .iter()
-        .filter_map(|i| T::try_from(&i.action).ok())
+        .filter_map(|i| {
+            if i.requeues == 0 {
+                return T::try_from(&i.action).ok();
+            }
+            // A requeued item goes out under a new key (the store keeps the original).
+            let mut wire = i.action.clone();
+            wire.key = i.action.key.requeued(i.requeues);
+            T::try_from(&wire).ok()
+        })
         .collect()
 }
 

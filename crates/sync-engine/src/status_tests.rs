@@ -50,7 +50,7 @@ async fn status_groups_a_permanent_failure_and_clears_after_a_requeue() {
         .store
         .requeue_failed(
             &w.tenant,
-            &Requeue::Keys(vec![key]),
+            &Requeue::Keys(vec![key.clone()]),
             "ops",
             Some("badge fixed"),
             t(10_001),
@@ -60,6 +60,10 @@ async fn status_groups_a_permanent_failure_and_clears_after_a_requeue() {
     assert_eq!(moved, 1);
     let drain = w.engine.drain_outbox(&w.tenant).await.unwrap();
     assert_eq!(drain.applied.get("assign_badge"), Some(&1));
+    // The requeued attempt went out under a new key: an API replaying its stored answer per
+    // key (as Cativa's sandbox does) would otherwise answer the old failure again.
+    assert!(w.badges.applied_key(key.requeued(1).as_str()));
+    assert!(!w.badges.applied_key(key.as_str()));
     let status = w.engine.status(&w.tenant, &schedule()).await.unwrap();
     assert_eq!(status.outbox.failed, 0);
     assert!(status.failures.is_empty());

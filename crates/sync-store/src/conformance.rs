@@ -2463,6 +2463,10 @@ pub async fn status_requeue_and_dismiss_are_audited(store: Arc<dyn Store>) {
         claimed.iter().all(|i| i.attempts == 1),
         "attempts start again from zero"
     );
+    assert!(
+        claimed.iter().all(|i| i.requeues == 1),
+        "a requeue is counted, so the item goes out under a new key"
+    );
 
     let by_key = Requeue::Keys(vec![action(1).key, action(4).key]);
     assert_eq!(

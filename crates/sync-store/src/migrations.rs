@@ -34,6 +34,7 @@ pub(crate) const SQLITE: &[File] = &[
     embed!("sqlite", "0005_mapping_generation.sql"),
     embed!("sqlite", "0006_status_retention.sql"),
     embed!("sqlite", "0007_crm_credentials.sql"),
+    embed!("sqlite", "0008_outbox_requeues.sql"),
 ];
 
 /// The PostgreSQL migrations, oldest first. Add a line here with each new file.
@@ -46,6 +47,7 @@ pub(crate) const POSTGRES: &[File] = &[
     embed!("postgres", "0005_mapping_generation.sql"),
     embed!("postgres", "0006_status_retention.sql"),
     embed!("postgres", "0007_crm_credentials.sql"),
+    embed!("postgres", "0008_outbox_requeues.sql"),
 ];
 
 /// A list of embedded files as a sqlx migration source.

@@ -188,6 +188,7 @@ crate::from_row::from_row! {
         pub lease_until_ns: Option<i64>,
         pub not_before_ns: Option<i64>,
         pub enqueued_at_ns: i64,
+        pub requeues: i64,
     }
 }
 
@@ -223,6 +224,7 @@ impl OutboxRow {
         item.lease_incarnation = self.lease_incarnation.and_then(|n| u64::try_from(n).ok());
         item.lease_until = opt_from_ns(self.lease_until_ns);
         item.not_before = opt_from_ns(self.not_before_ns);
+        item.requeues = u32::try_from(self.requeues).unwrap_or(u32::MAX);
         Ok(item)
     }
 }

@@ -47,6 +47,17 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The key sent to the API after the item's `requeues`-th operator requeue: itself before
+    /// any. An operator requeues a failed item to get a new attempt; an API that replays its
+    /// stored answer per key would answer the same failure again, so each requeue is a new
+    /// key. Retries inside one attempt keep the key, and so stay exactly once.
+    pub fn requeued(&self, requeues: u32) -> IdempotencyKey {
+        if requeues == 0 {
+            return self.clone();
+        }
+        Self::derive_with(self.as_str(), &["requeue", &requeues.to_string()])
+    }
 }
 
 impl fmt::Display for IdempotencyKey {

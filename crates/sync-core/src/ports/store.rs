@@ -216,6 +216,10 @@ pub struct OutboxItem {
     pub not_before: Option<DateTime<Utc>>,
     /// When it was enqueued.
     pub enqueued_at: DateTime<Utc>,
+    /// How many times an operator requeued it after it failed: the sinks see
+    /// [`IdempotencyKey::requeued`](crate::plan::IdempotencyKey::requeued) of its key.
+    #[serde(default)]
+    pub requeues: u32,
 }
 
 impl OutboxItem {
@@ -232,6 +236,7 @@ impl OutboxItem {
             lease_until: None,
             not_before: None,
             enqueued_at,
+            requeues: 0,
         }
     }
 }

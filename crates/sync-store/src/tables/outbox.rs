@@ -28,7 +28,7 @@ use crate::time::{deadline_ns, opt_to_ns, sql_limit, to_ns};
 
 /// The columns of an [`OutboxRow`].
 pub(super) const COLUMNS: &str = "seq, key, CAST(action AS TEXT) AS action, status, attempts, last_error, leased_by, \
-     lease_incarnation, lease_until_ns, not_before_ns, enqueued_at_ns";
+     lease_incarnation, lease_until_ns, not_before_ns, enqueued_at_ns, requeues";
 
 /// Back to pending, claimable at once; the claim does not count as an attempt.
 const GIVE_BACK: &str = "status = 'pending', leased_by = NULL, lease_incarnation = NULL, \

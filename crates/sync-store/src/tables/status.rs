@@ -32,7 +32,7 @@ const MATCHES: &str = "tenant = $1 AND status = 'failed' \
      AND (CAST($5 AS BIGINT) IS NULL OR COALESCE(failed_at_ns, enqueued_at_ns) < $5)";
 
 /// Back to pending, attempts reset, claimable at once, no longer dismissed.
-const REQUEUE: &str = "UPDATE outbox SET status = 'pending', attempts = 0, not_before_ns = NULL, \
+const REQUEUE: &str = "UPDATE outbox SET status = 'pending', attempts = 0, requeues = requeues + 1, not_before_ns = NULL, \
      failed_at_ns = NULL, dismissed_at_ns = NULL, dismissed_by = NULL, dismiss_note = NULL";
 
 const APPEND_ACTION: &str = "INSERT INTO operator_actions (tenant, at_ns, actor, action, keys, note) \
