@@ -24,6 +24,7 @@ mod batch;
 mod companies;
 mod effects;
 mod fields;
+mod groups;
 mod identity;
 mod passes;
 mod resolve;
@@ -35,6 +36,7 @@ use chrono::{DateTime, Utc};
 
 pub use companies::CompanyProvenance;
 pub use effects::{RowKey, row_keys};
+pub use groups::{GroupMembers, plan_groups};
 pub use effects::{apply_to_mapping, apply_to_view};
 pub use view::StateView;
 
