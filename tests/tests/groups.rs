@@ -20,9 +20,11 @@ use cativa_client::webhook::{EventType, SignatureVerifier, WebhookReceiver};
 use cativa_crm_sync_tests::{cativa_headers, fast_options, hubspot_client, unlimited_sandbox};
 use crm_hubspot::model::PropertyCreate;
 use crm_hubspot::{ContactMapping, HubSpotSink, HubSpotSource, SinkConfig, SourceConfig};
-use crm_salesforce::{ContactSchema, OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource};
-use serde_json::json;
+use crm_salesforce::{
+    ContactSchema, OAuthFlow, SalesforceClient, SalesforceSink, SalesforceSource,
+};
 use secrecy::SecretString;
+use serde_json::json;
 use sync_core::config::{GroupsConfig, SyncConfig};
 use sync_core::ports::{CrmSink, CrmSource, Store};
 use sync_core::{ActionType, DeliveryOutcome, PlanMode, TenantId};
@@ -195,9 +197,16 @@ impl World {
     async fn member(&self, engine: &SyncEngine, email: &str) -> (String, String) {
         let id = self.contact(email);
         let user = self.sandbox.cativa().sign_up(email, "Some", "One");
-        let d = self.sandbox.cativa().user_created_delivery(&user.id).unwrap();
+        let d = self
+            .sandbox
+            .cativa()
+            .user_created_delivery(&user.id)
+            .unwrap();
         let outcome = self.deliver(engine, &d).await;
-        assert!(matches!(outcome, DeliveryOutcome::Accepted { .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, DeliveryOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
         (id, user.id)
     }
 
@@ -334,7 +343,12 @@ async fn lists_follow_group_listeners(crm: Crm) {
     // Carol and dave leave the group (Cativa sends no event).
     w.sandbox.cativa().leave_group(&carol_user, GROUP);
     w.sandbox.cativa().leave_group(&dave_user, GROUP);
-    let everyone = sorted(vec![alice.clone(), bob.clone(), carol.clone(), dave.clone()]);
+    let everyone = sorted(vec![
+        alice.clone(),
+        bob.clone(),
+        carol.clone(),
+        dave.clone(),
+    ]);
 
     // Without a members source nothing is removed, and the report says why.
     let blind = w.engine(false);
@@ -347,7 +361,12 @@ async fn lists_follow_group_listeners(crm: Crm) {
 
     // A dry run shows the removal with its reason and writes nothing.
     let dry = engine
-        .plan(&w.tenant, PlanMode::FullReconcile { scan_complete: false })
+        .plan(
+            &w.tenant,
+            PlanMode::FullReconcile {
+                scan_complete: false,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(dry.count_of(ActionType::RemoveFromList), 1, "{dry}");
@@ -365,7 +384,11 @@ async fn lists_follow_group_listeners(crm: Crm) {
     // The reconcile removes carol (the sync's membership) and keeps bob and dave (the
     // owner's).
     let report = engine.run_full_reconcile(&w.tenant).await.unwrap();
-    assert_eq!(report.applied.get("remove_from_list"), Some(&1), "{report:?}");
+    assert_eq!(
+        report.applied.get("remove_from_list"),
+        Some(&1),
+        "{report:?}"
+    );
     assert_eq!(report.failed, 0, "{report:?}");
     let kept = sorted(vec![alice.clone(), bob.clone(), dave.clone()]);
     assert_eq!(w.list_members(), kept);
@@ -380,8 +403,7 @@ async fn lists_follow_group_listeners(crm: Crm) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hubspot_lists_follow_group_listeners_and_the_reconcile_removes_only_the_syncs_members()
-{
+async fn hubspot_lists_follow_group_listeners_and_the_reconcile_removes_only_the_syncs_members() {
     lists_follow_group_listeners(Crm::HubSpot).await;
 }
 
@@ -422,7 +444,10 @@ async fn a_missing_list_is_not_created_unless_allowed_and_the_error_says_what_to
     };
     assert_eq!(report.planned.get("add_to_list"), None, "{report:?}");
     assert!(
-        report.notes.iter().any(|n| n.contains("no linked CRM contact")),
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("no linked CRM contact")),
         "{report:?}"
     );
 }

@@ -1050,7 +1050,10 @@ impl SalesforceClient {
                     None,
                 )
                 .await?;
-            out.extend(decode::<Vec<SaveResult>>(&resp, "sObject Collections delete results")?);
+            out.extend(decode::<Vec<SaveResult>>(
+                &resp,
+                "sObject Collections delete results",
+            )?);
         }
         Ok(out)
     }

@@ -5,8 +5,8 @@ use http::Method;
 
 use super::{HubSpotClient, Req, path_template};
 use crate::error::Error;
-use crate::model::{ListMember, MembershipChange, ObjectList, Page, RecordMembership};
 use crate::model::lists::ListEnvelope;
+use crate::model::{ListMember, MembershipChange, ObjectList, Page, RecordMembership};
 
 /// The object type id of contacts, in list calls.
 pub const CONTACT_OBJECT_TYPE: &str = "0-1";

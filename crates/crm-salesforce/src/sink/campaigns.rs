@@ -106,7 +106,10 @@ impl SalesforceSink {
         let mut by_campaign: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, m) in items.iter().enumerate() {
             if m.id.crm == CrmKind::Salesforce {
-                by_campaign.entry(m.list.to_lowercase()).or_default().push(i);
+                by_campaign
+                    .entry(m.list.to_lowercase())
+                    .or_default()
+                    .push(i);
             } else {
                 results[i] = Some(Err(foreign_id(&m.id)));
             }

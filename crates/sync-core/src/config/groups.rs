@@ -136,7 +136,10 @@ impl GroupsConfig {
             } else if !seen.insert(l.group.trim().to_lowercase()) {
                 issues.push(ConfigIssue::new(
                     format!("groups.lists[{i}].group"),
-                    format!("group {:?} is mapped twice: map each group to one list", l.group),
+                    format!(
+                        "group {:?} is mapped twice: map each group to one list",
+                        l.group
+                    ),
                 ));
             }
             if l.list.trim().is_empty() {
@@ -230,9 +233,18 @@ mod tests {
     #[test]
     fn provenance_values_are_edited_without_touching_other_groups() {
         assert_eq!(edit_group_provenance("", "VIP", true), "VIP");
-        assert_eq!(edit_group_provenance("Speakers", "VIP", true), "Speakers;VIP");
-        assert_eq!(edit_group_provenance("Speakers;VIP", "vip", true), "Speakers;vip");
-        assert_eq!(edit_group_provenance("Speakers; VIP", "VIP", false), "Speakers");
+        assert_eq!(
+            edit_group_provenance("Speakers", "VIP", true),
+            "Speakers;VIP"
+        );
+        assert_eq!(
+            edit_group_provenance("Speakers;VIP", "vip", true),
+            "Speakers;vip"
+        );
+        assert_eq!(
+            edit_group_provenance("Speakers; VIP", "VIP", false),
+            "Speakers"
+        );
         assert_eq!(parse_group_provenance(" a ;; b"), vec!["a", "b"]);
     }
 }

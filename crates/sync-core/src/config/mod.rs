@@ -44,10 +44,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use companies::{CompanyConfig, CompanySource, builtin_free_mail, normalize_domain};
+pub use fields::{CrmProperties, FieldMapping, FieldOwner, FieldRule, NullGuard};
 pub use groups::{
     DEFAULT_GROUPS_PROPERTY, GroupList, GroupsConfig, edit_group_provenance, parse_group_provenance,
 };
-pub use fields::{CrmProperties, FieldMapping, FieldOwner, FieldRule, NullGuard};
 pub use policy::{DuplicatePolicy, MissingUserPolicy};
 pub use rules::{BadgeRule, Condition};
 

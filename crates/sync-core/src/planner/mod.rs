@@ -36,8 +36,8 @@ use chrono::{DateTime, Utc};
 
 pub use companies::CompanyProvenance;
 pub use effects::{RowKey, row_keys};
-pub use groups::{GroupMembers, plan_groups};
 pub use effects::{apply_to_mapping, apply_to_view};
+pub use groups::{GroupMembers, plan_groups};
 pub use view::StateView;
 
 use crate::config::{MissingUserPolicy, ValidatedConfig};
