@@ -129,3 +129,106 @@ impl SyncEngine {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+    use sync_core::config::{GroupsConfig, SyncConfig};
+    use sync_core::ports::{Outbox, OutboxStatus};
+    use sync_core::testkit::MemoryCrm;
+    use sync_core::{
+        CommunityEvent, CommunityUser, CrmContact, CrmKind, CrmRecordId, DeliveryOutcome,
+        MemoryStore,
+    };
+
+    use super::*;
+    use crate::EngineOptions;
+
+    fn joined(group: Option<&str>) -> CommunityEvent {
+        CommunityEvent::JoinedGroup {
+            user: "u-1".into(),
+            email: Some("jane@example.com".parse().unwrap()),
+            group: group.map(str::to_owned),
+            at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+        }
+    }
+
+    fn planned(outcome: &DeliveryOutcome) -> Option<u64> {
+        let DeliveryOutcome::Accepted { report } = outcome else {
+            panic!("not accepted: {outcome:?}");
+        };
+        report.planned.get("add_to_list").copied()
+    }
+
+    #[tokio::test]
+    async fn a_configured_groups_join_queues_one_add_to_list_for_the_linked_contact() {
+        let mut raw = SyncConfig::default();
+        raw.groups = Some(GroupsConfig::default().with_list("VIP", "Cativa: VIP"));
+        let store = Arc::new(MemoryStore::new());
+        let crm = Arc::new(MemoryCrm::new(CrmKind::Hubspot, 10));
+        let email: Email = "jane@example.com".parse().unwrap();
+        crm.put(CrmContact::new(
+            CrmRecordId::hubspot("7"),
+            Some(email.clone()),
+            Utc.timestamp_opt(1_600_000_000, 0).unwrap(),
+        ));
+        let mut options = EngineOptions::default();
+        options.apply = false;
+        let engine = SyncEngine::builder(raw.validate().unwrap(), store.clone())
+            .source(crm.clone())
+            .crm_sink(crm.clone())
+            .options(options)
+            .build();
+        let tenant = TenantId::new("t");
+        let user = CommunityUser::new("u-1".into(), email);
+        engine
+            .handle_community_event(&tenant, "created", CommunityEvent::UserCreated { user })
+            .await
+            .unwrap();
+        // The link is applied by a drain (apply is off here).
+        engine.drain_outbox(&tenant).await.unwrap();
+
+        let first = engine
+            .handle_community_event(&tenant, "join-1", joined(Some("VIP")))
+            .await
+            .unwrap();
+        assert_eq!(planned(&first), Some(1));
+        let again = engine
+            .handle_community_event(&tenant, "join-1", joined(Some("VIP")))
+            .await
+            .unwrap();
+        assert_eq!(again, DeliveryOutcome::Duplicate);
+        // An unconfigured group, or none: the activity only.
+        for (id, group) in [("join-2", Some("Other")), ("join-3", None)] {
+            let o = engine
+                .handle_community_event(&tenant, id, joined(group))
+                .await
+                .unwrap();
+            assert_eq!(planned(&o), None);
+        }
+        let pending = store
+            .list_outbox(&tenant, OutboxStatus::Pending, 100)
+            .await
+            .unwrap();
+        let adds: Vec<_> = pending
+            .iter()
+            .filter(|i| i.action.kind.name() == "add_to_list")
+            .collect();
+        assert_eq!(adds.len(), 1, "{pending:?}");
+        let sync_core::plan::ActionKind::AddToList {
+            crm_id,
+            list,
+            create_list,
+            ..
+        } = &adds[0].action.kind
+        else {
+            panic!("not an add_to_list");
+        };
+        assert_eq!(
+            (crm_id, list.as_str(), *create_list),
+            (&CrmRecordId::hubspot("7"), "Cativa: VIP", true)
+        );
+    }
+}
