@@ -174,8 +174,10 @@ mod tests {
             Some(email.clone()),
             Utc.timestamp_opt(1_600_000_000, 0).unwrap(),
         ));
-        let mut options = EngineOptions::default();
-        options.apply = false;
+        let options = EngineOptions {
+            apply: false,
+            ..EngineOptions::default()
+        };
         let engine = SyncEngine::builder(raw.validate().unwrap(), store.clone())
             .source(crm.clone())
             .crm_sink(crm.clone())
