@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use sync_core::{BadgeId, CativaUserId, Email};
 use sync_http::{ErrorKind, HttpClient, HttpOptions, HttpTransport, RateLimit, RetryPolicy};
 
+mod groups;
+
 use crate::error::Error;
 use crate::model::{CativaUser, Me, NewUser, UserFields};
 
@@ -44,6 +46,13 @@ pub struct PreviewPaths {
     pub create_user: String,
     /// PATCH: update a user's profile fields.
     pub update_user: String,
+    /// GET: the members of a community group (`{group}`: the group's name). **Off by
+    /// default** (`None`): Cativa has not published any endpoint listing a group's
+    /// members, so both this path and the response shape are assumptions to configure
+    /// (see [`CativaClient::group_members`]). Without it, a full reconcile removes no list
+    /// membership.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_members: Option<String>,
 }
 
 impl Default for PreviewPaths {
@@ -53,6 +62,7 @@ impl Default for PreviewPaths {
             remove_badge: "/social/v1/users/{user_id}/badges/{badge_id}".to_owned(),
             create_user: "/social/v1/users".to_owned(),
             update_user: "/social/v1/users/{user_id}".to_owned(),
+            group_members: None,
         }
     }
 }
@@ -86,6 +96,14 @@ impl PreviewPaths {
         self
     }
 
+    /// Turns on the group-members endpoint at `path` (`{group}` required), e.g.
+    /// `/social/v1/groups/{group}/members` as the sandbox serves it.
+    #[must_use]
+    pub fn with_group_members(mut self, path: impl Into<String>) -> Self {
+        self.group_members = Some(path.into());
+        self
+    }
+
     fn validate(&self) -> Result<(), Error> {
         let need = |name: &str, path: &str, placeholders: &[&str]| {
             if !path.starts_with('/') {
@@ -113,6 +131,9 @@ impl PreviewPaths {
             &["{user_id}", "{badge_id}"],
         )?;
         need("create_user", &self.create_user, &[])?;
+        if let Some(path) = &self.group_members {
+            need("group_members", path, &["{group}"])?;
+        }
         need("update_user", &self.update_user, &["{user_id}"])
     }
 }

@@ -451,3 +451,33 @@ fn debug_of_receivers_shows_no_secret() {
     let shown = format!("{r:?} {router:?}");
     assert!(!shown.contains("top_secret"), "{shown}");
 }
+
+#[test]
+fn a_groups_listener_names_the_group_its_user_joined() {
+    let b = body();
+    let sig = sign(&secret("whsec_live"), NOW, &b);
+    let receiver = WebhookReceiver::new(SignatureVerifier::new(secret("whsec_live")).unwrap())
+        .with_group_automation("auto-7", "VIP");
+    let d = receiver
+        .receive(&headers(Some(&sig), Some("e")), &b, at(NOW))
+        .unwrap();
+    let CativaEvent::UserJoinedGroup(e) = &d.event else {
+        panic!("expected user_joined_group: {:?}", d.event);
+    };
+    assert_eq!(e.group.as_deref(), Some("VIP"));
+    let Some(sync_core::CommunityEvent::JoinedGroup { group, .. }) = d.to_community_event() else {
+        panic!("expected JoinedGroup");
+    };
+    assert_eq!(group.as_deref(), Some("VIP"));
+
+    // Another listener's user_joined_group names no group.
+    let plain = WebhookReceiver::new(SignatureVerifier::new(secret("whsec_live")).unwrap())
+        .with_automation("auto-7", EventType::UserJoinedGroup);
+    let d = plain
+        .receive(&headers(Some(&sig), Some("e")), &b, at(NOW))
+        .unwrap();
+    let Some(sync_core::CommunityEvent::JoinedGroup { group, .. }) = d.to_community_event() else {
+        panic!("expected JoinedGroup");
+    };
+    assert_eq!(group, None);
+}

@@ -11,6 +11,7 @@
 //!   stands alone; the others are written.
 
 mod companies;
+mod lists;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -145,6 +146,7 @@ pub struct HubSpotSink {
     schema: Mutex<Option<(Instant, Arc<Schema>)>>,
     echo: Option<Arc<EchoFilter>>,
     companies: companies::CompanyCache,
+    lists: lists::ListCache,
 }
 
 /// A contact resolved by find-or-create.
@@ -258,6 +260,7 @@ impl HubSpotSink {
             schema: Mutex::new(None),
             echo: None,
             companies: companies::CompanyCache::default(),
+            lists: lists::ListCache::default(),
         }
     }
 
@@ -779,6 +782,22 @@ impl CrmSink for HubSpotSink {
         links: &[sync_core::ports::CompanyLink],
     ) -> Result<Vec<ItemResult<()>>, sync_core::Error> {
         self.associate_companies_impl(tenant, links).await
+    }
+
+    async fn add_to_lists(
+        &self,
+        tenant: &TenantId,
+        memberships: &[sync_core::ports::ListMembership],
+    ) -> Result<Vec<ItemResult<()>>, sync_core::Error> {
+        self.list_memberships_impl(tenant, memberships, true).await
+    }
+
+    async fn remove_from_lists(
+        &self,
+        tenant: &TenantId,
+        memberships: &[sync_core::ports::ListMembership],
+    ) -> Result<Vec<ItemResult<()>>, sync_core::Error> {
+        self.list_memberships_impl(tenant, memberships, false).await
     }
 
     async fn log_activities(

@@ -1031,6 +1031,33 @@ impl SalesforceClient {
         .await
     }
 
+    /// sObject Collections delete: `DELETE composite/sobjects?ids=...`, 200 ids per call.
+    /// Returns one result per id, in input order.
+    pub async fn delete_records(
+        &self,
+        ids: &[String],
+        all_or_none: bool,
+    ) -> Result<Vec<SaveResult>, Error> {
+        let mut out = Vec::with_capacity(ids.len());
+        let aon = all_or_none.to_string();
+        for chunk in ids.chunks(MAX_COLLECTION_RECORDS) {
+            let joined = chunk.join(",");
+            let resp = self
+                .request(
+                    Method::DELETE,
+                    &["composite", "sobjects"],
+                    &[("ids", joined.as_str()), ("allOrNone", aon.as_str())],
+                    None,
+                )
+                .await?;
+            out.extend(decode::<Vec<SaveResult>>(
+                &resp,
+                "sObject Collections delete results",
+            )?);
+        }
+        Ok(out)
+    }
+
     /// sObject Collections update: `PATCH composite/sobjects`. Each record carries `id`
     /// and `attributes.type`.
     pub async fn update_records(

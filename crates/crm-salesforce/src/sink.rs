@@ -13,6 +13,7 @@
 //! to the drafts in order. Activities become completed `Task` records on the contact
 //! (`WhoId`), upserted on the Task key field when configured so a retry creates one Task.
 
+mod campaigns;
 mod companies;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,7 @@ pub struct SalesforceSink {
     all_or_none: bool,
     account_key: Option<String>,
     accounts: companies::AccountCache,
+    campaigns: campaigns::CampaignCache,
 }
 
 impl SalesforceSink {
@@ -55,6 +57,7 @@ impl SalesforceSink {
             all_or_none: false,
             account_key: None,
             accounts: companies::AccountCache::default(),
+            campaigns: campaigns::CampaignCache::default(),
         })
     }
 
@@ -550,6 +553,14 @@ fn foreign_id(id: &CrmRecordId) -> Error {
     .into()
 }
 
+/// A copy of a per-item error, for the other items it also fails.
+fn clone_port_error(e: &Error) -> Error {
+    match e {
+        Error::Remote(r) => Error::Remote(r.clone()),
+        other => RemoteError::new(SYSTEM, RemoteErrorKind::Invalid, other.to_string()).into(),
+    }
+}
+
 fn missing_result() -> Error {
     RemoteError::new(
         SYSTEM,
@@ -610,6 +621,26 @@ impl CrmSink for SalesforceSink {
         links: &[sync_core::ports::CompanyLink],
     ) -> Result<Vec<ItemResult<()>>, Error> {
         self.associate(links)
+            .await
+            .map_err(|e| self.client.port_error(e))
+    }
+
+    async fn add_to_lists(
+        &self,
+        _tenant: &TenantId,
+        memberships: &[sync_core::ports::ListMembership],
+    ) -> Result<Vec<ItemResult<()>>, Error> {
+        self.campaign_memberships(memberships, true)
+            .await
+            .map_err(|e| self.client.port_error(e))
+    }
+
+    async fn remove_from_lists(
+        &self,
+        _tenant: &TenantId,
+        memberships: &[sync_core::ports::ListMembership],
+    ) -> Result<Vec<ItemResult<()>>, Error> {
+        self.campaign_memberships(memberships, false)
             .await
             .map_err(|e| self.client.port_error(e))
     }

@@ -11,6 +11,7 @@ mod credentials;
 mod crm;
 mod delivery;
 mod from_action;
+mod lists;
 mod purge;
 mod revoke;
 mod status;
@@ -29,6 +30,7 @@ pub use crm::{
 };
 pub use delivery::{CommunityEvent, DeliveryOutcome};
 pub use from_action::WrongAction;
+pub use lists::{CommunityGroups, ListMembership};
 pub use purge::{PURGE_ACTION, PurgeCounts, PurgeMode, TenantPurge};
 pub use revoke::{Revoked, TokenRevoker};
 pub use status::{

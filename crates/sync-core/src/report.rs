@@ -128,6 +128,10 @@ pub struct RunReport {
     /// lacking a scope): nothing will work until they are fixed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub credentials_rejected: bool,
+    /// What the run left undone on purpose and why (a group whose members are unknown has
+    /// nothing removed from its list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl RunReport {
@@ -160,6 +164,7 @@ impl RunReport {
             released: 0,
             backlog: None,
             credentials_rejected: false,
+            notes: Vec::new(),
         }
     }
 

@@ -427,3 +427,39 @@ impl Inviter for RecordingInviter {
         Ok(invites.iter().map(|_| Ok(())).collect())
     }
 }
+
+/// Group members held in memory: a [`CommunityGroups`](crate::ports::CommunityGroups) for
+/// tests. A group never [`set`](Self::set) has unknown members (`None`), so a reconcile
+/// removes nothing from its list.
+#[derive(Debug, Default)]
+pub struct MemoryGroups {
+    groups: Mutex<BTreeMap<String, std::collections::BTreeSet<Email>>>,
+}
+
+impl MemoryGroups {
+    /// No group known.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `group`'s members.
+    pub fn set(&self, group: &str, members: impl IntoIterator<Item = Email>) {
+        lock(&self.groups).insert(group.to_owned(), members.into_iter().collect());
+    }
+
+    /// Forgets `group`'s members (unknown again).
+    pub fn forget(&self, group: &str) {
+        lock(&self.groups).remove(group);
+    }
+}
+
+#[async_trait]
+impl crate::ports::CommunityGroups for MemoryGroups {
+    async fn members(
+        &self,
+        _tenant: &TenantId,
+        group: &str,
+    ) -> Result<Option<std::collections::BTreeSet<Email>>, Error> {
+        Ok(lock(&self.groups).get(group).cloned())
+    }
+}

@@ -17,7 +17,7 @@ use sync_core::plan::{Action, ActionKind, IdempotencyKey};
 use sync_core::planner::{RowKey, apply_to_mapping, row_keys};
 use sync_core::ports::{
     Activity, AuditEntry, AuditOutcome, BadgeChange, CompanyLink, ContactDraft, FieldUpdate,
-    Invite, ItemResult, LeaseHolder, OutboxItem, PropertyUpdate,
+    Invite, ItemResult, LeaseHolder, ListMembership, OutboxItem, PropertyUpdate,
 };
 use sync_core::{CrmRecordId, Mapping, TenantId};
 
@@ -34,6 +34,11 @@ enum Lane {
     /// Company associations: the whole claim in one sink call, so each domain of it is
     /// looked up and created once (the sink batches its own calls).
     Companies,
+    /// List removals (before additions), the whole claim per sink call: the sink resolves
+    /// each list once and makes one membership call per list.
+    ListRemovals,
+    /// List additions, likewise.
+    ListAdditions,
     /// An action kind added to sync-core after this engine: it fails (and is retried), so
     /// an upgraded engine applies it.
     Unsupported,
@@ -49,6 +54,8 @@ fn lane(kind: &ActionKind) -> Lane {
         ActionKind::UpdateCrmProperties { .. } => Lane::CrmProperties,
         ActionKind::LogActivity { .. } => Lane::Activities,
         ActionKind::AssociateCompany { .. } => Lane::Companies,
+        ActionKind::RemoveFromList { .. } => Lane::ListRemovals,
+        ActionKind::AddToList { .. } => Lane::ListAdditions,
         _ => Lane::Unsupported,
     }
 }
@@ -241,7 +248,7 @@ impl SyncEngine {
             Lane::Provision | Lane::CrmProperties | Lane::Activities => {
                 self.parts.crm_sink.as_ref().map_or(100, |s| s.max_batch())
             }
-            Lane::Companies => items.len(),
+            Lane::Companies | Lane::ListRemovals | Lane::ListAdditions => items.len(),
             _ => 100,
         }
         .max(1);
@@ -314,6 +321,20 @@ impl SyncEngine {
                 let sink = configured(&self.parts.crm_sink, "CRM sink")?;
                 unit(
                     sink.associate_companies(tenant, &inputs::<CompanyLink>(chunk))
+                        .await,
+                )
+            }
+            Lane::ListRemovals => {
+                let sink = configured(&self.parts.crm_sink, "CRM sink")?;
+                unit(
+                    sink.remove_from_lists(tenant, &inputs::<ListMembership>(chunk))
+                        .await,
+                )
+            }
+            Lane::ListAdditions => {
+                let sink = configured(&self.parts.crm_sink, "CRM sink")?;
+                unit(
+                    sink.add_to_lists(tenant, &inputs::<ListMembership>(chunk))
                         .await,
                 )
             }

@@ -203,16 +203,33 @@ impl SyncEngine {
                         "",
                     ),
                 };
-                self.activity(
-                    tenant,
-                    &user,
-                    email,
-                    subject,
-                    body,
-                    at,
-                    &["joined_group", key],
-                )
-                .await?
+                let mut actions = match &group {
+                    Some(g) => {
+                        self.joined_group_list(
+                            tenant,
+                            delivery_id,
+                            &user,
+                            email.as_ref(),
+                            g,
+                            &mut report,
+                        )
+                        .await?
+                    }
+                    None => Vec::new(),
+                };
+                actions.extend(
+                    self.activity(
+                        tenant,
+                        &user,
+                        email,
+                        subject,
+                        body,
+                        at,
+                        &["joined_group", key],
+                    )
+                    .await?,
+                );
+                actions
             }
             // A kind added to sync-core after this engine: refused before the ledger
             // records it, so the sender's retry is processed by an upgraded engine.

@@ -25,6 +25,7 @@ mod disconnect;
 mod error;
 mod events;
 mod group_commit;
+mod groups;
 mod progress;
 mod pull;
 mod report;
@@ -474,6 +475,14 @@ impl SyncEngineBuilder {
     /// Where community field updates go.
     pub fn community_sink(mut self, sink: Arc<dyn CommunitySink>) -> Self {
         self.engine.parts.community_sink = Some(sink);
+        self
+    }
+
+    /// Who is in each community group: a full reconcile adds the members of each `[groups]`
+    /// group to its list and removes the memberships the sync added for users who left.
+    /// Without it (or for a group whose members it cannot tell), a reconcile touches no list.
+    pub fn community_groups(mut self, groups: Arc<dyn sync_core::ports::CommunityGroups>) -> Self {
+        self.engine.parts.community_groups = Some(groups);
         self
     }
 

@@ -304,6 +304,7 @@ impl SyncEngine {
             first_seen: HashMap::new(),
             complete: true,
             newest: None,
+            groups: Default::default(),
             whole: Plan::empty(
                 tenant.clone(),
                 PlanMode::FullReconcile {
@@ -312,6 +313,7 @@ impl SyncEngine {
                 started,
             ),
         };
+        scan.groups = self.group_members(tenant, report).await;
         self.scan_pages(tenant, source.as_ref(), effect, &mut scan, report)
             .await?;
         report.scan_complete = Some(scan.complete);
@@ -409,6 +411,9 @@ impl SyncEngine {
         );
         // Re-read duplicates were counted on their own page already.
         p.counts.contacts = page_len;
+        if !scan.groups.is_empty() {
+            p.merge(self.plan_page_groups(tenant, &scan.view, contacts, &scan.groups));
+        }
         // Later pages must see this page's links and grants (the outbox applies them).
         apply_to_view(&p, &mut scan.view, now);
         report.absorb_plan(&p);
@@ -477,6 +482,8 @@ struct FullScan {
     first_seen: HashMap<Email, CrmRecordId>,
     /// Whether every page was read.
     complete: bool,
+    /// Each `[groups]` group's members, read once at the start (`None`: unknown).
+    groups: sync_core::planner::GroupMembers,
     /// The newest change read.
     newest: Option<DateTime<Utc>>,
     /// The plan of the whole run.

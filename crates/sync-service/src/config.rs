@@ -237,7 +237,9 @@ pub struct CativaSection {
     /// `CATIVA_WEBHOOK_SECRET`: the Console listener's secret. Unset: no Cativa routes.
     pub webhook_secret: Option<SecretString>,
     /// `CATIVA_AUTOMATION_EVENTS`: `<automation id>=<event>` pairs separated by commas, for
-    /// listeners posting to `/webhooks/cativa`. Unset: only `/webhooks/cativa/{event}`.
+    /// listeners posting to `/webhooks/cativa`; a group's listener is
+    /// `<automation id>=user_joined_group:<group name>` (one listener per group). Unset: only
+    /// `/webhooks/cativa/{event}`.
     pub automation_events: Option<String>,
 }
 
@@ -867,10 +869,25 @@ impl ServiceConfig {
                     ),
                 ));
             }
+            // `user_joined_group:<group>`: one listener per group (the payload names none).
+            let (event, group) = match event.split_once(':') {
+                Some((e, g)) => (e, Some(g.trim())),
+                None => (event, None),
+            };
             let event: EventType = event
                 .trim()
                 .parse()
                 .map_err(|e| invalid(key, format!("has {pair:?}: {e}")))?;
+            if let Some(g) = group
+                && (event != EventType::UserJoinedGroup || g.is_empty())
+            {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "has {pair:?}: only user_joined_group takes a group, as user_joined_group:<group name>"
+                    ),
+                ));
+            }
             if out.iter().any(|(known, _)| known == id) {
                 return Err(invalid(
                     key,
@@ -880,6 +897,24 @@ impl ServiceConfig {
             out.push((id.to_owned(), event));
         }
         Ok(out)
+    }
+
+    /// The group listeners of `CATIVA_AUTOMATION_EVENTS`: `<automation id>=user_joined_group:<group>`
+    /// pairs, as (automation id, group name).
+    ///
+    /// # Errors
+    /// As [`automation_events`](Self::automation_events).
+    pub fn group_automations(&self) -> Result<Vec<(String, String)>, Error> {
+        self.automation_events()?;
+        let raw = self.cativa.automation_events.as_deref().unwrap_or("");
+        Ok(raw
+            .split(',')
+            .filter_map(|pair| {
+                let (id, event) = pair.split_once('=')?;
+                let (_, group) = event.split_once(':')?;
+                Some((id.trim().to_owned(), group.trim().to_owned()))
+            })
+            .collect())
     }
 
     /// The public URL HubSpot signs its webhooks over: `WEBHOOK_PUBLIC_URL` (or

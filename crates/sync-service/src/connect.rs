@@ -173,6 +173,9 @@ fn cativa_receiver(
     for (automation, event) in config.automation_events()? {
         receiver = receiver.with_automation(automation, event);
     }
+    for (automation, group) in config.group_automations()? {
+        receiver = receiver.with_group_automation(automation, group);
+    }
     Ok(Some(receiver))
 }
 

@@ -266,3 +266,25 @@ fn the_config_deserializes_when_embedded() {
     assert_eq!(c.pull.full_reconcile_hour, ReconcileHour::At(4));
     assert_eq!(c.http.max_concurrency, 256);
 }
+
+#[test]
+fn a_groups_listener_is_mapped_with_its_group() {
+    let c = load(
+        None,
+        &[(
+            "CATIVA_AUTOMATION_EVENTS",
+            "a-1=user_created, a-2=user_joined_group:VIP",
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        c.group_automations().unwrap(),
+        vec![("a-2".to_owned(), "VIP".to_owned())]
+    );
+    let e = load(
+        None,
+        &[("CATIVA_AUTOMATION_EVENTS", "a-1=user_created:VIP")],
+    )
+    .unwrap_err();
+    assert_eq!(config_error(e).1, "CATIVA_AUTOMATION_EVENTS");
+}

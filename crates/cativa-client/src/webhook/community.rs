@@ -48,7 +48,8 @@ impl CativaEvent {
     /// own, so `at` is used: pass the delivery's signature time
     /// ([`Delivery::to_community_event`] does). `user_received_badge` becomes
     /// [`CommunityEvent::BadgesHeld`] (the payload lists the badges held, not which one is
-    /// new); `user_joined_group` a [`CommunityEvent::JoinedGroup`] without a group name.
+    /// new); `user_joined_group` a [`CommunityEvent::JoinedGroup`] naming the group when the
+    /// receiver learned it from the delivery's listener.
     pub fn to_community_event(&self, at: DateTime<Utc>) -> Option<CommunityEvent> {
         Some(match self {
             Self::UserCreated(e) => {
@@ -70,7 +71,7 @@ impl CativaEvent {
             Self::UserJoinedGroup(e) => CommunityEvent::JoinedGroup {
                 user: e.user.id.clone(),
                 email: Some(e.user.email.clone()),
-                group: None,
+                group: e.group.clone(),
                 at,
             },
         })

@@ -181,7 +181,8 @@ impl UserReceivedBadge {
 }
 
 /// `user_joined_group`. Cativa documents only its nested `User`: which group is not
-/// part of the documented payload.
+/// part of the documented payload, so the receiver names it from the listener that sent
+/// the delivery ([`WebhookReceiver::with_group_automation`](super::WebhookReceiver::with_group_automation)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct UserJoinedGroup {
@@ -189,6 +190,9 @@ pub struct UserJoinedGroup {
     pub customer_id: Option<CustomerId>,
     /// The user.
     pub user: EventUser,
+    /// The group joined, when the delivery's listener is configured as one group's
+    /// listener; `None` otherwise (the payload never names it).
+    pub group: Option<String>,
 }
 
 /// A parsed Cativa event.
@@ -569,6 +573,7 @@ pub fn parse_event(body: &[u8], kind: EventType) -> Result<CativaEvent, WebhookE
             Ok(CativaEvent::UserJoinedGroup(UserJoinedGroup {
                 customer_id,
                 user,
+                group: None,
             }))
         }
     }

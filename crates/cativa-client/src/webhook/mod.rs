@@ -372,6 +372,8 @@ pub struct WebhookReceiver {
     max_body: usize,
     event_type: Option<EventType>,
     automations: HashMap<String, EventType>,
+    /// Automation id -> the group its `user_joined_group` listener is for.
+    groups: HashMap<String, String>,
 }
 
 /// Unix seconds of `at` (negative before 1970), saturating.
@@ -390,6 +392,7 @@ impl WebhookReceiver {
             max_body: DEFAULT_MAX_BODY_BYTES,
             event_type: None,
             automations: HashMap::new(),
+            groups: HashMap::new(),
         }
     }
 
@@ -417,6 +420,24 @@ impl WebhookReceiver {
         event_type: EventType,
     ) -> Self {
         self.automations.insert(automation_id.into(), event_type);
+        self
+    }
+
+    /// Declares a Console listener subscribed to `user_joined_group` for one group: Cativa's
+    /// payload does not name the group, so configure one listener per group and map each
+    /// listener's automation id to its group here. Its deliveries then parse with
+    /// [`UserJoinedGroup::group`](event::UserJoinedGroup::group) set, and
+    /// `to_community_event` yields `JoinedGroup { group: Some(group) }`.
+    #[must_use]
+    pub fn with_group_automation(
+        mut self,
+        automation_id: impl Into<String>,
+        group: impl Into<String>,
+    ) -> Self {
+        let id = automation_id.into();
+        self.automations
+            .insert(id.clone(), EventType::UserJoinedGroup);
+        self.groups.insert(id, group.into());
         self
     }
 
@@ -547,7 +568,10 @@ impl WebhookReceiver {
             check_id(AUTOMATION_ID_HEADER, a)?;
         }
         let kind = self.event_type_for(route, automation_id)?;
-        let event = parse_event(body, kind)?;
+        let mut event = parse_event(body, kind)?;
+        if let (CativaEvent::UserJoinedGroup(e), Some(a)) = (&mut event, automation_id) {
+            e.group = self.groups.get(a).cloned();
+        }
         Ok(Delivery {
             execution_id: ExecutionId::new(execution_id),
             automation_id: automation_id.map(AutomationId::new),

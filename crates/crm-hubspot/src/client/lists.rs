@@ -1,15 +1,53 @@
-//! Lists v3 memberships (MANUAL and SNAPSHOT lists only).
+//! Lists v3: creating a MANUAL contact list, finding a list by name, and memberships
+//! (MANUAL and SNAPSHOT lists only).
 
 use http::Method;
 
 use super::{HubSpotClient, Req, path_template};
 use crate::error::Error;
-use crate::model::{ListMember, MembershipChange, Page, RecordMembership};
+use crate::model::lists::ListEnvelope;
+use crate::model::{ListMember, MembershipChange, ObjectList, Page, RecordMembership};
+
+/// The object type id of contacts, in list calls.
+pub const CONTACT_OBJECT_TYPE: &str = "0-1";
 
 /// Largest page of list memberships.
 pub const MAX_MEMBERSHIP_PAGE: u32 = 250;
 
 impl HubSpotClient {
+    /// Creates a MANUAL contact list (`POST /crm/v3/lists` with `objectTypeId` `0-1` and
+    /// `processingType` `MANUAL`): its memberships are set only through the API.
+    pub async fn create_manual_list(&self, name: &str) -> Result<ObjectList, Error> {
+        let body = serde_json::json!({
+            "name": name,
+            "objectTypeId": CONTACT_OBJECT_TYPE,
+            "processingType": "MANUAL",
+        });
+        let req = Req::new(Method::POST, &self.paths.lists, &[])
+            .log_path(self.paths.lists.clone())
+            .json(&body)?;
+        Ok(self.send_json::<ListEnvelope>(&req).await?.list)
+    }
+
+    /// The contact list named `name` (HubSpot compares names case-insensitively), `None`
+    /// when there is none (`GET /crm/v3/lists/object-type-id/0-1/name/{listName}`, 404).
+    pub async fn contact_list_by_name(&self, name: &str) -> Result<Option<ObjectList>, Error> {
+        let req = Req::new(
+            Method::GET,
+            &self.paths.lists,
+            &["object-type-id", CONTACT_OBJECT_TYPE, "name", name],
+        )
+        .log_path(path_template(
+            &self.paths.lists,
+            "object-type-id/0-1/name/{listName}",
+        ));
+        match self.send_json::<ListEnvelope>(&req).await {
+            Ok(e) => Ok(Some(e.list)),
+            Err(Error::Api(e)) if e.status == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Adds records to a list (`PUT /crm/v3/lists/{listId}/memberships/add`).
     pub async fn add_to_list(
         &self,

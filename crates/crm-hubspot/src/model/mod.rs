@@ -1,7 +1,7 @@
 //! Typed HubSpot request and response bodies.
 
 mod batch;
-mod lists;
+pub(crate) mod lists;
 mod notes;
 mod object;
 mod properties;
@@ -10,7 +10,7 @@ mod search;
 pub use batch::{
     BatchReadRequest, BatchResponse, CreateInput, IdInput, Inputs, MAX_BATCH_INPUTS, UpdateInput,
 };
-pub use lists::{ListMember, MembershipChange, RecordMembership};
+pub use lists::{ListMember, MembershipChange, ObjectList, RecordMembership};
 pub use notes::{
     Association, AssociationTarget, AssociationType, NOTE_TO_CONTACT, NoteCreate, escape_html,
 };

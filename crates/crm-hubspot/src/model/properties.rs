@@ -194,6 +194,18 @@ impl PropertyCreate {
         )
     }
 
+    /// `name` (e.g. `cativa_groups`): where the sync records the community groups whose list
+    /// membership it added (`VIP;Speakers`), so it never removes a member added by hand.
+    pub fn cativa_groups(group: &str, name: &str) -> Self {
+        Self::text(
+            name,
+            "Cativa groups",
+            group,
+            "The community groups whose list membership cativa-crm-sync added (;-separated); do not edit.",
+            false,
+        )
+    }
+
     /// `cativa_badges`: a multiple-checkboxes property with one option per badge.
     pub fn cativa_badges(group: &str, badges: &[String]) -> Self {
         Self::multi_checkbox(

@@ -33,6 +33,7 @@
 
 mod companies;
 mod fields;
+mod groups;
 mod policy;
 mod rules;
 
@@ -44,6 +45,9 @@ use serde::{Deserialize, Serialize};
 
 pub use companies::{CompanyConfig, CompanySource, builtin_free_mail, normalize_domain};
 pub use fields::{CrmProperties, FieldMapping, FieldOwner, FieldRule, NullGuard};
+pub use groups::{
+    DEFAULT_GROUPS_PROPERTY, GroupList, GroupsConfig, edit_group_provenance, parse_group_provenance,
+};
 pub use policy::{DuplicatePolicy, MissingUserPolicy};
 pub use rules::{BadgeRule, Condition};
 
@@ -84,6 +88,9 @@ pub struct SyncConfig {
     /// Companies and accounts (off unless present): see [`CompanyConfig`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub companies: Option<CompanyConfig>,
+    /// Groups as lists (off unless present): see [`GroupsConfig`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupsConfig>,
 }
 
 /// One validation problem: the key and what is wrong with it.
@@ -159,6 +166,9 @@ impl SyncConfig {
         validate_policies(&self, &mut issues);
         if let Some(companies) = &self.companies {
             companies.validate(&mut issues);
+        }
+        if let Some(groups) = &self.groups {
+            groups.validate(&mut issues);
         }
 
         if !issues.is_empty() {
@@ -534,6 +544,11 @@ impl ValidatedConfig {
         self.raw.companies.as_ref()
     }
 
+    /// The groups configuration, when groups as lists are on.
+    pub fn groups(&self) -> Option<&GroupsConfig> {
+        self.raw.groups.as_ref()
+    }
+
     /// The context transforms run with.
     pub fn transform_context(&self) -> &TransformContext {
         &self.transform_ctx
@@ -566,6 +581,9 @@ impl ValidatedConfig {
         }
         if let Some(companies) = &self.raw.companies {
             out.extend(companies.crm_properties());
+        }
+        if let Some(groups) = &self.raw.groups {
+            out.insert(groups.provenance_property.clone());
         }
         out
     }

@@ -138,6 +138,37 @@ pub enum ActionKind {
         /// (`<company id>|<domain>`), the provenance the next plan reads.
         provenance_property: String,
     },
+    /// Add the contact to the list (HubSpot MANUAL list, Salesforce campaign) a community
+    /// group maps to, and record the group in the provenance property.
+    AddToList {
+        /// The contact.
+        crm_id: CrmRecordId,
+        /// The contact's email.
+        email: Email,
+        /// The community group.
+        group: String,
+        /// The HubSpot list or Salesforce campaign name.
+        list: String,
+        /// The contact property where the sink records the groups whose membership it added.
+        provenance_property: String,
+        /// Create the list when it is missing (`[groups] create_lists`).
+        #[serde(default)]
+        create_list: bool,
+    },
+    /// Remove the contact from a group's list: only a membership the provenance property
+    /// shows the sync added.
+    RemoveFromList {
+        /// The contact.
+        crm_id: CrmRecordId,
+        /// The contact's email.
+        email: Email,
+        /// The community group.
+        group: String,
+        /// The HubSpot list or Salesforce campaign name.
+        list: String,
+        /// The contact property where the sink records the groups whose membership it added.
+        provenance_property: String,
+    },
 }
 
 /// The type of an [`ActionKind`], without its data: what [`Plan::count_of`](super::Plan::count_of)
@@ -163,11 +194,15 @@ pub enum ActionType {
     LogActivity,
     /// [`ActionKind::AssociateCompany`].
     AssociateCompany,
+    /// [`ActionKind::AddToList`].
+    AddToList,
+    /// [`ActionKind::RemoveFromList`].
+    RemoveFromList,
 }
 
 impl ActionType {
     /// Every type, in declaration order.
-    pub const ALL: [ActionType; 9] = [
+    pub const ALL: [ActionType; 11] = [
         ActionType::AssignBadge,
         ActionType::RemoveBadge,
         ActionType::Invite,
@@ -177,6 +212,8 @@ impl ActionType {
         ActionType::ProvisionCrmContact,
         ActionType::LogActivity,
         ActionType::AssociateCompany,
+        ActionType::AddToList,
+        ActionType::RemoveFromList,
     ];
 
     /// The stable name (`assign_badge`, ...): the `type` tag of the plan's JSON, the key of
@@ -192,6 +229,8 @@ impl ActionType {
             ActionType::ProvisionCrmContact => "provision_crm_contact",
             ActionType::LogActivity => "log_activity",
             ActionType::AssociateCompany => "associate_company",
+            ActionType::AddToList => "add_to_list",
+            ActionType::RemoveFromList => "remove_from_list",
         }
     }
 }
@@ -215,6 +254,8 @@ impl ActionKind {
             ActionKind::ProvisionCrmContact { .. } => ActionType::ProvisionCrmContact,
             ActionKind::LogActivity { .. } => ActionType::LogActivity,
             ActionKind::AssociateCompany { .. } => ActionType::AssociateCompany,
+            ActionKind::AddToList { .. } => ActionType::AddToList,
+            ActionKind::RemoveFromList { .. } => ActionType::RemoveFromList,
         }
     }
 
@@ -235,7 +276,9 @@ impl ActionKind {
             | ActionKind::UpdateCommunityFields { email, .. }
             | ActionKind::ProvisionCrmContact { email, .. }
             | ActionKind::LogActivity { email, .. }
-            | ActionKind::AssociateCompany { email, .. } => email,
+            | ActionKind::AssociateCompany { email, .. }
+            | ActionKind::AddToList { email, .. }
+            | ActionKind::RemoveFromList { email, .. } => email,
         }
     }
 
@@ -252,6 +295,9 @@ impl ActionKind {
             ActionKind::UpdateCrmProperties { .. } => 6,
             ActionKind::LogActivity { .. } => 7,
             ActionKind::AssociateCompany { .. } => 8,
+            // Removals before additions, as for badges.
+            ActionKind::RemoveFromList { .. } => 9,
+            ActionKind::AddToList { .. } => 10,
         }
     }
 }
@@ -317,6 +363,11 @@ pub enum Reason {
         /// Why the contact is (re)associated (`no company set`, `the sync's company changed`).
         detail: String,
     },
+    /// A full reconcile compared a group's members with the memberships the sync added.
+    Group {
+        /// Why (`member of group VIP`, `no longer a member of group VIP`).
+        detail: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -338,6 +389,7 @@ impl fmt::Display for Reason {
             } => write!(f, "{field}: {rule:?}, {detail}"),
             Reason::CommunityEvent { event } => write!(f, "community event {event}"),
             Reason::Company { from, detail } => write!(f, "company from {from}, {detail}"),
+            Reason::Group { detail } => f.write_str(detail),
         }
     }
 }
@@ -393,6 +445,12 @@ impl Action {
                 Some(old) => format!("~ company {email} -> {domain} (was {old})"),
                 None => format!("+ company {email} -> {domain}"),
             },
+            ActionKind::AddToList {
+                email, group, list, ..
+            } => format!("+ list {list:?} <- {email} (group {group})"),
+            ActionKind::RemoveFromList {
+                email, group, list, ..
+            } => format!("- list {list:?} <- {email} (group {group})"),
         };
         format!("{what} ({})", self.reason)
     }

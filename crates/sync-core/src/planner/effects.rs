@@ -86,7 +86,9 @@ pub fn apply_to_mapping(
         ActionKind::UpdateCrmProperties { .. }
         | ActionKind::ProvisionCrmContact { .. }
         | ActionKind::LogActivity { .. }
-        | ActionKind::AssociateCompany { .. } => None,
+        | ActionKind::AssociateCompany { .. }
+        | ActionKind::AddToList { .. }
+        | ActionKind::RemoveFromList { .. } => None,
     }
 }
 
@@ -126,7 +128,9 @@ pub fn row_keys(action: &Action) -> Vec<RowKey<'_>> {
             .collect(),
         ActionKind::UpdateCrmProperties { .. }
         | ActionKind::LogActivity { .. }
-        | ActionKind::AssociateCompany { .. } => Vec::new(),
+        | ActionKind::AssociateCompany { .. }
+        | ActionKind::AddToList { .. }
+        | ActionKind::RemoveFromList { .. } => Vec::new(),
     }
 }
 

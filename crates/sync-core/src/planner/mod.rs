@@ -24,6 +24,7 @@ mod batch;
 mod companies;
 mod effects;
 mod fields;
+mod groups;
 mod identity;
 mod passes;
 mod resolve;
@@ -36,6 +37,7 @@ use chrono::{DateTime, Utc};
 pub use companies::CompanyProvenance;
 pub use effects::{RowKey, row_keys};
 pub use effects::{apply_to_mapping, apply_to_view};
+pub use groups::{GroupMembers, plan_groups};
 pub use view::StateView;
 
 use crate::config::{MissingUserPolicy, ValidatedConfig};

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 
 use super::community::{BadgeSink, CommunitySink, Inviter};
 use super::crm::{CrmSink, CrmSource};
+use super::lists::CommunityGroups;
 use crate::domain::{CrmKind, TenantId};
 use crate::error::Error;
 
@@ -36,6 +37,9 @@ pub struct TenantParts {
     pub inviter: Option<Arc<dyn Inviter>>,
     /// Where community field updates go.
     pub community_sink: Option<Arc<dyn CommunitySink>>,
+    /// Who is in each community group (for the full reconcile's list removals; without it
+    /// a reconcile adds and removes no list memberships).
+    pub community_groups: Option<Arc<dyn CommunityGroups>>,
 }
 
 impl fmt::Debug for TenantParts {
@@ -46,6 +50,7 @@ impl fmt::Debug for TenantParts {
             .field("badge_sink", &self.badge_sink.is_some())
             .field("inviter", &self.inviter.is_some())
             .field("community_sink", &self.community_sink.is_some())
+            .field("community_groups", &self.community_groups.is_some())
             .finish()
     }
 }
@@ -88,6 +93,13 @@ impl TenantParts {
     #[must_use]
     pub fn with_community_sink(mut self, sink: Arc<dyn CommunitySink>) -> Self {
         self.community_sink = Some(sink);
+        self
+    }
+
+    /// Sets the source of community group members.
+    #[must_use]
+    pub fn with_community_groups(mut self, groups: Arc<dyn CommunityGroups>) -> Self {
+        self.community_groups = Some(groups);
         self
     }
 }

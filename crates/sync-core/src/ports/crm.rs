@@ -439,4 +439,33 @@ pub trait CrmSink: Send + Sync {
             "companies (CrmSink::associate_companies)".to_owned(),
         ))
     }
+
+    /// Adds each contact to its group's list (HubSpot MANUAL list, Salesforce campaign),
+    /// creating a missing list when the membership's configuration allows, and records the
+    /// group in the contact's provenance property. Takes any number of memberships: the
+    /// sink makes one call per list. The default: [`Error::NotSupported`].
+    async fn add_to_lists(
+        &self,
+        tenant: &TenantId,
+        memberships: &[super::ListMembership],
+    ) -> Result<Vec<ItemResult<()>>, Error> {
+        let _ = (tenant, memberships);
+        Err(Error::NotSupported(
+            "groups as lists (CrmSink::add_to_lists)".to_owned(),
+        ))
+    }
+
+    /// Removes each contact from its group's list and the group from its provenance
+    /// property. Only called for memberships the provenance shows the sync added. The
+    /// default: [`Error::NotSupported`].
+    async fn remove_from_lists(
+        &self,
+        tenant: &TenantId,
+        memberships: &[super::ListMembership],
+    ) -> Result<Vec<ItemResult<()>>, Error> {
+        let _ = (tenant, memberships);
+        Err(Error::NotSupported(
+            "groups as lists (CrmSink::remove_from_lists)".to_owned(),
+        ))
+    }
 }

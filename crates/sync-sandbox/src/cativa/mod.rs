@@ -12,6 +12,7 @@
 //! source of every removal).
 
 mod api;
+mod groups;
 mod inspect_routes;
 mod model;
 mod webhook;
@@ -157,6 +158,8 @@ pub(crate) struct Api {
     client: reqwest::Client,
     deliveries: Mutex<Vec<DeliveryRecord>>,
     executions: AtomicU64,
+    /// Community groups and their members.
+    pub(crate) groups: Mutex<groups::Groups>,
 }
 
 impl Api {
@@ -320,6 +323,7 @@ fn router(api: Arc<Api>) -> Router {
             "/social/v1/users/{user_id}/badges/{badge_id}",
             post(api::grant_badge).delete(api::remove_badge),
         )
+        .route("/social/v1/groups/{group}/members", get(groups::members))
         .merge(inspect_routes::routes())
         .with_state(api)
 }
@@ -363,6 +367,7 @@ impl CativaSandbox {
             client,
             deliveries: Mutex::new(Vec::new()),
             executions: AtomicU64::new(0),
+            groups: Mutex::new(groups::Groups::new()),
         });
         let app = crate::server::finish(router(api.clone()), core);
         Ok(Self {

@@ -210,7 +210,11 @@ pub(crate) async fn create_list(_: Authed, State(api): State<Arc<Api>>, body: By
         Err(e) => return api.bad_json(&e),
     };
     let mut state = lock(&api.state);
-    if state.lists.values().any(|l| l.name == b.name) {
+    if state
+        .lists
+        .values()
+        .any(|l| l.name.to_lowercase() == b.name.to_lowercase())
+    {
         drop(state);
         return api.error(ApiError::new(
             StatusCode::CONFLICT,
@@ -233,7 +237,8 @@ pub(crate) async fn list_by_name(
     let found = lock(&api.state)
         .lists
         .values()
-        .find(|l| l.name == name)
+        // The spec: the name is not case sensitive.
+        .find(|l| l.name.to_lowercase() == name.to_lowercase())
         .map(super::model::HubSpotList::to_json);
     match found {
         Some(l) => Json(json!({ "list": l })).into_response(),

@@ -401,6 +401,8 @@ impl HubSpotList {
             "name": self.name,
             "objectTypeId": "0-1",
             "processingType": self.processing_type,
+            "processingStatus": "COMPLETE",
+            "listVersion": 1,
             "size": self.members.len(),
         })
     }

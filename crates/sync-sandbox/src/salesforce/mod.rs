@@ -270,7 +270,9 @@ fn router(api: Arc<Api>) -> Router {
         )
         .route(
             &format!("{d}/composite/sobjects"),
-            post(sobjects::collection_create).patch(sobjects::collection_update),
+            post(sobjects::collection_create)
+                .patch(sobjects::collection_update)
+                .delete(sobjects::collection_delete),
         )
         .route(
             &format!("{d}/composite/sobjects/{{object}}/{{field}}"),

@@ -160,7 +160,27 @@ pub(crate) fn default_schemas(tags_field: &str) -> BTreeMap<String, ObjectSchema
         },
         f("Website", FieldType::Text),
     ];
+    // Campaigns and their members: a contact is in a campaign at most once
+    // (DUPLICATE_VALUE otherwise, see `SfState::create`).
+    let campaign = vec![
+        FieldDef {
+            required: true,
+            ..f("Name", FieldType::Text)
+        },
+        f("IsActive", FieldType::Boolean),
+    ];
+    let campaign_member = vec![
+        FieldDef {
+            required: true,
+            ..f("CampaignId", FieldType::Reference)
+        },
+        f("ContactId", FieldType::Reference),
+        f("LeadId", FieldType::Reference),
+        f("Status", FieldType::Text),
+    ];
     [
+        schema("Campaign", "701", campaign),
+        schema("CampaignMember", "00v", campaign_member),
         schema("Account", "001", account),
         schema("Contact", "003", contact),
         schema("Lead", "00Q", lead),
@@ -457,6 +477,28 @@ impl SfState {
     }
 
     /// Unique External ID fields must not repeat across live records.
+    /// A contact (or lead) is a member of a campaign at most once.
+    fn check_campaign_member(&self, fields: &BTreeMap<String, Value>) -> Result<(), SfError> {
+        let get = |f: &BTreeMap<String, Value>, k: &str| {
+            f.get(k).and_then(Value::as_str).map(str::to_owned)
+        };
+        let campaign = get(fields, "CampaignId");
+        let who = get(fields, "ContactId").or_else(|| get(fields, "LeadId"));
+        let taken = self.records.values().any(|r| {
+            r.object == "CampaignMember"
+                && r.deleted.is_none()
+                && get(&r.fields, "CampaignId") == campaign
+                && get(&r.fields, "ContactId").or_else(|| get(&r.fields, "LeadId")) == who
+        });
+        if taken {
+            return Err(SfError::new(
+                "DUPLICATE_VALUE",
+                "Already a campaign member.",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_unique(
         &self,
         object: &str,
@@ -508,6 +550,9 @@ impl SfState {
             ));
         };
         self.check_unique(&name, &valid, None)?;
+        if name == "CampaignMember" {
+            self.check_campaign_member(&valid)?;
+        }
         let id = self.next_id(&prefix);
         self.records.insert(
             id.clone(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -541,4 +541,51 @@ pub(crate) async fn delete(
     } else {
         not_found()
     }
+}
+
+/// `DELETE /composite/sobjects?ids=a,b&allOrNone=false`: one result per id, in order.
+pub(crate) async fn collection_delete(
+    _: Session,
+    State(api): State<Arc<Api>>,
+    Path(path): Path<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !version_ok(&path) {
+        return not_found();
+    }
+    call_client(&api, &headers, false, "DELETE composite/sobjects");
+    let ids: Vec<String> = query
+        .get("ids")
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let all_or_none = query.get("allOrNone").is_some_and(|v| v == "true");
+    let now = api.now();
+    let mut state = lock(&api.state);
+    let mut scratch = SfState::clone_for_write(&state);
+    let outcomes: Vec<(WriteResult, Option<bool>)> = ids
+        .iter()
+        .map(|id| {
+            let r = if scratch.delete(id, now) {
+                Ok(id.clone())
+            } else {
+                Err(SfError::new(
+                    "ENTITY_IS_DELETED",
+                    "entity is deleted or does not exist",
+                ))
+            };
+            (r, None)
+        })
+        .collect();
+    let failed = outcomes.iter().any(|(o, _)| o.is_err());
+    if !(all_or_none && failed) {
+        state.commit(scratch);
+    }
+    Json(results_json(&outcomes, all_or_none)).into_response()
 }
