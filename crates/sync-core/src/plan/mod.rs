@@ -184,11 +184,15 @@ impl Plan {
         order_links(&mut self.actions);
         self.conflicts
             .sort_by(|a, b| (a.kind, &a.email, &a.crm_ids).cmp(&(b.kind, &b.email, &b.crm_ids)));
-        let mut by_kind = BTreeMap::new();
+        // Counted by the kind's static name, then owned once per kind (not once per action).
+        let mut by_kind: BTreeMap<&'static str, u64> = BTreeMap::new();
         for a in &self.actions {
-            *by_kind.entry(a.kind.name().to_owned()).or_insert(0) += 1;
+            *by_kind.entry(a.kind.name()).or_insert(0) += 1;
         }
-        self.counts.actions = by_kind;
+        self.counts.actions = by_kind
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect();
         self.counts.conflicts = self.conflicts.len() as u64;
     }
 

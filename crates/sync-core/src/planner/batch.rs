@@ -105,6 +105,10 @@ fn merge_takeovers<'c>(
 ) -> FastMap<&'c CrmRecordId, (usize, &'c CrmRecordId)> {
     let mut merged_rows: FastMap<&'c CrmRecordId, (usize, &'c CrmRecordId)> = fast_map(0);
     for i in identity::kept(contacts, unique) {
+        // Fast contacts are live: skipping them spares reading them.
+        if unique.is_fast(i) {
+            continue;
+        }
         let c = &contacts[i as usize];
         let (true, Some(into)) = (c.archived, &c.merged_into) else {
             continue;

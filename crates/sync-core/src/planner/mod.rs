@@ -297,8 +297,12 @@ impl<'a, 'i> Builder<'a, 'i> {
     ) {
         let view = self.input.view;
         for (r, row) in view.rows().enumerate() {
+            // Taken first: most rows of a full reconcile are, and this skips reading them.
+            if taken(r) {
+                continue;
+            }
             let Some(id) = &row.crm_id else { continue };
-            if crm.is_some_and(|k| *k != id.crm) || row.cativa_user_id.is_none() || taken(r) {
+            if crm.is_some_and(|k| *k != id.crm) || row.cativa_user_id.is_none() {
                 continue;
             }
             self.plan.counts.absent_checked += 1;

@@ -156,6 +156,10 @@ impl Builder<'_, '_> {
     /// Pass 3: archived and deleted contacts whose row no live contact took over.
     pub(super) fn pass_archived(&mut self, b: &Batch<'_, '_>, claims: &Claims) {
         for i in b.kept() {
+            // Fast contacts are live: skipping them spares reading them.
+            if b.unique.is_fast(i) {
+                continue;
+            }
             let c = b.contact(i);
             if !c.archived {
                 continue;
