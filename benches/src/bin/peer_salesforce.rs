@@ -45,19 +45,43 @@ struct Contact {
 #[allow(dead_code)] // Parsed, not read: the point is the parse.
 struct ContactRow<'a> {
     #[serde(borrow)]
-    id: Cow<'a, str>,
+    id: Text<'a>,
     #[serde(borrow)]
-    system_modstamp: Cow<'a, str>,
+    system_modstamp: Text<'a>,
     #[serde(borrow)]
-    email: Option<Cow<'a, str>>,
+    email: Option<Text<'a>>,
     #[serde(borrow)]
-    first_name: Option<Cow<'a, str>>,
+    first_name: Option<Text<'a>>,
     #[serde(borrow)]
-    last_name: Option<Cow<'a, str>>,
+    last_name: Option<Text<'a>>,
     #[serde(borrow)]
-    title: Option<Cow<'a, str>>,
+    title: Option<Text<'a>>,
     #[serde(borrow)]
-    phone: Option<Cow<'a, str>>,
+    phone: Option<Text<'a>>,
+}
+
+/// A string borrowed from the body. serde borrows a bare `Cow<str>` field but copies one
+/// inside an `Option`, so the borrowing is spelled out here.
+#[derive(Debug)]
+struct Text<'a>(#[allow(dead_code)] Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// Follows the query to the end, handing each page to `read` (which returns its paging
