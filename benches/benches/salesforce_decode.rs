@@ -1,8 +1,9 @@
 //! Decoding a 2,000-record Salesforce query page (the largest batch `query` returns) into
 //! `CrmContact`s: JSON parse, then field, tag and date decoding per record. Two ways: a
-//! `serde_json::Map` per record (`decode_contact`, the old path, kept for comparison), and
-//! records borrowed from the body (`RawQueryPage::records` and `decode_record`, what the
-//! source reads with); plus the JSON parse alone for each.
+//! `serde_json::Map` per record (`decode_contact`, the old path, kept for comparison),
+//! records borrowed from the body (`RawQueryPage::records` and `decode_record`), and the
+//! same records streamed through one buffer (`RawQueryPage::for_each_record`, what the
+//! source reads with); plus the JSON parse alone for the first two.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -81,6 +82,19 @@ fn bench(c: &mut Criterion) {
                 .iter()
                 .map(|r| decode_record(&schema, r).unwrap())
                 .collect();
+            assert_eq!(contacts.len(), RECORDS);
+            contacts
+        })
+    });
+    g.bench_function("query_page_2000_records_streamed_to_crm_contacts", |b| {
+        b.iter(|| {
+            let mut contacts = Vec::with_capacity(RECORDS);
+            std::hint::black_box(&raw)
+                .for_each_record(|r| {
+                    contacts.push(decode_record(&schema, r)?);
+                    Ok(())
+                })
+                .unwrap();
             assert_eq!(contacts.len(), RECORDS);
             contacts
         })

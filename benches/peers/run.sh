@@ -77,13 +77,14 @@ echo "== running" >&2
 measure hs_python "$PY" "$HERE/hubspot_read.py" "$HS_URL" "$HS_TOKEN" "$HS_PROPS"
 measure hs_ours "$TARGET/release/peer_hubspot" "$HS_URL" "$HS_TOKEN" "$HS_PROPS"
 measure sf_pages_python "$PY" "$HERE/salesforce_read.py" pages "$SF_URL" "$SF_TOKEN" "$SOQL"
+measure sf_pages_typed "$TARGET/release/peer_salesforce" typed "$SF_URL" "$SF_TOKEN" "$SOQL"
 measure sf_pages_ours "$TARGET/release/peer_salesforce" pages "$SF_URL" "$SF_TOKEN" "$SOQL"
 measure sf_keep_python "$PY" "$HERE/salesforce_read.py" keep "$SF_URL" "$SF_TOKEN" "$SOQL"
 measure sf_keep_ours "$TARGET/release/peer_salesforce" keep "$SF_URL" "$SF_TOKEN" "$SOQL"
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 printf '%-28s %9s %8s %10s\n' run records cpu_s peak_MiB
-for k in hs_python hs_ours sf_pages_python sf_pages_ours sf_keep_python sf_keep_ours; do
+for k in hs_python hs_ours sf_pages_python sf_pages_typed sf_pages_ours sf_keep_python sf_keep_ours; do
     read -r n c r <<<"${RESULT[$k]}"
     printf '%-28s %9s %8s %10s\n' "$k" "$n" "$c" "$r"
 done
@@ -94,5 +95,6 @@ ratio() {
         printf "%-28s CPU %.1fx less, peak memory %.0f%% of Python'"'"'s\n", what, pc / (oc > 0 ? oc : 0.001), 100 * or / pr }'
 }
 ratio hs_python hs_ours "HubSpot full read"
-ratio sf_pages_python sf_pages_ours "Salesforce page by page"
+ratio sf_pages_python sf_pages_typed "Salesforce pages, typed"
+ratio sf_pages_python sf_pages_ours "Salesforce pages, CrmContact"
 ratio sf_keep_python sf_keep_ours "Salesforce keep-all"

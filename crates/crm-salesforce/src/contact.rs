@@ -413,15 +413,15 @@ enum Resolved<'r, 'a> {
 }
 
 fn resolve<'r, 'a>(record: &'r RecordRef<'a>, name: &str) -> Option<Resolved<'r, 'a>> {
-    let mut parts = name.split('.');
-    let top = record.get(parts.next()?)?;
-    let Some(second) = parts.next() else {
-        return Some(Resolved::Top(top));
+    // Most names are the object's own fields: one lookup, no path walk.
+    let Some((first, rest)) = name.split_once('.') else {
+        return record.get(name).map(Resolved::Top);
     };
-    let FieldValue::Json(nested) = top else {
+    let FieldValue::Json(nested) = record.get(first)? else {
         return None;
     };
-    let mut v = nested.as_object()?.get(second)?;
+    let mut parts = rest.split('.');
+    let mut v = nested.as_object()?.get(parts.next()?)?;
     for part in parts {
         v = v.as_object()?.get(part)?;
     }

@@ -160,18 +160,55 @@ impl<'de> Visitor<'de> for RecordVisitor {
         f.write_str("a Salesforce record")
     }
 
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "attributes" {
-                // Type and URL: nothing the sync reads.
-                map.next_value::<de::IgnoredAny>()?;
-                continue;
-            }
-            let value = map.next_value::<FieldValue<'de>>()?;
-            fields.push((key, value));
-        }
+        fill_record(map, &mut fields)?;
         Ok(RecordRef { fields })
+    }
+}
+
+/// The fields of a record `(name, value)`, borrowed from the body.
+type Fields<'a> = Vec<(Cow<'a, str>, FieldValue<'a>)>;
+
+/// Reads a record's fields into `fields` (cleared first), `attributes` skipped.
+fn fill_record<'de, A: de::MapAccess<'de>>(
+    mut map: A,
+    fields: &mut Fields<'de>,
+) -> Result<(), A::Error> {
+    fields.clear();
+    while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        if key == "attributes" {
+            // Type and URL: nothing the sync reads.
+            map.next_value::<de::IgnoredAny>()?;
+            continue;
+        }
+        let value = map.next_value::<FieldValue<'de>>()?;
+        fields.push((key, value));
+    }
+    Ok(())
+}
+
+/// Reads one record into a reused field buffer: streaming a page costs no allocation per
+/// record.
+struct FillRecord<'b, 'de>(&'b mut Fields<'de>);
+
+impl<'de> de::DeserializeSeed<'de> for FillRecord<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FillRecord<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Salesforce record")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        fill_record(map, self.0)
     }
 }
 
@@ -206,10 +243,253 @@ impl RawQueryPage {
     /// # Errors
     /// [`crate::Error::Decode`] when the body is not a query page of `T`.
     pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<QueryPage<T>, crate::Error> {
-        serde_json::from_slice(&self.body).map_err(|e| crate::Error::Decode {
-            what: "query page",
-            message: e.to_string(),
+        serde_json::from_str(self.text()?).map_err(page_error)
+    }
+
+    /// Streams the records, borrowed from the body, through `f` in order, without
+    /// collecting them: one field buffer serves every record, so reading a page allocates
+    /// nothing per record. Returns the page's paging fields.
+    ///
+    /// ```
+    /// use crm_salesforce::models::RawQueryPage;
+    /// let raw = RawQueryPage::new(
+    ///     br#"{"totalSize":2,"done":true,"records":[{"Id":"003A"},{"Id":"003B"}]}"#.to_vec().into(),
+    /// );
+    /// let mut ids = Vec::new();
+    /// let info = raw.for_each_record(|r| {
+    ///     ids.extend(r.get("Id").and_then(|v| v.as_str()).map(str::to_owned));
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(ids, ["003A", "003B"]);
+    /// assert!(info.done && info.next_records_url.is_none());
+    /// # Ok::<(), crm_salesforce::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::Decode`] when the body is not a query page; the first error `f`
+    /// returns, which stops the reading.
+    pub fn for_each_record<'a, F>(&'a self, f: F) -> Result<PageInfo, crate::Error>
+    where
+        F: FnMut(&RecordRef<'a>) -> Result<(), crate::Error>,
+    {
+        self.stream(EachRef {
+            buf: RecordRef::default(),
+            f,
         })
+    }
+
+    /// [`for_each_record`](Self::for_each_record) with records of any type `T` (a typed
+    /// struct borrowing its strings from the body is the cheapest way to read known fields).
+    ///
+    /// # Errors
+    /// [`crate::Error::Decode`] when the body is not a query page of `T`; the first error
+    /// `f` returns, which stops the reading.
+    pub fn for_each<'a, T, F>(&'a self, f: F) -> Result<PageInfo, crate::Error>
+    where
+        T: Deserialize<'a>,
+        F: FnMut(T) -> Result<(), crate::Error>,
+    {
+        self.stream(EachTyped {
+            f,
+            _t: std::marker::PhantomData,
+        })
+    }
+
+    fn stream<'a, E: Each<'a>>(&'a self, each: E) -> Result<PageInfo, crate::Error> {
+        let mut failed = None;
+        let mut de = serde_json::Deserializer::from_str(self.text()?);
+        let read = de::DeserializeSeed::deserialize(
+            PageSeed {
+                each,
+                failed: &mut failed,
+            },
+            &mut de,
+        )
+        .and_then(|info| de.end().map(|()| info));
+        match (read, failed) {
+            // The callback's own error, not the abort it caused in the parser.
+            (_, Some(e)) => Err(e),
+            (Ok(info), None) => Ok(info),
+            (Err(e), None) => Err(page_error(e)),
+        }
+    }
+
+    /// The body as text, checked once: strings borrowed from it then need no check of
+    /// their own (a check per string costs more than one over the body).
+    fn text(&self) -> Result<&str, crate::Error> {
+        std::str::from_utf8(&self.body).map_err(|e| crate::Error::Decode {
+            what: "query page",
+            message: format!("the body is not UTF-8: {e}"),
+        })
+    }
+}
+
+fn page_error(e: serde_json::Error) -> crate::Error {
+    crate::Error::Decode {
+        what: "query page",
+        message: e.to_string(),
+    }
+}
+
+/// The paging fields of a query page read record by record
+/// ([`RawQueryPage::for_each_record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PageInfo {
+    /// Records matching the query in total (across pages).
+    pub total_size: u64,
+    /// `true` on the last page.
+    pub done: bool,
+    /// The path of the next page while `done` is false.
+    pub next_records_url: Option<String>,
+    /// Records on this page.
+    pub records: usize,
+}
+
+/// What a streamed page does with each record.
+trait Each<'de> {
+    /// Reads the next record and hands it on; `false` at the end of the array. A
+    /// callback error is kept in `failed` and aborts the parse.
+    fn next<A: de::SeqAccess<'de>>(
+        &mut self,
+        seq: &mut A,
+        failed: &mut Option<crate::Error>,
+    ) -> Result<bool, A::Error>;
+}
+
+struct EachRef<'de, F> {
+    buf: RecordRef<'de>,
+    f: F,
+}
+
+impl<'de, F> Each<'de> for EachRef<'de, F>
+where
+    F: FnMut(&RecordRef<'de>) -> Result<(), crate::Error>,
+{
+    fn next<A: de::SeqAccess<'de>>(
+        &mut self,
+        seq: &mut A,
+        failed: &mut Option<crate::Error>,
+    ) -> Result<bool, A::Error> {
+        if seq
+            .next_element_seed(FillRecord(&mut self.buf.fields))?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        hand_on((self.f)(&self.buf), failed)
+    }
+}
+
+struct EachTyped<T, F> {
+    f: F,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T) -> Result<(), crate::Error>> Each<'de>
+    for EachTyped<T, F>
+{
+    fn next<A: de::SeqAccess<'de>>(
+        &mut self,
+        seq: &mut A,
+        failed: &mut Option<crate::Error>,
+    ) -> Result<bool, A::Error> {
+        match seq.next_element::<T>()? {
+            None => Ok(false),
+            Some(t) => hand_on((self.f)(t), failed),
+        }
+    }
+}
+
+fn hand_on<E: de::Error>(
+    r: Result<(), crate::Error>,
+    failed: &mut Option<crate::Error>,
+) -> Result<bool, E> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            *failed = Some(e);
+            Err(E::custom("stopped by the record callback"))
+        }
+    }
+}
+
+/// A query page whose records go through an [`Each`] as they are parsed.
+struct PageSeed<'f, E> {
+    each: E,
+    failed: &'f mut Option<crate::Error>,
+}
+
+impl<'de, E: Each<'de>> de::DeserializeSeed<'de> for PageSeed<'_, E> {
+    type Value = PageInfo;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<PageInfo, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, E: Each<'de>> Visitor<'de> for PageSeed<'_, E> {
+    type Value = PageInfo;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Salesforce query page")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(mut self, mut map: A) -> Result<PageInfo, A::Error> {
+        let (mut total_size, mut done, mut next_records_url, mut records) =
+            (None, None, None, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match &*key {
+                "totalSize" => total_size = Some(map.next_value::<u64>()?),
+                "done" => done = Some(map.next_value::<bool>()?),
+                "nextRecordsUrl" => next_records_url = map.next_value::<Option<String>>()?,
+                "records" => {
+                    records = Some(map.next_value_seed(RecordsSeed {
+                        each: &mut self.each,
+                        failed: &mut *self.failed,
+                    })?);
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(PageInfo {
+            total_size: total_size.ok_or_else(|| de::Error::missing_field("totalSize"))?,
+            done: done.ok_or_else(|| de::Error::missing_field("done"))?,
+            next_records_url,
+            records: records.ok_or_else(|| de::Error::missing_field("records"))?,
+        })
+    }
+}
+
+/// The `records` array of a streamed page; its value is the number of records.
+struct RecordsSeed<'e, 'f, E> {
+    each: &'e mut E,
+    failed: &'f mut Option<crate::Error>,
+}
+
+impl<'de, E: Each<'de>> de::DeserializeSeed<'de> for RecordsSeed<'_, '_, E> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, E: Each<'de>> Visitor<'de> for RecordsSeed<'_, '_, E> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut n = 0;
+        while self.each.next(&mut seq, self.failed)? {
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
@@ -356,6 +636,47 @@ pub mod sf_datetime {
 
     /// Parses `2013-05-08T21:20:00.000+0000`, `...Z`, or RFC 3339 with a colon offset.
     pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+        fast(s).or_else(|| general(s))
+    }
+
+    /// The exact shape Salesforce sends (`2013-05-08T21:20:00.000+0000`, UTC), read by
+    /// position: every record of a page carries one, and a format-string parse costs
+    /// several times more. `None` sends anything else to [`general`].
+    pub(crate) fn fast(s: &str) -> Option<DateTime<Utc>> {
+        let b = s.as_bytes();
+        if b.len() != 28
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+            || b[19] != b'.'
+            || &b[23..] != b"+0000"
+        {
+            return None;
+        }
+        let num = |from: usize, to: usize| -> Option<u32> {
+            b[from..to].iter().try_fold(0u32, |n, &d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        let year = i32::try_from(num(0, 4)?).ok()?;
+        let date = chrono::NaiveDate::from_ymd_opt(year, num(5, 7)?, num(8, 10)?)?;
+        let second = num(17, 19)?;
+        // A leap second (60) takes the general path, which knows its rules.
+        if second > 59 {
+            return None;
+        }
+        let time = chrono::NaiveTime::from_hms_milli_opt(
+            num(11, 13)?,
+            num(14, 16)?,
+            second,
+            num(20, 23)?,
+        )?;
+        Some(date.and_time(time).and_utc())
+    }
+
+    pub(crate) fn general(s: &str) -> Option<DateTime<Utc>> {
         DateTime::<FixedOffset>::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
             .or_else(|_| DateTime::parse_from_rfc3339(s))
             .map(|d| d.with_timezone(&Utc))
@@ -405,6 +726,104 @@ mod tests {
         );
         assert_eq!(sf_datetime::parse("yesterday"), None);
         assert_eq!(sf_datetime::format(&want), "2013-05-08T21:20:00.000+0000");
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_the_general_parser_reads() {
+        for s in [
+            "2013-05-08T21:20:00.000+0000",
+            "2026-12-31T23:59:59.999+0000",
+            "2024-02-29T00:00:00.001+0000",
+            "2023-02-29T00:00:00.000+0000",
+            "2013-13-08T21:20:00.000+0000",
+            "2013-05-08T24:20:00.000+0000",
+            "2013-05-08T21:60:00.000+0000",
+            "2013-05-08T21:20:60.000+0000",
+            "2013-05-08T21:20:00.000+0100",
+            "2013-05-08 21:20:00.000+0000",
+            "2013-05-0xT21:20:00.000+0000",
+            "+013-05-08T21:20:00.000+0000",
+            "2013-05-08T21:20:00.0000+000",
+        ] {
+            assert_eq!(sf_datetime::parse(s), sf_datetime::general(s), "{s}");
+        }
+        assert!(sf_datetime::fast("2013-05-08T21:20:00.123+0000").is_some());
+        assert_eq!(
+            sf_datetime::parse("2013-05-08T21:20:00.123+0000"),
+            Some(
+                Utc.with_ymd_and_hms(2013, 5, 8, 21, 20, 0).unwrap()
+                    + chrono::Duration::milliseconds(123)
+            )
+        );
+    }
+
+    const PAGE: &str = r#"{"totalSize": 5, "done": false, "extra": {"a": [1]},
+        "nextRecordsUrl": "/services/data/v66.0/query/01g-2",
+        "records": [
+            {"attributes": {"type": "Contact"}, "Id": "003A", "Email": "a\u00e9@x.com", "N": 1.5},
+            {"Id": "003B", "Email": null, "Account": {"Name": "Acme"}, "Flag": true}
+        ]}"#;
+
+    #[test]
+    fn streamed_records_are_the_collected_ones() {
+        let raw = RawQueryPage::new(PAGE.as_bytes().to_vec().into());
+        let want = raw.records().unwrap();
+        let mut got = Vec::new();
+        let info = raw
+            .for_each_record(|r| {
+                got.push(r.clone());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(got, want.records);
+        assert_eq!(
+            info,
+            PageInfo {
+                total_size: 5,
+                done: false,
+                next_records_url: want.next_records_url.clone(),
+                records: 2,
+            }
+        );
+        #[derive(Deserialize)]
+        struct Id<'a> {
+            #[serde(rename = "Id", borrow)]
+            id: Cow<'a, str>,
+        }
+        let mut ids = Vec::new();
+        raw.for_each(|r: Id<'_>| {
+            ids.push(r.id.into_owned());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(ids, ["003A", "003B"]);
+    }
+
+    #[test]
+    fn streaming_stops_at_the_first_callback_error_and_refuses_bad_pages() {
+        let raw = RawQueryPage::new(PAGE.as_bytes().to_vec().into());
+        let mut seen = 0;
+        let err = raw
+            .for_each_record(|_| {
+                seen += 1;
+                Err(crate::Error::Config("stop here".into()))
+            })
+            .unwrap_err();
+        assert_eq!(seen, 1);
+        assert!(err.to_string().contains("stop here"), "{err}");
+        for bad in [
+            &br#"{"done": true, "records": []}"#[..],
+            br#"{"totalSize": 0, "records": []}"#,
+            br#"{"totalSize": 0, "done": true}"#,
+            br#"{"totalSize": 0, "done": true, "records": [1]}"#,
+            br#"{"totalSize": 0, "done": true, "records": []} x"#,
+            b"{\"totalSize\": 0, \"done\": true, \"records\": [{\"Id\": \"\xff\"}]}",
+        ] {
+            let raw = RawQueryPage::new(bad.to_vec().into());
+            let err = raw.for_each_record(|_| Ok(())).unwrap_err();
+            assert!(matches!(err, crate::Error::Decode { .. }), "{err}");
+            assert!(raw.records().is_err());
+        }
     }
 
     #[test]

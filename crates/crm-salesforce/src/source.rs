@@ -36,7 +36,7 @@ use crate::client::{DELETED_WINDOW_DAYS, SalesforceClient};
 use crate::contact::{ContactSchema, MODSTAMP_FIELD, decode_record};
 use crate::echo::{same_user, snapshot};
 use crate::error::Error as SalesforceError;
-use crate::models::{FieldValue, RawQueryPage, RecordRef};
+use crate::models::{FieldValue, RawQueryPage};
 use crate::soql::{Condition, Op, Order, Soql, Value};
 
 /// Ids per `Id IN (...)` query, to keep the query URL short.
@@ -128,21 +128,22 @@ impl SalesforceSource {
         Ok(self.base_query().build()?)
     }
 
-    /// Decodes records, remembering what was delivered; a delta (`skip_echoes`) leaves
-    /// out the echoes of the sink's own writes.
+    /// Decodes a page's records as they are parsed (no vector of records is built),
+    /// remembering what was delivered; a delta (`skip_echoes`) leaves out the echoes of the
+    /// sink's own writes. Returns the contacts and the next page's token.
     fn decode_records(
         &self,
-        records: &[RecordRef<'_>],
+        raw: &RawQueryPage,
         skip_echoes: bool,
-    ) -> Result<Vec<CrmContact>, SalesforceError> {
+    ) -> Result<(Vec<CrmContact>, Option<PageToken>), SalesforceError> {
         let log = self.client.echo_log();
         let user = if skip_echoes && self.schema.predicates().next().is_none() {
             self.client.integration_user_id()
         } else {
             None
         };
-        let mut out = Vec::with_capacity(records.len());
-        for r in records {
+        let mut out = Vec::new();
+        let info = raw.for_each_record(|r| {
             let contact = decode_record(&self.schema, r)?;
             let snap = snapshot(&self.schema, r);
             let by_us = user.as_deref().is_some_and(|u| {
@@ -153,12 +154,23 @@ impl SalesforceSource {
             if by_us && !contact.archived && log.is_echo(&contact.id.id, &snap) {
                 tracing::debug!(id = %contact.id.id, "skipping the echo of our own write");
                 self.echoes.fetch_add(1, Ordering::Relaxed);
-                continue;
+                return Ok(());
             }
             log.seen(&contact.id.id, snap);
             out.push(contact);
-        }
-        Ok(out)
+            Ok(())
+        })?;
+        let next = match (info.done, info.next_records_url) {
+            (true, _) => None,
+            (false, Some(url)) => Some(PageToken(url)),
+            (false, None) => {
+                return Err(SalesforceError::Decode {
+                    what: "query page",
+                    message: "done is false but nextRecordsUrl is missing".into(),
+                });
+            }
+        };
+        Ok((out, next))
     }
 
     async fn decode_page(
@@ -166,45 +178,27 @@ impl SalesforceSource {
         raw: RawQueryPage,
         skip_echoes: bool,
     ) -> Result<ContactPage, SalesforceError> {
-        let (mut contacts, next) = {
-            let page = raw.records()?;
-            let contacts = self.decode_records(&page.records, skip_echoes)?;
-            let next = match (page.done, page.next_records_url) {
-                (true, _) => Ok(None),
-                (false, Some(url)) => Ok(Some(PageToken(url))),
-                (false, None) => Err(SalesforceError::Decode {
-                    what: "query page",
-                    message: "done is false but nextRecordsUrl is missing".into(),
-                }),
-            };
-            (contacts, next)
-        };
+        let decoded = self.decode_records(&raw, skip_echoes);
         // The body is no longer needed while the predicate queries run.
         drop(raw);
+        let (mut contacts, next) = decoded?;
         self.add_predicate_tags(&mut contacts).await?;
-        let next = next?;
         Ok(ContactPage::new(contacts, next))
     }
 
-    /// Every contact a query returns, page by page: each page is decoded in place and
-    /// dropped before the next is read.
+    /// Every contact a query returns, page by page: each page is decoded as it is parsed
+    /// and dropped before the next is read.
     async fn read_all(&self, soql: &str) -> Result<Vec<CrmContact>, SalesforceError> {
         let mut raw = self.client.query_raw(soql).await?;
         let mut out = Vec::new();
         loop {
-            let next = {
-                let page = raw.records()?;
-                out.extend(self.decode_records(&page.records, false)?);
-                if page.done {
-                    return Ok(out);
-                }
-                page.next_records_url
-                    .ok_or_else(|| SalesforceError::Decode {
-                        what: "query page",
-                        message: "done is false but nextRecordsUrl is missing".into(),
-                    })?
+            let (contacts, next) = self.decode_records(&raw, false)?;
+            out.extend(contacts);
+            let Some(next) = next else {
+                return Ok(out);
             };
-            raw = self.client.query_more_raw(&next).await?;
+            drop(raw);
+            raw = self.client.query_more_raw(&next.0).await?;
         }
     }
 

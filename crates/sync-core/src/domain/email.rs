@@ -70,16 +70,13 @@ impl Email {
         if trimmed.len() > MAX_EMAIL_LEN {
             return Err(EmailError::TooLong(trimmed.len()));
         }
-        if trimmed.chars().any(char::is_whitespace) {
-            return Err(EmailError::Whitespace);
-        }
-        // Control characters (NUL, ESC, ...) have no place in an address and would let a
-        // hostile value inject into logs and CSV files.
-        if trimmed.chars().any(char::is_control) {
-            return Err(EmailError::ControlCharacter);
-        }
-        if let Some(c) = trimmed.chars().find(|c| is_invisible(*c)) {
-            return Err(EmailError::InvisibleCharacter(u32::from(c)));
+        let ascii = trimmed.is_ascii();
+        if ascii {
+            // The common case, checked byte by byte: no ASCII character is invisible, so
+            // the Unicode category lookup per character is skipped.
+            check_ascii_characters(trimmed.as_bytes())?;
+        } else {
+            check_characters(trimmed)?;
         }
         let mut parts = trimmed.splitn(3, '@');
         let local = parts.next().unwrap_or_default();
@@ -105,7 +102,11 @@ impl Email {
         {
             return Err(EmailError::BadDomain(domain.to_owned()));
         }
-        Ok(Self(trimmed.to_lowercase()))
+        Ok(Self(if ascii {
+            trimmed.to_ascii_lowercase()
+        } else {
+            trimmed.to_lowercase()
+        }))
     }
 
     /// The normalized address.
@@ -128,6 +129,38 @@ impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whitespace, control and invisible characters, in that order of precedence.
+fn check_characters(trimmed: &str) -> Result<(), EmailError> {
+    if trimmed.chars().any(char::is_whitespace) {
+        return Err(EmailError::Whitespace);
+    }
+    // Control characters (NUL, ESC, ...) have no place in an address and would let a
+    // hostile value inject into logs and CSV files.
+    if trimmed.chars().any(char::is_control) {
+        return Err(EmailError::ControlCharacter);
+    }
+    if let Some(c) = trimmed.chars().find(|c| is_invisible(*c)) {
+        return Err(EmailError::InvisibleCharacter(u32::from(c)));
+    }
+    Ok(())
+}
+
+/// [`check_characters`] for ASCII input, with the same precedence.
+fn check_ascii_characters(bytes: &[u8]) -> Result<(), EmailError> {
+    let mut control = false;
+    for &b in bytes {
+        let c = char::from(b);
+        if c.is_whitespace() {
+            return Err(EmailError::Whitespace);
+        }
+        control |= c.is_control();
+    }
+    if control {
+        return Err(EmailError::ControlCharacter);
+    }
+    Ok(())
 }
 
 /// Code points that render as nothing: every format character (category Cf), private-use
@@ -192,6 +225,33 @@ mod tests {
     #[test]
     fn trims_and_lowercases() {
         assert_eq!(Email::parse("  A@B.Com\t").unwrap().as_str(), "a@b.com");
+    }
+
+    #[test]
+    fn ascii_and_unicode_checks_agree() {
+        for input in [
+            "Jane.Doe@Example.COM",
+            "a\u{0}b@x.io",
+            "a\u{1}b c@x.io",
+            "a\u{7f}@x.io",
+            "a\u{b}b@x.io",
+            "a\u{c}b@x.io",
+            "jane@x.com\u{1c}",
+        ] {
+            assert_eq!(
+                check_ascii_characters(input.as_bytes()),
+                check_characters(input),
+                "{input:?}"
+            );
+        }
+        for b in 0..=127u8 {
+            let s = format!("a{}b@x.io", char::from(b));
+            assert_eq!(
+                check_ascii_characters(s.as_bytes()),
+                check_characters(&s),
+                "{b}"
+            );
+        }
     }
 
     #[test]
