@@ -232,9 +232,13 @@ impl SqliteStore {
     pub async fn connect(options: SqliteOptions) -> Result<Self, Error> {
         let connect = options.connect_options()?;
         let open_err = |e| classify("open SQLite", None, e);
+        // No ping before each acquire (sqlx's default): a SQLite connection is a file handle
+        // on this host, not a socket that can die idle, and the ping is one more round trip to
+        // the connection's worker thread on every store call.
         let writer_options = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout);
         let (writer, reader, anchor, location) = match &options.location {
             Location::File(path) => {
@@ -244,6 +248,7 @@ impl SqliteStore {
                     .map_err(open_err)?;
                 let reader = SqlitePoolOptions::new()
                     .max_connections(options.read_connections)
+                    .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect.create_if_missing(false))
                     .await
