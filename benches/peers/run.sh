@@ -10,6 +10,8 @@
 set -euo pipefail
 
 N="${1:-100000}"
+# Contacts updated by the batch-update runs (each side reads their ids, then updates by 100).
+N_UPDATE="${N_UPDATE:-10000}"
 SEED="${2:-7}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -22,7 +24,7 @@ SOQL="SELECT Id, SystemModstamp, Email, FirstName, LastName, Title, Phone FROM C
 
 echo "== building (release)" >&2
 (cd "$ROOT" && cargo build --release -q -p sync-sandbox --bin sync-sandbox \
-    && cargo build --release -q -p cativa-crm-sync-benches --bin peer_hubspot --bin peer_salesforce)
+    && cargo build --release -q -p cativa-crm-sync-benches --bin peer_hubspot --bin peer_hubspot_update --bin peer_salesforce)
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "== creating $VENV" >&2
@@ -76,6 +78,8 @@ measure() {
 echo "== running" >&2
 measure hs_python "$PY" "$HERE/hubspot_read.py" "$HS_URL" "$HS_TOKEN" "$HS_PROPS"
 measure hs_ours "$TARGET/release/peer_hubspot" "$HS_URL" "$HS_TOKEN" "$HS_PROPS"
+measure hs_update_python "$PY" "$HERE/hubspot_update.py" "$HS_URL" "$HS_TOKEN" "$N_UPDATE"
+measure hs_update_ours "$TARGET/release/peer_hubspot_update" "$HS_URL" "$HS_TOKEN" "$N_UPDATE"
 measure sf_pages_python "$PY" "$HERE/salesforce_read.py" pages "$SF_URL" "$SF_TOKEN" "$SOQL"
 measure sf_pages_typed "$TARGET/release/peer_salesforce" typed "$SF_URL" "$SF_TOKEN" "$SOQL"
 measure sf_pages_ours "$TARGET/release/peer_salesforce" pages "$SF_URL" "$SF_TOKEN" "$SOQL"
@@ -84,7 +88,7 @@ measure sf_keep_ours "$TARGET/release/peer_salesforce" keep "$SF_URL" "$SF_TOKEN
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 printf '%-28s %9s %8s %10s\n' run records cpu_s peak_MiB
-for k in hs_python hs_ours sf_pages_python sf_pages_typed sf_pages_ours sf_keep_python sf_keep_ours; do
+for k in hs_python hs_ours hs_update_python hs_update_ours sf_pages_python sf_pages_typed sf_pages_ours sf_keep_python sf_keep_ours; do
     read -r n c r <<<"${RESULT[$k]}"
     printf '%-28s %9s %8s %10s\n' "$k" "$n" "$c" "$r"
 done
@@ -95,6 +99,7 @@ ratio() {
         printf "%-28s CPU %.1fx less, peak memory %.0f%% of Python'"'"'s\n", what, pc / (oc > 0 ? oc : 0.001), 100 * or / pr }'
 }
 ratio hs_python hs_ours "HubSpot full read"
+ratio hs_update_python hs_update_ours "HubSpot batch update"
 ratio sf_pages_python sf_pages_typed "Salesforce pages, typed"
 ratio sf_pages_python sf_pages_ours "Salesforce pages, CrmContact"
 ratio sf_keep_python sf_keep_ours "Salesforce keep-all"
