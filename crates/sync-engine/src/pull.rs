@@ -298,13 +298,14 @@ impl SyncEngine {
     ) -> Result<Plan, Error> {
         let source = self.source()?.clone();
         let started = self.clock.now();
+        let groups = self.group_members(tenant, report).await;
         let mut scan = FullScan {
             view: self.store.load_full_view(tenant).await?,
             seen: HashSet::new(),
             first_seen: HashMap::new(),
             complete: true,
             newest: None,
-            groups: Default::default(),
+            groups,
             whole: Plan::empty(
                 tenant.clone(),
                 PlanMode::FullReconcile {
@@ -313,7 +314,6 @@ impl SyncEngine {
                 started,
             ),
         };
-        scan.groups = self.group_members(tenant, report).await;
         self.scan_pages(tenant, source.as_ref(), effect, &mut scan, report)
             .await?;
         report.scan_complete = Some(scan.complete);

@@ -24,20 +24,22 @@ fn member_emails(v: &serde_json::Value) -> Option<BTreeSet<Email>> {
             .find_map(|k| o.get(*k).and_then(serde_json::Value::as_array))?,
         _ => return None,
     };
-    Some(
-        items
-            .iter()
-            .filter_map(|item| match item {
+    // Every entry must yield an email: a member we cannot read is not a member we may drop,
+    // and a partial list would make the reconcile remove that member's list membership.
+    items
+        .iter()
+        .map(|item| {
+            let raw = match item {
                 serde_json::Value::String(s) => Some(s.as_str()),
                 serde_json::Value::Object(o) => o
                     .get("Email")
                     .or_else(|| o.get("email"))
                     .and_then(serde_json::Value::as_str),
                 _ => None,
-            })
-            .filter_map(|e| Email::parse(e).ok())
-            .collect(),
-    )
+            };
+            raw.and_then(|e| Email::parse(e).ok())
+        })
+        .collect()
 }
 
 impl CativaClient {
@@ -106,7 +108,7 @@ mod tests {
     fn members_are_read_from_the_assumed_shapes() {
         for v in [
             json!(["a@example.com", "B@example.com"]),
-            json!({"Members": [{"Email": "a@example.com"}, {"email": "b@example.com"}, {"Id": "x"}]}),
+            json!({"Members": [{"Email": "a@example.com"}, {"email": "b@example.com"}]}),
         ] {
             let got: Vec<String> = member_emails(&v)
                 .unwrap()
@@ -116,5 +118,10 @@ mod tests {
             assert_eq!(got, ["a@example.com", "b@example.com"], "{v}");
         }
         assert!(member_emails(&json!({"Error": "x"})).is_none());
+        // One unreadable member makes the whole list unusable, so nobody is removed for it.
+        assert!(
+            member_emails(&json!({"Members": [{"Email": "a@example.com"}, {"Id": "x"}]})).is_none()
+        );
+        assert!(member_emails(&json!(["a@example.com", "not an email"])).is_none());
     }
 }
